@@ -1,0 +1,96 @@
+// One catalog of stable error codes. Front doors map `exit` to process exit codes,
+// `status` to HTTP statuses and any UpshiftError to MCP `isError`.
+
+export type ExitCode = 0 | 1 | 2 | 3;
+
+interface CodeInfo {
+  exit: ExitCode;
+  status: number;
+  retryable: boolean;
+}
+
+const failed = (status = 422, retryable = false): CodeInfo => ({ exit: 1, status, retryable });
+const usage = (status = 400): CodeInfo => ({ exit: 2, status, retryable: false });
+
+export const CODES = {
+  // usage and configuration: exit 2
+  E_USAGE: usage(),
+  E_CONFIG: usage(),
+  E_EXISTS: usage(409),
+  E_KEY_MISSING: usage(),
+  E_KEY_PERMS: usage(),
+  E_KEY_INVALID: usage(),
+  E_UNKNOWN_REF: usage(404),
+  E_UNKNOWN_TRACK: usage(404),
+  E_RUN_NOT_FOUND: usage(404),
+  // trust: exit 1, never retryable
+  E_SIG_INVALID: failed(),
+  E_UNKNOWN_KEY: failed(),
+  E_THRESHOLD: failed(),
+  E_SMALL_ORDER_KEY: failed(),
+  E_MANIFEST_PARSE: failed(),
+  E_MANIFEST_SCHEMA: failed(),
+  E_PAYLOAD_TYPE: failed(),
+  E_ROLLBACK: failed(409),
+  E_EXPIRED: failed(),
+  E_WRONG_FLEET: failed(),
+  E_WRONG_TRACK: failed(),
+  E_SEQ_CONFLICT: failed(409),
+  // execution
+  E_TIMEOUT: failed(504, true),
+  E_CANCELLED: failed(499, true),
+  E_COMMAND_FAILED: failed(),
+  E_GIT: failed(502, true),
+  E_BAD_COMMIT: failed(400),
+  E_WORKTREE: failed(500, true),
+  // pipeline and state
+  E_GATE: { exit: 3, status: 409, retryable: false },
+  E_RUN_ACTIVE: failed(409, true),
+  E_RUN_LOCKED: failed(423, true),
+  E_RUN_TERMINAL: failed(409),
+  E_STATE_CORRUPT: failed(500),
+  E_MACHINE_VERSION: failed(500),
+  E_NOT_IMPLEMENTED: failed(501),
+  E_INTERNAL: failed(500),
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof CODES;
+
+export class UpshiftError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'UpshiftError';
+    this.code = code;
+    this.details = opts.details;
+  }
+
+  get retryable(): boolean {
+    return CODES[this.code].retryable;
+  }
+
+  get exitCode(): ExitCode {
+    return CODES[this.code].exit;
+  }
+
+  get status(): number {
+    return CODES[this.code].status;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; retryable: boolean; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, retryable: this.retryable, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export function isUpshiftError(err: unknown, code?: ErrorCode): err is UpshiftError {
+  return err instanceof UpshiftError && (code === undefined || err.code === code);
+}
+
+/** Wrap anything thrown into an UpshiftError, keeping typed ones as they are. */
+export function toUpshiftError(err: unknown, fallback: ErrorCode = 'E_INTERNAL'): UpshiftError {
+  if (err instanceof UpshiftError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new UpshiftError(fallback, message, { cause: err });
+}

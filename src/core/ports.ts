@@ -1,0 +1,66 @@
+// Interfaces between the pure core and the adapters that do I/O. Adapters implement
+// them; runtime/ wires them; tests swap the edges they cannot run (clock, systemd).
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Resolves after `ms` or rejects with E_CANCELLED when the signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface ExecRequest {
+  /** A shell command line, run with `/bin/sh -c` in its own process group. */
+  command: string;
+  cwd: string;
+  env?: Record<string, string>;
+  /** Kill the whole process group after this many ms (SIGTERM, then SIGKILL after `killGraceMs`). */
+  timeoutMs: number;
+  killGraceMs?: number;
+  signal?: AbortSignal;
+  /** Bytes of combined stdout+stderr kept as the tail (default 64 KiB). */
+  tailBytes?: number;
+  /** Called once the child is spawned, with its pid (= process group id). */
+  onSpawn?: (pid: number) => void;
+}
+
+export interface ExecResult {
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  durationMs: number;
+  /** Full stdout, capped at `maxStdoutBytes` (test reports and benchmark JSON are read from it). */
+  stdout: string;
+  stdoutTruncated: boolean;
+  /** The last `tailBytes` of stdout and stderr interleaved as they arrived. */
+  tail: string;
+}
+
+export interface Exec {
+  run(req: ExecRequest): Promise<ExecResult>;
+}
+
+export interface TreeEntry {
+  path: string;
+  mode: string;
+  /** git blob id */
+  oid: string;
+}
+
+export interface SourceRepo {
+  /** Fetch branches and tags from the configured source into the local mirror. */
+  fetch(signal?: AbortSignal): Promise<void>;
+  /** Resolve a branch, tag, or commit id to a full commit SHA; E_UNKNOWN_REF if it does not exist. */
+  resolve(ref: string): Promise<string>;
+  /** Head commit of a branch in the mirror, or null when the branch does not exist. */
+  branchHead(branch: string): Promise<string | null>;
+  /** Tags with the commit each points to (annotated tags peeled). */
+  tags(): Promise<Array<{ tag: string; commit: string }>>;
+  /** Create a fresh detached work tree of `commit` at `dir` (removing any leftover first). */
+  checkout(commit: string, dir: string, signal?: AbortSignal): Promise<void>;
+  /** Remove a work tree created by `checkout`. */
+  removeWorktree(dir: string): Promise<void>;
+  /** Every file of a commit's tree, recursively. */
+  tree(commit: string): Promise<TreeEntry[]>;
+}

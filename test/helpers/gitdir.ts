@@ -1,0 +1,60 @@
+// Real git repositories in temp dirs, in the manner of changesets' gitdir().
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tempDir } from './tmp.js';
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'upshift test',
+  GIT_AUTHOR_EMAIL: 'test@upshift.invalid',
+  GIT_COMMITTER_NAME: 'upshift test',
+  GIT_COMMITTER_EMAIL: 'test@upshift.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: process.env.HOME ?? '/tmp',
+};
+
+export interface GitRepo {
+  dir: string;
+  git(...args: string[]): string;
+  /** Write files (path → content); paths listed in `executable` get mode 0755. */
+  write(files: Record<string, string>, opts?: { executable?: string[] }): void;
+  /** Stage everything and commit; returns the new commit SHA. */
+  commit(message: string, files?: Record<string, string>, opts?: { executable?: string[] }): string;
+  tag(name: string, opts?: { annotated?: boolean; ref?: string }): void;
+  head(): string;
+}
+
+export function gitRepo(t: { teardown(fn: () => void): void }, opts: { branch?: string } = {}): GitRepo {
+  const dir = tempDir(t, 'upshift-git-');
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: dir, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  git('init', '-q', '-b', opts.branch ?? 'main');
+  git('config', 'commit.gpgsign', 'false');
+  git('config', 'tag.gpgsign', 'false');
+  const write: GitRepo['write'] = (files, o = {}) => {
+    for (const [path, content] of Object.entries(files)) {
+      const full = join(dir, path);
+      mkdirSync(dirname(full), { recursive: true });
+      writeFileSync(full, content);
+      if (o.executable?.includes(path)) chmodSync(full, 0o755);
+    }
+  };
+  return {
+    dir,
+    git,
+    write,
+    commit(message, files, o) {
+      if (files) write(files, o);
+      git('add', '-A');
+      git('commit', '-q', '--allow-empty', '-m', message);
+      return git('rev-parse', 'HEAD');
+    },
+    tag(name, o = {}) {
+      const args = o.annotated ? ['tag', '-a', name, '-m', name] : ['tag', name];
+      if (o.ref) args.push(o.ref);
+      git(...args);
+    },
+    head: () => git('rev-parse', 'HEAD'),
+  };
+}
