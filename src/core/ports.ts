@@ -64,3 +64,39 @@ export interface SourceRepo {
   /** Every file of a commit's tree, recursively. */
   tree(commit: string): Promise<TreeEntry[]>;
 }
+
+export interface FleetNode {
+  id: string;
+  labels: Record<string, string>;
+  /** The node's certificate verified against the authority. */
+  verified: boolean;
+  healthy: boolean;
+}
+
+/** What one node said when handed a manifest. */
+export interface Delivery {
+  node: string;
+  accepted: boolean;
+  reason: string;
+  code?: string;
+}
+
+export interface NodeTrackState {
+  node: string;
+  /** Highest manifest seq the node accepted on the track, or null. */
+  seq: number | null;
+  version: string | null;
+  /** What the node is doing with it, e.g. `accepted`, `applying`, `confirmed`, `rolled_back`. */
+  state: string;
+  note?: string;
+}
+
+/** How the pipeline reaches nodes. The authority's own node is always one of them. */
+export interface FleetPort {
+  /** Peers eligible as canaries: verified and healthy, never the authority itself. */
+  canaryCandidates(track: string): Promise<FleetNode[]>;
+  /** Hand a signed manifest (envelope JSON) to the nodes it targets. */
+  publish(envelope: string, track: string): Promise<Delivery[]>;
+  /** What every known node reports for a track. */
+  convergence(track: string): Promise<NodeTrackState[]>;
+}

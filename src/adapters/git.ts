@@ -1,0 +1,223 @@
+// The authority's view of the application's source: a bare mirror fetched from the
+// remote, and detached work trees checked out of it. Every git call goes through `git()`
+// below so that hooks, submodules, prompts and inherited repo env are off everywhere.
+import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { simpleGit, GitError, GitPluginError, type SimpleGitOptions } from 'simple-git';
+import { UpshiftError } from '../core/errors.js';
+import type { SourceRepo, TreeEntry } from '../core/ports.js';
+
+export interface GitLog {
+  debug(obj: object, msg?: string): void;
+}
+
+export interface SourceRepoOptions {
+  /** URL or path of the application's repository. */
+  remote: string;
+  /** Where the bare mirror lives; created on first fetch. */
+  mirrorDir: string;
+  log?: GitLog;
+}
+
+const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const SHORT_SHA = /^[0-9a-f]{7,64}$/;
+// Characters git itself refuses in ref names (git-check-ref-format) plus the ones that
+// would turn a name into an option or a revision expression. Checked before any git call.
+const BAD_REF = /^-|\.\.|@\{|[\s\x00-\x1f\x7f~^:?*[\\]/;
+
+// `-c` settings on every call: no hook from any config can run, and no submodule is
+// fetched or checked out behind our back (both would run code from the source repo).
+const SAFE_CONFIG = ['core.hooksPath=/dev/null', 'submodule.recurse=false'];
+
+// Environment variables that would point git at another repository or config, make it
+// interactive, or add command-scope config that could undo SAFE_CONFIG.
+const DROPPED_ENV = /^(?:GIT_(?:DIR|WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|COMMON_DIR|NAMESPACE|PREFIX|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\d+|CONFIG_VALUE_\d+|EDITOR|SEQUENCE_EDITOR|PAGER|ASKPASS|EXTERNAL_DIFF|TEMPLATE_DIR|EXEC_PATH)|EDITOR|PAGER|SSH_ASKPASS|PREFIX)$/i;
+
+function gitEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !DROPPED_ENV.test(k)) env[k] = v;
+  env.GIT_TERMINAL_PROMPT = '0';
+  return env;
+}
+
+/**
+ * A non-zero git exit with its code. It must extend GitError: simple-git replaces any
+ * other error class with a GitError carrying only the message.
+ */
+class GitExit extends GitError {
+  constructor(readonly exitCode: number, stderr: string) {
+    super(undefined, stderr || `git exited with code ${exitCode}`);
+  }
+}
+
+const gitOptions = (baseDir: string, signal?: AbortSignal): Partial<SimpleGitOptions> => ({
+  baseDir,
+  config: SAFE_CONFIG,
+  ...(signal ? { abort: signal } : {}),
+  // simple-git refuses `-c core.hooksPath` unless allowed, even when it turns hooks off.
+  // SSH/proxy/config-path variables come from the operator's environment, not from input.
+  unsafe: { allowUnsafeHooksPath: true, allowUnsafeSshCommand: true, allowUnsafeGitProxy: true, allowUnsafeConfigPaths: true },
+  // simple-git treats "exit != 0 with empty stderr" as success; `rev-parse --quiet` relies on it.
+  errors(error, result) {
+    if (error instanceof GitPluginError) return error;
+    if (result.exitCode !== 0) return new GitExit(result.exitCode, Buffer.concat(result.stdErr).toString('utf8').trim());
+    return error;
+  },
+});
+
+export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
+  const { log } = opts;
+  const mirrorDir = resolvePath(opts.mirrorDir);
+  // Messages and logs name the remote; credentials in an https URL must not go with it.
+  const remote = opts.remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+  if (opts.remote.startsWith('-') || opts.remote.trim() !== opts.remote || opts.remote === '') {
+    throw new UpshiftError('E_CONFIG', `git remote ${JSON.stringify(remote)} is not a valid repository address`);
+  }
+
+  async function git(args: string[], o: { cwd?: string; signal?: AbortSignal } = {}): Promise<string> {
+    const cwd = o.cwd ?? mirrorDir;
+    const shown = args.map((a) => (a === opts.remote ? remote : a));
+    log?.debug({ module: 'git', cwd, args: shown }, 'git');
+    try {
+      return await simpleGit(gitOptions(cwd, o.signal)).env(gitEnv()).raw(args);
+    } catch (err) {
+      if (o.signal?.aborted || (err instanceof GitPluginError && err.plugin === 'abort')) {
+        throw new UpshiftError('E_CANCELLED', `git ${args[0]} cancelled`, { cause: err });
+      }
+      const exitCode = err instanceof GitExit ? err.exitCode : undefined;
+      const stderr = err instanceof Error ? err.message.trim() : String(err);
+      throw new UpshiftError('E_GIT', `git ${args[0]} failed: ${stderr}`, { cause: err, details: { args: shown, cwd, exitCode } });
+    }
+  }
+
+  /** `rev-parse --verify --quiet X^{commit}`: the commit, or null when X names no commit. */
+  async function peel(rev: string): Promise<string | null> {
+    // Without this, "not a repository" (exit 128) would read as "no such ref" below.
+    if (!existsSync(join(mirrorDir, 'HEAD'))) {
+      throw new UpshiftError('E_GIT', `no mirror of ${remote} at ${mirrorDir} yet: fetch first`);
+    }
+    try {
+      return (await git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim() || null;
+    } catch (err) {
+      // Exit 1 is "no such object"; 128 is "exists but is not a commit" (a tag of a tree).
+      const exit = err instanceof UpshiftError ? err.details?.exitCode : undefined;
+      if (exit === 1 || exit === 128) return null;
+      throw err;
+    }
+  }
+
+  function checkRefName(ref: string): void {
+    if (ref === '' || BAD_REF.test(ref)) {
+      throw new UpshiftError('E_UNKNOWN_REF', `${JSON.stringify(ref)} is not a valid ref name (remote ${remote})`);
+    }
+  }
+
+  function checkCommit(commit: string): void {
+    if (!FULL_SHA.test(commit)) {
+      throw new UpshiftError('E_BAD_COMMIT', `${JSON.stringify(commit)} is not a full lowercase commit id`);
+    }
+  }
+
+  async function removeLeftover(dir: string): Promise<void> {
+    // The directory is removed recursively: never the root, the mirror, or anything holding it.
+    if (dir === '/' || mirrorDir === dir || mirrorDir.startsWith(`${dir}/`)) {
+      throw new UpshiftError('E_WORKTREE', `refusing to use ${dir} as a work tree: it holds the mirror or is the root`);
+    }
+    // Each step may fail harmlessly (not a work tree, already gone); the last two make sure
+    // neither the directory nor the mirror's record of it survives.
+    await git(['worktree', 'remove', '--force', dir]).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    await git(['worktree', 'prune']);
+  }
+
+  return {
+    async fetch(signal) {
+      mkdirSync(mirrorDir, { recursive: true });
+      // `init` on an existing repository only re-initializes it, so a mirror half-created
+      // by a crash is repaired here and then simply fetched again.
+      await git(['init', '--bare', '--quiet'], { signal });
+      await git(
+        ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', '--quiet', opts.remote,
+          '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'],
+        { signal },
+      );
+    },
+
+    async resolve(ref) {
+      checkRefName(ref);
+      const lower = ref.toLowerCase();
+      if (FULL_SHA.test(lower)) {
+        const commit = await peel(lower);
+        if (commit === lower) return commit;
+        throw new UpshiftError('E_UNKNOWN_REF', `commit ${ref} does not exist in the mirror of ${remote}`);
+      }
+      const found = (await peel(`refs/heads/${ref}`)) ?? (await peel(`refs/tags/${ref}`));
+      if (found) return found;
+      if (SHORT_SHA.test(lower)) {
+        const commit = await peel(lower);
+        // rev-parse also accepts other ref names; only a prefix match is an abbreviated id.
+        if (commit?.startsWith(lower)) return commit;
+      }
+      throw new UpshiftError('E_UNKNOWN_REF', `${ref} is not a branch, tag or unique commit id of ${remote}`);
+    },
+
+    async branchHead(branch) {
+      checkRefName(branch);
+      return peel(`refs/heads/${branch}`);
+    },
+
+    async tags() {
+      const out = await git(['for-each-ref', '--format=%(refname:strip=2) %(objecttype) %(objectname) %(*objecttype) %(*objectname)', 'refs/tags']);
+      const result: Array<{ tag: string; commit: string }> = [];
+      for (const line of out.split('\n')) {
+        const [tag, type, oid, derefType, derefOid] = line.trim().split(' ');
+        if (!tag || !oid) continue;
+        if (type === 'commit') result.push({ tag, commit: oid });
+        else if (type === 'tag' && derefType === 'commit' && derefOid) result.push({ tag, commit: derefOid });
+        else if (type === 'tag' && derefType === 'tag') {
+          // for-each-ref peels one level only; a tag of a tag needs a full peel.
+          const commit = await peel(`refs/tags/${tag}`);
+          if (commit) result.push({ tag, commit });
+        }
+        // Tags of trees or blobs name no release: left out.
+      }
+      return result;
+    },
+
+    async checkout(commit, dir, signal) {
+      checkCommit(commit);
+      const target = resolvePath(dir);
+      await removeLeftover(target);
+      await git(['worktree', 'add', '--detach', '--force', target, commit], { signal });
+      // Asking for the top level too: in a directory that is not a work tree, git would
+      // silently answer for whatever repository encloses it.
+      const [top, head] = (await git(['rev-parse', '--show-toplevel', 'HEAD'], { cwd: target, signal })).trim().split('\n');
+      if (top !== realpathSync(target) || head !== commit) {
+        throw new UpshiftError('E_WORKTREE', `work tree at ${target} has HEAD ${head ?? '?'}, expected ${commit}`, {
+          details: { dir: target, top, head, commit },
+        });
+      }
+    },
+
+    async removeWorktree(dir) {
+      const target = resolvePath(dir);
+      if (!existsSync(mirrorDir)) return rmSync(target, { recursive: true, force: true });
+      await removeLeftover(target);
+    },
+
+    async tree(commit) {
+      checkCommit(commit);
+      const out = await git(['ls-tree', '-r', '-z', '--full-tree', commit]);
+      const entries: TreeEntry[] = [];
+      for (const record of out.split('\0')) {
+        if (record === '') continue;
+        // "<mode> SP <type> SP <oid> TAB <path>"; the path may itself contain spaces or tabs.
+        const tab = record.indexOf('\t');
+        const [mode, , oid] = record.slice(0, tab).split(' ');
+        if (tab < 0 || !mode || !oid) throw new UpshiftError('E_GIT', `unexpected ls-tree output: ${JSON.stringify(record)}`);
+        entries.push({ path: record.slice(tab + 1), mode, oid });
+      }
+      return entries;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+// Opening the state database: WAL, integrity check, numbered migrations. A database
+// that fails its check is never used: corrupt state means no update, not a guess.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UpshiftError } from '../../core/errors.js';
+import { MIGRATIONS } from './migrations.js';
+
+export type Db = Database.Database;
+
+export function openDb(file: string, opts: { now: () => number; readonly?: boolean } = { now: () => Date.now() }): Db {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(file, { fileMustExist: false, readonly: opts.readonly ?? false });
+    db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
+  } catch (err) {
+    throw new UpshiftError('E_STATE_CORRUPT', `state database ${file} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  if (!opts.readonly) migrate(db, opts.now);
+  return db;
+}
+
+function migrate(db: Db, now: () => number): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const applied = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  const newest = Math.max(0, ...applied);
+  const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));
+  if (newest > known) {
+    throw new UpshiftError('E_STATE_CORRUPT', `state database is at schema ${newest}, newer than this upshift knows (${known}); refusing to use it`);
+  }
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now());
+    })();
+  }
+}

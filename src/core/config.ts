@@ -1,0 +1,119 @@
+// upshift.yaml: zod schema → normalized config → cross-field rules. Every problem is
+// reported at once with its dot-path and what was expected.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { UpshiftError } from './errors.js';
+
+const duration = (fallback: string) =>
+  z
+    .string({ error: 'expected a duration like 30s, 5m or 1h' })
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return parseDuration(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected a duration like 30s, 5m or 1h, got "${text}"` });
+        return z.NEVER;
+      }
+    });
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected lowercase letters, digits, "-" or "_" (max 63)');
+const command = z.string().trim().min(1, 'expected a shell command');
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (an Ed25519 public key)');
+
+const trackSchema = z.union([
+  z.strictObject({ branch: z.string().min(1) }),
+  z.strictObject({ tags: z.string().min(1), include_prerelease: z.boolean().default(false) }),
+], { error: 'expected { branch: NAME } or { tags: GLOB }' });
+
+const authoritySchema = z.strictObject({
+  source: z.string().min(1, 'expected the source repository (a path or git URL)'),
+  signing_keys: z.array(z.string().min(1)).min(1, 'expected at least one signing key file'),
+  tracks: z.record(name, trackSchema).default({ testnet: { branch: 'main' }, production: { tags: 'v*.*.*', include_prerelease: false } }),
+  poll: z.string().default('*/5 * * * *'),
+  manifest_ttl: duration('30d'),
+  build: z.strictObject({ command, timeout: duration('10m') }),
+  test: z.strictObject({
+    command,
+    format: z.enum(['auto', 'tap', 'junit', 'summary']).default('auto'),
+    report: z.string().min(1).nullable().default(null),
+    timeout: duration('10m'),
+    min_pass_rate: z.number().min(0).max(1).default(0.95),
+  }),
+  audit: z.strictObject({
+    commands: z.array(command).default([]),
+    protected_paths: z.array(z.string().min(1)).default([]),
+    timeout: duration('5m'),
+  }).prefault({}),
+  benchmark: z.strictObject({
+    suites: z.array(z.strictObject({ name, command, repeat: z.int().min(1).max(100).default(3) })).default([]),
+    tolerance: z.number().min(0).max(10).default(0.05),
+    timeout: duration('10m'),
+  }).prefault({}),
+  canary: z.strictObject({
+    fraction: z.number().gt(0).max(1).default(0.1),
+    soak: duration('30m'),
+    max_error_increase: z.number().min(0).default(0.5),
+    labels: z.array(z.string().min(1)).default(['region']),
+  }).prefault({}),
+  deploy: z.strictObject({ progress_deadline: duration('10m') }).prefault({}),
+});
+
+export const configSchema = z.strictObject({
+  fleet: name,
+  state_dir: z.string().min(1).default('state'),
+  node: z.strictObject({
+    id: name,
+    labels: z.record(z.string(), z.string()).default({}),
+    tracks: z.array(name).min(1).default(['testnet']),
+  }),
+  trust: z.strictObject({
+    keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),
+    threshold: z.int().min(1).default(1),
+  }),
+  authority: authoritySchema.optional(),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type AuthorityConfig = NonNullable<Config['authority']>;
+export type TrackConfig = z.output<typeof trackSchema>;
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+function dotPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.length === 0 ? '(root)' : path.map(String).join('.');
+}
+
+/** Cross-field rules zod cannot see field by field. */
+function crossFieldProblems(cfg: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const distinct = new Set(cfg.trust.keys.map((k) => k.public)).size;
+  if (cfg.trust.threshold > distinct) {
+    problems.push({ path: 'trust.threshold', message: `expected at most ${distinct} (the number of distinct trusted keys), got ${cfg.trust.threshold}` });
+  }
+  if (cfg.authority) {
+    const tracks = Object.keys(cfg.authority.tracks);
+    if (tracks.length === 0) problems.push({ path: 'authority.tracks', message: 'expected at least one track' });
+    cfg.node.tracks.forEach((t, i) => {
+      if (!tracks.includes(t)) problems.push({ path: `node.tracks.${i}`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${t}"` });
+    });
+  }
+  return problems;
+}
+
+/** Validate parsed YAML; throws E_CONFIG listing every problem. */
+export function validateConfig(raw: unknown, source = 'upshift.yaml'): Config {
+  const parsed = configSchema.safeParse(raw ?? {});
+  const problems: ConfigProblem[] = parsed.success
+    ? crossFieldProblems(parsed.data)
+    : parsed.error.issues.map((i) => ({ path: dotPath(i.path), message: i.message }));
+  if (problems.length > 0 || !parsed.success) {
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+    throw new UpshiftError('E_CONFIG', `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines}`, { details: { problems } });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,82 @@
+// A tiny application for the demo and the tests: a build script, a TAP test suite, a lint
+// step and a JSON benchmark, all plain Node so nothing needs installing. Knobs in
+// `sample.json` make a version pass, fail its tests, or regress its benchmark.
+// SAMPLE_COUNTS (a file) records each stage command that ran; SAMPLE_HOLD=<stage> makes
+// that command write SAMPLE_HOLD_MARKER and sleep, so a test can kill the driver mid-command.
+
+export interface SampleKnobs {
+  version: string;
+  /** What bench.js reports as latency_ms (lower is better). */
+  latencyMs: number;
+  /** How many of the 20 tests fail. */
+  failingTests?: number;
+}
+
+const hook = `// shared by every stage script
+const fs = require('node:fs');
+module.exports = function stage(name) {
+  if (process.env.SAMPLE_COUNTS) fs.appendFileSync(process.env.SAMPLE_COUNTS, name + '\\n');
+  if (process.env.SAMPLE_HOLD === name && process.env.SAMPLE_HOLD_MARKER && !fs.existsSync(process.env.SAMPLE_HOLD_MARKER)) {
+    fs.writeFileSync(process.env.SAMPLE_HOLD_MARKER, String(process.pid));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+  }
+};
+`;
+
+const build = `require('./stage.js')('build');
+const fs = require('node:fs');
+fs.mkdirSync('out', { recursive: true });
+fs.copyFileSync('app.js', 'out/app.js');
+console.log('built out/app.js for', require('./sample.json').version);
+`;
+
+const test = `require('./stage.js')('test');
+const { failingTests = 0 } = require('./sample.json');
+console.log('TAP version 14');
+console.log('1..20');
+for (let i = 1; i <= 20; i++) console.log((i <= failingTests ? 'not ok ' : 'ok ') + i + ' - case ' + i);
+`;
+
+const lint = `require('./stage.js')('audit');
+console.log('lint: 3 files clean');
+`;
+
+const bench = `require('./stage.js')('benchmark');
+const { latencyMs } = require('./sample.json');
+console.log(JSON.stringify({ metrics: { latency_ms: { value: latencyMs, better: 'lower', unit: 'ms' }, throughput_rps: { value: Math.round(100000 / latencyMs), better: 'higher' } } }));
+`;
+
+const app = `// the application itself: an HTTP server with /healthz and /metrics
+const http = require('node:http');
+const { version } = require('./sample.json');
+let errors = 0;
+http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.end(JSON.stringify({ ok: true, version }));
+  if (req.url === '/metrics') return res.end('app_errors_total ' + errors + '\\n');
+  errors++;
+  res.statusCode = 404;
+  res.end();
+}).listen(Number(process.env.PORT || 8080), '127.0.0.1');
+`;
+
+export function sampleAppFiles(k: SampleKnobs): Record<string, string> {
+  return {
+    'sample.json': `${JSON.stringify({ version: k.version, latencyMs: k.latencyMs, failingTests: k.failingTests ?? 0 }, null, 2)}\n`,
+    'stage.js': hook,
+    'build.js': build,
+    'test.js': test,
+    'lint.js': lint,
+    'bench.js': bench,
+    'app.js': app,
+    'README.md': '# sample app\n\nManaged by upshift.\n',
+    '.gitignore': 'out/\n',
+  };
+}
+
+/** The authority section that runs the sample app's scripts. */
+export const SAMPLE_PIPELINE = {
+  build: { command: 'node build.js', timeout: '1m' },
+  test: { command: 'node test.js', timeout: '1m', min_pass_rate: 0.95 },
+  audit: { commands: ['node lint.js'], protected_paths: ['stage.js'], timeout: '1m' },
+  benchmark: { suites: [{ name: 'micro', command: 'node bench.js', repeat: 3 }], tolerance: 0.1, timeout: '1m' },
+};

@@ -1,0 +1,40 @@
+// An authority workspace on disk: config, release key, state dir. Used by the demo and
+// by tests that need a real configured authority.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { toHex } from '../trust/bytes.js';
+import { generateKeyFile } from '../trust/keyfile.js';
+import { SAMPLE_PIPELINE } from './sample-app.js';
+
+export interface Workspace {
+  dir: string;
+  configPath: string;
+  stateDir: string;
+  keyPath: string;
+  publicKey: string;
+}
+
+export async function createWorkspace(dir: string, opts: { source: string; fleet?: string; nodeId?: string; authority?: Record<string, unknown> }): Promise<Workspace> {
+  mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+  const keyPath = join(dir, 'keys', 'release.key');
+  const { publicKey } = await generateKeyFile(keyPath);
+  const config = {
+    fleet: opts.fleet ?? 'demo',
+    state_dir: 'state',
+    node: { id: opts.nodeId ?? 'authority', labels: { region: 'local' }, tracks: ['testnet', 'production'] },
+    trust: { keys: [{ public: toHex(publicKey) }], threshold: 1 },
+    authority: {
+      source: opts.source,
+      signing_keys: ['keys/release.key'],
+      tracks: { testnet: { branch: 'main' }, production: { tags: 'v*.*.*' } },
+      poll: '*/1 * * * *',
+      ...SAMPLE_PIPELINE,
+      ...(opts.authority ?? {}),
+    },
+    log: { level: 'warn' },
+  };
+  const configPath = join(dir, 'upshift.yaml');
+  writeFileSync(configPath, stringify(config));
+  return { dir, configPath, stateDir: join(dir, 'state'), keyPath, publicKey: toHex(publicKey) };
+}

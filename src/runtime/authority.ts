@@ -1,0 +1,88 @@
+// The authority's loop: poll the source on a cron schedule (and once at start, which
+// catches up after downtime), create a run for each new version, and drive unfinished
+// runs one at a time. A version already run is never run again.
+import cron from 'node-cron';
+import { UpshiftError } from '../core/errors.js';
+import { compareVersions, type TrackSpec } from '../core/decisions/versions.js';
+import { createDetector, type Detector } from './detector.js';
+import { PipelineService, trackSpecs } from './pipeline-service.js';
+
+export interface Schedule {
+  stop(): void;
+}
+/** node-cron by default; tests pass a fake that records what was scheduled. */
+export type Scheduler = (expression: string, tick: () => Promise<void>) => Schedule;
+
+export const cronScheduler: Scheduler = (expression, tick) => {
+  if (!cron.validate(expression)) throw new UpshiftError('E_CONFIG', `authority.poll: expected a cron expression, got "${expression}"`);
+  const task = cron.schedule(expression, tick, { noOverlap: true, name: 'upshift-poll' });
+  return { stop: () => void task.stop() };
+};
+
+export class Authority {
+  private readonly detector: Detector;
+  private readonly specs: TrackSpec[];
+  private schedule: Schedule | null = null;
+  private running: Promise<void> | null = null;
+  private readonly stopping = new AbortController();
+
+  constructor(readonly service: PipelineService, private readonly scheduler: Scheduler = cronScheduler) {
+    const { store } = service.deps;
+    this.specs = trackSpecs(service.deps.config);
+    this.detector = createDetector({
+      source: service.deps.source,
+      tracks: this.specs,
+      seen: (track) => {
+        const versions = store.versionsSeen(track.name);
+        const newest = track.kind === 'tags' ? versions.reduce<string | null>((a, v) => (a === null || (compareVersions(track, v, a) ?? 0) > 0 ? v : a), null) : null;
+        return { versions: new Set(versions), newest };
+      },
+    });
+  }
+
+  start(): void {
+    this.schedule = this.scheduler(this.service.deps.authority.poll, () => this.tick());
+    void this.tick();
+  }
+
+  /** One poll-and-drive pass; overlapping calls join the pass in progress. */
+  tick(): Promise<void> {
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.schedule?.stop();
+    this.stopping.abort();
+    await this.running?.catch(() => {});
+  }
+
+  private async pass(): Promise<void> {
+    const { store, clock, log } = this.service.deps;
+    const signal = this.stopping.signal;
+    try {
+      const polls = await this.detector.poll(signal);
+      store.kv.set('authority.last_poll', String(clock.now()));
+      for (const p of polls) {
+        for (const s of p.skipped) store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { ...s, reason: p.reason } });
+        if (p.next) {
+          const { run, created } = this.service.startOrFind(p.next);
+          if (created) log.info({ runId: run.id, track: run.track, version: run.version }, 'new version detected');
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      log.error({ err: (err as Error).message, code: (err as UpshiftError).code }, 'polling the source failed; will retry on the next tick');
+    }
+    for (const run of store.unfinishedRuns()) {
+      if (signal.aborted) return;
+      try {
+        await this.service.orchestrator.drive(run.id, { until: 'terminal', signal });
+      } catch (err) {
+        log.error({ runId: run.id, err: (err as Error).message, code: (err as UpshiftError).code }, 'driving run failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// Reading upshift.yaml: YAML (duplicate keys are an error), zod validation, then paths
+// made absolute relative to the file, so the daemon behaves the same from any cwd.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { validateConfig, type Config } from '../core/config.js';
+import { UpshiftError } from '../core/errors.js';
+
+export interface LoadedConfig {
+  config: Config;
+  path: string;
+  dir: string;
+  stateDir: string;
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.UPSHIFT_CONFIG ?? 'upshift.yaml';
+}
+
+const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^[^/]+@[^:]+:/.test(s);
+
+export function loadConfig(path: string): LoadedConfig {
+  const full = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UpshiftError('E_CONFIG', code === 'ENOENT' ? `config file ${full} not found (run \`upshift init\` to write one)` : `cannot read config ${full}: ${(err as Error).message}`, { cause: err });
+  }
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message }));
+    throw new UpshiftError('E_CONFIG', `${full} is not valid YAML:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, { details: { problems } });
+  }
+  const config = validateConfig(doc.toJS(), full);
+  const dir = dirname(full);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  if (config.authority) {
+    config.authority.signing_keys = config.authority.signing_keys.map(abs);
+    if (!isUrl(config.authority.source)) config.authority.source = abs(config.authority.source);
+  }
+  const stateDir = abs(process.env.UPSHIFT_STATE_DIR ?? config.state_dir);
+  config.state_dir = stateDir;
+  return { config, path: full, dir, stateDir };
+}

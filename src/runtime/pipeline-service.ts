@@ -1,0 +1,82 @@
+// Pipeline operations shared by the CLI, the daemon and the agent tools: which track and
+// version a ref is, starting (or finding) its run, approvals, aborts.
+import type { Config } from '../core/config.js';
+import { tagSemver, type TrackSpec } from '../core/decisions/versions.js';
+import { UpshiftError } from '../core/errors.js';
+import { TERMINAL, type Run } from '../core/run.js';
+import picomatch from 'picomatch';
+import type { PipelineDeps } from '../stages/index.js';
+import { Orchestrator } from './orchestrator.js';
+
+export function trackSpecs(config: Config): TrackSpec[] {
+  return Object.entries(config.authority?.tracks ?? {}).map(([name, t]) =>
+    'branch' in t ? { name, kind: 'branch', branch: t.branch } : { name, kind: 'tags', pattern: t.tags, includePrerelease: t.include_prerelease },
+  );
+}
+
+export interface Candidate {
+  track: string;
+  version: string;
+  ref: string;
+  commit: string;
+}
+
+export class PipelineService {
+  readonly orchestrator: Orchestrator;
+
+  constructor(readonly deps: PipelineDeps) {
+    this.orchestrator = new Orchestrator(deps);
+  }
+
+  /** Which track and version a ref is. Tags matching a tag track are that track's versions; anything else goes to the first branch track. */
+  async resolve(ref: string, track?: string): Promise<Candidate> {
+    const specs = trackSpecs(this.deps.config);
+    if (track && !specs.some((s) => s.name === track)) {
+      throw new UpshiftError('E_UNKNOWN_TRACK', `unknown track "${track}"; configured: ${specs.map((s) => s.name).join(', ')}`);
+    }
+    await this.deps.source.fetch();
+    const commit = await this.deps.source.resolve(ref);
+    const tagTrack = specs.find((s) => s.kind === 'tags' && (!track || s.name === track) && picomatch.isMatch(ref, s.pattern) && tagSemver(ref) !== null);
+    if (tagTrack) return { track: tagTrack.name, version: ref, ref, commit };
+    const chosen = track ? specs.find((s) => s.name === track) : specs.find((s) => s.kind === 'branch');
+    if (!chosen) throw new UpshiftError('E_UNKNOWN_TRACK', `no branch track is configured to take ref "${ref}"`);
+    if (chosen.kind === 'tags') {
+      throw new UpshiftError('E_UNKNOWN_REF', `track ${chosen.name} takes tags matching ${chosen.pattern}; "${ref}" is not one`);
+    }
+    return { track: chosen.name, version: commit, ref, commit };
+  }
+
+  /** The run of a candidate: an existing one (a version is never run twice) or a new one. */
+  startOrFind(c: Candidate): { run: Run; created: boolean } {
+    const existing = this.deps.store.findRun(c.track, c.version);
+    if (existing) return { run: existing, created: false };
+    return { run: this.orchestrator.createRun(c), created: true };
+  }
+
+  /**
+   * Approve a run's protected-path changes. A run that already failed its audit is never
+   * reopened: an approved retry of the same commit starts instead.
+   */
+  approve(runId: string, by: string, reason: string): { run: Run; retry: boolean } {
+    const { store, clock } = this.deps;
+    const run = store.requireRun(runId);
+    const audit = store.getStageResult(runId, 'audit');
+    const failedAudit = run.status === 'failed' && audit?.outcome === 'failed';
+    if (TERMINAL.has(run.status) && !failedAudit) {
+      throw new UpshiftError('E_RUN_TERMINAL', `run ${runId} ended ${run.status}${run.reason ? ` (${run.reason})` : ''}; only a run that failed its audit can be approved and retried`);
+    }
+    if (!failedAudit) {
+      store.tx(() => {
+        store.approvals.approve(runId, by, reason, clock.now());
+        store.appendEvent({ at: clock.now(), runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason } });
+      });
+      return { run, retry: false };
+    }
+    const retry = this.orchestrator.createRun({ track: run.track, version: run.version, ref: run.ref, commit: run.commit, retryOf: run.id });
+    store.tx(() => {
+      store.approvals.approve(retry.id, by, reason, clock.now());
+      store.appendEvent({ at: clock.now(), runId: retry.id, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, retry_of: run.id } });
+    });
+    return { run: retry, retry: true };
+  }
+}

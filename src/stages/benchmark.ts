@@ -1,0 +1,62 @@
+// BENCHMARK: each suite prints JSON metrics with a direction; run it `repeat` times, take
+// medians, compare with the last stable version's snapshot. Any metric worse than the
+// tolerance rolls the run back, naming the metric, both values and the change.
+import { aggregateRuns, compareBenchmarks, parseBenchmarkOutput } from '../core/decisions/benchmark.js';
+import type { BenchmarkRecord } from '../adapters/sqlite/store.js';
+import type { StageContext, StageReport } from './context.js';
+import { commandEvidence } from './context.js';
+import { requireWorkTree } from './worktree.js';
+
+export async function benchmark(ctx: StageContext): Promise<StageReport> {
+  const cfg = ctx.authority.benchmark;
+  if (cfg.suites.length === 0) {
+    return { outcome: 'skipped', reason: 'no benchmark suites configured; nothing was measured', evidence: { suites: [] } };
+  }
+  await requireWorkTree(ctx);
+  const stable = ctx.store.lastStable(ctx.run.track, ctx.run.id);
+  const baselines = stable ? ctx.store.benchmarks.forRun(stable.id) : [];
+  const suites: Record<string, unknown>[] = [];
+  const regressed: string[] = [];
+  const firsts: string[] = [];
+
+  for (const suite of cfg.suites) {
+    const snapshot = await measure(ctx, suite);
+    if ('failure' in snapshot) return snapshot.failure;
+    const base = baselines.find((b) => b.suite === suite.name);
+    const cmp = compareBenchmarks(base ? { version: base.version, metrics: base.metrics } : null, snapshot.metrics, cfg.tolerance);
+    suites.push({ name: suite.name, repeat: suite.repeat, metrics: snapshot.metrics, baseline_version: base?.version ?? null, verdict: cmp.verdict, comparisons: cmp.comparisons, reason: cmp.reason });
+    if (cmp.verdict === 'regressed') regressed.push(`${suite.name}: ${cmp.reason}`);
+    if (cmp.verdict === 'no_baseline') firsts.push(suite.name);
+  }
+
+  const evidence = { tolerance: cfg.tolerance, baseline_run: stable?.id ?? null, suites };
+  if (regressed.length > 0) return { outcome: 'rolled_back', reason: `benchmark regression: ${regressed.join('; ')}`, code: 'E_GATE', evidence };
+  const parts = [`${cfg.suites.length - firsts.length} suite(s) within ${(cfg.tolerance * 100).toFixed(1)}% of ${stable?.version ?? 'the baseline'}`];
+  if (firsts.length > 0) parts.push(`no baseline for ${firsts.join(', ')}: recorded this run as the first baseline`);
+  return { outcome: 'passed', reason: parts.join('; '), evidence };
+}
+
+type Suite = StageContext['authority']['benchmark']['suites'][number];
+
+/** One suite's medians, measured once per run: a resumed stage reuses a saved snapshot. */
+async function measure(ctx: StageContext, suite: Suite): Promise<BenchmarkRecord | { failure: StageReport }> {
+  const saved = ctx.store.benchmarks.forRun(ctx.run.id).find((b) => b.suite === suite.name);
+  if (saved) return saved;
+  const samples: Array<ReturnType<typeof parseBenchmarkOutput>> = [];
+  for (let i = 0; i < suite.repeat; i++) {
+    const result = await ctx.runCommand(suite.command, ctx.authority.benchmark.timeout);
+    const { evidence, problem } = commandEvidence(result);
+    if (problem) return { failure: { outcome: 'failed', reason: `benchmark ${suite.name} (repetition ${i + 1}): ${problem.reason}`, code: problem.code, evidence } };
+    try {
+      samples.push(parseBenchmarkOutput(result.stdout));
+    } catch (err) {
+      return { failure: { outcome: 'failed', reason: `benchmark ${suite.name}: ${(err as Error).message}`, code: 'E_COMMAND_FAILED', evidence } };
+    }
+  }
+  const record: BenchmarkRecord = {
+    runId: ctx.run.id, suite: suite.name, track: ctx.run.track, version: ctx.run.version, commit: ctx.run.commit,
+    metrics: aggregateRuns(samples), samples, createdAt: ctx.clock.now(),
+  };
+  ctx.store.benchmarks.save(record);
+  return record;
+}

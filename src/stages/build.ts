@@ -1,0 +1,28 @@
+// BUILD: a fresh isolated work tree of the exact commit, its code hash, then the build command.
+import type { StageContext, StageReport } from './context.js';
+import { commandEvidence } from './context.js';
+
+export async function build(ctx: StageContext): Promise<StageReport> {
+  const { run, authority } = ctx;
+  await ctx.source.checkout(run.commit, ctx.workDir, ctx.signal);
+  ctx.failpoint('build:checked-out');
+  // Hash the pristine checkout, before the build adds anything: nodes attest the same tree.
+  const code = await ctx.codeHash(ctx.workDir);
+  const result = await ctx.runCommand(authority.build.command, authority.build.timeout);
+  const { evidence, problem } = commandEvidence(result);
+  const all = { commit: run.commit, work_tree: ctx.workDir, code_hash: code.hash, files: code.files, bytes: code.bytes, ...evidence };
+  if (problem) return { outcome: 'failed', reason: `build failed: ${problem.reason}`, code: problem.code, evidence: all };
+  return {
+    outcome: 'passed',
+    reason: `built ${run.commit.slice(0, 12)} in ${(result.durationMs / 1000).toFixed(1)}s; code hash ${code.hash.slice(0, 16)}… over ${code.files} files`,
+    evidence: all,
+  };
+}
+
+/** The code hash BUILD recorded for a run; later stages and SIGN rely on it. */
+export function recordedCodeHash(ctx: Pick<StageContext, 'store'>, runId: string): string {
+  const built = ctx.store.getStageResult(runId, 'build');
+  const hash = built?.evidence.code_hash;
+  if (built?.outcome !== 'passed' || typeof hash !== 'string') throw new Error(`run ${runId} has no passed build with a code hash`);
+  return hash;
+}

@@ -1,0 +1,131 @@
+// What every stage gets, and the wrapper that makes stage work idempotent: a recorded
+// result is returned as it is; otherwise the work runs and its result is recorded once.
+import { join } from 'node:path';
+import { fromPromise } from 'xstate';
+import type { AuthorityConfig, Config } from '../core/config.js';
+import { UpshiftError, toUpshiftError } from '../core/errors.js';
+import type { StageInput } from '../core/machine.js';
+import type { Clock, Exec, ExecResult, FleetPort, SourceRepo } from '../core/ports.js';
+import { STATE_OF_STAGE, type Run, type StageName, type StageOutcome } from '../core/run.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import type { Logger } from '../adapters/logger.js';
+import type { Failpoint } from '../runtime/failpoints.js';
+import type { Keyset } from '../trust/keyset.js';
+import type { Signer } from '../trust/keyfile.js';
+
+export interface PipelineDeps {
+  config: Config;
+  authority: AuthorityConfig;
+  store: Store;
+  exec: Exec;
+  source: SourceRepo;
+  fleet: FleetPort;
+  clock: Clock;
+  log: Logger;
+  /** Parent of per-run work trees. */
+  workRoot: string;
+  keyset: Keyset;
+  /** Loaded when a stage needs them, so a key problem fails that stage with its code. */
+  loadSigners(): Promise<Signer[]>;
+  codeHash(dir: string): Promise<{ hash: string; files: number; bytes: number }>;
+  failpoint: Failpoint;
+}
+
+export interface StageReport extends StageOutcome {
+  evidence: Record<string, unknown>;
+}
+
+export interface StageContext extends PipelineDeps {
+  run: Run;
+  stage: StageName | 'revert';
+  attempt: number;
+  workDir: string;
+  signal: AbortSignal;
+  /** Run a configured command in the work tree with the run's environment, recording its process group. */
+  runCommand(command: string, timeoutMs: number, opts?: { cwd?: string }): Promise<ExecResult>;
+}
+
+export type StageWork = (ctx: StageContext) => Promise<StageReport>;
+
+const yieldToPersist = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export function stageActor(deps: PipelineDeps, stage: StageName, work: StageWork) {
+  return fromPromise<StageOutcome, StageInput>(async ({ input, signal }) => {
+    // xstate starts an invoked actor before observers see the transition; waiting one
+    // turn lets the orchestrator persist the new state before any effect of this stage.
+    await yieldToPersist();
+    if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled before it started`);
+    const persisted = deps.store.loadSnapshot(input.runId);
+    if (persisted?.state !== STATE_OF_STAGE[stage]) {
+      throw new UpshiftError('E_INTERNAL', `${stage} started while the persisted state is ${persisted?.state ?? 'missing'}`);
+    }
+    const recorded = deps.store.getStageResult(input.runId, stage);
+    const log = deps.log.child({ runId: input.runId, stage });
+    if (recorded) {
+      log.info({ outcome: recorded.outcome }, 'stage result already recorded; reusing it');
+      return { outcome: recorded.outcome, reason: recorded.reason, ...(recorded.code ? { code: recorded.code } : {}) };
+    }
+    const run = deps.store.requireRun(input.runId);
+    const { attempt, firstStartedAt } = deps.store.startAttempt(run.id, stage, deps.clock.now());
+    log.info({ attempt }, 'stage started');
+    deps.failpoint(`${stage}:started`);
+    const ctx = stageContext(deps, run, stage, attempt, signal, log);
+    let report: StageReport;
+    try {
+      report = await work(ctx);
+    } catch (err) {
+      if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`, { cause: err });
+      const e = toUpshiftError(err);
+      report = { outcome: 'failed', reason: e.message, code: e.code, evidence: { error: e.toJSON() } };
+    }
+    if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`);
+    deps.failpoint(`${stage}:before-record`);
+    deps.store.recordStageResult({ runId: run.id, stage, ...report, startedAt: firstStartedAt, finishedAt: deps.clock.now(), attempts: attempt });
+    log.info({ outcome: report.outcome, reason: report.reason, code: report.code }, 'stage finished');
+    deps.failpoint(`${stage}:recorded`);
+    return { outcome: report.outcome, reason: report.reason, ...(report.code ? { code: report.code } : {}) };
+  });
+}
+
+export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'revert', attempt: number, signal: AbortSignal, log: Logger): StageContext {
+  const workDir = join(deps.workRoot, run.id);
+  return {
+    ...deps,
+    log,
+    run,
+    stage,
+    attempt,
+    workDir,
+    signal,
+    async runCommand(command, timeoutMs, opts = {}) {
+      try {
+        return await deps.exec.run({
+          command,
+          cwd: opts.cwd ?? workDir,
+          timeoutMs,
+          signal,
+          // UPSHIFT_RUN_ID also lets a later driver recognise (and reap) an orphaned group
+          env: { UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track, UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true' },
+          onSpawn: (pid) => { if (stage !== 'revert') deps.store.setAttemptPid(run.id, stage, attempt, pid); },
+        });
+      } finally {
+        if (stage !== 'revert') deps.store.setAttemptPid(run.id, stage, attempt, null);
+      }
+    },
+  };
+}
+
+/** The tail of a command's output, short enough for evidence. */
+export function evidenceTail(text: string, lines = 40): string {
+  const all = text.split('\n');
+  return all.slice(Math.max(0, all.length - lines)).join('\n');
+}
+
+/** A command result as evidence, and a reason when it did not exit 0. */
+export function commandEvidence(r: ExecResult): { evidence: Record<string, unknown>; problem: { reason: string; code: 'E_TIMEOUT' | 'E_COMMAND_FAILED' | 'E_CANCELLED' } | null } {
+  const evidence = { command: r.command, exit_code: r.exitCode, signal: r.signal, timed_out: r.timedOut, duration_ms: Math.round(r.durationMs), tail: evidenceTail(r.tail) };
+  if (r.cancelled) return { evidence, problem: { reason: `\`${r.command}\` was cancelled`, code: 'E_CANCELLED' } };
+  if (r.timedOut) return { evidence, problem: { reason: `\`${r.command}\` timed out after ${Math.round(r.durationMs / 1000)}s and was killed`, code: 'E_TIMEOUT' } };
+  if (r.exitCode !== 0) return { evidence, problem: { reason: `\`${r.command}\` exited with ${r.exitCode ?? `signal ${r.signal}`}`, code: 'E_COMMAND_FAILED' } };
+  return { evidence, problem: null };
+}

@@ -1,0 +1,78 @@
+// Ed25519 through @noble/ed25519, always in strict (RFC 8032) mode. noble's default is
+// ZIP-215, which accepts non-canonical encodings and lets a small-order public key
+// "verify" forged signatures for any message; a release manifest must never do either.
+import { createHash } from 'node:crypto';
+import * as ed from '@noble/ed25519';
+import { bytesEqual } from './bytes.js';
+
+// noble v3 ships no synchronous SHA-512; wiring node:crypto's makes the sync API usable.
+ed.hashes.sha512 = (message: Uint8Array) => new Uint8Array(createHash('sha512').update(message).digest());
+
+const STRICT = { zip215: false } as const;
+
+export const SEED_LENGTH = 32;
+export const PUBLIC_KEY_LENGTH = 32;
+export const SIGNATURE_LENGTH = 64;
+
+export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
+  return ed.getPublicKey(seed);
+}
+
+export function signBytes(message: Uint8Array, seed: Uint8Array): Uint8Array {
+  return ed.sign(message, seed);
+}
+
+/** Strict verification. Malformed input is a failed verification, never an exception. */
+export function verifySignature(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== SIGNATURE_LENGTH || publicKey.length !== PUBLIC_KEY_LENGTH) return false;
+  try {
+    return ed.verify(signature, message, publicKey, STRICT);
+  } catch {
+    return false;
+  }
+}
+
+/** Strict decode that also demands the encoding be the point's one canonical form. */
+function decodePoint(publicKey: Uint8Array): ed.Point | null {
+  if (publicKey.length !== PUBLIC_KEY_LENGTH) return null;
+  try {
+    const point = ed.Point.fromBytes(publicKey, false);
+    return bytesEqual(point.toBytes(), publicKey) ? point : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True for a canonically encoded point of order 1, 2, 4 or 8. Undecodable keys are not small-order; see checkPublicKey. */
+export function isSmallOrderKey(publicKey: Uint8Array): boolean {
+  const point = decodePoint(publicKey);
+  return point !== null && point.isSmallOrder();
+}
+
+export type PublicKeyCheck =
+  | { ok: true }
+  | { ok: false; code: 'E_SMALL_ORDER_KEY' | 'E_KEY_INVALID'; reason: string };
+
+/**
+ * Whether a public key may be trusted at all. Besides small-order keys this refuses
+ * mixed-order keys (a real key plus a torsion component): cofactored verification
+ * cannot tell them from the real key, so one signer could pose as two "distinct" keys.
+ */
+export function checkPublicKey(publicKey: Uint8Array): PublicKeyCheck {
+  const point = decodePoint(publicKey);
+  if (point === null) {
+    return { ok: false, code: 'E_KEY_INVALID', reason: 'not a canonically encoded Ed25519 point' };
+  }
+  if (point.isSmallOrder()) {
+    return { ok: false, code: 'E_SMALL_ORDER_KEY', reason: 'a small-order point, which would accept forged signatures' };
+  }
+  if (!point.isTorsionFree()) {
+    return { ok: false, code: 'E_KEY_INVALID', reason: 'not in the prime-order subgroup (has a torsion component)' };
+  }
+  return { ok: true };
+}
+
+/** 'ed25519:' + the first 16 hex characters of sha256(public key). */
+export function keyIdOf(publicKey: Uint8Array): string {
+  return `ed25519:${createHash('sha256').update(publicKey).digest('hex').slice(0, 16)}`;
+}

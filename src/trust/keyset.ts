@@ -1,0 +1,72 @@
+// The set of keys a node trusts, with the number of distinct keys that must sign.
+// Every key is checked once, here, so verification never meets a small-order or
+// malformed key (SPEC: small-order keys are refused when the keyset is loaded).
+import { UpshiftError } from '../core/errors.js';
+import { fromHex, toHex } from './bytes.js';
+import { checkPublicKey, keyIdOf, PUBLIC_KEY_LENGTH } from './ed25519.js';
+
+export interface Keyset {
+  /** keyid → public key; one entry per distinct key. */
+  keys: Map<string, Uint8Array>;
+  threshold: number;
+}
+
+export interface KeysetInput {
+  keys: Array<{ public: string; keyid?: string }>;
+  /** Distinct keys that must sign; default 1. */
+  threshold?: number;
+}
+
+/**
+ * Build a Keyset from configuration: E_KEY_INVALID for a malformed key or a keyid that
+ * is not its key's, E_SMALL_ORDER_KEY for a small-order key, E_CONFIG for a threshold
+ * that is not an integer from 1 to the number of distinct keys.
+ */
+export function loadKeyset(input: KeysetInput): Keyset {
+  const keys = new Map<string, Uint8Array>();
+  input.keys.forEach((entry, i) => {
+    const publicKey = fromHex(entry.public, PUBLIC_KEY_LENGTH);
+    if (!publicKey) {
+      throw new UpshiftError('E_KEY_INVALID', `keys.${i}.public is not a ${PUBLIC_KEY_LENGTH}-byte hex Ed25519 public key`, {
+        details: { index: i },
+      });
+    }
+    const check = checkPublicKey(publicKey);
+    if (!check.ok) {
+      throw new UpshiftError(check.code, `keys.${i}.public (${toHex(publicKey)}) is refused: ${check.reason}`, {
+        details: { index: i, public: toHex(publicKey) },
+      });
+    }
+    const keyid = keyIdOf(publicKey);
+    if (entry.keyid !== undefined && entry.keyid !== keyid) {
+      throw new UpshiftError('E_KEY_INVALID', `keys.${i}.keyid is ${entry.keyid}, but that key's id is ${keyid}`, {
+        details: { index: i, keyid: entry.keyid, expected: keyid },
+      });
+    }
+    const known = keys.get(keyid);
+    // The same key listed twice is still one key: it must not help reach the threshold.
+    if (known && toHex(known) === toHex(publicKey)) return;
+    if (known) {
+      throw new UpshiftError('E_CONFIG', `keys.${i}: two different keys share the key id ${keyid}`, { details: { index: i, keyid } });
+    }
+    keys.set(keyid, publicKey);
+  });
+  if (keys.size === 0) throw new UpshiftError('E_CONFIG', 'a keyset needs at least one public key');
+  const threshold = input.threshold ?? 1;
+  if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > keys.size) {
+    throw new UpshiftError(
+      'E_CONFIG',
+      `threshold ${String(threshold)} is not possible with ${keys.size} distinct key(s); use an integer from 1 to ${keys.size}`,
+      { details: { threshold, distinct_keys: keys.size } },
+    );
+  }
+  return { keys, threshold };
+}
+
+/** The keyset as configuration data again (keys sorted by keyid), for display and rotation documents. */
+export function describeKeyset(keyset: Keyset): { keys: Array<{ keyid: string; public: string }>; threshold: number } {
+  const keys = [...keyset.keys.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([keyid, pub]) => ({ keyid, public: toHex(pub) }));
+  return { keys, threshold: keyset.threshold };
+}

@@ -1,0 +1,50 @@
+// A real authority for tests: a sample-app git repo, a workspace with config and keys,
+// and the pipeline service wired to real adapters (logs go to a sink the test can read).
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/adapters/logger.js';
+import { sampleAppFiles, type SampleKnobs } from '../../src/demo/sample-app.js';
+import { createWorkspace, type Workspace } from '../../src/demo/workspace.js';
+import { loadConfig } from '../../src/runtime/config-load.js';
+import { openStore, pipelineDeps, type Overrides } from '../../src/runtime/deps.js';
+import { PipelineService } from '../../src/runtime/pipeline-service.js';
+import { gitRepo, type GitRepo } from './gitdir.js';
+import { tempDir } from './tmp.js';
+
+export interface TestAuthority {
+  repo: GitRepo;
+  ws: Workspace;
+  service: PipelineService;
+  logs: Array<Record<string, unknown>>;
+  /** Commit a version of the sample app on main; returns the commit SHA. */
+  commitVersion(k: SampleKnobs): string;
+  close(): void;
+}
+
+export async function testAuthority(t: Tap.Test, opts: { authority?: Record<string, unknown>; overrides?: Overrides } = {}): Promise<TestAuthority> {
+  const repo = gitRepo(t);
+  const commitVersion = (k: SampleKnobs) => repo.commit(`version ${k.version}`, sampleAppFiles(k));
+  commitVersion({ version: 'v1.0.0', latencyMs: 10 });
+  const ws = await createWorkspace(tempDir(t, 'upshift-ws-'), { source: repo.dir, ...(opts.authority ? { authority: opts.authority } : {}) });
+  const { config } = loadConfig(ws.configPath);
+  const store = openStore(config.state_dir);
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const service = new PipelineService(pipelineDeps(config, store, createLogger({ level: 'info', destination: sink }), opts.overrides));
+  const close = () => store.close();
+  t.teardown(close);
+  return { repo, ws, service, logs, commitVersion, close };
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Tap {
+    interface Test {
+      teardown(fn: () => void | Promise<void>): void;
+    }
+  }
+}
