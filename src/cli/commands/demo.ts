@@ -1,0 +1,9 @@
+// `upshift demo`: a local, self-cleaning walk through the pipeline.
+import type { Command } from 'commander';
+import { runDemo } from '../../demo/run.js';
+import { action, type Session } from '../shared.js';
+
+export function registerDemo(program: Command, session: Session): void {
+  program.command('demo').description('run the pipeline on a sample app in a temp dir, then clean up').option('--keep', 'keep the temp dir')
+    .action(action(session, async (opts: { keep?: boolean }) => runDemo({ keep: Boolean(opts.keep), out: process.stdout })));
+}

@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import type { Session } from '../shared.js';
+import { registerInit } from './init.js';
+import { registerKeys } from './keys.js';
+import { registerManifest } from './manifest.js';
+import { registerPipeline } from './pipeline.js';
+import { registerStatus } from './status.js';
+import { registerDaemon } from './daemon.js';
+import { registerDemo } from './demo.js';
+
+export function registerCommands(program: Command, session: Session): void {
+  registerInit(program, session);
+  registerStatus(program, session);
+  registerPipeline(program, session);
+  registerManifest(program, session);
+  registerKeys(program, session);
+  registerDaemon(program, session);
+  registerDemo(program, session);
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// upshift's command line. Commands are thin: they parse, call runtime/ and print.
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerCommands } from './commands/index.js';
+import { Session } from './shared.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('upshift')
+    .description('autonomous upgrade orchestrator for Linux fleets')
+    .version(pkg.version)
+    .option('-c, --config <path>', 'config file (default: $UPSHIFT_CONFIG or ./upshift.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCommands(program, new Session(program));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; everything else commander refuses is a usage error
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,52 @@
+// Text rendering for people; --json prints the same data as it is.
+import { formatDuration } from '../core/duration.js';
+import { STAGES, type Run, type StageResult } from '../core/run.js';
+import type { ExitCode } from '../core/errors.js';
+
+const MARK: Record<string, string> = { passed: '✓', skipped: '–', failed: '✗', rolled_back: '↩' };
+
+export function shortVersion(v: string): string {
+  return /^[0-9a-f]{40,64}$/.test(v) ? v.slice(0, 12) : v;
+}
+
+export function runLine(r: Run): string {
+  const when = new Date(r.createdAt).toISOString().replace('T', ' ').slice(0, 19);
+  return `${r.id}  ${r.track.padEnd(10)} ${shortVersion(r.version).padEnd(14)} ${r.status.padEnd(11)} ${r.stage.padEnd(12)} ${when}${r.reason ? `  ${r.reason}` : ''}`;
+}
+
+export function stageLine(s: StageResult): string {
+  const took = formatDuration(s.finishedAt - s.startedAt);
+  const tries = s.attempts > 1 ? ` after ${s.attempts} attempts` : '';
+  return `  ${MARK[s.outcome] ?? '?'} ${s.stage.padEnd(10)} ${s.outcome.padEnd(11)} ${took.padStart(7)}${tries}  ${s.reason}`;
+}
+
+export function runSummary(run: Run, results: StageResult[]): string {
+  const lines = [`run ${run.id}: ${run.track} ${shortVersion(run.version)} (${run.commit.slice(0, 12)}) → ${run.status}`];
+  for (const stage of STAGES) {
+    const r = results.find((x) => x.stage === stage);
+    lines.push(r ? stageLine(r) : `    ${stage.padEnd(10)} not run`);
+  }
+  if (run.reason && run.status !== 'completed') lines.push(`  reason: ${run.reason}`);
+  return lines.join('\n');
+}
+
+/** 0 completed, 3 stopped by a gate or rolled back, 1 stopped by an error. */
+export function exitCodeOfRun(run: Run): ExitCode {
+  if (run.status === 'completed') return 0;
+  if (run.status === 'rolled_back') return 3;
+  if (run.status === 'failed') return run.code === 'E_GATE' || run.code === 'E_COMMAND_FAILED' || run.code === 'E_TIMEOUT' ? 3 : 1;
+  return 1;
+}
+
+/** Live progress on a TTY: one line per state the run enters. */
+export function progressPrinter(stream: NodeJS.WriteStream, results: (runId: string) => StageResult[]) {
+  const started = Date.now();
+  let printed = 0;
+  return (state: string, run: Run): void => {
+    const done = results(run.id);
+    for (const r of done.slice(printed)) stream.write(`${stageLine(r)}\n`);
+    printed = done.length;
+    const elapsed = formatDuration(Date.now() - started);
+    if (run.status === 'running') stream.write(`  … ${state} (${elapsed})\n`);
+  };
+}

@@ -1,0 +1,79 @@
+// What every command shares: the loaded config, the store, the logger, JSON or text
+// output, and one mapping from error codes to exit codes (0 ok, 1 failed, 2 usage or
+// config, 3 stopped by a gate or rolled back).
+import type { Command } from 'commander';
+import { isUpshiftError, toUpshiftError, type ExitCode } from '../core/errors.js';
+import { createLogger, type Logger } from '../adapters/logger.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
+import { openStore } from '../runtime/deps.js';
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+/** Lazily opened resources for one command invocation. */
+export class Session {
+  private loaded: LoadedConfig | null = null;
+  private opened: Store | null = null;
+  private logger: Logger | null = null;
+
+  constructor(private readonly program: Command) {}
+
+  get configPath(): string {
+    return (this.program.opts() as GlobalOptions).config ?? defaultConfigPath();
+  }
+
+  config(): LoadedConfig {
+    this.loaded ??= loadConfig(this.configPath);
+    return this.loaded;
+  }
+
+  store(): Store {
+    this.opened ??= openStore(this.config().stateDir);
+    return this.opened;
+  }
+
+  /** Interactive commands log warnings only unless UPSHIFT_LOG_LEVEL says otherwise. */
+  log(level?: string): Logger {
+    this.logger ??= createLogger({ level: process.env.UPSHIFT_LOG_LEVEL ?? level ?? 'warn' });
+    return this.logger;
+  }
+
+  close(): void {
+    this.opened?.close();
+    this.opened = null;
+  }
+}
+
+export function printJson(data: unknown): void {
+  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+}
+
+export function say(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** Print an error the way every command does, and return its exit code. */
+export function reportError(err: unknown, json: boolean): ExitCode {
+  const e = toUpshiftError(err);
+  if (json) printJson({ ok: false, error: e.toJSON() });
+  else process.stderr.write(`upshift: ${e.code}: ${e.message}\n`);
+  if (!isUpshiftError(err) && process.env.UPSHIFT_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  return e.exitCode;
+}
+
+/** Wrap a command action: close resources, map errors to exit codes, honour --json. */
+export function action<A extends unknown[]>(session: Session, fn: (...args: A) => Promise<ExitCode | void>) {
+  return async (...args: A): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const json = Boolean((cmd.opts() as { json?: boolean }).json);
+    try {
+      process.exitCode = (await fn(...args)) ?? 0;
+    } catch (err) {
+      process.exitCode = reportError(err, json);
+    } finally {
+      session.close();
+    }
+  };
+}

@@ -1,0 +1,83 @@
+// kill -9 harness: a real `upshift pipeline run` child, killed at a failpoint or while a
+// stage command runs, then started again to finish the run.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sampleAppFiles } from '../../src/demo/sample-app.js';
+import { createWorkspace, type Workspace } from '../../src/demo/workspace.js';
+import { openStore } from '../../src/runtime/deps.js';
+import type { Store } from '../../src/adapters/sqlite/store.js';
+import { gitRepo } from '../helpers/gitdir.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+export interface Child {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CrashBed {
+  ws: Workspace;
+  counts: string;
+  marker: string;
+  /** Run `pipeline run --ref main` with extra env; resolves when the child exits. */
+  run(env?: Record<string, string>, onSpawn?: (pid: number) => void): Promise<Child>;
+  /** How many times each stage's command ran. */
+  ran(): Record<string, number>;
+  store(): Store;
+}
+
+export async function crashBed(t: { teardown(fn: () => void): void }): Promise<CrashBed> {
+  const repo = gitRepo(t);
+  repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
+  const ws = await createWorkspace(tempDir(t, 'upshift-crash-'), { source: repo.dir });
+  const counts = join(ws.dir, 'counts.txt');
+  const marker = join(ws.dir, 'hold.marker');
+  const run = (env: Record<string, string> = {}, onSpawn?: (pid: number) => void) =>
+    new Promise<Child>((resolve) => {
+      const child = spawn(process.execPath, [CLI, '--config', ws.configPath, 'pipeline', 'run', '--ref', 'main'], {
+        env: { ...process.env, UPSHIFT_LOG_LEVEL: 'warn', SAMPLE_COUNTS: counts, SAMPLE_HOLD_MARKER: marker, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      if (child.pid) onSpawn?.(child.pid);
+      child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+  const ran = () => {
+    const out: Record<string, number> = {};
+    if (!existsSync(counts)) return out;
+    for (const line of readFileSync(counts, 'utf8').split('\n').filter(Boolean)) out[line] = (out[line] ?? 0) + 1;
+    return out;
+  };
+  const store = () => {
+    const s = openStore(ws.stateDir);
+    t.teardown(() => s.close());
+    return s;
+  };
+  return { ws, counts, marker, run, ran, store };
+}
+
+/** Wait until a file exists (the stage command is running), polling. */
+export async function waitForFile(path: string, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${path}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Gone, or a zombie: this sandbox's PID 1 does not reap orphans, so a killed orphan lingers as Z. */
+export function processGone(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
