@@ -77,8 +77,9 @@ export class Orchestrator {
     const run = store.requireRun(runId);
     // input is only read on a fresh start; the restored snapshot carries the context
     const actor = createActor(machine, { snapshot: saved.snapshot as Snapshot<unknown>, input: { runId, track: run.track, version: run.version, commit: run.commit } });
-    const startState = saved.state;
-    let lastState = startState;
+    // advancing a pending run means running its first stage, not just entering it
+    const startState = saved.state === 'idle' ? 'building' : saved.state;
+    let lastState = saved.state;
 
     return new Promise<Run>((resolve, reject) => {
       let settled = false;
@@ -110,7 +111,8 @@ export class Orchestrator {
             return finish(new UpshiftError('E_STATE_CORRUPT', `could not persist run ${runId}: ${(err as Error).message}`, { cause: err }));
           }
           if (snap.status === 'done') return finish(null);
-          if (opts.until === 'stage' && String(snap.value) !== startState) return finish(null);
+          const state = String(snap.value);
+          if (opts.until === 'stage' && state !== startState && state !== 'idle') return finish(null);
         },
         error: (err) => finish(err),
       });
