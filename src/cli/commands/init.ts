@@ -1,0 +1,243 @@
+// `upshift init`: write a commented starter upshift.yaml and this node's keys. Every target
+// is checked before anything is written, so a refusal (E_EXISTS) leaves the directory as
+// it was; a failure halfway removes what this run created.
+import type { Command } from 'commander';
+import { lstat, mkdir, rm, rmdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { UpshiftError } from '../../core/errors.js';
+import { loadConfig } from '../../runtime/config-load.js';
+import { toHex } from '../../trust/bytes.js';
+import { generateKeyFile } from '../../trust/keyfile.js';
+import { loadKeyset } from '../../trust/keyset.js';
+import { action, printJson, say, type Session } from '../shared.js';
+import { writeNewFile } from './keys.js';
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface InitOptions {
+  authority?: boolean;
+  dir?: string;
+  fleet: string;
+  nodeId?: string;
+  source?: string;
+  trustKey?: string[];
+  json?: boolean;
+}
+
+type WrittenKey = { path: string; keyid: string; public: string };
+type Written = { dir: string; config: string; nodeId: string; nodeKey: WrittenKey; releaseKey: WrittenKey | null; trusted: Array<{ keyid: string; public: string }> };
+
+/** The hostname in the config's name rule: lowercase, other characters as "-", at most 63. */
+export function defaultNodeId(host: string = hostname()): string {
+  const id = host.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63).replace(/[-_]+$/, '');
+  return NAME.test(id) ? id : 'node';
+}
+
+export function registerInit(program: Command, session: Session): void {
+  program
+    .command('init')
+    .description('write a starter upshift.yaml and this node\'s keys (never overwrites)')
+    .option('--authority', 'make this node the release authority: also create keys/release.key and an authority section')
+    .option('--dir <dir>', 'where to write (default: the current directory)')
+    .option('--fleet <name>', 'fleet name', 'default')
+    .option('--node-id <id>', 'this node\'s id (default: the hostname)')
+    .option('--source <repo>', 'authority: the application\'s git repository (default: ../app)')
+    .option('--trust-key <hex>', 'public key trusted to sign releases (repeatable; required without --authority)', collect)
+    .option('--json', 'print JSON')
+    .action(action(session, (opts: InitOptions) => init(opts)));
+}
+
+async function init(opts: InitOptions): Promise<void> {
+  const nodeId = opts.nodeId ?? defaultNodeId();
+  if (!NAME.test(opts.fleet)) throw new UpshiftError('E_USAGE', `--fleet "${opts.fleet}" must be lowercase letters, digits, "-" or "_" (max 63)`);
+  if (!NAME.test(nodeId)) throw new UpshiftError('E_USAGE', `--node-id "${nodeId}" must be lowercase letters, digits, "-" or "_" (max 63)`);
+  const trustKeys = opts.trustKey ?? [];
+  if (!opts.authority && trustKeys.length === 0) {
+    throw new UpshiftError('E_USAGE', 'a node needs at least one --trust-key (the authority\'s release public key), or --authority to be the authority');
+  }
+  if (!opts.authority && opts.source !== undefined) throw new UpshiftError('E_USAGE', '--source applies only with --authority');
+  // Refuse malformed or small-order keys now rather than write a config that cannot load.
+  if (trustKeys.length > 0) loadKeyset({ keys: trustKeys.map((hex) => ({ public: hex })) });
+
+  const dir = resolve(opts.dir ?? '.');
+  const keysDir = join(dir, 'keys');
+  const paths = { config: join(dir, 'upshift.yaml'), nodeKey: join(keysDir, 'node.key'), releaseKey: join(keysDir, 'release.key') };
+  const targets = [paths.config, paths.nodeKey, ...(opts.authority ? [paths.releaseKey] : [])];
+  const existing: string[] = [];
+  for (const p of targets) if (await exists(p)) existing.push(p);
+  const keysStat = await lstat(keysDir).catch(() => null);
+  if (keysStat && !keysStat.isDirectory()) existing.push(keysDir);
+  if (existing.length > 0) {
+    throw new UpshiftError('E_EXISTS', `refusing to overwrite ${existing.join(', ')}; nothing was written`, { details: { existing } });
+  }
+
+  const created: string[] = [];
+  let written: Written;
+  try {
+    await mkdir(dir, { recursive: true });
+    if (!keysStat) {
+      await mkdir(keysDir, { mode: 0o700 });
+      created.push(keysDir);
+    }
+    const nodeKey = await newKey(paths.nodeKey, created);
+    const releaseKey = opts.authority ? await newKey(paths.releaseKey, created) : null;
+    const keyset = loadKeyset({ keys: [...(releaseKey ? [releaseKey.public] : []), ...trustKeys].map((hex) => ({ public: hex })) });
+    // Map order is insertion order: the release key first, repeats dropped.
+    const trusted = [...keyset.keys].map(([keyid, pub]) => ({ keyid, public: toHex(pub) }));
+    const text = renderConfig({
+      fleet: opts.fleet,
+      nodeId,
+      trusted,
+      releaseKeyid: releaseKey?.keyid ?? null,
+      authority: opts.authority ? { source: opts.source ?? null } : null,
+    });
+    await writeNewFile(paths.config, text);
+    created.push(paths.config);
+    loadConfig(paths.config); // what init writes must load; a failure here is a bug, rolled back below
+    written = { dir, config: paths.config, nodeId, nodeKey, releaseKey, trusted };
+  } catch (err) {
+    // Only what this run created, newest first, so keys/ is empty when its turn comes.
+    for (const p of created.reverse()) await (p === keysDir ? rmdir(p) : rm(p, { force: true })).catch(() => undefined);
+    throw err;
+  }
+  report(opts, written);
+}
+
+async function exists(path: string): Promise<boolean> {
+  // lstat, so a dangling symlink counts too: writing through it would land somewhere else.
+  return (await lstat(path).catch(() => null)) !== null;
+}
+
+async function newKey(path: string, created: string[]): Promise<WrittenKey> {
+  const { keyid, publicKey } = await generateKeyFile(path);
+  created.push(path);
+  return { path, keyid, public: toHex(publicKey) };
+}
+
+function report(opts: InitOptions, r: Written): void {
+  if (opts.json) {
+    const keys = { node: r.nodeKey, ...(r.releaseKey ? { release: r.releaseKey } : {}) };
+    printJson({ ok: true, dir: r.dir, config: r.config, fleet: opts.fleet, node_id: r.nodeId, authority: Boolean(opts.authority), keys, trust: { keys: r.trusted, threshold: 1 } });
+    return;
+  }
+  say(`wrote ${r.config} (fleet ${opts.fleet}, node ${r.nodeId}${opts.authority ? ', release authority' : ''})`);
+  say(`wrote ${r.nodeKey.path} (node identity key ${r.nodeKey.keyid})`);
+  if (r.releaseKey) say(`wrote ${r.releaseKey.path} (release signing key ${r.releaseKey.keyid})`);
+  say(`trusted release keys: ${r.trusted.map((k) => k.keyid).join(', ')} (threshold 1)`);
+  if (r.releaseKey) {
+    say(`next: point authority.source at your app, then on every other node run\n  upshift init --fleet ${opts.fleet} --trust-key ${r.releaseKey.public}`);
+  } else {
+    say(`next: upshift --config ${r.config} status`);
+  }
+}
+
+interface TemplateInput {
+  fleet: string;
+  nodeId: string;
+  trusted: Array<{ keyid: string; public: string }>;
+  releaseKeyid: string | null;
+  authority: { source: string | null } | null;
+}
+
+// A JSON string is also a valid YAML double-quoted scalar, so user input cannot break the file.
+const q = (s: string): string => JSON.stringify(s);
+
+function renderConfig(i: TemplateInput): string {
+  const keys = i.trusted
+    .map((k) => `    - public: ${k.public}\n      keyid: ${q(k.keyid)}${k.keyid === i.releaseKeyid ? '  # keys/release.key' : ''}`)
+    .join('\n');
+  const head = `# upshift.yaml, written by \`upshift init\`. Durations look like 30s, 5m, 1h or 30d;
+# relative paths resolve against this file's directory.
+
+# The fleet this node belongs to; manifests for any other fleet are refused.
+fleet: ${q(i.fleet)}
+
+# SQLite state (runs, floors, apply journal). Under systemd, StateDirectory= is typical.
+state_dir: state
+
+node:
+  # This node's name in the fleet: lowercase letters, digits, "-" and "_".
+  # Its identity key for gossip is keys/node.key (keep it private, mode 0600).
+  id: ${q(i.nodeId)}
+  # Free-form labels such as { region: eu-west-1 }; canaries are spread across regions.
+  labels: {}
+  # Release tracks to follow: testnet follows branch main, production follows v*.*.* tags.
+  tracks: [testnet]
+
+# Keys trusted to sign release manifests, and how many distinct ones must sign each.
+# Change keys with \`upshift keys rotate\`, never by editing one node alone.
+trust:
+  keys:
+${keys}
+  threshold: 1
+
+log:
+  # trace, debug, info, warn, error, fatal or silent
+  level: info
+`;
+  if (!i.authority) return head;
+  const source = i.authority.source === null
+    ? `${q('../app')}  # change to your application's repository: a path or a git URL`
+    : q(i.authority.source);
+  return `${head}
+# This node is the release authority: it watches \`source\`, drives each new version
+# through build, test, audit, benchmark, sign, canary and deploy, and signs manifests.
+# Exactly one node in a fleet has this section.
+authority:
+  # The application's git repository: a path (relative to this file) or a git URL.
+  source: ${source}
+  # Private keys that sign manifests; their public keys must be in trust.keys.
+  signing_keys: [keys/release.key]
+  # Each track follows a branch (version = commit SHA) or a tag glob (version = the tag).
+  tracks:
+    testnet: { branch: main }
+    production: { tags: "v*.*.*", include_prerelease: false }
+  # How often to look for new commits and tags (cron syntax).
+  poll: "*/5 * * * *"
+  # How long a signed manifest stays valid.
+  manifest_ttl: 30d
+  build:
+    command: npm ci && npm run build --if-present
+    timeout: 10m
+  test:
+    command: npm test
+    # tap, junit, summary ("N passed, N failed") or auto to detect which.
+    format: auto
+    # A report file the suite writes inside the checkout; null reads the command's output.
+    report: null
+    timeout: 10m
+    # Fraction of tests that must pass. A suite that reports nothing fails.
+    min_pass_rate: 0.95
+  audit:
+    # Every command must exit 0 (lint, SAST, self-tests).
+    commands:
+      - npm run lint --if-present
+      # - npm audit --omit=dev --audit-level=high
+    # Globs that must be unchanged since the last stable release.
+    protected_paths: []
+    timeout: 5m
+  benchmark:
+    # Each suite prints JSON metrics as its last line, e.g.
+    # {"metrics": {"latency_ms": {"value": 12.5, "better": "lower"}}}; it runs \`repeat\`
+    # times and the medians are compared with the last stable release.
+    suites: []
+    #  - name: http
+    #    command: node bench/http.js
+    #    repeat: 3
+    # Largest tolerated change for the worse (0.05 = 5%).
+    tolerance: 0.05
+    timeout: 10m
+  canary:
+    # Share of healthy nodes that get a release first (rounded up, at least one).
+    fraction: 0.1
+    # How long canaries must stay healthy before the rest of the fleet follows.
+    soak: 30m
+    # Largest tolerated rise of the canaries' error rate over the others (0.5 = +50%).
+    max_error_increase: 0.5
+    labels: [region]
+  deploy:
+    progress_deadline: 10m
+`;
+}
