@@ -10,7 +10,7 @@ import { createSourceRepo } from '../adapters/git.js';
 import type { Logger } from '../adapters/logger.js';
 import { Store } from '../adapters/sqlite/store.js';
 import type { PipelineDeps } from '../stages/index.js';
-import { loadKeyFile } from '../trust/keyfile.js';
+import { loadSigners } from '../trust/keyfile.js';
 import { loadKeyset, type Keyset } from '../trust/keyset.js';
 import { failpointsFromEnv } from './failpoints.js';
 import { createLocalFleet } from './local-fleet.js';
@@ -47,7 +47,7 @@ export function pipelineDeps(config: Config, store: Store, log: Logger, o: Overr
     source: o.source ?? createSourceRepo({ remote: authority.source, mirrorDir: join(config.state_dir, 'source.git'), log }),
     fleet: o.fleet ?? createLocalFleet({ id: config.node.id, fleet: config.fleet, tracks: config.node.tracks }, store, keyset, clock),
     workRoot: join(config.state_dir, 'work'),
-    loadSigners: () => Promise.all(authority.signing_keys.map((p) => loadKeyFile(p))),
+    loadSigners: () => loadSigners(authority.signing_keys),
     codeHash: (dir) => codeHash(dir),
     failpoint: failpointsFromEnv(),
   };

@@ -121,3 +121,10 @@ function parseKeyFile(path: string, text: string): Signer {
   if (doc.keyid !== signer.keyid) throw invalid(`"keyid" should be ${signer.keyid}`);
   return signer;
 }
+
+/** Load key files as signers, in order (E_KEY_MISSING, E_KEY_PERMS, E_KEY_INVALID). */
+export async function loadSigners(paths: readonly string[]): Promise<Signer[]> {
+  const signers: Signer[] = [];
+  for (const path of paths) signers.push(await loadKeyFile(path));
+  return signers;
+}

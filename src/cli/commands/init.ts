@@ -11,7 +11,7 @@ import { toHex } from '../../trust/bytes.js';
 import { generateKeyFile } from '../../trust/keyfile.js';
 import { loadKeyset } from '../../trust/keyset.js';
 import { action, printJson, say, type Session } from '../shared.js';
-import { writeNewFile } from './keys.js';
+import { writeNewFile } from '../io.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

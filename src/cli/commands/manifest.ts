@@ -9,7 +9,8 @@ import { serializeEnvelope } from '../../trust/envelope.js';
 import { loadKeyset, type Keyset } from '../../trust/keyset.js';
 import { signManifest, verifyManifest } from '../../trust/verify-manifest.js';
 import { action, printJson, say, type Session } from '../shared.js';
-import { loadSigners, parseIntArg, readInput, uniqueSigners, writeNewFile } from './keys.js';
+import { loadSigners } from '../../trust/keyfile.js';
+import { parseIntArg, readInput, uniqueSigners, writeNewFile } from '../io.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
