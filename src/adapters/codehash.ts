@@ -1,7 +1,8 @@
 // Computes the release code hash (format in core/code-hash.ts) of a work tree. Reading
-// 20k small files is dominated by open/read/close syscalls, not by SHA-256, so the files
-// are read synchronously in a tight loop with one reused buffer, spread over worker
-// threads: the event loop stays free for HTTP and gossip, and two cores read at once.
+// 20k small files is dominated by open/read/close syscalls, not by SHA-256, so files are
+// read synchronously in tight loops with one reused buffer (no per-file promises), in
+// chunks shared between the calling thread and a worker thread: two cores read at once,
+// and the event loop is never blocked for more than one chunk.
 import { execFile } from 'node:child_process';
 import * as nodeCrypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,45 +20,49 @@ export interface CodeHash {
 }
 
 export interface CodeHashOptions {
-  /** Worker threads for reading; 0 reads on the calling thread. Default: up to 2 cores. */
+  /** Worker threads reading beside the calling thread; 0 reads on the calling thread only. Default: 1 on a multi-core machine. */
   workers?: number;
+  /** false leaves all reading to the workers (when there are any): the event loop only merges. */
+  readOnCallingThread?: boolean;
 }
 
-/** Below this many files, starting workers costs more than it saves. */
+/** Below this many files, starting a worker costs more than it saves. */
 const PARALLEL_MIN_FILES = 2000;
-/** Files per message: small enough to balance uneven sizes, big enough that messaging is noise. */
-const CHUNK_FILES = 500;
+/** Files per chunk: a few milliseconds of blocking on the calling thread; messaging cost is noise. */
+const CHUNK_FILES = 250;
+/** Read buffer per thread; most source files fit in one read. */
+const SCRATCH_BYTES = 1 << 20;
 
 export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise<CodeHash> {
   const root = resolve(dir);
   const index = await lsFiles(root);
-  const sha = new Map<string, string>();
-  const files: string[] = [];
+  // Content hashes aligned with `index`; regular files are filled in after the bulk read.
+  const contentSha = new Array<string>(index.length);
+  const fileAt: number[] = [];
   let bytes = 0;
-  for (const e of index) {
+  for (let i = 0; i < index.length; i++) {
+    const e = index[i]!;
     const kind = contentKind(e.mode, e.path);
     if (kind === 'file') {
-      files.push(e.path);
-    } else if (kind === 'symlink') {
-      const target = readLinkOf(root, e.path);
-      bytes += target.length;
-      sha.set(e.path, sha256Hex(target));
+      fileAt.push(i);
     } else {
-      bytes += e.oid.length;
-      sha.set(e.path, sha256Hex(Buffer.from(e.oid)));
+      const content = kind === 'symlink' ? readLinkOf(root, e.path) : Buffer.from(e.oid);
+      bytes += content.length;
+      contentSha[i] = nodeCrypto.createHash('sha256').update(content).digest('hex');
     }
   }
 
-  const workers = opts.workers ?? Math.min(2, availableParallelism());
-  const absolute = files.map((p) => `${root}/${p}`);
-  const read = workers > 0 && files.length >= PARALLEL_MIN_FILES ? await hashInWorkers(absolute, workers) : hashHere(absolute);
+  const workers = opts.workers ?? (availableParallelism() > 1 ? 1 : 0);
+  const absolute = fileAt.map((i) => `${root}/${index[i]!.path}`);
+  const pool = absolute.length >= PARALLEL_MIN_FILES ? workers : 0;
+  const read = await hashChunks(absolute, pool, pool === 0 || opts.readOnCallingThread !== false);
   if ('failed' in read) throw readError(read.failed, root);
-  for (let i = 0; i < files.length; i++) sha.set(files[i]!, read.hex[i]!);
+  for (let k = 0; k < fileAt.length; k++) contentSha[fileAt[k]!] = read.hex[k]!;
   bytes += read.bytes;
 
-  const entries: CodeHashEntry[] = index.map((e) => ({ path: e.path, mode: e.mode, contentSha256: sha.get(e.path)! }));
-  const outer = nodeCrypto.createHash('sha256');
-  for (const line of codeHashLines(entries)) outer.update(line);
+  const entries: CodeHashEntry[] = index.map((e, i) => ({ path: e.path, mode: e.mode, contentSha256: contentSha[i]! }));
+  // One update rather than one per file: each call crosses into native code.
+  const outer = nodeCrypto.createHash('sha256').update(codeHashLines(entries).join(''));
   return { hash: outer.digest('hex'), files: entries.length, bytes };
 }
 
@@ -67,10 +72,14 @@ interface IndexEntry {
   path: string;
 }
 
+// Set inside git hooks, these would point ls-files at another repository than `root`.
+const GIT_LOCATION_ENV = { GIT_DIR: undefined, GIT_WORK_TREE: undefined, GIT_INDEX_FILE: undefined, GIT_COMMON_DIR: undefined };
+
 /** Tracked paths with their index mode, from `git ls-files -s -z`. */
 async function lsFiles(root: string): Promise<IndexEntry[]> {
   const out = await new Promise<Buffer>((ok, fail) => {
-    execFile('git', ['ls-files', '-s', '-z'], { cwd: root, encoding: 'buffer', maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+    const opts = { cwd: root, encoding: 'buffer' as const, maxBuffer: 1 << 30, env: { ...process.env, ...GIT_LOCATION_ENV } };
+    execFile('git', ['ls-files', '-s', '-z'], opts, (err, stdout, stderr) => {
       if (err) fail(new UpshiftError('E_GIT', `git ls-files failed in ${root}: ${stderr.toString().trim() || err.message}`, { cause: err }));
       else ok(stdout);
     });
@@ -103,10 +112,6 @@ function readLinkOf(root: string, path: string): Buffer {
   }
 }
 
-function sha256Hex(data: Buffer): string {
-  return nodeCrypto.createHash('sha256').update(data).digest('hex');
-}
-
 interface ReadFailure {
   path: string;
   code: string;
@@ -124,10 +129,9 @@ function readError(f: ReadFailure, root: string): UpshiftError {
 /**
  * SHA-256 of each file's bytes. Self-contained on purpose: workers run its source text
  * (`Function.prototype.toString`), so it takes its modules as arguments and closes over
- * nothing. Files larger than the buffer are hashed incrementally.
+ * nothing. `buf` is reused scratch space; files larger than it are hashed incrementally.
  */
-function hashFiles(paths: string[], io: typeof fs, crypto: typeof nodeCrypto): ReadResult {
-  const buf = Buffer.allocUnsafe(1 << 20);
+function hashFiles(paths: string[], io: typeof fs, crypto: typeof nodeCrypto, buf: Buffer): ReadResult {
   // crypto.hash (Node ≥ 20.12) skips the Hash object, which matters for thousands of small files.
   const oneShot: (alg: string, data: Buffer, enc: 'hex') => string =
     typeof crypto.hash === 'function' ? crypto.hash : (alg, data) => crypto.createHash(alg).update(data).digest('hex');
@@ -169,50 +173,74 @@ function hashFiles(paths: string[], io: typeof fs, crypto: typeof nodeCrypto): R
   return { hex, bytes };
 }
 
-function hashHere(paths: string[]): ReadResult {
-  return hashFiles(paths, fs, nodeCrypto);
-}
-
 // Evaluated as a CommonJS script, so it runs the same under a TypeScript loader and from dist.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const hashFiles = ${hashFiles.toString()};
+const scratch = Buffer.allocUnsafe(${SCRATCH_BYTES});
 parentPort.on('message', ({ start, paths }) => {
-  parentPort.postMessage({ start, result: hashFiles(paths, require('node:fs'), require('node:crypto')) });
+  parentPort.postMessage({ start, result: hashFiles(paths, require('node:fs'), require('node:crypto'), scratch) });
 });
 `;
 
-/** Hands out chunks to whichever worker is free; the first failure stops everything. */
-async function hashInWorkers(paths: string[], count: number): Promise<ReadResult> {
-  const pool = Array.from({ length: count }, () => new Worker(WORKER_SOURCE, { eval: true }));
+/**
+ * Reads chunk by chunk. The calling thread takes a chunk at a time and yields between them,
+ * so HTTP and gossip are never held up for long; workers take chunks too once they have
+ * booted. On a busy machine a worker may start late and do little, and nothing waits for it.
+ */
+async function hashChunks(paths: string[], workerCount: number, callingThreadReads: boolean): Promise<ReadResult> {
   const hex = new Array<string>(paths.length);
   let bytes = 0;
   let next = 0;
-  let pending = 0;
+  let inFlight = 0;
+  if (paths.length === 0) return { hex, bytes };
+  const pool: Worker[] = [];
+  const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   try {
     return await new Promise<ReadResult>((done, fail) => {
-      const feed = (w: Worker): void => {
-        if (next >= paths.length) {
-          if (pending === 0) done({ hex, bytes });
-          return;
-        }
+      let over = false;
+      const finish = (r: ReadResult | UpshiftError): void => {
+        if (over) return;
+        over = true;
+        if (r instanceof UpshiftError) fail(r);
+        else done(r);
+      };
+      const claim = (): number | null => {
+        if (over || next >= paths.length) return null;
+        inFlight++;
         const start = next;
         next = Math.min(paths.length, next + CHUNK_FILES);
-        pending++;
-        w.postMessage({ start, paths: paths.slice(start, next) });
+        return start;
       };
-      for (const w of pool) {
+      const record = (start: number, r: ReadResult): void => {
+        inFlight--;
+        if ('failed' in r) return finish(r);
+        for (let i = 0; i < r.hex.length; i++) hex[start + i] = r.hex[i]!;
+        bytes += r.bytes;
+        if (next >= paths.length && inFlight === 0) finish({ hex, bytes });
+      };
+      const feed = (w: Worker): void => {
+        const start = claim();
+        if (start !== null) w.postMessage({ start, paths: paths.slice(start, start + CHUNK_FILES) });
+      };
+      for (let k = 0; k < workerCount; k++) {
+        const w = new Worker(WORKER_SOURCE, { eval: true });
+        pool.push(w);
+        w.once('online', () => feed(w));
         w.on('message', ({ start, result }: { start: number; result: ReadResult }) => {
-          pending--;
-          if ('failed' in result) return done(result);
-          for (let i = 0; i < result.hex.length; i++) hex[start + i] = result.hex[i]!;
-          bytes += result.bytes;
+          record(start, result);
           feed(w);
         });
-        w.on('error', (err) => fail(new UpshiftError('E_INTERNAL', `code hash worker failed: ${err.message}`, { cause: err })));
-        w.on('exit', (code) => fail(new UpshiftError('E_INTERNAL', `code hash worker exited early with code ${code}`)));
-        feed(w);
+        w.on('error', (err) => finish(new UpshiftError('E_INTERNAL', `code hash worker failed: ${err.message}`, { cause: err })));
+        w.on('exit', (code) => finish(new UpshiftError('E_INTERNAL', `code hash worker exited early with code ${code}`)));
       }
+      const step = (): void => {
+        const start = claim();
+        if (start === null) return;
+        record(start, hashFiles(paths.slice(start, start + CHUNK_FILES), fs, nodeCrypto, scratch));
+        setImmediate(step);
+      };
+      if (callingThreadReads) step();
     });
   } finally {
     await Promise.all(pool.map((w) => w.removeAllListeners('exit').terminate()));

@@ -13,8 +13,8 @@ export const DEFAULT_TAIL_BYTES = 64 * 1024;
 export const DEFAULT_KILL_GRACE_MS = 2000;
 /** How long to wait for stdio to close once the shell is gone (and, if killed, SIGKILL sent). */
 export const DEFAULT_STDIO_WAIT_MS = 2000;
-
 const GROUP_POLL_MS = 50;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ExecOptions {
   maxStdoutBytes?: number;
@@ -59,14 +59,12 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
 
   const stdout = new CappedBuffer(maxStdout);
   const tail = new TailRing(req.tailBytes ?? DEFAULT_TAIL_BYTES);
-  const stdoutPipe = child.stdout!;
-  const stderrPipe = child.stderr!;
+  const [stdoutPipe, stderrPipe] = [child.stdout!, child.stderr!];
   stdoutPipe.on('data', (chunk: Buffer) => { stdout.push(chunk); tail.push(chunk); });
   stderrPipe.on('data', (chunk: Buffer) => tail.push(chunk));
 
   return new Promise<ExecResult>((resolve) => {
-    let exitCode: number | null = null;
-    let exitSignal: string | null = null;
+    let exitCode: number | null = null, exitSignal: string | null = null;
     let exited = false, closed = false, stdioGaveUp = false;
     let terminating = false, sigkillSent = false, polling = false;
     let timedOut = false, cancelled = false, done = false;
@@ -76,8 +74,11 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
       timers.add(t);
     };
 
-    const terminate = (): void => {
-      if (terminating || exited) return;
+    // Once the shell has exited there is nothing left to time out or cancel.
+    const stop = (why: 'timeout' | 'abort'): void => {
+      if (exited || terminating) return;
+      if (why === 'timeout') timedOut = true;
+      else cancelled = true;
       terminating = true;
       killGroup(pid, 'SIGTERM');
       later(req.killGraceMs ?? DEFAULT_KILL_GRACE_MS, () => {
@@ -89,9 +90,7 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
     };
     // A descendant that left the group (setsid) or survived can hold our pipes forever;
     // after the shell is gone we read what is buffered, then stop listening.
-    const waitForStdio = (): void => {
-      later(stdioWaitMs, () => { stdioGaveUp = true; maybeFinish(); });
-    };
+    const waitForStdio = (): void => later(stdioWaitMs, () => { stdioGaveUp = true; maybeFinish(); });
     const maybeFinish = (): void => {
       if (done || !exited || (!closed && !stdioGaveUp)) return;
       // Killed: members that outlived the shell get the rest of the grace period, then SIGKILL.
@@ -110,17 +109,9 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
         stdout: stdout.bytes().toString('utf8'), stdoutTruncated: stdout.truncated, tail: tail.text(),
       }));
     };
-    const onAbort = (): void => {
-      if (exited || terminating) return;
-      cancelled = true;
-      terminate();
-    };
-
-    later(req.timeoutMs, () => {
-      if (exited || terminating) return;
-      timedOut = true;
-      terminate();
-    });
+    const onAbort = (): void => stop('abort');
+    // setTimeout turns delays beyond 2^31−1 ms (and Infinity) into 1 ms; treat those as "no limit".
+    if (req.timeoutMs <= MAX_TIMER_MS) later(req.timeoutMs, () => stop('timeout'));
     req.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('exit', (code, sig) => {
       exited = true;
@@ -143,8 +134,8 @@ class CappedBuffer {
   push(chunk: Buffer): void {
     const room = this.cap - this.size;
     if (chunk.length > room) this.truncated = true;
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    if (kept.length === 0) return;
+    if (room <= 0) return;
+    const kept = chunk.subarray(0, room);
     this.chunks.push(kept);
     this.size += kept.length;
   }
@@ -214,11 +205,11 @@ export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
 export function groupAlive(pid: number): boolean {
   assertGroupId(pid);
   if (!signalZero(-pid)) return false;
-  if (!procReadable()) return true;
+  if (!HAS_PROC) return true;
   for (const name of readdirSync('/proc')) {
     if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue; // not a pid
     const stat = readStat(Number(name));
-    if (stat && stat.pgid === pid && stat.state !== 'Z' && stat.state !== 'X') return true;
+    if (stat?.running && stat.pgid === pid) return true;
   }
   return false;
 }
@@ -226,28 +217,23 @@ export function groupAlive(pid: number): boolean {
 /** Whether a process is running. A zombie counts as gone: it can do nothing more. */
 export function processAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0 || !signalZero(pid)) return false;
-  if (!procReadable()) return true;
-  const stat = readStat(pid);
-  return stat !== null && stat.state !== 'Z' && stat.state !== 'X';
+  return !HAS_PROC || readStat(pid)?.running === true;
 }
 
-let procChecked: boolean | undefined;
-function procReadable(): boolean {
-  procChecked ??= existsSync('/proc/self/stat');
-  return procChecked;
-}
+/** Without /proc (not Linux) zombies cannot be told apart; signal 0 is all we have. */
+const HAS_PROC = existsSync('/proc/self/stat');
 
-/** State and process group from /proc/<pid>/stat; null when the process is gone. */
-function readStat(pid: number): { state: string; pgid: number } | null {
+/** Whether a process is running (not a zombie) and its group, from /proc/<pid>/stat. */
+function readStat(pid: number): { running: boolean; pgid: number } | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
-    return null;
+    return null; // gone
   }
   // "pid (comm) state ppid pgrp ..."; comm may itself contain spaces and ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0] ?? '', pgid: Number(fields[2]) };
+  const [state = '', , pgid] = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { running: state !== 'Z' && state !== 'X', pgid: Number(pgid) };
 }
 
 function signalZero(target: number): boolean {

@@ -5,9 +5,10 @@
 //   hash = SHA-256 over, for each tracked file in bytewise (UTF-8) path order,
 //          `${path}\0${mode}\0${sha256hex(content)}\n`
 //
-// path is relative to the work tree root with `/` separators, mode is git's octal mode
-// string (100644, 100755, 120000, 160000), content is the file's bytes as found in the
-// work tree (a symlink: its target string; a gitlink: the submodule commit id string).
+// path is relative to the work tree root with `/` separators; mode is the octal mode string
+// git's index records (100644, 100755, 120000, 160000), so the exec bit counts as committed;
+// content is the file's bytes as found in the work tree (a symlink: its target string; a
+// gitlink: the submodule commit id string), so an edit on disk changes the hash.
 import { UpshiftError } from './errors.js';
 
 export interface CodeHashEntry {
@@ -51,7 +52,7 @@ export function codeHashLines(entries: readonly CodeHashEntry[]): string[] {
     if (i > 0 && sorted[i - 1]!.path === entry.path) {
       throw new UpshiftError('E_WORKTREE', `tracked path ${entry.path} appears more than once (unmerged?)`, { details: { path: entry.path } });
     }
-    if (!/^[0-9a-f]{64}$/.test(entry.contentSha256)) {
+    if (entry.contentSha256.length !== 64) {
       throw new UpshiftError('E_INTERNAL', `content hash of ${entry.path} is not a SHA-256 hex digest`);
     }
     lines[i] = codeHashLine(entry);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeHash } from '../../src/adapters/codehash.js';
+import { codeHashLines, compareUtf8, contentKind } from '../../src/core/code-hash.js';
 import { isUpshiftError } from '../../src/core/errors.js';
 import { gitRepo, type GitRepo } from '../helpers/gitdir.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -151,24 +152,46 @@ t.test('a directory that is not a git work tree is E_GIT', async (t) => {
   t.ok(isUpshiftError(err, 'E_GIT'));
 });
 
-t.test('a large tree hashed by worker threads matches the in-thread result', async (t) => {
+t.test('a large tree read by worker threads hashes the same as on the calling thread', async (t) => {
   const repo = gitRepo(t);
   const files: Array<{ path: string; mode: string; content: string }> = [];
-  for (let i = 0; i < 2600; i++) {
+  for (let i = 0; i < 2200; i++) {
     const path = `d${i % 17}/f${i}.txt`;
     const content = `file ${i}\n`.repeat(1 + (i % 50));
     files.push({ path, mode: '100644', content });
   }
   repo.commit('many', Object.fromEntries(files.map((f) => [f.path, f.content])));
-  const inWorkers = await codeHash(repo.dir, { workers: 2 });
+  const inWorkers = await codeHash(repo.dir, { workers: 2, readOnCallingThread: false });
+  const shared = await codeHash(repo.dir, { workers: 1 });
   const inThread = await codeHash(repo.dir, { workers: 0 });
   t.equal(inWorkers.hash, expected(files));
+  t.equal(shared.hash, inWorkers.hash);
   t.equal(inThread.hash, inWorkers.hash);
-  t.equal(inWorkers.files, 2600);
+  t.equal(inWorkers.files, 2200);
   t.equal(inWorkers.bytes, inThread.bytes);
 
   rmSync(join(repo.dir, 'd3/f1703.txt'));
-  const err = await codeHash(repo.dir, { workers: 2 }).catch((e: unknown) => e);
+  const err = await codeHash(repo.dir, { workers: 2, readOnCallingThread: false }).catch((e: unknown) => e);
   t.ok(isUpshiftError(err, 'E_WORKTREE'), 'a missing file found by a worker');
   t.match((err as Error).message, /tracked file d3\/f1703\.txt is missing/);
+});
+
+t.test('the pure line format: UTF-8 byte order, one line per path, known modes only', async (t) => {
+  const names = ['b', 'a/b', 'a-b', 'a', '\u{e000}', '\u{1f600}', 'é', 'Z', 'ab'];
+  const bytewise = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  t.same([...names].sort(compareUtf8), bytewise, 'compareUtf8 agrees with comparing UTF-8 bytes');
+  t.ok(compareUtf8('\u{e000}', '\u{1f600}') < 0, 'U+E000 sorts before a supplementary-plane character');
+  t.equal(compareUtf8('same', 'same'), 0);
+
+  const h = 'a'.repeat(64);
+  t.same(codeHashLines([{ path: 'b', mode: '100644', contentSha256: h }, { path: 'a', mode: '100755', contentSha256: h }]), [
+    `a\u0000100755\u0000${h}\n`,
+    `b\u0000100644\u0000${h}\n`,
+  ]);
+  t.throws(() => codeHashLines([{ path: 'x', mode: '100644', contentSha256: h }, { path: 'x', mode: '100644', contentSha256: h }]), { code: 'E_WORKTREE', message: /x appears more than once/ });
+  t.throws(() => codeHashLines([{ path: 'x', mode: '100644', contentSha256: 'abc' }]), { code: 'E_INTERNAL' });
+  t.equal(contentKind('100755', 'bin/run'), 'file');
+  t.equal(contentKind('120000', 'link'), 'symlink');
+  t.equal(contentKind('160000', 'vendor/lib'), 'gitlink');
+  t.throws(() => contentKind('040000', 'dir'), { code: 'E_WORKTREE', message: /dir has unsupported mode 040000/ });
 });

@@ -46,7 +46,7 @@ t.test('a failing command is a result with its exit code, not an exception', asy
 });
 
 t.test('the tail interleaves stdout and stderr in arrival order', async (t) => {
-  const r = await exec.run(req(t, 'echo out1; sleep 0.05; echo err1 >&2; sleep 0.05; echo out2'));
+  const r = await exec.run(req(t, 'echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2'));
   t.equal(r.stdout, 'out1\nout2\n');
   t.equal(r.tail, 'out1\nerr1\nout2\n');
 });
@@ -100,7 +100,8 @@ t.test('onSpawn receives the pid, which is the process group id of the command',
 t.test('a timeout kills the command and the grandchild it started', async (t) => {
   const pids: number[] = [];
   reapAfter(t, pids);
-  const r = await exec.run(req(t, 'sleep 30 & echo $!; wait', { timeoutMs: 300, onSpawn: (pid) => pids.push(pid) }));
+  // The timeout leaves the shell ample time to print the grandchild's pid first.
+  const r = await exec.run(req(t, 'sleep 30 & echo $!; wait', { timeoutMs: 1000, onSpawn: (pid) => pids.push(pid) }));
   t.equal(r.timedOut, true);
   t.equal(r.cancelled, false);
   t.equal(r.exitCode, null);
@@ -115,7 +116,7 @@ t.test('a grandchild that ignores SIGTERM is killed with SIGKILL after the grace
   const pids: number[] = [];
   reapAfter(t, pids);
   const r = await exec.run(req(t, `sh -c 'trap "" TERM; echo $$; exec sleep 30' & wait`, {
-    timeoutMs: 300,
+    timeoutMs: 1000,
     killGraceMs: 300,
     onSpawn: (pid) => pids.push(pid),
   }));
@@ -131,7 +132,7 @@ t.test('aborting the signal cancels a running command', async (t) => {
   const ac = new AbortController();
   const r = await exec.run(req(t, 'sleep 30 & echo $!; wait', {
     signal: ac.signal,
-    onSpawn: (pid) => { pids.push(pid); setTimeout(() => ac.abort(), 200); },
+    onSpawn: (pid) => { pids.push(pid); setTimeout(() => ac.abort(), 1000); },
   }));
   t.equal(r.cancelled, true);
   t.equal(r.timedOut, false);
@@ -184,7 +185,7 @@ t.test('a killed command resolves even when an escaped descendant keeps its pipe
   const quick = createExec({ stdioWaitMs: 200 });
   // setsid moves the sleep out of the group, so no group signal reaches it.
   const r = await quick.run(req(t, 'setsid sleep 30 & echo $!; wait', {
-    timeoutMs: 300,
+    timeoutMs: 1000,
     killGraceMs: 100,
     onSpawn: (pid) => pids.push(pid),
   }));

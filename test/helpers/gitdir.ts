@@ -4,8 +4,11 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tempDir } from './tmp.js';
 
+// GIT_DIR and friends (set inside git hooks) would point every call at another repository
+const { GIT_DIR: _d, GIT_WORK_TREE: _w, GIT_INDEX_FILE: _i, ...inherited } = process.env;
+
 const GIT_ENV = {
-  ...process.env,
+  ...inherited,
   GIT_AUTHOR_NAME: 'upshift test',
   GIT_AUTHOR_EMAIL: 'test@upshift.invalid',
   GIT_COMMITTER_NAME: 'upshift test',
