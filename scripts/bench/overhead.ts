@@ -14,7 +14,7 @@ import { PipelineService } from '../../src/runtime/pipeline-service.js';
 const NOOP = {
   build: { command: 'true', timeout: '1m' },
   test: { command: 'echo "1 passed, 0 failed"', timeout: '1m' },
-  audit: { commands: ['true'], protected_paths: ['*.md'], timeout: '1m' },
+  audit: { commands: ['true'], protected_paths: ['LICENSE'], timeout: '1m' },
   benchmark: { suites: [{ name: 'noop', command: `echo '{"noop":{"value":1,"better":"lower"}}'`, repeat: 1 }], tolerance: 0.05 },
 };
 

@@ -29,7 +29,8 @@ const trackSchema = z.union([
 const authoritySchema = z.strictObject({
   source: z.string().min(1, 'expected the source repository (a path or git URL)'),
   signing_keys: z.array(z.string().min(1)).min(1, 'expected at least one signing key file'),
-  tracks: z.record(name, trackSchema).default({ testnet: { branch: 'main' }, production: { tags: 'v*.*.*', include_prerelease: false } }),
+  // a function, so no two configs share (and can mutate) the same default objects
+  tracks: z.record(name, trackSchema).default(() => ({ testnet: { branch: 'main' }, production: { tags: 'v*.*.*', include_prerelease: false } })),
   poll: z.string().default('*/5 * * * *'),
   manifest_ttl: duration('30d'),
   build: z.strictObject({ command, timeout: duration('10m') }),

@@ -6,7 +6,7 @@ const PART = /(\d+)(ms|s|m|h|d)/y;
 
 export function parseDuration(text: string): number {
   const trimmed = text.trim();
-  if (trimmed === '') throw new UpshiftError('E_USAGE', 'empty duration');
+  if (trimmed === '') throw new UpshiftError('E_USAGE', 'empty duration: expected a number with a unit (ms, s, m, h, d), like 30s or 5m');
   let total = 0;
   PART.lastIndex = 0;
   while (PART.lastIndex < trimmed.length) {
@@ -23,9 +23,12 @@ export function parseDuration(text: string): number {
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
+  // round once, to whole seconds, so 119.6s reads 2m and not 1m60s
+  const secs = Math.round(ms / 1000);
+  if (secs < 60) return `${secs}s`;
+  const m = Math.floor(secs / 60);
+  const s = secs % 60;
   if (m < 60) return s ? `${m}m${s}s` : `${m}m`;
   const h = Math.floor(m / 60);
   return m % 60 ? `${h}h${m % 60}m` : `${h}h`;

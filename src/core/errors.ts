@@ -49,6 +49,7 @@ export const CODES = {
   E_RUN_LOCKED: failed(423, true),
   E_RUN_TERMINAL: failed(409),
   E_STATE_CORRUPT: failed(500),
+  E_STATE_BUSY: failed(503, true),
   E_MACHINE_VERSION: failed(500),
   E_NOT_IMPLEMENTED: failed(501),
   E_INTERNAL: failed(500),

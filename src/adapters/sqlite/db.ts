@@ -10,7 +10,7 @@ export type Db = Database.Database;
 
 export function openDb(file: string, opts: { now: () => number; readonly?: boolean } = { now: () => Date.now() }): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  let db: Db;
+  let db: Db | undefined;
   try {
     db = new Database(file, { fileMustExist: false, readonly: opts.readonly ?? false });
     db.pragma('busy_timeout = 5000');
@@ -20,9 +20,20 @@ export function openDb(file: string, opts: { now: () => number; readonly?: boole
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
   } catch (err) {
+    db?.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new UpshiftError('E_STATE_BUSY', `state database ${file} is locked by another process; try again`, { cause: err });
+    }
     throw new UpshiftError('E_STATE_CORRUPT', `state database ${file} cannot be used: ${(err as Error).message}`, { cause: err });
   }
-  if (!opts.readonly) migrate(db, opts.now);
+  if (!opts.readonly) {
+    try {
+      migrate(db, opts.now);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
   return db;
 }
 
@@ -36,9 +47,12 @@ function migrate(db: Db, now: () => number): void {
   }
   for (const m of MIGRATIONS) {
     if (applied.has(m.version)) continue;
+    // IMMEDIATE and a second look: another process opening the same fresh file may have
+    // applied this migration since we read the list.
     db.transaction(() => {
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now());
-    })();
+    }).immediate();
   }
 }

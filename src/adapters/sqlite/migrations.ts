@@ -99,7 +99,7 @@ CREATE TABLE manifests (
 );
 -- the bytes of a reserved manifest never change once written
 CREATE TRIGGER manifests_payload_fixed BEFORE UPDATE OF payload, track, seq ON manifests BEGIN SELECT RAISE(ABORT, 'manifest payload is immutable'); END;
-CREATE TRIGGER manifests_envelope_once BEFORE UPDATE OF envelope ON manifests WHEN OLD.envelope IS NOT NULL AND OLD.envelope != NEW.envelope BEGIN SELECT RAISE(ABORT, 'manifest envelope is immutable'); END;
+CREATE TRIGGER manifests_envelope_once BEFORE UPDATE OF envelope ON manifests WHEN OLD.envelope IS NOT NULL AND NEW.envelope IS NOT OLD.envelope BEGIN SELECT RAISE(ABORT, 'manifest envelope is immutable'); END;
 
 CREATE TABLE floors (
   track TEXT PRIMARY KEY,

@@ -1,0 +1,50 @@
+// `npm run bench [name...]`: runs the registered benchmarks (all, or those named) and prints
+// one JSON document on stdout; progress goes to stderr. A missed target is a result, not a
+// failure: the exit code is non-zero only when a benchmark crashes or a name is unknown.
+import { availableParallelism, cpus, platform, arch } from 'node:os';
+import { benchCodeHash } from './codehash.js';
+import { benchOverhead } from './overhead.js';
+import { progress } from './util.js';
+
+export interface Benchmark {
+  name: string;
+  run: () => Promise<object>;
+}
+
+/** Add benchmarks here; the name is what argv selects and what the result reports. */
+export const BENCHMARKS: readonly Benchmark[] = [
+  { name: 'code_hash_20k', run: () => benchCodeHash({ files: 20_000 }) },
+  { name: 'orchestration_overhead', run: () => benchOverhead({ runs: 5 }) },
+];
+
+async function main(argv: string[]): Promise<number> {
+  const unknown = argv.filter((a) => !BENCHMARKS.some((b) => b.name === a));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}\n`);
+    return 2;
+  }
+  const selected = argv.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => argv.includes(b.name));
+  const results: object[] = [];
+  let crashed = false;
+  for (const bench of selected) {
+    progress(`${bench.name}: start`);
+    try {
+      results.push(await bench.run());
+    } catch (err) {
+      // Keep going: one broken benchmark should not hide the others' numbers.
+      crashed = true;
+      const e = err as Error;
+      process.stderr.write(`[bench] ${bench.name} crashed: ${e.stack ?? e.message}\n`);
+      results.push({ name: bench.name, error: e.message });
+    }
+  }
+  const report = {
+    machine: { node: process.version, cpus: availableParallelism(), cpu_model: cpus()[0]?.model ?? 'unknown', platform: platform(), arch: arch() },
+    at: new Date().toISOString(),
+    results,
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return crashed ? 1 : 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
