@@ -60,6 +60,38 @@ const authoritySchema = z.strictObject({
   deploy: z.strictObject({ progress_deadline: duration('10m') }).prefault({}),
 });
 
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected an http(s) URL like http://127.0.0.1:8080/healthz');
+
+/** The application this node runs: where releases live and how to install, restart and probe it. */
+const appSchema = z.strictObject({
+  dir: z.string().min(1),
+  remote: z.string().min(1, 'expected the git remote releases are fetched from'),
+  install: command.nullable().default(null),
+  migrate: command.nullable().default(null),
+  restart: command,
+  hook_timeout: duration('10m'),
+  health: z.strictObject({ url: httpUrl, timeout: duration('2s'), interval: duration('1s') }),
+  metrics: z.strictObject({ url: httpUrl, errors: z.string().default('app_errors_total'), requests: z.string().nullable().default(null) }).optional(),
+  healthy_deadline: duration('5m'),
+  min_healthy: duration('10s'),
+  keep_releases: z.int().min(2).default(3),
+});
+
+const gossipSchema = z.strictObject({
+  listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port').default('127.0.0.1:7400'),
+  /** How peers reach this node; defaults to http://<listen>. */
+  advertise: httpUrl.optional(),
+  seeds: z.array(httpUrl).default([]),
+  fanout: z.int().min(1).max(16).default(3),
+  interval: duration('1s'),
+  anti_entropy: duration('10s'),
+  suspect_after: duration('5s'),
+  dead_after: duration('30s'),
+  replay_window: duration('30s'),
+  max_body_bytes: z.int().min(1024).max(16 * 1024 * 1024).default(2 * 1024 * 1024),
+  rate_limit_per_sec: z.int().min(1).default(50),
+});
+
 export const configSchema = z.strictObject({
   fleet: name,
   state_dir: z.string().min(1).default('state'),
@@ -67,7 +99,12 @@ export const configSchema = z.strictObject({
     id: name,
     labels: z.record(z.string(), z.string()).default({}),
     tracks: z.array(name).min(1).default(['testnet']),
+    /** This node's own Ed25519 identity key and the certificate the authority issued for it. */
+    key: z.string().min(1).default('keys/node.key'),
+    cert: z.string().min(1).default('keys/node.cert'),
   }),
+  app: appSchema.optional(),
+  gossip: gossipSchema.prefault({}),
   trust: z.strictObject({
     keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),
     threshold: z.int().min(1).default(1),
@@ -78,6 +115,8 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type AuthorityConfig = NonNullable<Config['authority']>;
+export type AppConfig = NonNullable<Config['app']>;
+export type GossipConfig = Config['gossip'];
 export type TrackConfig = z.output<typeof trackSchema>;
 
 export interface ConfigProblem {

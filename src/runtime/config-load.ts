@@ -40,6 +40,12 @@ export function loadConfig(path: string): LoadedConfig {
     config.authority.signing_keys = config.authority.signing_keys.map(abs);
     if (!isUrl(config.authority.source)) config.authority.source = abs(config.authority.source);
   }
+  config.node.key = abs(config.node.key);
+  config.node.cert = abs(config.node.cert);
+  if (config.app) {
+    config.app.dir = abs(config.app.dir);
+    if (!isUrl(config.app.remote)) config.app.remote = abs(config.app.remote);
+  }
   const stateDir = abs(process.env.UPSHIFT_STATE_DIR ?? config.state_dir);
   config.state_dir = stateDir;
   return { config, path: full, dir, stateDir };

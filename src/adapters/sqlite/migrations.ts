@@ -1,4 +1,6 @@
 // Numbered migrations. Append only: never edit a migration that has shipped.
+import { MIGRATION_002_NODE } from './migration-002-node.js';
+import { MIGRATION_003_IDENTITY } from './migration-003-identity.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -130,4 +132,6 @@ CREATE TABLE kv (
 );
 `,
   },
+  MIGRATION_002_NODE,
+  MIGRATION_003_IDENTITY,
 ];
