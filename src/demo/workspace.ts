@@ -32,6 +32,8 @@ export async function createWorkspace(dir: string, opts: { source: string; fleet
       ...SAMPLE_PIPELINE,
       ...(opts.authority ?? {}),
     },
+    // port 0: the OS picks a free port (the daemon logs the address it got)
+    gossip: { listen: '127.0.0.1:0' },
     log: { level: 'warn' },
   };
   const configPath = join(dir, 'upshift.yaml');

@@ -1,0 +1,42 @@
+// Prometheus metrics. Gauges are read from the store at scrape time, so a metric never
+// reports a state change that was not persisted first.
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from '../core/config.js';
+import type { Store } from '../adapters/sqlite/store.js';
+
+export function createMetrics(config: Config, store: Store): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: config.node.id, fleet: config.fleet });
+  collectDefaultMetrics({ register: registry, prefix: 'upshift_' });
+  new Gauge({
+    name: 'upshift_floor_seq',
+    help: 'Highest manifest seq this node accepted, per track',
+    labelNames: ['track'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [track, seq] of Object.entries(store.floors.all())) this.set({ track }, seq);
+    },
+  });
+  new Gauge({
+    name: 'upshift_runs',
+    help: 'Pipeline runs by track and status',
+    labelNames: ['track', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const rows = store.db.prepare('SELECT track, status, COUNT(*) AS n FROM runs GROUP BY track, status').all() as Array<{ track: string; status: string; n: number }>;
+      for (const r of rows) this.set({ track: r.track, status: r.status }, r.n);
+    },
+  });
+  new Gauge({
+    name: 'upshift_last_poll_timestamp_seconds',
+    help: 'When the authority last polled its source',
+    registers: [registry],
+    collect() {
+      const at = store.kv.get('authority.last_poll');
+      this.set(at ? Number(at) / 1000 : 0);
+    },
+  });
+  return registry;
+}

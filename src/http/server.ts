@@ -1,0 +1,75 @@
+// The daemon's HTTP front door (fastify). `buildServer()` is separate from `listen()` so
+// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit).
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../core/config.js';
+import { toUpshiftError } from '../core/errors.js';
+import type { Logger } from '../adapters/logger.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import { nodeStatus } from '../runtime/status.js';
+import { createMetrics } from './metrics.js';
+
+export interface ServerDeps {
+  config: Config;
+  store: Store;
+  log: Logger;
+  /** Extra readiness checks (e.g. signing keys loadable on the authority); each throws when not ready. */
+  readiness?: Record<string, () => Promise<void> | void>;
+  /** Routes mounted by other parts of the daemon (gossip, join). */
+  plugins?: Array<(app: FastifyInstance) => void>;
+  peers?: () => number;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  // our own pino logs what matters; fastify's per-request logging would only add noise
+  const app = Fastify({ logger: false, bodyLimit: deps.config.gossip.max_body_bytes });
+  const metrics = createMetrics(deps.config, deps.store);
+
+  app.setErrorHandler((raw, _req, reply) => {
+    const err = raw as Error & { code?: string; statusCode?: number };
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.status(413).send({ ok: false, error: { code: 'E_BODY_TOO_LARGE', message: err.message } });
+    if (err.code?.startsWith('FST_ERR_CTP') || err.statusCode === 400) {
+      return reply.status(400).send({ ok: false, error: { code: 'E_MALFORMED', message: err.message } });
+    }
+    const e = toUpshiftError(err);
+    if (e.status >= 500) deps.log.error({ code: e.code, err: e.message }, 'request failed');
+    return reply.status(e.status).send({ ok: false, error: e.toJSON() });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const checks: Record<string, string> = {};
+    try {
+      deps.store.db.prepare('SELECT 1').get();
+      checks.state = 'ok';
+    } catch (err) {
+      checks.state = (err as Error).message;
+    }
+    for (const [name, check] of Object.entries(deps.readiness ?? {})) {
+      try {
+        await check();
+        checks[name] = 'ok';
+      } catch (err) {
+        checks[name] = (err as Error).message;
+      }
+    }
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    return reply.status(ready ? 200 : 503).send({ ok: ready, checks });
+  });
+
+  app.get('/v1/status', async () => ({ ok: true, ...nodeStatus(deps.config, deps.store, { peers: deps.peers?.() ?? 0 }) }));
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.contentType);
+    return metrics.metrics();
+  });
+
+  for (const plugin of deps.plugins ?? []) plugin(app);
+  return app;
+}
+
+/** `host:port` from config → fastify listen options. */
+export function listenOptions(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
+}
