@@ -1,0 +1,70 @@
+import t from 'tap';
+import { judgeCanary, selectCanaries, type CanaryCandidate, type CanaryObservation } from '../../src/core/decisions/canary.js';
+
+const node = (id: string, region: string, extra: Partial<CanaryCandidate> = {}): CanaryCandidate => ({ id, labels: { region }, verified: true, healthy: true, ...extra });
+const fleet = (n: number, regions = ['eu', 'us', 'ap']) => Array.from({ length: n }, (_, i) => node(`n${String(i).padStart(3, '0')}`, regions[i % regions.length] as string));
+
+t.test('canary count is the fraction of eligible nodes rounded up, at least one', async (t) => {
+  const cases: Array<[number, number, number]> = [
+    // nodes, fraction, expected canaries
+    [1, 0.1, 1], [4, 0.1, 1], [10, 0.1, 1], [11, 0.1, 2], [20, 0.1, 2], [21, 0.1, 3], [100, 0.1, 10], [5, 0.5, 3], [3, 1, 3],
+  ];
+  for (const [n, fraction, want] of cases) {
+    t.equal(selectCanaries(fleet(n), { fraction, labels: ['region'], seed: 'r-1' }).canaries.length, want, `${n} nodes at ${fraction}`);
+  }
+});
+
+t.test('only verified healthy nodes are candidates, and exclusions say why', async (t) => {
+  const nodes = [node('a', 'eu', { verified: false }), node('b', 'eu', { healthy: false }), node('c', 'eu')];
+  const s = selectCanaries(nodes, { fraction: 0.1, labels: [], seed: 'x' });
+  t.same(s.canaries, ['c']);
+  t.same(s.excluded, [{ id: 'a', why: 'not verified' }, { id: 'b', why: 'not healthy' }]);
+  t.same(selectCanaries([node('a', 'eu', { healthy: false })], { fraction: 0.5, labels: [], seed: 'x' }).canaries, []);
+});
+
+t.test('selection is reproducible per run id and differs between run ids', async (t) => {
+  const nodes = fleet(50);
+  const a = selectCanaries(nodes, { fraction: 0.1, labels: ['region'], seed: 'r-abc' }).canaries;
+  t.same(selectCanaries([...nodes].reverse(), { fraction: 0.1, labels: ['region'], seed: 'r-abc' }).canaries, a, 'input order does not matter');
+  const others = ['r-1', 'r-2', 'r-3', 'r-4'].map((seed) => selectCanaries(nodes, { fraction: 0.1, labels: ['region'], seed }).canaries.join());
+  t.ok(others.some((o) => o !== a.join()), 'another run picks another set');
+});
+
+t.test('canaries spread across label groups before doubling up', async (t) => {
+  const s = selectCanaries(fleet(30), { fraction: 0.1, labels: ['region'], seed: 'r-9' });
+  const regions = s.canaries.map((id) => fleet(30).find((n) => n.id === id)?.labels.region);
+  t.same(new Set(regions).size, 3, `three canaries, one per region: ${regions.join(',')}`);
+});
+
+const obs = (nodeId: string, extra: Partial<CanaryObservation> = {}): CanaryObservation => ({ node: nodeId, lastHeartbeat: 1_000, healthOk: true, errorRate: 0.01, codeHash: 'h'.repeat(64), smokeRegressed: null, ...extra });
+const opts = { now: 2_000, heartbeatTimeoutMs: 5_000, expectedCodeHash: 'h'.repeat(64), maxErrorIncrease: 0.5 };
+
+t.test('the five criteria: each one alone fails the canary, naming the node', async (t) => {
+  t.equal(judgeCanary([obs('a')], [{ errorRate: 0.01 }], opts).pass, true);
+  const cases: Array<[string, CanaryObservation, RegExp]> = [
+    ['error_rate', obs('a', { errorRate: 0.02 }), /error_rate: canary 0\.0200 vs control 0\.0100/],
+    ['health', obs('a', { healthOk: false }), /health: health probe failing on a/],
+    ['heartbeat', obs('a', { lastHeartbeat: null }), /heartbeat: no recent heartbeat from a/],
+    ['code_hash', obs('a', { codeHash: 'e'.repeat(64) }), /code_hash: code hash differs .* on a \(eeeeeeeeeeee\)/],
+    ['smoke_benchmark', obs('a', { smokeRegressed: true }), /smoke_benchmark: smoke benchmark regressed on a/],
+  ];
+  for (const [name, o, reason] of cases) {
+    const v = judgeCanary([o], [{ errorRate: 0.01 }], opts);
+    t.equal(v.pass, false, name);
+    t.same(v.criteria.filter((c) => !c.ok).map((c) => c.name), [name]);
+    t.match(v.reason, reason);
+  }
+});
+
+t.test('the error rate is judged against the control group over the same window', async (t) => {
+  t.equal(judgeCanary([obs('a', { errorRate: 0.014 })], [{ errorRate: 0.01 }, { errorRate: 0.01 }], opts).pass, true, '+40% is within +50%');
+  t.equal(judgeCanary([obs('a', { errorRate: 0.0165 })], [{ errorRate: 0.01 }], opts).pass, false, '+65% is not');
+  t.equal(judgeCanary([obs('a', { errorRate: 0.0005 })], [{ errorRate: 0 }], opts).pass, true, 'absolute slack over a clean control group');
+  t.equal(judgeCanary([obs('a', { errorRate: null })], [{ errorRate: 0 }], opts).pass, false, 'a canary that reports no error rate cannot pass');
+  t.match(judgeCanary([obs('a')], [], opts).criteria[0]?.detail, /no control group/);
+});
+
+t.test('a stale heartbeat fails even when it once arrived', async (t) => {
+  const v = judgeCanary([obs('a', { lastHeartbeat: 0 })], [], { ...opts, now: 10_000 });
+  t.equal(v.pass, false);
+});
