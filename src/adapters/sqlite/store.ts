@@ -3,6 +3,7 @@
 import type { Run, RunStatus, StageName, StageResult } from '../../core/run.js';
 import { UpshiftError } from '../../core/errors.js';
 import { openDb, type Db } from './db.js';
+import { IdentityTable } from './identity-tables.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 
 interface RunRow {
@@ -38,6 +39,7 @@ export class Store {
   readonly approvals: ApprovalTable;
   readonly commands: CommandTable;
   readonly kv: KvTable;
+  readonly identity: IdentityTable;
 
   constructor(readonly db: Db) {
     this.manifests = new ManifestTable(db);
@@ -46,6 +48,7 @@ export class Store {
     this.approvals = new ApprovalTable(db);
     this.commands = new CommandTable(db);
     this.kv = new KvTable(db);
+    this.identity = new IdentityTable(db);
   }
 
   static open(file: string, now: () => number): Store {

@@ -8,6 +8,7 @@ import { Authority } from '../../runtime/authority.js';
 import { pipelineDeps } from '../../runtime/deps.js';
 import { PipelineService } from '../../runtime/pipeline-service.js';
 import { buildServer, listenOptions } from '../../http/server.js';
+import { handleJoin } from '../../node/identity.js';
 import { action, type Session } from '../shared.js';
 
 /** Below systemd's TimeoutStopSec=30s, so we finish before SIGKILL. */
@@ -24,7 +25,17 @@ export function registerDaemon(program: Command, session: Session): void {
       const store = session.store();
       const service = new PipelineService(pipelineDeps(config, store, log));
       await service.deps.loadSigners();
-      const server = buildServer({ config, store, log, readiness: { signing_keys: async () => void (await service.deps.loadSigners()) } });
+      const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => service.deps.clock.now() };
+      const server = buildServer({
+        config, store, log,
+        readiness: { signing_keys: async () => void (await service.deps.loadSigners()) },
+        plugins: [
+          (app) => app.post('/v1/join', async (req, reply) => {
+            const r = await handleJoin(req.body, { ...issue, signers: await service.deps.loadSigners() });
+            return reply.status(r.status).send(r.body);
+          }),
+        ],
+      });
       const address = await server.listen(listenOptions(config.gossip.listen));
       const authority = new Authority(service);
       authority.start();

@@ -7,6 +7,8 @@ import { registerPipeline } from './pipeline.js';
 import { registerStatus } from './status.js';
 import { registerDaemon } from './daemon.js';
 import { registerDemo } from './demo.js';
+import { registerFleetToken } from './fleet-token.js';
+import { registerJoin } from './join.js';
 
 export function registerCommands(program: Command, session: Session): void {
   registerInit(program, session);
@@ -16,4 +18,6 @@ export function registerCommands(program: Command, session: Session): void {
   registerKeys(program, session);
   registerDaemon(program, session);
   registerDemo(program, session);
+  registerJoin(program, session);
+  registerFleetToken(program, session);
 }

@@ -1,0 +1,173 @@
+// Membership (SPEC "Gossip"): seeds from config plus peers learned from other nodes' samples.
+// Liveness comes only from direct evidence: a message or an answer from the peer itself marks
+// it seen; a request it failed to answer marks it failing. A failing peer silent for
+// `suspectAfter` is suspect (still gossiped to), for `deadAfter` dead (left out of fanout,
+// probed now and then by anti-entropy). We do not call a peer suspect merely because we have
+// not talked to it: in a big fleet with partial views most peers are rarely contacted, and
+// silence-only suspicion would kill healthy entries faster than probing revives them.
+import type { PeerAddress } from './ports.js';
+import { randomIndex, type Rng } from './rng.js';
+import type { MemberSample } from './types.js';
+
+export type MemberState = 'alive' | 'suspect' | 'dead';
+
+interface Member {
+  addr: PeerAddress & { id: string };
+  lastSeen: number;
+  /** Last failed request since we heard from it, or -Infinity. */
+  lastFail: number;
+}
+
+export interface MemberView {
+  id: string;
+  url: string;
+  state: MemberState;
+  last_seen: number;
+}
+
+export interface MembershipOptions {
+  self: string;
+  suspectAfter: number;
+  deadAfter: number;
+  rng: Rng;
+  /** Table bound; when full, a stale entry makes room (default 1024). */
+  maxMembers?: number;
+  /** Seed URLs from config: first contacts, and probes when the table is empty. */
+  seeds?: readonly string[];
+  /** Chance that anti-entropy probes any member, dead ones included, instead of a live one. */
+  probeAnyChance?: number;
+}
+
+export class Membership {
+  private readonly list: Member[] = [];
+  private readonly index = new Map<string, number>();
+  private readonly max: number;
+  private readonly seeds: readonly string[];
+  private readonly probeAny: number;
+
+  constructor(private readonly opts: MembershipOptions) {
+    this.max = opts.maxMembers ?? 1024;
+    this.seeds = (opts.seeds ?? []).slice();
+    this.probeAny = opts.probeAnyChance ?? 0.25;
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  state(id: string, now: number): MemberState | null {
+    const i = this.index.get(id);
+    return i === undefined ? null : this.stateOf(this.list[i] as Member, now);
+  }
+
+  /** Direct evidence from the peer itself: add or revive it; it alone may change its URL. */
+  heard(addr: PeerAddress & { id: string }, now: number): void {
+    if (addr.id === this.opts.self) return;
+    const i = this.index.get(addr.id);
+    if (i === undefined) {
+      this.add({ addr: { id: addr.id, url: addr.url }, lastSeen: now, lastFail: -Infinity }, true);
+      return;
+    }
+    const m = this.list[i] as Member;
+    if (m.addr.url !== addr.url) m.addr = { id: addr.id, url: addr.url };
+    m.lastSeen = Math.max(m.lastSeen, now);
+  }
+
+  failed(id: string, now: number): void {
+    const i = this.index.get(id);
+    if (i !== undefined) (this.list[i] as Member).lastFail = now;
+  }
+
+  /**
+   * Another node's word only introduces peers we do not know, and only into free room: it never
+   * changes a known peer nor pushes one out, so a hostile sampler cannot flush our table.
+   */
+  learn(samples: readonly MemberSample[], now: number): void {
+    for (const s of samples) {
+      if (this.list.length >= this.max) return;
+      if (s.id === this.opts.self || this.index.has(s.id) || s.age_ms >= this.opts.suspectAfter) continue;
+      this.add({ addr: { id: s.id, url: s.url }, lastSeen: now - s.age_ms, lastFail: -Infinity }, false);
+    }
+  }
+
+  /** Up to `k` distinct peers that are not dead, chosen uniformly; seeds when we know nobody. */
+  pickFanout(k: number, now: number, exclude: string | null = null): PeerAddress[] {
+    if (this.list.length === 0) return this.seeds.slice(0, k).map((url) => ({ id: null, url }));
+    const picked: PeerAddress[] = [];
+    const n = this.list.length;
+    if (n <= k + 1) {
+      for (const m of this.list) if (m.addr.id !== exclude && this.stateOf(m, now) !== 'dead' && picked.length < k) picked.push(m.addr);
+      return picked;
+    }
+    // Rejection sampling keeps this O(k) on tables of any size.
+    for (let tries = 0; tries < 4 * k && picked.length < k; tries++) {
+      const m = this.list[randomIndex(this.opts.rng, n)] as Member;
+      if (m.addr.id === exclude || picked.includes(m.addr) || this.stateOf(m, now) === 'dead') continue;
+      picked.push(m.addr);
+    }
+    return picked;
+  }
+
+  /** Anti-entropy's partner: usually a live peer, sometimes any (so dead ones get re-probed), a seed when alone. */
+  pickProbe(now: number): PeerAddress | null {
+    const r = this.opts.rng();
+    if (this.seeds.length > 0 && (this.list.length === 0 || r < 0.05)) return { id: null, url: this.seeds[randomIndex(this.opts.rng, this.seeds.length)] as string };
+    if (this.list.length === 0) return null;
+    if (r < this.probeAny) return (this.list[randomIndex(this.opts.rng, this.list.length)] as Member).addr;
+    return this.pickFanout(1, now)[0] ?? (this.list[randomIndex(this.opts.rng, this.list.length)] as Member).addr;
+  }
+
+  /** Up to `k` alive members with their ages, for the samples we send. */
+  sample(k: number, now: number): MemberSample[] {
+    const out: MemberSample[] = [];
+    const n = this.list.length;
+    const seen = new Set<number>();
+    for (let tries = 0; tries < 2 * k && out.length < k && seen.size < n; tries++) {
+      const i = randomIndex(this.opts.rng, n);
+      if (seen.has(i)) continue;
+      seen.add(i);
+      const m = this.list[i] as Member;
+      if (this.stateOf(m, now) === 'alive') out.push({ id: m.addr.id, url: m.addr.url, age_ms: Math.max(0, Math.round(now - m.lastSeen)) });
+    }
+    return out;
+  }
+
+  view(now: number): MemberView[] {
+    return this.list.map((m) => ({ id: m.addr.id, url: m.addr.url, state: this.stateOf(m, now), last_seen: m.lastSeen }));
+  }
+
+  private stateOf(m: Member, now: number): MemberState {
+    if (m.lastFail <= m.lastSeen) return 'alive';
+    const silent = now - m.lastSeen;
+    return silent >= this.opts.deadAfter ? 'dead' : silent >= this.opts.suspectAfter ? 'suspect' : 'alive';
+  }
+
+  private add(m: Member, evict: boolean): void {
+    if (this.list.length >= this.max) {
+      if (!evict) return;
+      this.evictStalest();
+    }
+    this.index.set(m.addr.id, this.list.length);
+    this.list.push(m);
+  }
+
+  // Looking at a few random entries keeps eviction O(1) while still preferring dead and
+  // long-silent peers; a random survivor also keeps partial views mixing.
+  private evictStalest(): void {
+    let worst = randomIndex(this.opts.rng, this.list.length);
+    for (let j = 0; j < 3; j++) {
+      const i = randomIndex(this.opts.rng, this.list.length);
+      const a = this.list[i] as Member;
+      const b = this.list[worst] as Member;
+      if (a.lastFail > a.lastSeen && !(b.lastFail > b.lastSeen)) worst = i;
+      else if (a.lastFail > a.lastSeen === b.lastFail > b.lastSeen && a.lastSeen < b.lastSeen) worst = i;
+    }
+    const last = this.list.pop() as Member;
+    const gone = this.list[worst];
+    this.index.delete((gone ?? last).addr.id);
+    if (gone) {
+      this.list[worst] = last;
+      this.index.set(last.addr.id, worst);
+    }
+  }
+}

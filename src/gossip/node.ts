@@ -1,0 +1,256 @@
+// One gossip participant (SPEC "Gossip"). Every `interval` it pushes its digest and heartbeat to
+// `fanout` peers; every `anti_entropy` it runs a push-pull sync with one peer. Whoever learns
+// that a peer is ahead pulls the manifest from that peer and from no one else, offers it to the
+// manifest store once per (track, hash), and advertises it at once if the store accepted it.
+// Each push is answered with the receiver's digest, so a sender that is behind learns it too:
+// every push is a small push-pull, which is what makes the last few nodes converge quickly.
+// No I/O and no wall clock here: the transport, auth, store, clock and rng are all injected.
+import type { GossipConfig } from '../core/config.js';
+import { UpshiftError, toUpshiftError } from '../core/errors.js';
+import type { Clock } from '../core/ports.js';
+import { Membership, type MemberView } from './membership.js';
+import type { GossipEvent, HeartbeatSource, ManifestSource, MessageAuth, OfferResult, PeerAddress, SignedMessage, Transport } from './ports.js';
+import { PullTracker } from './pulls.js';
+import { RateLimiter } from './rate-limit.js';
+import { ReplayGuard } from './replay.js';
+import { nonceFactory, type Rng } from './rng.js';
+import { parseMessage, REQUEST_KINDS, type Body, type BodyKind, type BodyOf, type Digest, type GossipMessage, type Heartbeat } from './types.js';
+
+export type GossipTimings = Pick<GossipConfig, 'fanout' | 'suspect_after' | 'dead_after' | 'replay_window' | 'rate_limit_per_sec'>;
+
+export interface GossipNodeOptions<W> {
+  id: string;
+  /** How peers reach this node (config gossip.advertise). */
+  url: string;
+  gossip: GossipTimings;
+  clock: Pick<Clock, 'now'>;
+  rng: Rng;
+  transport: Transport<W>;
+  auth: MessageAuth<W>;
+  source: ManifestSource;
+  heartbeat: HeartbeatSource;
+  seeds?: readonly string[];
+  /** Peers known at start (e.g. from the store), treated as just heard from. */
+  peers?: ReadonlyArray<PeerAddress & { id: string }>;
+  maxMembers?: number;
+  /** Member samples carried by a push (default 4) and by a sync (default 16). */
+  pushSample?: number;
+  syncSample?: number;
+  /** Unique nonces; the daemon should pass crypto.randomUUID (see rng.ts). */
+  nonce?: () => string;
+  onEvent?: (event: GossipEvent) => void;
+  /**
+   * Every authenticated heartbeat (from pushes and syncs), for the daemon to keep (fleet ls
+   * reads them from the store); the protocol keeps none itself.
+   */
+  onHeartbeat?: (heartbeat: Heartbeat, at: number) => void;
+}
+
+export interface GossipStats {
+  pushes: number;
+  syncs: number;
+  pulls: number;
+  pullFailures: number;
+  /** Pull answers that carried an envelope: the manifest transfers this node served. */
+  manifestsServed: number;
+  offers: number;
+  accepted: number;
+  refused: number;
+  /** Incoming requests refused (auth, shape, replay, rate limit). */
+  rejected: number;
+}
+
+type Answer<K extends BodyKind> = { from: string; body: BodyOf<K> };
+
+export class GossipNode<W = SignedMessage> {
+  readonly membership: Membership;
+  readonly stats: GossipStats = { pushes: 0, syncs: 0, pulls: 0, pullFailures: 0, manifestsServed: 0, offers: 0, accepted: 0, refused: 0, rejected: 0 };
+  private readonly replay: ReplayGuard;
+  private readonly limiter: RateLimiter;
+  private readonly pulls = new PullTracker();
+  private readonly nonce: () => string;
+
+  constructor(private readonly o: GossipNodeOptions<W>) {
+    this.membership = new Membership({
+      self: o.id,
+      suspectAfter: o.gossip.suspect_after,
+      deadAfter: o.gossip.dead_after,
+      rng: o.rng,
+      ...(o.maxMembers === undefined ? {} : { maxMembers: o.maxMembers }),
+      ...(o.seeds === undefined ? {} : { seeds: o.seeds }),
+    });
+    const now = o.clock.now();
+    for (const p of o.peers ?? []) this.membership.heard(p, now);
+    this.replay = new ReplayGuard(o.gossip.replay_window);
+    this.limiter = new RateLimiter(o.gossip.rate_limit_per_sec);
+    this.nonce = o.nonce ?? nonceFactory(o.rng);
+  }
+
+  get id(): string {
+    return this.o.id;
+  }
+
+  members(): MemberView[] {
+    return this.membership.view(this.o.clock.now());
+  }
+
+  /** Every `interval`; also call it right after the local store accepts a manifest, to advertise it at once. */
+  tick(): Promise<void> {
+    return this.advertise(null);
+  }
+
+  /** Every `anti_entropy`: push-pull with one peer, now and then a suspect, dead or seed one. */
+  async antiEntropy(): Promise<void> {
+    const now = this.o.clock.now();
+    const peer = this.membership.pickProbe(now);
+    if (!peer) return;
+    this.stats.syncs++;
+    const body = { kind: 'sync', url: this.o.url, digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.syncSample ?? 16, now) } as const;
+    const reply = await this.request(peer, body, 'sync-reply');
+    if (!reply) return;
+    const from = { id: reply.from, url: peer.url };
+    this.o.onHeartbeat?.(reply.body.heartbeat, this.o.clock.now());
+    this.membership.learn(reply.body.members, this.o.clock.now());
+    this.consider(from, reply.body.digest);
+  }
+
+  /**
+   * An incoming request, as the transport received it: signature and certificate first, then
+   * shape, replay window, rate limit. Throws UpshiftError (E_SIG_INVALID, E_NOT_CERTIFIED,
+   * E_REVOKED, E_MALFORMED, E_REPLAY, E_RATE_LIMITED); a pull it triggers runs after it returns.
+   */
+  async receive(wire: W): Promise<W> {
+    try {
+      return this.handle(wire);
+    } catch (err) {
+      const e = toUpshiftError(err, 'E_MALFORMED');
+      this.stats.rejected++;
+      this.o.onEvent?.({ type: 'rejected', from: null, code: e.code, reason: e.message });
+      throw e;
+    }
+  }
+
+  private handle(wire: W): W {
+    const now = this.o.clock.now();
+    const { from, content } = this.o.auth.verify(wire);
+    const msg = parseMessage(content);
+    if (msg.from !== from) throw new UpshiftError('E_MALFORMED', `message claims to be from ${msg.from} but is signed by ${from}`);
+    if (!REQUEST_KINDS.has(msg.body.kind) || msg.re !== null) throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} answer was sent as a request`);
+    // Only a first contact through a seed may leave `to` open, and it can only push or sync.
+    if (msg.to === null ? msg.body.kind === 'pull' : msg.to !== this.o.id) throw new UpshiftError('E_MALFORMED', `message is addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
+    this.replay.check(from, msg.nonce, msg.at, now);
+    this.limiter.take(from, now);
+    const body = msg.body;
+    switch (body.kind) {
+      case 'push':
+      case 'sync': {
+        if (body.heartbeat.node !== from) throw new UpshiftError('E_MALFORMED', `heartbeat of ${body.heartbeat.node} sent by ${from}`);
+        const peer = { id: from, url: body.url };
+        this.membership.heard(peer, now);
+        this.o.onHeartbeat?.(body.heartbeat, now);
+        this.membership.learn(body.members, now);
+        this.consider(peer, body.digest);
+        if (body.kind === 'push') return this.answer(msg, { kind: 'ack', digest: this.o.source.digest() });
+        return this.answer(msg, { kind: 'sync-reply', digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.syncSample ?? 16, now) });
+      }
+      case 'pull': {
+        const envelope = this.o.source.get(body.track);
+        if (envelope !== null) this.stats.manifestsServed++;
+        return this.answer(msg, { kind: 'manifest', track: body.track, envelope });
+      }
+      default:
+        throw new UpshiftError('E_MALFORMED', `unexpected ${body.kind}`);
+    }
+  }
+
+  /** For each track where `peer` is ahead of us, pull from that peer, once per (track, hash). */
+  private consider(peer: PeerAddress & { id: string }, digest: Digest): void {
+    const mine = this.o.source.digest();
+    for (const [track, theirs] of Object.entries(digest)) {
+      const have = mine[track];
+      // Equal or lower seq is ignored: an equal seq with another hash is a conflict the store would refuse.
+      if (have !== undefined && theirs.seq <= have.seq) continue;
+      if (this.pulls.want(track, theirs.hash, peer) === 'start') void this.pull(track, theirs.hash, peer);
+    }
+  }
+
+  private async pull(track: string, hash: string, first: PeerAddress): Promise<void> {
+    let peer: PeerAddress | null = first;
+    while (peer) {
+      this.stats.pulls++;
+      const res: Answer<'manifest'> | null = await this.request(peer, { kind: 'pull', track, hash }, 'manifest');
+      const envelope = res?.body.track === track ? res.body.envelope : null;
+      // Only the bytes that were advertised are verified; anything else is a failed pull.
+      if (envelope !== null && this.o.source.hash(envelope) === hash) return this.offer(track, hash, envelope, res?.from ?? '?');
+      this.stats.pullFailures++;
+      this.o.onEvent?.({ type: 'pull-failed', track, hash, from: peer.id ?? peer.url, reason: res === null ? 'no answer' : envelope === null ? 'peer has no manifest' : 'bytes do not match the advertised hash' });
+      peer = this.pulls.failed(track, hash);
+    }
+  }
+
+  private async offer(track: string, hash: string, envelope: string, from: string): Promise<void> {
+    this.stats.offers++;
+    let result: OfferResult | null = null;
+    try {
+      result = await this.o.source.offer(envelope);
+    } catch (err) {
+      // A store that failed has not decided: forget the pull so a later advertisement retries.
+      this.o.onEvent?.({ type: 'pull-failed', track, hash, from, reason: `store: ${toUpshiftError(err).message}` });
+    }
+    this.pulls.settled(track, hash, result);
+    if (result === 'refused') {
+      this.stats.refused++;
+      this.o.onEvent?.({ type: 'refused', track, hash, from });
+    } else if (result === 'accepted') {
+      this.stats.accepted++;
+      this.o.onEvent?.({ type: 'accepted', track, seq: this.o.source.digest()[track]?.seq ?? -1, from });
+      // Forward only what the store accepted, and at once: waiting for the next tick costs a round.
+      await this.advertise(from);
+    }
+  }
+
+  private async advertise(exclude: string | null): Promise<void> {
+    const now = this.o.clock.now();
+    const peers = this.membership.pickFanout(this.o.gossip.fanout, now, exclude);
+    if (peers.length === 0) return;
+    const body = { kind: 'push', url: this.o.url, digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.pushSample ?? 4, now) } as const;
+    await Promise.all(
+      peers.map(async (peer) => {
+        this.stats.pushes++;
+        const ack = await this.request(peer, body, 'ack');
+        if (ack) this.consider({ id: ack.from, url: peer.url }, ack.body.digest);
+      }),
+    );
+  }
+
+  /** Send a request; the answer counts only if it is signed by that peer, well formed and bound to our nonce. */
+  private async request<K extends BodyKind>(peer: PeerAddress, body: Body, expect: K): Promise<Answer<K> | null> {
+    const nonce = this.nonce();
+    const wire = this.o.auth.sign({ from: this.o.id, to: peer.id, at: this.o.clock.now(), nonce, re: null, body });
+    let answer: W | null = null;
+    try {
+      answer = await this.o.transport.send(peer, wire);
+    } catch {
+      answer = null;
+    }
+    const now = this.o.clock.now();
+    if (answer !== null) {
+      try {
+        const { from, content } = this.o.auth.verify(answer);
+        const msg = parseMessage(content);
+        if (msg.from === from && msg.re === nonce && msg.to === this.o.id && msg.body.kind === expect && (peer.id === null || peer.id === from)) {
+          this.membership.heard({ id: from, url: peer.url }, now);
+          return { from, body: msg.body as BodyOf<K> };
+        }
+      } catch {
+        // A forged or garbled answer is no answer.
+      }
+    }
+    if (peer.id !== null) this.membership.failed(peer.id, now);
+    return null;
+  }
+
+  private answer(request: GossipMessage, body: Body): W {
+    return this.o.auth.sign({ from: this.o.id, to: request.from, at: this.o.clock.now(), nonce: this.nonce(), re: request.nonce, body });
+  }
+}

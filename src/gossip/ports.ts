@@ -1,0 +1,67 @@
+// What the gossip protocol needs from the outside world. The daemon plugs in HTTP, Ed25519
+// node keys with authority-signed certificates, and the node's verified manifest store; the
+// simulator plugs in a virtual network and cheap stand-ins. The protocol code is the same.
+import type { Digest, GossipMessage, Heartbeat } from './types.js';
+
+/** How to reach a peer. `id` is null for a seed URL we have not heard from yet. */
+export interface PeerAddress {
+  id: string | null;
+  url: string;
+}
+
+/**
+ * The default wire form for HTTP: `payload` is the exact JSON bytes of a GossipMessage, `sig`
+ * the sender's Ed25519 signature over them (DSSE PAE with a gossip payload type, so a gossip
+ * message can never pass as a manifest), `cert` the sender's node certificate.
+ */
+export interface SignedMessage {
+  payload: string;
+  sig: string;
+  cert: string;
+}
+
+export interface Transport<W = SignedMessage> {
+  /**
+   * Request/response. Resolves with the peer's signed answer, or null when the request or the
+   * answer was lost, timed out or refused; a rejection is treated the same as null. The
+   * adapter caps body sizes (gossip.max_body_bytes) before it parses anything.
+   */
+  send(to: PeerAddress, wire: W): Promise<W | null>;
+}
+
+export interface MessageAuth<W = SignedMessage> {
+  sign(message: GossipMessage): W;
+  /**
+   * Checks the signature over the exact bytes and the sender's certificate, and returns the
+   * authenticated sender and the content, whose shape is not checked yet. Throws E_SIG_INVALID,
+   * E_NOT_CERTIFIED or E_REVOKED.
+   */
+  verify(wire: W): { from: string; content: unknown };
+}
+
+export type OfferResult = 'accepted' | 'same' | 'refused';
+
+/** The node's verified manifests, one per track. */
+export interface ManifestSource {
+  /** `{ track: { seq, hash } }` of what this node has accepted; treated as immutable. */
+  digest(): Digest;
+  /** The accepted envelope for a track, as served to peers that pull it. */
+  get(track: string): string | null;
+  /** The digest hash of an envelope (sha256 hex of its bytes in the daemon). */
+  hash(envelope: string): string;
+  /**
+   * Verify (signature, keyset, floor, fleet, track, expiry) and store. 'refused' is final for
+   * these bytes; a transient failure (store busy) should reject instead, so a later
+   * advertisement can try again.
+   */
+  offer(envelope: string): Promise<OfferResult>;
+}
+
+export type HeartbeatSource = () => Heartbeat;
+
+/** Things a daemon logs or counts; the protocol never logs by itself. */
+export type GossipEvent =
+  | { type: 'accepted'; track: string; seq: number; from: string }
+  | { type: 'refused'; track: string; hash: string; from: string }
+  | { type: 'pull-failed'; track: string; hash: string; from: string; reason: string }
+  | { type: 'rejected'; from: string | null; code: string; reason: string };

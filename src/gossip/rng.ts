@@ -1,0 +1,37 @@
+// Seeded randomness, injected everywhere the protocol picks peers, so a simulation with the
+// same seed replays exactly. The daemon seeds it from crypto; predictability does not matter
+// for peer choice, and nonces only need to be unique (the signature covers them).
+
+/** A source of floats in [0, 1). */
+export type Rng = () => number;
+
+/** mulberry32: tiny and fast, plenty for choosing peers. */
+export function seededRng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomIndex(rng: Rng, n: number): number {
+  return Math.floor(rng() * n);
+}
+
+/**
+ * Nonces from an rng plus a counter: unique within one process even if the rng repeats. A
+ * daemon restarted with the same rng seed would repeat them, so it must seed from crypto (or
+ * pass crypto.randomUUID as the node's `nonce` option).
+ */
+export function nonceFactory(rng: Rng): () => string {
+  let counter = 0;
+  return () => {
+    counter = (counter + 1) % 0x100000000;
+    const hi = Math.floor(rng() * 0x100000000).toString(16).padStart(8, '0');
+    const lo = Math.floor(rng() * 0x100000000).toString(16).padStart(8, '0');
+    return `${hi}${lo}${counter.toString(16).padStart(8, '0')}`;
+  };
+}

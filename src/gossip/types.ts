@@ -1,0 +1,83 @@
+// The wire shapes of gossip (SPEC "Gossip"): one zod schema per message body, parsed strictly
+// after the sender's signature has been checked, so nothing a peer sends is trusted by shape
+// alone. Limits are deliberate: a body that parses is small enough to keep in memory.
+import { z } from 'zod';
+import { UpshiftError } from '../core/errors.js';
+
+export const LIMITS = {
+  /** Tracks one digest may name; a fleet has a handful. */
+  tracks: 32,
+  /** Member samples one message may carry. */
+  members: 64,
+  /** A manifest envelope; the transport caps the whole body (gossip.max_body_bytes) before this. */
+  envelopeChars: 1 << 20,
+} as const;
+
+const nodeId = z.string().min(1).max(128);
+const track = z.string().min(1).max(64);
+const url = z.string().min(1).max(512);
+const hash = z.string().min(1).max(128);
+const nonce = z.string().min(8).max(64);
+
+const digestEntry = z.strictObject({ seq: z.int().nonnegative(), hash });
+export const digestSchema = z
+  .record(track, digestEntry)
+  .refine((d) => Object.keys(d).length <= LIMITS.tracks, `expected at most ${LIMITS.tracks} tracks`);
+
+export const heartbeatSchema = z.strictObject({
+  node: nodeId,
+  versions: z.record(track, z.string().max(256).nullable()),
+  code_hash: z.record(track, z.string().max(128).nullable()),
+  health: z.enum(['ok', 'failing', 'unknown']),
+  error_rate: z.number().min(0).nullable(),
+  apply_state: z.string().max(64),
+  labels: z.record(z.string().max(64), z.string().max(256)),
+});
+
+/** A member as another node knows it; `age_ms` is how long ago that node last heard from it. */
+export const memberSampleSchema = z.strictObject({ id: nodeId, url, age_ms: z.int().nonnegative() });
+const members = z.array(memberSampleSchema).max(LIMITS.members);
+
+const bodySchema = z.discriminatedUnion('kind', [
+  // Requests. `url` is how the sender wants to be reached: the only address we pull from.
+  z.strictObject({ kind: z.literal('push'), url, digest: digestSchema, heartbeat: heartbeatSchema, members }),
+  z.strictObject({ kind: z.literal('pull'), track, hash }),
+  z.strictObject({ kind: z.literal('sync'), url, digest: digestSchema, heartbeat: heartbeatSchema, members }),
+  // Responses, bound to their request by `re`.
+  z.strictObject({ kind: z.literal('ack'), digest: digestSchema }),
+  z.strictObject({ kind: z.literal('manifest'), track, envelope: z.string().max(LIMITS.envelopeChars).nullable() }),
+  z.strictObject({ kind: z.literal('sync-reply'), digest: digestSchema, heartbeat: heartbeatSchema, members }),
+]);
+
+export const gossipMessageSchema = z.strictObject({
+  from: nodeId,
+  /** null only for a first contact through a seed URL, whose node id is not known yet. */
+  to: nodeId.nullable(),
+  /** Sender's clock, ms since the epoch; checked against the replay window. */
+  at: z.int(),
+  nonce,
+  /** The nonce of the request this answers; null on requests. */
+  re: nonce.nullable(),
+  body: bodySchema,
+});
+
+export type Digest = z.output<typeof digestSchema>;
+export type Heartbeat = z.output<typeof heartbeatSchema>;
+export type MemberSample = z.output<typeof memberSampleSchema>;
+export type GossipMessage = z.output<typeof gossipMessageSchema>;
+export type Body = GossipMessage['body'];
+export type BodyKind = Body['kind'];
+export type BodyOf<K extends BodyKind> = Extract<Body, { kind: K }>;
+
+export const REQUEST_KINDS: ReadonlySet<BodyKind> = new Set(['push', 'pull', 'sync']);
+
+/** Strict shape check of an authenticated message's content; E_MALFORMED names the first problem. */
+export function parseMessage(content: unknown): GossipMessage {
+  const parsed = gossipMessageSchema.safeParse(content);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+  throw new UpshiftError('E_MALFORMED', `malformed gossip message at ${where}: ${issue?.message ?? 'invalid'}`, {
+    details: { issues: parsed.error.issues.slice(0, 5).map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
+  });
+}

@@ -1,0 +1,156 @@
+// SPEC steps 4–6: switch to a staged release, restart, probation, then confirm (raise the
+// floor, prune) or roll back (switch back, restart, mark the version bad). Shared by a
+// live apply and by start-up reconciliation, which enters at whatever step the journal
+// says was reached. Each journal move is written before the effect it announces.
+import { rmSync } from 'node:fs';
+import { UpshiftError, toUpshiftError, type ErrorCode } from '../../core/errors.js';
+import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
+import { ApplyFailure, isCancel, type ApplyContext } from './context.js';
+import { probeHealth, runProbation } from './probe.js';
+import { pruneReleases } from './prune.js';
+import { currentRelease, releaseExists, switchCurrent } from './switch.js';
+
+/** staged → switching → (rename, fsync, restart) → probation → confirmed | rolled_back. */
+export async function activate(ctx: ApplyContext, staged: ApplyRecord): Promise<ApplyRecord> {
+  let apply = ctx.move(staged, 'switching', `switching current from ${staged.previousDir ?? '(none)'} to ${staged.releaseDir}`);
+  try {
+    switchCurrent(ctx.appDir, apply.releaseDir, ctx.fp, 'apply');
+    await ctx.runCommand('restart', ctx.deps.app.restart, apply.releaseDir, 'apply');
+    ctx.fp('apply:restarted');
+  } catch (err) {
+    if (isCancel(err)) throw err; // shutting down: reconcile() finishes this apply
+    return rollBack(ctx, apply, failureOf(err));
+  }
+  apply = enterProbation(ctx, apply, 'restarted');
+  return probation(ctx, apply);
+}
+
+/** Journal probation with its absolute deadline, counted from now (the restart). */
+export function enterProbation(ctx: ApplyContext, apply: ApplyRecord, after: string): ApplyRecord {
+  const healthyBy = ctx.now() + ctx.deps.app.healthy_deadline;
+  const moved = ctx.move(apply, 'probation', `${after}; healthy by ${new Date(healthyBy).toISOString()}`, { healthyBy });
+  ctx.fp('apply:probation');
+  return moved;
+}
+
+/** Probe to the stored deadlines; confirmed or rolled back. */
+export async function probation(ctx: ApplyContext, apply: ApplyRecord): Promise<ApplyRecord> {
+  const { app, clock, signal } = ctx.deps;
+  let current = apply;
+  const verdict = await runProbation({
+    window: { healthyBy: apply.healthyBy ?? ctx.now(), healthySince: apply.healthySince, stableUntil: apply.stableUntil },
+    minHealthyMs: app.min_healthy,
+    intervalMs: app.health.interval,
+    probe: () => probeHealth(app.health.url, app.health.timeout),
+    clock,
+    ...(signal ? { signal } : {}),
+    onHealthy: (healthySince, stableUntil) => {
+      current = ctx.move(current, 'probation', `healthy; must stay healthy until ${new Date(stableUntil).toISOString()}`, { healthySince, stableUntil });
+      ctx.fp('apply:healthy');
+    },
+  });
+  if (!verdict.ok) return rollBack(ctx, current, { code: 'E_HEALTH', reason: verdict.reason, markBad: true });
+  return confirm(ctx, current, verdict.detail);
+}
+
+/** Confirmed and floor raised in one transaction, then prune (SPEC step 6, success). */
+export function confirm(ctx: ApplyContext, apply: ApplyRecord, detail: string): ApplyRecord {
+  const { store } = ctx.deps;
+  const done = store.tx(() => {
+    const moved = ctx.move(apply, 'confirmed', `confirmed: ${detail}`, { reason: detail });
+    store.floors.raise(apply.track, apply.seq, ctx.now());
+    return moved;
+  });
+  ctx.fp('apply:confirmed');
+  ctx.event('apply.confirmed', { apply: apply.id, track: apply.track, seq: apply.seq, version: apply.version, commit: apply.commit });
+  try {
+    const removed = pruneReleases(ctx, done);
+    if (removed.length > 0) ctx.deps.log?.info({ module: 'apply', removed }, 'pruned old releases');
+  } catch (err) {
+    // A full disk of old releases is an operator's problem to see, not a reason to undo a good release.
+    ctx.deps.log?.warn({ module: 'apply', err: (err as Error).message }, 'pruning releases failed');
+  }
+  return done;
+}
+
+export interface Failure {
+  code: ErrorCode;
+  reason: string;
+  /** Whether the version itself failed (and must not be retried automatically). */
+  markBad: boolean;
+}
+
+export function failureOf(err: unknown): Failure {
+  if (err instanceof ApplyFailure) return { code: err.code, reason: err.message, markBad: err.markBad };
+  const e = toUpshiftError(err);
+  return { code: e.code, reason: e.message, markBad: false };
+}
+
+/**
+ * Undo an apply that may have switched. Where `current` points decides: at the new
+ * release → journal rolling_back, then switch back and restart; still at the old one →
+ * nothing ran, so rolled_back without touching `current`.
+ */
+export async function rollBack(ctx: ApplyContext, apply: ApplyRecord, f: Failure): Promise<ApplyRecord> {
+  const on = currentRelease(ctx.appDir);
+  if (on !== apply.releaseDir) {
+    const note = `rolled back before the switch took effect (current is ${on ?? '(none)'}): ${f.reason}`;
+    const done = ctx.move(apply, 'rolled_back', note, { reason: f.reason, code: f.code });
+    removeRelease(ctx, done);
+    ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason: f.reason, code: f.code });
+    return done;
+  }
+  if (apply.previousDir === null || !releaseExists(ctx.appDir, apply.previousDir)) {
+    // First release on this node (or the old one vanished): there is nothing to return to,
+    // and a `current` pointing nowhere would be worse than the failed release.
+    const reason = `${f.reason}; no previous release to roll back to, current stays on ${apply.releaseDir}`;
+    const done = ctx.deps.store.tx(() => {
+      markBad(ctx, apply, f.reason);
+      return ctx.move(apply, 'failed', reason, { reason, code: f.code });
+    });
+    ctx.event('apply.failed', { apply: apply.id, track: apply.track, version: apply.version, reason, code: f.code });
+    return done;
+  }
+  const rolling = ctx.move(apply, 'rolling_back', `rolling back to ${apply.previousDir}: ${f.reason}`, { reason: f.reason, code: f.code });
+  ctx.fp('rollback:started');
+  return finishRollback(ctx, rolling);
+}
+
+/** From rolling_back: current → previous (if not already), restart, mark bad, rolled_back. */
+export async function finishRollback(ctx: ApplyContext, apply: ApplyRecord): Promise<ApplyRecord> {
+  const previous = apply.previousDir as string;
+  if (currentRelease(ctx.appDir) !== previous) switchCurrent(ctx.appDir, previous, ctx.fp, 'rollback');
+  let reason = apply.reason ?? 'rolled back';
+  try {
+    await ctx.runCommand('restart', ctx.deps.app.restart, previous, 'rollback');
+  } catch (err) {
+    if (isCancel(err)) throw err;
+    reason += `; restarting ${previous} also failed: ${(err as Error).message}`;
+  }
+  const done = ctx.deps.store.tx(() => {
+    markBad(ctx, apply, apply.reason ?? reason);
+    return ctx.move(apply, 'rolled_back', `back on ${previous}: ${reason}`, { reason });
+  });
+  ctx.fp('rollback:done');
+  removeRelease(ctx, done);
+  ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason, code: apply.code });
+  return done;
+}
+
+function markBad(ctx: ApplyContext, apply: ApplyRecord, reason: string): void {
+  ctx.deps.tables.markBad({ track: apply.track, commit: apply.commit, version: apply.version, reason, at: ctx.now() });
+}
+
+/** Remove an apply's release dir unless `current` or the apply's previous release is it. */
+export function removeRelease(ctx: ApplyContext, apply: ApplyRecord): void {
+  if (apply.releaseDir === currentRelease(ctx.appDir) || apply.releaseDir === apply.previousDir) return;
+  rmSync(ctx.releasePath(apply.releaseDir), { recursive: true, force: true });
+}
+
+/** The error a caller of applyManifest gets for an apply that did not end confirmed. */
+export function endError(apply: ApplyRecord): UpshiftError {
+  const code = (apply.code ?? 'E_INTERNAL') as ErrorCode;
+  return new UpshiftError(code, `apply #${apply.id} of ${apply.track} ${apply.version} ended ${apply.state}: ${apply.reason ?? ''}`, {
+    details: { apply: apply.id, state: apply.state, track: apply.track, version: apply.version, commit: apply.commit },
+  });
+}

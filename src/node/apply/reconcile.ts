@@ -1,0 +1,61 @@
+// SPEC step 6, start-up: an apply a dead process left open is finished from what the
+// journal says and what `current` actually points at, never from what was in memory.
+//   verified / staged       → abandoned (nothing was switched; its release dir removed)
+//   switching               → current at the new release: restart, then a fresh probation;
+//                             current still at the old one: rolled back (nothing ran)
+//   probation               → continue to the stored deadlines: confirmed or rolled back
+//   rolling_back            → finish switching back, restart, mark bad
+// Afterwards `current` is valid and the journal has no open apply.
+import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
+import { UpshiftError } from '../../core/errors.js';
+import { enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack } from './activate.js';
+import { isCancel, type ApplyContext } from './context.js';
+import { currentRelease, removeStrayLinks } from './switch.js';
+
+export interface Reconciled {
+  apply: number;
+  from: string;
+  to: string;
+  reason: string | null;
+}
+
+/** Finish the open apply, if any. The caller holds the apply lock. */
+export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | null> {
+  removeStrayLinks(ctx.appDir);
+  const open = ctx.deps.tables.open();
+  if (!open) return null;
+  ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
+  const done = await finish(ctx, open);
+  ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
+  return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
+}
+
+async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord> {
+  const on = currentRelease(ctx.appDir);
+  switch (open.state) {
+    case 'verified':
+    case 'staged': {
+      const done = ctx.move(open, 'abandoned', `interrupted while ${open.state}; nothing was switched`, { reason: `interrupted while ${open.state}` });
+      removeRelease(ctx, done);
+      return done;
+    }
+    case 'switching': {
+      if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_CANCELLED', reason: `interrupted while switching`, markBad: false });
+      // The restart may or may not have run; restart commands are idempotent by nature.
+      try {
+        await ctx.runCommand('restart', ctx.deps.app.restart, open.releaseDir, 'reconcile');
+      } catch (err) {
+        if (isCancel(err)) throw err;
+        return rollBack(ctx, open, failureOf(err));
+      }
+      return probation(ctx, enterProbation(ctx, open, 'restarted after an interrupted switch'));
+    }
+    case 'probation':
+      if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_HEALTH', reason: `current is ${on ?? '(none)'}, not the release on probation`, markBad: false });
+      return probation(ctx, open);
+    case 'rolling_back':
+      return finishRollback(ctx, open);
+    default:
+      throw new UpshiftError('E_INTERNAL', `apply #${open.id} is ${open.state}, which is not open`);
+  }
+}

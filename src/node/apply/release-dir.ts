@@ -1,0 +1,122 @@
+// SPEC step 2: fetch exactly the pinned commit from `app.remote` into a fresh
+// `releases/<version>-<shortsha>/`. Full SHA only; hooks and submodules off on every git
+// call (the same guards as adapters/git.ts: `-c core.hooksPath=/dev/null`, a scrubbed
+// environment); HEAD verified after checkout, so what is switched to is what was signed.
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { simpleGit, GitError, GitPluginError, type SimpleGitOptions } from 'simple-git';
+import { UpshiftError } from '../../core/errors.js';
+
+export const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+// A release dir name is built from the version: one safe path segment, no dot-dot, no
+// leading dot or dash, nothing a shell or a path join could reinterpret.
+const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+export function checkCommit(commit: string): void {
+  if (!FULL_SHA.test(commit)) throw new UpshiftError('E_BAD_COMMIT', `${JSON.stringify(commit)} is not a full lowercase hex commit id`);
+}
+
+export function checkVersion(version: string): void {
+  if (!SAFE_SEGMENT.test(version) || version.includes('..')) {
+    throw new UpshiftError('E_BAD_VERSION', `version ${JSON.stringify(version)} is not a safe release directory name (letters, digits, "._+-", no "..", at most 128)`, {
+      details: { version },
+    });
+  }
+}
+
+/** `<version>-<first 12 hex of the commit>`; both checked first. */
+export function releaseName(version: string, commit: string): string {
+  checkVersion(version);
+  checkCommit(commit);
+  return `${version}-${commit.slice(0, 12)}`;
+}
+
+// Hooks off and no submodule recursion from any config. (`ext::` remotes, which run
+// commands, are already refused by git's default protocol.allow policy and by simple-git.)
+const SAFE_CONFIG = ['core.hooksPath=/dev/null', 'submodule.recurse=false', 'fetch.recurseSubmodules=false'];
+const DROPPED_ENV = /^(?:GIT_(?:DIR|WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|COMMON_DIR|NAMESPACE|PREFIX|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\d+|CONFIG_VALUE_\d+|EDITOR|SEQUENCE_EDITOR|PAGER|ASKPASS|EXTERNAL_DIFF|TEMPLATE_DIR|EXEC_PATH)|EDITOR|PAGER|SSH_ASKPASS|PREFIX)$/i;
+
+function gitEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !DROPPED_ENV.test(k)) env[k] = v;
+  env.GIT_TERMINAL_PROMPT = '0';
+  return env;
+}
+
+class GitExit extends GitError {
+  constructor(readonly exitCode: number, stderr: string) {
+    super(undefined, stderr || `git exited with code ${exitCode}`);
+  }
+}
+
+const options = (baseDir: string, signal?: AbortSignal): Partial<SimpleGitOptions> => ({
+  baseDir,
+  config: SAFE_CONFIG,
+  ...(signal ? { abort: signal } : {}),
+  // simple-git refuses `-c core.hooksPath` and `--template` unless allowed, even when they
+  // turn hooks and templates off; SSH/proxy/config-path variables are the operator's.
+  unsafe: { allowUnsafeHooksPath: true, allowUnsafeTemplateDir: true, allowUnsafeSshCommand: true, allowUnsafeGitProxy: true, allowUnsafeConfigPaths: true },
+  errors(error, result) {
+    if (error instanceof GitPluginError) return error;
+    if (result.exitCode !== 0) return new GitExit(result.exitCode, Buffer.concat(result.stdErr).toString('utf8').trim());
+    return error;
+  },
+});
+
+export interface FetchRequest {
+  remote: string;
+  commit: string;
+  /** A directory that does not exist yet (the caller removed any leftover). */
+  dir: string;
+  signal?: AbortSignal;
+}
+
+/** Fetch and check out `commit` into `dir`. E_BAD_COMMIT, E_FETCH (retryable), E_GIT or E_CANCELLED. */
+export async function fetchRelease(req: FetchRequest): Promise<void> {
+  checkCommit(req.commit);
+  const remote = req.remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+  if (req.remote === '' || req.remote.startsWith('-') || req.remote.trim() !== req.remote) {
+    throw new UpshiftError('E_CONFIG', `app.remote ${JSON.stringify(remote)} is not a valid repository address`);
+  }
+  if (existsSync(req.dir)) throw new UpshiftError('E_WORKTREE', `release dir ${req.dir} already exists; a release is always fetched fresh`);
+  mkdirSync(req.dir, { recursive: true });
+
+  const git = async (args: string[]): Promise<string> => {
+    try {
+      return await simpleGit(options(req.dir, req.signal)).env(gitEnv()).raw(args);
+    } catch (err) {
+      if (req.signal?.aborted || (err instanceof GitPluginError && err.plugin === 'abort')) {
+        throw new UpshiftError('E_CANCELLED', `git ${args[0]} cancelled`, { cause: err });
+      }
+      const stderr = (err instanceof Error ? err.message : String(err)).trim().replaceAll(req.remote, remote);
+      throw new UpshiftError('E_GIT', `git ${args[0]} failed: ${stderr}`, { cause: err, details: { exitCode: err instanceof GitExit ? err.exitCode : undefined } });
+    }
+  };
+
+  // No template: nothing from the operator's template dir (hooks included) lands in .git.
+  await git(['init', '--quiet', '--template=']);
+  const base = ['fetch', '--quiet', '--no-tags', '--no-recurse-submodules'];
+  try {
+    await git([...base, '--depth', '1', req.remote, req.commit]);
+  } catch (byShaErr) {
+    if ((byShaErr as UpshiftError).code === 'E_CANCELLED') throw byShaErr;
+    // Servers without allow*SHA1InWant refuse a want by id: fetch the branches and tags
+    // instead and look for the commit among them.
+    try {
+      await git([...base, req.remote, '+refs/heads/*:refs/upshift/heads/*', '+refs/tags/*:refs/upshift/tags/*']);
+    } catch (fullErr) {
+      if ((fullErr as UpshiftError).code === 'E_CANCELLED') throw fullErr;
+      throw new UpshiftError('E_FETCH', `cannot fetch ${req.commit} from ${remote}: ${(fullErr as Error).message}`, { cause: fullErr, details: { commit: req.commit } });
+    }
+    const found = await git(['cat-file', '-e', `${req.commit}^{commit}`]).then(() => true, () => false);
+    if (!found) {
+      throw new UpshiftError('E_FETCH', `commit ${req.commit} is not in ${remote}`, { cause: byShaErr, details: { commit: req.commit } });
+    }
+  }
+  await git(['checkout', '--quiet', '--detach', req.commit]);
+  // Ask for the top level too: in a directory that is not a work tree, git would answer for
+  // whatever repository encloses it.
+  const [top, head] = (await git(['rev-parse', '--show-toplevel', 'HEAD'])).trim().split('\n');
+  if (top !== realpathSync(req.dir) || head !== req.commit) {
+    throw new UpshiftError('E_WORKTREE', `release at ${req.dir} has HEAD ${head ?? '?'}, expected ${req.commit}`, { details: { top, head, commit: req.commit } });
+  }
+}

@@ -1,0 +1,203 @@
+// This node's identity: its own Ed25519 key (node.key) and the certificate the authority
+// issued for it (node.cert). The node side loads and checks them and joins a fleet; the
+// authority side (handleJoin, certifySelf) spends join tokens and issues certificates.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Config } from '../core/config.js';
+import { isUpshiftError, toUpshiftError, UpshiftError } from '../core/errors.js';
+import type { IdentityTable } from '../adapters/sqlite/identity-tables.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import { bytesEqual, toHex } from '../trust/bytes.js';
+import { serializeEnvelope, type Envelope } from '../trust/envelope.js';
+import { hashToken, parseJoinRequest, verifyJoinProof } from '../trust/join-token.js';
+import { generateKeyFile, loadKeyFile, type Signer } from '../trust/keyfile.js';
+import { loadKeyset, type Keyset } from '../trust/keyset.js';
+import { certPublicKey, issueCert, verifyCert, type NodeCert } from '../trust/node-cert.js';
+
+export const DEFAULT_CERT_TTL_MS = 365 * 24 * 60 * 60_000;
+
+export interface NodeIdentity {
+  nodeId: string;
+  fleet: string;
+  signer: Signer;
+  /** The verified certificate, or null when there is none or it does not hold (see `problem`). */
+  cert: NodeCert | null;
+  envelope: Envelope | null;
+  problem: { code: string; message: string } | null;
+}
+
+export const trustKeyset = (config: Config): Keyset => loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });
+
+/** Until the Store carries the identity tables itself, any caller can open them over its database. */
+
+/** A revocation predicate for verifyCert over this node's revocation records. */
+export function revocationCheck(store: Store): (nodeId: string, serial: number) => boolean {
+  const tables = store.identity;
+  return (nodeId, serial) => tables.isRevoked(nodeId, serial);
+}
+
+/** The node key, created (mode 0600, in a 0700 directory) the first time a node joins. */
+export async function loadOrCreateNodeKey(path: string): Promise<{ signer: Signer; created: boolean }> {
+  try {
+    return { signer: await loadKeyFile(path), created: false };
+  } catch (err) {
+    if (!isUpshiftError(err, 'E_KEY_MISSING')) throw err;
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await generateKeyFile(path);
+  return { signer: await loadKeyFile(path), created: true };
+}
+
+/** Check a verified certificate names this node and this key (E_NOT_CERTIFIED otherwise). */
+export function checkCertIsMine(cert: NodeCert, nodeId: string, signer: Signer): void {
+  if (cert.node_id !== nodeId) {
+    throw new UpshiftError('E_NOT_CERTIFIED', `the certificate is for node ${cert.node_id}, but this node is ${nodeId}`, { details: { reason: 'E_WRONG_NODE' } });
+  }
+  if (!bytesEqual(certPublicKey(cert), signer.publicKey)) {
+    throw new UpshiftError('E_NOT_CERTIFIED', `the certificate of ${cert.node_id} names key ${cert.public_key}, not this node's key ${toHex(signer.publicKey)}`, {
+      details: { reason: 'E_WRONG_KEY' },
+    });
+  }
+}
+
+/**
+ * Load this node's key (E_KEY_MISSING when it has never joined) and its certificate,
+ * verified against the config's trust keyset. A missing or failing certificate is
+ * reported in `problem`, not thrown: the node can still apply releases it verifies
+ * itself, it just cannot be heard on gossip until it joins again.
+ */
+export async function loadNodeIdentity(config: Config, opts: { now: number; revoked?: (nodeId: string, serial: number) => boolean }): Promise<NodeIdentity> {
+  let signer: Signer;
+  try {
+    signer = await loadKeyFile(config.node.key);
+  } catch (err) {
+    if (!isUpshiftError(err, 'E_KEY_MISSING')) throw err;
+    throw new UpshiftError('E_KEY_MISSING', `node key ${config.node.key} does not exist; run \`upshift join --authority URL --token T\``, { cause: err });
+  }
+  const base = { nodeId: config.node.id, fleet: config.fleet, signer };
+  let text: string;
+  try {
+    text = await readFile(config.node.cert, 'utf8');
+  } catch (err) {
+    const message = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `no certificate at ${config.node.cert}; run \`upshift join\`` : `cannot read ${config.node.cert}: ${(err as Error).message}`;
+    return { ...base, cert: null, envelope: null, problem: { code: 'E_NOT_CERTIFIED', message } };
+  }
+  try {
+    const envelope = JSON.parse(text) as Envelope;
+    const cert = verifyCert(envelope, trustKeyset(config), { now: opts.now, fleet: config.fleet, ...(opts.revoked ? { revoked: opts.revoked } : {}) });
+    checkCertIsMine(cert, config.node.id, signer);
+    return { ...base, cert, envelope, problem: null };
+  } catch (err) {
+    const e = toUpshiftError(err, 'E_NOT_CERTIFIED');
+    return { ...base, cert: null, envelope: null, problem: { code: e.code, message: e.message } };
+  }
+}
+
+/** Replace node.cert atomically (tmp file, fsync, rename, directory fsync): a crash leaves the old or the new, never half. */
+export async function writeCertFile(path: string, envelope: Envelope): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(`${serializeEnvelope(envelope)}\n`);
+    await fh.chmod(0o644); // the umask may have narrowed the create mode; a certificate is public
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  const dh = await open(dir, 'r');
+  await dh.sync().catch(() => undefined);
+  await dh.close();
+}
+
+export interface IssueDeps {
+  store: Store;
+  /** The authority's release signers; together they must meet the trust threshold. */
+  signers: readonly Signer[];
+  keyset: Keyset;
+  fleet: string;
+  now: () => number;
+  certTtlMs?: number;
+}
+
+/**
+ * Issue a certificate inside the caller's transaction. A node id still held by a valid
+ * certificate for another key is refused (revoke it first), so a token cannot be used to
+ * take over a running node's name; older certificates of the node are superseded.
+ */
+function issueInTx(deps: IssueDeps, tables: IdentityTable, req: { nodeId: string; publicKey: string; labels: Record<string, string>; tokenHash: string | null }): { envelope: Envelope; cert: NodeCert } {
+  const now = deps.now();
+  const held = tables.latestCert(req.nodeId);
+  if (held && held.revokedAt === null && held.expiresAt > now && held.publicKey !== req.publicKey) {
+    throw new UpshiftError('E_EXISTS', `node id ${req.nodeId} holds a valid certificate (serial ${held.serial}) for another key; revoke it first with \`upshift fleet revoke ${req.nodeId} --reason ...\``, {
+      details: { node_id: req.nodeId, serial: held.serial },
+    });
+  }
+  const serial = tables.nextSerial();
+  const expiresAt = now + (deps.certTtlMs ?? DEFAULT_CERT_TTL_MS);
+  const envelope = issueCert({
+    fleet: deps.fleet, node_id: req.nodeId, public_key: req.publicKey, labels: req.labels, serial,
+    issued_at: new Date(now).toISOString(), expires_at: new Date(expiresAt).toISOString(),
+  }, deps.signers);
+  // Fail closed before anything commits: signers that do not meet the trust threshold would hand out a useless certificate.
+  let cert: NodeCert;
+  try {
+    cert = verifyCert(envelope, deps.keyset, { now, fleet: deps.fleet });
+  } catch (err) {
+    throw new UpshiftError('E_INTERNAL', `a certificate signed with the authority's signing keys does not verify against its own trust keyset: ${(err as Error).message}`, { cause: err });
+  }
+  tables.addCert({ serial, nodeId: req.nodeId, publicKey: req.publicKey, labels: req.labels, cert: serializeEnvelope(envelope), issuedAt: now, expiresAt, tokenHash: req.tokenHash });
+  if (held) tables.revoke(req.nodeId, serial - 1, `superseded by serial ${serial}`, now);
+  deps.store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.cert_issued', actor: req.tokenHash ? 'join' : 'authority', data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels: req.labels } });
+  return { envelope, cert };
+}
+
+export interface JoinResponse {
+  status: number;
+  body: { ok: true; cert: Envelope; serial: number; expires_at: string } | { ok: false; error: Record<string, unknown> };
+}
+
+/**
+ * POST /v1/join on the authority. Parse strictly, check the node key and its proof of
+ * possession, then in one transaction spend the token and issue the certificate: any
+ * refusal before the commit leaves the token unspent.
+ */
+export async function handleJoin(body: unknown, deps: IssueDeps): Promise<JoinResponse> {
+  try {
+    const req = parseJoinRequest(body);
+    verifyJoinProof(req);
+    const tables = deps.store.identity;
+    const tokenHash = hashToken(req.token);
+    const { envelope, cert } = deps.store.tx(() => {
+      const token = tables.redeemToken(tokenHash, req.node_id, deps.now());
+      // The token's labels win: the operator who made it decides where the node sits.
+      const labels = { ...(req.labels ?? {}), ...token.labels };
+      return issueInTx(deps, tables, { nodeId: req.node_id, publicKey: req.public_key, labels, tokenHash });
+    });
+    return { status: 200, body: { ok: true, cert: envelope, serial: cert.serial, expires_at: cert.expires_at } };
+  } catch (err) {
+    if (!isUpshiftError(err)) return { status: 500, body: { ok: false, error: { code: 'E_INTERNAL', message: 'internal error while joining' } } };
+    return { status: err.status, body: { ok: false, error: err.toJSON() } };
+  }
+}
+
+/** On the authority: certify its own node key directly with the release signers (no token). */
+export async function certifySelf(config: Config, deps: IssueDeps): Promise<{ cert: NodeCert; created: boolean }> {
+  const { signer, created } = await loadOrCreateNodeKey(config.node.key);
+  const tables = deps.store.identity;
+  const { envelope, cert } = deps.store.tx(() =>
+    issueInTx(deps, tables, { nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, tokenHash: null }));
+  await writeCertFile(config.node.cert, envelope);
+  return { cert, created };
+}

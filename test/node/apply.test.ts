@@ -1,0 +1,175 @@
+// The apply engine end to end on one node: real git, real app dir, real HTTP health.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { canonicalize } from '../../src/core/canonical-json.js';
+import { PAYLOAD_TYPES } from '../../src/core/manifest.js';
+import { serializeEnvelope, signEnvelope } from '../../src/trust/envelope.js';
+import { signerFromSeed } from '../../src/trust/keyfile.js';
+import { applyBed } from './apply-child.js';
+
+const refusals = (bed: Awaited<ReturnType<typeof applyBed>>) => bed.store().events({ limit: 1000 }).filter((e) => e.kind === 'apply.refused');
+const appliesCount = (bed: Awaited<ReturnType<typeof applyBed>>) => bed.tables().list().length;
+
+t.test('a good release is fetched, hooked, switched and confirmed, and the floor raised', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  const out = await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const name = `v1-${v1.commit.slice(0, 12)}`;
+  t.equal(out.apply?.state, 'confirmed');
+  t.equal(bed.current(), `releases/${name}`);
+  t.ok(bed.currentValid());
+  t.ok(existsSync(join(bed.appDir, 'shared')), 'shared/ exists beside releases/');
+  t.same(bed.hooks(), [`install ${name} v1`, `migrate ${name}`], 'install then migrate ran in the new release dir');
+  t.same(bed.restarts(), [`apply ${name}`]);
+  t.equal(bed.store().floors.get('testnet'), 1);
+  const steps = bed.tables().steps(out.apply!.id).map((s) => s.state);
+  t.same(steps, ['verified', 'staged', 'switching', 'probation', 'probation', 'confirmed'], 'every step journaled');
+  const status = bed.engine().applyStatus();
+  t.match(status.testnet, { seq: 1, version: 'v1', commit: v1.commit, code_hash: v1.codeHash, state: 'confirmed' });
+  t.equal(readFileSync(join(bed.appDir, 'current', '.git', 'HEAD'), 'utf8').trim(), v1.commit, 'HEAD is the pinned commit, detached');
+
+  const again = await bed.engine().applyManifest(bed.manifest(v1, 1));
+  t.equal(again.apply, null, 're-delivery of the floor manifest is a no-op');
+});
+
+t.test('a release whose health fails is rolled back, marked bad and not retried', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const v2 = await bed.release('v2', { healthy: false });
+  const env2 = bed.manifest(v2, 2);
+  await t.rejects(bed.engine().applyManifest(env2), { code: 'E_HEALTH', details: { state: 'rolled_back' } });
+  const v1Name = `v1-${v1.commit.slice(0, 12)}`;
+  t.equal(bed.current(), `releases/${v1Name}`, 'current is back on v1');
+  t.ok(bed.currentValid());
+  t.same(bed.restarts(), [`apply ${v1Name}`, `apply v2-${v2.commit.slice(0, 12)}`, `rollback ${v1Name}`]);
+  t.same(bed.releases(), [v1Name], 'the failed release dir is gone');
+  t.equal(bed.store().floors.get('testnet'), 1, 'the floor is not raised (nor lowered)');
+  t.match(bed.tables().badVersions(), [{ track: 'testnet', version: 'v2', commit: v2.commit, reason: /healthy_deadline/ }]);
+  t.match(bed.engine().applyStatus().testnet, { version: 'v2', state: 'rolled_back', reason: /healthy_deadline/ });
+
+  const before = appliesCount(bed);
+  await t.rejects(bed.engine().applyManifest(env2), { code: 'E_BAD_VERSION' }, 'the same manifest again is refused');
+  t.equal(appliesCount(bed), before, 'no new apply journaled');
+  t.same(bed.restarts().length, 3, 'nothing restarted');
+});
+
+t.test('a release that turns unhealthy within min_healthy is rolled back', async (t) => {
+  const bed = await applyBed(t, { app: { min_healthy: '2s' } });
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const v2 = await bed.release('v2');
+  const applying = bed.engine().applyManifest(bed.manifest(v2, 2));
+  // Once v2 is on probation and healthy, break its health from outside, as a crashing app would.
+  const tables = bed.tables();
+  while (tables.open()?.healthySince == null) await new Promise((r) => setTimeout(r, 20));
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(bed.appDir, 'current', 'health.txt'), 'broken');
+  await t.rejects(applying, { code: 'E_HEALTH', message: /min_healthy/ });
+  t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
+});
+
+t.test('a pinned commit missing from the remote is E_FETCH, and nothing is switched', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const ghost = { version: 'v9', commit: 'f'.repeat(40), codeHash: v1.codeHash };
+  await t.rejects(bed.engine().applyManifest(bed.manifest(ghost, 2)), { code: 'E_FETCH', details: { state: 'failed' } });
+  t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
+  t.same(bed.releases(), [`v1-${v1.commit.slice(0, 12)}`], 'no release dir left behind');
+  t.equal(bed.restarts().length, 1);
+  t.same(bed.tables().badVersions(), [], 'a fetch failure is retryable: not marked bad');
+});
+
+t.test('a checkout whose code hash differs from the signed one is refused before the switch', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const v2 = await bed.release('v2');
+  await t.rejects(bed.engine().applyManifest(bed.manifest({ ...v2, codeHash: 'e'.repeat(64) }, 2)), { code: 'E_BAD_VERSION', message: /code hash/ });
+  t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
+  t.equal(bed.releases().length, 1);
+  t.equal(bed.hooks().length, 2, 'no hook ran for the refused release');
+  t.equal(bed.store().floors.get('testnet'), 1);
+});
+
+t.test('refused manifests write nothing but an event', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 5));
+  const engine = bed.engine();
+  const cases: Array<[string, string, string]> = [
+    ['a lower seq', bed.manifest(v1, 4), 'E_ROLLBACK'],
+    ['an expired manifest', bed.manifest(v1, 6, { created_at: '2020-01-01T00:00:00.000Z', expires_at: '2020-01-02T00:00:00.000Z' }), 'E_EXPIRED'],
+    ['another fleet', bed.manifest(v1, 6, { fleet: 'other' }), 'E_WRONG_FLEET'],
+    ['a track this node does not follow', bed.manifest(v1, 6, { track: 'production' }), 'E_WRONG_TRACK'],
+    ['a canary list without this node', bed.manifest(v1, 6, { targets: ['node-b'] }), 'E_WRONG_TRACK'],
+    ['a version that is not a safe path segment', bed.manifest({ ...v1, version: '../../etc' }, 6), 'E_BAD_VERSION'],
+    ['an unknown signer', serializeEnvelope(signEnvelope(PAYLOAD_TYPES.manifest, new TextEncoder().encode('{}'), [signerFromSeed(new Uint8Array(32).fill(9))])), 'E_UNKNOWN_KEY'],
+  ];
+  for (const [what, env, code] of cases) {
+    const before = appliesCount(bed);
+    const events = refusals(bed).length;
+    await t.rejects(engine.applyManifest(env), { code }, what);
+    t.equal(appliesCount(bed), before, `${what}: no apply journaled`);
+    t.equal(refusals(bed).length, events + 1, `${what}: one refusal event`);
+  }
+  t.equal(bed.releases().length, 1, 'nothing fetched');
+  t.equal(bed.restarts().length, 1, 'nothing restarted');
+  t.equal(bed.store().floors.get('testnet'), 5);
+});
+
+t.test('a commit id that is not a full hex SHA never reaches git', async (t) => {
+  const { fetchRelease, releaseName } = await import('../../src/node/apply/release-dir.js');
+  const bed = await applyBed(t);
+  for (const commit of ['main', 'abc1234', 'A'.repeat(40), `--upload-pack=touch /tmp/x${'0'.repeat(26)}`]) {
+    await t.rejects(fetchRelease({ remote: bed.repo.dir, commit, dir: join(bed.appDir, 'x') }), { code: 'E_BAD_COMMIT' }, commit);
+    t.throws(() => releaseName('v1', commit), { code: 'E_BAD_COMMIT' });
+  }
+  t.notOk(existsSync(join(bed.appDir, 'x')), 'no directory was created');
+  // Signed manifests cannot even carry one: the schema refuses it before the engine sees it.
+  const payload = JSON.parse(Buffer.from(JSON.parse(bed.manifest(await bed.release('v1'), 1)).payload, 'base64').toString('utf8'));
+  const signed = signEnvelope(PAYLOAD_TYPES.manifest, new TextEncoder().encode(canonicalize({ ...payload, commit: 'main' })), [signerFromSeed(new Uint8Array(32).fill(7))]);
+  await t.rejects(bed.engine().applyManifest(serializeEnvelope(signed)), { code: 'E_MANIFEST_SCHEMA' });
+});
+
+t.test('no hook of any git config runs and no submodule is fetched', async (t) => {
+  const bed = await applyBed(t);
+  const hooks = join(bed.appDir, '..', 'evil-hooks');
+  const marker = join(bed.appDir, '..', 'hook-ran');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(hooks, { recursive: true });
+  for (const h of ['post-checkout', 'post-merge', 'reference-transaction']) {
+    writeFileSync(join(hooks, h), `#!/bin/sh\necho ${h} >> ${marker}\n`, { mode: 0o755 });
+  }
+  // The operator's global git config names a hooks dir: exactly what -c core.hooksPath must override.
+  const globalConfig = join(bed.appDir, '..', 'gitconfig');
+  writeFileSync(globalConfig, `[core]\n\thooksPath = ${hooks}\n[init]\n\ttemplateDir = ${join(bed.appDir, '..')}\n`);
+  const saved = process.env.GIT_CONFIG_GLOBAL;
+  process.env.GIT_CONFIG_GLOBAL = globalConfig;
+  t.teardown(() => (saved === undefined ? delete process.env.GIT_CONFIG_GLOBAL : (process.env.GIT_CONFIG_GLOBAL = saved)));
+  writeFileSync(join(bed.repo.dir, '.git', 'hooks', 'post-checkout'), `#!/bin/sh\necho repo-hook >> ${marker}\n`, { mode: 0o755 });
+
+  const sub = await import('../helpers/gitdir.js').then((m) => m.gitRepo(t));
+  const subCommit = sub.commit('sub', { 'secret.txt': 'from the submodule' });
+  bed.repo.git('-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub.dir, 'vendor');
+  const v1 = await bed.release('v1');
+  t.equal(bed.repo.git('ls-tree', 'HEAD', 'vendor').split(/\s+/)[2], subCommit, 'the release pins a submodule');
+
+  // Sanity: with this config a plain checkout does run the hook.
+  const { execFileSync } = await import('node:child_process');
+  const probe = join(bed.appDir, '..', 'probe');
+  execFileSync('git', ['clone', '-q', '--no-checkout', bed.repo.dir, probe], { env: process.env });
+  execFileSync('git', ['checkout', '-q', v1.commit], { cwd: probe, env: process.env });
+  t.ok(existsSync(marker), 'the hook fires for plain git');
+  const { rmSync } = await import('node:fs');
+  rmSync(marker);
+
+  const out = await bed.engine().applyManifest(bed.manifest(v1, 1));
+  t.equal(out.apply?.state, 'confirmed');
+  t.notOk(existsSync(marker), 'no hook ran during fetch or checkout');
+  t.same(readdirSync(join(bed.appDir, 'current', 'vendor')), [], 'the submodule path is empty: nothing fetched into it');
+  t.notOk(existsSync(join(bed.appDir, 'current', '.git', 'modules')), 'no submodule repository was cloned');
+  t.same(readdirSync(join(bed.appDir, 'current', '.git', 'hooks')).length, 0, 'no hook templates copied in');
+});
