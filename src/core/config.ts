@@ -56,8 +56,15 @@ const authoritySchema = z.strictObject({
     soak: duration('30m'),
     max_error_increase: z.number().min(0).default(0.5),
     labels: z.array(z.string().min(1)).default(['region']),
+    /** How often canaries are looked at during the soak; a canary silent for heartbeat_timeout fails. */
+    check_every: duration('5s'),
+    heartbeat_timeout: duration('30s'),
   }).prefault({}),
-  deploy: z.strictObject({ progress_deadline: duration('10m') }).prefault({}),
+  deploy: z.strictObject({
+    progress_deadline: duration('10m'),
+    /** On a missed progress deadline: publish a signed rollback (true) or stop and report (false). */
+    auto_revert: z.boolean().default(false),
+  }).prefault({}),
 });
 
 const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected an http(s) URL like http://127.0.0.1:8080/healthz');

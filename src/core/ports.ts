@@ -91,8 +91,24 @@ export interface NodeTrackState {
   note?: string;
 }
 
+/** What a node last said about itself (its heartbeat), as the authority saw it. */
+export interface NodeReport {
+  node: string;
+  /** When the heartbeat was received (authority clock). */
+  at: number;
+  labels: Record<string, string>;
+  health: 'ok' | 'failing' | 'unknown';
+  /** Errors per request over the node's recent window, or null when the app reports none. */
+  errorRate: number | null;
+  tracks: Record<string, { seq: number | null; version: string | null; commit: string | null; codeHash: string | null; state: string; reason?: string }>;
+  /** Smoke benchmark verdict of the running release; null when not configured. */
+  smokeRegressed: boolean | null;
+}
+
 /** How the pipeline reaches nodes. The authority's own node is always one of them. */
 export interface FleetPort {
+  /** The latest report of every node known, self included. */
+  reports(): Promise<NodeReport[]>;
   /** Peers eligible as canaries: verified and healthy, never the authority itself. */
   canaryCandidates(track: string): Promise<FleetNode[]>;
   /** Hand a signed manifest (envelope JSON) to the nodes it targets. */

@@ -109,8 +109,9 @@ export class GossipNode<W = SignedMessage> {
     const reply = await this.request(peer, body, 'sync-reply');
     if (!reply) return;
     const from = { id: reply.from, url: peer.url };
-    this.o.onHeartbeat?.(reply.body.heartbeat, this.o.clock.now());
-    this.membership.learn(reply.body.members, this.o.clock.now());
+    const at = this.o.clock.now();
+    if (reply.body.heartbeat.node === reply.from) this.o.onHeartbeat?.(reply.body.heartbeat, at);
+    this.membership.learn(reply.body.members, at);
     this.consider(from, reply.body.digest);
   }
 
@@ -166,7 +167,8 @@ export class GossipNode<W = SignedMessage> {
   /** For each track where `peer` is ahead of us, pull from that peer, once per (track, hash). */
   private consider(peer: PeerAddress & { id: string }, digest: Digest): void {
     const mine = this.o.source.digest();
-    for (const [track, theirs] of Object.entries(digest)) {
+    for (const track in digest) {
+      const theirs = digest[track] as Digest[string];
       const have = mine[track];
       // Equal or lower seq is ignored: an equal seq with another hash is a conflict the store would refuse.
       if (have !== undefined && theirs.seq <= have.seq) continue;

@@ -7,9 +7,12 @@
 import { UpshiftError } from '../core/errors.js';
 
 export class ReplayGuard {
-  private readonly seen = new Map<string, true>();
-  // Insertion-ordered queue (key, time inserted, message `at`), consumed from `head`.
-  private keys: string[] = [];
+  // Per sender, so lookups hash the nonce string the sender made rather than a new joined key.
+  private readonly seen = new Map<string, Set<string>>();
+  private entries = 0;
+  // Insertion-ordered queue of what to forget, consumed from `head`.
+  private froms: string[] = [];
+  private nonces: string[] = [];
   private inserted: number[] = [];
   private ats: number[] = [];
   private head = 0;
@@ -21,7 +24,7 @@ export class ReplayGuard {
   ) {}
 
   get size(): number {
-    return this.seen.size;
+    return this.entries;
   }
 
   /** Throws E_REPLAY, or remembers the nonce. */
@@ -35,11 +38,14 @@ export class ReplayGuard {
     if (at <= this.watermark) {
       throw new UpshiftError('E_REPLAY', `message from ${from} is older than the replay table remembers`, { details: { from, at } });
     }
-    const key = `${from}\u0000${nonce}`;
-    if (this.seen.has(key)) throw new UpshiftError('E_REPLAY', `message from ${from} with nonce ${nonce} was already received`, { details: { from, nonce } });
-    if (this.seen.size >= this.maxEntries) this.evictOldest(true);
-    this.seen.set(key, true);
-    this.keys.push(key);
+    let nonces = this.seen.get(from);
+    if (nonces?.has(nonce)) throw new UpshiftError('E_REPLAY', `message from ${from} with nonce ${nonce} was already received`, { details: { from, nonce } });
+    if (this.entries >= this.maxEntries) this.forgetOldest(true);
+    if (!nonces) this.seen.set(from, (nonces = new Set()));
+    nonces.add(nonce);
+    this.entries++;
+    this.froms.push(from);
+    this.nonces.push(nonce);
     this.inserted.push(now);
     this.ats.push(at);
   }
@@ -47,19 +53,23 @@ export class ReplayGuard {
   // A message accepted at `inserted` had at <= inserted + window, so after inserted + 2·window
   // any copy of it fails the window check by itself and its entry is no longer needed.
   private expire(now: number): void {
-    while (this.head < this.keys.length && (this.inserted[this.head] as number) + 2 * this.windowMs < now) this.evictOldest(false);
-    if (this.head > 1024 && this.head * 2 > this.keys.length) {
-      this.keys = this.keys.slice(this.head);
+    while (this.head < this.froms.length && (this.inserted[this.head] as number) + 2 * this.windowMs < now) this.forgetOldest(false);
+    if (this.head > 1024 && this.head * 2 > this.froms.length) {
+      this.froms = this.froms.slice(this.head);
+      this.nonces = this.nonces.slice(this.head);
       this.inserted = this.inserted.slice(this.head);
       this.ats = this.ats.slice(this.head);
       this.head = 0;
     }
   }
 
-  private evictOldest(early: boolean): void {
-    const key = this.keys[this.head] as string;
+  private forgetOldest(early: boolean): void {
+    const from = this.froms[this.head] as string;
     if (early) this.watermark = Math.max(this.watermark, this.ats[this.head] as number);
-    this.seen.delete(key);
+    const nonces = this.seen.get(from);
+    nonces?.delete(this.nonces[this.head] as string);
+    if (nonces?.size === 0) this.seen.delete(from);
+    this.entries--;
     this.head++;
   }
 }

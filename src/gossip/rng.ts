@@ -22,16 +22,13 @@ export function randomIndex(rng: Rng, n: number): number {
 }
 
 /**
- * Nonces from an rng plus a counter: unique within one process even if the rng repeats. A
- * daemon restarted with the same rng seed would repeat them, so it must seed from crypto (or
- * pass crypto.randomUUID as the node's `nonce` option).
+ * Nonces: a 64-bit random prefix drawn once, then a counter, so they are unique for the life of
+ * the node and cost one small string each. A daemon must seed the rng from crypto (or pass
+ * crypto.randomUUID as the node's `nonce` option), or a restart would repeat them.
  */
 export function nonceFactory(rng: Rng): () => string {
+  const hex = () => Math.floor(rng() * 0x100000000).toString(16).padStart(8, '0');
+  const prefix = `${hex()}${hex()}.`;
   let counter = 0;
-  return () => {
-    counter = (counter + 1) % 0x100000000;
-    const hi = Math.floor(rng() * 0x100000000).toString(16).padStart(8, '0');
-    const lo = Math.floor(rng() * 0x100000000).toString(16).padStart(8, '0');
-    return `${hi}${lo}${counter.toString(16).padStart(8, '0')}`;
-  };
+  return () => `${prefix}${(counter++).toString(36)}`;
 }

@@ -8,6 +8,9 @@ import { receiveManifest, receivedManifest, type NodeIdentity } from '../node/re
 
 export function createLocalFleet(node: NodeIdentity, store: Store, keyset: Keyset, clock: Clock): FleetPort {
   return {
+    async reports() {
+      return [];
+    },
     async canaryCandidates(): Promise<FleetNode[]> {
       return [];
     },

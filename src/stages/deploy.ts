@@ -1,23 +1,66 @@
-// DEPLOY: publish the signed release to every node and track which nodes took it.
+// DEPLOY: publish the release to every node and track convergence (which nodes run it,
+// which are behind and why) until all live nodes confirm it or the progress deadline,
+// stored the first time, passes. On a missed deadline `auto_revert` decides.
 import { UpshiftError } from '../core/errors.js';
+import type { NodeReport, NodeTrackState } from '../core/ports.js';
+import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
+import { reserveAndSign } from './release-manifest.js';
+import { publishRollback } from './rollback.js';
+import { releaseEvidence } from './sign.js';
 
 export async function deploy(ctx: StageContext): Promise<StageReport> {
+  const { run, authority } = ctx;
+  const envelope = await fleetManifest(ctx);
+  const deliveries = await ctx.fleet.publish(envelope.envelope, run.track);
+  ctx.failpoint('deploy:published');
+  const deadline = storedDeadline(ctx, `run:${run.id}:deploy:deadline`, authority.deploy.progress_deadline);
+
+  // a node that refused the manifest outright will not come round by waiting
+  const refused = new Set(deliveries.filter((d) => !d.accepted).map((d) => d.node));
+  let view = await convergence(ctx, envelope.seq);
+  while (view.behind.some((b) => !refused.has(b.node)) && ctx.clock.now() < deadline) {
+    await ctx.clock.sleep(Math.min(authority.canary.check_every, deadline - ctx.clock.now()), ctx.signal);
+    view = await convergence(ctx, envelope.seq);
+  }
+  const notes = [...new Set(view.nodes.map((n) => n.note).filter((n): n is string => Boolean(n)))];
+  const evidence: Record<string, unknown> = { seq: envelope.seq, deliveries, converged: view.converged, behind: view.behind, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
+  if (view.behind.length === 0) {
+    return { outcome: 'passed', reason: `${run.track}#${envelope.seq} confirmed by ${view.converged.length} node(s) (${view.converged.join(', ')})${notes.length ? `; ${notes.join('; ')}` : ''}`, evidence };
+  }
+  const behind = view.behind.map((b) => `${b.node} (${deliveries.find((d) => d.node === b.node && !d.accepted)?.reason ?? b.why})`).join(', ');
+  const why = ctx.clock.now() < deadline ? 'refused' : 'progress deadline passed';
+  if (authority.deploy.auto_revert) {
+    evidence.rollback = await publishRollback(ctx, 'all', `${why}: ${behind} behind`);
+    return { outcome: 'rolled_back', reason: `${why}; behind: ${behind}; auto_revert published a rollback`, code: 'E_GATE', evidence };
+  }
+  return { outcome: 'failed', reason: `${why}; behind: ${behind}`, code: 'E_GATE', evidence };
+}
+
+/** After a canary the fleet-wide manifest needs a seq above the canary's; without one, SIGN's release goes out as is. */
+async function fleetManifest(ctx: StageContext): Promise<{ envelope: string; seq: number }> {
   const release = ctx.store.manifests.forRun(ctx.run.id, 'release');
   if (!release?.envelope) throw new UpshiftError('E_INTERNAL', `run ${ctx.run.id} reached deploy without a signed release manifest`);
-  const deliveries = await ctx.fleet.publish(release.envelope, ctx.run.track);
-  ctx.failpoint('deploy:published');
-  const nodes = await ctx.fleet.convergence(ctx.run.track);
-  const onIt = nodes.filter((n) => n.seq !== null && n.seq >= release.seq).map((n) => n.node);
-  const behind = nodes.filter((n) => !onIt.includes(n.node)).map((n) => ({ node: n.node, seq: n.seq, state: n.state, why: deliveries.find((d) => d.node === n.node)?.reason ?? 'no delivery yet' }));
-  const evidence = { seq: release.seq, deliveries, nodes, converged: onIt, behind };
-  if (behind.length > 0) {
-    return { outcome: 'failed', reason: `release ${ctx.run.track}#${release.seq} refused by ${behind.map((b) => `${b.node} (${b.why})`).join(', ')}`, code: 'E_GATE', evidence };
-  }
-  const notes = nodes.map((n) => n.note).filter((n): n is string => Boolean(n));
-  return {
-    outcome: 'passed',
-    reason: `released ${ctx.run.track}#${release.seq} to ${onIt.length} node(s) (${onIt.join(', ')}); each verified and accepted it${notes.length ? `; ${[...new Set(notes)].join('; ')}` : ''}`,
-    evidence,
-  };
+  if (!ctx.store.manifests.forRun(ctx.run.id, 'canary')) return { envelope: release.envelope, seq: release.seq };
+  const { record, envelope } = await reserveAndSign(ctx, {
+    purpose: 'deploy', kind: 'release', version: ctx.run.version, commit: ctx.run.commit, codeHash: recordedCodeHash(ctx, ctx.run.id), targets: 'all', evidence: releaseEvidence(ctx),
+  });
+  return { envelope, seq: record.seq };
+}
+
+function storedDeadline(ctx: StageContext, key: string, ms: number): number {
+  const saved = ctx.store.kv.get(key);
+  if (saved) return Number(saved);
+  const deadline = ctx.clock.now() + ms;
+  ctx.store.kv.set(key, String(deadline));
+  return deadline;
+}
+
+async function convergence(ctx: StageContext, seq: number) {
+  const nodes: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
+  const reports: NodeReport[] = await ctx.fleet.reports();
+  const runsIt = (n: NodeTrackState) => n.seq !== null && n.seq >= seq && (n.state === 'confirmed' || n.state === 'accepted');
+  const converged = nodes.filter(runsIt).map((n) => n.node);
+  const behind = nodes.filter((n) => !runsIt(n)).map((n) => ({ node: n.node, seq: n.seq, state: n.state, why: n.note ?? reports.find((r) => r.node === n.node)?.tracks[ctx.run.track]?.reason ?? `at seq ${n.seq ?? '-'} (${n.state})` }));
+  return { nodes, converged, behind };
 }

@@ -136,7 +136,8 @@ t.test('a commit id that is not a full hex SHA never reaches git', async (t) => 
 
 t.test('no hook of any git config runs and no submodule is fetched', async (t) => {
   const bed = await applyBed(t);
-  const hooks = join(bed.appDir, '..', 'evil-hooks');
+  const template = join(bed.appDir, '..', 'evil-template');
+  const hooks = join(template, 'hooks');
   const marker = join(bed.appDir, '..', 'hook-ran');
   const { mkdirSync, writeFileSync } = await import('node:fs');
   mkdirSync(hooks, { recursive: true });
@@ -145,7 +146,7 @@ t.test('no hook of any git config runs and no submodule is fetched', async (t) =
   }
   // The operator's global git config names a hooks dir: exactly what -c core.hooksPath must override.
   const globalConfig = join(bed.appDir, '..', 'gitconfig');
-  writeFileSync(globalConfig, `[core]\n\thooksPath = ${hooks}\n[init]\n\ttemplateDir = ${join(bed.appDir, '..')}\n`);
+  writeFileSync(globalConfig, `[core]\n\thooksPath = ${hooks}\n[init]\n\ttemplateDir = ${template}\n`);
   const saved = process.env.GIT_CONFIG_GLOBAL;
   process.env.GIT_CONFIG_GLOBAL = globalConfig;
   t.teardown(() => (saved === undefined ? delete process.env.GIT_CONFIG_GLOBAL : (process.env.GIT_CONFIG_GLOBAL = saved)));
@@ -171,5 +172,5 @@ t.test('no hook of any git config runs and no submodule is fetched', async (t) =
   t.notOk(existsSync(marker), 'no hook ran during fetch or checkout');
   t.same(readdirSync(join(bed.appDir, 'current', 'vendor')), [], 'the submodule path is empty: nothing fetched into it');
   t.notOk(existsSync(join(bed.appDir, 'current', '.git', 'modules')), 'no submodule repository was cloned');
-  t.same(readdirSync(join(bed.appDir, 'current', '.git', 'hooks')).length, 0, 'no hook templates copied in');
+  t.notOk(existsSync(join(bed.appDir, 'current', '.git', 'hooks')), 'no hook template was copied in');
 });

@@ -89,8 +89,9 @@ CREATE TABLE manifests (
   seq INTEGER NOT NULL,
   run_id TEXT NOT NULL REFERENCES runs(id),
   kind TEXT NOT NULL CHECK (kind IN ('release','rollback')),
-  -- why the run signed it: the fleet-wide release, a canary-targeted copy, or a rollback
-  purpose TEXT NOT NULL CHECK (purpose IN ('release','canary','rollback')),
+  -- why the run signed it: the release (SIGN), its canary-targeted copy (CANARY), the
+  -- fleet-wide copy after a canary (DEPLOY, so its seq is above the canary's), a rollback
+  purpose TEXT NOT NULL CHECK (purpose IN ('release','canary','deploy','rollback')),
   version TEXT NOT NULL,
   commit_sha TEXT NOT NULL,
   payload BLOB NOT NULL,

@@ -20,7 +20,7 @@ export interface EventRecord {
   seq: number; at: number; runId: string | null; stage: string | null; kind: string; actor: string; data: Record<string, unknown>;
 }
 
-export type ManifestPurpose = 'release' | 'canary' | 'rollback';
+export type ManifestPurpose = 'release' | 'canary' | 'deploy' | 'rollback';
 
 export interface ManifestRecord {
   track: string; seq: number; runId: string; kind: 'release' | 'rollback'; purpose: ManifestPurpose; version: string; commit: string;

@@ -1,0 +1,73 @@
+// A fleet of simulated peers behind the FleetPort, for stage tests: each node verifies
+// what it is sent with the real trust code and "runs" it, reporting heartbeats the way
+// a node agent would. It records every publish. The real fleet over loopback is tested
+// end to end elsewhere; this double lets a 30-minute soak run on a virtual clock.
+import { UpshiftError } from '../../src/core/errors.js';
+import type { Clock, Delivery, FleetNode, FleetPort, NodeReport, NodeTrackState } from '../../src/core/ports.js';
+import type { Keyset } from '../../src/trust/keyset.js';
+import { verifyManifest } from '../../src/trust/verify-manifest.js';
+
+export interface SimNode {
+  id: string;
+  region: string;
+  errorRate: number;
+  /** What the node reports as its code hash after applying; default: the manifest's. */
+  tamperHash?: string;
+  /** The node's health probe fails after it applies a manifest whose version matches. */
+  unhealthyOn?: string;
+  silent?: boolean;
+}
+
+export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
+  const published: Array<{ seq: number; kind: string; targets: 'all' | string[]; commit: string }> = [];
+  const state = new Map<string, NodeReport>();
+  for (const n of nodes) {
+    state.set(n.id, { node: n.id, at: clock.now(), labels: { region: n.region }, health: 'ok', errorRate: n.errorRate, tracks: {}, smokeRegressed: null });
+  }
+  const port: FleetPort = {
+    async reports() {
+      return nodes.filter((n) => !n.silent).map((n) => ({ ...(state.get(n.id) as NodeReport), errorRate: n.errorRate, at: clock.now() }));
+    },
+    async canaryCandidates(): Promise<FleetNode[]> {
+      return nodes.map((n) => ({ id: n.id, labels: { region: n.region }, verified: true, healthy: true }));
+    },
+    async publish(envelope, track): Promise<Delivery[]> {
+      const { payload } = verifyManifest(envelope, keyset);
+      published.push({ seq: payload.seq, kind: payload.kind, targets: payload.targets, commit: payload.commit });
+      const out: Delivery[] = [];
+      for (const n of nodes) {
+        if (payload.targets !== 'all' && !payload.targets.includes(n.id)) continue;
+        const r = state.get(n.id) as NodeReport;
+        const bad = n.unhealthyOn !== undefined && payload.version === n.unhealthyOn;
+        r.health = bad ? 'failing' : 'ok';
+        r.tracks[track] = { seq: payload.seq, version: payload.version, commit: payload.commit, codeHash: n.tamperHash ?? payload.code_hash, state: bad ? 'rolled_back' : 'confirmed' };
+        out.push({ node: n.id, accepted: true, reason: 'applied' });
+      }
+      return out;
+    },
+    async convergence(track): Promise<NodeTrackState[]> {
+      return nodes.map((n) => {
+        const t = state.get(n.id)?.tracks[track];
+        return { node: n.id, seq: t?.seq ?? null, version: t?.version ?? null, state: t?.state ?? 'none' };
+      });
+    },
+  };
+  return { port, published };
+}
+
+/** A clock whose sleep advances virtual time at once, recording each sleep. */
+export function virtualClock(start = Date.parse('2026-11-22T00:00:00Z')) {
+  let now = start;
+  const sleeps: number[] = [];
+  const clock: Clock = {
+    now: () => now,
+    async sleep(ms, signal) {
+      // a macrotask per sleep, so a test can interrupt a soak between checks
+      await new Promise((resolve) => setImmediate(resolve));
+      if (signal?.aborted) throw new UpshiftError('E_CANCELLED', 'cancelled');
+      sleeps.push(ms);
+      now += ms;
+    },
+  };
+  return { clock, sleeps, advance: (ms: number) => void (now += ms) };
+}
