@@ -174,3 +174,66 @@ t.test('no hook of any git config runs and no submodule is fetched', async (t) =
   t.notOk(existsSync(join(bed.appDir, 'current', '.git', 'modules')), 'no submodule repository was cloned');
   t.notOk(existsSync(join(bed.appDir, 'current', '.git', 'hooks')), 'no hook template was copied in');
 });
+
+t.test('a failing install hook removes the release dir and switches nothing', async (t) => {
+  const bed = await applyBed(t);
+  bed.app.install = 'test "$(cat app.txt)" != v2 || { echo "npm ERR! v2 will not install" >&2; exit 7; }';
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const v2 = await bed.release('v2');
+  await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), { code: 'E_COMMAND_FAILED', message: /install of v2-.* exited with code 7: npm ERR! v2 will not install/ });
+  t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
+  t.same(bed.releases(), [`v1-${v1.commit.slice(0, 12)}`]);
+  t.equal(bed.restarts().length, 1, 'no restart');
+  t.match(bed.tables().badVersions(), [{ version: 'v2' }], 'a release that cannot install is not retried automatically');
+});
+
+t.test('a failing restart is rolled back like a failing health check', async (t) => {
+  const bed = await applyBed(t);
+  bed.app.restart = `echo "$UPSHIFT_REASON $UPSHIFT_RELEASE" >> ${join(bed.appDir, '..', 'restarts.log')}; test "$(cat current/app.txt)" != v2`;
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const v2 = await bed.release('v2');
+  await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), { code: 'E_COMMAND_FAILED', details: { state: 'rolled_back' } });
+  const v1Name = `v1-${v1.commit.slice(0, 12)}`;
+  t.equal(bed.current(), `releases/${v1Name}`);
+  t.same(bed.restarts(), [`apply ${v1Name}`, `apply v2-${v2.commit.slice(0, 12)}`, `rollback ${v1Name}`]);
+  t.match(bed.tables().badVersions(), [{ version: 'v2' }]);
+});
+
+t.test('a first release that fails has nothing to roll back to: failed, current stays valid', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1', { healthy: false });
+  await t.rejects(bed.engine().applyManifest(bed.manifest(v1, 1)), { code: 'E_HEALTH', details: { state: 'failed' }, message: /no previous release/ });
+  t.ok(bed.currentValid(), 'current still names an existing release');
+  t.equal(bed.store().floors.get('testnet'), null);
+  t.match(bed.tables().badVersions(), [{ version: 'v1' }]);
+});
+
+t.test('a signed rollback manifest (higher seq, older commit) switches back and raises the floor', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  const v2 = await bed.release('v2');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  await bed.engine().applyManifest(bed.manifest(v2, 2));
+  const out = await bed.engine().applyManifest(bed.manifest(v1, 3, { kind: 'rollback' }));
+  t.match(out.apply, { kind: 'rollback', state: 'confirmed', seq: 3, version: 'v1', previousDir: `v2-${v2.commit.slice(0, 12)}` });
+  t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
+  t.equal(bed.store().floors.get('testnet'), 3);
+  await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), { code: 'E_ROLLBACK' }, 'the older v2 manifest cannot come back');
+});
+
+t.test('a manifest pinning the release already current is confirmed without a restart', async (t) => {
+  const bed = await applyBed(t);
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const out = await bed.engine().applyManifest(bed.manifest(v1, 2, { kind: 'rollback' }));
+  t.match(out.apply, { state: 'confirmed', reason: /already current/ });
+  t.equal(bed.restarts().length, 1);
+  t.equal(bed.store().floors.get('testnet'), 2);
+  // A tampered running checkout does not get confirmed by a new manifest.
+  const { appendFileSync } = await import('node:fs');
+  appendFileSync(join(bed.appDir, 'current', 'app.txt'), 'tampered');
+  await t.rejects(bed.engine().applyManifest(bed.manifest(v1, 3, { kind: 'rollback' })), { code: 'E_BAD_VERSION', message: /code hash/ });
+  t.ok(bed.currentValid(), 'and current is left alone');
+});

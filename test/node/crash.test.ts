@@ -59,7 +59,8 @@ for (const c of cases) {
     t.equal(bed.store().floors.get('testnet'), c.ends === 'confirmed' ? 2 : 1, 'the floor follows only a confirmed apply');
     t.notOk(existsSync(join(bed.stateDir, 'apply.lock')), 'the lock is released');
     t.same(readdirSync(bed.appDir).filter((n) => n.startsWith('current.tmp-')), [], 'no stray temporary link');
-    if (c.ends !== 'confirmed') t.notOk(bed.releases().includes(names.v2) && c.point !== 'rollback:done', 'the unused v2 release dir is removed');
+    // Killed at rollback:done, the dir of the bad release outlives the process; pruning takes it later.
+    if (c.ends !== 'confirmed' && c.point !== 'rollback:done') t.notOk(bed.releases().includes(names.v2), 'the unused v2 release dir is removed');
     if (c.point === 'apply:switched' || c.point === 'apply:restarted') {
       t.match(bed.restarts().at(-1), `reconcile ${names.v2}`, 'the app is restarted on v2 by reconcile');
     }

@@ -105,7 +105,7 @@ export async function rollBack(ctx: ApplyContext, apply: ApplyRecord, f: Failure
     // and a `current` pointing nowhere would be worse than the failed release.
     const reason = `${f.reason}; no previous release to roll back to, current stays on ${apply.releaseDir}`;
     const done = ctx.deps.store.tx(() => {
-      markBad(ctx, apply, f.reason);
+      if (f.markBad) markBad(ctx, apply, f.reason);
       return ctx.move(apply, 'failed', reason, { reason, code: f.code });
     });
     ctx.event('apply.failed', { apply: apply.id, track: apply.track, version: apply.version, reason, code: f.code });
@@ -128,7 +128,7 @@ export async function finishRollback(ctx: ApplyContext, apply: ApplyRecord): Pro
     reason += `; restarting ${previous} also failed: ${(err as Error).message}`;
   }
   const done = ctx.deps.store.tx(() => {
-    markBad(ctx, apply, apply.reason ?? reason);
+    if (VERSION_FAILED.has(apply.code ?? '')) markBad(ctx, apply, apply.reason ?? reason);
     return ctx.move(apply, 'rolled_back', `back on ${previous}: ${reason}`, { reason });
   });
   ctx.fp('rollback:done');
@@ -136,6 +136,10 @@ export async function finishRollback(ctx: ApplyContext, apply: ApplyRecord): Pro
   ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason, code: apply.code });
   return done;
 }
+
+// Failures the version itself caused: its health, or its restart. Read from the journal's
+// code, so a rollback finished by reconcile() decides the same way the live one would.
+const VERSION_FAILED = new Set<string>(['E_HEALTH', 'E_COMMAND_FAILED', 'E_TIMEOUT']);
 
 function markBad(ctx: ApplyContext, apply: ApplyRecord, reason: string): void {
   ctx.deps.tables.markBad({ track: apply.track, commit: apply.commit, version: apply.version, reason, at: ctx.now() });
