@@ -3,6 +3,7 @@
 // failure: the exit code is non-zero only when a benchmark crashes or a name is unknown.
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 import { benchCodeHash } from './codehash.js';
+import { benchGossip } from './gossip-sim.js';
 import { benchOverhead } from './overhead.js';
 import { progress } from './util.js';
 
@@ -15,6 +16,7 @@ export interface Benchmark {
 export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'code_hash_20k', run: () => benchCodeHash({ files: 20_000 }) },
   { name: 'orchestration_overhead', run: () => benchOverhead({ runs: 5 }) },
+  { name: 'gossip_sim', run: () => benchGossip({ sizes: [1000, 10_000], losses: [0.01, 0.1], seeds: 20 }) },
 ];
 
 async function main(argv: string[]): Promise<number> {

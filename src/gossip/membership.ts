@@ -14,8 +14,8 @@ export type MemberState = 'alive' | 'suspect' | 'dead';
 interface Member {
   addr: PeerAddress & { id: string };
   lastSeen: number;
-  /** Last failed request since we heard from it, or -Infinity. */
-  lastFail: number;
+  /** A request to it failed since we last heard from it. */
+  failing: boolean;
 }
 
 export interface MemberView {
@@ -65,17 +65,18 @@ export class Membership {
     if (addr.id === this.opts.self) return;
     const i = this.index.get(addr.id);
     if (i === undefined) {
-      this.add({ addr: { id: addr.id, url: addr.url }, lastSeen: now, lastFail: -Infinity }, true);
+      this.add({ addr: { id: addr.id, url: addr.url }, lastSeen: now, failing: false }, true);
       return;
     }
     const m = this.list[i] as Member;
     if (m.addr.url !== addr.url) m.addr = { id: addr.id, url: addr.url };
     m.lastSeen = Math.max(m.lastSeen, now);
+    m.failing = false;
   }
 
-  failed(id: string, now: number): void {
+  failed(id: string): void {
     const i = this.index.get(id);
-    if (i !== undefined) (this.list[i] as Member).lastFail = now;
+    if (i !== undefined) (this.list[i] as Member).failing = true;
   }
 
   /**
@@ -86,7 +87,7 @@ export class Membership {
     for (const s of samples) {
       if (this.list.length >= this.max) return;
       if (s.id === this.opts.self || this.index.has(s.id) || s.age_ms >= this.opts.suspectAfter) continue;
-      this.add({ addr: { id: s.id, url: s.url }, lastSeen: now - s.age_ms, lastFail: -Infinity }, false);
+      this.add({ addr: { id: s.id, url: s.url }, lastSeen: now - s.age_ms, failing: false }, false);
     }
   }
 
@@ -95,11 +96,17 @@ export class Membership {
     if (this.list.length === 0) return this.seeds.slice(0, k).map((url) => ({ id: null, url }));
     const picked: PeerAddress[] = [];
     const n = this.list.length;
-    if (n <= k + 1) {
-      for (const m of this.list) if (m.addr.id !== exclude && this.stateOf(m, now) !== 'dead' && picked.length < k) picked.push(m.addr);
+    if (n <= 4 * k) {
+      // Small tables: a partial shuffle of the candidates, so every peer gets its turn.
+      const candidates = this.list.filter((m) => m.addr.id !== exclude && this.stateOf(m, now) !== 'dead');
+      for (let i = 0; i < k && i < candidates.length; i++) {
+        const j = i + randomIndex(this.opts.rng, candidates.length - i);
+        [candidates[i], candidates[j]] = [candidates[j] as Member, candidates[i] as Member];
+        picked.push((candidates[i] as Member).addr);
+      }
       return picked;
     }
-    // Rejection sampling keeps this O(k) on tables of any size.
+    // Rejection sampling keeps this O(k) on big tables.
     for (let tries = 0; tries < 4 * k && picked.length < k; tries++) {
       const m = this.list[randomIndex(this.opts.rng, n)] as Member;
       if (m.addr.id === exclude || picked.includes(m.addr) || this.stateOf(m, now) === 'dead') continue;
@@ -121,13 +128,11 @@ export class Membership {
   sample(k: number, now: number): MemberSample[] {
     const out: MemberSample[] = [];
     const n = this.list.length;
-    const seen = new Set<number>();
-    for (let tries = 0; tries < 2 * k && out.length < k && seen.size < n; tries++) {
-      const i = randomIndex(this.opts.rng, n);
-      if (seen.has(i)) continue;
-      seen.add(i);
-      const m = this.list[i] as Member;
-      if (this.stateOf(m, now) === 'alive') out.push({ id: m.addr.id, url: m.addr.url, age_ms: Math.max(0, Math.round(now - m.lastSeen)) });
+    if (n === 0) return out;
+    for (let tries = 0; tries < 2 * k && out.length < k; tries++) {
+      const m = this.list[randomIndex(this.opts.rng, n)] as Member;
+      if (this.stateOf(m, now) !== 'alive' || out.some((s) => s.id === m.addr.id)) continue;
+      out.push({ id: m.addr.id, url: m.addr.url, age_ms: Math.max(0, Math.round(now - m.lastSeen)) });
     }
     return out;
   }
@@ -137,7 +142,7 @@ export class Membership {
   }
 
   private stateOf(m: Member, now: number): MemberState {
-    if (m.lastFail <= m.lastSeen) return 'alive';
+    if (!m.failing) return 'alive';
     const silent = now - m.lastSeen;
     return silent >= this.opts.deadAfter ? 'dead' : silent >= this.opts.suspectAfter ? 'suspect' : 'alive';
   }
@@ -159,8 +164,7 @@ export class Membership {
       const i = randomIndex(this.opts.rng, this.list.length);
       const a = this.list[i] as Member;
       const b = this.list[worst] as Member;
-      if (a.lastFail > a.lastSeen && !(b.lastFail > b.lastSeen)) worst = i;
-      else if (a.lastFail > a.lastSeen === b.lastFail > b.lastSeen && a.lastSeen < b.lastSeen) worst = i;
+      if (a.failing !== b.failing ? a.failing : a.lastSeen < b.lastSeen) worst = i;
     }
     const last = this.list.pop() as Member;
     const gone = this.list[worst];

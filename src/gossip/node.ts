@@ -5,60 +5,14 @@
 // Each push is answered with the receiver's digest, so a sender that is behind learns it too:
 // every push is a small push-pull, which is what makes the last few nodes converge quickly.
 // No I/O and no wall clock here: the transport, auth, store, clock and rng are all injected.
-import type { GossipConfig } from '../core/config.js';
 import { UpshiftError, toUpshiftError } from '../core/errors.js';
-import type { Clock } from '../core/ports.js';
 import { Membership, type MemberView } from './membership.js';
-import type { GossipEvent, HeartbeatSource, ManifestSource, MessageAuth, OfferResult, PeerAddress, SignedMessage, Transport } from './ports.js';
+import type { GossipNodeOptions, GossipStats, OfferResult, PeerAddress, SignedMessage } from './ports.js';
 import { PullTracker } from './pulls.js';
 import { RateLimiter } from './rate-limit.js';
 import { ReplayGuard } from './replay.js';
-import { nonceFactory, type Rng } from './rng.js';
-import { parseMessage, REQUEST_KINDS, type Body, type BodyKind, type BodyOf, type Digest, type GossipMessage, type Heartbeat } from './types.js';
-
-export type GossipTimings = Pick<GossipConfig, 'fanout' | 'suspect_after' | 'dead_after' | 'replay_window' | 'rate_limit_per_sec'>;
-
-export interface GossipNodeOptions<W> {
-  id: string;
-  /** How peers reach this node (config gossip.advertise). */
-  url: string;
-  gossip: GossipTimings;
-  clock: Pick<Clock, 'now'>;
-  rng: Rng;
-  transport: Transport<W>;
-  auth: MessageAuth<W>;
-  source: ManifestSource;
-  heartbeat: HeartbeatSource;
-  seeds?: readonly string[];
-  /** Peers known at start (e.g. from the store), treated as just heard from. */
-  peers?: ReadonlyArray<PeerAddress & { id: string }>;
-  maxMembers?: number;
-  /** Member samples carried by a push (default 4) and by a sync (default 16). */
-  pushSample?: number;
-  syncSample?: number;
-  /** Unique nonces; the daemon should pass crypto.randomUUID (see rng.ts). */
-  nonce?: () => string;
-  onEvent?: (event: GossipEvent) => void;
-  /**
-   * Every authenticated heartbeat (from pushes and syncs), for the daemon to keep (fleet ls
-   * reads them from the store); the protocol keeps none itself.
-   */
-  onHeartbeat?: (heartbeat: Heartbeat, at: number) => void;
-}
-
-export interface GossipStats {
-  pushes: number;
-  syncs: number;
-  pulls: number;
-  pullFailures: number;
-  /** Pull answers that carried an envelope: the manifest transfers this node served. */
-  manifestsServed: number;
-  offers: number;
-  accepted: number;
-  refused: number;
-  /** Incoming requests refused (auth, shape, replay, rate limit). */
-  rejected: number;
-}
+import { nonceFactory } from './rng.js';
+import { parseMessage, REQUEST_KINDS, type Body, type BodyKind, type BodyOf, type Digest, type GossipMessage } from './types.js';
 
 type Answer<K extends BodyKind> = { from: string; body: BodyOf<K> };
 
@@ -172,7 +126,12 @@ export class GossipNode<W = SignedMessage> {
       const have = mine[track];
       // Equal or lower seq is ignored: an equal seq with another hash is a conflict the store would refuse.
       if (have !== undefined && theirs.seq <= have.seq) continue;
-      if (this.pulls.want(track, theirs.hash, peer) === 'start') void this.pull(track, theirs.hash, peer);
+      if (this.pulls.want(track, theirs.hash, peer) !== 'start') continue;
+      // Runs after the message that triggered it has been answered; it must never throw.
+      this.pull(track, theirs.hash, peer).catch((err: unknown) => {
+        this.pulls.settled(track, theirs.hash, null);
+        this.o.onEvent?.({ type: 'pull-failed', track, hash: theirs.hash, from: peer.id, reason: toUpshiftError(err).message });
+      });
     }
   }
 
@@ -248,7 +207,7 @@ export class GossipNode<W = SignedMessage> {
         // A forged or garbled answer is no answer.
       }
     }
-    if (peer.id !== null) this.membership.failed(peer.id, now);
+    if (peer.id !== null) this.membership.failed(peer.id);
     return null;
   }
 

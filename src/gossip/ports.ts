@@ -1,6 +1,9 @@
 // What the gossip protocol needs from the outside world. The daemon plugs in HTTP, Ed25519
 // node keys with authority-signed certificates, and the node's verified manifest store; the
 // simulator plugs in a virtual network and cheap stand-ins. The protocol code is the same.
+import type { GossipConfig } from '../core/config.js';
+import type { Clock } from '../core/ports.js';
+import type { Rng } from './rng.js';
 import type { Digest, GossipMessage, Heartbeat } from './types.js';
 
 /** How to reach a peer. `id` is null for a seed URL we have not heard from yet. */
@@ -65,3 +68,47 @@ export type GossipEvent =
   | { type: 'refused'; track: string; hash: string; from: string }
   | { type: 'pull-failed'; track: string; hash: string; from: string; reason: string }
   | { type: 'rejected'; from: string | null; code: string; reason: string };
+
+export type GossipTimings = Pick<GossipConfig, 'fanout' | 'suspect_after' | 'dead_after' | 'replay_window' | 'rate_limit_per_sec'>;
+
+export interface GossipNodeOptions<W> {
+  id: string;
+  /** How peers reach this node (config gossip.advertise). */
+  url: string;
+  gossip: GossipTimings;
+  clock: Pick<Clock, 'now'>;
+  rng: Rng;
+  transport: Transport<W>;
+  auth: MessageAuth<W>;
+  source: ManifestSource;
+  heartbeat: HeartbeatSource;
+  seeds?: readonly string[];
+  /** Peers known at start (e.g. from the store), treated as just heard from. */
+  peers?: ReadonlyArray<PeerAddress & { id: string }>;
+  maxMembers?: number;
+  /** Member samples carried by a push (default 4) and by a sync (default 16). */
+  pushSample?: number;
+  syncSample?: number;
+  /** Unique nonces; the daemon should pass crypto.randomUUID (see rng.ts). */
+  nonce?: () => string;
+  onEvent?: (event: GossipEvent) => void;
+  /**
+   * Every authenticated heartbeat (from pushes and syncs), for the daemon to keep (fleet ls
+   * reads them from the store); the protocol keeps none itself.
+   */
+  onHeartbeat?: (heartbeat: Heartbeat, at: number) => void;
+}
+
+export interface GossipStats {
+  pushes: number;
+  syncs: number;
+  pulls: number;
+  pullFailures: number;
+  /** Pull answers that carried an envelope: the manifest transfers this node served. */
+  manifestsServed: number;
+  offers: number;
+  accepted: number;
+  refused: number;
+  /** Incoming requests refused (auth, shape, replay, rate limit). */
+  rejected: number;
+}

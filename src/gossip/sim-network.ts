@@ -18,59 +18,41 @@ export class SimClock implements Clock {
   }
 }
 
-/** Binary min-heap on (time, insertion order), so events at the same instant keep FIFO order. */
+/**
+ * Events bucketed by whole virtual millisecond: O(1) to add and take, FIFO within an instant.
+ * Virtual time only moves forward, so the scan for the next non-empty bucket is amortized
+ * over the run (one step per virtual millisecond at most).
+ */
 class EventQueue {
-  private times: number[] = [];
-  private order: number[] = [];
-  private fns: Array<() => void> = [];
-  private counter = 0;
+  private readonly buckets = new Map<number, Array<() => void>>();
+  private cursor = 0;
+  private count = 0;
 
   get size(): number {
-    return this.times.length;
+    return this.count;
   }
+  /** The earliest pending time (scans forward from the last one taken). */
   peekTime(): number {
-    return this.times[0] ?? Infinity;
+    if (this.count === 0) return Infinity;
+    while (!this.buckets.has(this.cursor)) this.cursor++;
+    return this.cursor;
   }
   push(t: number, fn: () => void): void {
-    let i = this.times.length;
-    this.times.push(t);
-    this.order.push(this.counter++);
-    this.fns.push(fn);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(i, p)) break;
-      this.swap(i, p);
-      i = p;
+    const at = Math.max(Math.ceil(t), this.cursor);
+    const bucket = this.buckets.get(at);
+    if (bucket) bucket.push(fn);
+    else this.buckets.set(at, [fn]);
+    this.count++;
+  }
+  /** Takes every event of the earliest instant, including ones those events add at that instant. */
+  drainEarliest(): void {
+    const t = this.peekTime();
+    const bucket = this.buckets.get(t) as Array<() => void>;
+    for (let i = 0; i < bucket.length; i++) {
+      this.count--;
+      (bucket[i] as () => void)();
     }
-  }
-  pop(): () => void {
-    const top = this.fns[0] as () => void;
-    const last = this.times.length - 1;
-    this.swap(0, last);
-    this.times.pop();
-    this.order.pop();
-    this.fns.pop();
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < last && this.less(l, m)) m = l;
-      if (r < last && this.less(r, m)) m = r;
-      if (m === i) return top;
-      this.swap(i, m);
-      i = m;
-    }
-  }
-  private less(a: number, b: number): boolean {
-    const ta = this.times[a] as number;
-    const tb = this.times[b] as number;
-    return ta < tb || (ta === tb && (this.order[a] as number) < (this.order[b] as number));
-  }
-  private swap(a: number, b: number): void {
-    [this.times[a], this.times[b]] = [this.times[b] as number, this.times[a] as number];
-    [this.order[a], this.order[b]] = [this.order[b] as number, this.order[a] as number];
-    [this.fns[a], this.fns[b]] = [this.fns[b] as () => void, this.fns[a] as () => void];
+    this.buckets.delete(t);
   }
 }
 
@@ -169,7 +151,7 @@ export class SimNetwork<W> {
       const t = this.queue.peekTime();
       if (t > untilMs) break;
       this.clock.t = t;
-      while (this.queue.peekTime() === t) this.queue.pop()();
+      this.queue.drainEarliest();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (this.clock.t < untilMs && this.queue.size === 0) this.clock.t = untilMs;

@@ -4,8 +4,8 @@
 // field (no signatures), a "manifest" is a short string and its hash a 32-bit FNV, and every
 // node starts with a warm random partial view of `view` peers (a fleet that has been up a while).
 import type { Digest, GossipMessage, Heartbeat } from './types.js';
-import type { ManifestSource, MessageAuth, OfferResult } from './ports.js';
-import { GossipNode, type GossipTimings } from './node.js';
+import type { GossipTimings, ManifestSource, MessageAuth, OfferResult } from './ports.js';
+import { GossipNode } from './node.js';
 import { randomIndex, seededRng } from './rng.js';
 import { SimNetwork } from './sim-network.js';
 

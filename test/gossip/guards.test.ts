@@ -1,0 +1,123 @@
+import t from 'tap';
+import { GossipNode } from '../../src/gossip/node.js';
+import type { MessageAuth } from '../../src/gossip/ports.js';
+import { RateLimiter } from '../../src/gossip/rate-limit.js';
+import { ReplayGuard } from '../../src/gossip/replay.js';
+import { seededRng } from '../../src/gossip/rng.js';
+import { SIM_DEFAULTS, SimSource, simAuth, simHeartbeat } from '../../src/gossip/sim.js';
+import type { GossipMessage } from '../../src/gossip/types.js';
+
+const WINDOW = SIM_DEFAULTS.replay_window;
+let counter = 0;
+const nonce = () => `guard-nonce-${++counter}`;
+
+function setup(auth: MessageAuth<GossipMessage> = simAuth) {
+  const clock = { t: 1_700_000_000_000, now() { return this.t; } };
+  const source = new SimSource();
+  const node = new GossipNode<GossipMessage>({
+    id: 'a', url: 'sim://a', gossip: SIM_DEFAULTS, clock, rng: seededRng(1), transport: { send: async () => null }, auth, source, heartbeat: () => simHeartbeat('a'),
+  });
+  const push = (from = 'p1', extra: Record<string, unknown> = {}): GossipMessage =>
+    ({ from, to: 'a', at: clock.now(), nonce: nonce(), re: null, body: { kind: 'push', url: `sim://${from}`, digest: {}, heartbeat: simHeartbeat(from), members: [] }, ...extra }) as GossipMessage;
+  return { clock, node, source, push };
+}
+
+t.test('a replayed message (same sender and nonce) is refused with E_REPLAY', async (t) => {
+  const { node, push } = setup();
+  const msg = push();
+  await node.receive(msg);
+  await t.rejects(node.receive(msg), { code: 'E_REPLAY' });
+  await t.rejects(node.receive({ ...msg, at: msg.at + 1 }), { code: 'E_REPLAY' }, 'a changed timestamp does not make it new');
+  await t.resolves(node.receive({ ...msg, from: 'p2', body: { ...msg.body, heartbeat: simHeartbeat('p2') } as GossipMessage['body'] }), 'another sender may use the same nonce');
+});
+
+t.test('a message stamped outside the replay window is refused, either side of our clock', async (t) => {
+  const { node, push, clock } = setup();
+  await t.rejects(node.receive(push('p1', { at: clock.now() - WINDOW - 1 })), { code: 'E_REPLAY', message: /outside the ±30s replay window/ });
+  await t.rejects(node.receive(push('p1', { at: clock.now() + WINDOW + 1 })), { code: 'E_REPLAY' });
+  await t.resolves(node.receive(push('p1', { at: clock.now() - WINDOW })), 'the edge of the window is inside');
+});
+
+t.test('the replay table forgets nonces only once they could no longer pass the window', async (t) => {
+  const guard = new ReplayGuard(1000);
+  guard.check('p', 'n-000001', 0, 0);
+  t.throws(() => guard.check('p', 'n-000001', 0, 1000), { code: 'E_REPLAY' });
+  t.throws(() => guard.check('p', 'n-000001', 0, 1500), { code: 'E_REPLAY' }, 'refused by the window by now');
+  guard.check('p', 'n-000002', 2000, 2500);
+  t.equal(guard.size, 1, 'the first entry expired');
+});
+
+t.test('a full replay table evicts its oldest entry and refuses anything not newer than it', async (t) => {
+  const guard = new ReplayGuard(10_000, 2);
+  guard.check('p', 'n-000001', 100, 100);
+  guard.check('p', 'n-000002', 200, 200);
+  guard.check('p', 'n-000003', 300, 300);
+  t.equal(guard.size, 2);
+  t.throws(() => guard.check('p', 'n-000001', 100, 300), { code: 'E_REPLAY', message: /older than the replay table remembers/ }, 'the evicted nonce cannot come back');
+  t.throws(() => guard.check('q', 'n-000009', 50, 300), { code: 'E_REPLAY' });
+  guard.check('q', 'n-000009', 301, 301);
+});
+
+t.test('a peer over rate_limit_per_sec is refused with E_RATE_LIMITED, others are not, and it recovers', async (t) => {
+  const { node, push, clock } = setup();
+  for (let i = 0; i < SIM_DEFAULTS.rate_limit_per_sec; i++) await node.receive(push('noisy'));
+  await t.rejects(node.receive(push('noisy')), { code: 'E_RATE_LIMITED' });
+  await t.resolves(node.receive(push('quiet')));
+  clock.t += 100;
+  await t.resolves(node.receive(push('noisy')), 'a tenth of a second refills five tokens');
+  t.equal(node.stats.rejected, 1);
+});
+
+t.test('a token bucket refills at the configured rate and never beyond its burst', async (t) => {
+  const limiter = new RateLimiter(10, 2);
+  limiter.take('p', 0);
+  limiter.take('p', 0);
+  t.throws(() => limiter.take('p', 0), { code: 'E_RATE_LIMITED' });
+  limiter.take('p', 100);
+  t.throws(() => limiter.take('p', 100), { code: 'E_RATE_LIMITED' });
+  limiter.take('p', 10_000);
+  limiter.take('p', 10_000);
+  t.throws(() => limiter.take('p', 10_000), { code: 'E_RATE_LIMITED' }, 'a long silence buys only the burst');
+});
+
+t.test('malformed messages are refused with E_MALFORMED naming the problem', async (t) => {
+  const { node, push } = setup();
+  const good = push();
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['an unknown top-level key', { ...good, extra: 1 }, /\(root\)|extra/],
+    ['an unknown body key', { ...good, body: { ...good.body, extra: 1 } }, /body/],
+    ['an unknown kind', { ...good, body: { ...good.body, kind: 'gimme' } }, /body/],
+    ['a fractional seq', { ...good, body: { ...good.body, digest: { testnet: { seq: 1.5, hash: 'h' } } } }, /body\.digest\.testnet\.seq/],
+    ['a negative seq', { ...good, body: { ...good.body, digest: { testnet: { seq: -1, hash: 'h' } } } }, /seq/],
+    ['a short nonce', { ...good, nonce: 'x' }, /nonce/],
+    ['a string timestamp', { ...good, at: String(good.at) }, /at/],
+    ['too many members', { ...good, body: { ...good.body, members: Array.from({ length: 65 }, (_, i) => ({ id: `m${i}`, url: 'sim://m', age_ms: 0 })) } }, /members/],
+    ['a heartbeat with an unknown health', { ...good, body: { ...good.body, heartbeat: { ...simHeartbeat('p1'), health: 'great' } } }, /health/],
+    ['not an object', 'push please', /\(root\)/],
+  ];
+  for (const [what, content, message] of cases) {
+    await t.rejects(node.receive(content as GossipMessage), { code: 'E_MALFORMED', message }, what);
+  }
+});
+
+t.test('a message must come from its signer, be addressed to us, be a request and carry its own heartbeat', async (t) => {
+  const liar: MessageAuth<GossipMessage> = { sign: (m) => m, verify: (w) => ({ from: 'mallory', content: w }) };
+  const a = setup(liar);
+  await t.rejects(a.node.receive(a.push('p1')), { code: 'E_MALFORMED', message: /signed by mallory/ });
+  const { node, push } = setup();
+  await t.rejects(node.receive(push('p1', { to: 'b' })), { code: 'E_MALFORMED', message: /addressed to b/ });
+  await t.rejects(node.receive(push('p1', { re: 'guard-nonce-request' })), { code: 'E_MALFORMED', message: /answer was sent as a request/ });
+  const msg = push('p1');
+  await t.rejects(node.receive({ ...msg, body: { ...msg.body, heartbeat: simHeartbeat('p2') } as GossipMessage['body'] }), { code: 'E_MALFORMED', message: /heartbeat of p2/ });
+  await t.rejects(node.receive({ ...msg, nonce: nonce(), to: null, body: { kind: 'pull', track: 'testnet', hash: 'h' } }), { code: 'E_MALFORMED' }, 'only pushes and syncs may leave `to` open');
+  await t.resolves(node.receive(push('p1', { to: null })), 'a first contact through a seed URL');
+});
+
+t.test('an auth failure is passed through unchanged and counted as a rejection', async (t) => {
+  const { UpshiftError } = await import('../../src/core/errors.js');
+  const revoked: MessageAuth<GossipMessage> = { sign: (m) => m, verify: () => { throw new UpshiftError('E_REVOKED', 'node p1 is revoked'); } };
+  const { node, push, source } = setup(revoked);
+  await t.rejects(node.receive(push('p1', { body: { kind: 'push', url: 'sim://p1', digest: { testnet: { seq: 9, hash: 'h' } }, heartbeat: simHeartbeat('p1'), members: [] } })), { code: 'E_REVOKED' });
+  t.equal(node.stats.rejected, 1);
+  t.equal(source.offers, 0, 'nothing pulled on the word of a revoked node');
+});
