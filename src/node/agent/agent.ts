@@ -1,0 +1,180 @@
+// The node agent (SPEC "Node agent", "Gossip"): one gossip participant wired to this node's
+// key and certificate, its store and its apply engine. It finishes any apply a dead process
+// left before it gossips, pushes its digest every `gossip.interval`, runs anti-entropy every
+// `gossip.anti_entropy`, and keeps every heartbeat it hears in the store for `fleet ls`.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../../core/config.js';
+import { toUpshiftError, UpshiftError } from '../../core/errors.js';
+import type { Clock } from '../../core/ports.js';
+import type { Store } from '../../adapters/sqlite/store.js';
+import { GossipNode } from '../../gossip/node.js';
+import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
+import { seededRng } from '../../gossip/rng.js';
+import type { Heartbeat } from '../../gossip/types.js';
+import type { Envelope } from '../../trust/envelope.js';
+import type { Signer } from '../../trust/keyfile.js';
+import type { Keyset } from '../../trust/keyset.js';
+import type { NodeCert } from '../../trust/node-cert.js';
+import type { ApplyLog } from '../apply/context.js';
+import type { ApplyEngine } from '../apply/engine.js';
+import { revocationCheck } from '../identity.js';
+import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
+import { httpTransport } from './http-transport.js';
+import { Ed25519MessageAuth } from './message-auth.js';
+import { StoreManifestSource } from './manifest-source.js';
+
+export interface NodeAgentDeps {
+  config: Config;
+  store: Store;
+  /** From loadNodeIdentity(); a node without a valid certificate cannot be heard on gossip. */
+  identity: { nodeId: string; signer: Signer; cert: NodeCert | null; envelope: Envelope | null };
+  keyset: Keyset;
+  /** Null when the node has no `app:` section. */
+  engine: ApplyEngine | null;
+  clock: Pick<Clock, 'now'>;
+  log?: ApplyLog;
+  /** Default: HTTP with a 2 s timeout, answers capped at gossip.max_body_bytes. */
+  transport?: Transport<SignedMessage>;
+  /** How peers reach this node; default gossip.advertise, else http://<gossip.listen>. */
+  url?: string;
+  /** Default gossip.seeds. */
+  seeds?: readonly string[];
+}
+
+export class NodeAgent {
+  readonly node: GossipNode<SignedMessage>;
+  readonly source: StoreManifestSource;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly labels: Record<string, string>;
+
+  constructor(private readonly deps: NodeAgentDeps) {
+    const { config, store, identity } = deps;
+    if (!identity.envelope || !identity.cert) {
+      throw new UpshiftError('E_NOT_CERTIFIED', `node ${identity.nodeId} has no valid certificate; run \`upshift join\` before gossiping`);
+    }
+    // Labels the authority certified win over the local config, as in the certificate itself.
+    this.labels = { ...config.node.labels, ...identity.cert.labels };
+    const node = { id: identity.nodeId, fleet: config.fleet, tracks: config.node.tracks };
+    this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
+    const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
+    const peers = store.identity.peers().filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId).map((p) => ({ id: p.nodeId, url: p.url }));
+    this.node = new GossipNode<SignedMessage>({
+      id: identity.nodeId,
+      url: deps.url ?? config.gossip.advertise ?? `http://${config.gossip.listen}`,
+      gossip: config.gossip,
+      clock: deps.clock,
+      rng: seededRng(randomBytes(4).readUInt32LE(0)),
+      nonce: randomUUID,
+      transport: deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes }),
+      auth,
+      source: this.source,
+      heartbeat: () => this.heartbeat(),
+      seeds: deps.seeds ?? config.gossip.seeds,
+      peers,
+      onHeartbeat: (hb, at) => this.saveHeartbeat(hb, at),
+      onEvent: (e) => this.logEvent(e),
+    });
+  }
+
+  /** For the HTTP route. */
+  receive(wire: SignedMessage): Promise<SignedMessage> {
+    return this.node.receive(wire);
+  }
+
+  async start(): Promise<void> {
+    if (this.deps.engine) {
+      try {
+        await this.deps.engine.reconcile();
+      } catch (err) {
+        const e = toUpshiftError(err);
+        this.deps.log?.warn({ module: 'agent', code: e.code }, `start-up reconciliation: ${e.message}`);
+      }
+      this.source.resume();
+    }
+    const { interval, anti_entropy } = this.deps.config.gossip;
+    this.every('tick', interval, () => this.tick());
+    this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
+  }
+
+  /** Stops the timers and waits for the round in flight; an apply in flight is the engine's to stop (its signal). */
+  async stop(): Promise<void> {
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    await Promise.allSettled([...this.running.values()]);
+    this.saveMembers();
+  }
+
+  /** One push round (what the interval timer runs); tests call it directly. */
+  async tick(): Promise<void> {
+    this.saveHeartbeat(this.heartbeat(), this.deps.clock.now());
+    await this.node.tick();
+  }
+
+  /** One anti-entropy round, then the membership saved for the next start. */
+  async antiEntropy(): Promise<void> {
+    await this.node.antiEntropy();
+    this.saveMembers();
+  }
+
+  heartbeat(): Heartbeat {
+    const status = this.deps.engine?.applyStatus() ?? {};
+    const versions: Record<string, string | null> = {};
+    const codeHash: Record<string, string | null> = {};
+    for (const track of this.deps.config.node.tracks) {
+      versions[track] = status[track]?.version ?? null;
+      codeHash[track] = status[track]?.code_hash ?? null;
+    }
+    return {
+      node: this.node.id, versions, code_hash: codeHash,
+      // The app's health probe and error rate are not wired into the agent yet.
+      health: 'unknown', error_rate: null,
+      apply_state: encodeApplyState(status), labels: this.labels,
+    };
+  }
+
+  private every(name: string, ms: number, run: () => Promise<void>): void {
+    const timer = setInterval(() => {
+      if (this.running.has(name)) return; // a slow round is not stacked on by the next one
+      const p = run()
+        .catch((err: unknown) => {
+          const e = toUpshiftError(err);
+          this.deps.log?.warn({ module: 'gossip', code: e.code }, `${name} failed: ${e.message}`);
+        })
+        .finally(() => this.running.delete(name));
+      this.running.set(name, p);
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private saveHeartbeat(hb: Heartbeat, at: number): void {
+    try {
+      this.deps.store.kv.set(HEARTBEAT_KEY_PREFIX + hb.node, JSON.stringify({ at, heartbeat: hb }));
+    } catch (err) {
+      this.deps.log?.warn({ module: 'gossip', node: hb.node }, `heartbeat not saved: ${(err as Error).message}`);
+    }
+  }
+
+  private saveMembers(): void {
+    const { store } = this.deps;
+    try {
+      store.tx(() => {
+        for (const m of this.node.members()) {
+          const saved = store.kv.get(HEARTBEAT_KEY_PREFIX + m.id);
+          const labels = saved ? (JSON.parse(saved) as { heartbeat: Heartbeat }).heartbeat.labels : {};
+          store.identity.upsertPeer({ nodeId: m.id, url: m.url, cert: null, labels, state: m.state, lastSeen: m.last_seen, heartbeat: saved });
+        }
+      });
+    } catch (err) {
+      this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
+    }
+  }
+
+  private logEvent(e: GossipEvent): void {
+    const log = this.deps.log;
+    if (!log) return;
+    if (e.type === 'accepted') log.info({ module: 'gossip', ...e }, `accepted ${e.track}#${e.seq} from ${e.from}`);
+    else log.warn({ module: 'gossip', ...e }, `gossip ${e.type}`);
+  }
+}
+export { reports } from './reports.js';

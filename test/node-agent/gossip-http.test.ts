@@ -1,0 +1,190 @@
+import t from 'tap';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { systemClock } from '../../src/adapters/clock.js';
+import { createLogger } from '../../src/adapters/logger.js';
+import { Store } from '../../src/adapters/sqlite/store.js';
+import { validateConfig } from '../../src/core/config.js';
+import type { ManifestPayload } from '../../src/core/manifest.js';
+import type { SignedMessage } from '../../src/gossip/ports.js';
+import type { GossipMessage } from '../../src/gossip/types.js';
+import { buildServer } from '../../src/http/server.js';
+import { gossipRoutes } from '../../src/http/gossip-routes.js';
+import { NodeAgent, reports } from '../../src/node/agent/agent.js';
+import { Ed25519MessageAuth } from '../../src/node/agent/message-auth.js';
+import { toHex } from '../../src/trust/bytes.js';
+import { serializeEnvelope, type Envelope } from '../../src/trust/envelope.js';
+import { signerFromSeed, type Signer } from '../../src/trust/keyfile.js';
+import { loadKeyset } from '../../src/trust/keyset.js';
+import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
+import { signManifest } from '../../src/trust/verify-manifest.js';
+import { tempDir } from '../helpers/tmp.js';
+
+// Three node agents in this process, each with its own state dir, store, node key and
+// certificate, and a real fastify server on a loopback port carrying /v1/gossip.
+// Set up before the first t.test: an await between tests lets tap end the file early.
+const authority = signerFromSeed(new Uint8Array(32).fill(1));
+const stranger = signerFromSeed(new Uint8Array(32).fill(9));
+const trust = { keys: [{ public: toHex(authority.publicKey) }] };
+const keyset = loadKeyset(trust);
+const now = Date.now();
+const iso = (ms: number) => new Date(ms).toISOString();
+const MAX_BODY = 64 * 1024;
+
+function certFor(id: string, key: Signer, serial: number, signers: Signer[] = [authority]): Envelope {
+  return issueCert({ fleet: 'edge', node_id: id, public_key: toHex(key.publicKey), labels: { region: `r-${id}` }, serial, issued_at: iso(now - 60_000), expires_at: iso(now + 3_600_000) }, signers);
+}
+
+interface Peer {
+  id: string;
+  url: string;
+  signer: Signer;
+  cert: Envelope;
+  store: Store;
+  agent: NodeAgent;
+}
+
+async function startPeer(id: string, serial: number, seeds: string[]): Promise<Peer> {
+  const dir = tempDir(t, `upshift-agent-${id}-`);
+  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id, labels: { region: 'here' } }, trust, gossip: { max_body_bytes: MAX_BODY } });
+  const store = Store.open(join(dir, 'upshift.db'), () => Date.now());
+  const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
+  const cert = certFor(id, signer, serial);
+  let agent: NodeAgent | null = null;
+  const server: FastifyInstance = buildServer({
+    config, store, log: createLogger({ level: 'silent' }),
+    plugins: [gossipRoutes({ receive: (w) => (agent as NodeAgent).receive(w) })],
+  });
+  await server.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
+  t.teardown(async () => {
+    await agent?.stop();
+    await server.close();
+    store.close();
+  });
+  agent = new NodeAgent({
+    config, store, keyset, engine: null, clock: systemClock, url, seeds,
+    identity: { nodeId: id, signer, cert: verifyCert(cert, keyset, { now, fleet: 'edge' }), envelope: cert },
+  });
+  return { id, url, signer, cert, store, agent };
+}
+
+const a = await startPeer('node-a', 1, []);
+const b = await startPeer('node-b', 2, [a.url]);
+const c = await startPeer('node-c', 3, [a.url]);
+const all = [a, b, c];
+
+const manifest: ManifestPayload = {
+  schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq: 1, version: 'v1.0.0',
+  commit: 'a'.repeat(40), code_hash: 'b'.repeat(64), created_at: iso(now - 1000), expires_at: iso(now + 3_600_000),
+  kind: 'release', targets: 'all', evidence: { run_id: 'run-1', test: null, benchmark: null, notes: [] },
+};
+const envelope = serializeEnvelope(signManifest(manifest, [authority]));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function push(from: string, to: string, url: string): GossipMessage {
+  return {
+    from, to, at: Date.now(), nonce: randomUUID(), re: null,
+    body: { kind: 'push', url, digest: {}, members: [], heartbeat: { node: from, versions: {}, code_hash: {}, health: 'unknown', error_rate: null, apply_state: 'idle', labels: {} } },
+  };
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${url}/v1/gossip`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: res.status, json: await res.json() };
+}
+
+t.test('a manifest seeded on one node reaches the other two over real HTTP gossip', async (t) => {
+  t.equal(await a.agent.source.offer(envelope), 'accepted');
+  const want = a.agent.source.digest().testnet;
+  t.ok(want, 'node-a advertises testnet#1');
+  let rounds = 0;
+  while (rounds < 10 && !(b.agent.source.digest().testnet && c.agent.source.digest().testnet)) {
+    rounds++;
+    await Promise.all(all.map((p) => p.agent.tick()));
+    await Promise.all(all.map((p) => p.agent.antiEntropy()));
+    await sleep(50); // pulls run after the message that triggered them was answered
+  }
+  t.ok(rounds <= 5, `converged in ${rounds} round(s)`);
+  for (const p of [b, c]) {
+    t.same(p.agent.source.digest().testnet, want, `${p.id} holds the same testnet#1`);
+    t.equal(p.agent.source.get('testnet'), envelope, `${p.id} stored the exact bytes`);
+    t.equal(p.store.kv.get('gossip.manifest.testnet'), envelope, `${p.id} persisted it`);
+  }
+  const served = all.reduce((n, p) => n + p.agent.node.stats.manifestsServed, 0);
+  t.ok(served >= 2 && served <= 4, `manifest transfers: ${served}`);
+  const heard = reports(a.store).map((r) => r.node).sort();
+  t.same(heard, ['node-a', 'node-b', 'node-c'], 'node-a keeps heartbeats of itself and both peers');
+  t.match(reports(a.store).find((r) => r.node === 'node-b'), { health: 'unknown', labels: { region: 'r-node-b' }, tracks: { testnet: { version: null, state: 'idle' } } });
+  t.equal(await b.agent.source.offer(envelope), 'same', 'the same manifest offered again is a no-op');
+});
+
+t.test('a manifest that does not verify, or is lower than the one held, is refused', async (t) => {
+  const rogue = serializeEnvelope(signManifest({ ...manifest, seq: 5 }, [stranger]));
+  t.equal(await a.agent.source.offer(rogue), 'refused', 'signed by an unknown key');
+  const otherFleet = serializeEnvelope(signManifest({ ...manifest, seq: 6, fleet: 'core' }, [authority]));
+  t.equal(await a.agent.source.offer(otherFleet), 'refused', 'another fleet');
+  const second = serializeEnvelope(signManifest({ ...manifest, seq: 2, version: 'v1.0.1' }, [authority]));
+  t.equal(await a.agent.source.offer(second), 'accepted');
+  t.equal(await a.agent.source.offer(envelope), 'refused', 'seq 1 after seq 2');
+  t.equal(a.agent.source.digest().testnet?.seq, 2);
+});
+
+t.test('gossip from a node whose certificate the fleet authority did not sign is refused with 403', async (t) => {
+  const mallory = signerFromSeed(new Uint8Array(32).fill(7));
+  const auth = new Ed25519MessageAuth({ signer: mallory, cert: certFor('mallory', mallory, 99, [stranger]), keyset, fleet: 'edge', clock: systemClock });
+  const res = await post(a.url, auth.sign(push('mallory', a.id, 'http://127.0.0.1:1')));
+  t.equal(res.status, 403);
+  t.match(res.json, { ok: false, error: { code: 'E_NOT_CERTIFIED' } });
+});
+
+t.test('a certified node cannot speak for another node', async (t) => {
+  const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
+  const res = await post(a.url, auth.sign(push(c.id, a.id, c.url)));
+  t.equal(res.status, 403);
+  t.match(res.json, { ok: false, error: { code: 'E_NOT_CERTIFIED' } });
+});
+
+t.test('a tampered message is refused with E_SIG_INVALID', async (t) => {
+  const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
+  const wire = auth.sign(push(b.id, a.id, b.url));
+  const res = await post(a.url, { ...wire, payload: wire.payload.replace('"apply_state":"idle"', '"apply_state":"ohno"') });
+  t.match(res.json, { ok: false, error: { code: 'E_SIG_INVALID' } });
+});
+
+t.test('a replayed gossip message is refused with E_REPLAY', async (t) => {
+  const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
+  const wire: SignedMessage = auth.sign(push(b.id, a.id, b.url));
+  const first = await post(a.url, wire);
+  t.equal(first.status, 200, 'the first delivery is answered');
+  t.type(first.json.payload, 'string');
+  const again = await post(a.url, wire);
+  t.equal(again.status, 409);
+  t.match(again.json, { ok: false, error: { code: 'E_REPLAY' } });
+});
+
+t.test('gossip from a node whose certificate was revoked is refused, even with the certificate already verified once', async (t) => {
+  const auth = new Ed25519MessageAuth({ signer: c.signer, cert: c.cert, keyset, fleet: 'edge', clock: systemClock });
+  t.equal((await post(a.url, auth.sign(push(c.id, a.id, c.url)))).status, 200, 'heard before the revocation');
+  a.store.identity.revoke(c.id, 3, 'decommissioned', Date.now());
+  const res = await post(a.url, auth.sign(push(c.id, a.id, c.url)));
+  t.equal(res.status, 403);
+  t.match(res.json, { ok: false, error: { code: 'E_REVOKED' } });
+});
+
+t.test('an oversized body is refused with 413 before it is parsed', async (t) => {
+  const res = await post(a.url, { payload: 'x'.repeat(MAX_BODY + 1), sig: '', cert: '' });
+  t.equal(res.status, 413);
+  t.match(res.json, { ok: false, error: { code: 'E_BODY_TOO_LARGE' } });
+});
+
+t.test('a malformed body is refused with 400', async (t) => {
+  const res = await post(a.url, '{"payload":');
+  t.equal(res.status, 400);
+  const shape = await post(a.url, { hello: 'world' });
+  t.equal(shape.status, 400);
+  t.match(shape.json, { ok: false, error: { code: 'E_MALFORMED' } });
+});

@@ -1,0 +1,89 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { Store } from '../../src/adapters/sqlite/store.js';
+import type { ManifestPayload } from '../../src/core/manifest.js';
+import type { ApplyEngine, ApplyOutcome } from '../../src/node/apply/engine.js';
+import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
+import { toHex } from '../../src/trust/bytes.js';
+import { serializeEnvelope } from '../../src/trust/envelope.js';
+import { signerFromSeed } from '../../src/trust/keyfile.js';
+import { loadKeyset } from '../../src/trust/keyset.js';
+import { signManifest } from '../../src/trust/verify-manifest.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const authority = signerFromSeed(new Uint8Array(32).fill(1));
+const keyset = loadKeyset({ keys: [{ public: toHex(authority.publicKey) }] });
+const now = Date.now();
+const iso = (ms: number) => new Date(ms).toISOString();
+const node = { id: 'node-1', fleet: 'edge', tracks: ['testnet'] };
+
+const base: ManifestPayload = {
+  schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq: 1, version: 'v1.0.0',
+  commit: 'a'.repeat(40), code_hash: 'b'.repeat(64), created_at: iso(now - 1000), expires_at: iso(now + 3_600_000),
+  kind: 'release', targets: 'all', evidence: { run_id: 'run-1', test: null, benchmark: null, notes: [] },
+};
+const sign = (p: Partial<ManifestPayload>) => serializeEnvelope(signManifest({ ...base, ...p }, [authority]));
+
+/** An apply engine that records what it was asked to apply and how many applies overlapped. */
+function recordingEngine() {
+  const applied: string[] = [];
+  let running = 0;
+  let overlap = 0;
+  const engine = {
+    async applyManifest(envelope: string): Promise<ApplyOutcome> {
+      running++;
+      if (running > 1) overlap++;
+      await new Promise((r) => setTimeout(r, 20));
+      applied.push(envelope);
+      running--;
+      return { apply: null, reason: 'recorded' };
+    },
+  };
+  return { engine: engine as unknown as ApplyEngine, applied, overlap: () => overlap };
+}
+
+function openStore(t: Tap.Test): Store {
+  const store = Store.open(join(tempDir(t), 'upshift.db'), () => Date.now());
+  t.teardown(() => store.close());
+  return store;
+}
+
+t.test('a manifest that targets this node is applied in the background, one at a time', async (t) => {
+  const rec = recordingEngine();
+  const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const one = sign({ seq: 1 });
+  const two = sign({ seq: 2, version: 'v1.0.1', targets: ['node-1', 'node-2'] });
+  t.equal(await source.offer(one), 'accepted', 'accepted before the apply finished');
+  t.same(rec.applied, []);
+  t.equal(await source.offer(two), 'accepted');
+  await source.idle();
+  t.same(rec.applied, [one, two]);
+  t.equal(rec.overlap(), 0, 'never two applies at once');
+});
+
+t.test('a manifest for other nodes is stored and forwarded but not applied', async (t) => {
+  const rec = recordingEngine();
+  const store = openStore(t);
+  const source = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const canary = sign({ targets: ['node-2'] });
+  t.equal(await source.offer(canary), 'accepted');
+  await source.idle();
+  t.same(rec.applied, []);
+  t.equal(source.get('testnet'), canary);
+  const reopened = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: null });
+  t.same(reopened.digest(), source.digest(), 'the digest survives a restart');
+});
+
+t.test('expired, other-track, lower and conflicting manifests are refused and change nothing', async (t) => {
+  const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null });
+  t.equal(await source.offer(sign({ created_at: iso(now - 7200_000), expires_at: iso(now - 1000) })), 'refused', 'expired');
+  t.equal(await source.offer(sign({ track: 'production' })), 'refused', 'a track this node does not follow');
+  t.equal(await source.offer('{"payloadType":'), 'refused', 'garbage');
+  t.same(source.digest(), {});
+  t.equal(await source.offer(sign({ seq: 3 })), 'accepted');
+  const held = source.digest();
+  t.equal(await source.offer(sign({ seq: 2 })), 'refused', 'lower seq');
+  t.equal(await source.offer(sign({ seq: 3, version: 'v9' })), 'refused', 'another manifest with the same seq');
+  t.equal(await source.offer(sign({ seq: 3 })), 'same');
+  t.equal(source.digest(), held, 'the digest object is unchanged');
+});
