@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { sampleAppFiles } from '../../src/demo/sample-app.js';
 import { createWorkspace } from '../../src/demo/workspace.js';
 import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH } from '../helpers/cli.js';
+import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
 import { gitRepo } from '../helpers/gitdir.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -36,20 +36,56 @@ t.test('the authority daemon runs the new head at start and exits 0 on SIGTERM',
   t.ok(lines.some((l) => l.msg === 'stopped'));
 });
 
-t.test('a non-authority daemon says the node agent is not implemented yet (exit 1)', async (t) => {
+/** Start a daemon child; resolves with its address once it logged that it started. */
+async function startDaemon(t: Tap.Test, configPath: string) {
+  const child = spawn(process.execPath, [CLI_PATH, '--config', configPath, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPSHIFT_LOG_LEVEL: 'info' } });
+  let logs = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const address = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      logs += d;
+      const m = /"address":"(http:\/\/[^"]+)"/.exec(logs);
+      if (m) resolve(m[1] as string);
+    });
+    void exited.then((code) => reject(new Error(`daemon exited ${code}: ${logs}`)));
+  });
+  const stop = async () => {
+    child.kill('SIGTERM');
+    return exited;
+  };
+  t.teardown(() => void child.kill('SIGKILL'));
+  return { address, stop, logs: () => logs };
+}
+
+t.test('a node daemon without a certificate is up but not ready; after `upshift join` it is', async (t) => {
   const repo = gitRepo(t);
   repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
-  const ws = await createWorkspace(tempDir(t), { source: repo.dir });
+  const ws = await createWorkspace(tempDir(t), { source: repo.dir, authority: { poll: '0 0 1 1 *' } });
+  const authority = await startDaemon(t, ws.configPath);
+  const authReady = await fetch(`${authority.address}/readyz`);
+  t.equal(authReady.status, 200, 'the authority certified itself and is ready');
+
   const { readFileSync, writeFileSync } = await import('node:fs');
   const { parse, stringify } = await import('yaml');
+  const nodeDir = tempDir(t);
   const cfg = parse(readFileSync(ws.configPath, 'utf8')) as Record<string, unknown>;
   delete cfg.authority;
-  cfg.node = { id: 'edge-1', tracks: ['testnet'] };
-  writeFileSync(ws.configPath, stringify(cfg));
-  const child = spawn(process.execPath, [CLI_PATH, '--config', ws.configPath, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  t.equal(code, 1);
-  t.match(err, /E_NOT_IMPLEMENTED: the node agent/);
+  cfg.node = { id: 'edge-1', tracks: ['testnet'], labels: { region: 'eu' } };
+  cfg.gossip = { listen: '127.0.0.1:0', seeds: [authority.address] };
+  const nodeConfig = `${nodeDir}/upshift.yaml`;
+  writeFileSync(nodeConfig, stringify(cfg));
+
+  const first = await startDaemon(t, nodeConfig);
+  const notReady = await fetch(`${first.address}/readyz`);
+  t.equal(notReady.status, 503);
+  t.match(await notReady.json(), { checks: { gossip: /not certified: .*upshift join/ } });
+  t.equal(await first.stop(), 0);
+
+  const token = await runCli(['--config', ws.configPath, 'fleet', 'token', '--json']);
+  const joined = await runCli(['--config', nodeConfig, 'join', '--authority', authority.address, '--token', token.json<{ token: string }>().token]);
+  t.equal(joined.code, 0, 'join succeeded', diag(joined));
+  const second = await startDaemon(t, nodeConfig);
+  t.equal((await fetch(`${second.address}/readyz`)).status, 200, 'certified: ready');
+  t.equal(await second.stop(), 0);
+  t.equal(await authority.stop(), 0);
 });

@@ -1,11 +1,13 @@
-// `upshift daemon`: the long-running service. It serves /healthz, /readyz, /v1/status and
-// /metrics; on the authority it also polls the source and drives the pipeline, resuming
-// unfinished runs at start. SIGTERM stops it within systemd's stop timeout, leaving
-// every run persisted and resumable.
+// `upshift daemon`: the long-running service on every node. It serves /healthz, /readyz,
+// /v1/status, /metrics and /v1/gossip, runs the node agent (gossip, apply engine), and on
+// the authority also polls the source and drives the pipeline, resuming unfinished runs.
+// SIGTERM stops it within systemd's stop timeout, leaving every run and apply resumable.
 import type { Command } from 'commander';
-import { UpshiftError } from '../../core/errors.js';
+import type { FastifyInstance } from 'fastify';
+import { systemClock } from '../../adapters/clock.js';
 import { Authority } from '../../runtime/authority.js';
 import { pipelineDeps } from '../../runtime/deps.js';
+import { createNodeRuntime } from '../../runtime/node-runtime.js';
 import { PipelineService } from '../../runtime/pipeline-service.js';
 import { buildServer, listenOptions } from '../../http/server.js';
 import { handleJoin } from '../../node/identity.js';
@@ -15,39 +17,42 @@ import { action, type Session } from '../shared.js';
 const STOP_BUDGET_MS = 20_000;
 
 export function registerDaemon(program: Command, session: Session): void {
-  program.command('daemon').description('run the node service (on the authority: the pipeline and its scheduler)')
+  program.command('daemon').description('run the node service: gossip and apply on every node, the pipeline on the authority')
     .action(action(session, async () => {
       const { config } = session.config();
-      if (!config.authority) {
-        throw new UpshiftError('E_NOT_IMPLEMENTED', 'the node agent (gossip, apply) is not implemented yet; only the authority daemon runs');
-      }
       const log = session.log(config.log.level);
       const store = session.store();
-      const service = new PipelineService(pipelineDeps(config, store, log));
-      await service.deps.loadSigners();
-      const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => service.deps.clock.now() };
-      const server = buildServer({
-        config, store, log,
-        readiness: { signing_keys: async () => void (await service.deps.loadSigners()) },
-        plugins: [
-          (app) => app.post('/v1/join', async (req, reply) => {
-            const r = await handleJoin(req.body, { ...issue, signers: await service.deps.loadSigners() });
-            return reply.status(r.status).send(r.body);
-          }),
-        ],
-      });
+      const service = config.authority ? new PipelineService(pipelineDeps(config, store, log)) : null;
+      if (service) await service.deps.loadSigners();
+      const node = await createNodeRuntime(config, store, log, systemClock);
+      const readiness: Record<string, () => Promise<void> | void> = {
+        gossip: () => {
+          if (node.problem) throw new Error(node.problem);
+        },
+      };
+      const plugins: Array<(app: FastifyInstance) => void> = [...node.plugins];
+      if (service) {
+        readiness.signing_keys = async () => void (await service.deps.loadSigners());
+        const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => systemClock.now() };
+        plugins.push((app) => app.post('/v1/join', async (req, reply) => {
+          const r = await handleJoin(req.body, { ...issue, signers: await service.deps.loadSigners() });
+          return reply.status(r.status).send(r.body);
+        }));
+      }
+      const server = buildServer({ config, store, log, readiness, plugins, peers: () => node.agent?.node.members().length ?? 0 });
       const address = await server.listen(listenOptions(config.gossip.listen));
-      const authority = new Authority(service);
-      authority.start();
-      log.info({ node: config.node.id, poll: config.authority.poll, address }, 'authority daemon started');
+      await node.start();
+      const authority = service ? new Authority(service) : null;
+      authority?.start();
+      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on' }, config.authority ? 'authority daemon started' : 'node daemon started');
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log.info({ signal: sig }, 'stopping');
           const budget = setTimeout(() => {
-            log.error('stop budget exceeded; exiting with runs persisted at their last transition');
+            log.error('stop budget exceeded; exiting with runs and applies persisted at their last step');
             resolve();
           }, STOP_BUDGET_MS);
-          void Promise.allSettled([authority.stop(), server.close()]).then(() => {
+          void Promise.allSettled([authority?.stop(), node.stop(), server.close()]).then(() => {
             clearTimeout(budget);
             resolve();
           });

@@ -1,0 +1,71 @@
+// The node side of `upshift daemon`, on every node: identity, apply engine, gossip agent.
+// A node without a valid certificate still serves HTTP, but /readyz says why it cannot
+// gossip (run `upshift join`); the authority certifies itself when it has to.
+import type { Config } from '../core/config.js';
+import type { Clock } from '../core/ports.js';
+import { codeHash } from '../adapters/codehash.js';
+import { createExec } from '../adapters/exec.js';
+import type { Logger } from '../adapters/logger.js';
+import { NodeTables } from '../adapters/sqlite/node-tables.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import { gossipRoutes } from '../http/gossip-routes.js';
+import { NodeAgent } from '../node/agent/agent.js';
+import { ApplyEngine } from '../node/apply/engine.js';
+import { certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
+import { loadSigners } from '../trust/keyfile.js';
+import { keysetOf } from './deps.js';
+import { failpointsFromEnv } from './failpoints.js';
+import type { FastifyInstance } from 'fastify';
+
+export interface NodeRuntime {
+  agent: NodeAgent | null;
+  /** Why this node does not gossip (no certificate yet), or null. */
+  problem: string | null;
+  plugins: Array<(app: FastifyInstance) => void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function createNodeRuntime(config: Config, store: Store, log: Logger, clock: Clock): Promise<NodeRuntime> {
+  const keyset = keysetOf(config);
+  let { identity, error } = await tryLoadIdentity(config, store, clock);
+  if ((!identity || identity.problem) && config.authority) {
+    // the authority signs its own certificate; every other node joins with a token
+    const signers = await loadSigners(config.authority.signing_keys);
+    await certifySelf(config, { store, signers, keyset, fleet: config.fleet, now: () => clock.now() });
+    ({ identity, error } = await tryLoadIdentity(config, store, clock));
+  }
+  if (!identity || identity.problem || !identity.envelope) {
+    const problem = identity?.problem ?? error ?? `no node key at ${config.node.key}`;
+    log.warn({ problem }, 'this node is not certified: gossip is off until `upshift join` succeeds');
+    return { agent: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, plugins: [], start: async () => {}, stop: async () => {} };
+  }
+  const shutdown = new AbortController();
+  const engine = config.app
+    ? new ApplyEngine({
+        node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks }, app: config.app, stateDir: config.state_dir, store,
+        tables: new NodeTables(store.db), keyset, exec: createExec(), clock, log: log.child({ module: 'apply' }), codeHash: (dir) => codeHash(dir),
+        failpoint: failpointsFromEnv(), signal: shutdown.signal,
+      })
+    : null;
+  const agent = new NodeAgent({ config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log: log.child({ module: 'gossip' }) });
+  return {
+    agent,
+    problem: null,
+    plugins: [gossipRoutes(agent)],
+    start: () => agent.start(),
+    stop: async () => {
+      shutdown.abort();
+      await agent.stop();
+    },
+  };
+}
+
+/** The identity, or why it cannot be loaded (kept for /readyz). */
+async function tryLoadIdentity(config: Config, store: Store, clock: Clock) {
+  try {
+    return { identity: await loadNodeIdentity(config, { now: clock.now(), revoked: revocationCheck(store) }), error: null };
+  } catch (err) {
+    return { identity: null, error: (err as Error).message };
+  }
+}
