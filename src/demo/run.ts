@@ -33,7 +33,7 @@ export async function runDemo(opts: { keep: boolean; out: NodeJS.WritableStream 
     execFileSync('git', ['init', '-q', '-b', 'main', repoDir]);
     const ws = await createWorkspace(join(dir, 'authority'), { source: repoDir });
     say(`upshift demo in ${dir}`);
-    say('not implemented yet: peers, gossip and the node apply engine; canary has no candidates and deploy releases to the authority\'s own node.\n');
+    say('the authority runs alone here: the multi-node demo (peers over gossip, canaries, apply) is not implemented yet, so canary has no candidates and deploy releases to the authority\'s own node.\n');
     const { config } = loadConfig(ws.configPath);
     const store = openStore(config.state_dir);
     const service = new PipelineService(pipelineDeps(config, store, createLogger({ level: 'silent' })));

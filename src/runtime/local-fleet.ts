@@ -24,7 +24,7 @@ export function createLocalFleet(node: NodeIdentity, store: Store, keyset: Keyse
         seq: got?.seq ?? null,
         version: got?.version ?? null,
         state: got ? 'accepted' : 'none',
-        note: 'the apply engine (fetch, switch, probation) is not implemented yet: the manifest is verified and recorded, the app is not switched',
+        note: 'the authority\'s own node verified and recorded the manifest; the pipeline does not reach peers or apply releases yet',
       }];
     },
   };
