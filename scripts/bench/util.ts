@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { seededRng } from '../../src/core/rng.js';
 
 export interface Timing {
   median: number;
@@ -52,16 +53,10 @@ export function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-/** mulberry32: tiny, fast, and good enough that content does not compress or repeat. */
+/** Seeded 32-bit integers: content that does not compress or repeat. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = seededRng(seed);
+  return () => Math.floor(next() * 4294967296);
 }
 
 export interface RepoOptions {

@@ -3,7 +3,8 @@
 // below so that hooks, submodules, prompts and inherited repo env are off everywhere.
 import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { simpleGit, GitError, GitPluginError, type SimpleGitOptions } from 'simple-git';
+import { simpleGit, GitPluginError } from 'simple-git';
+import { gitEnv, GitExit, safeGitOptions } from './git-safety.js';
 import { UpshiftError } from '../core/errors.js';
 import type { SourceRepo, TreeEntry } from '../core/ports.js';
 
@@ -25,45 +26,6 @@ const SHORT_SHA = /^[0-9a-f]{7,64}$/;
 // would turn a name into an option or a revision expression. Checked before any git call.
 const BAD_REF = /^-|\.\.|@\{|[\s\x00-\x1f\x7f~^:?*[\\]/;
 
-// `-c` settings on every call: no hook from any config can run, and no submodule is
-// fetched or checked out behind our back (both would run code from the source repo).
-const SAFE_CONFIG = ['core.hooksPath=/dev/null', 'submodule.recurse=false'];
-
-// Environment variables that would point git at another repository or config, make it
-// interactive, or add command-scope config that could undo SAFE_CONFIG.
-const DROPPED_ENV = /^(?:GIT_(?:DIR|WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|COMMON_DIR|NAMESPACE|PREFIX|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\d+|CONFIG_VALUE_\d+|EDITOR|SEQUENCE_EDITOR|PAGER|ASKPASS|EXTERNAL_DIFF|TEMPLATE_DIR|EXEC_PATH)|EDITOR|PAGER|SSH_ASKPASS|PREFIX)$/i;
-
-function gitEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !DROPPED_ENV.test(k)) env[k] = v;
-  env.GIT_TERMINAL_PROMPT = '0';
-  return env;
-}
-
-/**
- * A non-zero git exit with its code. It must extend GitError: simple-git replaces any
- * other error class with a GitError carrying only the message.
- */
-class GitExit extends GitError {
-  constructor(readonly exitCode: number, stderr: string) {
-    super(undefined, stderr || `git exited with code ${exitCode}`);
-  }
-}
-
-const gitOptions = (baseDir: string, signal?: AbortSignal): Partial<SimpleGitOptions> => ({
-  baseDir,
-  config: SAFE_CONFIG,
-  ...(signal ? { abort: signal } : {}),
-  // simple-git refuses `-c core.hooksPath` unless allowed, even when it turns hooks off.
-  // SSH/proxy/config-path variables come from the operator's environment, not from input.
-  unsafe: { allowUnsafeHooksPath: true, allowUnsafeSshCommand: true, allowUnsafeGitProxy: true, allowUnsafeConfigPaths: true },
-  // simple-git treats "exit != 0 with empty stderr" as success; `rev-parse --quiet` relies on it.
-  errors(error, result) {
-    if (error instanceof GitPluginError) return error;
-    if (result.exitCode !== 0) return new GitExit(result.exitCode, Buffer.concat(result.stdErr).toString('utf8').trim());
-    return error;
-  },
-});
 
 export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
   const { log } = opts;
@@ -79,7 +41,7 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
     const shown = args.map((a) => (a === opts.remote ? remote : a));
     log?.debug({ module: 'git', cwd, args: shown }, 'git');
     try {
-      return await simpleGit(gitOptions(cwd, o.signal)).env(gitEnv()).raw(args);
+      return await simpleGit(safeGitOptions(cwd, o.signal)).env(gitEnv()).raw(args);
     } catch (err) {
       if (o.signal?.aborted || (err instanceof GitPluginError && err.plugin === 'abort')) {
         throw new UpshiftError('E_CANCELLED', `git ${args[0]} cancelled`, { cause: err });

@@ -2,20 +2,9 @@
 // same seed replays exactly. The daemon seeds it from crypto; predictability does not matter
 // for peer choice, and nonces only need to be unique (the signature covers them).
 
-/** A source of floats in [0, 1). */
-export type Rng = () => number;
+import type { Rng } from '../core/rng.js';
 
-/** mulberry32: tiny and fast, plenty for choosing peers. */
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng, type Rng } from '../core/rng.js';
 
 export function randomIndex(rng: Rng, n: number): number {
   return Math.floor(rng() * n);

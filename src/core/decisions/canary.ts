@@ -1,25 +1,12 @@
 // Canary decisions, pure: which nodes are canaries, and whether they passed. The stage
 // gathers observations; these functions decide and explain.
+import { rngFromString } from '../rng.js';
 
 export interface CanaryCandidate {
   id: string;
   labels: Record<string, string>;
   verified: boolean;
   healthy: boolean;
-}
-
-/** A small seeded PRNG (mulberry32 over an FNV-1a hash of the seed): reproducible per run id. */
-export function seededRandom(seed: string): () => number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193) >>> 0;
-  let a = h;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffle<T>(items: T[], rand: () => number): T[] {
@@ -48,7 +35,7 @@ export function selectCanaries(candidates: CanaryCandidate[], opts: { fraction: 
   const eligible = candidates.filter((c) => c.verified && c.healthy).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (eligible.length === 0) return { canaries: [], eligible: 0, excluded, reason: 'no canary candidates: no verified healthy peers' };
   const want = Math.max(1, Math.ceil(opts.fraction * eligible.length - 1e-9));
-  const rand = seededRandom(opts.seed);
+  const rand = rngFromString(opts.seed);
   const groups = new Map<string, CanaryCandidate[]>();
   for (const c of eligible) {
     const key = opts.labels.map((l) => c.labels[l] ?? '').join('\u0000');

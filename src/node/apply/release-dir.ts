@@ -3,7 +3,8 @@
 // call (the same guards as adapters/git.ts: `-c core.hooksPath=/dev/null`, a scrubbed
 // environment); HEAD verified after checkout, so what is switched to is what was signed.
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
-import { simpleGit, GitError, GitPluginError, type SimpleGitOptions } from 'simple-git';
+import { simpleGit, GitPluginError } from 'simple-git';
+import { gitEnv, GitExit, safeGitOptions } from '../../adapters/git-safety.js';
 import { UpshiftError } from '../../core/errors.js';
 
 export const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -30,37 +31,6 @@ export function releaseName(version: string, commit: string): string {
   return `${version}-${commit.slice(0, 12)}`;
 }
 
-// Hooks off and no submodule recursion from any config. (`ext::` remotes, which run
-// commands, are already refused by git's default protocol.allow policy and by simple-git.)
-const SAFE_CONFIG = ['core.hooksPath=/dev/null', 'submodule.recurse=false', 'fetch.recurseSubmodules=false'];
-const DROPPED_ENV = /^(?:GIT_(?:DIR|WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|COMMON_DIR|NAMESPACE|PREFIX|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\d+|CONFIG_VALUE_\d+|EDITOR|SEQUENCE_EDITOR|PAGER|ASKPASS|EXTERNAL_DIFF|TEMPLATE_DIR|EXEC_PATH)|EDITOR|PAGER|SSH_ASKPASS|PREFIX)$/i;
-
-function gitEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !DROPPED_ENV.test(k)) env[k] = v;
-  env.GIT_TERMINAL_PROMPT = '0';
-  return env;
-}
-
-class GitExit extends GitError {
-  constructor(readonly exitCode: number, stderr: string) {
-    super(undefined, stderr || `git exited with code ${exitCode}`);
-  }
-}
-
-const options = (baseDir: string, signal?: AbortSignal): Partial<SimpleGitOptions> => ({
-  baseDir,
-  config: SAFE_CONFIG,
-  ...(signal ? { abort: signal } : {}),
-  // simple-git refuses `-c core.hooksPath` and `--template` unless allowed, even when they
-  // turn hooks and templates off; SSH/proxy/config-path variables are the operator's.
-  unsafe: { allowUnsafeHooksPath: true, allowUnsafeTemplateDir: true, allowUnsafeSshCommand: true, allowUnsafeGitProxy: true, allowUnsafeConfigPaths: true },
-  errors(error, result) {
-    if (error instanceof GitPluginError) return error;
-    if (result.exitCode !== 0) return new GitExit(result.exitCode, Buffer.concat(result.stdErr).toString('utf8').trim());
-    return error;
-  },
-});
 
 export interface FetchRequest {
   remote: string;
@@ -82,7 +52,7 @@ export async function fetchRelease(req: FetchRequest): Promise<void> {
 
   const git = async (args: string[]): Promise<string> => {
     try {
-      return await simpleGit(options(req.dir, req.signal)).env(gitEnv()).raw(args);
+      return await simpleGit(safeGitOptions(req.dir, req.signal)).env(gitEnv()).raw(args);
     } catch (err) {
       if (req.signal?.aborted || (err instanceof GitPluginError && err.plugin === 'abort')) {
         throw new UpshiftError('E_CANCELLED', `git ${args[0]} cancelled`, { cause: err });
