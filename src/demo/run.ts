@@ -37,7 +37,7 @@ export async function runDemo(opts: { keep: boolean; out: NodeJS.WritableStream 
     const { config } = loadConfig(ws.configPath);
     const store = openStore(config.state_dir);
     const service = new PipelineService(pipelineDeps(config, store, createLogger({ level: 'silent' })));
-    const rows: Array<{ version: string; run: Run; took: number; ok: boolean }> = [];
+    const rows: Array<{ version: string; run: Run; took: number; ok: boolean; stoppedAt: string | null }> = [];
     for (const step of STEPS) {
       for (const [path, content] of Object.entries(sampleAppFiles(step.knobs))) writeFileSync(join(repoDir, path), content);
       git('add', '-A');
@@ -54,13 +54,14 @@ export async function runDemo(opts: { keep: boolean; out: NodeJS.WritableStream 
         },
       });
       for (const r of store.stageResults(run.id).slice(printed)) say(stageLine(r));
-      rows.push({ version: step.knobs.version, run: done, took: Date.now() - started, ok: done.status === step.expect });
+      const stopped = store.stageResults(run.id).find((r) => r.outcome === 'failed' || r.outcome === 'rolled_back');
+      rows.push({ version: step.knobs.version, run: done, took: Date.now() - started, ok: done.status === step.expect, stoppedAt: stopped?.stage ?? null });
       say('');
     }
     say('summary');
     say('  version  run            status       stopped at    took    as expected');
     for (const r of rows) {
-      say(`  ${r.version.padEnd(8)} ${r.run.id.padEnd(14)} ${r.run.status.padEnd(12)} ${(r.run.status === 'completed' ? '-' : r.run.stage).padEnd(13)} ${formatDuration(r.took).padStart(6)}  ${r.ok ? 'yes' : 'NO'}`);
+      say(`  ${r.version.padEnd(8)} ${r.run.id.padEnd(14)} ${r.run.status.padEnd(12)} ${(r.stoppedAt ?? '-').padEnd(13)} ${formatDuration(r.took).padStart(6)}  ${r.ok ? 'yes' : 'NO'}`);
     }
     const manifests = store.manifests.list('testnet');
     say(`\nsigned manifests: ${manifests.map((m) => `testnet#${m.seq} (${m.version.slice(0, 12)})`).join(', ')}`);
