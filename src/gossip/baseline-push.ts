@@ -6,6 +6,7 @@
 // every delivery is a manifest transfer; there is no pull, no digest and no anti-entropy.
 import { randomIndex, seededRng } from './rng.js';
 import { SimNetwork } from './sim-network.js';
+import type { ConvergenceStats } from './sim.js';
 
 export interface BaselineScenario {
   nodes: number;
@@ -20,18 +21,10 @@ export interface BaselineScenario {
   maxMs?: number;
 }
 
-export interface BaselineRun {
-  nodes: number;
+export interface BaselineRun extends ConvergenceStats {
   retransmitLimit: number;
   /** Fraction of nodes the broadcast reached before every queue emptied. */
   reached: number;
-  converged: boolean;
-  ms99: number | null;
-  ms100: number | null;
-  rounds99: number | null;
-  rounds100: number | null;
-  messagesPerNode: number;
-  transfersPerNode: number;
 }
 
 export const retransmitLimit = (nodes: number, mult = 4): number => mult * Math.ceil(Math.log10(nodes + 1));

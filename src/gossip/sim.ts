@@ -30,18 +30,22 @@ export interface SimScenario {
   maxMs?: number;
 }
 
-export interface SimRun {
+/** What every simulated broadcast reports, the protocol and the push-only baseline alike. */
+export interface ConvergenceStats {
   nodes: number;
   converged: boolean;
-  /** Virtual ms from publish until 99% / 100% of nodes accepted; null if never. */
+  /** Virtual ms from publish until 99% / 100% of nodes had it; null if never. */
   ms99: number | null;
   ms100: number | null;
   rounds99: number | null;
   rounds100: number | null;
-  /** Requests plus answers put on the wire per node, lost ones included, until 100%. */
+  /** Messages put on the wire per node, lost ones included, until 100%. */
   messagesPerNode: number;
-  /** Pull answers that carried the manifest, per node. */
+  /** Messages that carried the manifest, per node. */
   transfersPerNode: number;
+}
+
+export interface SimRun extends ConvergenceStats {
   /** Verifications (store offers) per node; one per node is the ideal. */
   offersPerNode: number;
   /** Partition scenario: ms from the heal to 100%, and what the fleet looked like at the heal. */

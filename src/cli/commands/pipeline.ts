@@ -27,7 +27,6 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('run').description('run one version through the whole pipeline in the foreground')
     .requiredOption('--ref <ref>', 'branch, tag or commit').option('--track <track>', 'track (default: from the ref)').option('--json', 'print JSON')
     .action(action(session, async (opts: { ref: string; track?: string; json?: boolean }) => {
-      session.config();
       const svc = await service(process.stderr.isTTY ? 'warn' : 'info');
       await preflightKeys(svc);
       const candidate = await svc.resolve(opts.ref, opts.track);
