@@ -64,10 +64,11 @@ export async function crashBed(t: { teardown(fn: () => void): void }): Promise<C
   return { ws, counts, marker, run, ran, store };
 }
 
-/** Wait until a file exists (the stage command is running), polling. */
+/** Wait until a file exists with content (the stage command is running), polling. */
 export async function waitForFile(path: string, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
+  // the file appears before its content is written: wait for both
+  while (!existsSync(path) || readFileSync(path, 'utf8') === '') {
     if (Date.now() > until) throw new Error(`timed out waiting for ${path}`);
     await new Promise((r) => setTimeout(r, 25));
   }
