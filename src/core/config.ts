@@ -78,7 +78,10 @@ const appSchema = z.strictObject({
   restart: command,
   hook_timeout: duration('10m'),
   health: z.strictObject({ url: httpUrl, timeout: duration('2s'), interval: duration('1s') }),
-  metrics: z.strictObject({ url: httpUrl, errors: z.string().default('app_errors_total'), requests: z.string().nullable().default(null) }).optional(),
+  /** Counters the node reads for its error rate: errors per request when `requests` is set, else errors per second, over `window`. */
+  metrics: z.strictObject({ url: httpUrl, errors: z.string().default('app_errors_total'), requests: z.string().nullable().default(null), window: duration('30s') }).optional(),
+  /** How often the running release is hashed again, so a heartbeat attests what is on disk now. */
+  attest_every: duration('1m'),
   healthy_deadline: duration('5m'),
   min_healthy: duration('10s'),
   keep_releases: z.int().min(2).default(3),

@@ -10,6 +10,10 @@ export interface SampleKnobs {
   latencyMs: number;
   /** How many of the 20 tests fail. */
   failingTests?: number;
+  /** false: the app's /healthz answers 500 (default true). */
+  healthy?: boolean;
+  /** Share of the app's requests that fail, 0..1 (default 0). */
+  errorRate?: number;
 }
 
 const hook = `// shared by every stage script
@@ -46,22 +50,39 @@ const { latencyMs } = require('./sample.json');
 console.log(JSON.stringify({ metrics: { latency_ms: { value: latencyMs, better: 'lower', unit: 'ms' }, throughput_rps: { value: Math.round(100000 / latencyMs), better: 'higher' } } }));
 `;
 
-const app = `// the application itself: an HTTP server with /healthz and /metrics
+const app = `// the application itself: an HTTP server with /healthz, /work and /metrics. It sends
+// itself 20 requests a second to /work, so its counters move as a busy app's would.
 const http = require('node:http');
-const { version } = require('./sample.json');
+const { version, healthy = true, errorRate = 0 } = require('./sample.json');
+const port = Number(process.env.PORT || 8080);
+let requests = 0;
 let errors = 0;
-http.createServer((req, res) => {
-  if (req.url === '/healthz') return res.end(JSON.stringify({ ok: true, version }));
-  if (req.url === '/metrics') return res.end('app_errors_total ' + errors + '\\n');
-  errors++;
-  res.statusCode = 404;
-  res.end();
-}).listen(Number(process.env.PORT || 8080), '127.0.0.1');
+const server = http.createServer((req, res) => {
+  if (req.url === '/healthz') {
+    res.statusCode = healthy ? 200 : 500;
+    return res.end(JSON.stringify({ ok: healthy, version }));
+  }
+  if (req.url === '/metrics') {
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    return res.end('# TYPE app_requests_total counter\\napp_requests_total ' + requests + '\\n# TYPE app_errors_total counter\\napp_errors_total ' + errors + '\\n');
+  }
+  requests++;
+  // every request whose running share of errors is below errorRate fails: exact, no randomness
+  const fail = req.url === '/work' && errors < errorRate * requests;
+  if (fail || req.url !== '/work') errors++;
+  res.statusCode = fail ? 500 : req.url === '/work' ? 200 : 404;
+  res.end(version);
+});
+server.listen(port, '127.0.0.1', () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  setInterval(() => http.get({ host: '127.0.0.1', port, path: '/work', agent }, (r) => r.resume()).on('error', () => {}), 50).unref();
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
 export function sampleAppFiles(k: SampleKnobs): Record<string, string> {
   return {
-    'sample.json': `${JSON.stringify({ version: k.version, latencyMs: k.latencyMs, failingTests: k.failingTests ?? 0 }, null, 2)}\n`,
+    'sample.json': `${JSON.stringify({ version: k.version, latencyMs: k.latencyMs, failingTests: k.failingTests ?? 0, healthy: k.healthy ?? true, errorRate: k.errorRate ?? 0 }, null, 2)}\n`,
     'stage.js': hook,
     'build.js': build,
     'test.js': test,

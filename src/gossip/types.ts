@@ -33,6 +33,8 @@ export const heartbeatSchema = z.strictObject({
   health: z.enum(['ok', 'failing', 'unknown']),
   error_rate: z.number().min(0).nullable(),
   apply_state: z.string(),
+  /** Per track, why the last apply ended as it did (refusal, rollback); short. */
+  apply_reason: z.record(track, z.string().max(300)).optional(),
   labels: z.record(z.string(), z.string()),
 });
 

@@ -3,6 +3,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
+import { heldManifest } from '../runtime/status.js';
 
 export function createMetrics(config: Config, store: Store): Registry {
   const registry = new Registry();
@@ -16,6 +17,19 @@ export function createMetrics(config: Config, store: Store): Registry {
     collect() {
       this.reset();
       for (const [track, seq] of Object.entries(store.floors.all())) this.set({ track }, seq);
+    },
+  });
+  new Gauge({
+    name: 'upshift_gossip_manifest_seq',
+    help: 'Seq of the verified manifest this node holds and gossips, per track',
+    labelNames: ['track'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const track of config.node.tracks) {
+        const held = heldManifest(config, store, track);
+        if (held) this.set({ track }, held.seq);
+      }
     },
   });
   new Gauge({

@@ -2,16 +2,37 @@
 // the pipeline at a glance. One function so the CLI and HTTP never disagree.
 import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
-import { receivedManifest } from '../node/receive.js';
+import { NodeTables } from '../adapters/sqlite/node-tables.js';
+import { MANIFEST_KEY_PREFIX } from '../node/agent/manifest-source.js';
+import { verifyManifest } from '../trust/verify-manifest.js';
+import { keysetOf } from './deps.js';
+
+/** The manifest this node holds for gossip on a track, if it still verifies. */
+export function heldManifest(config: Config, store: Store, track: string) {
+  const envelope = store.kv.get(MANIFEST_KEY_PREFIX + track);
+  if (envelope === null) return null;
+  try {
+    const { payload } = verifyManifest(envelope, keysetOf(config));
+    return { seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind, targets: payload.targets };
+  } catch {
+    return null;
+  }
+}
 
 export function nodeStatus(config: Config, store: Store, extra: { configPath?: string; peers?: number } = {}) {
+  const tables = new NodeTables(store.db);
+  const running = new Map(tables.latestConfirmedPerTrack().map((a) => [a.track, a]));
+  const last = new Map(tables.latestPerTrack().map((a) => [a.track, a]));
   const tracks = Object.fromEntries(config.node.tracks.map((track) => {
-    const got = receivedManifest(store, track);
+    const r = running.get(track);
+    const a = last.get(track);
     const stable = store.lastStable(track);
     const latest = store.listRuns({ track, limit: 1 })[0] ?? null;
     return [track, {
       floor: store.floors.get(track),
-      manifest: got && { seq: got.seq, version: got.version, commit: got.commit },
+      manifest: heldManifest(config, store, track),
+      running: r ? { seq: r.seq, version: r.version, commit: r.commit, release: r.releaseDir } : null,
+      last_apply: a ? { seq: a.seq, version: a.version, state: a.state, reason: a.reason } : null,
       last_stable: stable && { run: stable.id, version: stable.version, finished_at: stable.finishedAt },
       latest_run: latest && { run: latest.id, version: latest.version, status: latest.status, stage: latest.stage, reason: latest.reason },
     }];

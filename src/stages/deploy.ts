@@ -24,9 +24,13 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
     view = await convergence(ctx, envelope.seq);
   }
   const notes = [...new Set(view.nodes.map((n) => n.note).filter((n): n is string => Boolean(n)))];
-  const evidence: Record<string, unknown> = { seq: envelope.seq, deliveries, converged: view.converged, behind: view.behind, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
+  const evidence: Record<string, unknown> = { seq: envelope.seq, deliveries, converged: view.converged, behind: view.behind, silent: view.silent, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
+  const silent = view.silent.length ? `; silent, not waited for: ${view.silent.map((s) => `${s.node} (${s.why})`).join(', ')}` : '';
+  if (view.behind.length === 0 && view.converged.length === 0) {
+    return { outcome: 'passed', reason: `no live node runs track ${run.track}: ${run.track}#${envelope.seq} is held for gossip, and nodes take it up when they are heard from${silent}`, evidence };
+  }
   if (view.behind.length === 0) {
-    return { outcome: 'passed', reason: `${run.track}#${envelope.seq} confirmed by ${view.converged.length} node(s) (${view.converged.join(', ')})${notes.length ? `; ${notes.join('; ')}` : ''}`, evidence };
+    return { outcome: 'passed', reason: `${run.track}#${envelope.seq} confirmed by ${view.converged.length} node(s) (${view.converged.join(', ')})${notes.length ? `; ${notes.join('; ')}` : ''}${silent}`, evidence };
   }
   const behind = view.behind.map((b) => `${b.node} (${deliveries.find((d) => d.node === b.node && !d.accepted)?.reason ?? b.why})`).join(', ');
   const why = ctx.clock.now() < deadline ? 'refused' : 'progress deadline passed';
@@ -57,10 +61,13 @@ function storedDeadline(ctx: StageContext, key: string, ms: number): number {
 }
 
 async function convergence(ctx: StageContext, seq: number) {
-  const nodes: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
+  const all: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
   const reports: NodeReport[] = await ctx.fleet.reports();
-  const runsIt = (n: NodeTrackState) => n.seq !== null && n.seq >= seq && (n.state === 'confirmed' || n.state === 'accepted');
+  // SPEC: every LIVE node reports the version; a silent node is listed, not waited for
+  const silent = all.filter((n) => n.state === 'silent').map((n) => ({ node: n.node, why: n.note ?? 'silent' }));
+  const nodes = all.filter((n) => n.state !== 'silent');
+  const runsIt = (n: NodeTrackState) => n.seq !== null && n.seq >= seq && n.state === 'confirmed';
   const converged = nodes.filter(runsIt).map((n) => n.node);
   const behind = nodes.filter((n) => !runsIt(n)).map((n) => ({ node: n.node, seq: n.seq, state: n.state, why: n.note ?? reports.find((r) => r.node === n.node)?.tracks[ctx.run.track]?.reason ?? `at seq ${n.seq ?? '-'} (${n.state})` }));
-  return { nodes, converged, behind };
+  return { nodes, converged, behind, silent };
 }

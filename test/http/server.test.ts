@@ -23,12 +23,12 @@ t.test('health, readiness, status and metrics answer over real HTTP', async (t) 
   t.equal(notReady.status, 503, 'not ready when a check fails');
   t.match(await notReady.json(), { ok: false, checks: { state: 'ok', signing_keys: 'E_KEY_MISSING' } });
 
-  const status = (await (await fetch(`${url}/v1/status`)).json()) as { node: { id: string }; tracks: { testnet: { floor: number } } };
+  const status = (await (await fetch(`${url}/v1/status`)).json()) as { node: { id: string }; tracks: { testnet: { manifest: { seq: number } } } };
   t.equal(status.node.id, 'authority');
-  t.equal(status.tracks.testnet.floor, 1);
+  t.equal(status.tracks.testnet.manifest.seq, 1, 'the release is held for gossip');
 
   const metrics = await (await fetch(`${url}/metrics`)).text();
-  t.match(metrics, /upshift_floor_seq\{track="testnet",node="authority",fleet="demo"\} 1/);
+  t.match(metrics, /upshift_gossip_manifest_seq\{track="testnet",node="authority",fleet="demo"\} 1/);
   t.match(metrics, /upshift_runs\{track="testnet",status="completed",node="authority",fleet="demo"\} 1/);
   t.match(metrics, /upshift_process_resident_memory_bytes/);
 });

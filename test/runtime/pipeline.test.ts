@@ -1,5 +1,6 @@
 import t from 'tap';
 import { verifyManifest } from '../../src/trust/verify-manifest.js';
+import { heldManifest } from '../../src/runtime/status.js';
 import { testAuthority } from '../helpers/authority.js';
 
 t.test('a good version passes all seven stages and its manifest verifies', async (t) => {
@@ -23,7 +24,8 @@ t.test('a good version passes all seven stages and its manifest verifies', async
   t.equal(payload.commit, c.commit);
   t.equal(payload.code_hash, stages[0]?.evidence.code_hash);
   t.same(payload.evidence.test, { passed: 20, failed: 0, skipped: 0, pass_rate: 1 });
-  t.equal(a.service.deps.store.floors.get('testnet'), 1, 'the authority node accepted its own release');
+  t.equal(heldManifest(a.service.deps.config, a.service.deps.store, 'testnet')?.seq, 1, 'the release is held for gossip');
+  t.equal(a.service.deps.store.floors.get('testnet'), null, 'no floor raised: the authority runs no app');
   t.ok(a.logs.some((l) => l.runId === run.id && l.stage === 'build' && l.msg === 'stage finished'), 'logs carry run id and stage');
 });
 

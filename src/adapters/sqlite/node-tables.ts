@@ -117,6 +117,12 @@ export class NodeTables {
     return rows.map(toApply);
   }
 
+  /** Per track, the newest apply that was confirmed: what the node runs after any later rollback. */
+  latestConfirmedPerTrack(): ApplyRecord[] {
+    const rows = this.db.prepare("SELECT * FROM applies WHERE id IN (SELECT MAX(id) FROM applies WHERE state = 'confirmed' GROUP BY track) ORDER BY track").all() as Row[];
+    return rows.map(toApply);
+  }
+
   /** Newest first; used to rank release dirs for pruning. */
   list(limit = 100): ApplyRecord[] {
     return (this.db.prepare('SELECT * FROM applies ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map(toApply);

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock } from '../../adapters/clock.js';
 import { Authority } from '../../runtime/authority.js';
 import { pipelineDeps } from '../../runtime/deps.js';
+import { gossipFleet } from '../../runtime/gossip-fleet.js';
 import { createNodeRuntime } from '../../runtime/node-runtime.js';
 import { PipelineService } from '../../runtime/pipeline-service.js';
 import { buildServer, listenOptions } from '../../http/server.js';
@@ -22,9 +23,12 @@ export function registerDaemon(program: Command, session: Session): void {
       const { config } = session.config();
       const log = session.log(config.log.level);
       const store = session.store();
-      const service = config.authority ? new PipelineService(pipelineDeps(config, store, log)) : null;
-      if (service) await service.deps.loadSigners();
       const node = await createNodeRuntime(config, store, log, systemClock);
+      // the pipeline reaches the fleet through this node's own gossip agent
+      const agent = node.agent;
+      const fleet = agent ? gossipFleet(config, store, systemClock, agent.source, () => void agent.tick().catch(() => {})) : undefined;
+      const service = config.authority ? new PipelineService(pipelineDeps(config, store, log, fleet ? { fleet } : {})) : null;
+      if (service) await service.deps.loadSigners();
       const readiness: Record<string, () => Promise<void> | void> = {
         gossip: () => {
           if (node.problem) throw new Error(node.problem);

@@ -4,6 +4,6 @@ import { runDemo } from '../../demo/run.js';
 import { action, type Session } from '../shared.js';
 
 export function registerDemo(program: Command, session: Session): void {
-  program.command('demo').description('run the pipeline on a sample app in a temp dir, then clean up').option('--keep', 'keep the temp dir')
+  program.command('demo').description('an authority and four nodes on loopback take a sample app through three versions, then clean up').option('--keep', 'keep the temp dir')
     .action(action(session, async (opts: { keep?: boolean }) => runDemo({ keep: Boolean(opts.keep), out: process.stdout })));
 }

@@ -3,9 +3,11 @@
 // left before it gossips, pushes its digest every `gossip.interval`, runs anti-entropy every
 // `gossip.anti_entropy`, and keeps every heartbeat it hears in the store for `fleet ls`.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { Clock } from '../../core/ports.js';
+import { codeHash } from '../../adapters/codehash.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import { GossipNode } from '../../gossip/node.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
@@ -18,6 +20,7 @@ import type { NodeCert } from '../../trust/node-cert.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 import { revocationCheck } from '../identity.js';
+import { AppMonitor } from './app-monitor.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
@@ -39,6 +42,8 @@ export interface NodeAgentDeps {
   url?: string;
   /** Default gossip.seeds. */
   seeds?: readonly string[];
+  /** Default adapters/codehash.ts. */
+  codeHash?: (dir: string) => Promise<{ hash: string }>;
 }
 
 export class NodeAgent {
@@ -47,6 +52,8 @@ export class NodeAgent {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<void>>();
   private readonly labels: Record<string, string>;
+  /** The app's health, error rate and attested code hash; null without an `app:` section. */
+  readonly monitor: AppMonitor | null;
 
   constructor(private readonly deps: NodeAgentDeps) {
     const { config, store, identity } = deps;
@@ -56,6 +63,9 @@ export class NodeAgent {
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
     const node = { id: identity.nodeId, fleet: config.fleet, tracks: config.node.tracks };
+    this.monitor = config.app && deps.engine
+      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
+      : null;
     this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
     const peers = store.identity.peers().filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId).map((p) => ({ id: p.nodeId, url: p.url }));
@@ -93,19 +103,27 @@ export class NodeAgent {
       this.source.resume();
     }
     const { interval, anti_entropy } = this.deps.config.gossip;
+    const app = this.deps.config.app;
+    if (this.monitor && app) {
+      await this.monitor.attest().catch((err: unknown) => this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`));
+      this.every('probe', app.health.interval, () => this.monitor?.probe() ?? Promise.resolve());
+      this.every('attest', app.attest_every, () => this.monitor?.attest() ?? Promise.resolve());
+    }
     this.every('tick', interval, () => this.tick());
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
   }
 
-  /** Stops the timers and waits for the round in flight; an apply in flight is the engine's to stop (its signal). */
+  /** Stops the timers and waits for the round and the apply in flight (the engine stops an apply at its signal, resumable). */
   async stop(): Promise<void> {
     for (const t of this.timers.splice(0)) clearInterval(t);
-    await Promise.allSettled([...this.running.values()]);
+    this.source.close();
+    await Promise.allSettled([...this.running.values(), this.source.idle()]);
     this.saveMembers();
   }
 
   /** One push round (what the interval timer runs); tests call it directly. */
   async tick(): Promise<void> {
+    this.source.refresh();
     this.saveHeartbeat(this.heartbeat(), this.deps.clock.now());
     await this.node.tick();
   }
@@ -116,19 +134,30 @@ export class NodeAgent {
     this.saveMembers();
   }
 
+  /**
+   * SPEC's heartbeat: per followed track the version running now and its code hash as last
+   * attested from disk, the app's health and error rate, the apply state. A node without an
+   * app runs no track: its versions are empty, so it counts in no track's convergence.
+   */
   heartbeat(): Heartbeat {
     const status = this.deps.engine?.applyStatus() ?? {};
+    const app = this.monitor?.snapshot() ?? null;
     const versions: Record<string, string | null> = {};
     const codeHash: Record<string, string | null> = {};
-    for (const track of this.deps.config.node.tracks) {
-      versions[track] = status[track]?.version ?? null;
-      codeHash[track] = status[track]?.code_hash ?? null;
+    const reasons: Record<string, string> = {};
+    if (this.deps.engine) {
+      for (const track of this.deps.config.node.tracks) {
+        const running = status[track]?.running ?? null;
+        versions[track] = running?.version ?? null;
+        codeHash[track] = running && app?.attested?.release === running.release ? app.attested.hash : (running?.code_hash ?? null);
+        const reason = status[track]?.reason;
+        if (reason) reasons[track] = reason.slice(0, 300);
+      }
     }
     return {
       node: this.node.id, versions, code_hash: codeHash,
-      // The app's health probe and error rate are not wired into the agent yet.
-      health: 'unknown', error_rate: null,
-      apply_state: encodeApplyState(status), labels: this.labels,
+      health: app?.health ?? 'unknown', error_rate: app?.errorRate ?? null,
+      apply_state: encodeApplyState(status), apply_reason: reasons, labels: this.labels,
     };
   }
 

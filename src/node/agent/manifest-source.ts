@@ -37,6 +37,8 @@ export class StoreManifestSource implements ManifestSource {
   private current: Digest = {};
   private queue: string[] = [];
   private draining: Promise<void> | null = null;
+  private readonly looked = new Map<string, string>();
+  private closed = false;
 
   constructor(private readonly deps: ManifestSourceDeps) {
     for (const track of deps.node.tracks) {
@@ -71,6 +73,17 @@ export class StoreManifestSource implements ManifestSource {
   }
 
   async offer(envelope: string): Promise<OfferResult> {
+    try {
+      return this.accept(envelope);
+    } catch (err) {
+      const e = toUpshiftError(err, 'E_MANIFEST_PARSE');
+      this.deps.log?.warn({ module: 'gossip', code: e.code }, `manifest refused: ${e.message}`);
+      return 'refused';
+    }
+  }
+
+  /** offer() for the authority's own publish: a refusal throws its code instead of returning 'refused'. */
+  accept(envelope: string): 'accepted' | 'same' {
     const { deps } = this;
     let payload: ManifestPayload;
     try {
@@ -85,9 +98,7 @@ export class StoreManifestSource implements ManifestSource {
         if (have !== null) throw new UpshiftError('E_SEQ_CONFLICT', `a different manifest for ${payload.track}#${payload.seq} is already held`);
       }
     } catch (err) {
-      const e = toUpshiftError(err, 'E_MANIFEST_PARSE');
-      deps.log?.warn({ module: 'gossip', code: e.code }, `manifest refused: ${e.message}`);
-      return 'refused';
+      throw toUpshiftError(err, 'E_MANIFEST_PARSE');
     }
     deps.store.kv.set(MANIFEST_KEY_PREFIX + payload.track, envelope);
     this.held.set(payload.track, { envelope, hash: this.hash(envelope), payload });
@@ -97,12 +108,31 @@ export class StoreManifestSource implements ManifestSource {
     return 'accepted';
   }
 
+  /**
+   * Take up a manifest another process of this node stored (`pipeline run` from the CLI
+   * while the daemon runs): one kv read per track, verified like any offer.
+   */
+  refresh(): void {
+    for (const track of this.deps.node.tracks) {
+      const stored = this.deps.store.kv.get(MANIFEST_KEY_PREFIX + track);
+      if (stored === null || stored === this.held.get(track)?.envelope || stored === this.looked.get(track)) continue;
+      this.looked.set(track, stored); // a refused one is not offered again every round
+      void this.offer(stored);
+    }
+  }
+
   /** Manifests held but not yet applied here (after a restart mid-apply, say): apply them. */
   resume(): void {
     for (const h of this.held.values()) {
       const floor = this.deps.store.floors.get(h.payload.track);
       if (this.targetsMe(h.payload) && (floor === null || h.payload.seq > floor)) this.enqueue(h.envelope);
     }
+  }
+
+  /** Drop what is queued (shutdown); the apply running finishes or stops at its signal. Call idle() next. */
+  close(): void {
+    this.closed = true;
+    this.queue = [];
   }
 
   /** Resolves when no apply is queued or running. */
@@ -115,6 +145,7 @@ export class StoreManifestSource implements ManifestSource {
   }
 
   private enqueue(envelope: string): void {
+    if (this.closed) return; // after shutdown began: the next start's resume() takes it up
     this.queue.push(envelope);
     this.draining ??= this.drain().finally(() => {
       this.draining = null;

@@ -34,6 +34,7 @@ export function toReport(hb: Heartbeat, at: number): NodeReport {
       commit: null,
       codeHash: hb.code_hash[track] ?? null,
       state: states[track]?.state ?? 'idle',
+      ...(hb.apply_reason?.[track] ? { reason: hb.apply_reason[track] } : {}),
     };
   }
   return { node: hb.node, at, labels: hb.labels, health: hb.health, errorRate: hb.error_rate, tracks, smokeRegressed: null };

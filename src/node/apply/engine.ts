@@ -29,6 +29,8 @@ export interface TrackApplyStatus {
   state: ApplyState;
   since: number;
   reason: string | null;
+  /** The newest confirmed release of the track: what runs after a later apply rolled back. */
+  running: { seq: number; version: string; commit: string; release: string; code_hash: string | null } | null;
 }
 
 export class ApplyEngine {
@@ -81,8 +83,13 @@ export class ApplyEngine {
   /** Per track, the newest apply: what heartbeats carry. */
   applyStatus(): Record<string, TrackApplyStatus> {
     const out: Record<string, TrackApplyStatus> = {};
+    const running = new Map(this.ctx.deps.tables.latestConfirmedPerTrack().map((a) => [a.track, a]));
     for (const a of this.ctx.deps.tables.latestPerTrack()) {
-      out[a.track] = { seq: a.seq, version: a.version, commit: a.commit, code_hash: a.actualCodeHash, state: a.state, since: a.updatedAt, reason: a.reason };
+      const r = running.get(a.track);
+      out[a.track] = {
+        seq: a.seq, version: a.version, commit: a.commit, code_hash: a.actualCodeHash, state: a.state, since: a.updatedAt, reason: a.reason,
+        running: r ? { seq: r.seq, version: r.version, commit: r.commit, release: r.releaseDir, code_hash: r.actualCodeHash } : null,
+      };
     }
     return out;
   }

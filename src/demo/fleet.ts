@@ -1,0 +1,223 @@
+// A fleet on loopback: an authority daemon and N node daemons on 127.0.0.1 ports, each
+// with its own config, keys, state dir and app dir, joined with real one-time tokens, and
+// a sample app repository they all fetch from. Used by `npm run demo`, the end-to-end
+// tests and the fleet benchmark. Every daemon is a real `upshift daemon` child process.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { APP_CTL } from './app-ctl.js';
+import { toHex } from '../trust/bytes.js';
+import { generateKeyFile } from '../trust/keyfile.js';
+import { SAMPLE_PIPELINE, sampleAppFiles, type SampleKnobs } from './sample-app.js';
+
+export interface FleetOptions {
+  /** An empty directory that holds everything. */
+  dir: string;
+  nodes: number;
+  /** Labels region=<regions[i % n]> per node (default eu, us). */
+  regions?: string[];
+  /** Merged into the authority section (canary, deploy, poll, ...). */
+  authority?: Record<string, unknown>;
+  /** Merged into every node's app section. */
+  app?: Record<string, unknown>;
+  /** Merged into every daemon's gossip section. */
+  gossip?: Record<string, unknown>;
+  /** The built CLI (dist/src/cli/main.js); found from this module by default. */
+  cliPath?: string;
+  /** Extra environment for the node daemons (failpoints, say). */
+  nodeEnv?: (id: string) => Record<string, string>;
+}
+
+export interface Daemon {
+  id: string;
+  dir: string;
+  configPath: string;
+  stateDir: string;
+  /** Gossip and HTTP address. */
+  url: string;
+  logPath: string;
+  /** The sample app's port and release dir (nodes only). */
+  appPort: number | null;
+  appDir: string | null;
+  child: ChildProcess | null;
+}
+
+/** Defaults that make a demo fleet move in seconds rather than minutes. */
+const FAST_AUTHORITY = {
+  poll: '*/2 * * * * *',
+  canary: { fraction: 0.25, soak: '8s', check_every: '1s', heartbeat_timeout: '10s', labels: ['region'] },
+  deploy: { progress_deadline: '90s' },
+};
+const FAST_GOSSIP = { interval: '500ms', anti_entropy: '3s', suspect_after: '5s', dead_after: '20s' };
+
+export function defaultCliPath(): string {
+  // from dist/src/demo/fleet.js and from src/demo/fleet.ts (tests) alike
+  const here = fileURLToPath(import.meta.url);
+  const root = here.includes('/dist/') ? join(here, '..', '..', '..', '..') : join(here, '..', '..', '..');
+  return join(root, 'dist', 'src', 'cli', 'main.js');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class LoopbackFleet {
+  readonly repoDir: string;
+  authority!: Daemon;
+  readonly nodes: Daemon[] = [];
+  private publicKey = '';
+  private readonly cli: string;
+
+  constructor(readonly opts: FleetOptions) {
+    this.repoDir = join(opts.dir, 'app-source');
+    this.cli = opts.cliPath ?? defaultCliPath();
+  }
+
+  /** The repository, the authority (started) and every node (joined and started). */
+  async start(): Promise<void> {
+    mkdirSync(this.repoDir, { recursive: true });
+    execFileSync('git', ['init', '-q', '-b', 'main', this.repoDir]);
+    this.authority = await this.startAuthority();
+    for (let i = 1; i <= this.opts.nodes; i++) this.nodes.push(await this.addNode(`node-${i}`, i - 1));
+  }
+
+  /** Commit a sample app version to main; returns the commit id. */
+  commit(knobs: SampleKnobs): string {
+    for (const [path, content] of Object.entries(sampleAppFiles(knobs))) writeFileSync(join(this.repoDir, path), content);
+    this.git('add', '-A');
+    this.git('commit', '-q', '--allow-empty', '-m', `sample app ${knobs.version}`);
+    return this.git('rev-parse', 'HEAD').trim();
+  }
+
+  /** Run the CLI with a daemon's config; stdout, or throws with stderr. */
+  run(d: Daemon, args: string[]): string {
+    return execFileSync(process.execPath, [this.cli, '--config', d.configPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Start (or restart) a daemon's process and wait for its /healthz. */
+  async startDaemon(d: Daemon, env: Record<string, string> = {}): Promise<void> {
+    const log = openSync(d.logPath, 'a');
+    d.child = spawn(process.execPath, [this.cli, '--config', d.configPath, 'daemon'], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
+    closeSync(log);
+    const child = d.child;
+    const until = Date.now() + 20_000;
+    while (Date.now() < until) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon ${d.id} exited (${child.exitCode ?? child.signalCode}); see ${d.logPath}`);
+      try {
+        if ((await fetch(`${d.url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    throw new Error(`daemon ${d.id} did not answer /healthz within 20 s; see ${d.logPath}`);
+  }
+
+  /** SIGTERM (or the given signal) and wait for the process to end. */
+  async stopDaemon(d: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = d.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Every daemon stopped, every sample app stopped. The directory is the caller's. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.nodes, this.authority].filter(Boolean).map((d) => this.stopDaemon(d)));
+    for (const n of this.nodes) {
+      if (n.appDir && existsSync(join(n.dir, 'app-ctl.cjs'))) {
+        try {
+          execFileSync(process.execPath, [join(n.dir, 'app-ctl.cjs'), 'stop', n.appDir], { stdio: 'ignore' });
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+
+  private async startAuthority(): Promise<Daemon> {
+    const dir = join(this.opts.dir, 'authority');
+    const port = await freePort();
+    mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+    this.publicKey = toHex((await generateKeyFile(join(dir, 'keys', 'release.key'))).publicKey);
+    const url = `http://127.0.0.1:${port}`;
+    const config = {
+      fleet: 'demo',
+      state_dir: 'state',
+      // the authority runs the pipeline and gossips; it runs no app itself
+      node: { id: 'authority', labels: { region: 'core' }, tracks: ['testnet'] },
+      trust: { keys: [{ public: this.publicKey }], threshold: 1 },
+      authority: {
+        source: this.repoDir,
+        signing_keys: ['keys/release.key'],
+        tracks: { testnet: { branch: 'main' } },
+        ...SAMPLE_PIPELINE,
+        ...FAST_AUTHORITY,
+        ...(this.opts.authority ?? {}),
+      },
+      gossip: { listen: `127.0.0.1:${port}`, ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
+      log: { level: 'info' },
+    };
+    const configPath = join(dir, 'upshift.yaml');
+    writeFileSync(configPath, stringify(config));
+    const d: Daemon = { id: 'authority', dir, configPath, stateDir: join(dir, 'state'), url, logPath: join(dir, 'daemon.log'), appPort: null, appDir: null, child: null };
+    await this.startDaemon(d);
+    return d;
+  }
+
+  private async addNode(id: string, index: number): Promise<Daemon> {
+    const dir = join(this.opts.dir, id);
+    mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+    const [port, appPort] = [await freePort(), await freePort()];
+    const appDir = join(dir, 'app');
+    const regions = this.opts.regions ?? ['eu', 'us'];
+    const region = regions[index % regions.length] as string;
+    writeFileSync(join(dir, 'app-ctl.cjs'), APP_CTL);
+    const config = {
+      fleet: 'demo',
+      state_dir: 'state',
+      node: { id, labels: { region }, tracks: ['testnet'] },
+      trust: { keys: [{ public: this.publicKey }], threshold: 1 },
+      app: {
+        dir: 'app',
+        remote: this.repoDir,
+        restart: `node ${join(dir, 'app-ctl.cjs')} restart ${appDir} ${appPort}`,
+        health: { url: `http://127.0.0.1:${appPort}/healthz`, timeout: '1s', interval: '500ms' },
+        metrics: { url: `http://127.0.0.1:${appPort}/metrics`, errors: 'app_errors_total', requests: 'app_requests_total', window: '5s' },
+        healthy_deadline: '6s',
+        min_healthy: '1s',
+        attest_every: '1s',
+        hook_timeout: '30s',
+        ...(this.opts.app ?? {}),
+      },
+      gossip: { listen: `127.0.0.1:${port}`, seeds: [this.authority.url], ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
+      log: { level: 'info' },
+    };
+    const configPath = join(dir, 'upshift.yaml');
+    writeFileSync(configPath, stringify(config));
+    const d: Daemon = { id, dir, configPath, stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`, logPath: join(dir, 'daemon.log'), appPort, appDir, child: null };
+    const { token } = JSON.parse(this.run(this.authority, ['fleet', 'token', '--node', id, '--labels', `region=${region}`, '--json'])) as { token: string };
+    this.run(d, ['join', '--authority', this.authority.url, '--token', token]);
+    await this.startDaemon(d, this.opts.nodeEnv?.(id) ?? {});
+    return d;
+  }
+
+  private git(...args: string[]): string {
+    return execFileSync('git', ['-c', 'user.name=upshift demo', '-c', 'user.email=demo@upshift.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd: this.repoDir, encoding: 'utf8', stdio: 'pipe' });
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

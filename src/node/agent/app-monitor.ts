@@ -1,0 +1,133 @@
+// What a node's heartbeat says about its app: the health probe's latest answer, the error
+// rate read from the app's metrics over a sliding window, and the code hash of the release
+// `current` points at, computed again every `attest_every` so a checkout changed on disk
+// after its install shows up in the next heartbeat.
+import parsePrometheus from 'parse-prometheus-text-format';
+import type { AppConfig } from '../../core/config.js';
+import { toUpshiftError } from '../../core/errors.js';
+import type { ApplyLog } from '../apply/context.js';
+import { probeHealth } from '../apply/probe.js';
+import { currentRelease } from '../apply/switch.js';
+import { join } from 'node:path';
+
+export interface AppSnapshot {
+  health: 'ok' | 'failing' | 'unknown';
+  healthDetail: string;
+  errorRate: number | null;
+  /** The release `current` named when it was last hashed, and its code hash. */
+  attested: { release: string; hash: string; at: number } | null;
+}
+
+interface CounterSample {
+  at: number;
+  errors: number;
+  requests: number | null;
+}
+
+export interface AppMonitorDeps {
+  app: AppConfig;
+  /** Absolute app dir (releases/ and current live here). */
+  appDir: string;
+  clock: { now(): number };
+  codeHash: (dir: string) => Promise<{ hash: string }>;
+  log?: ApplyLog;
+}
+
+/** The sum of every sample of one metric family (all label sets), or null when absent. */
+export function readCounter(text: string, name: string): number | null {
+  const family = parsePrometheus(text).find((f) => f.name === name);
+  if (!family) return null;
+  let sum = 0;
+  for (const m of family.metrics) {
+    const v = Number(m.value);
+    if (!Number.isFinite(v)) return null;
+    sum += v;
+  }
+  return sum;
+}
+
+/** Errors per request (or per second without a request counter) between the oldest and newest sample. */
+export function errorRate(samples: readonly CounterSample[]): number | null {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last || first === last) return null;
+  const errors = last.errors - first.errors;
+  if (last.requests !== null && first.requests !== null) {
+    const requests = last.requests - first.requests;
+    return requests > 0 ? errors / requests : 0;
+  }
+  const seconds = (last.at - first.at) / 1000;
+  return seconds > 0 ? errors / seconds : null;
+}
+
+export class AppMonitor {
+  private health: AppSnapshot['health'] = 'unknown';
+  private healthDetail = 'not probed yet';
+  private samples: CounterSample[] = [];
+  private attested: AppSnapshot['attested'] = null;
+  private metricsProblem: string | null = null;
+
+  constructor(private readonly deps: AppMonitorDeps) {}
+
+  snapshot(): AppSnapshot {
+    return { health: this.health, healthDetail: this.healthDetail, errorRate: errorRate(this.samples), attested: this.attested };
+  }
+
+  /** One health probe and one metrics sample (the health.interval timer). */
+  async probe(): Promise<void> {
+    const { app } = this.deps;
+    const [health] = await Promise.all([probeHealth(app.health.url, app.health.timeout), this.sampleMetrics()]);
+    this.health = health.ok ? 'ok' : 'failing';
+    this.healthDetail = health.detail;
+    // a different release behind `current` is a new app: its rate starts afresh
+    const release = this.currentName();
+    if (this.attested && release !== this.attested.release) await this.attest();
+  }
+
+  /** Hash the release `current` points at now (the attest_every timer, and after a switch). */
+  async attest(): Promise<void> {
+    const release = this.currentName();
+    if (release === null) {
+      this.attested = null;
+      return;
+    }
+    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release));
+    if (this.attested?.release !== release) this.samples = [];
+    this.attested = { release, hash, at: this.deps.clock.now() };
+  }
+
+  private currentName(): string | null {
+    try {
+      return currentRelease(this.deps.appDir);
+    } catch {
+      return null;
+    }
+  }
+
+  private async sampleMetrics(): Promise<void> {
+    const metrics = this.deps.app.metrics;
+    if (!metrics) return;
+    let text: string;
+    try {
+      const res = await fetch(metrics.url, { signal: AbortSignal.timeout(this.deps.app.health.timeout) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      text = await res.text();
+    } catch (err) {
+      const problem = (err as Error).message;
+      // said once per change: an app that is down would otherwise log every interval
+      if (problem !== this.metricsProblem) this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `metrics not read from ${metrics.url}: ${problem}`);
+      this.metricsProblem = problem;
+      return;
+    }
+    this.metricsProblem = null;
+    const errors = readCounter(text, metrics.errors);
+    const requests = metrics.requests ? readCounter(text, metrics.requests) : null;
+    if (errors === null) return;
+    const now = this.deps.clock.now();
+    const last = this.samples.at(-1);
+    // a counter that went down means the app restarted: the window starts again
+    if (last && (errors < last.errors || (requests !== null && last.requests !== null && requests < last.requests))) this.samples = [];
+    this.samples.push({ at: now, errors, requests });
+    while (this.samples.length > 2 && (this.samples[0] as CounterSample).at < now - metrics.window) this.samples.shift();
+  }
+}

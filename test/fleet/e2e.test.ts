@@ -1,0 +1,148 @@
+// The whole way on loopback: an authority daemon and three node daemons (real processes,
+// real gossip over HTTP, real applies of the sample app), versions committed to the app's
+// repository and taken through the pipeline by the authority's own poll.
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { LoopbackFleet, sleep, type Daemon } from '../../src/demo/fleet.js';
+import type { SampleKnobs } from '../../src/demo/sample-app.js';
+import { waitForRun } from '../../src/demo/watch.js';
+import { openStore } from '../../src/runtime/deps.js';
+import { CLI_PATH } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'upshift-e2e-'));
+const fleet = new LoopbackFleet({
+  dir,
+  nodes: 3,
+  cliPath: CLI_PATH,
+  authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '4s', labels: ['region'] } },
+});
+await fleet.start();
+const store = openStore(fleet.authority.stateDir);
+t.teardown(async () => {
+  store.close();
+  await fleet.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface TrackStatus {
+  manifest: { seq: number; version: string } | null;
+  running: { seq: number; version: string } | null;
+  last_apply: { seq: number; version: string; state: string; reason: string | null } | null;
+}
+
+async function status(d: Daemon): Promise<TrackStatus> {
+  const body = (await (await fetch(`${d.url}/v1/status`)).json()) as { tracks: Record<string, TrackStatus> };
+  return body.tracks.testnet as TrackStatus;
+}
+
+/** Poll until every node satisfies `ok` (or 30 s pass); returns the last statuses. */
+async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Promise<TrackStatus[]> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const all = await Promise.all(nodes.map(status));
+    if (all.every(ok) || Date.now() > until) return all;
+    await sleep(250);
+  }
+}
+
+async function release(knobs: SampleKnobs) {
+  const commit = fleet.commit(knobs);
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
+  const results = store.stageResults(run.id);
+  return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
+}
+
+function canaries(runId: string): string[] {
+  return (JSON.parse(store.kv.get(`run:${runId}:canary`) ?? 'null') as { canaries: string[] } | null)?.canaries ?? [];
+}
+
+const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
+let good = '';
+
+t.test('a first version reaches every node: no node is healthy yet, so canary is skipped', async (t) => {
+  const v1 = await release({ version: 'v1', latencyMs: 10 });
+  t.equal(v1.run.status, 'completed', v1.run.reason ?? '');
+  t.equal(v1.stage('canary')?.outcome, 'skipped');
+  const all = await eventually(fleet.nodes, runs(v1.commit));
+  t.ok(all.every(runs(v1.commit)), 'every node runs v1', { all });
+});
+
+t.test('v2 goes through a canary and reaches every node', async (t) => {
+  const v2 = await release({ version: 'v2', latencyMs: 9 });
+  t.equal(v2.run.status, 'completed', v2.run.reason ?? '');
+  t.equal(v2.stage('canary')?.outcome, 'passed', v2.stage('canary')?.reason ?? '');
+  t.equal(canaries(v2.run.id).length, 1, 'ceil(0.3 × 3) = 1 canary');
+  t.match(v2.stage('deploy')?.reason, /confirmed by 3 node\(s\)/);
+  const all = await eventually(fleet.nodes, runs(v2.commit));
+  t.ok(all.every(runs(v2.commit)), 'every node runs v2', { all });
+  good = v2.commit;
+});
+
+t.test('a v3 whose health fails is rolled back on the canary; the others never apply it', async (t) => {
+  const v3 = await release({ version: 'v3', latencyMs: 9, healthy: false });
+  t.equal(v3.run.status, 'rolled_back');
+  t.equal(v3.stage('canary')?.outcome, 'rolled_back');
+  t.match(v3.stage('canary')?.reason, /health/);
+  t.notOk(v3.stage('deploy'), 'deploy never ran');
+  const [canary] = canaries(v3.run.id);
+  const all = await eventually(fleet.nodes, (s) => s.running?.version === good);
+  for (const [i, node] of fleet.nodes.entries()) {
+    t.equal(all[i]?.running?.version, good, `${node.id} runs v2`);
+    if (node.id === canary) t.not(all[i]?.last_apply?.version, good, 'the canary tried v3 (or its rollback) last');
+    else t.equal(all[i]?.last_apply?.version, good, `${node.id} never applied v3`);
+  }
+});
+
+t.test('an error-rate rise on the canary against the control group fails the canary', async (t) => {
+  const v4 = await release({ version: 'v4', latencyMs: 9, errorRate: 0.3 });
+  t.equal(v4.run.status, 'rolled_back');
+  const criteria = (v4.stage('canary')?.evidence as { criteria: Array<{ name: string; ok: boolean; detail: string }> }).criteria;
+  t.match(criteria.find((c) => c.name === 'error_rate'), { ok: false }, 'error_rate failed');
+  t.match(criteria.find((c) => c.name === 'health'), { ok: true }, 'health itself was fine');
+  const all = await eventually(fleet.nodes, (s) => s.running?.version === good);
+  t.ok(all.every((s) => s.running?.version === good), 'every node is back on v2', { all });
+});
+
+t.test('a canary whose checkout is changed on disk fails the code-hash criterion', async (t) => {
+  const commit = fleet.commit({ version: 'v5', latencyMs: 9 });
+  // wait for the canary to run v5, then change a tracked file in its release
+  let tampered = '';
+  const until = Date.now() + 60_000;
+  while (!tampered && Date.now() < until) {
+    const run = store.findRun('testnet', commit);
+    const [canary] = run ? canaries(run.id) : [];
+    const node = fleet.nodes.find((n) => n.id === canary);
+    if (node && runs(commit)(await status(node))) {
+      appendFileSync(join(node.appDir as string, 'current', 'README.md'), 'changed after install\n');
+      tampered = node.id;
+    }
+    await sleep(100);
+  }
+  t.ok(tampered, 'the canary ran v5 and was changed');
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 60_000 });
+  const canaryStage = store.stageResults(run.id).find((r) => r.stage === 'canary');
+  t.equal(run.status, 'rolled_back');
+  const criteria = (canaryStage?.evidence as { criteria: Array<{ name: string; ok: boolean; detail: string }> }).criteria;
+  t.match(criteria.find((c) => c.name === 'code_hash'), { ok: false, detail: new RegExp(tampered) });
+});
+
+t.test('a node cut off during a release catches up when the cut heals', async (t) => {
+  const cut = fleet.nodes[0] as Daemon;
+  cut.child?.kill('SIGSTOP');
+  await sleep(5000); // past heartbeat_timeout: silent, so no canary candidate and not waited for
+  const v6 = await release({ version: 'v6', latencyMs: 9 });
+  t.equal(v6.run.status, 'completed', v6.run.reason ?? '');
+  t.match(v6.stage('deploy')?.reason, new RegExp(`silent, not waited for: ${cut.id}`));
+  t.equal(await appVersion(cut), 'v2', `${cut.id} still serves v2 while cut off`);
+  cut.child?.kill('SIGCONT');
+  const [after] = await eventually([cut], runs(v6.commit));
+  t.equal(after?.running?.version, v6.commit, `${cut.id} runs v6 after the cut heals`);
+});
+
+/** A stopped daemon does not answer; its app (another process) says which version it serves. */
+async function appVersion(d: Daemon): Promise<string> {
+  const res = (await (await fetch(`http://127.0.0.1:${d.appPort}/healthz`)).json()) as { version: string };
+  return res.version;
+}
