@@ -75,7 +75,8 @@ export class LoopbackFleet {
   readonly repoDir: string;
   authority!: Daemon;
   readonly nodes: Daemon[] = [];
-  private publicKey = '';
+  /** The fleet's release public key (hex): every daemon's trust anchor. */
+  publicKey = '';
   private readonly cli: string;
 
   constructor(readonly opts: FleetOptions) {

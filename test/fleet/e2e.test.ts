@@ -1,7 +1,7 @@
 // The whole way on loopback: an authority daemon and three node daemons (real processes,
 // real gossip over HTTP, real applies of the sample app), versions committed to the app's
 // repository and taken through the pipeline by the authority's own poll.
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -9,7 +9,8 @@ import { LoopbackFleet, sleep, type Daemon } from '../../src/demo/fleet.js';
 import type { SampleKnobs } from '../../src/demo/sample-app.js';
 import { waitForRun } from '../../src/demo/watch.js';
 import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH } from '../helpers/cli.js';
+import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
+import { startLiar } from '../helpers/liar.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'upshift-e2e-'));
 const fleet = new LoopbackFleet({
@@ -78,6 +79,15 @@ t.test('v2 goes through a canary and reaches every node', async (t) => {
   const all = await eventually(fleet.nodes, runs(v2.commit));
   t.ok(all.every(runs(v2.commit)), 'every node runs v2', { all });
   good = v2.commit;
+
+  // the authority's view: every node, its version, health and apply state
+  await sleep(1500); // one more heartbeat from each node after its confirm
+  const ls = (await runCli(['--config', fleet.authority.configPath, 'fleet', 'ls', '--json'])).json<{ nodes: Array<{ node: string; health: string; tracks: Record<string, { version: string; state: string }> }> }>();
+  const apps = ls.nodes.filter((n) => n.node !== 'authority');
+  t.same(apps.map((n) => n.node).sort(), fleet.nodes.map((n) => n.id), 'fleet ls lists every node');
+  t.ok(apps.every((n) => n.health === 'ok' && n.tracks.testnet?.version === v2.commit && n.tracks.testnet.state === 'confirmed'), 'all healthy on v2', { apps });
+  const health = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health']);
+  t.equal(health.code, 0, 'fleet health exits 0', diag(health));
 });
 
 t.test('a v3 whose health fails is rolled back on the canary; the others never apply it', async (t) => {
@@ -130,8 +140,14 @@ t.test('a canary whose checkout is changed on disk fails the code-hash criterion
 
 t.test('a node cut off during a release catches up when the cut heals', async (t) => {
   const cut = fleet.nodes[0] as Daemon;
+  const settled = await eventually(fleet.nodes, runs(good));
+  t.ok(settled.every(runs(good)), 'every node is settled on v2 before the cut', { settled });
+  t.equal(await appVersion(cut), 'v2');
   cut.child?.kill('SIGSTOP');
   await sleep(5000); // past heartbeat_timeout: silent, so no canary candidate and not waited for
+  const health = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']);
+  t.equal(health.code, 1, 'fleet health exits 1 while a node is silent');
+  t.match(health.json<{ problems: Array<{ node: string; problem: string }> }>().problems, [{ node: cut.id, problem: /silent/ }]);
   const v6 = await release({ version: 'v6', latencyMs: 9 });
   t.equal(v6.run.status, 'completed', v6.run.reason ?? '');
   t.match(v6.stage('deploy')?.reason, new RegExp(`silent, not waited for: ${cut.id}`));
@@ -146,3 +162,24 @@ async function appVersion(d: Daemon): Promise<string> {
   const res = (await (await fetch(`http://127.0.0.1:${d.appPort}/healthz`)).json()) as { version: string };
   return res.version;
 }
+
+t.test('an old manifest replayed by a certified insider is refused: not applied, not forwarded', async (t) => {
+  const target = fleet.nodes[1] as Daemon;
+  const before = await status(target);
+  const oldest = store.manifests.list('testnet').find((m) => m.seq === 1);
+  t.ok(oldest?.envelope, 'the v1 manifest, genuinely signed');
+  const liar = await startLiar(t, { fleet: 'demo', trustKey: fleet.publicKey, releaseKeyPath: join(fleet.authority.dir, 'keys', 'release.key'), target: target.url, oldEnvelope: oldest?.envelope as string });
+  const until = Date.now() + 15_000;
+  let refused = false;
+  while (!refused && Date.now() < until) {
+    await liar.tick();
+    await sleep(300);
+    refused = readFileSync(target.logPath, 'utf8').includes('"code":"E_ROLLBACK"');
+  }
+  t.ok(refused, `${target.id} refused the pulled manifest with E_ROLLBACK`);
+  const after = await status(target);
+  t.equal(after.manifest?.seq, before.manifest?.seq, 'the held manifest is unchanged');
+  t.same(after.running, before.running, 'current is unchanged');
+  const authority = (await (await fetch(`${fleet.authority.url}/v1/status`)).json()) as { tracks: { testnet: TrackStatus } };
+  t.not(authority.tracks.testnet.manifest?.seq, 1, 'nobody forwarded it back to the authority');
+});

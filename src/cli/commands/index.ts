@@ -9,6 +9,7 @@ import { registerDaemon } from './daemon.js';
 import { registerDemo } from './demo.js';
 import { registerFleetToken } from './fleet-token.js';
 import { registerJoin } from './join.js';
+import { registerFleetView } from './fleet.js';
 
 export function registerCommands(program: Command, session: Session): void {
   registerInit(program, session);
@@ -19,5 +20,5 @@ export function registerCommands(program: Command, session: Session): void {
   registerDaemon(program, session);
   registerDemo(program, session);
   registerJoin(program, session);
-  registerFleetToken(program, session);
+  registerFleetView(registerFleetToken(program, session), session);
 }

@@ -76,12 +76,14 @@ export class AppMonitor {
   /** One health probe and one metrics sample (the health.interval timer). */
   async probe(): Promise<void> {
     const { app } = this.deps;
+    // a different release behind `current` (or the first one) is attested first; its rate starts afresh
+    if (this.currentName() !== (this.attested?.release ?? null)) {
+      // a hash that fails must not stop the health probe; the attest timer tries again
+      await this.attest().catch((err: unknown) => this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`));
+    }
     const [health] = await Promise.all([probeHealth(app.health.url, app.health.timeout), this.sampleMetrics()]);
     this.health = health.ok ? 'ok' : 'failing';
     this.healthDetail = health.detail;
-    // a different release behind `current` is a new app: its rate starts afresh
-    const release = this.currentName();
-    if (this.attested && release !== this.attested.release) await this.attest();
   }
 
   /** Hash the release `current` points at now (the attest_every timer, and after a switch). */
@@ -92,7 +94,9 @@ export class AppMonitor {
       return;
     }
     const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release));
-    if (this.attested?.release !== release) this.samples = [];
+    // switched while hashing: the release hashed is not what runs; the next probe attests again
+    if (this.currentName() !== release) return;
+    if (this.attested !== null && this.attested.release !== release) this.samples = [];
     this.attested = { release, hash, at: this.deps.clock.now() };
   }
 

@@ -1,0 +1,66 @@
+// What `upshift fleet ls|health` and the agent tools show: every node this node has heard
+// a heartbeat from (the authority hears every node), per track what it runs and what its
+// last apply did, its app's health and error rate, and how long ago it was heard.
+import type { Config } from '../core/config.js';
+import type { NodeReport } from '../core/ports.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import { reports } from '../node/agent/reports.js';
+import { heldManifest } from './status.js';
+
+export interface FleetNodeView {
+  node: string;
+  labels: Record<string, string>;
+  /** alive | suspect | dead as this node's membership last saw it; null when never saved. */
+  member: string | null;
+  health: NodeReport['health'];
+  error_rate: number | null;
+  last_heartbeat: string;
+  age_ms: number;
+  silent: boolean;
+  revoked: boolean;
+  tracks: Record<string, { version: string | null; seq: number | null; state: string; reason: string | null; behind: boolean }>;
+}
+
+export interface FleetView {
+  now: string;
+  /** Heartbeats older than this count as silent. */
+  silent_after_ms: number;
+  /** The manifest seq this node holds per track: a node below it is behind. */
+  held: Record<string, number | null>;
+  nodes: FleetNodeView[];
+}
+
+export function fleetView(config: Config, store: Store, now: number): FleetView {
+  const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
+  const held = Object.fromEntries(config.node.tracks.map((t) => [t, heldManifest(config, store, t)?.seq ?? null]));
+  const members = new Map(store.identity.peers().map((p) => [p.nodeId, p.state]));
+  const nodes = reports(store).map((r): FleetNodeView => {
+    const cert = store.identity.latestCert(r.node);
+    const tracks: FleetNodeView['tracks'] = {};
+    for (const [track, t] of Object.entries(r.tracks)) {
+      const want = held[track] ?? null;
+      tracks[track] = { version: t.version, seq: t.seq, state: t.state, reason: t.reason ?? null, behind: want !== null && (t.seq === null || t.seq < want || t.state !== 'confirmed') };
+    }
+    return {
+      node: r.node, labels: r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
+      health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.at).toISOString(), age_ms: now - r.at,
+      silent: now - r.at > silentAfter, revoked: cert !== null && cert.revokedAt !== null, tracks,
+    };
+  });
+  return { now: new Date(now).toISOString(), silent_after_ms: silentAfter, held, nodes };
+}
+
+/** What `fleet health` judges: nodes that are not fine, and why. Nodes without an app are only judged on silence. */
+export function fleetProblems(view: FleetView): Array<{ node: string; problem: string }> {
+  const out: Array<{ node: string; problem: string }> = [];
+  for (const n of view.nodes) {
+    const runsApp = Object.keys(n.tracks).length > 0;
+    if (n.revoked) continue;
+    if (n.silent) out.push({ node: n.node, problem: `silent for ${Math.round(n.age_ms / 1000)} s` });
+    else if (runsApp && n.health !== 'ok') out.push({ node: n.node, problem: `app health ${n.health}` });
+    for (const [track, t] of Object.entries(n.tracks)) {
+      if (t.behind) out.push({ node: n.node, problem: `${track} behind: at #${t.seq ?? '-'} (${t.state}${t.reason ? `: ${t.reason}` : ''}), held #${view.held[track]}` });
+    }
+  }
+  return out;
+}
