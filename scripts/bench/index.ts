@@ -3,6 +3,7 @@
 // failure: the exit code is non-zero only when a benchmark crashes or a name is unknown.
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 import { benchCodeHash } from './codehash.js';
+import { benchFleet } from './fleet.js';
 import { benchGossip } from './gossip-sim.js';
 import { benchOverhead } from './overhead.js';
 import { progress } from './util.js';
@@ -17,6 +18,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'code_hash_20k', run: () => benchCodeHash({ files: 20_000 }) },
   { name: 'orchestration_overhead', run: () => benchOverhead({ runs: 5 }) },
   { name: 'gossip_sim', run: () => benchGossip({ sizes: [1000, 10_000], losses: [0.01, 0.1], seeds: 20 }) },
+  { name: 'fleet_loopback', run: () => benchFleet({ nodes: 20, singleRuns: 3, peers: 100 }) },
 ];
 
 async function main(argv: string[]): Promise<number> {

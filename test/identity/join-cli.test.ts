@@ -11,6 +11,7 @@ import { handleJoin, loadNodeIdentity, revocationCheck } from '../../src/node/id
 import { loadKeyFile, loadSigners } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
 import { verifyCert } from '../../src/trust/node-cert.js';
+import { verifyRevocations } from '../../src/trust/revocation-list.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { diag, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -100,7 +101,9 @@ t.test('fleet certs lists the cert and fleet revoke makes it refused', async (t)
 
   const rev = await fleetCli('revoke', 'edge-1', '--reason', 'decommissioned', '--json');
   t.equal(rev.code, 0, diag(rev));
-  t.match(rev.json(), { ok: true, node_id: 'edge-1', already_revoked: false });
+  t.match(rev.json(), { ok: true, node_id: 'edge-1', already_revoked: false, revocation_list: 1 });
+  const signed = verifyRevocations(store.kv.get('gossip.revocations') as string, keyset, 'edge');
+  t.match(signed, { seq: 1, revoked: [{ node_id: 'edge-1', reason: 'decommissioned' }] }, 'a signed revocation list is held for gossip');
   t.match((await fleetCli('certs', '--json')).json().certs, [{ node_id: 'edge-1', status: 'revoked', revoke_reason: 'decommissioned' }]);
   t.equal((await fleetCli('revoke', 'nobody', '--reason', 'x', '--json')).json().error.code, 'E_USAGE');
 

@@ -19,6 +19,7 @@ import { serializeEnvelope, type Envelope } from '../../src/trust/envelope.js';
 import { signerFromSeed, type Signer } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
 import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
+import { signRevocations } from '../../src/trust/revocation-list.js';
 import { signManifest } from '../../src/trust/verify-manifest.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -175,6 +176,26 @@ t.test('gossip from a node whose certificate was revoked is refused, even with t
   const res = await post(a.url, auth.sign(push(c.id, a.id, c.url)));
   t.equal(res.status, 403);
   t.match(res.json, { ok: false, error: { code: 'E_REVOKED' } });
+});
+
+t.test('the signed revocation list of the authority travels by gossip, and then every node refuses the revoked node', async (t) => {
+  const list = (seq: number, signers = [authority]) =>
+    signRevocations({ fleet: 'edge', seq, issued_at: iso(Date.now()), revoked: [{ node_id: c.id, serial: 3, reason: 'decommissioned', revoked_at: iso(Date.now()) }] }, signers);
+  const auth = new Ed25519MessageAuth({ signer: c.signer, cert: c.cert, keyset, fleet: 'edge', clock: systemClock });
+  t.equal((await post(b.url, auth.sign(push(c.id, b.id, c.url)))).status, 200, 'node-b still hears node-c');
+  t.equal(await b.agent.source.offer(list(1, [stranger])), 'refused', 'a list signed by an unknown key');
+  t.equal(await a.agent.source.offer(list(2)), 'accepted', 'the authority side holds list #2');
+  for (let round = 0; round < 10 && !b.store.identity.isRevoked(c.id, 3); round++) {
+    await Promise.all([a.agent.tick(), b.agent.tick()]);
+    await sleep(50);
+  }
+  t.ok(b.store.identity.isRevoked(c.id, 3), 'node-b learned the revocation by gossip');
+  t.equal(b.store.kv.get('gossip.revocations'), a.agent.source.get('~revocations'), 'and keeps the exact list');
+  const res = await post(b.url, auth.sign(push(c.id, b.id, c.url)));
+  t.equal(res.status, 403);
+  t.match(res.json, { ok: false, error: { code: 'E_REVOKED' } });
+  t.equal(await b.agent.source.offer(list(1)), 'refused', 'an older list is refused');
+  t.equal(b.agent.source.digest()['~revocations']?.seq, 2);
 });
 
 t.test('an oversized body is refused with 413 before it is parsed', async (t) => {

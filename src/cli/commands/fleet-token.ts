@@ -6,6 +6,8 @@ import { UpshiftError } from '../../core/errors.js';
 import type { CertRecord } from '../../adapters/sqlite/identity-tables.js';
 import { DEFAULT_TOKEN_TTL_MS, hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../../trust/join-token.js';
 import { labelsSchema, nodeIdSchema } from '../../trust/node-cert.js';
+import { publishRevocations } from '../../runtime/revocations.js';
+import { loadSigners } from '../../trust/keyfile.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 /** `region=eu,rack=r1` → { region: 'eu', rack: 'r1' }; E_USAGE for anything else. */
@@ -88,9 +90,11 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (node: string, opts: { reason: string; json?: boolean }) => {
-        requireAuthority(session);
+        const { config } = requireAuthority(session);
         const reason = opts.reason.trim();
         if (!reason || reason.length > 500) throw new UpshiftError('E_USAGE', '--reason must be 1 to 500 characters');
+        // the new revocation list is signed in the same transaction: keys first, so a missing key changes nothing
+        const signers = await loadSigners((config.authority as NonNullable<typeof config.authority>).signing_keys);
         const store = session.store();
         const tables = store.identity;
         const now = Date.now();
@@ -99,13 +103,15 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
           if (!latest) throw new UpshiftError('E_USAGE', `no certificate was ever issued to node "${node}"; see \`upshift fleet certs\``);
           if (latest.revokedAt !== null) return { serial: latest.serial, already: true, revokedAt: latest.revokedAt, reason: latest.revokeReason ?? '' };
           tables.revoke(node, latest.serial, reason, now);
-          store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.cert_revoked', actor: 'cli', data: { node_id: node, serial: latest.serial, reason } });
-          return { serial: latest.serial, already: false, revokedAt: now, reason };
+          const list = publishRevocations(store, signers, config.fleet, now);
+          store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.cert_revoked', actor: 'cli', data: { node_id: node, serial: latest.serial, reason, revocation_list: list.seq } });
+          return { serial: latest.serial, already: false, revokedAt: now, reason, list: list.seq };
         });
-        if (opts.json) return void printJson({ ok: true, node_id: node, serial: result.serial, already_revoked: result.already, revoked_at: iso(result.revokedAt), reason: result.reason });
+        const list = 'list' in result ? result.list : null;
+        if (opts.json) return void printJson({ ok: true, node_id: node, serial: result.serial, already_revoked: result.already, revoked_at: iso(result.revokedAt), reason: result.reason, revocation_list: list });
         say(result.already
           ? `node ${node} was already revoked at ${iso(result.revokedAt)} (${result.reason})`
-          : `revoked node ${node}: certificates up to serial ${result.serial} are no longer accepted`);
+          : `revoked node ${node}: certificates up to serial ${result.serial} are no longer accepted; revocation list #${list} signed, the daemon gossips it to every node`);
       }),
     );
 

@@ -10,11 +10,14 @@ import type { Store } from '../../adapters/sqlite/store.js';
 import type { ManifestSource, OfferResult } from '../../gossip/ports.js';
 import type { Digest } from '../../gossip/types.js';
 import type { Keyset } from '../../trust/keyset.js';
+import { isRevocationEnvelope, REVOCATIONS_KEY, verifyRevocations } from '../../trust/revocation-list.js';
 import { verifyManifest } from '../../trust/verify-manifest.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 
 export const MANIFEST_KEY_PREFIX = 'gossip.manifest.';
+/** Where the latest verified revocation list is kept (it gossips under REVOCATIONS_KEY). */
+export const REVOCATIONS_STORE_KEY = 'gossip.revocations';
 
 export interface ManifestSourceDeps {
   store: Store;
@@ -39,6 +42,7 @@ export class StoreManifestSource implements ManifestSource {
   private draining: Promise<void> | null = null;
   private readonly looked = new Map<string, string>();
   private closed = false;
+  private revocations: { envelope: string; hash: string; seq: number } | null = null;
 
   constructor(private readonly deps: ManifestSourceDeps) {
     for (const track of deps.node.tracks) {
@@ -52,6 +56,14 @@ export class StoreManifestSource implements ManifestSource {
         deps.log?.warn({ module: 'gossip', track, code: toUpshiftError(err).code }, 'stored manifest no longer verifies; not serving it');
       }
     }
+    const list = deps.store.kv.get(REVOCATIONS_STORE_KEY);
+    if (list !== null) {
+      try {
+        this.revocations = { envelope: list, hash: this.hash(list), seq: verifyRevocations(list, deps.keyset, deps.node.fleet).seq };
+      } catch (err) {
+        deps.log?.warn({ module: 'gossip', code: toUpshiftError(err).code }, 'stored revocation list no longer verifies; not serving it');
+      }
+    }
     this.rebuild();
   }
 
@@ -60,6 +72,7 @@ export class StoreManifestSource implements ManifestSource {
   }
 
   get(track: string): string | null {
+    if (track === REVOCATIONS_KEY) return this.revocations?.envelope ?? null;
     return this.held.get(track)?.envelope ?? null;
   }
 
@@ -84,6 +97,7 @@ export class StoreManifestSource implements ManifestSource {
 
   /** offer() for the authority's own publish: a refusal throws its code instead of returning 'refused'. */
   accept(envelope: string): 'accepted' | 'same' {
+    if (isRevocationEnvelope(envelope)) return this.acceptRevocations(envelope);
     const { deps } = this;
     let payload: ManifestPayload;
     try {
@@ -113,12 +127,34 @@ export class StoreManifestSource implements ManifestSource {
    * while the daemon runs): one kv read per track, verified like any offer.
    */
   refresh(): void {
-    for (const track of this.deps.node.tracks) {
-      const stored = this.deps.store.kv.get(MANIFEST_KEY_PREFIX + track);
-      if (stored === null || stored === this.held.get(track)?.envelope || stored === this.looked.get(track)) continue;
-      this.looked.set(track, stored); // a refused one is not offered again every round
+    const keys: Array<[string, string]> = this.deps.node.tracks.map((t) => [t, MANIFEST_KEY_PREFIX + t]);
+    for (const [key, storeKey] of [...keys, [REVOCATIONS_KEY, REVOCATIONS_STORE_KEY] as [string, string]]) {
+      const stored = this.deps.store.kv.get(storeKey);
+      if (stored === null || stored === this.get(key) || stored === this.looked.get(key)) continue;
+      this.looked.set(key, stored); // a refused one is not offered again every round
       void this.offer(stored);
     }
+  }
+
+  /** A newer revocation list: kept, served, and its revocations recorded, so revoked senders are refused here too. */
+  private acceptRevocations(envelope: string): 'accepted' | 'same' {
+    const { deps } = this;
+    const list = verifyRevocations(envelope, deps.keyset, deps.node.fleet);
+    const have = this.revocations;
+    const hash = this.hash(envelope);
+    if (have && list.seq === have.seq) {
+      if (have.hash === hash) return 'same';
+      throw new UpshiftError('E_SEQ_CONFLICT', `a different revocation list #${list.seq} is already held`);
+    }
+    if (have && list.seq < have.seq) throw new UpshiftError('E_ROLLBACK', `revocation list #${list.seq} is older than the #${have.seq} held`);
+    deps.store.tx(() => {
+      deps.store.kv.set(REVOCATIONS_STORE_KEY, envelope);
+      for (const r of list.revoked) deps.store.identity.revoke(r.node_id, r.serial, r.reason, Date.parse(r.revoked_at));
+    });
+    this.revocations = { envelope, hash, seq: list.seq };
+    this.rebuild();
+    deps.log?.info({ module: 'gossip', seq: list.seq, revoked: list.revoked.length }, 'revocation list accepted');
+    return 'accepted';
   }
 
   /** Manifests held but not yet applied here (after a restart mid-apply, say): apply them. */
@@ -170,6 +206,7 @@ export class StoreManifestSource implements ManifestSource {
   private rebuild(): void {
     const d: Digest = {};
     for (const [track, h] of this.held) d[track] = { seq: h.payload.seq, hash: h.hash };
+    if (this.revocations) d[REVOCATIONS_KEY] = { seq: this.revocations.seq, hash: this.revocations.hash };
     this.current = d;
   }
 }
