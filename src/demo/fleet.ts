@@ -2,11 +2,12 @@
 // with its own config, keys, state dir and app dir, joined with real one-time tokens, and
 // a sample app repository they all fetch from. Used by `npm run demo`, the end-to-end
 // tests and the fleet benchmark. Every daemon is a real `upshift daemon` child process.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { APP_CTL } from './app-ctl.js';
 import { toHex } from '../trust/bytes.js';
@@ -51,6 +52,8 @@ const FAST_AUTHORITY = {
   canary: { fraction: 0.25, soak: '8s', check_every: '1s', heartbeat_timeout: '10s', labels: ['region'] },
   deploy: { progress_deadline: '90s' },
 };
+const JOIN_BATCH = 4;
+const execFileAsync = promisify(execFile);
 const FAST_GOSSIP = { interval: '500ms', anti_entropy: '3s', suspect_after: '5s', dead_after: '20s' };
 
 export function defaultCliPath(): string {
@@ -89,7 +92,11 @@ export class LoopbackFleet {
     mkdirSync(this.repoDir, { recursive: true });
     execFileSync('git', ['init', '-q', '-b', 'main', this.repoDir]);
     this.authority = await this.startAuthority();
-    for (let i = 1; i <= this.opts.nodes; i++) this.nodes.push(await this.addNode(`node-${i}`, i - 1));
+    // a few at a time: each join is two CLI processes and a daemon start
+    for (let i = 0; i < this.opts.nodes; i += JOIN_BATCH) {
+      const batch = Array.from({ length: Math.min(JOIN_BATCH, this.opts.nodes - i) }, (_, k) => this.addNode(`node-${i + k + 1}`, i + k));
+      this.nodes.push(...(await Promise.all(batch)));
+    }
   }
 
   /** Commit a sample app version to main; returns the commit id. */
@@ -100,9 +107,10 @@ export class LoopbackFleet {
     return this.git('rev-parse', 'HEAD').trim();
   }
 
-  /** Run the CLI with a daemon's config; stdout, or throws with stderr. */
-  run(d: Daemon, args: string[]): string {
-    return execFileSync(process.execPath, [this.cli, '--config', d.configPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Run the CLI with a daemon's config; stdout, or rejects with stderr. */
+  async run(d: Daemon, args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync(process.execPath, [this.cli, '--config', d.configPath, ...args], { encoding: 'utf8' });
+    return stdout;
   }
 
   /** Start (or restart) a daemon's process and wait for its /healthz. */
@@ -210,8 +218,8 @@ export class LoopbackFleet {
     const configPath = join(dir, 'upshift.yaml');
     writeFileSync(configPath, stringify(config));
     const d: Daemon = { id, dir, configPath, stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`, logPath: join(dir, 'daemon.log'), appPort, appDir, child: null };
-    const { token } = JSON.parse(this.run(this.authority, ['fleet', 'token', '--node', id, '--labels', `region=${region}`, '--json'])) as { token: string };
-    this.run(d, ['join', '--authority', this.authority.url, '--token', token]);
+    const { token } = JSON.parse(await this.run(this.authority, ['fleet', 'token', '--node', id, '--labels', `region=${region}`, '--json'])) as { token: string };
+    await this.run(d, ['join', '--authority', this.authority.url, '--token', token]);
     await this.startDaemon(d, this.opts.nodeEnv?.(id) ?? {});
     return d;
   }

@@ -117,6 +117,7 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
   }
   const served = all.reduce((n, p) => n + p.agent.node.stats.manifestsServed, 0);
   t.ok(served >= 2 && served <= 4, `manifest transfers: ${served}`);
+  await a.agent.tick(); // heartbeats heard are written once per round
   const heard = reports(a.store).map((r) => r.node).sort();
   t.same(heard, ['node-a', 'node-b', 'node-c'], 'node-a keeps heartbeats of itself and both peers');
   const b2 = reports(a.store).find((r) => r.node === 'node-b');

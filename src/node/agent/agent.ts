@@ -52,6 +52,8 @@ export class NodeAgent {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<void>>();
   private readonly labels: Record<string, string>;
+  /** Heartbeats heard since the last round, by node: the latest wins. */
+  private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
 
@@ -82,7 +84,8 @@ export class NodeAgent {
       heartbeat: () => this.heartbeat(),
       seeds: deps.seeds ?? config.gossip.seeds,
       peers,
-      onHeartbeat: (hb, at) => this.saveHeartbeat(hb, at),
+      // kept in memory and written once per round: one transaction (one fsync) per interval, not per message
+      onHeartbeat: (hb, at) => void this.heard.set(hb.node, { at, heartbeat: hb }),
       onEvent: (e) => this.logEvent(e),
     });
   }
@@ -118,13 +121,15 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
+    this.saveHeartbeats();
     this.saveMembers();
   }
 
   /** One push round (what the interval timer runs); tests call it directly. */
   async tick(): Promise<void> {
     this.source.refresh();
-    this.saveHeartbeat(this.heartbeat(), this.deps.clock.now());
+    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat: this.heartbeat() });
+    this.saveHeartbeats();
     await this.node.tick();
   }
 
@@ -176,11 +181,16 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  private saveHeartbeat(hb: Heartbeat, at: number): void {
+  private saveHeartbeats(): void {
+    if (this.heard.size === 0) return;
+    const { store } = this.deps;
     try {
-      this.deps.store.kv.set(HEARTBEAT_KEY_PREFIX + hb.node, JSON.stringify({ at, heartbeat: hb }));
+      store.tx(() => {
+        for (const [node, saved] of this.heard) store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify(saved));
+      });
+      this.heard.clear();
     } catch (err) {
-      this.deps.log?.warn({ module: 'gossip', node: hb.node }, `heartbeat not saved: ${(err as Error).message}`);
+      this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
     }
   }
 

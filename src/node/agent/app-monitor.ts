@@ -119,7 +119,7 @@ export class AppMonitor {
     } catch (err) {
       const problem = (err as Error).message;
       // said once per change: an app that is down would otherwise log every interval
-      if (problem !== this.metricsProblem) this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `metrics not read from ${metrics.url}: ${problem}`);
+      if (problem !== this.metricsProblem) this.deps.log?.warn({ module: 'monitor', code: 'E_UNREACHABLE' }, `metrics not read from ${metrics.url}: ${problem}`);
       this.metricsProblem = problem;
       return;
     }

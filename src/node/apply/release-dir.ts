@@ -2,7 +2,8 @@
 // `releases/<version>-<shortsha>/`. Full SHA only; hooks and submodules off on every git
 // call (the same guards as adapters/git.ts: `-c core.hooksPath=/dev/null`, a scrubbed
 // environment); HEAD verified after checkout, so what is switched to is what was signed.
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { simpleGit, GitPluginError } from 'simple-git';
 import { gitEnv, GitExit, safeGitOptions } from '../../adapters/git-safety.js';
 import { UpshiftError } from '../../core/errors.js';
@@ -83,10 +84,10 @@ export async function fetchRelease(req: FetchRequest): Promise<void> {
     }
   }
   await git(['checkout', '--quiet', '--detach', req.commit]);
-  // Ask for the top level too: in a directory that is not a work tree, git would answer for
-  // whatever repository encloses it.
-  const [top, head] = (await git(['rev-parse', '--show-toplevel', 'HEAD'])).trim().split('\n');
-  if (top !== realpathSync(req.dir) || head !== req.commit) {
-    throw new UpshiftError('E_WORKTREE', `release at ${req.dir} has HEAD ${head ?? '?'}, expected ${req.commit}`, { details: { top, head, commit: req.commit } });
+  // HEAD as git itself keeps it: the repository we just made in req.dir, detached at one id
+  // (read from the file rather than by a fifth git process).
+  const head = readFileSync(join(req.dir, '.git', 'HEAD'), 'utf8').trim();
+  if (head !== req.commit) {
+    throw new UpshiftError('E_WORKTREE', `release at ${req.dir} has HEAD ${head}, expected ${req.commit}`, { details: { head, commit: req.commit } });
   }
 }
