@@ -16,6 +16,8 @@ import { acceptedAt, Journals, PlainScript, publish, rssMbOf, seedUnreachablePee
 import { progress, round1, summarize } from './util.js';
 
 export interface FleetBenchOptions {
+  /** What the result is called (one name per fleet size). */
+  name: string;
   nodes: number;
   /** Single-node applies (and plain-script upgrades) timed. */
   singleRuns: number;
@@ -43,7 +45,7 @@ export async function benchFleet(opts: FleetBenchOptions): Promise<object> {
   const eager = new PlainScript(join(dir, 'plain-eager'), fleet.repoDir, 50);
   let journals: Journals | null = null;
   try {
-    progress(`fleet_loopback: starting an authority and ${opts.nodes} node daemons`);
+    progress(`${opts.name}: starting an authority and ${opts.nodes} node daemons`);
     const startedAt = Date.now();
     await fleet.start();
     const startupS = round1((Date.now() - startedAt) / 1000);
@@ -62,7 +64,7 @@ export async function benchFleet(opts: FleetBenchOptions): Promise<object> {
     };
 
     // Warm-up: every node gets a running app, so the measured round is an upgrade.
-    progress(`fleet_loopback: started in ${startupS} s; warm-up release to all nodes`);
+    progress(`${opts.name}: started in ${startupS} s; warm-up release to all nodes`);
     await release('all');
     progress('fleet_loopback: measured release to all nodes');
     const round = await release('all');
@@ -73,7 +75,7 @@ export async function benchFleet(opts: FleetBenchOptions): Promise<object> {
     const toAll = lastConfirmed - published;
 
     // One node alone, then the plain script, alternating; the rest of the fleet idles.
-    progress(`fleet_loopback: ${opts.singleRuns} single-node applies against the plain script`);
+    progress(`${opts.name}: ${opts.singleRuns} single-node applies against the plain script`);
     await plain.start(BRANCH);
     await eager.start(BRANCH);
     const single: NodeApply[] = [];
@@ -99,13 +101,13 @@ export async function benchFleet(opts: FleetBenchOptions): Promise<object> {
     const [plainNode, crowded] = fleet.nodes.slice(-2) as [Daemon, Daemon];
     await Promise.all([fleet.stopDaemon(plainNode), fleet.stopDaemon(crowded)]);
     const seeded = await seedUnreachablePeers(crowded, opts.peers);
-    progress(`fleet_loopback: RSS after restart, ${seeded.reachable} peers vs ${opts.peers} (${seeded.unreachable} unreachable)`);
+    progress(`${opts.name}: RSS after restart, ${seeded.reachable} peers vs ${opts.peers} (${seeded.unreachable} unreachable)`);
     await Promise.all([fleet.startDaemon(plainNode), fleet.startDaemon(crowded)]);
     await sleep(SETTLE_MS);
     const restarted = { plain: await sampleRss(plainNode), crowded: await sampleRss(crowded) };
 
     return {
-      name: 'fleet_loopback',
+      name: opts.name,
       nodes: opts.nodes,
       startup_s: startupS,
       fleet_release: {

@@ -18,7 +18,9 @@ export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'code_hash_20k', run: () => benchCodeHash({ files: 20_000 }) },
   { name: 'orchestration_overhead', run: () => benchOverhead({ runs: 5 }) },
   { name: 'gossip_sim', run: () => benchGossip({ sizes: [1000, 10_000], losses: [0.01, 0.1], seeds: 20 }) },
-  { name: 'fleet_loopback', run: () => benchFleet({ nodes: 20, singleRuns: 3, peers: 100 }) },
+  { name: 'fleet_loopback', run: () => benchFleet({ name: 'fleet_loopback', nodes: 20, singleRuns: 3, peers: 100 }) },
+  // the same questions on a quiet machine: 20 daemons and their apps share 2 cores above
+  { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];
 
 async function main(argv: string[]): Promise<number> {
