@@ -1,54 +1,16 @@
-// Parts of the loopback fleet benchmark: publish a signed release the way `pipeline run`
-// from the CLI does, read the nodes' apply journals, read a daemon's memory, seed a peer
+// Parts of the loopback fleet benchmark: read the nodes' apply journals, read a daemon's memory, seed a peer
 // table, and the plain `git fetch && git checkout && restart` script it is compared with.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { codeHash } from '../../src/adapters/codehash.js';
 import { openDb, type Db } from '../../src/adapters/sqlite/db.js';
 import { NodeTables, type ApplyRecord } from '../../src/adapters/sqlite/node-tables.js';
-import { MANIFEST_SCHEMA } from '../../src/core/manifest.js';
 import { APP_CTL } from '../../src/demo/app-ctl.js';
-import { freePort, sleep, type Daemon, type LoopbackFleet } from '../../src/demo/fleet.js';
-import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
+import { freePort, sleep, type Daemon } from '../../src/demo/fleet.js';
 import { probeHealth } from '../../src/node/apply/probe.js';
-import { loadConfig } from '../../src/runtime/config-load.js';
-import { keysetOf, openStore } from '../../src/runtime/deps.js';
-import { serializeEnvelope } from '../../src/trust/envelope.js';
-import { loadSigners } from '../../src/trust/keyfile.js';
-import { signManifest } from '../../src/trust/verify-manifest.js';
+import { openStore } from '../../src/runtime/deps.js';
 import { round1, sh, timeOnce } from './util.js';
 
-/**
- * A testnet release of `commit`, signed with the authority's key. Call it right after
- * fleet.commit(): the source work tree is then a clean checkout of that commit (out/ is
- * ignored), so it hashes exactly as a node's fresh checkout will.
- */
-export async function signRelease(fleet: LoopbackFleet, seq: number, commit: string, targets: 'all' | string[]): Promise<string> {
-  const { hash } = await codeHash(fleet.repoDir);
-  const now = Date.now();
-  const signers = await loadSigners([join(fleet.authority.dir, 'keys', 'release.key')]);
-  const envelope = signManifest({
-    schema: MANIFEST_SCHEMA, fleet: 'demo', track: 'testnet', seq, version: commit, commit, code_hash: hash,
-    created_at: new Date(now).toISOString(), expires_at: new Date(now + 86_400_000).toISOString(), kind: 'release', targets,
-    evidence: { run_id: `bench-fleet-${seq}`, test: null, benchmark: null, notes: [] },
-  }, signers);
-  return serializeEnvelope(envelope);
-}
-
-/** Verify and store the manifest in the authority's store; its daemon takes it up on its next gossip round. */
-export function publish(authority: Daemon, envelope: string): void {
-  const { config } = loadConfig(authority.configPath);
-  const store = openStore(authority.stateDir);
-  try {
-    const node = { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks };
-    new StoreManifestSource({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null }).accept(envelope);
-  } finally {
-    store.close();
-  }
-}
-
-/** When the authority daemon took the manifest up (its 'manifest accepted' log line): the moment it starts gossiping it. */
 export function acceptedAt(authority: Daemon, seq: number): number {
   for (const line of readFileSync(authority.logPath, 'utf8').split('\n')) {
     if (!line.includes('manifest accepted')) continue;

@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoopbackFleet, sleep, type Daemon } from '../../src/demo/fleet.js';
-import { acceptedAt, Journals, PlainScript, publish, rssMbOf, seedUnreachablePeers, signRelease, type NodeApply } from './fleet-util.js';
+import { publish, signRelease } from '../../src/demo/direct-release.js';
+import { acceptedAt, Journals, PlainScript, rssMbOf, seedUnreachablePeers, type NodeApply } from './fleet-util.js';
 import { progress, round1, summarize } from './util.js';
 
 export interface FleetBenchOptions {

@@ -1,12 +1,15 @@
 // The whole way on loopback: an authority daemon and three node daemons (real processes,
 // real gossip over HTTP, real applies of the sample app), versions committed to the app's
 // repository and taken through the pipeline by the authority's own poll.
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LoopbackFleet, sleep, type Daemon } from '../../src/demo/fleet.js';
+import { publish, signRelease } from '../../src/demo/direct-release.js';
 import type { SampleKnobs } from '../../src/demo/sample-app.js';
+import { currentIsValid } from '../../src/node/apply/switch.js';
 import { waitForRun } from '../../src/demo/watch.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
@@ -182,4 +185,27 @@ t.test('an old manifest replayed by a certified insider is refused: not applied,
   t.same(after.running, before.running, 'current is unchanged');
   const authority = (await (await fetch(`${fleet.authority.url}/v1/status`)).json()) as { tracks: { testnet: TrackStatus } };
   t.not(authority.tracks.testnet.manifest?.seq, 1, 'nobody forwarded it back to the authority');
+});
+
+t.test('a node daemon killed at an apply step comes back with a valid current and finishes the apply', async (t) => {
+  // releases straight to one node, committed on a branch the authority's pipeline does not track
+  execFileSync('git', ['symbolic-ref', 'HEAD', 'refs/heads/side'], { cwd: fleet.repoDir });
+  const node = fleet.nodes[2] as Daemon;
+  let seq = Math.max(...store.manifests.list('testnet').map((m) => m.seq));
+  for (const [i, point] of ['apply:fetched', 'apply:switched', 'apply:probation'].entries()) {
+    await fleet.stopDaemon(node);
+    await fleet.startDaemon(node, { UPSHIFT_FAILPOINTS: point });
+    const child = node.child as ChildProcess;
+    const died = new Promise<string | null>((resolve) => {
+      child.once('exit', (_code, signal) => resolve(signal));
+      setTimeout(() => resolve('still running'), 30_000).unref();
+    });
+    const commit = fleet.commit({ version: `k${i}`, latencyMs: 9 });
+    publish(fleet.authority, await signRelease(fleet, ++seq, commit, [node.id]));
+    t.equal(await died, 'SIGKILL', `the daemon died at ${point}`);
+    t.ok(currentIsValid(node.appDir as string), 'current names an existing release while it is down');
+    await fleet.startDaemon(node);
+    const [after] = await eventually([node], runs(commit));
+    t.equal(after?.running?.version, commit, `after ${point}: reconciled, and on the new release`);
+  }
 });
