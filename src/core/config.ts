@@ -92,6 +92,13 @@ const gossipSchema = z.strictObject({
   /** How peers reach this node; defaults to http://<listen>. */
   advertise: httpUrl.optional(),
   seeds: z.array(httpUrl).default([]),
+  /**
+   * Besides the random fanout, this node pushes its heartbeat here every report_every, so the
+   * authority hears every node however large the fleet (random fanout alone reaches it about
+   * every N/fanout rounds). Default: the seeds, which normally include the authority.
+   */
+  report_to: z.array(httpUrl).optional(),
+  report_every: duration('5s'),
   fanout: z.int().min(1).max(16).default(3),
   interval: duration('1s'),
   anti_entropy: duration('10s'),

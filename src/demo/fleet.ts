@@ -54,7 +54,7 @@ const FAST_AUTHORITY = {
 };
 const JOIN_BATCH = 4;
 const execFileAsync = promisify(execFile);
-const FAST_GOSSIP = { interval: '500ms', anti_entropy: '3s', suspect_after: '5s', dead_after: '20s' };
+const FAST_GOSSIP = { interval: '500ms', anti_entropy: '3s', suspect_after: '5s', dead_after: '20s', report_every: '1s' };
 
 export function defaultCliPath(): string {
   // from dist/src/demo/fleet.js and from src/demo/fleet.ts (tests) alike

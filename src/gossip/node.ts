@@ -170,9 +170,22 @@ export class GossipNode<W = SignedMessage> {
     }
   }
 
-  private async advertise(exclude: string | null): Promise<void> {
+  /**
+   * A push to these addresses besides the random fanout (the agent's report to the authority,
+   * so it hears every node's heartbeat however large the fleet). Own address skipped.
+   */
+  report(urls: readonly string[]): Promise<void> {
+    const known = new Map(this.members().map((m) => [m.url, m.id]));
+    return this.pushTo(urls.filter((url) => url !== this.o.url).map((url) => ({ id: known.get(url) ?? null, url })));
+  }
+
+  private advertise(exclude: string | null): Promise<void> {
     const now = this.o.clock.now();
-    const peers = this.membership.pickFanout(this.o.gossip.fanout, now, exclude);
+    return this.pushTo(this.membership.pickFanout(this.o.gossip.fanout, now, exclude));
+  }
+
+  private async pushTo(peers: readonly PeerAddress[]): Promise<void> {
+    const now = this.o.clock.now();
     if (peers.length === 0) return;
     const body = { kind: 'push', url: this.o.url, digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.pushSample ?? 4, now) } as const;
     await Promise.all(

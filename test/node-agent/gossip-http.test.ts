@@ -126,6 +126,16 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
   t.equal(await b.agent.source.offer(envelope), 'same', 'the same manifest offered again is a no-op');
 });
 
+t.test('report() pushes this node\'s heartbeat to the given address, whatever the fanout picks', async (t) => {
+  await a.agent.tick();
+  const before = reports(a.store).find((r) => r.node === 'node-c')?.at ?? 0;
+  await sleep(5);
+  await c.agent.node.report([a.url, c.url]);
+  await a.agent.tick(); // heartbeats heard are written once per round
+  const after = reports(a.store).find((r) => r.node === 'node-c')?.at ?? 0;
+  t.ok(after > before, 'node-a heard node-c again');
+});
+
 t.test('a manifest that does not verify, or is lower than the one held, is refused', async (t) => {
   const rogue = serializeEnvelope(signManifest({ ...manifest, seq: 5 }, [stranger]));
   t.equal(await a.agent.source.offer(rogue), 'refused', 'signed by an unknown key');

@@ -113,6 +113,8 @@ export class NodeAgent {
       this.every('attest', app.attest_every, () => this.monitor?.attest() ?? Promise.resolve());
     }
     this.every('tick', interval, () => this.tick());
+    const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
+    if (reportTo.length > 0) this.every('report', this.deps.config.gossip.report_every, () => this.node.report(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
   }
 
