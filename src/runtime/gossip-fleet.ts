@@ -35,7 +35,7 @@ export class GossipFleet implements FleetPort {
       .map((r) => ({
         id: r.node,
         labels: r.labels,
-        verified: this.deps.store.identity.latestCert(r.node) !== null,
+        verified: this.certified(r.node, now),
         healthy: r.health === 'ok' && now - r.at <= this.deps.heartbeatTimeoutMs,
       }));
   }
@@ -58,6 +58,12 @@ export class GossipFleet implements FleetPort {
         ...(silent ? { note: `no heartbeat for ${Math.round((now - r.at) / 1000)} s (last state ${t?.state ?? 'idle'})` } : t?.reason && t.state !== 'confirmed' ? { note: t.reason } : {}),
       };
     });
+  }
+
+  /** This authority issued the node a certificate that is neither revoked nor expired. */
+  private certified(node: string, now: number): boolean {
+    const cert = this.deps.store.identity.latestCert(node);
+    return cert !== null && cert.revokedAt === null && cert.expiresAt > now;
   }
 
   private revoked(node: string): boolean {

@@ -129,6 +129,9 @@ t.test('verified means this authority issued the node a certificate', async (t) 
     { id: 'node-a', labels: { region: 'r-node-a' }, verified: true, healthy: true },
     { id: 'node-b', labels: { region: 'r-node-b' }, verified: false, healthy: true },
   ], 'node-b is healthy but holds no certificate');
+  f.advance(86_400_000);
+  heard(f.store, f.clock.now(), 'node-a', { runs: testnet('v1', 1) });
+  t.equal((await f.fleet.canaryCandidates('testnet')).find((n) => n.id === 'node-a')?.verified, false, 'nor does a node whose certificate expired');
 });
 
 t.test('reports leave out nodes whose latest certificate is revoked', async (t) => {
