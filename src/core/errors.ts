@@ -35,6 +35,7 @@ export const CODES = {
   E_EXPIRED: failed(),
   E_WRONG_FLEET: failed(),
   E_WRONG_TRACK: failed(),
+  E_NOT_TARGETED: failed(),
   E_SEQ_CONFLICT: failed(409),
   // fleet: gossip, identity, apply
   E_REPLAY: failed(409),

@@ -104,7 +104,7 @@ t.test('refused manifests write nothing but an event', async (t) => {
     ['an expired manifest', bed.manifest(v1, 6, { created_at: '2020-01-01T00:00:00.000Z', expires_at: '2020-01-02T00:00:00.000Z' }), 'E_EXPIRED'],
     ['another fleet', bed.manifest(v1, 6, { fleet: 'other' }), 'E_WRONG_FLEET'],
     ['a track this node does not follow', bed.manifest(v1, 6, { track: 'production' }), 'E_WRONG_TRACK'],
-    ['a canary list without this node', bed.manifest(v1, 6, { targets: ['node-b'] }), 'E_WRONG_TRACK'],
+    ['a canary list without this node', bed.manifest(v1, 6, { targets: ['node-b'] }), 'E_NOT_TARGETED'],
     ['a version that is not a safe path segment', bed.manifest({ ...v1, version: '../../etc' }, 6), 'E_BAD_VERSION'],
     ['an unknown signer', serializeEnvelope(signEnvelope(PAYLOAD_TYPES.manifest, new TextEncoder().encode('{}'), [signerFromSeed(new Uint8Array(32).fill(9))])), 'E_UNKNOWN_KEY'],
   ];

@@ -104,7 +104,7 @@ export class ApplyEngine {
         throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
       }
       if (payload.targets !== 'all' && !payload.targets.includes(deps.node.id)) {
-        throw new UpshiftError('E_WRONG_TRACK', `manifest ${payload.track}#${payload.seq} targets other nodes, not ${deps.node.id}`, { details: { not_targeted: true } });
+        throw new UpshiftError('E_NOT_TARGETED', `manifest ${payload.track}#${payload.seq} targets other nodes, not ${deps.node.id}`, { details: { targets: payload.targets } });
       }
       const floorSeq = deps.store.floors.get(payload.track);
       if (checkManifestAcceptable(payload, { now: this.ctx.now(), fleet: deps.node.fleet, track: payload.track, floorSeq }) === 'same') return 'same';
