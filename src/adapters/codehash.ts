@@ -35,7 +35,9 @@ const SCRATCH_BYTES = 1 << 20;
 
 export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise<CodeHash> {
   const root = resolve(dir);
-  const index = await lsFiles(root);
+  // A git work tree (the authority's build, a node's fetched release) hashes its tracked
+  // files; a tree without git metadata (an extracted bundle) hashes every file in it.
+  const index = fs.existsSync(`${root}/.git`) ? await lsFiles(root) : walkFiles(root);
   // Content hashes aligned with `index`; regular files are filled in after the bulk read.
   const contentSha = new Array<string>(index.length);
   const fileAt: number[] = [];
@@ -103,6 +105,22 @@ async function lsFiles(root: string): Promise<IndexEntry[]> {
     if (stage !== '0') throw new UpshiftError('E_WORKTREE', `tracked path ${path} is unmerged (stage ${stage})`, { details: { path } });
     entries.push({ mode, oid, path });
   }
+  return entries;
+}
+
+/** Every file and symlink below `root`, with the mode git would give it; directories are not entries. */
+function walkFiles(root: string): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  const visit = (rel: string): void => {
+    for (const d of fs.readdirSync(rel === '' ? root : `${root}/${rel}`, { withFileTypes: true })) {
+      const path = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (d.isDirectory()) visit(path);
+      else if (d.isSymbolicLink()) entries.push({ mode: '120000', oid: '', path });
+      else if (d.isFile()) entries.push({ mode: (fs.statSync(`${root}/${path}`).mode & 0o111) !== 0 ? '100755' : '100644', oid: '', path });
+      else throw new UpshiftError('E_WORKTREE', `${root}/${path} is neither a file, a directory nor a symlink`, { details: { path } });
+    }
+  };
+  visit('');
   return entries;
 }
 

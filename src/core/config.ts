@@ -85,6 +85,15 @@ const appSchema = z.strictObject({
   healthy_deadline: duration('5m'),
   min_healthy: duration('10s'),
   keep_releases: z.int().min(2).default(3),
+  /**
+   * Bundles: a manifest may name a tarball (url, sha256, length). It is downloaded only from
+   * a URL that starts with one of `allow`; otherwise the pinned commit comes from `remote`.
+   */
+  bundles: z.strictObject({
+    allow: z.array(httpUrl).default([]),
+    max_bytes: z.int().min(1).default(512 * 1024 * 1024),
+    timeout: duration('5m'),
+  }).prefault({}),
 });
 
 const gossipSchema = z.strictObject({

@@ -146,10 +146,11 @@ t.test('a tracked path that is not UTF-8 is refused rather than hashed under ano
   t.match((err as Error).message, /not valid UTF-8/);
 });
 
-t.test('a directory that is not a git work tree is E_GIT', async (t) => {
-  const dir = tempDir(t); // under the OS temp dir, outside any repository
-  const err = await codeHash(dir).catch((e: unknown) => e);
-  t.ok(isUpshiftError(err, 'E_GIT'));
+t.test('a directory without its own .git is hashed by its files, never by an enclosing repository', async (t) => {
+  const repo = tinyRepo(t);
+  const got = await codeHash(join(repo.dir, 'src'));
+  t.equal(got.hash, expected([{ path: 'app.js', mode: '100644', content: 'console.log(1)\n' }]), 'src/ alone, not the repository around it');
+  t.equal((await codeHash(tempDir(t))).hash, sha256(''), 'an empty directory: the hash of nothing');
 });
 
 t.test('a large tree read by worker threads hashes the same as on the calling thread', async (t) => {
@@ -194,4 +195,18 @@ t.test('the pure line format: UTF-8 byte order, one line per path, known modes o
   t.equal(contentKind('120000', 'link'), 'symlink');
   t.equal(contentKind('160000', 'vendor/lib'), 'gitlink');
   t.throws(() => contentKind('040000', 'dir'), { code: 'E_WORKTREE', message: /dir has unsupported mode 040000/ });
+});
+
+t.test('a tree without git metadata (an extracted bundle) hashes every file: the same hash as the commit it was made from', async (t) => {
+  const dir = tempDir(t);
+  for (const f of TINY) {
+    mkdirSync(join(dir, f.path, '..'), { recursive: true });
+    writeFileSync(join(dir, f.path), f.content);
+    if (f.mode === '100755') chmodSync(join(dir, f.path), 0o755);
+  }
+  const got = await codeHash(dir);
+  t.equal(got.hash, expected(TINY));
+  t.equal(got.hash, (await codeHash(tinyRepo(t).dir)).hash, 'equal to the git tree it came from');
+  writeFileSync(join(dir, 'extra.txt'), 'added\n');
+  t.not((await codeHash(dir)).hash, got.hash, 'and a file added to it counts');
 });

@@ -11,6 +11,7 @@ import { activate, confirm, endError, failureOf, removeRelease, type Failure } f
 import { ApplyContext, isCancel, type ApplyDeps } from './context.js';
 import { ApplyLock } from './lock.js';
 import { reconcileOpen, type Reconciled } from './reconcile.js';
+import { bundleUrlAllowed, fetchBundle } from './bundle.js';
 import { checkVersion, fetchRelease, releaseName } from './release-dir.js';
 import { currentRelease } from './switch.js';
 
@@ -144,7 +145,7 @@ export class ApplyEngine {
     try {
       // Not current (handled by alreadyCurrent): a leftover of an abandoned apply or an old copy.
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-      await fetchRelease({ remote: deps.app.remote, commit: apply.commit, dir, ...(deps.signal ? { signal: deps.signal } : {}) });
+      await this.fetch(apply, dir);
       fp('apply:fetched');
       const { hash } = await deps.codeHash(dir);
       if (hash !== apply.codeHash) {
@@ -162,6 +163,23 @@ export class ApplyEngine {
       return this.fail(apply, failureOf(err), null);
     }
     return activate(this.ctx, apply);
+  }
+
+  /**
+   * SPEC step 2: the manifest's bundle when it names one on an allowed URL (downloaded,
+   * length and sha256 checked, entries pre-scanned), else the pinned commit from app.remote.
+   */
+  private async fetch(apply: ApplyRecord, dir: string): Promise<void> {
+    const { deps } = this.ctx;
+    const signal = deps.signal ? { signal: deps.signal } : {};
+    const bundle = verifyManifest(apply.envelope, deps.keyset).payload.bundle;
+    const { bundles } = deps.app;
+    if (bundle && bundleUrlAllowed(bundle.url, bundles.allow)) {
+      await fetchBundle({ ...bundle, dir, allow: bundles.allow, maxBytes: bundles.max_bytes, timeoutMs: bundles.timeout, ...signal });
+      return;
+    }
+    if (bundle) deps.log?.warn({ module: 'apply', url: bundle.url }, 'the bundle URL is not in app.bundles.allow; fetching the pinned commit from app.remote instead');
+    await fetchRelease({ remote: deps.app.remote, commit: apply.commit, dir, ...signal });
   }
 
   /** Before the switch: nothing ran, so `failed`, the release dir removed, maybe marked bad. */
