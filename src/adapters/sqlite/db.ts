@@ -8,8 +8,25 @@ import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
 
+/** How long opening waits out other processes opening the same file (busy_timeout does not cover every lock upgrade). */
+const OPEN_BUSY_MS = 5000;
+
 export function openDb(file: string, opts: { now: () => number; readonly?: boolean } = { now: () => Date.now() }): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const until = Date.now() + OPEN_BUSY_MS;
+  for (;;) {
+    try {
+      return openOnce(file, opts);
+    } catch (err) {
+      // Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY
+      // at once (without the busy handler) when that could deadlock: wait a little, try again.
+      if (!(err instanceof UpshiftError && err.code === 'E_STATE_BUSY') || Date.now() >= until) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.floor(Math.random() * 40));
+    }
+  }
+}
+
+function openOnce(file: string, opts: { now: () => number; readonly?: boolean }): Db {
   let db: Db | undefined;
   try {
     db = new Database(file, { fileMustExist: false, readonly: opts.readonly ?? false });
@@ -21,7 +38,7 @@ export function openDb(file: string, opts: { now: () => number; readonly?: boole
     if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
   } catch (err) {
     db?.close();
-    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+    if (isBusy(err)) {
       throw new UpshiftError('E_STATE_BUSY', `state database ${file} is locked by another process; try again`, { cause: err });
     }
     throw new UpshiftError('E_STATE_CORRUPT', `state database ${file} cannot be used: ${(err as Error).message}`, { cause: err });
@@ -31,11 +48,14 @@ export function openDb(file: string, opts: { now: () => number; readonly?: boole
       migrate(db, opts.now);
     } catch (err) {
       db.close();
+      if (isBusy(err)) throw new UpshiftError('E_STATE_BUSY', `state database ${file} is locked by another process; try again`, { cause: err });
       throw err;
     }
   }
   return db;
 }
+
+const isBusy = (err: unknown) => /^SQLITE_BUSY/.test(String((err as { code?: string }).code ?? ''));
 
 function migrate(db: Db, now: () => number): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
