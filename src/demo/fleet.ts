@@ -22,7 +22,7 @@ export interface FleetOptions {
   regions?: string[];
   /** Merged into the authority section (canary, deploy, poll, ...). */
   authority?: Record<string, unknown>;
-  /** Merged into every node's app section. */
+  /** Merged into every node's app section (`health` key by key). */
   app?: Record<string, unknown>;
   /** Merged into every daemon's gossip section. */
   gossip?: Record<string, unknown>;
@@ -204,13 +204,14 @@ export class LoopbackFleet {
         dir: 'app',
         remote: this.repoDir,
         restart: `node ${join(dir, 'app-ctl.cjs')} restart ${appDir} ${appPort}`,
-        health: { url: `http://127.0.0.1:${appPort}/healthz`, timeout: '1s', interval: '500ms' },
         metrics: { url: `http://127.0.0.1:${appPort}/metrics`, errors: 'app_errors_total', requests: 'app_requests_total', window: '5s' },
         healthy_deadline: '6s',
         min_healthy: '1s',
         attest_every: '1s',
         hook_timeout: '30s',
         ...(this.opts.app ?? {}),
+        // per node (its URL), so merged rather than replaced: `app: { health: { interval } }` works
+        health: { url: `http://127.0.0.1:${appPort}/healthz`, timeout: '1s', interval: '500ms', ...(this.opts.app?.health ?? {}) },
       },
       gossip: { listen: `127.0.0.1:${port}`, seeds: [this.authority.url], ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
       log: { level: 'info' },
