@@ -145,6 +145,15 @@ export class NodeTables {
     return r ? { track: r.track, commit: r.commit_sha, version: r.version, reason: r.reason, at: r.at } : null;
   }
 
+  /** Remove the marks of a version (by name or commit) on a track; returns what was removed. */
+  clearBad(track: string, versionOrCommit: string): BadVersion[] {
+    return this.db.transaction(() => {
+      const gone = this.badVersions().filter((b) => b.track === track && (b.version === versionOrCommit || b.commit === versionOrCommit));
+      for (const b of gone) this.db.prepare('DELETE FROM bad_versions WHERE track = ? AND commit_sha = ?').run(b.track, b.commit);
+      return gone;
+    })();
+  }
+
   badVersions(): BadVersion[] {
     const rows = this.db.prepare('SELECT * FROM bad_versions ORDER BY at').all() as Array<{ track: string; commit_sha: string; version: string; reason: string; at: number }>;
     return rows.map((r) => ({ track: r.track, commit: r.commit_sha, version: r.version, reason: r.reason, at: r.at }));

@@ -10,6 +10,7 @@ import { registerDemo } from './demo.js';
 import { registerFleetToken } from './fleet-token.js';
 import { registerJoin } from './join.js';
 import { registerFleetView } from './fleet.js';
+import { registerNode } from './node.js';
 
 export function registerCommands(program: Command, session: Session): void {
   registerInit(program, session);
@@ -21,4 +22,5 @@ export function registerCommands(program: Command, session: Session): void {
   registerDemo(program, session);
   registerJoin(program, session);
   registerFleetView(registerFleetToken(program, session), session);
+  registerNode(program, session);
 }
