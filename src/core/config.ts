@@ -80,6 +80,11 @@ const appSchema = z.strictObject({
   health: z.strictObject({ url: httpUrl, timeout: duration('2s'), interval: duration('1s') }),
   /** Counters the node reads for its error rate: errors per request when `requests` is set, else errors per second, over `window`. */
   metrics: z.strictObject({ url: httpUrl, errors: z.string().default('app_errors_total'), requests: z.string().nullable().default(null), window: duration('30s') }).optional(),
+  /**
+   * The on-node smoke benchmark (canary criterion 5): run in each new release dir once it
+   * runs, JSON metrics like a benchmark suite, compared with the last release that passed.
+   */
+  smoke: z.strictObject({ command, tolerance: z.number().min(0).max(10).default(0.1), timeout: duration('2m') }).optional(),
   /** How often the running release is hashed again, so a heartbeat attests what is on disk now. */
   attest_every: duration('1m'),
   healthy_deadline: duration('5m'),

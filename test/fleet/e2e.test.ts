@@ -20,7 +20,7 @@ const fleet = new LoopbackFleet({
   dir,
   nodes: 3,
   cliPath: CLI_PATH,
-  authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '4s', labels: ['region'] } },
+  authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] } },
 });
 await fleet.start();
 const store = openStore(fleet.authority.stateDir);
@@ -147,7 +147,7 @@ t.test('a node cut off during a release catches up when the cut heals', async (t
   t.ok(settled.every(runs(good)), 'every node is settled on v2 before the cut', { settled });
   t.equal(await appVersion(cut), 'v2');
   cut.child?.kill('SIGSTOP');
-  await sleep(5000); // past heartbeat_timeout: silent, so no canary candidate and not waited for
+  await sleep(7000); // past heartbeat_timeout: silent, so no canary candidate and not waited for
   const health = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']);
   t.equal(health.code, 1, 'fleet health exits 1 while a node is silent');
   t.match(health.json<{ problems: Array<{ node: string; problem: string }> }>().problems, [{ node: cut.id, problem: /silent/ }]);

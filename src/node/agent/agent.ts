@@ -6,7 +6,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
-import type { Clock } from '../../core/ports.js';
+import type { Clock, Exec } from '../../core/ports.js';
+import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/codehash.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import { GossipNode } from '../../gossip/node.js';
@@ -21,6 +22,7 @@ import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 import { revocationCheck } from '../identity.js';
 import { AppMonitor } from './app-monitor.js';
+import { SmokeRunner } from './smoke.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
@@ -44,6 +46,8 @@ export interface NodeAgentDeps {
   seeds?: readonly string[];
   /** Default adapters/codehash.ts. */
   codeHash?: (dir: string) => Promise<{ hash: string }>;
+  /** For the smoke benchmark; default adapters/exec.ts. */
+  exec?: Exec;
 }
 
 export class NodeAgent {
@@ -56,6 +60,8 @@ export class NodeAgent {
   private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
+  /** The on-node smoke benchmark; null unless `app.smoke` is configured. */
+  readonly smoke: SmokeRunner | null;
 
   constructor(private readonly deps: NodeAgentDeps) {
     const { config, store, identity } = deps;
@@ -67,6 +73,9 @@ export class NodeAgent {
     const node = { id: identity.nodeId, fleet: config.fleet, tracks: config.node.tracks };
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
+      : null;
+    this.smoke = this.monitor && config.app?.smoke
+      ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}) })
       : null;
     this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
@@ -111,6 +120,7 @@ export class NodeAgent {
       await this.monitor.attest().catch((err: unknown) => this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`));
       this.every('probe', app.health.interval, () => this.monitor?.probe() ?? Promise.resolve());
       this.every('attest', app.attest_every, () => this.monitor?.attest() ?? Promise.resolve());
+      if (this.smoke) this.every('smoke', app.health.interval, () => this.runSmoke());
     }
     this.every('tick', interval, () => this.tick());
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
@@ -161,11 +171,20 @@ export class NodeAgent {
         if (reason) reasons[track] = reason.slice(0, 300);
       }
     }
+    const smoke = app?.attested ? this.smoke?.verdict(app.attested.release) : null;
     return {
       node: this.node.id, versions, code_hash: codeHash,
       health: app?.health ?? 'unknown', error_rate: app?.errorRate ?? null,
       apply_state: encodeApplyState(status), apply_reason: reasons, labels: this.labels,
+      ...(smoke ? { smoke: { regressed: smoke.regressed, detail: smoke.detail } } : {}),
     };
+  }
+
+  /** The smoke benchmark of the release running now, once the app answers healthy. */
+  private runSmoke(): Promise<void> {
+    const app = this.monitor?.snapshot();
+    if (!this.smoke || !app?.attested || app.health !== 'ok') return Promise.resolve();
+    return this.smoke.ensure(app.attested.release);
   }
 
   private every(name: string, ms: number, run: () => Promise<void>): void {

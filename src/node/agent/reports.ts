@@ -37,7 +37,7 @@ export function toReport(hb: Heartbeat, at: number): NodeReport {
       ...(hb.apply_reason?.[track] ? { reason: hb.apply_reason[track] } : {}),
     };
   }
-  return { node: hb.node, at, labels: hb.labels, health: hb.health, errorRate: hb.error_rate, tracks, smokeRegressed: null };
+  return { node: hb.node, at, labels: hb.labels, health: hb.health, errorRate: hb.error_rate, tracks, smokeRegressed: hb.smoke?.regressed ?? null };
 }
 
 /** Every node's latest saved heartbeat (this node's own included), by node id. Unreadable rows are skipped. */

@@ -1,0 +1,72 @@
+// The on-node smoke benchmark (SPEC canary criterion 5): once a new release runs, its
+// `app.smoke.command` runs once in the release dir and prints JSON metrics like a benchmark
+// suite; they are compared with the last release on this node that did not regress. Each
+// release's verdict is kept, so a switch back to an older release reuses its own.
+import { compareBenchmarks, parseBenchmarkOutput, type Metrics } from '../../core/decisions/benchmark.js';
+import type { AppConfig } from '../../core/config.js';
+import { toUpshiftError } from '../../core/errors.js';
+import type { Exec } from '../../core/ports.js';
+import type { Store } from '../../adapters/sqlite/store.js';
+import type { ApplyLog } from '../apply/context.js';
+
+const RESULT_PREFIX = 'smoke.result.';
+const BASELINE_KEY = 'smoke.baseline';
+
+export interface SmokeVerdict {
+  release: string;
+  regressed: boolean;
+  detail: string;
+}
+
+interface Saved extends SmokeVerdict {
+  metrics: Metrics | null;
+}
+
+export class SmokeRunner {
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly deps: { smoke: NonNullable<AppConfig['smoke']>; appDir: string; store: Store; exec: Exec; log?: ApplyLog }) {}
+
+  /** The verdict of this release, or null while it has not run. */
+  verdict(release: string): SmokeVerdict | null {
+    const saved = this.deps.store.kv.get(RESULT_PREFIX + release);
+    if (saved === null) return null;
+    const { regressed, detail } = JSON.parse(saved) as Saved;
+    return { release, regressed, detail };
+  }
+
+  /** Run the smoke benchmark of `release` unless it has a verdict or a run is in flight. */
+  ensure(release: string): Promise<void> {
+    if (this.verdict(release) !== null) return Promise.resolve();
+    this.running ??= this.run(release).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async run(release: string): Promise<void> {
+    const { smoke, store, exec, appDir } = this.deps;
+    const res = await exec.run({ command: smoke.command, cwd: `${appDir}/releases/${release}`, timeoutMs: smoke.timeout, env: { UPSHIFT_RELEASE: release }, tailBytes: 4096 });
+    let saved: Saved;
+    if (res.cancelled) return;
+    if (res.exitCode !== 0 || res.timedOut) {
+      const how = res.timedOut ? `timed out after ${smoke.timeout} ms` : `exited with code ${String(res.exitCode)}`;
+      saved = { release, regressed: true, detail: `smoke command ${how}`, metrics: null };
+    } else {
+      try {
+        const metrics = parseBenchmarkOutput(res.stdout);
+        const base = store.kv.get(BASELINE_KEY);
+        const baseline = base ? (JSON.parse(base) as { release: string; metrics: Metrics }) : null;
+        const cmp = compareBenchmarks(baseline && { version: baseline.release, metrics: baseline.metrics }, metrics, smoke.tolerance);
+        saved = { release, regressed: cmp.verdict === 'regressed', detail: cmp.reason.slice(0, 300), metrics };
+      } catch (err) {
+        saved = { release, regressed: true, detail: `smoke output: ${toUpshiftError(err).message}`.slice(0, 300), metrics: null };
+      }
+    }
+    store.tx(() => {
+      store.kv.set(RESULT_PREFIX + release, JSON.stringify(saved));
+      if (!saved.regressed && saved.metrics) store.kv.set(BASELINE_KEY, JSON.stringify({ release, metrics: saved.metrics }));
+    });
+    this.deps.log?.[saved.regressed ? 'warn' : 'info']({ module: 'smoke', release }, `smoke benchmark: ${saved.detail}`);
+  }
+}
