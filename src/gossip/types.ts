@@ -35,7 +35,7 @@ export const heartbeatSchema = z.strictObject({
   apply_state: z.string(),
   /** Per track, why the last apply ended as it did (refusal, rollback); short. */
   apply_reason: z.record(track, z.string().max(300)).optional(),
-  /** The smoke benchmark of the release running now, once it ran; absent when not configured or pending. */
+  /** The smoke benchmark of the release running now (`regressed` until it has run); absent when not configured. */
   smoke: z.strictObject({ regressed: z.boolean(), detail: z.string().max(300) }).optional(),
   labels: z.record(z.string(), z.string()),
 });

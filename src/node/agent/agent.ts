@@ -171,7 +171,10 @@ export class NodeAgent {
         if (reason) reasons[track] = reason.slice(0, 300);
       }
     }
-    const smoke = app?.attested ? this.smoke?.verdict(app.attested.release) : null;
+    // configured but not finished counts against the canary: nothing passes that did not run
+    const smoke = app?.attested && this.smoke
+      ? (this.smoke.verdict(app.attested.release) ?? { regressed: true, detail: 'pending: the smoke benchmark of this release has not finished' })
+      : null;
     return {
       node: this.node.id, versions, code_hash: codeHash,
       health: app?.health ?? 'unknown', error_rate: app?.errorRate ?? null,
