@@ -27,7 +27,7 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
   const evidence: Record<string, unknown> = { seq: envelope.seq, deliveries, converged: view.converged, behind: view.behind, silent: view.silent, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
   const silent = view.silent.length ? `; silent, not waited for: ${view.silent.map((s) => `${s.node} (${s.why})`).join(', ')}` : '';
   if (view.behind.length === 0 && view.converged.length === 0) {
-    return { outcome: 'passed', reason: `no live node runs track ${run.track}: ${run.track}#${envelope.seq} is held for gossip, and nodes take it up when they are heard from${silent}`, evidence };
+    return { outcome: 'passed', reason: `no node runs track ${run.track} yet: ${run.track}#${envelope.seq} is held for gossip, and nodes take it up when they join`, evidence };
   }
   if (view.behind.length === 0) {
     return { outcome: 'passed', reason: `${run.track}#${envelope.seq} confirmed by ${view.converged.length} node(s) (${view.converged.join(', ')})${notes.length ? `; ${notes.join('; ')}` : ''}${silent}`, evidence };
@@ -64,8 +64,10 @@ async function convergence(ctx: StageContext, seq: number) {
   const all: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
   const reports: NodeReport[] = await ctx.fleet.reports();
   // SPEC: every LIVE node reports the version; a silent node is listed, not waited for
-  const silent = all.filter((n) => n.state === 'silent').map((n) => ({ node: n.node, why: n.note ?? 'silent' }));
-  const nodes = all.filter((n) => n.state !== 'silent');
+  // With every node silent nothing could confirm the release: then they are waited for like any node behind.
+  const live = all.filter((n) => n.state !== 'silent');
+  const nodes = live.length > 0 ? live : all;
+  const silent = all.filter((n) => !nodes.includes(n)).map((n) => ({ node: n.node, why: n.note ?? 'silent' }));
   const runsIt = (n: NodeTrackState) => n.seq !== null && n.seq >= seq && n.state === 'confirmed';
   const converged = nodes.filter(runsIt).map((n) => n.node);
   const behind = nodes.filter((n) => !runsIt(n)).map((n) => ({ node: n.node, seq: n.seq, state: n.state, why: n.note ?? reports.find((r) => r.node === n.node)?.tracks[ctx.run.track]?.reason ?? `at seq ${n.seq ?? '-'} (${n.state})` }));

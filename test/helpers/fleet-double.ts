@@ -16,6 +16,8 @@ export interface SimNode {
   /** The node's health probe fails after it applies a manifest whose version matches. */
   unhealthyOn?: string;
   silent?: boolean;
+  /** Goes silent right after it is handed a fleet-wide manifest (its heartbeats stop). */
+  silentAfterFleetWide?: boolean;
 }
 
 export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
@@ -42,13 +44,14 @@ export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
         r.health = bad ? 'failing' : 'ok';
         r.tracks[track] = { seq: payload.seq, version: payload.version, commit: payload.commit, codeHash: n.tamperHash ?? payload.code_hash, state: bad ? 'rolled_back' : 'confirmed' };
         out.push({ node: n.id, accepted: true, reason: 'applied' });
+        if (payload.targets === 'all' && n.silentAfterFleetWide) n.silent = true;
       }
       return out;
     },
     async convergence(track): Promise<NodeTrackState[]> {
       return nodes.map((n) => {
         const t = state.get(n.id)?.tracks[track];
-        return { node: n.id, seq: t?.seq ?? null, version: t?.version ?? null, state: t?.state ?? 'none' };
+        return { node: n.id, seq: t?.seq ?? null, version: t?.version ?? null, state: n.silent ? 'silent' : (t?.state ?? 'none') };
       });
     },
   };

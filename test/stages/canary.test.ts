@@ -104,3 +104,13 @@ t.test('a restarted authority continues the same soak with the same canaries', a
   const soakSleeps = sleeps.slice(before).filter((ms) => ms <= 60_000);
   t.ok(soakSleeps.length < 30, `the resumed soak only slept out the remainder (${soakSleeps.length} checks)`);
 });
+
+t.test('a fleet that goes silent during deploy does not pass it: deploy waits for the progress deadline, then fails', async (t) => {
+  const { a } = await setup(t, fleet(4, () => ({ silentAfterFleetWide: true })));
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const done = await a.service.orchestrator.drive(run.id);
+  t.equal(done.status, 'failed');
+  const deploy = a.service.deps.store.getStageResult(run.id, 'deploy');
+  t.match(deploy?.reason, /progress deadline passed; behind: node-0 \(at seq \d+ \(silent\)\)/);
+  t.same(deploy?.evidence.converged, [], 'nobody confirmed');
+});
