@@ -24,8 +24,7 @@ export class GossipFleet implements FleetPort {
 
   /** Reports of nodes whose certificate is not revoked (the authority's own heartbeat included). */
   async reports(): Promise<NodeReport[]> {
-    const { store } = this.deps;
-    return reports(store).filter((r) => !this.revoked(r.node));
+    return reports(this.deps.store).filter((r) => !this.revoked(r.node));
   }
 
   async canaryCandidates(track: string): Promise<FleetNode[]> {

@@ -48,7 +48,7 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
         failpoint: failpointsFromEnv(), signal: shutdown.signal,
       })
     : null;
-  const agent = new NodeAgent({ config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log });
+  const agent = new NodeAgent({ config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log, signal: shutdown.signal });
   return {
     agent,
     problem: null,

@@ -26,7 +26,9 @@ export function registerDaemon(program: Command, session: Session): void {
       const node = await createNodeRuntime(config, store, log, systemClock);
       // the pipeline reaches the fleet through this node's own gossip agent
       const agent = node.agent;
-      const fleet = agent ? gossipFleet(config, store, systemClock, agent.source, () => void agent.tick().catch(() => {})) : undefined;
+      // the push right after a publish is a head start; the interval timer pushes anyway
+      const pushNow = () => void agent?.tick().catch((err: unknown) => log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
+      const fleet = agent ? gossipFleet(config, store, systemClock, agent.source, pushNow) : undefined;
       const service = config.authority ? new PipelineService(pipelineDeps(config, store, log, fleet ? { fleet } : {})) : null;
       if (service) await service.deps.loadSigners();
       const readiness: Record<string, () => Promise<void> | void> = {

@@ -14,15 +14,16 @@ function line(n: FleetNodeView): string {
 }
 
 export function registerFleetView(fleet: Command, session: Session): void {
+  const view = () => fleetView(session.config().config, session.store(), Date.now());
   fleet
     .command('ls')
     .description('every node heard from: version per track, health, error rate, apply state, last heartbeat')
     .option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const view = fleetView(session.config().config, session.store(), Date.now());
-      if (opts.json) return void printJson({ ok: true, ...view });
-      if (view.nodes.length === 0) return void say('no heartbeats heard yet: is `upshift daemon` running, and has any node joined?');
-      for (const n of view.nodes) say(line(n));
+      const v = view();
+      if (opts.json) return void printJson({ ok: true, ...v });
+      if (v.nodes.length === 0) return void say('no heartbeats heard yet: is `upshift daemon` running, and has any node joined?');
+      for (const n of v.nodes) say(line(n));
     }));
 
   fleet
@@ -30,13 +31,13 @@ export function registerFleetView(fleet: Command, session: Session): void {
     .description('exit 0 when every node is heard, healthy and on the held manifest; else list what is wrong and exit 1')
     .option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const view = fleetView(session.config().config, session.store(), Date.now());
-      const problems = fleetProblems(view);
-      const healthy = view.nodes.length - new Set(problems.map((p) => p.node)).size;
-      if (opts.json) printJson({ ok: problems.length === 0, nodes: view.nodes.length, healthy, held: view.held, problems });
-      else if (problems.length === 0) say(`${view.nodes.length} node(s) heard, all healthy and on the held manifest (${Object.entries(view.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ')})`);
+      const v = view();
+      const problems = fleetProblems(v);
+      const healthy = v.nodes.length - new Set(problems.map((p) => p.node)).size;
+      if (opts.json) printJson({ ok: problems.length === 0, nodes: v.nodes.length, healthy, held: v.held, problems });
+      else if (problems.length === 0) say(`${v.nodes.length} node(s) heard, all healthy and on the held manifest (${Object.entries(v.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ')})`);
       else {
-        say(`${healthy} of ${view.nodes.length} node(s) fine; problems:`);
+        say(`${healthy} of ${v.nodes.length} node(s) fine; problems:`);
         for (const p of problems) say(`  ${p.node}: ${p.problem}`);
       }
       return problems.length === 0 ? 0 : 1;

@@ -48,6 +48,8 @@ export interface NodeAgentDeps {
   codeHash?: (dir: string) => Promise<{ hash: string }>;
   /** For the smoke benchmark; default adapters/exec.ts. */
   exec?: Exec;
+  /** Aborted on shutdown: a smoke benchmark in flight is stopped, not waited for. */
+  signal?: AbortSignal;
 }
 
 export class NodeAgent {
@@ -75,7 +77,7 @@ export class NodeAgent {
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
       : null;
     this.smoke = this.monitor && config.app?.smoke
-      ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}) })
+      ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}), ...(deps.signal ? { signal: deps.signal } : {}) })
       : null;
     this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
@@ -115,11 +117,12 @@ export class NodeAgent {
       this.source.resume();
     }
     const { interval, anti_entropy } = this.deps.config.gossip;
-    const app = this.deps.config.app;
-    if (this.monitor && app) {
-      await this.monitor.attest().catch((err: unknown) => this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`));
-      this.every('probe', app.health.interval, () => this.monitor?.probe() ?? Promise.resolve());
-      this.every('attest', app.attest_every, () => this.monitor?.attest() ?? Promise.resolve());
+    const { app } = this.deps.config;
+    const monitor = this.monitor;
+    if (monitor && app) {
+      await monitor.tryAttest();
+      this.every('probe', app.health.interval, () => monitor.probe());
+      this.every('attest', app.attest_every, () => monitor.attest());
       if (this.smoke) this.every('smoke', app.health.interval, () => this.runSmoke());
     }
     this.every('tick', interval, () => this.tick());

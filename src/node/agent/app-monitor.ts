@@ -77,13 +77,19 @@ export class AppMonitor {
   async probe(): Promise<void> {
     const { app } = this.deps;
     // a different release behind `current` (or the first one) is attested first; its rate starts afresh
-    if (this.currentName() !== (this.attested?.release ?? null)) {
-      // a hash that fails must not stop the health probe; the attest timer tries again
-      await this.attest().catch((err: unknown) => this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`));
-    }
+    if (this.currentName() !== (this.attested?.release ?? null)) await this.tryAttest();
     const [health] = await Promise.all([probeHealth(app.health.url, app.health.timeout), this.sampleMetrics()]);
     this.health = health.ok ? 'ok' : 'failing';
     this.healthDetail = health.detail;
+  }
+
+  /** attest(), with a failure logged rather than thrown: a hash that fails must not stop the health probe. */
+  async tryAttest(): Promise<void> {
+    try {
+      await this.attest();
+    } catch (err) {
+      this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`);
+    }
   }
 
   /** Hash the release `current` points at now (the attest_every timer, and after a switch). */

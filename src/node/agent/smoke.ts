@@ -25,7 +25,7 @@ interface Saved extends SmokeVerdict {
 export class SmokeRunner {
   private running: Promise<void> | null = null;
 
-  constructor(private readonly deps: { smoke: NonNullable<AppConfig['smoke']>; appDir: string; store: Store; exec: Exec; log?: ApplyLog }) {}
+  constructor(private readonly deps: { smoke: NonNullable<AppConfig['smoke']>; appDir: string; store: Store; exec: Exec; log?: ApplyLog; signal?: AbortSignal }) {}
 
   /** The verdict of this release, or null while it has not run. */
   verdict(release: string): SmokeVerdict | null {
@@ -46,9 +46,9 @@ export class SmokeRunner {
 
   private async run(release: string): Promise<void> {
     const { smoke, store, exec, appDir } = this.deps;
-    const res = await exec.run({ command: smoke.command, cwd: `${appDir}/releases/${release}`, timeoutMs: smoke.timeout, env: { UPSHIFT_RELEASE: release }, tailBytes: 4096 });
+    const res = await exec.run({ command: smoke.command, cwd: `${appDir}/releases/${release}`, timeoutMs: smoke.timeout, env: { UPSHIFT_RELEASE: release }, tailBytes: 4096, ...(this.deps.signal ? { signal: this.deps.signal } : {}) });
     let saved: Saved;
-    if (res.cancelled) return;
+    if (res.cancelled) return; // shutdown: no verdict, so it runs again after the restart
     if (res.exitCode !== 0 || res.timedOut) {
       const how = res.timedOut ? `timed out after ${smoke.timeout} ms` : `exited with code ${String(res.exitCode)}`;
       saved = { release, regressed: true, detail: `smoke command ${how}`, metrics: null };
