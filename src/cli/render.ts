@@ -2,6 +2,7 @@
 import { formatDuration } from '../core/duration.js';
 import { STAGES, type Run, type StageResult } from '../core/run.js';
 import type { ExitCode } from '../core/errors.js';
+import type { RunShow } from '../services/pipeline.js';
 
 const MARK: Record<string, string> = { passed: '✓', skipped: '–', failed: '✗', rolled_back: '↩' };
 
@@ -50,3 +51,40 @@ export function progressPrinter(stream: NodeJS.WriteStream, results: (runId: str
     if (run.status === 'running') stream.write(`  … ${state} (${elapsed})\n`);
   };
 }
+
+/** `pipeline show` for people: the summary, then each stage's evidence, manifests and what it waits for. */
+export function runShow(shown: RunShow): string {
+  const lines = [runSummary(shown.run, shown.stages)];
+  if (shown.waiting) lines.push(`  waiting for: ${shown.waiting.what}`);
+  if (shown.approval) lines.push(`  approved by ${shown.approval.by}: ${shown.approval.reason}`);
+  for (const s of shown.stages) {
+    const ev = evidenceLines(s.evidence);
+    if (ev.length) lines.push(`  ${s.stage}:`, ...ev.map((l) => `    ${l}`));
+  }
+  for (const m of shown.manifests) lines.push(`  manifest ${m.track}#${m.seq} ${m.purpose} ${m.signed ? 'signed' : 'reserved'}`);
+  return lines.join('\n');
+}
+
+const MAX_EVIDENCE_LINE = 160;
+const TAIL_LINES = 15;
+
+/** Evidence as `key: value` lines; an output tail keeps its last lines, long values are cut. */
+export function evidenceLines(evidence: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(evidence)) {
+    if (value === null || value === undefined) continue;
+    if (typeof value === 'string' && value.includes('\n')) {
+      const tail = value.trimEnd().split('\n').slice(-TAIL_LINES);
+      out.push(`${key}:`, ...tail.map((l) => `  | ${cut(l)}`));
+    } else if (typeof value === 'number') {
+      out.push(`${key}: ${Number.isInteger(value) ? value : Number(value.toPrecision(6))}`);
+    } else {
+      out.push(cut(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value, roundNumbers)}`));
+    }
+  }
+  return out;
+}
+
+const cut = (line: string) => (line.length > MAX_EVIDENCE_LINE ? `${line.slice(0, MAX_EVIDENCE_LINE - 1)}…` : line);
+/** No float noise in printed numbers: 0.030000000000000072 prints as 0.03. */
+const roundNumbers = (_key: string, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v);

@@ -4,7 +4,10 @@
 import type { Command } from 'commander';
 import { isUpshiftError, toUpshiftError, type ExitCode } from '../core/errors.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
+import { userInfo } from 'node:os';
+import { systemClock } from '../adapters/clock.js';
 import type { Store } from '../adapters/sqlite/store.js';
+import type { ServiceContext } from '../services/context.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/deps.js';
 
@@ -40,10 +43,20 @@ export class Session {
     return this.logger;
   }
 
+  /** The service context for this invocation; the actor is the invoking user. */
+  context(logLevel?: string): ServiceContext {
+    return { config: this.config().config, store: this.store(), clock: systemClock, log: this.log(logLevel), actor: cliActor() };
+  }
+
   close(): void {
     this.opened?.close();
     this.opened = null;
   }
+}
+
+/** Who a CLI invocation acts as, in the audit trail. */
+export function cliActor(): string {
+  return `cli:${userInfo().username}`;
 }
 
 export function printJson(data: unknown): void {

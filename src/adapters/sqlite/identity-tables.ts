@@ -4,49 +4,8 @@
 import { UpshiftError } from '../../core/errors.js';
 import type { Db } from './db.js';
 
-export interface JoinTokenRecord {
-  tokenHash: string;
-  labels: Record<string, string>;
-  nodeId: string | null;
-  createdAt: number;
-  expiresAt: number;
-  usedAt: number | null;
-  usedBy: string | null;
-}
-
-export interface CertRecord {
-  serial: number;
-  nodeId: string;
-  publicKey: string;
-  labels: Record<string, string>;
-  /** The certificate envelope as JSON text. */
-  cert: string;
-  issuedAt: number;
-  expiresAt: number;
-  tokenHash: string | null;
-  /** Set when a revocation covers this serial (an explicit revoke, or superseded by a newer certificate). */
-  revokedAt: number | null;
-  revokeReason: string | null;
-}
-
-export interface RevocationRecord {
-  nodeId: string;
-  serial: number;
-  revokedAt: number;
-  reason: string;
-}
-
-export type PeerState = 'alive' | 'suspect' | 'dead';
-
-export interface PeerRecord {
-  nodeId: string;
-  url: string;
-  cert: string | null;
-  labels: Record<string, string>;
-  state: PeerState;
-  lastSeen: number;
-  heartbeat: string | null;
-}
+export type { CertRecord, JoinTokenRecord, PeerRecord, PeerState, RevocationRecord } from '../../core/records.js';
+import type { CertRecord, JoinTokenRecord, PeerRecord, PeerState, RevocationRecord } from '../../core/records.js';
 
 const toToken = (r: Record<string, unknown>): JoinTokenRecord => ({
   tokenHash: r.token_hash as string, labels: JSON.parse(r.labels as string) as Record<string, string>, nodeId: r.node_id as string | null,

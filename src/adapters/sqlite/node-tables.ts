@@ -4,53 +4,9 @@
 import { UpshiftError } from '../../core/errors.js';
 import type { Db } from './db.js';
 
-export type ApplyState = 'verified' | 'staged' | 'switching' | 'probation' | 'rolling_back' | 'confirmed' | 'rolled_back' | 'failed' | 'abandoned';
-
-export const OPEN_STATES: readonly ApplyState[] = ['verified', 'staged', 'switching', 'probation', 'rolling_back'];
-
-export interface ApplyRecord {
-  id: number;
-  track: string;
-  seq: number;
-  version: string;
-  commit: string;
-  kind: 'release' | 'rollback';
-  /** The code hash the signed manifest pins. */
-  codeHash: string;
-  /** The code hash computed from this node's checkout, once fetched. */
-  actualCodeHash: string | null;
-  releaseDir: string;
-  previousDir: string | null;
-  state: ApplyState;
-  reason: string | null;
-  code: string | null;
-  healthyBy: number | null;
-  healthySince: number | null;
-  stableUntil: number | null;
-  envelope: string;
-  startedAt: number;
-  updatedAt: number;
-  finishedAt: number | null;
-}
-
-export interface ApplyStep {
-  seq: number;
-  applyId: number;
-  at: number;
-  state: string;
-  note: string;
-}
-
-export interface BadVersion {
-  track: string;
-  commit: string;
-  version: string;
-  reason: string;
-  at: number;
-}
-
-/** Fields a transition may set besides the state. */
-export type ApplyPatch = Partial<Pick<ApplyRecord, 'reason' | 'code' | 'actualCodeHash' | 'healthyBy' | 'healthySince' | 'stableUntil'>>;
+export { OPEN_STATES } from '../../core/records.js';
+export type { ApplyPatch, ApplyRecord, ApplyState, ApplyStep, BadVersion } from '../../core/records.js';
+import { OPEN_STATES, type ApplyPatch, type ApplyRecord, type ApplyState, type ApplyStep, type BadVersion } from '../../core/records.js';
 
 const COLUMNS: Record<keyof ApplyPatch, string> = {
   reason: 'reason', code: 'code', actualCodeHash: 'actual_code_hash', healthyBy: 'healthy_by', healthySince: 'healthy_since', stableUntil: 'stable_until',

@@ -1,7 +1,9 @@
 // Smaller record kinds of the state store, each over the same database.
 import { UpshiftError } from '../../core/errors.js';
 import type { Db } from './db.js';
-import type { BenchmarkRecord, ManifestPurpose, ManifestRecord } from './store.js';
+import type { ApprovalRecord, BenchmarkRecord, ManifestPurpose, ManifestRecord, RunCommand } from '../../core/records.js';
+
+export type { ApprovalRecord, RunCommand } from '../../core/records.js';
 
 export class ManifestTable {
   constructor(private readonly db: Db) {}
@@ -106,12 +108,10 @@ export class ApprovalTable {
     this.db.prepare('INSERT OR REPLACE INTO approvals (run_id, by, reason, at) VALUES (?, ?, ?, ?)').run(runId, by, reason, at);
   }
 
-  get(runId: string): { by: string; reason: string; at: number } | null {
-    return (this.db.prepare('SELECT by, reason, at FROM approvals WHERE run_id = ?').get(runId) as { by: string; reason: string; at: number } | undefined) ?? null;
+  get(runId: string): ApprovalRecord | null {
+    return (this.db.prepare('SELECT by, reason, at FROM approvals WHERE run_id = ?').get(runId) as ApprovalRecord | undefined) ?? null;
   }
 }
-
-export interface RunCommand { id: number; runId: string; kind: 'abort'; reason: string; by: string; at: number }
 
 export class CommandTable {
   constructor(private readonly db: Db) {}

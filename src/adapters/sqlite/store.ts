@@ -16,21 +16,8 @@ const toRun = (r: RunRow): Run => ({
   reason: r.reason, code: r.code, retryOf: r.retry_of, createdAt: r.created_at, updatedAt: r.updated_at, finishedAt: r.finished_at,
 });
 
-export interface EventRecord {
-  seq: number; at: number; runId: string | null; stage: string | null; kind: string; actor: string; data: Record<string, unknown>;
-}
-
-export type ManifestPurpose = 'release' | 'canary' | 'deploy' | 'rollback';
-
-export interface ManifestRecord {
-  track: string; seq: number; runId: string; kind: 'release' | 'rollback'; purpose: ManifestPurpose; version: string; commit: string;
-  payload: Uint8Array; envelope: string | null; createdAt: number;
-}
-
-export interface BenchmarkRecord {
-  runId: string; suite: string; track: string; version: string; commit: string;
-  metrics: Record<string, { value: number; better: 'lower' | 'higher'; unit?: string }>; samples: unknown[]; createdAt: number;
-}
+export type { BenchmarkRecord, EventRecord, ManifestPurpose, ManifestRecord } from '../../core/records.js';
+import type { EventRecord } from '../../core/records.js';
 
 export class Store {
   readonly manifests: ManifestTable;

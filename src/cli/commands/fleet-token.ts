@@ -3,11 +3,9 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { UpshiftError } from '../../core/errors.js';
-import type { CertRecord } from '../../adapters/sqlite/identity-tables.js';
-import { DEFAULT_TOKEN_TTL_MS, hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../../trust/join-token.js';
-import { labelsSchema, nodeIdSchema } from '../../trust/node-cert.js';
-import { publishRevocations } from '../../runtime/revocations.js';
-import { loadSigners } from '../../trust/keyfile.js';
+import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS } from '../../trust/join-token.js';
+import { labelsSchema } from '../../trust/node-cert.js';
+import { issueToken, listCerts, revokeNode } from '../../services/fleet.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 /** `region=eu,rack=r1` → { region: 'eu', rack: 'r1' }; E_USAGE for anything else. */
@@ -31,23 +29,6 @@ function parseTtl(text: string): number {
   return ms;
 }
 
-function requireAuthority(session: Session) {
-  const loaded = session.config();
-  if (!loaded.config.authority) {
-    throw new UpshiftError('E_CONFIG', `${loaded.path} has no \`authority:\` section: only the authority issues tokens and certificates`);
-  }
-  return loaded;
-}
-
-type CertStatus = 'valid' | 'expired' | 'revoked' | 'superseded';
-
-function certStatus(c: CertRecord, now: number): CertStatus {
-  if (c.revokedAt !== null) return c.revokeReason?.startsWith('superseded') ? 'superseded' : 'revoked';
-  return c.expiresAt <= now ? 'expired' : 'valid';
-}
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
 /** Add token, revoke and certs to an existing `fleet` command group. */
 export function registerFleetIdentity(fleet: Command, session: Session): void {
   fleet
@@ -59,26 +40,13 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (opts: { labels?: string; ttl?: string; node?: string; json?: boolean }) => {
-        const { config } = requireAuthority(session);
         const labels = opts.labels ? parseLabelsArg(opts.labels) : {};
-        const ttl = opts.ttl ? parseTtl(opts.ttl) : DEFAULT_TOKEN_TTL_MS;
-        if (opts.node !== undefined && !nodeIdSchema.safeParse(opts.node).success) {
-          throw new UpshiftError('E_USAGE', `--node "${opts.node}" is not a node id (lowercase letters, digits, "-" or "_")`);
-        }
-        const store = session.store();
-        const token = newJoinToken();
-        const now = Date.now();
-        const nodeId = opts.node ?? null;
-        store.tx(() => {
-          store.identity.addToken({ tokenHash: hashToken(token), labels, nodeId, createdAt: now, expiresAt: now + ttl });
-          // the audit trail names the token by a prefix of its hash, never by the token
-          store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.token_created', actor: 'cli', data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels, node_id: nodeId, expires_at: now + ttl } });
-        });
-        const authority = config.gossip.advertise ?? `http://${config.gossip.listen}`;
-        const expiresAt = iso(now + ttl) as string;
-        if (opts.json) return void printJson({ ok: true, token, expires_at: expiresAt, labels, node_id: nodeId, authority });
-        say(`join token (shown only now; single use; valid until ${expiresAt}):\n  ${token}`);
-        say(`on the new node run:\n  upshift join --authority ${authority} --token ${token}`);
+        const ttlMs = opts.ttl ? parseTtl(opts.ttl) : DEFAULT_TOKEN_TTL_MS;
+        const r = issueToken(session.context(), { labels, ttlMs, nodeId: opts.node ?? null });
+        const t = r.evidence;
+        if (opts.json) return void printJson({ ok: true, ...t });
+        say(`join token (shown only now; single use; valid until ${t.expires_at}):\n  ${t.token}`);
+        say(`on the new node run:\n  upshift join --authority ${t.authority} --token ${t.token}`);
       }),
     );
 
@@ -90,28 +58,9 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (node: string, opts: { reason: string; json?: boolean }) => {
-        const { config } = requireAuthority(session);
-        const reason = opts.reason.trim();
-        if (!reason || reason.length > 500) throw new UpshiftError('E_USAGE', '--reason must be 1 to 500 characters');
-        // the new revocation list is signed in the same transaction: keys first, so a missing key changes nothing
-        const signers = await loadSigners((config.authority as NonNullable<typeof config.authority>).signing_keys);
-        const store = session.store();
-        const tables = store.identity;
-        const now = Date.now();
-        const result = store.tx(() => {
-          const latest = tables.latestCert(node);
-          if (!latest) throw new UpshiftError('E_USAGE', `no certificate was ever issued to node "${node}"; see \`upshift fleet certs\``);
-          if (latest.revokedAt !== null) return { serial: latest.serial, already: true, revokedAt: latest.revokedAt, reason: latest.revokeReason ?? '' };
-          tables.revoke(node, latest.serial, reason, now);
-          const list = publishRevocations(store, signers, config.fleet, now);
-          store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.cert_revoked', actor: 'cli', data: { node_id: node, serial: latest.serial, reason, revocation_list: list.seq } });
-          return { serial: latest.serial, already: false, revokedAt: now, reason, list: list.seq };
-        });
-        const list = 'list' in result ? result.list : null;
-        if (opts.json) return void printJson({ ok: true, node_id: node, serial: result.serial, already_revoked: result.already, revoked_at: iso(result.revokedAt), reason: result.reason, revocation_list: list });
-        say(result.already
-          ? `node ${node} was already revoked at ${iso(result.revokedAt)} (${result.reason})`
-          : `revoked node ${node}: certificates up to serial ${result.serial} are no longer accepted; revocation list #${list} signed, the daemon gossips it to every node`);
+        const r = await revokeNode(session.context(), { node, reason: opts.reason });
+        if (opts.json) return void printJson({ ok: true, ...r.evidence });
+        say(r.reason);
       }),
     );
 
@@ -121,15 +70,10 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (opts: { json?: boolean }) => {
-        requireAuthority(session);
-        const now = Date.now();
-        const certs = session.store().identity.certs().map((c) => ({
-          serial: c.serial, node_id: c.nodeId, status: certStatus(c, now), public_key: c.publicKey, labels: c.labels,
-          issued_at: iso(c.issuedAt), expires_at: iso(c.expiresAt), revoked_at: iso(c.revokedAt), revoke_reason: c.revokeReason,
-        }));
-        if (opts.json) return void printJson({ ok: true, certs });
-        if (certs.length === 0) return void say('no certificates issued yet; make a join token with `upshift fleet token`');
-        for (const c of certs) {
+        const r = listCerts(session.context());
+        if (opts.json) return void printJson({ ok: true, certs: r.evidence.certs });
+        if (r.evidence.certs.length === 0) return void say(r.reason);
+        for (const c of r.evidence.certs) {
           const labels = Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-';
           say(`#${c.serial}  ${c.node_id}  ${c.status}${c.revoke_reason ? ` (${c.revoke_reason})` : ''}  until ${c.expires_at}  ${labels}  ${c.public_key.slice(0, 16)}…`);
         }

@@ -1,7 +1,8 @@
 // `upshift fleet ls|health`: the fleet as this node has heard it (on the authority: every
 // node). `health` exits 1 when a node is silent, unhealthy or behind, so a script can act.
 import type { Command } from 'commander';
-import { fleetProblems, fleetView, type FleetNodeView } from '../../runtime/fleet-view.js';
+import type { FleetNodeView } from '../../runtime/fleet-view.js';
+import { fleetHealth, listFleet } from '../../services/fleet.js';
 import { shortVersion } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
@@ -14,16 +15,15 @@ function line(n: FleetNodeView): string {
 }
 
 export function registerFleetView(fleet: Command, session: Session): void {
-  const view = () => fleetView(session.config().config, session.store(), Date.now());
   fleet
     .command('ls')
     .description('every node heard from: version per track, health, error rate, apply state, last heartbeat')
     .option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const v = view();
-      if (opts.json) return void printJson({ ok: true, ...v });
-      if (v.nodes.length === 0) return void say('no heartbeats heard yet: is `upshift daemon` running, and has any node joined?');
-      for (const n of v.nodes) say(line(n));
+      const r = listFleet(session.context());
+      if (opts.json) return void printJson({ ok: true, ...r.evidence });
+      if (r.evidence.nodes.length === 0) return void say(r.reason);
+      for (const n of r.evidence.nodes) say(line(n));
     }));
 
   fleet
@@ -31,15 +31,13 @@ export function registerFleetView(fleet: Command, session: Session): void {
     .description('exit 0 when every node is heard, healthy and on the held manifest; else list what is wrong and exit 1')
     .option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const v = view();
-      const problems = fleetProblems(v);
-      const healthy = v.nodes.length - new Set(problems.map((p) => p.node)).size;
-      if (opts.json) printJson({ ok: problems.length === 0, nodes: v.nodes.length, healthy, held: v.held, problems });
-      else if (problems.length === 0) say(`${v.nodes.length} node(s) heard, all healthy and on the held manifest (${Object.entries(v.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ')})`);
+      const r = fleetHealth(session.context());
+      const h = r.evidence;
+      if (opts.json) printJson(h);
       else {
-        say(`${healthy} of ${v.nodes.length} node(s) fine; problems:`);
-        for (const p of problems) say(`  ${p.node}: ${p.problem}`);
+        say(r.reason);
+        for (const p of h.problems) say(`  ${p.node}: ${p.problem}`);
       }
-      return problems.length === 0 ? 0 : 1;
+      return h.ok ? 0 : 1;
     }));
 }

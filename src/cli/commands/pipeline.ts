@@ -1,122 +1,109 @@
-// `upshift pipeline run|start|advance|approve|rollback|status|history|show`
+// `upshift pipeline run|start|advance|approve|rollback|status|history|show`: parse, call
+// the pipeline services, render.
 import type { Command } from 'commander';
-import { userInfo } from 'node:os';
-import { UpshiftError } from '../../core/errors.js';
 import { TERMINAL } from '../../core/run.js';
 import { pipelineDeps } from '../../runtime/deps.js';
 import { PipelineService } from '../../runtime/pipeline-service.js';
-import { exitCodeOfRun, progressPrinter, runLine, runSummary } from '../render.js';
+import {
+  advanceRun, approveRun, driveRun, pipelineStatus, rollbackRun, runHistory, showRun, startRun, type RunDetail,
+} from '../../services/pipeline.js';
+import { exitCodeOfRun, progressPrinter, runLine, runShow, runSummary } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
-
-const who = () => `cli:${userInfo().username}`;
 
 export function registerPipeline(program: Command, session: Session): void {
   const pipeline = program.command('pipeline').description('run versions through build, test, audit, benchmark, sign, canary, deploy');
 
-  /** Config, keys and store, checked in that order so a bad config or key changes nothing. */
-  const service = async (logLevel?: string) => {
-    const { config } = session.config();
-    const store = session.store();
-    const deps = pipelineDeps(config, store, session.log(logLevel));
-    return new PipelineService(deps);
-  };
-  const preflightKeys = async (svc: PipelineService) => {
-    await svc.deps.loadSigners();
+  const service = (logLevel?: string) => {
+    const ctx = session.context(logLevel);
+    return { svc: new PipelineService(pipelineDeps(ctx.config, ctx.store, ctx.log)), actor: ctx.actor };
   };
 
   pipeline.command('run').description('run one version through the whole pipeline in the foreground')
     .requiredOption('--ref <ref>', 'branch, tag or commit').option('--track <track>', 'track (default: from the ref)').option('--json', 'print JSON')
     .action(action(session, async (opts: { ref: string; track?: string; json?: boolean }) => {
-      const svc = await service(process.stderr.isTTY ? 'warn' : 'info');
-      await preflightKeys(svc);
-      const candidate = await svc.resolve(opts.ref, opts.track);
-      const { run, created } = svc.startOrFind(candidate);
+      const { svc } = service(process.stderr.isTTY ? 'warn' : 'info');
+      const started = await startRun(svc, { ref: opts.ref, ...(opts.track ? { track: opts.track } : {}) });
+      const { run, created } = started.evidence;
+      if (!created && TERMINAL.has(run.status)) {
+        // a version runs once: say so, and how it ended
+        if (opts.json) printJson({ ok: run.status === 'completed', already_ran: true, reason: started.reason, run, stages: svc.deps.store.stageResults(run.id) });
+        else say(`${started.reason}\n${runSummary(run, svc.deps.store.stageResults(run.id))}`);
+        return exitCodeOfRun(run);
+      }
       const tty = !opts.json && process.stdout.isTTY;
-      if (!opts.json) say(`${created ? 'started' : 'resuming'} run ${run.id}: ${candidate.track} ${candidate.version}`);
+      if (!opts.json) say(`${created ? 'started' : 'resuming'} run ${run.id}: ${run.track} ${run.version}`);
       const onState = tty ? progressPrinter(process.stdout, (id) => svc.deps.store.stageResults(id)) : undefined;
-      const done = await svc.orchestrator.drive(run.id, { until: 'terminal', ...(onState ? { onState } : {}), signal: shutdownSignal() });
-      return finish(svc, done.id, opts.json);
+      const done = await driveRun(svc, { runId: run.id, until: 'terminal', signal: shutdownSignal(), ...(onState ? { onState } : {}) });
+      return finish(done.evidence, opts.json);
     }));
 
   pipeline.command('start').description('create a run for a ref; the daemon (or `pipeline advance`) drives it')
     .requiredOption('--ref <ref>', 'branch, tag or commit').option('--track <track>', 'track').option('--json', 'print JSON')
     .action(action(session, async (opts: { ref: string; track?: string; json?: boolean }) => {
-      const svc = await service();
-      await preflightKeys(svc);
-      const { run, created } = svc.startOrFind(await svc.resolve(opts.ref, opts.track));
-      if (opts.json) printJson({ ok: true, created, run });
-      else say(`${created ? 'created' : 'already exists:'} ${runLine(run)}`);
+      const { svc } = service();
+      const started = await startRun(svc, { ref: opts.ref, ...(opts.track ? { track: opts.track } : {}) });
+      const { run, created } = started.evidence;
+      if (opts.json) printJson({ ok: true, created, reason: started.reason, run });
+      else say(created ? `created ${runLine(run)}` : started.reason);
     }));
 
   pipeline.command('advance').description('drive a run through its next stage (default: the oldest unfinished run)')
     .argument('[run]', 'run id').option('--json', 'print JSON')
     .action(action(session, async (runId: string | undefined, opts: { json?: boolean }) => {
-      const svc = await service();
-      const id = runId ?? svc.deps.store.unfinishedRuns()[0]?.id;
-      if (!id) throw new UpshiftError('E_RUN_NOT_FOUND', 'no unfinished run to advance');
-      const run = await svc.orchestrator.drive(id, { until: 'stage', signal: shutdownSignal() });
-      if (opts.json) printJson({ ok: true, run, stages: svc.deps.store.stageResults(id) });
-      else say(runSummary(run, svc.deps.store.stageResults(id)));
+      const { svc } = service();
+      const r = await advanceRun(svc, { wait: 'stage', signal: shutdownSignal(), ...(runId ? { runId } : {}) });
+      if (opts.json) printJson({ ok: true, reason: r.reason, ...r.evidence });
+      else if (r.evidence.driver) say(r.reason);
+      else say(runSummary(r.evidence.run, r.evidence.stages));
     }));
 
   pipeline.command('approve').description('approve protected-path changes of a run (a run that failed its audit is retried)')
     .argument('<run>', 'run id').option('--reason <text>', 'why', 'approved by operator').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { reason: string; json?: boolean }) => {
-      const svc = await service();
-      const { run, retry } = svc.approve(runId, who(), opts.reason);
-      if (opts.json) printJson({ ok: true, retry, run });
-      else say(retry ? `approved; started retry ${run.id} of ${runId} (drive it with \`upshift pipeline advance ${run.id}\` or the daemon)` : `approved ${runId}`);
+      const { svc, actor } = service();
+      const r = approveRun(svc, { runId, reason: opts.reason, by: actor });
+      if (opts.json) printJson({ ok: true, reason: r.reason, ...r.evidence });
+      else say(r.reason);
     }));
 
   pipeline.command('rollback').description('stop a run; if its release reached nodes, publish a signed rollback')
     .argument('<run>', 'run id').requiredOption('--reason <text>', 'why').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { reason: string; json?: boolean }) => {
-      const svc = await service();
-      svc.orchestrator.abort(runId, opts.reason, who());
-      const holder = svc.deps.store.leaseHolder(runId);
-      // nobody drives it: apply the abort here; otherwise the driver picks it up
-      const run = holder ? svc.deps.store.requireRun(runId) : await svc.orchestrator.drive(runId, { until: 'terminal' });
-      if (opts.json) printJson({ ok: true, run, queued: Boolean(holder) });
-      else say(holder ? `abort queued; ${holder.owner} is driving ${runId}` : runSummary(run, svc.deps.store.stageResults(runId)));
+      const { svc, actor } = service();
+      const r = await rollbackRun(svc, { runId, reason: opts.reason, by: actor });
+      if (opts.json) printJson({ ok: true, reason: r.reason, run: r.evidence.run, queued: r.evidence.queued });
+      else say(r.evidence.queued ? r.reason : runSummary(r.evidence.run, r.evidence.stages));
     }));
 
   pipeline.command('status').description('unfinished runs and the latest run of each track').option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const store = session.store();
-      const unfinished = store.unfinishedRuns();
-      const latest = store.listRuns({ limit: 10 });
+      const { unfinished, latest } = pipelineStatus(session.store()).evidence;
       if (opts.json) return printJson({ ok: true, unfinished, latest });
       say(unfinished.length ? `unfinished:\n${unfinished.map(runLine).join('\n')}` : 'no unfinished runs');
-      if (latest.length) say(`latest:\n${latest.map(runLine).join('\n')}`);
+      if (latest.length) say(`latest per track:\n${latest.map(runLine).join('\n')}`);
     }));
 
   pipeline.command('history').description('runs, newest first').option('--track <track>').option('--limit <n>', 'how many', '20').option('--json', 'print JSON')
     .action(action(session, async (opts: { track?: string; limit: string; json?: boolean }) => {
-      const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new UpshiftError('E_USAGE', `--limit expects a positive integer, got "${opts.limit}"`);
-      const runs = session.store().listRuns({ ...(opts.track ? { track: opts.track } : {}), limit });
-      if (opts.json) printJson({ ok: true, runs });
-      else say(runs.length ? runs.map(runLine).join('\n') : 'no runs yet');
+      const limit = /^\d+$/.test(opts.limit) ? Number(opts.limit) : NaN;
+      const r = runHistory(session.store(), { ...(opts.track ? { track: opts.track } : {}), limit });
+      if (opts.json) printJson({ ok: true, runs: r.evidence.runs });
+      else say(r.evidence.runs.length ? r.evidence.runs.map(runLine).join('\n') : r.reason);
     }));
 
   pipeline.command('show').description('one run: stages, reasons, evidence, events, manifests').argument('<run>', 'run id').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { json?: boolean }) => {
-      const store = session.store();
-      const run = store.requireRun(runId);
-      const stages = store.stageResults(runId);
-      const manifests = store.manifests.list(run.track).filter((m) => m.runId === runId).map(({ payload, ...m }) => ({ ...m, payload: Buffer.from(payload).toString('utf8') }));
-      if (opts.json) return printJson({ ok: true, run, stages, manifests, events: store.events({ runId }), approval: store.approvals.get(runId) });
-      say(runSummary(run, stages));
-      for (const m of manifests) say(`  manifest ${m.track}#${m.seq} ${m.purpose} ${m.envelope ? 'signed' : 'reserved'}`);
+      const shown = showRun(session.store(), runId).evidence;
+      if (opts.json) return printJson({ ok: true, ...shown });
+      say(runShow(shown));
     }));
 }
 
-function finish(svc: PipelineService, runId: string, json?: boolean) {
-  const run = svc.deps.store.requireRun(runId);
-  const stages = svc.deps.store.stageResults(runId);
-  if (!TERMINAL.has(run.status)) {
+function finish(d: RunDetail & { finished: boolean }, json?: boolean) {
+  const { run, stages } = d;
+  if (!d.finished) {
     if (json) printJson({ ok: false, run, stages, interrupted: true });
-    else say(`run ${runId} interrupted at ${run.stage}; it resumes with \`upshift pipeline run\` or the daemon`);
+    else say(`run ${run.id} interrupted at ${run.stage}; it resumes with \`upshift pipeline run\` or the daemon`);
     return 1 as const;
   }
   if (json) printJson({ ok: run.status === 'completed', run, stages });

@@ -1,0 +1,155 @@
+// Fleet operations on the authority (join tokens, revocation, certificates) and the fleet
+// read side on any node (who is heard, what runs where, what is wrong).
+import { UpshiftError } from '../core/errors.js';
+import type { CertRecord } from '../core/records.js';
+import { hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../trust/join-token.js';
+import { labelsSchema, nodeIdSchema } from '../trust/node-cert.js';
+import { loadSigners } from '../trust/keyfile.js';
+import { fleetProblems, fleetView, type FleetView } from '../runtime/fleet-view.js';
+import { publishRevocations } from '../runtime/revocations.js';
+import { auditReason, type Outcome, type ServiceContext } from './context.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function requireAuthority(ctx: ServiceContext) {
+  const authority = ctx.config.authority;
+  if (!authority) throw new UpshiftError('E_CONFIG', 'this config has no `authority:` section: only the authority issues tokens and certificates');
+  return authority;
+}
+
+export interface TokenIssued {
+  token: string;
+  expires_at: string;
+  labels: Record<string, string>;
+  node_id: string | null;
+  authority: string;
+}
+
+/** A one-time join token: printed once, stored hashed, named in the audit trail by a hash prefix. */
+export function issueToken(
+  ctx: ServiceContext,
+  input: { labels: Record<string, string>; ttlMs: number; nodeId: string | null },
+): Outcome<TokenIssued> {
+  requireAuthority(ctx);
+  if (input.ttlMs < 1000 || input.ttlMs > MAX_TOKEN_TTL_MS) {
+    throw new UpshiftError('E_USAGE', `token ttl must be between 1s and ${MAX_TOKEN_TTL_MS / 86_400_000}d`);
+  }
+  if (input.nodeId !== null && !nodeIdSchema.safeParse(input.nodeId).success) {
+    throw new UpshiftError('E_USAGE', `node "${input.nodeId}" is not a node id (lowercase letters, digits, "-" or "_")`);
+  }
+  const labels = labelsSchema.safeParse(input.labels);
+  if (!labels.success) throw new UpshiftError('E_USAGE', `labels: ${labels.error.issues.map((i) => `${i.path.join('.') || '(labels)'}: ${i.message}`).join('; ')}`);
+  const { store } = ctx;
+  const token = newJoinToken();
+  const now = ctx.clock.now();
+  const expiresAt = now + input.ttlMs;
+  store.tx(() => {
+    store.identity.addToken({ tokenHash: hashToken(token), labels: labels.data, nodeId: input.nodeId, createdAt: now, expiresAt });
+    store.appendEvent({
+      at: now, runId: null, stage: null, kind: 'identity.token_created', actor: ctx.actor,
+      data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels: labels.data, node_id: input.nodeId, expires_at: expiresAt },
+    });
+  });
+  const authority = ctx.config.gossip.advertise ?? `http://${ctx.config.gossip.listen}`;
+  return {
+    reason: `join token for ${input.nodeId ?? 'any node'}, single use, valid until ${iso(expiresAt)}`,
+    evidence: { token, expires_at: iso(expiresAt) as string, labels: labels.data, node_id: input.nodeId, authority },
+  };
+}
+
+export interface Revoked {
+  node_id: string;
+  serial: number;
+  already_revoked: boolean;
+  revoked_at: string | null;
+  reason: string;
+  revocation_list: number | null;
+}
+
+/** Revoke a node's certificates and sign a new revocation list in the same transaction (keys first). */
+export async function revokeNode(ctx: ServiceContext, input: { node: string; reason: string }): Promise<Outcome<Revoked>> {
+  const authority = requireAuthority(ctx);
+  const reason = auditReason(input.reason);
+  const signers = await loadSigners(authority.signing_keys);
+  const { store } = ctx;
+  const now = ctx.clock.now();
+  const r = store.tx(() => {
+    const latest = store.identity.latestCert(input.node);
+    if (!latest) throw new UpshiftError('E_USAGE', `no certificate was ever issued to node "${input.node}"; see \`upshift fleet certs\``);
+    if (latest.revokedAt !== null) {
+      return { serial: latest.serial, already: true, at: latest.revokedAt, reason: latest.revokeReason ?? '', list: null };
+    }
+    store.identity.revoke(input.node, latest.serial, reason, now);
+    const list = publishRevocations(store, signers, ctx.config.fleet, now);
+    store.appendEvent({
+      at: now, runId: null, stage: null, kind: 'identity.cert_revoked', actor: ctx.actor,
+      data: { node_id: input.node, serial: latest.serial, reason, revocation_list: list.seq },
+    });
+    return { serial: latest.serial, already: false, at: now, reason, list: list.seq };
+  });
+  return {
+    reason: r.already
+      ? `node ${input.node} was already revoked at ${iso(r.at)} (${r.reason})`
+      : `revoked node ${input.node}: certificates up to serial ${r.serial} are no longer accepted; revocation list #${r.list} signed, the daemon gossips it to every node`,
+    evidence: { node_id: input.node, serial: r.serial, already_revoked: r.already, revoked_at: iso(r.at), reason: r.reason, revocation_list: r.list },
+  };
+}
+
+export type CertStatus = 'valid' | 'expired' | 'revoked' | 'superseded';
+
+function certStatus(c: CertRecord, now: number): CertStatus {
+  if (c.revokedAt !== null) return c.revokeReason?.startsWith('superseded') ? 'superseded' : 'revoked';
+  return c.expiresAt <= now ? 'expired' : 'valid';
+}
+
+export interface CertView {
+  serial: number;
+  node_id: string;
+  status: CertStatus;
+  public_key: string;
+  labels: Record<string, string>;
+  issued_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+  revoke_reason: string | null;
+}
+
+/** Every certificate this authority issued, with its status now. */
+export function listCerts(ctx: ServiceContext): Outcome<{ certs: CertView[] }> {
+  requireAuthority(ctx);
+  const now = ctx.clock.now();
+  const certs = ctx.store.identity.certs().map((c) => ({
+    serial: c.serial, node_id: c.nodeId, status: certStatus(c, now), public_key: c.publicKey, labels: c.labels,
+    issued_at: iso(c.issuedAt), expires_at: iso(c.expiresAt), revoked_at: iso(c.revokedAt), revoke_reason: c.revokeReason,
+  }));
+  return { reason: certs.length ? `${certs.length} certificate(s)` : 'no certificates issued yet; make a join token with `upshift fleet token`', evidence: { certs } };
+}
+
+/** Every node heard: version per track, health, error rate, apply state, last heartbeat. */
+export function listFleet(ctx: ServiceContext): Outcome<FleetView> {
+  const view = fleetView(ctx.config, ctx.store, ctx.clock.now());
+  const reason = view.nodes.length ? `${view.nodes.length} node(s) heard` : 'no heartbeats heard yet: is `upshift daemon` running, and has any node joined?';
+  return { reason, evidence: view };
+}
+
+export interface FleetHealth {
+  ok: boolean;
+  nodes: number;
+  healthy: number;
+  held: FleetView['held'];
+  problems: Array<{ node: string; problem: string }>;
+}
+
+/** Whether every node is heard, healthy and on what targets it; what is wrong otherwise. */
+export function fleetHealth(ctx: ServiceContext): Outcome<FleetHealth> {
+  const view = fleetView(ctx.config, ctx.store, ctx.clock.now());
+  const problems = fleetProblems(view);
+  // nothing heard proves nothing: a fleet with no heartbeats is not healthy
+  if (view.nodes.length === 0) problems.push({ node: '-', problem: 'no node heard yet: is `upshift daemon` running, and has any node joined?' });
+  const healthy = view.nodes.length - new Set(problems.filter((p) => p.node !== '-').map((p) => p.node)).size;
+  const held = Object.entries(view.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ');
+  const reason = problems.length === 0
+    ? `${view.nodes.length} node(s) heard, all healthy and on the held manifest (${held})`
+    : `${healthy} of ${view.nodes.length} node(s) fine; ${problems.length} problem(s)`;
+  return { reason, evidence: { ok: problems.length === 0, nodes: view.nodes.length, healthy, held: view.held, problems } };
+}
