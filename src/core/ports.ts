@@ -1,6 +1,9 @@
 // Interfaces between the pure core and the adapters that do I/O. Adapters implement
 // them; runtime/ wires them; tests swap the edges they cannot run (clock, systemd).
 
+/** A named crash point for the kill -9 tests; a no-op unless armed (adapters/failpoints.ts). */
+export type Failpoint = (name: string) => void;
+
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

@@ -26,6 +26,27 @@ export interface StageOutcome {
   code?: string;
 }
 
+/** The test counts TEST recorded for later stages (and the manifest's evidence). */
+export interface TestFact {
+  passed: number;
+  failed: number;
+  skipped: number;
+  passRate: number;
+}
+
+/** BENCHMARK's summary: each `suite.metric` against the baseline. */
+export interface BenchmarkFact {
+  baselineVersion: string | null;
+  metrics: Record<string, { value: number; better: 'lower' | 'higher'; baseline: number | null; change: number | null; worse: boolean }>;
+}
+
+/** Facts one stage hands to later ones, in typed columns; evidence is for people. */
+export interface RunFacts {
+  codeHash: string | null;
+  test: TestFact | null;
+  benchmark: BenchmarkFact | null;
+}
+
 export interface StageResult extends StageOutcome {
   runId: string;
   stage: StageName;

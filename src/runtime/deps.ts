@@ -12,7 +12,7 @@ import { Store } from '../adapters/sqlite/store.js';
 import type { PipelineDeps } from '../stages/index.js';
 import { loadSigners } from '../trust/keyfile.js';
 import { loadKeyset, type Keyset } from '../trust/keyset.js';
-import { failpointsFromEnv } from './failpoints.js';
+import { failpointsFromEnv } from '../adapters/failpoints.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { StoreManifestSource } from '../node/agent/manifest-source.js';
 

@@ -14,7 +14,7 @@ import { ApplyEngine } from '../node/apply/engine.js';
 import { certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
 import { loadSigners } from '../trust/keyfile.js';
 import { keysetOf } from './deps.js';
-import { failpointsFromEnv } from './failpoints.js';
+import { failpointsFromEnv } from '../adapters/failpoints.js';
 import type { FastifyInstance } from 'fastify';
 
 export interface NodeRuntime {

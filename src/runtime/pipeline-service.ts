@@ -1,7 +1,7 @@
 // Pipeline operations shared by the CLI, the daemon and the agent tools: which track and
 // version a ref is, starting (or finding) its run, approvals, aborts.
 import type { Config } from '../core/config.js';
-import { tagSemver, type TrackSpec } from '../core/decisions/versions.js';
+import { tagSemver, type Candidate, type TrackSpec } from '../core/decisions/versions.js';
 import { UpshiftError } from '../core/errors.js';
 import { TERMINAL, type Run } from '../core/run.js';
 import picomatch from 'picomatch';
@@ -14,12 +14,8 @@ export function trackSpecs(config: Config): TrackSpec[] {
   );
 }
 
-export interface Candidate {
-  track: string;
-  version: string;
-  ref: string;
-  commit: string;
-}
+/** A version of a track found in the source: what a run is created for. */
+export type { Candidate } from '../core/decisions/versions.js';
 
 export class PipelineService {
   readonly orchestrator: Orchestrator;

@@ -2,7 +2,8 @@
 // medians, compare with the last stable version's snapshot. Any metric worse than the
 // tolerance rolls the run back, naming the metric, both values and the change.
 import { aggregateRuns, compareBenchmarks, parseBenchmarkOutput } from '../core/decisions/benchmark.js';
-import type { BenchmarkRecord } from '../adapters/sqlite/store.js';
+import type { BenchmarkFact } from '../core/run.js';
+import type { BenchmarkRecord } from '../core/records.js';
 import type { StageContext, StageReport } from './context.js';
 import { commandEvidence } from './context.js';
 import { requireWorkTree } from './worktree.js';
@@ -16,6 +17,7 @@ export async function benchmark(ctx: StageContext): Promise<StageReport> {
   const stable = ctx.store.lastStable(ctx.run.track, ctx.run.id);
   const baselines = stable ? ctx.store.benchmarks.forRun(stable.id) : [];
   const suites: Record<string, unknown>[] = [];
+  const summary: BenchmarkFact = { baselineVersion: null, metrics: {} };
   const regressed: string[] = [];
   const firsts: string[] = [];
 
@@ -24,16 +26,22 @@ export async function benchmark(ctx: StageContext): Promise<StageReport> {
     if ('failure' in snapshot) return snapshot.failure;
     const base = baselines.find((b) => b.suite === suite.name);
     const cmp = compareBenchmarks(base ? { version: base.version, metrics: base.metrics } : null, snapshot.metrics, cfg.tolerance);
+    summary.baselineVersion ??= base?.version ?? null;
+    // a metric that disappeared is a regression: such a run never reaches SIGN
+    for (const c of cmp.comparisons) {
+      if (c.value === null) continue;
+      summary.metrics[`${suite.name}.${c.metric}`] = { value: c.value, better: c.better, baseline: c.baseline, change: c.change, worse: c.worse };
+    }
     suites.push({ name: suite.name, repeat: suite.repeat, metrics: snapshot.metrics, baseline_version: base?.version ?? null, verdict: cmp.verdict, comparisons: cmp.comparisons, reason: cmp.reason });
     if (cmp.verdict === 'regressed') regressed.push(`${suite.name}: ${cmp.reason}`);
     if (cmp.verdict === 'no_baseline') firsts.push(suite.name);
   }
 
   const evidence = { tolerance: cfg.tolerance, baseline_run: stable?.id ?? null, suites };
-  if (regressed.length > 0) return { outcome: 'rolled_back', reason: `benchmark regression: ${regressed.join('; ')}`, code: 'E_GATE', evidence };
+  if (regressed.length > 0) return { outcome: 'rolled_back', reason: `benchmark regression: ${regressed.join('; ')}`, code: 'E_GATE', evidence, facts: { benchmark: summary } };
   const parts = [`${cfg.suites.length - firsts.length} suite(s) within ${(cfg.tolerance * 100).toFixed(1)}% of ${stable?.version ?? 'the baseline'}`];
   if (firsts.length > 0) parts.push(`no baseline for ${firsts.join(', ')}: recorded this run as the first baseline`);
-  return { outcome: 'passed', reason: parts.join('; '), evidence };
+  return { outcome: 'passed', reason: parts.join('; '), evidence, facts: { benchmark: summary } };
 }
 
 type Suite = StageContext['authority']['benchmark']['suites'][number];

@@ -1,4 +1,5 @@
 // BUILD: a fresh isolated work tree of the exact commit, its code hash, then the build command.
+import { UpshiftError } from '../core/errors.js';
 import type { StageContext, StageReport } from './context.js';
 import { commandEvidence } from './context.js';
 
@@ -16,13 +17,13 @@ export async function build(ctx: StageContext): Promise<StageReport> {
     outcome: 'passed',
     reason: `built ${run.commit.slice(0, 12)} in ${(result.durationMs / 1000).toFixed(1)}s; code hash ${code.hash.slice(0, 16)}… over ${code.files} files`,
     evidence: all,
+    facts: { codeHash: code.hash },
   };
 }
 
 /** The code hash BUILD recorded for a run; later stages and SIGN rely on it. */
 export function recordedCodeHash(ctx: Pick<StageContext, 'store'>, runId: string): string {
-  const built = ctx.store.getStageResult(runId, 'build');
-  const hash = built?.evidence.code_hash;
-  if (built?.outcome !== 'passed' || typeof hash !== 'string') throw new Error(`run ${runId} has no passed build with a code hash`);
+  const hash = ctx.store.runFacts(runId).codeHash;
+  if (hash === null) throw new UpshiftError('E_STATE_CORRUPT', `run ${runId} has no code hash recorded by a passed build`);
   return hash;
 }

@@ -6,10 +6,10 @@ import type { AuthorityConfig, Config } from '../core/config.js';
 import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import type { StageInput } from '../core/machine.js';
 import type { Clock, Exec, ExecResult, FleetPort, SourceRepo } from '../core/ports.js';
-import { STATE_OF_STAGE, type Run, type StageName, type StageOutcome } from '../core/run.js';
+import { STATE_OF_STAGE, type Run, type RunFacts, type StageName, type StageOutcome } from '../core/run.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import type { Logger } from '../adapters/logger.js';
-import type { Failpoint } from '../runtime/failpoints.js';
+import type { Failpoint } from '../core/ports.js';
 import type { Keyset } from '../trust/keyset.js';
 import type { Signer } from '../trust/keyfile.js';
 
@@ -32,7 +32,10 @@ export interface PipelineDeps {
 }
 
 export interface StageReport extends StageOutcome {
+  /** For people: numbers, output tails, failing tests. Later stages never read it. */
   evidence: Record<string, unknown>;
+  /** For later stages: recorded in typed columns with the result. */
+  facts?: Partial<RunFacts>;
 }
 
 export interface StageContext extends PipelineDeps {
@@ -80,7 +83,8 @@ export function stageActor(deps: PipelineDeps, stage: StageName, work: StageWork
     }
     if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`);
     deps.failpoint(`${stage}:before-record`);
-    deps.store.recordStageResult({ runId: run.id, stage, ...report, startedAt: firstStartedAt, finishedAt: deps.clock.now(), attempts: attempt });
+    const { facts, ...result } = report;
+    deps.store.recordStageResult({ runId: run.id, stage, ...result, startedAt: firstStartedAt, finishedAt: deps.clock.now(), attempts: attempt }, facts);
     log.info({ outcome: report.outcome, reason: report.reason, code: report.code }, 'stage finished');
     deps.failpoint(`${stage}:recorded`);
     return { outcome: report.outcome, reason: report.reason, ...(report.code ? { code: report.code } : {}) };

@@ -20,25 +20,20 @@ export async function sign(ctx: StageContext): Promise<StageReport> {
   };
 }
 
-/** What the manifest carries as evidence: the test and benchmark numbers this run recorded. */
+/** What the manifest carries as evidence: the test and benchmark facts this run recorded. */
 export function releaseEvidence(ctx: Pick<StageContext, 'store' | 'run'>): ManifestPayload['evidence'] {
-  const test = ctx.store.getStageResult(ctx.run.id, 'test')?.evidence as
-    | { report?: { passed: number; failed: number; skipped: number } | null; pass_rate?: number | null } | undefined;
-  const bench = ctx.store.getStageResult(ctx.run.id, 'benchmark');
-  const suites = ((bench?.evidence.suites ?? []) as Array<{ name: string; baseline_version: string | null; comparisons: Array<{ metric: string; better: 'lower' | 'higher'; value: number; baseline: number | null; change: number | null; worse: boolean }> }>);
+  const facts = ctx.store.runFacts(ctx.run.id);
+  const bench = facts.benchmark;
   const metrics: NonNullable<ManifestPayload['evidence']['benchmark']>['metrics'] = {};
-  let regressions = 0;
-  for (const s of suites) {
-    for (const c of s.comparisons) {
-      metrics[`${s.name}.${c.metric}`] = { value: c.value, better: c.better, baseline: c.baseline, change: c.change };
-      if (c.worse) regressions++;
-    }
-  }
-  const report = test?.report;
+  for (const [name, m] of Object.entries(bench?.metrics ?? {})) metrics[name] = { value: m.value, better: m.better, baseline: m.baseline, change: m.change };
+  const test = facts.test;
+  const skipped = ctx.store.getStageResult(ctx.run.id, 'benchmark')?.outcome === 'skipped';
   return {
     run_id: ctx.run.id,
-    test: report && typeof test?.pass_rate === 'number' ? { passed: report.passed, failed: report.failed, skipped: report.skipped, pass_rate: test.pass_rate } : null,
-    benchmark: suites.length > 0 ? { baseline_version: suites[0]?.baseline_version ?? null, regressions, metrics } : null,
-    notes: bench?.outcome === 'skipped' ? ['no benchmark suites configured'] : [],
+    test: test ? { passed: test.passed, failed: test.failed, skipped: test.skipped, pass_rate: test.passRate } : null,
+    benchmark: bench && Object.keys(bench.metrics).length > 0
+      ? { baseline_version: bench.baselineVersion, regressions: Object.values(bench.metrics).filter((m) => m.worse).length, metrics }
+      : null,
+    notes: skipped ? ['no benchmark suites configured'] : [],
   };
 }

@@ -31,7 +31,10 @@ export async function test(ctx: StageContext): Promise<StageReport> {
     const exit = report === null && problem ? ` (${problem.reason})` : '';
     return { outcome: 'failed', reason: `${decision.reason}${exit}`, code: 'E_GATE', evidence: all };
   }
-  return { outcome: 'passed', reason: decision.reason, evidence: all };
+  const fact = report && decision.rate !== null
+    ? { passed: report.passed, failed: report.failed, skipped: report.skipped, passRate: decision.rate }
+    : null;
+  return { outcome: 'passed', reason: decision.reason, evidence: all, facts: { test: fact } };
 }
 
 /** A report file inside the work tree; a path that escapes it is refused. */

@@ -1,6 +1,6 @@
 // The state store: runs, persisted machine snapshots, stage results and evidence, the
 // append-only event log, benchmark snapshots, manifests, floors, approvals.
-import type { Run, RunStatus, StageName, StageResult } from '../../core/run.js';
+import type { Run, RunFacts, RunStatus, StageName, StageResult } from '../../core/run.js';
 import { UpshiftError } from '../../core/errors.js';
 import { openDb, type Db } from './db.js';
 import { IdentityTable } from './identity-tables.js';
@@ -156,13 +156,41 @@ export class Store {
     };
   }
 
-  /** Records a stage result once; a second record for the same stage is refused. */
-  recordStageResult(r: StageResult): void {
+  /**
+   * Records a stage result once, with the facts it hands to later stages, in one
+   * transaction; a second record for the same stage is refused.
+   */
+  recordStageResult(r: StageResult, facts: Partial<RunFacts> = {}): void {
     this.tx(() => {
       this.db.prepare(`INSERT INTO stage_results (run_id, stage, outcome, reason, code, evidence, started_at, finished_at, attempts)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.runId, r.stage, r.outcome, r.reason, r.code ?? null, JSON.stringify(r.evidence), r.startedAt, r.finishedAt, r.attempts);
+      this.saveFacts(r.runId, facts);
       this.appendEvent({ at: r.finishedAt, runId: r.runId, stage: r.stage, kind: 'stage.result', actor: 'pipeline', data: { outcome: r.outcome, reason: r.reason, code: r.code ?? null } });
     });
+  }
+
+  private saveFacts(runId: string, f: Partial<RunFacts>): void {
+    if (f.codeHash === undefined && f.test === undefined && f.benchmark === undefined) return;
+    this.db.prepare('INSERT INTO run_facts (run_id) VALUES (?) ON CONFLICT(run_id) DO NOTHING').run(runId);
+    if (f.codeHash !== undefined) this.db.prepare('UPDATE run_facts SET code_hash = ? WHERE run_id = ?').run(f.codeHash, runId);
+    if (f.test !== undefined) {
+      const t = f.test;
+      this.db.prepare('UPDATE run_facts SET test_passed = ?, test_failed = ?, test_skipped = ?, test_pass_rate = ? WHERE run_id = ?')
+        .run(t?.passed ?? null, t?.failed ?? null, t?.skipped ?? null, t?.passRate ?? null, runId);
+    }
+    if (f.benchmark !== undefined) {
+      this.db.prepare('UPDATE run_facts SET benchmark = ? WHERE run_id = ?').run(f.benchmark === null ? null : JSON.stringify(f.benchmark), runId);
+    }
+  }
+
+  /** What earlier stages of a run recorded for later ones. */
+  runFacts(runId: string): RunFacts {
+    const r = this.db.prepare('SELECT * FROM run_facts WHERE run_id = ?').get(runId) as Record<string, unknown> | undefined;
+    if (!r) return { codeHash: null, test: null, benchmark: null };
+    const test = r.test_passed === null ? null : {
+      passed: r.test_passed as number, failed: r.test_failed as number, skipped: r.test_skipped as number, passRate: r.test_pass_rate as number,
+    };
+    return { codeHash: (r.code_hash as string | null) ?? null, test, benchmark: r.benchmark ? JSON.parse(r.benchmark as string) as RunFacts['benchmark'] : null };
   }
 
   startAttempt(runId: string, stage: StageName, at: number): { attempt: number; firstStartedAt: number } {

@@ -13,7 +13,7 @@ import { codeHash } from '../../adapters/codehash.js';
 import { createExec } from '../../adapters/exec.js';
 import { NodeTables } from '../../adapters/sqlite/node-tables.js';
 import { Store } from '../../adapters/sqlite/store.js';
-import { failpointsFromEnv } from '../../runtime/failpoints.js';
+import { failpointsFromEnv } from '../../adapters/failpoints.js';
 import { loadKeyset } from '../../trust/keyset.js';
 import { ApplyEngine } from './engine.js';
 

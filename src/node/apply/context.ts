@@ -8,7 +8,7 @@ import type { Clock, Exec } from '../../core/ports.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import type { ApplyPatch, ApplyRecord, ApplyState, NodeTables } from '../../adapters/sqlite/node-tables.js';
 import type { Keyset } from '../../trust/keyset.js';
-import type { Failpoint } from '../../runtime/failpoints.js';
+import type { Failpoint } from '../../core/ports.js';
 
 export interface ApplyLog {
   info(obj: object, msg?: string): void;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { UpshiftError } from '../../core/errors.js';
-import type { Failpoint } from '../../runtime/failpoints.js';
+import type { Failpoint } from '../../core/ports.js';
 
 export const CURRENT = 'current';
 const TMP_PREFIX = `${CURRENT}.tmp-`;

@@ -1,0 +1,49 @@
+// Typed facts between stages: recorded with the stage result, read back by later stages,
+// and recovered from the evidence of runs recorded before the facts table existed.
+import t from 'tap';
+import { join } from 'node:path';
+import { Store } from '../../src/adapters/sqlite/store.js';
+import type { StageResult } from '../../src/core/run.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const HASH = 'ab'.repeat(32);
+const result = (runId: string, stage: StageResult['stage'], evidence: Record<string, unknown>): StageResult =>
+  ({ runId, stage, outcome: 'passed', reason: 'ok', evidence, startedAt: 1, finishedAt: 2, attempts: 1 });
+
+function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')): Store {
+  const store = Store.open(file, () => 1_000);
+  store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
+  return store;
+}
+
+t.test('facts are recorded with the stage result and read back typed', async (t) => {
+  const store = storeWithRun(t);
+  t.teardown(() => store.close());
+  t.same(store.runFacts('r1'), { codeHash: null, test: null, benchmark: null }, 'nothing before any stage');
+  store.recordStageResult(result('r1', 'build', { code_hash: 'display only' }), { codeHash: HASH });
+  store.recordStageResult(result('r1', 'test', {}), { test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 } });
+  const benchmark = { baselineVersion: 'v0', metrics: { 'micro.latency_ms': { value: 10, better: 'lower' as const, baseline: 11, change: -0.09, worse: false } } };
+  store.recordStageResult(result('r1', 'benchmark', {}), { benchmark });
+  t.same(store.runFacts('r1'), { codeHash: HASH, test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 }, benchmark });
+});
+
+t.test('a refused second result records no facts either', async (t) => {
+  const store = storeWithRun(t);
+  t.teardown(() => store.close());
+  store.recordStageResult(result('r1', 'build', {}), { codeHash: HASH });
+  t.throws(() => store.recordStageResult(result('r1', 'build', {}), { codeHash: 'cd'.repeat(32) }), /UNIQUE/);
+  t.equal(store.runFacts('r1').codeHash, HASH);
+});
+
+t.test('runs recorded before migration 4 get their code hash and test counts from the evidence', async (t) => {
+  const file = join(tempDir(t), 'upshift.db');
+  const old = storeWithRun(t, file);
+  old.recordStageResult(result('r1', 'build', { code_hash: HASH }));
+  old.recordStageResult(result('r1', 'test', { report: { passed: 5, failed: 0, skipped: 1 }, pass_rate: 1 }));
+  // step the file back to schema 3, as an older upshift left it
+  old.db.exec("DROP TABLE run_facts; DELETE FROM schema_migrations WHERE version = 4;");
+  old.close();
+  const store = Store.open(file, () => 2_000);
+  t.teardown(() => store.close());
+  t.same(store.runFacts('r1'), { codeHash: HASH, test: { passed: 5, failed: 0, skipped: 1, passRate: 1 }, benchmark: null });
+});
