@@ -42,7 +42,13 @@ let home: string | null = null;
 function emptyHome(): string {
   if (home !== null && existsSync(home)) return home;
   const dir = mkdtempSync(join(tmpdir(), 'upshift-git-home-'));
-  if (home === null) process.once('exit', () => rmdirSync(home as string, { maxRetries: 0 }));
+  if (home === null) {
+    process.once('exit', () => {
+      try {
+        rmdirSync(home as string);
+      } catch { /* already gone, or not empty because someone else wrote there: left alone */ }
+    });
+  }
   home = dir;
   return dir;
 }
