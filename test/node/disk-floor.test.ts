@@ -98,3 +98,31 @@ t.test('a node whose floor predates the file gets it written at the next reconci
   t.match(floorOnDisk(bed), { seq: 1, version: 'v1' });
   t.same(readdirSync(join(bed.appDir, 'floors')), ['testnet.json']);
 });
+
+t.test('a restored journal with an apply still open below the floor is abandoned, not finished', async (t) => {
+  const bed = await applyBed(t);
+  // The restart of a rollback takes a moment, so the journal can be copied while it is rolling_back.
+  const log = join(bed.appDir, '..', 'restarts.log');
+  bed.app.restart = `if [ "$UPSHIFT_REASON" = rollback ]; then sleep 1; fi; echo "$UPSHIFT_REASON $UPSHIFT_RELEASE" >> ${log}`;
+  const v1 = await bed.release('v1');
+  const v2 = await bed.release('v2', { healthy: false });
+  const v3 = await bed.release('v3');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const applying = bed.engine().applyManifest(bed.manifest(v2, 2));
+  const tables = bed.tables();
+  while (tables.open()?.state !== 'rolling_back') await new Promise((r) => setTimeout(r, 20));
+  const backup = join(bed.appDir, '..', 'backup.db');
+  bed.store().db.exec(`VACUUM INTO '${backup}'`);
+  await t.rejects(applying, { code: 'E_HEALTH' });
+  await bed.engine().applyManifest(bed.manifest(v3, 3));
+  const v3Name = `v3-${v3.commit.slice(0, 12)}`;
+
+  deleteDb(bed);
+  copyFileSync(backup, join(bed.stateDir, 'upshift.db'));
+  t.match(bed.tables().open(), { state: 'rolling_back', seq: 2 }, 'the restored journal says v2 is rolling back to v1');
+  const restarts = bed.restarts().length;
+  const out = await bed.engine().reconcile();
+  t.match(out, { from: 'rolling_back', to: 'abandoned' });
+  t.equal(bed.current(), `releases/${v3Name}`, 'current stays on v3');
+  t.equal(bed.restarts().length, restarts, 'nothing restarted');
+});
