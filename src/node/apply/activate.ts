@@ -86,7 +86,8 @@ export function saveDiskFloor(ctx: ApplyContext, a: ApplyRecord): void {
       confirmed_at: new Date(a.finishedAt ?? ctx.now()).toISOString(),
     });
   } catch (err) {
-    ctx.deps.log?.warn({ module: 'apply', track: a.track, seq: a.seq, err: (err as Error).message }, 'writing the floor file failed');
+    const why = (err as Error).message;
+    ctx.deps.log?.warn({ module: 'apply', track: a.track, seq: a.seq, err: why }, 'writing the floor file failed');
   }
 }
 

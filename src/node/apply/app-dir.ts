@@ -17,7 +17,8 @@ export function ensureAppDir(appDir: string): void {
   const current = join(appDir, CURRENT);
   const st = lstatOrNull(current);
   if (st && !st.isSymbolicLink()) {
-    throw unsafe(current, 'is not a symlink; upshift manages it as current → releases/<release>', `move it out of the way (mv ${current} ${current}.old)`);
+    const why = 'is not a symlink; upshift manages it as current → releases/<release>';
+    throw unsafe(current, why, `move it out of the way (mv ${current} ${current}.old)`);
   }
 }
 
@@ -36,14 +37,18 @@ function ensureDir(path: string, recursive: boolean): void {
 export function checkSafe(path: string, st: Stats, kind: 'a directory' | 'a regular file'): void {
   const uid = process.getuid?.() ?? 0;
   if (st.isSymbolicLink()) {
-    throw unsafe(path, `is a symlink to ${readlinkSync(path)}; upshift does not fetch into or run from a linked path`, `replace it with ${kind} owned by uid ${uid}`);
+    const why = `is a symlink to ${readlinkSync(path)}; upshift does not fetch into or run from a linked path`;
+    throw unsafe(path, why, `replace it with ${kind} owned by uid ${uid}`);
   }
-  if (kind === 'a directory' ? !st.isDirectory() : !st.isFile()) throw unsafe(path, `is not ${kind}`, `replace it with ${kind} owned by uid ${uid}`);
+  if (kind === 'a directory' ? !st.isDirectory() : !st.isFile()) {
+    throw unsafe(path, `is not ${kind}`, `replace it with ${kind} owned by uid ${uid}`);
+  }
   if (st.uid !== uid && st.uid !== 0) {
     throw unsafe(path, `is owned by uid ${st.uid}, not by this daemon's uid ${uid} or root`, `chown ${uid} ${path}`);
   }
   if ((st.mode & 0o022) !== 0) {
-    throw unsafe(path, `has mode 0${(st.mode & 0o7777).toString(8)}: writable by group or others`, `chmod go-w ${path}`);
+    const mode = (st.mode & 0o7777).toString(8);
+    throw unsafe(path, `has mode 0${mode}: writable by group or others`, `chmod go-w ${path}`);
   }
 }
 

@@ -5,7 +5,9 @@
 // Written atomically (temp file, fsync, rename, fsync the directory) after the database
 // confirms, so it is never above a release that did not pass probation.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import { UpshiftError } from '../../core/errors.js';
 import type { ManifestPayload } from '../../core/manifest.js';

@@ -9,7 +9,9 @@
 // the floor on disk is a journal restored from an old backup: abandoned, nothing touched.
 import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
 import { UpshiftError } from '../../core/errors.js';
-import { enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack, saveDiskFloor } from './activate.js';
+import {
+  enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack, saveDiskFloor,
+} from './activate.js';
 import { ensureAppDir } from './app-dir.js';
 import { readDiskFloor } from './disk-floor.js';
 import { isCancel, type ApplyContext } from './context.js';
@@ -30,8 +32,9 @@ export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | nul
   if (!open) return null;
   ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
   const floor = readDiskFloor(ctx.appDir, open.track)?.seq ?? 0;
+  const stale = `the journal is older than the floor ${floor} on disk (a restored database); current left as it is`;
   const done = open.seq < floor
-    ? ctx.move(open, 'abandoned', `the journal is older than the floor ${floor} on disk (a restored database); current left as it is`, { reason: 'below the floor on disk' })
+    ? ctx.move(open, 'abandoned', stale, { reason: 'below the floor on disk' })
     : await finish(ctx, open);
   ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
   return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
