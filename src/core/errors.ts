@@ -19,6 +19,8 @@ export const CODES = {
   E_EXISTS: usage(409),
   E_KEY_MISSING: usage(),
   E_KEY_PERMS: usage(),
+  // app.dir, releases/, shared/ or floors/ is a symlink, someone else's, or group/other-writable
+  E_UNSAFE_PATH: usage(),
   E_KEY_INVALID: usage(),
   E_UNKNOWN_REF: usage(404),
   E_UNKNOWN_TRACK: usage(404),

@@ -48,6 +48,8 @@ export interface Bed {
   manifest(r: Release, seq: number, o?: Partial<ManifestPayload>): string;
   engine(o?: Partial<ApplyDeps>): ApplyEngine;
   store(): Store;
+  /** Close every store opened so far (before the database files are removed or replaced). */
+  closeStores(): void;
   tables(): NodeTables;
   /** `current`'s link target (`releases/<name>`), or null. */
   current(): string | null;
@@ -140,6 +142,7 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
       });
     },
     store,
+    closeStores: () => stores.splice(0).forEach((s) => s.close()),
     tables: () => new NodeTables(store().db),
     current,
     currentValid() {

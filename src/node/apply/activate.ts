@@ -8,6 +8,7 @@ import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
 import { ApplyFailure, isCancel, type ApplyContext } from './context.js';
 import { probeHealth, runProbation } from './probe.js';
 import { pruneReleases } from './prune.js';
+import { raiseDiskFloor } from './disk-floor.js';
 import { currentRelease, releaseExists, switchCurrent } from './switch.js';
 
 /** staged → switching → (rename, fsync, restart) → probation → confirmed | rolled_back. */
@@ -61,6 +62,7 @@ export function confirm(ctx: ApplyContext, apply: ApplyRecord, detail: string): 
     store.floors.raise(apply.track, apply.seq, ctx.now());
     return moved;
   });
+  saveDiskFloor(ctx, done);
   ctx.fp('apply:confirmed');
   ctx.event('apply.confirmed', { apply: apply.id, track: apply.track, seq: apply.seq, version: apply.version, commit: apply.commit });
   try {
@@ -71,6 +73,22 @@ export function confirm(ctx: ApplyContext, apply: ApplyRecord, detail: string): 
     ctx.deps.log?.warn({ module: 'apply', err: (err as Error).message }, 'pruning releases failed');
   }
   return done;
+}
+
+/**
+ * The floor beside the releases, after the database confirmed (never above a release that
+ * did not pass). A failed write leaves the database floor in force; reconcile() retries.
+ */
+export function saveDiskFloor(ctx: ApplyContext, a: ApplyRecord): void {
+  try {
+    raiseDiskFloor(ctx.appDir, {
+      track: a.track, seq: a.seq, version: a.version, commit: a.commit, release: a.releaseDir,
+      confirmed_at: new Date(a.finishedAt ?? ctx.now()).toISOString(),
+    });
+  } catch (err) {
+    const why = (err as Error).message;
+    ctx.deps.log?.warn({ module: 'apply', track: a.track, seq: a.seq, err: why }, 'writing the floor file failed');
+  }
 }
 
 export interface Failure {

@@ -14,6 +14,8 @@ import { reconcileOpen, type Reconciled } from './reconcile.js';
 import { bundleUrlAllowed, fetchBundle } from './bundle.js';
 import { checkVersion, fetchRelease, releaseName } from './release-dir.js';
 import { currentRelease } from './switch.js';
+import { ensureAppDir } from './app-dir.js';
+import { checkDiskFloor } from './disk-floor.js';
 
 export interface ApplyOutcome {
   /** The journal entry; null when the manifest was already applied (seq equals the floor). */
@@ -114,6 +116,10 @@ export class ApplyEngine {
         throw new UpshiftError('E_BAD_VERSION', `${bad.version} (${bad.commit.slice(0, 12)}) is marked bad on this node: ${bad.reason}`, { details: { ...bad } });
       }
       checkVersion(payload.version);
+      // Before anything is read from or fetched into the app dir; then the floor kept there,
+      // which a lost or restored database cannot lower.
+      ensureAppDir(this.ctx.appDir);
+      checkDiskFloor(this.ctx.appDir, payload);
       return payload;
     } catch (err) {
       this.refused(err, payload);

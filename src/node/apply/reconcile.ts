@@ -5,10 +5,15 @@
 //                             current still at the old one: rolled back (nothing ran)
 //   probation               → continue to the stored deadlines: confirmed or rolled back
 //   rolling_back            → finish switching back, restart, mark bad
-// Afterwards `current` is valid and the journal has no open apply.
+// Afterwards `current` is valid and the journal has no open apply. An open apply below
+// the floor on disk is a journal restored from an old backup: abandoned, nothing touched.
 import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
 import { UpshiftError } from '../../core/errors.js';
-import { enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack } from './activate.js';
+import {
+  enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack, saveDiskFloor,
+} from './activate.js';
+import { ensureAppDir } from './app-dir.js';
+import { readDiskFloor } from './disk-floor.js';
 import { isCancel, type ApplyContext } from './context.js';
 import { currentRelease, removeStrayLinks } from './switch.js';
 
@@ -22,12 +27,26 @@ export interface Reconciled {
 /** Finish the open apply, if any. The caller holds the apply lock. */
 export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | null> {
   removeStrayLinks(ctx.appDir);
+  syncDiskFloors(ctx);
   const open = ctx.deps.tables.open();
   if (!open) return null;
   ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
-  const done = await finish(ctx, open);
+  const floor = readDiskFloor(ctx.appDir, open.track)?.seq ?? 0;
+  const stale = `the journal is older than the floor ${floor} on disk (a restored database); current left as it is`;
+  const done = open.seq < floor
+    ? ctx.move(open, 'abandoned', stale, { reason: 'below the floor on disk' })
+    : await finish(ctx, open);
   ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
   return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
+}
+
+/** Floor files behind the database's confirmed applies (written by an older upshift, or a failed write). */
+function syncDiskFloors(ctx: ApplyContext): void {
+  for (const a of ctx.deps.tables.latestConfirmedPerTrack()) {
+    if ((readDiskFloor(ctx.appDir, a.track)?.seq ?? 0) >= a.seq) continue;
+    ensureAppDir(ctx.appDir);
+    saveDiskFloor(ctx, a);
+  }
 }
 
 async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord> {

@@ -1,7 +1,8 @@
 // SPEC step 2: fetch exactly the pinned commit from `app.remote` into a fresh
 // `releases/<version>-<shortsha>/`. Full SHA only; hooks and submodules off on every git
-// call (the same guards as adapters/git.ts: `-c core.hooksPath=/dev/null`, a scrubbed
-// environment); HEAD verified after checkout, so what is switched to is what was signed.
+// call (the same guards as adapters/git.ts: `-c core.hooksPath=/dev/null`, no global or
+// system config, a scrubbed environment); HEAD verified after checkout, so what is
+// switched to is what was signed.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleGit, GitPluginError } from 'simple-git';
