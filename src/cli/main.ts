@@ -7,19 +7,19 @@ import { Session } from './shared.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('upshift')
     .description('autonomous upgrade orchestrator for Linux fleets')
     .version(pkg.version)
     .option('-c, --config <path>', 'config file (default: $UPSHIFT_CONFIG or ./upshift.yaml)')
     .showHelpAfterError()
     .exitOverride();
-  registerCommands(program, new Session(program));
+  await registerCommands(program, new Session(program), argv);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv.slice(2));
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -9,7 +9,7 @@ import { systemClock } from '../adapters/clock.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import type { ServiceContext } from '../services/context.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
-import { openStore } from '../runtime/deps.js';
+import { openStore } from '../runtime/open-store.js';
 
 export interface GlobalOptions {
   config?: string;

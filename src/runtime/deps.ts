@@ -8,7 +8,7 @@ import { codeHash } from '../adapters/codehash.js';
 import { createExec } from '../adapters/exec.js';
 import { createSourceRepo } from '../adapters/git.js';
 import type { Logger } from '../adapters/logger.js';
-import { Store } from '../adapters/sqlite/store.js';
+import type { Store } from '../adapters/sqlite/store.js';
 import type { PipelineDeps } from '../stages/index.js';
 import { loadSigners } from '../trust/keyfile.js';
 import { loadKeyset, type Keyset } from '../trust/keyset.js';
@@ -16,9 +16,7 @@ import { failpointsFromEnv } from '../adapters/failpoints.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { StoreManifestSource } from '../node/agent/manifest-source.js';
 
-export function openStore(stateDir: string, clock: Clock = systemClock): Store {
-  return Store.open(join(stateDir, 'upshift.db'), () => clock.now());
-}
+export { openStore } from './open-store.js';
 
 export function keysetOf(config: Config): Keyset {
   return loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });

@@ -1,26 +1,45 @@
+// Commands are loaded only when asked for: `upshift status` never loads the pipeline,
+// fastify or the apply engine, and `--version` loads no command at all. Help and unknown
+// commands load every one, so help lists them all and commander's errors stay exact.
 import type { Command } from 'commander';
 import type { Session } from '../shared.js';
-import { registerInit } from './init.js';
-import { registerKeys } from './keys.js';
-import { registerManifest } from './manifest.js';
-import { registerPipeline } from './pipeline.js';
-import { registerStatus } from './status.js';
-import { registerDaemon } from './daemon.js';
-import { registerDemo } from './demo.js';
-import { registerFleetToken } from './fleet-token.js';
-import { registerJoin } from './join.js';
-import { registerFleetView } from './fleet.js';
-import { registerNode } from './node.js';
 
-export function registerCommands(program: Command, session: Session): void {
-  registerInit(program, session);
-  registerStatus(program, session);
-  registerPipeline(program, session);
-  registerManifest(program, session);
-  registerKeys(program, session);
-  registerDaemon(program, session);
-  registerDemo(program, session);
-  registerJoin(program, session);
-  registerFleetView(registerFleetToken(program, session), session);
-  registerNode(program, session);
+type Register = (program: Command, session: Session) => void;
+
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  init: async () => (await import('./init.js')).registerInit,
+  status: async () => (await import('./status.js')).registerStatus,
+  pipeline: async () => (await import('./pipeline.js')).registerPipeline,
+  manifest: async () => (await import('./manifest.js')).registerManifest,
+  keys: async () => (await import('./keys.js')).registerKeys,
+  daemon: async () => (await import('./daemon.js')).registerDaemon,
+  demo: async () => (await import('./demo.js')).registerDemo,
+  join: async () => (await import('./join.js')).registerJoin,
+  fleet: async () => {
+    const [{ registerFleetToken }, { registerFleetView }] = await Promise.all([import('./fleet-token.js'), import('./fleet.js')]);
+    return (program, session) => registerFleetView(registerFleetToken(program, session), session);
+  },
+  node: async () => (await import('./node.js')).registerNode,
+};
+
+/** The command an argv names (global options and their values skipped), or null. */
+export function commandName(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-c' || arg === '--config') {
+      i++;
+      continue;
+    }
+    if (!arg.startsWith('-')) return arg;
+  }
+  return null;
+}
+
+export async function registerCommands(program: Command, session: Session, argv: readonly string[]): Promise<void> {
+  const name = commandName(argv);
+  const wanted = name !== null && name in COMMANDS ? [name]
+    : name === null && argv.some((a) => a === '-V' || a === '--version') ? []
+      : Object.keys(COMMANDS);
+  const registers = await Promise.all(wanted.map((n) => (COMMANDS[n] as () => Promise<Register>)()));
+  for (const register of registers) register(program, session);
 }
