@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LoopbackFleet } from '../src/demo/fleet.js';
+import { LoopbackFleet } from './demo/fleet.js';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '4' }, dir: { type: 'string' }, keep: { type: 'boolean', default: false } } });
 const nodes = Number(values.nodes);

@@ -11,8 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LoopbackFleet, sleep, type Daemon } from '../../src/demo/fleet.js';
-import { publish, signRelease } from '../../src/demo/direct-release.js';
+import { LoopbackFleet, sleep, type Daemon } from '../demo/fleet.js';
+import { publish, signRelease } from '../demo/direct-release.js';
 import { acceptedAt, Journals, PlainScript, rssMbOf, seedUnreachablePeers, type NodeApply } from './fleet-util.js';
 import { progress, round1, summarize } from './util.js';
 

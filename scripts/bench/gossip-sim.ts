@@ -6,8 +6,8 @@
 // Seeds run in worker threads, one per core, biggest jobs first.
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { runPushBaseline, type BaselineRun, type BaselineScenario } from '../../src/gossip/baseline-push.js';
-import { runGossipSim, SIM_DEFAULTS, SIM_STAND_INS, type SimRun, type SimScenario } from '../../src/gossip/sim.js';
+import { runPushBaseline, type BaselineRun, type BaselineScenario } from '../sim/baseline-push.js';
+import { runGossipSim, SIM_DEFAULTS, SIM_STAND_INS, type SimRun, type SimScenario } from '../sim/sim.js';
 import { progress } from './util.js';
 
 export interface GossipBenchOptions {

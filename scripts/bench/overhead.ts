@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/adapters/logger.js';
-import { createWorkspace } from '../../src/demo/workspace.js';
+import { createWorkspace } from '../demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { openStore, pipelineDeps } from '../../src/runtime/deps.js';
 import { PipelineService } from '../../src/runtime/pipeline-service.js';

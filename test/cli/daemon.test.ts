@@ -2,8 +2,8 @@
 // and SIGTERM stops it cleanly with the state persisted.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { sampleAppFiles } from '../../src/demo/sample-app.js';
-import { createWorkspace } from '../../src/demo/workspace.js';
+import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
+import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
 import { gitRepo } from '../helpers/gitdir.js';

@@ -2,8 +2,8 @@
 // leaves the store exactly as it was.
 import t from 'tap';
 import { chmodSync, renameSync, writeFileSync, readFileSync } from 'node:fs';
-import { sampleAppFiles } from '../../src/demo/sample-app.js';
-import { createWorkspace, type Workspace } from '../../src/demo/workspace.js';
+import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
+import { createWorkspace, type Workspace } from '../../scripts/demo/workspace.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { runCli, diag } from '../helpers/cli.js';
 import { gitRepo, type GitRepo } from '../helpers/gitdir.js';

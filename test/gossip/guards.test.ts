@@ -4,7 +4,7 @@ import type { MessageAuth } from '../../src/gossip/ports.js';
 import { RateLimiter } from '../../src/gossip/rate-limit.js';
 import { ReplayGuard } from '../../src/gossip/replay.js';
 import { seededRng } from '../../src/gossip/rng.js';
-import { SIM_DEFAULTS, SimSource, simAuth, simHeartbeat } from '../../src/gossip/sim.js';
+import { SIM_DEFAULTS, SimSource, simAuth, simHeartbeat } from '../../scripts/sim/sim.js';
 import type { GossipMessage } from '../../src/gossip/types.js';
 
 const WINDOW = SIM_DEFAULTS.replay_window;

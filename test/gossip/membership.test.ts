@@ -2,7 +2,7 @@ import t from 'tap';
 import { Membership } from '../../src/gossip/membership.js';
 import { GossipNode } from '../../src/gossip/node.js';
 import { seededRng } from '../../src/gossip/rng.js';
-import { SIM_DEFAULTS, SimSource, simAuth, simHeartbeat, simEnvelope } from '../../src/gossip/sim.js';
+import { SIM_DEFAULTS, SimSource, simAuth, simHeartbeat, simEnvelope } from '../../scripts/sim/sim.js';
 import type { GossipMessage } from '../../src/gossip/types.js';
 
 const SUSPECT = 5000;

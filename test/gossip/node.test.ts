@@ -2,7 +2,7 @@ import t from 'tap';
 import { GossipNode } from '../../src/gossip/node.js';
 import type { PeerAddress, Transport } from '../../src/gossip/ports.js';
 import { seededRng } from '../../src/gossip/rng.js';
-import { SIM_DEFAULTS, SimSource, fnv1a, simAuth, simEnvelope, simHeartbeat } from '../../src/gossip/sim.js';
+import { SIM_DEFAULTS, SimSource, fnv1a, simAuth, simEnvelope, simHeartbeat } from '../../scripts/sim/sim.js';
 import type { Body, Digest, GossipMessage } from '../../src/gossip/types.js';
 
 const clock = { t: 1_700_000_000_000, now() { return this.t; } };

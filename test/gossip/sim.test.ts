@@ -1,6 +1,6 @@
 import t from 'tap';
-import { runPushBaseline, retransmitLimit } from '../../src/gossip/baseline-push.js';
-import { runGossipSim, SIM_DEFAULTS } from '../../src/gossip/sim.js';
+import { runPushBaseline, retransmitLimit } from '../../scripts/sim/baseline-push.js';
+import { runGossipSim, SIM_DEFAULTS } from '../../scripts/sim/sim.js';
 import { boundRounds } from '../../scripts/bench/gossip-sim.js';
 
 t.test('a node behind pulls from the sender, and a whole fleet converges with one verification per node', async (t) => {

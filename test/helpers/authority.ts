@@ -2,8 +2,8 @@
 // and the pipeline service wired to real adapters (logs go to a sink the test can read).
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/adapters/logger.js';
-import { sampleAppFiles, type SampleKnobs } from '../../src/demo/sample-app.js';
-import { createWorkspace, type Workspace } from '../../src/demo/workspace.js';
+import { sampleAppFiles, type SampleKnobs } from '../../scripts/demo/sample-app.js';
+import { createWorkspace, type Workspace } from '../../scripts/demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { openStore, pipelineDeps, type Overrides } from '../../src/runtime/deps.js';
 import { PipelineService } from '../../src/runtime/pipeline-service.js';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Store } from '../../src/adapters/sqlite/store.js';
-import { createWorkspace } from '../../src/demo/workspace.js';
+import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { handleJoin, loadNodeIdentity, revocationCheck } from '../../src/node/identity.js';
 import { loadKeyFile, loadSigners } from '../../src/trust/keyfile.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createWorkspace } from '../../src/demo/workspace.js';
+import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { defaultConfigPath, loadConfig } from '../../src/runtime/config-load.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -2,7 +2,7 @@
 // writes them, a real SQLite store): tokens, revocation, certificates, bad marks, health.
 import t from 'tap';
 import { createLogger } from '../../src/adapters/logger.js';
-import { createWorkspace } from '../../src/demo/workspace.js';
+import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { NodeTables } from '../../src/adapters/sqlite/node-tables.js';

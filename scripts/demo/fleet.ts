@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { APP_CTL } from './app-ctl.js';
-import { toHex } from '../trust/bytes.js';
-import { generateKeyFile } from '../trust/keyfile.js';
+import { toHex } from '../../src/trust/bytes.js';
+import { generateKeyFile } from '../../src/trust/keyfile.js';
 import { SAMPLE_PIPELINE, sampleAppFiles, type SampleKnobs } from './sample-app.js';
 
 export interface FleetOptions {

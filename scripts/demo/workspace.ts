@@ -3,8 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { toHex } from '../trust/bytes.js';
-import { generateKeyFile } from '../trust/keyfile.js';
+import { toHex } from '../../src/trust/bytes.js';
+import { generateKeyFile } from '../../src/trust/keyfile.js';
 import { SAMPLE_PIPELINE } from './sample-app.js';
 
 export interface Workspace {

@@ -4,7 +4,7 @@
 // message has been sent retransmitMult × ceil(log10(N + 1)) times (memberlist's
 // TransmitLimitedQueue with RetransmitMult = 4). The message carries the payload itself, so
 // every delivery is a manifest transfer; there is no pull, no digest and no anti-entropy.
-import { randomIndex, seededRng } from './rng.js';
+import { randomIndex, seededRng } from '../../src/gossip/rng.js';
 import { SimNetwork } from './sim-network.js';
 import type { ConvergenceStats } from './sim.js';
 

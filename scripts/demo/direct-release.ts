@@ -3,14 +3,14 @@
 // way `pipeline run` from the CLI does, so the running authority daemon gossips it. Commit
 // them on a branch the authority does not track, or its own pipeline takes the same seqs.
 import { join } from 'node:path';
-import { codeHash } from '../adapters/codehash.js';
-import { MANIFEST_SCHEMA } from '../core/manifest.js';
-import { StoreManifestSource } from '../node/agent/manifest-source.js';
-import { loadConfig } from '../runtime/config-load.js';
-import { keysetOf, openStore } from '../runtime/deps.js';
-import { serializeEnvelope } from '../trust/envelope.js';
-import { loadSigners } from '../trust/keyfile.js';
-import { signManifest } from '../trust/verify-manifest.js';
+import { codeHash } from '../../src/adapters/codehash.js';
+import { MANIFEST_SCHEMA } from '../../src/core/manifest.js';
+import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
+import { loadConfig } from '../../src/runtime/config-load.js';
+import { keysetOf, openStore } from '../../src/runtime/deps.js';
+import { serializeEnvelope } from '../../src/trust/envelope.js';
+import { loadSigners } from '../../src/trust/keyfile.js';
+import { signManifest } from '../../src/trust/verify-manifest.js';
 import type { Daemon, LoopbackFleet } from './fleet.js';
 
 /**

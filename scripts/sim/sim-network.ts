@@ -3,9 +3,9 @@
 // takes a random whole number of milliseconds, each message (request or answer) is lost with
 // probability `loss`, and `blocked(from, to, now)` models partitions. A lost or blocked
 // request resolves to null after `timeoutMs`, as an HTTP client's timeout would.
-import type { Clock } from '../core/ports.js';
-import type { PeerAddress, Transport } from './ports.js';
-import { seededRng, type Rng } from './rng.js';
+import type { Clock } from '../../src/core/ports.js';
+import type { PeerAddress, Transport } from '../../src/gossip/ports.js';
+import { seededRng, type Rng } from '../../src/gossip/rng.js';
 
 export class SimClock implements Clock {
   t = 0;

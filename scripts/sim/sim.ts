@@ -3,10 +3,10 @@
 // NOT real here, to keep N = 10,000 fast: message auth is a stand-in that trusts the sender
 // field (no signatures), a "manifest" is a short string and its hash a 32-bit FNV, and every
 // node starts with a warm random partial view of `view` peers (a fleet that has been up a while).
-import type { Digest, GossipMessage, Heartbeat } from './types.js';
-import type { GossipTimings, ManifestSource, MessageAuth, OfferResult } from './ports.js';
-import { GossipNode } from './node.js';
-import { randomIndex, seededRng } from './rng.js';
+import type { Digest, GossipMessage, Heartbeat } from '../../src/gossip/types.js';
+import type { GossipTimings, ManifestSource, MessageAuth, OfferResult } from '../../src/gossip/ports.js';
+import { GossipNode } from '../../src/gossip/node.js';
+import { randomIndex, seededRng } from '../../src/gossip/rng.js';
 import { SimNetwork } from './sim-network.js';
 
 export const SIM_STAND_INS = {

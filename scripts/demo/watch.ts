@@ -1,8 +1,8 @@
 // Watching the authority's state from another process (the demo, tests, the fleet
 // benchmark): the daemon writes, WAL lets us read alongside it.
-import { UpshiftError } from '../core/errors.js';
-import { TERMINAL, type Run, type StageResult } from '../core/run.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import { UpshiftError } from '../../src/core/errors.js';
+import { TERMINAL, type Run, type StageResult } from '../../src/core/run.js';
+import type { Store } from '../../src/adapters/sqlite/store.js';
 
 /** Wait until the daemon has made a run of `version` and driven it to a terminal state; each stage result is passed on once as it lands. */
 export async function waitForRun(store: Store, track: string, version: string, opts: { onStage?: (r: StageResult) => void; timeoutMs: number }): Promise<Run> {
