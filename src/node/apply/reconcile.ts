@@ -5,7 +5,8 @@
 //                             current still at the old one: rolled back (nothing ran)
 //   probation               → continue to the stored deadlines: confirmed or rolled back
 //   rolling_back            → finish switching back, restart, mark bad
-// Afterwards `current` is valid and the journal has no open apply.
+// Afterwards `current` is valid and the journal has no open apply. An apply that keeps
+// killing its process is not started again forever: see stopRetrying.
 import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
 import { UpshiftError } from '../../core/errors.js';
 import { enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack } from './activate.js';
@@ -19,15 +20,37 @@ export interface Reconciled {
   reason: string | null;
 }
 
+/** After this many applies of one manifest were left open by a dead process, it is marked bad. */
+export const MAX_INTERRUPTED_APPLIES = 3;
+
 /** Finish the open apply, if any. The caller holds the apply lock. */
 export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | null> {
   removeStrayLinks(ctx.appDir);
   const open = ctx.deps.tables.open();
   if (!open) return null;
   ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
+  ctx.deps.tables.noteInterrupted(open.id, `found ${open.state} after the process applying it died or was stopped`, ctx.now());
   const done = await finish(ctx, open);
   ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
+  stopRetrying(ctx, done);
   return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
+}
+
+/**
+ * A manifest whose apply kills the process (something in the release, the OOM killer) would
+ * be applied again at every start (resume()) and kill it again, on every node that has it.
+ * After MAX_INTERRUPTED_APPLIES interrupted applies that did not end confirmed, the version
+ * is marked bad, so resume() and gossip refuse it (E_BAD_VERSION) until an operator unmarks it.
+ */
+function stopRetrying(ctx: ApplyContext, done: ApplyRecord): void {
+  if (done.state === 'confirmed') return;
+  const { tables } = ctx.deps;
+  const times = tables.interruptions(done.track, done.seq, done.commit);
+  if (times < MAX_INTERRUPTED_APPLIES || tables.badMark(done.track, done.commit, done.version)) return;
+  const reason = `the apply of ${done.track}#${done.seq} was interrupted ${times} times (the process applying it died or was stopped before it finished); not tried again`;
+  tables.markBad({ track: done.track, commit: done.commit, version: done.version, reason, at: ctx.now() });
+  ctx.event('apply.marked_bad', { apply: done.id, track: done.track, seq: done.seq, version: done.version, commit: done.commit, reason });
+  ctx.deps.log?.warn({ module: 'apply', apply: done.id, track: done.track, version: done.version }, reason);
 }
 
 async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord> {
