@@ -97,6 +97,9 @@ const appSchema = z.strictObject({
   bundles: z.strictObject({
     allow: z.array(httpUrl).default([]),
     max_bytes: z.int().min(1).default(512 * 1024 * 1024),
+    /** What extraction may put on disk (the entries' sizes summed), and how many entries; checked before writing. */
+    max_unpacked_bytes: z.int().min(1).default(2 * 1024 * 1024 * 1024),
+    max_entries: z.int().min(1).default(100_000),
     timeout: duration('5m'),
   }).prefault({}),
 });

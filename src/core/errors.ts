@@ -53,6 +53,7 @@ export const CODES = {
   E_FETCH: failed(502, true),
   E_BUNDLE_PATH: failed(),
   E_BUNDLE_INTEGRITY: failed(),
+  E_BUNDLE_LIMIT: failed(413),
   E_UNREACHABLE: failed(503, true),
   // execution
   E_TIMEOUT: failed(504, true),

@@ -43,7 +43,7 @@ function bed(t: Test, base: string, bytes: Buffer, over: Partial<BundleRequest> 
   const dir = join(releases, 'v1-0123456789ab');
   const req: BundleRequest = {
     url: `${base}/app/v1.tgz`, sha256: sha256(bytes), length: bytes.length, dir,
-    allow: [`${base}/app/`], maxBytes: 1 << 20, timeoutMs: 30_000, ...over,
+    allow: [`${base}/app/`], maxBytes: 1 << 20, maxUnpackedBytes: 1 << 20, maxEntries: 1_000, timeoutMs: 30_000, ...over,
   };
   /** What is in releases/ besides a finished release: must be nothing after a failure. */
   const leftovers = (): string[] => (existsSync(releases) ? readdirSync(releases) : []);

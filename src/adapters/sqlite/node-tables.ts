@@ -12,6 +12,8 @@ const COLUMNS: Record<keyof ApplyPatch, string> = {
   reason: 'reason', code: 'code', actualCodeHash: 'actual_code_hash', healthyBy: 'healthy_by', healthySince: 'healthy_since', stableUntil: 'stable_until',
 };
 
+/** A step state that is no apply state: see noteInterrupted. */
+const INTERRUPTED = 'interrupted';
 const TERMINAL = new Set<ApplyState>(['confirmed', 'rolled_back', 'failed', 'abandoned']);
 const OPEN_LIST = OPEN_STATES.map((s) => `'${s}'`).join(',');
 
@@ -87,6 +89,22 @@ export class NodeTables {
   steps(id: number): ApplyStep[] {
     const rows = this.db.prepare('SELECT * FROM apply_steps WHERE apply_id = ? ORDER BY seq').all(id) as Array<{ seq: number; apply_id: number; at: number; state: string; note: string }>;
     return rows.map((r) => ({ seq: r.seq, applyId: r.apply_id, at: r.at, state: r.state, note: r.note }));
+  }
+
+  /**
+   * Journal that an open apply was found after the process running it died (a step row in
+   * state 'interrupted'; the apply keeps its state). Written before reconciliation acts, so
+   * a crash while reconciling counts too.
+   */
+  noteInterrupted(id: number, note: string, at: number): void {
+    this.step(id, INTERRUPTED, note, at);
+  }
+
+  /** How many times applies of this manifest (track, seq, commit) were left open by a dead process. */
+  interruptions(track: string, seq: number, commit: string): number {
+    const r = this.db.prepare(`SELECT COUNT(*) AS n FROM apply_steps s JOIN applies a ON a.id = s.apply_id
+      WHERE s.state = ? AND a.track = ? AND a.seq = ? AND a.commit_sha = ?`).get(INTERRUPTED, track, seq, commit) as { n: number };
+    return r.n;
   }
 
   markBad(b: BadVersion): void {

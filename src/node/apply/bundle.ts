@@ -4,7 +4,6 @@
 // node-tar extracts a hostile archive with warnings only, so nothing is extracted until the
 // bytes match the manifest and every entry has been read once and found harmless.
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { createReadStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, posix, win32 } from 'node:path';
@@ -22,6 +21,10 @@ export interface BundleRequest {
   allow: readonly string[];
   /** app.bundles.max_bytes: refuse before downloading when length > maxBytes (E_BUNDLE_INTEGRITY). */
   maxBytes: number;
+  /** app.bundles.max_unpacked_bytes: the sum of the entries' sizes (E_BUNDLE_LIMIT past it). */
+  maxUnpackedBytes: number;
+  /** app.bundles.max_entries: files and directories together (E_BUNDLE_LIMIT past it). */
+  maxEntries: number;
   /** Whole download; E_TIMEOUT (or E_FETCH) when exceeded. */
   timeoutMs: number;
   signal?: AbortSignal; // abort → E_CANCELLED
@@ -70,9 +73,16 @@ export function bundleUrlAllowed(url: string, allow: readonly string[]): boolean
 }
 
 /**
+ * What the signed bytes themselves fail: an entry, a limit, a damaged archive. The same bytes
+ * fail the same way on every attempt, so the apply marks the version bad instead of retrying.
+ */
+export class BundleContentError extends UpshiftError {}
+
+/**
  * Download, verify, pre-scan, then extract into `req.dir`. E_BUNDLE_PATH, E_BUNDLE_INTEGRITY,
- * E_FETCH (retryable), E_TIMEOUT, E_CANCELLED or E_WORKTREE. On failure neither `req.dir`
- * nor the temp file is left behind.
+ * E_BUNDLE_LIMIT, E_FETCH (retryable), E_TIMEOUT, E_CANCELLED or E_WORKTREE; refusals of the
+ * verified bytes are BundleContentError. On failure neither `req.dir` nor the temp file is
+ * left behind.
  */
 export async function fetchBundle(req: BundleRequest): Promise<void> {
   const url = shown(req.url);
@@ -96,7 +106,7 @@ export async function fetchBundle(req: BundleRequest): Promise<void> {
   let created = false;
   try {
     await download(req, tmp, url);
-    await scan(tmp, req.dir);
+    await scan(tmp, req.dir, req);
     throwIfCancelled(req.signal, url);
     try {
       mkdirSync(req.dir); // not recursive: EEXIST if someone made it meanwhile
@@ -212,13 +222,40 @@ function entryProblem(path: string, type: string, dir: string): string | null {
 }
 
 const entryError = (path: string, problem: string): UpshiftError =>
-  new UpshiftError('E_BUNDLE_PATH', `bundle entry ${JSON.stringify(path)} ${problem}`, { details: { entry: path } });
+  new BundleContentError('E_BUNDLE_PATH', `bundle entry ${JSON.stringify(path)} ${problem}`, { details: { entry: path } });
 
-/** Read every entry once without writing anything. Strict: a damaged archive is an error. */
-async function scan(tmp: string, dir: string): Promise<void> {
+const limitError = (path: string, what: string, limits: Record<string, number>): UpshiftError =>
+  new BundleContentError('E_BUNDLE_LIMIT', `bundle entry ${JSON.stringify(path)} makes ${what}; nothing was extracted`, { details: { entry: path, ...limits } });
+
+/** node-tar's own bomb guard (a gzip stream over 1000:1) is a limit too; anything else is damage. */
+const parseError = (err: Error): UpshiftError =>
+  /decompression ratio/.test(err.message)
+    ? new BundleContentError('E_BUNDLE_LIMIT', `bundle refused: ${err.message} (node-tar's guard against decompression bombs)`, { cause: err })
+    : new BundleContentError('E_BUNDLE_INTEGRITY', `bundle is not a readable tar archive: ${err.message}`, { cause: err });
+
+/**
+ * Read every entry once without writing anything, counting entries and unpacked bytes (each
+ * entry's size is in its header, so a huge one is refused before its body is inflated).
+ * Strict: a damaged archive is an error. node-tar emits its errors from inside write() and
+ * zlib callbacks, so they are collected like the entries' problems, never left in a promise
+ * nobody awaits yet; the first problem stops the scan.
+ */
+async function scan(tmp: string, dir: string, limits: Pick<BundleRequest, 'maxUnpackedBytes' | 'maxEntries'>): Promise<void> {
   let bad: UpshiftError | undefined;
+  let entries = 0;
+  let bytes = 0;
   const parser = new Parser({ strict: true });
+  const count = (entry: ReadEntry): void => {
+    entries += 1;
+    bytes += entry.size ?? 0;
+    if (entries > limits.maxEntries) {
+      bad ??= limitError(entry.path, `more than ${limits.maxEntries} entries, over app.bundles.max_entries`, { maxEntries: limits.maxEntries });
+    } else if (bytes > limits.maxUnpackedBytes) {
+      bad ??= limitError(entry.path, `${bytes} unpacked bytes, over app.bundles.max_unpacked_bytes (${limits.maxUnpackedBytes})`, { maxUnpackedBytes: limits.maxUnpackedBytes });
+    }
+  };
   parser.on('entry', (entry: ReadEntry) => {
+    count(entry);
     const problem = entryProblem(entry.path, entry.type, dir);
     if (problem !== null) bad ??= entryError(entry.path, problem);
     entry.resume();
@@ -226,22 +263,43 @@ async function scan(tmp: string, dir: string): Promise<void> {
   // Entry types node-tar does not know (sparse files, volume headers, ...) and oversized
   // metadata skip the 'entry' event; they are refused all the same.
   parser.on('ignoredEntry', (entry: ReadEntry) => {
+    count(entry);
     bad ??= entryError(entry.path, `is a ${entry.type} entry; only regular files and directories are allowed`);
   });
-  const ended = new Promise<void>((resolve, reject) => {
-    parser.on('end', resolve);
-    parser.on('error', reject);
+  // Settles, never rejects: the error itself is kept in `bad`.
+  const settled = new Promise<void>((ok) => {
+    parser.on('end', ok);
+    parser.on('error', (err: Error) => {
+      bad ??= parseError(err);
+      ok();
+    });
   });
+  const file = createReadStream(tmp);
   try {
-    for await (const chunk of createReadStream(tmp)) {
-      if (!parser.write(chunk as Buffer)) await once(parser, 'drain');
+    for await (const chunk of file) {
+      let more: boolean;
+      try {
+        more = parser.write(chunk as Buffer);
+      } catch (err) {
+        bad ??= parseError(err as Error); // node-tar reports by event; a throw is the archive's doing all the same
+        break;
+      }
+      if (!bad && !more) await Promise.race([new Promise((ok) => parser.once('drain', ok)), settled]);
+      if (bad) break;
     }
-    parser.end();
-    await ended;
+    if (!bad) {
+      parser.end();
+      await settled;
+    }
   } catch (err) {
-    throw new UpshiftError('E_BUNDLE_INTEGRITY', `bundle is not a readable tar archive: ${(err as Error).message}`, { cause: err });
+    bad ??= new UpshiftError('E_WORKTREE', `cannot read the downloaded bundle ${tmp}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    file.destroy();
   }
-  if (bad) throw bad;
+  if (bad) {
+    parser.abort(new Error('scan stopped')); // closes node-tar's inflater; its 'error' lands in `bad` (already set)
+    throw bad;
+  }
 }
 
 async function unpack(tmp: string, dir: string): Promise<void> {

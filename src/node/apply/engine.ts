@@ -8,10 +8,10 @@ import { UpshiftError, toUpshiftError } from '../../core/errors.js';
 import type { ApplyRecord, ApplyState } from '../../adapters/sqlite/node-tables.js';
 import { verifyManifest } from '../../trust/verify-manifest.js';
 import { activate, confirm, endError, failureOf, removeRelease, type Failure } from './activate.js';
-import { ApplyContext, isCancel, type ApplyDeps } from './context.js';
+import { ApplyContext, ApplyFailure, isCancel, type ApplyDeps } from './context.js';
 import { ApplyLock } from './lock.js';
 import { reconcileOpen, type Reconciled } from './reconcile.js';
-import { bundleUrlAllowed, fetchBundle } from './bundle.js';
+import { BundleContentError, bundleUrlAllowed, fetchBundle } from './bundle.js';
 import { checkVersion, fetchRelease, releaseName } from './release-dir.js';
 import { currentRelease } from './switch.js';
 import { ensureAppDir } from './app-dir.js';
@@ -181,7 +181,14 @@ export class ApplyEngine {
     const bundle = verifyManifest(apply.envelope, deps.keyset).payload.bundle;
     const { bundles } = deps.app;
     if (bundle && bundleUrlAllowed(bundle.url, bundles.allow)) {
-      await fetchBundle({ ...bundle, dir, allow: bundles.allow, maxBytes: bundles.max_bytes, timeoutMs: bundles.timeout, ...signal });
+      const limits = { maxBytes: bundles.max_bytes, maxUnpackedBytes: bundles.max_unpacked_bytes, maxEntries: bundles.max_entries };
+      try {
+        await fetchBundle({ ...bundle, dir, allow: bundles.allow, ...limits, timeoutMs: bundles.timeout, ...signal });
+      } catch (err) {
+        // The signed bytes themselves are refused: every retry would fail the same way.
+        if (err instanceof BundleContentError) throw new ApplyFailure(err.code, err.message, true);
+        throw err;
+      }
       return;
     }
     if (bundle) deps.log?.warn({ module: 'apply', url: bundle.url }, 'the bundle URL is not in app.bundles.allow; fetching the pinned commit from app.remote instead');

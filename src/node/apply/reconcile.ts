@@ -7,6 +7,7 @@
 //   rolling_back            → finish switching back, restart, mark bad
 // Afterwards `current` is valid and the journal has no open apply. An open apply below
 // the floor on disk is a journal restored from an old backup: abandoned, nothing touched.
+// An apply that keeps killing its process is not started again forever: see stopRetrying.
 import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
 import { UpshiftError } from '../../core/errors.js';
 import {
@@ -24,6 +25,9 @@ export interface Reconciled {
   reason: string | null;
 }
 
+/** After this many applies of one manifest were left open by a dead process, it is marked bad. */
+export const MAX_INTERRUPTED_APPLIES = 3;
+
 /** Finish the open apply, if any. The caller holds the apply lock. */
 export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | null> {
   removeStrayLinks(ctx.appDir);
@@ -31,12 +35,14 @@ export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | nul
   const open = ctx.deps.tables.open();
   if (!open) return null;
   ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
+  ctx.deps.tables.noteInterrupted(open.id, `found ${open.state} after the process applying it died or was stopped`, ctx.now());
   const floor = readDiskFloor(ctx.appDir, open.track)?.seq ?? 0;
   const stale = `the journal is older than the floor ${floor} on disk (a restored database); current left as it is`;
   const done = open.seq < floor
     ? ctx.move(open, 'abandoned', stale, { reason: 'below the floor on disk' })
     : await finish(ctx, open);
   ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
+  if (open.seq >= floor) stopRetrying(ctx, done);
   return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
 }
 
@@ -47,6 +53,23 @@ function syncDiskFloors(ctx: ApplyContext): void {
     ensureAppDir(ctx.appDir);
     saveDiskFloor(ctx, a);
   }
+}
+
+/**
+ * A manifest whose apply kills the process (something in the release, the OOM killer) would
+ * be applied again at every start (resume()) and kill it again, on every node that has it.
+ * After MAX_INTERRUPTED_APPLIES interrupted applies that did not end confirmed, the version
+ * is marked bad, so resume() and gossip refuse it (E_BAD_VERSION) until an operator unmarks it.
+ */
+function stopRetrying(ctx: ApplyContext, done: ApplyRecord): void {
+  if (done.state === 'confirmed') return;
+  const { tables } = ctx.deps;
+  const times = tables.interruptions(done.track, done.seq, done.commit);
+  if (times < MAX_INTERRUPTED_APPLIES || tables.badMark(done.track, done.commit, done.version)) return;
+  const reason = `the apply of ${done.track}#${done.seq} was interrupted ${times} times (the process applying it died or was stopped before it finished); not tried again`;
+  tables.markBad({ track: done.track, commit: done.commit, version: done.version, reason, at: ctx.now() });
+  ctx.event('apply.marked_bad', { apply: done.id, track: done.track, seq: done.seq, version: done.version, commit: done.commit, reason });
+  ctx.deps.log?.warn({ module: 'apply', apply: done.id, track: done.track, version: done.version }, reason);
 }
 
 async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord> {
