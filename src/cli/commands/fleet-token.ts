@@ -1,5 +1,6 @@
 // `upshift fleet token|revoke|certs` on the authority: make one-time join tokens, revoke a
 // node's certificate, list the certificates issued. `fleet ls|health` join the same group.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { UpshiftError } from '../../core/errors.js';
@@ -8,6 +9,7 @@ import { DEFAULT_TOKEN_TTL_MS, hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from 
 import { labelsSchema, nodeIdSchema } from '../../trust/node-cert.js';
 import { publishRevocations } from '../../runtime/revocations.js';
 import { loadSigners } from '../../trust/keyfile.js';
+import { certFingerprint, selfUrl } from '../../http/exposure.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 /** `region=eu,rack=r1` → { region: 'eu', rack: 'r1' }; E_USAGE for anything else. */
@@ -46,6 +48,16 @@ function certStatus(c: CertRecord, now: number): CertStatus {
   return c.expiresAt <= now ? 'expired' : 'valid';
 }
 
+/** The SHA-256 of the authority's TLS certificate, for `join` to pin; null without http.tls. */
+function authorityFingerprint(certPath: string | undefined): string | null {
+  if (!certPath) return null;
+  try {
+    return certFingerprint(readFileSync(certPath));
+  } catch (err) {
+    throw new UpshiftError('E_CONFIG', `http.tls.cert: cannot read a PEM certificate from ${certPath}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Add token, revoke and certs to an existing `fleet` command group. */
@@ -65,6 +77,8 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
         if (opts.node !== undefined && !nodeIdSchema.safeParse(opts.node).success) {
           throw new UpshiftError('E_USAGE', `--node "${opts.node}" is not a node id (lowercase letters, digits, "-" or "_")`);
         }
+        // read before the token exists: a token nobody was shown is no use
+        const fingerprint = authorityFingerprint(config.http.tls?.cert);
         const store = session.store();
         const token = newJoinToken();
         const now = Date.now();
@@ -74,11 +88,13 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
           // the audit trail names the token by a prefix of its hash, never by the token
           store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.token_created', actor: 'cli', data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels, node_id: nodeId, expires_at: now + ttl } });
         });
-        const authority = config.gossip.advertise ?? `http://${config.gossip.listen}`;
+        const authority = selfUrl(config);
         const expiresAt = iso(now + ttl) as string;
-        if (opts.json) return void printJson({ ok: true, token, expires_at: expiresAt, labels, node_id: nodeId, authority });
+        if (opts.json) return void printJson({ ok: true, token, expires_at: expiresAt, labels, node_id: nodeId, authority, authority_fingerprint: fingerprint });
         say(`join token (shown only now; single use; valid until ${expiresAt}):\n  ${token}`);
-        say(`on the new node run:\n  upshift join --authority ${authority} --token ${token}`);
+        if (fingerprint) say(`the authority's TLS certificate: ${fingerprint}`);
+        const pin = fingerprint ? ` --authority-fingerprint ${fingerprint}` : '';
+        say(`on the new node run:\n  upshift join --authority ${authority}${pin} --token ${token}`);
       }),
     );
 
