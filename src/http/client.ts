@@ -37,7 +37,10 @@ export function normalizeFingerprint(text: string): string | null {
 
 const hostOf = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
 
-/** Connect and check the peer; resolves with a socket nothing was written to yet. `held` gets it at once, to be destroyed on any outcome. */
+/**
+ * Connect and check the peer; resolves with a socket nothing was written to yet. `held`
+ * gets the socket at once, so the caller destroys it on any outcome (a deadline, say).
+ */
 function openSocket(url: URL, check: TlsCheck, held: (s: Socket) => void): Promise<Socket> {
   const host = hostOf(url);
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
@@ -50,7 +53,8 @@ function openSocket(url: URL, check: TlsCheck, held: (s: Socket) => void): Promi
       return;
     }
     // rejectUnauthorized: false only lets us decide below; nothing is sent before we do
-    const socket: TLSSocket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(isIP(host) ? {} : { servername: host }) });
+    const sni = isIP(host) ? {} : { servername: host };
+    const socket: TLSSocket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...sni });
     held(socket);
     socket.once('error', reject);
     socket.once('secureConnect', () => {
@@ -58,13 +62,13 @@ function openSocket(url: URL, check: TlsCheck, held: (s: Socket) => void): Promi
       if (typeof check === 'object') {
         const got = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
         if (got !== check.pin) {
-          refusal = new UpshiftError('E_TLS_PIN', `${url.host} presented a TLS certificate with fingerprint ${got ?? 'none'}, not the pinned ${check.pin}`, {
-            details: { expected: check.pin, got },
-          });
+          const message = `${url.host} presented a TLS certificate with fingerprint ${got ?? 'none'}, not the pinned ${check.pin}`;
+          refusal = new UpshiftError('E_TLS_PIN', message, { details: { expected: check.pin, got } });
         }
       } else if (check === 'ca' && !socket.authorized) {
-        refusal = new UpshiftError('E_TLS_UNTRUSTED', `${url.host}'s TLS certificate is not trusted (${String(socket.authorizationError)}); `
-          + 'pin it with --authority-fingerprint from `upshift fleet token`', { details: { reason: String(socket.authorizationError) } });
+        const reason = String(socket.authorizationError);
+        refusal = new UpshiftError('E_TLS_UNTRUSTED', `${url.host}'s TLS certificate is not trusted (${reason}); `
+          + 'pin it with --authority-fingerprint from `upshift fleet token`', { details: { reason } });
       }
       if (refusal) {
         socket.destroy();
@@ -79,14 +83,16 @@ export async function smallRequest(url: URL, req: SmallRequest): Promise<SmallRe
   let socket: Socket | null = null;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new UpshiftError('E_TIMEOUT', `no answer from ${url.origin} within ${req.timeoutMs / 1000}s`)), req.timeoutMs);
+    const late = () => reject(new UpshiftError('E_TIMEOUT', `no answer from ${url.origin} within ${req.timeoutMs / 1000}s`));
+    timer = setTimeout(late, req.timeoutMs);
   });
   const exchange = async (): Promise<SmallResponse> => {
     const open = await openSocket(url, req.tls, (s) => void (socket = s));
     return new Promise<SmallResponse>((resolve, reject) => {
       const body = req.body === undefined ? undefined : Buffer.from(req.body, 'utf8');
       const headers = { ...(req.headers ?? {}), ...(body ? { 'content-length': String(body.length) } : {}) };
-      const out = httpRequest({ createConnection: () => open, host: hostOf(url), port: url.port, method: req.method, path: `${url.pathname}${url.search}`, headers }, (res) => {
+      const target = { host: hostOf(url), port: url.port, method: req.method, path: `${url.pathname}${url.search}`, headers };
+      const out = httpRequest({ ...target, createConnection: () => open }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         let over = false;
@@ -98,7 +104,8 @@ export async function smallRequest(url: URL, req: SmallRequest): Promise<SmallRe
             resolve({ status: res.statusCode ?? 0, headers: res.headers, text: null });
           } else chunks.push(c);
         });
-        res.on('end', () => over || resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        const text = () => Buffer.concat(chunks).toString('utf8');
+        res.on('end', () => over || resolve({ status: res.statusCode ?? 0, headers: res.headers, text: text() }));
         res.on('error', (err) => over || reject(err));
       });
       out.on('error', reject);

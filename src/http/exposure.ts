@@ -41,16 +41,19 @@ function readPrivateFile(path: string, setting: string): Buffer {
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new UpshiftError('E_CONFIG', `${setting}: cannot open ${path}: ${(err as Error).message}`, { cause: err, details: { setting, path } });
+    const message = `${setting}: cannot open ${path}: ${(err as Error).message}`;
+    throw new UpshiftError('E_CONFIG', message, { cause: err, details: { setting, path } });
   }
   try {
     const st = fstatSync(fd);
     const mode = st.mode & 0o777;
-    if (!st.isFile() || st.size > MAX_SECRET_FILE_BYTES) throw new UpshiftError('E_CONFIG', `${setting}: ${path} is not a regular file of at most 64 KiB`, { details: { setting, path } });
+    if (!st.isFile() || st.size > MAX_SECRET_FILE_BYTES) {
+      throw new UpshiftError('E_CONFIG', `${setting}: ${path} is not a regular file of at most 64 KiB`, { details: { setting, path } });
+    }
     if (mode & 0o077) {
-      throw new UpshiftError('E_KEY_PERMS', `${setting}: ${path} has mode 0${mode.toString(8)}, readable by group or others; run \`chmod 600 ${path}\``, {
-        details: { setting, path, mode: `0${mode.toString(8)}` },
-      });
+      const octal = `0${mode.toString(8)}`;
+      const message = `${setting}: ${path} has mode ${octal}, readable by group or others; run \`chmod 600 ${path}\``;
+      throw new UpshiftError('E_KEY_PERMS', message, { details: { setting, path, mode: octal } });
     }
     return readFileSync(fd);
   } finally {
@@ -67,7 +70,8 @@ export function loadHttpExposure(config: Config): HttpExposure {
   const { tls, read_token_file: tokenFile, public_reads: publicReads } = config.http;
   const host = config.gossip.listen.slice(0, config.gossip.listen.lastIndexOf(':'));
   if (tokenFile && publicReads) {
-    throw new UpshiftError('E_CONFIG', 'http.public_reads: true and http.read_token_file contradict each other; keep one', { details: { setting: 'http.public_reads' } });
+    const message = 'http.public_reads: true and http.read_token_file contradict each other; keep one';
+    throw new UpshiftError('E_CONFIG', message, { details: { setting: 'http.public_reads' } });
   }
   if (!tokenFile && !publicReads && !isLoopbackHost(host)) {
     throw new UpshiftError('E_CONFIG', `gossip.listen ${config.gossip.listen} is beyond loopback, and /v1/status and /metrics would tell anyone `
@@ -84,36 +88,39 @@ export function loadHttpExposure(config: Config): HttpExposure {
   }
   if (!tls) return { tls: null, readToken };
   if (config.gossip.advertise?.startsWith('http:')) {
-    throw new UpshiftError('E_CONFIG', `gossip.advertise ${config.gossip.advertise} is plain http, but http.tls serves HTTPS only`, { details: { setting: 'gossip.advertise' } });
+    const message = `gossip.advertise ${config.gossip.advertise} is plain http, but http.tls serves HTTPS only`;
+    throw new UpshiftError('E_CONFIG', message, { details: { setting: 'gossip.advertise' } });
   }
   let cert: Buffer;
   try {
     cert = readFileSync(tls.cert);
   } catch (err) {
-    throw new UpshiftError('E_CONFIG', `http.tls.cert: cannot read ${tls.cert}: ${(err as Error).message}`, { cause: err, details: { setting: 'http.tls.cert' } });
+    const message = `http.tls.cert: cannot read ${tls.cert}: ${(err as Error).message}`;
+    throw new UpshiftError('E_CONFIG', message, { cause: err, details: { setting: 'http.tls.cert' } });
   }
   const key = readPrivateFile(tls.key, 'http.tls.key');
   try {
     certFingerprint(cert);
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new UpshiftError('E_CONFIG', `http.tls: ${tls.cert} and ${tls.key} are not a PEM certificate and its key: ${(err as Error).message}`, {
-      cause: err, details: { setting: 'http.tls' },
-    });
+    const message = `http.tls: ${tls.cert} and ${tls.key} are not a PEM certificate and its key: ${(err as Error).message}`;
+    throw new UpshiftError('E_CONFIG', message, { cause: err, details: { setting: 'http.tls' } });
   }
   return { tls: { cert, key }, readToken };
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
-/** An onRequest hook: 401 E_UNAUTHORIZED unless `Authorization: Bearer <token>` (compared in constant time, on digests). */
+/** An onRequest hook: 401 E_UNAUTHORIZED unless `Authorization: Bearer <token>` (constant time, on digests). */
 export function requireReadToken(token: string): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const expected = digest(token);
   return async (req, reply) => {
     const header = req.headers.authorization ?? '';
     const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
     if (given && timingSafeEqual(digest(given), expected)) return;
-    const message = given ? 'the bearer token is not the read token' : 'this endpoint needs Authorization: Bearer <the token in http.read_token_file>';
-    await reply.status(401).header('www-authenticate', 'Bearer realm="upshift"').send({ ok: false, error: new UpshiftError('E_UNAUTHORIZED', message).toJSON() });
+    const message = given ? 'the bearer token is not the read token'
+      : 'this endpoint needs Authorization: Bearer <the token in http.read_token_file>';
+    const error = new UpshiftError('E_UNAUTHORIZED', message).toJSON();
+    await reply.status(401).header('www-authenticate', 'Bearer realm="upshift"').send({ ok: false, error });
   };
 }

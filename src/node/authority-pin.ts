@@ -21,22 +21,32 @@ export interface AuthorityTarget {
  * The URL policy of `join`: http only to loopback unless `insecure` (the token would cross
  * in clear text); https checked against `fingerprint` when given, else the system CAs.
  */
-export function authorityTarget(authority: string, opts: { fingerprint?: string | undefined; insecure?: boolean | undefined }): AuthorityTarget {
+export function authorityTarget(authority: string, opts: { fingerprint?: string | undefined; insecure?: boolean | undefined }):
+  AuthorityTarget {
   let url: URL;
   try {
     url = new URL(authority);
   } catch {
     throw new UpshiftError('E_USAGE', `--authority expects an http(s) URL like https://10.0.0.1:7400, got "${authority}"`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpshiftError('E_USAGE', `--authority must be http or https, got ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UpshiftError('E_USAGE', `--authority must be http or https, got ${url.protocol}`);
+  }
   if (url.protocol === 'https:') {
-    if (opts.insecure) throw new UpshiftError('E_USAGE', '--insecure is only for http:// authorities; an https authority is pinned with --authority-fingerprint');
+    if (opts.insecure) {
+      throw new UpshiftError('E_USAGE', '--insecure is only for http:// authorities; an https authority is pinned with --authority-fingerprint');
+    }
     if (opts.fingerprint === undefined) return { url, tls: 'ca' };
     const pin = normalizeFingerprint(opts.fingerprint);
-    if (!pin) throw new UpshiftError('E_USAGE', `--authority-fingerprint expects sha256:HEX (64 hex digits) as printed by \`upshift fleet token\`, got "${opts.fingerprint}"`);
+    if (!pin) {
+      const message = `--authority-fingerprint expects sha256:HEX (64 hex digits) as printed by \`upshift fleet token\`, got "${opts.fingerprint}"`;
+      throw new UpshiftError('E_USAGE', message);
+    }
     return { url, tls: { pin } };
   }
-  if (opts.fingerprint !== undefined) throw new UpshiftError('E_USAGE', `--authority-fingerprint pins a TLS certificate; ${url.origin} is plain http`);
+  if (opts.fingerprint !== undefined) {
+    throw new UpshiftError('E_USAGE', `--authority-fingerprint pins a TLS certificate; ${url.origin} is plain http`);
+  }
   if (!isLoopbackHost(url.hostname) && !opts.insecure) {
     throw new UpshiftError('E_INSECURE', `${url.origin} is plain http beyond loopback: the join token would cross the network in clear text, `
       + 'and whoever sniffs it joins first. Serve the authority over https (config http.tls) or, on a network you trust, pass --insecure');
