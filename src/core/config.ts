@@ -138,8 +138,8 @@ export const configSchema = z.strictObject({
   gossip: gossipSchema.prefault({}),
   /**
    * The daemon's HTTP front door. `tls`: serve HTTPS with this PEM certificate and key.
-   * Beyond loopback, /v1/status and /metrics need `Authorization: Bearer <read_token_file>`;
-   * the daemon refuses to start without it unless `public_reads: true` says they are public.
+   * With `read_token_file`, /v1/status and /metrics need `Authorization: Bearer <token>`;
+   * bound beyond loopback, the daemon refuses to start without one unless `public_reads: true`.
    */
   http: z.strictObject({
     tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
