@@ -139,6 +139,16 @@ export const configSchema = z.strictObject({
   }),
   app: appSchema.optional(),
   gossip: gossipSchema.prefault({}),
+  /**
+   * The daemon's HTTP front door. `tls`: serve HTTPS with this PEM certificate and key.
+   * With `read_token_file`, /v1/status and /metrics need `Authorization: Bearer <token>`;
+   * bound beyond loopback, the daemon refuses to start without one unless `public_reads: true`.
+   */
+  http: z.strictObject({
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    read_token_file: z.string().min(1).optional(),
+    public_reads: z.boolean().default(false),
+  }).prefault({}),
   trust: z.strictObject({
     keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),
     threshold: z.int().min(1).default(1),

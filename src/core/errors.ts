@@ -47,6 +47,11 @@ export const CODES = {
   E_NOT_CERTIFIED: failed(403),
   E_REVOKED: failed(403),
   E_TOKEN: failed(403),
+  // transport: a read endpoint without its bearer token, a TLS peer that is not the one pinned
+  E_UNAUTHORIZED: failed(401),
+  E_TLS_PIN: failed(502),
+  E_TLS_UNTRUSTED: failed(502),
+  E_INSECURE: usage(),
   E_APPLY_LOCKED: failed(423, true),
   E_BAD_VERSION: failed(409),
   E_HEALTH: failed(503),

@@ -1,11 +1,13 @@
 // The daemon's HTTP front door (fastify). `buildServer()` is separate from `listen()` so
-// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit).
+// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit). HTTPS and
+// the token on the read endpoints come from `exposure` (config `http`).
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
 import { toUpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { nodeStatus } from '../runtime/status.js';
+import { requireReadToken, type HttpExposure } from './exposure.js';
 import { createMetrics } from './metrics.js';
 
 export interface ServerDeps {
@@ -17,11 +19,18 @@ export interface ServerDeps {
   /** Routes mounted by other parts of the daemon (gossip, join). */
   plugins?: Array<(app: FastifyInstance) => void>;
   peers?: () => number;
+  /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
+  exposure?: HttpExposure;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // our own pino logs what matters; fastify's per-request logging would only add noise
-  const app = Fastify({ logger: false, bodyLimit: deps.config.gossip.max_body_bytes });
+  const base = { logger: false, bodyLimit: deps.config.gossip.max_body_bytes };
+  const tls = deps.exposure?.tls;
+  // routes and hooks do not depend on the server type, so the HTTPS instance is typed as the plain one
+  const app = (tls ? Fastify({ ...base, https: { cert: tls.cert, key: tls.key } }) : Fastify(base)) as unknown as FastifyInstance;
+  const readToken = deps.exposure?.readToken;
+  const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
   const metrics = createMetrics(deps.config, deps.store);
 
   app.setErrorHandler((raw, _req, reply) => {
@@ -57,9 +66,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.status(ready ? 200 : 503).send({ ok: ready, checks });
   });
 
-  app.get('/v1/status', async () => ({ ok: true, ...nodeStatus(deps.config, deps.store, { peers: deps.peers?.() ?? 0 }) }));
+  app.get('/v1/status', reads, async () => ({ ok: true, ...nodeStatus(deps.config, deps.store, { peers: deps.peers?.() ?? 0 }) }));
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', reads, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });

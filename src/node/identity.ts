@@ -11,7 +11,8 @@ import type { Store } from '../adapters/sqlite/store.js';
 import { bytesEqual, toHex } from '../trust/bytes.js';
 import { serializeEnvelope, type Envelope } from '../trust/envelope.js';
 import { hashToken, parseJoinRequest, verifyJoinProof } from '../trust/join-token.js';
-import { generateKeyFile, loadKeyFile, type Signer } from '../trust/keyfile.js';
+import { generateKeyFile, loadKeyFile, signerFromSeed, type Signer } from '../trust/keyfile.js';
+import { SEED_LENGTH } from '../trust/ed25519.js';
 import { loadKeyset, type Keyset } from '../trust/keyset.js';
 import { certPublicKey, issueCert, verifyCert, type NodeCert } from '../trust/node-cert.js';
 
@@ -37,16 +38,32 @@ export function revocationCheck(store: Store): (nodeId: string, serial: number) 
   return (nodeId, serial) => tables.isRevoked(nodeId, serial);
 }
 
-/** The node key, created (mode 0600, in a 0700 directory) the first time a node joins. */
-export async function loadOrCreateNodeKey(path: string): Promise<{ signer: Signer; created: boolean }> {
+/**
+ * The node key: loaded, or a new one held in memory until `save()` writes it (mode 0600,
+ * in a 0700 directory), so a join that is refused leaves no key behind.
+ */
+export async function loadOrNewNodeKey(path: string): Promise<{ signer: Signer; created: boolean; save(): Promise<void> }> {
   try {
-    return { signer: await loadKeyFile(path), created: false };
+    return { signer: await loadKeyFile(path), created: false, save: async () => {} };
   } catch (err) {
     if (!isUpshiftError(err, 'E_KEY_MISSING')) throw err;
   }
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await generateKeyFile(path);
-  return { signer: await loadKeyFile(path), created: true };
+  const seed = new Uint8Array(randomBytes(SEED_LENGTH));
+  return {
+    signer: signerFromSeed(seed),
+    created: true,
+    save: async () => {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await generateKeyFile(path, seed);
+    },
+  };
+}
+
+/** The node key, created the first time a node joins. */
+export async function loadOrCreateNodeKey(path: string): Promise<{ signer: Signer; created: boolean }> {
+  const key = await loadOrNewNodeKey(path);
+  await key.save();
+  return { signer: key.signer, created: key.created };
 }
 
 /** Check a verified certificate names this node and this key (E_NOT_CERTIFIED otherwise). */
@@ -96,12 +113,17 @@ export async function loadNodeIdentity(config: Config, opts: { now: number; revo
 
 /** Replace node.cert atomically (tmp file, fsync, rename, directory fsync): a crash leaves the old or the new, never half. */
 export async function writeCertFile(path: string, envelope: Envelope): Promise<void> {
+  await writeFileAtomic(path, `${serializeEnvelope(envelope)}\n`);
+}
+
+/** Replace a public file (mode 0644) atomically, creating its directory (0700) if need be. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', 0o644);
   try {
-    await fh.writeFile(`${serializeEnvelope(envelope)}\n`);
+    await fh.writeFile(text);
     await fh.chmod(0o644); // the umask may have narrowed the create mode; a certificate is public
     await fh.sync();
   } catch (err) {

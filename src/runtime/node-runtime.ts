@@ -9,7 +9,10 @@ import type { Logger } from '../adapters/logger.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
+import { selfUrl } from '../http/exposure.js';
 import { NodeAgent } from '../node/agent/agent.js';
+import { httpTransport } from '../node/agent/http-transport.js';
+import { loadPeerTlsChecks } from '../node/authority-pin.js';
 import { ApplyEngine } from '../node/apply/engine.js';
 import { certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
 import { loadSigners } from '../trust/keyfile.js';
@@ -48,7 +51,18 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
         failpoint: failpointsFromEnv(), signal: shutdown.signal,
       })
     : null;
-  const agent = new NodeAgent({ config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log, signal: shutdown.signal });
+  // https peers: the authority checked as `join` recorded it; a refused check is said once per peer
+  const refused = new Set<string>();
+  const onTlsRefused = (url: string, message: string) => {
+    if (refused.has(url)) return;
+    refused.add(url);
+    log.warn({ module: 'gossip', url, err: message }, 'peer TLS check failed; gossip to it is lost');
+  };
+  const transport = httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, tlsChecks: loadPeerTlsChecks(config), onTlsRefused });
+  const agent = new NodeAgent({
+    config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log,
+    signal: shutdown.signal, url: selfUrl(config), transport,
+  });
   return {
     agent,
     problem: null,

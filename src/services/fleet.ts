@@ -1,6 +1,8 @@
 // Fleet operations on the authority (join tokens, revocation, certificates) and the fleet
 // read side on any node (who is heard, what runs where, what is wrong).
+import { readFileSync } from 'node:fs';
 import { UpshiftError } from '../core/errors.js';
+import { certFingerprint, selfUrl } from '../http/exposure.js';
 import type { CertRecord } from '../core/records.js';
 import { hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../trust/join-token.js';
 import { labelsSchema, nodeIdSchema } from '../trust/node-cert.js';
@@ -23,6 +25,17 @@ export interface TokenIssued {
   labels: Record<string, string>;
   node_id: string | null;
   authority: string;
+  /** SHA-256 of the authority's TLS certificate for `join` to pin; null without http.tls. */
+  authority_fingerprint: string | null;
+}
+
+function authorityFingerprint(certPath: string | undefined): string | null {
+  if (!certPath) return null;
+  try {
+    return certFingerprint(readFileSync(certPath));
+  } catch (err) {
+    throw new UpshiftError('E_CONFIG', `http.tls.cert: cannot read a PEM certificate from ${certPath}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** A one-time join token: printed once, stored hashed, named in the audit trail by a hash prefix. */
@@ -39,6 +52,8 @@ export function issueToken(
   }
   const labels = labelsSchema.safeParse(input.labels);
   if (!labels.success) throw new UpshiftError('E_USAGE', `labels: ${labels.error.issues.map((i) => `${i.path.join('.') || '(labels)'}: ${i.message}`).join('; ')}`);
+  // read before the token exists: a token nobody was shown is no use
+  const fingerprint = authorityFingerprint(ctx.config.http.tls?.cert);
   const { store } = ctx;
   const token = newJoinToken();
   const now = ctx.clock.now();
@@ -50,10 +65,12 @@ export function issueToken(
       data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels: labels.data, node_id: input.nodeId, expires_at: expiresAt },
     });
   });
-  const authority = ctx.config.gossip.advertise ?? `http://${ctx.config.gossip.listen}`;
+  const authority = selfUrl(ctx.config);
   return {
     reason: `join token for ${input.nodeId ?? 'any node'}, single use, valid until ${iso(expiresAt)}`,
-    evidence: { token, expires_at: iso(expiresAt) as string, labels: labels.data, node_id: input.nodeId, authority },
+    evidence: {
+      token, expires_at: iso(expiresAt) as string, labels: labels.data, node_id: input.nodeId, authority, authority_fingerprint: fingerprint,
+    },
   };
 }
 

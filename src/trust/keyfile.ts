@@ -35,9 +35,8 @@ export function signerFromSeed(seed: Uint8Array): Signer {
   return { keyid: keyIdOf(publicKey), publicKey, sign: (message) => signBytes(message, secret) };
 }
 
-/** Create a new key file; never overwrites one (E_EXISTS). */
-export async function generateKeyFile(path: string): Promise<{ keyid: string; publicKey: Uint8Array }> {
-  const seed = new Uint8Array(randomBytes(SEED_LENGTH));
+/** Create a new key file (a random seed unless given); never overwrites one (E_EXISTS). */
+export async function generateKeyFile(path: string, seed = new Uint8Array(randomBytes(SEED_LENGTH))): Promise<{ keyid: string; publicKey: Uint8Array }> {
   const signer = signerFromSeed(seed);
   const doc = { type: KEY_FILE_TYPE, keyid: signer.keyid, public: toHex(signer.publicKey), seed: toHex(seed) };
   let fh;

@@ -10,6 +10,7 @@ import { pipelineDeps } from '../../runtime/deps.js';
 import { gossipFleet } from '../../runtime/gossip-fleet.js';
 import { createNodeRuntime } from '../../runtime/node-runtime.js';
 import { PipelineService } from '../../runtime/pipeline-service.js';
+import { loadHttpExposure } from '../../http/exposure.js';
 import { buildServer, listenOptions } from '../../http/server.js';
 import { handleJoin } from '../../node/identity.js';
 import { action, type Session } from '../shared.js';
@@ -21,6 +22,8 @@ export function registerDaemon(program: Command, session: Session): void {
   program.command('daemon').description('run the node service: gossip and apply on every node, the pipeline on the authority')
     .action(action(session, async () => {
       const { config } = session.config();
+      // before anything is opened or created: a front door that would show too much does not start
+      const exposure = loadHttpExposure(config);
       const log = session.log(config.log.level);
       const store = session.store();
       const node = await createNodeRuntime(config, store, log, systemClock);
@@ -45,7 +48,7 @@ export function registerDaemon(program: Command, session: Session): void {
           return reply.status(r.status).send(r.body);
         }));
       }
-      const server = buildServer({ config, store, log, readiness, plugins, peers: () => node.agent?.node.members().length ?? 0 });
+      const server = buildServer({ config, store, log, readiness, plugins, exposure, peers: () => node.agent?.node.members().length ?? 0 });
       const address = await server.listen(listenOptions(config.gossip.listen));
       await node.start();
       const authority = service ? new Authority(service) : null;

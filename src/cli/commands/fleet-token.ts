@@ -46,7 +46,9 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
         const t = r.evidence;
         if (opts.json) return void printJson({ ok: true, ...t });
         say(`join token (shown only now; single use; valid until ${t.expires_at}):\n  ${t.token}`);
-        say(`on the new node run:\n  upshift join --authority ${t.authority} --token ${t.token}`);
+        if (t.authority_fingerprint) say(`the authority's TLS certificate: ${t.authority_fingerprint}`);
+        const pin = t.authority_fingerprint ? ` --authority-fingerprint ${t.authority_fingerprint}` : '';
+        say(`on the new node run:\n  upshift join --authority ${t.authority}${pin} --token ${t.token}`);
       }),
     );
 

@@ -1,11 +1,15 @@
 // `upshift join --authority URL --token T`: give this node a certificate. Loads or creates
 // the node key, proves possession of it to the authority with a one-time token, and keeps
-// the certificate only after verifying it against this node's own trust keyset and
-// checking it names this node and this key. `--self` on the authority skips the network.
+// the certificate (and a new key) only after verifying it against this node's own trust
+// keyset and checking it names this node and this key. The token goes only over https
+// (pinned with --authority-fingerprint, or CA-valid) or to loopback, unless --insecure.
+// `--self` on the authority skips the network.
 import type { Command } from 'commander';
 import type { Config } from '../../core/config.js';
 import { CODES, UpshiftError, type ErrorCode } from '../../core/errors.js';
-import { certifySelf, checkCertIsMine, loadOrCreateNodeKey, trustKeyset, writeCertFile } from '../../node/identity.js';
+import { smallRequest } from '../../http/client.js';
+import { authorityTarget, writeAuthorityPin, type AuthorityTarget } from '../../node/authority-pin.js';
+import { certifySelf, checkCertIsMine, loadOrNewNodeKey, trustKeyset, writeCertFile } from '../../node/identity.js';
 import type { Envelope } from '../../trust/envelope.js';
 import { buildJoinRequest, parseJoinRequest, tokenSchema } from '../../trust/join-token.js';
 import { loadSigners, type Signer } from '../../trust/keyfile.js';
@@ -16,51 +20,33 @@ export const JOIN_TIMEOUT_MS = 10_000;
 // A certificate is about a kilobyte; anything much larger is not an answer to a join.
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
-function joinUrl(authority: string): string {
-  let url: URL;
-  try {
-    url = new URL(authority);
-  } catch {
-    throw new UpshiftError('E_USAGE', `--authority expects an http(s) URL like http://10.0.0.1:7400, got "${authority}"`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpshiftError('E_USAGE', `--authority must be http or https, got ${url.protocol}`);
-  return `${url.href.replace(/\/+$/, '')}/v1/join`;
-}
-
-/** POST the join request and verify the answer; nothing is written here. */
-export async function requestCert(config: Config, signer: Signer, opts: { authority: string; token: string; now: () => number; timeoutMs?: number }): Promise<{ envelope: Envelope; cert: NodeCert }> {
-  const url = joinUrl(opts.authority);
+/**
+ * POST the join request to `target` (see authorityTarget: decided before any key exists)
+ * and verify the answer; nothing is written here.
+ */
+export async function requestCert(config: Config, signer: Signer, opts: { target: AuthorityTarget; token: string; now: () => number; timeoutMs?: number }): Promise<{ envelope: Envelope; cert: NodeCert }> {
+  const url = new URL(`${opts.target.url.href.replace(/\/+$/, '')}/v1/join`);
   if (!tokenSchema.safeParse(opts.token).success) throw new UpshiftError('E_USAGE', '--token is not a join token: expected the 43 characters printed by `upshift fleet token`');
   // The same strict check the authority runs, so a bad label in upshift.yaml is reported here, by name.
   const request = parseJoinRequest(buildJoinRequest(opts.token, config.node.id, config.node.labels, signer));
-  let res: Response;
-  let text: string;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(request),
-      redirect: 'error',
-      signal: AbortSignal.timeout(opts.timeoutMs ?? JOIN_TIMEOUT_MS),
-    });
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > MAX_RESPONSE_BYTES) throw new UpshiftError('E_BODY_TOO_LARGE', `the authority's answer is ${declared} bytes, over ${MAX_RESPONSE_BYTES}`);
-    text = await res.text();
-  } catch (err) {
-    if (err instanceof UpshiftError) throw err;
-    const name = (err as Error).name;
-    if (name === 'TimeoutError' || name === 'AbortError') throw new UpshiftError('E_TIMEOUT', `no answer from ${url} within ${(opts.timeoutMs ?? JOIN_TIMEOUT_MS) / 1000}s`, { cause: err });
-    const reason = (err as { cause?: { code?: string; message?: string } }).cause?.code ?? (err as Error).message;
-    throw new UpshiftError('E_UNREACHABLE', `cannot reach the authority at ${url}: ${reason}`, { cause: err });
-  }
-  if (text.length > MAX_RESPONSE_BYTES) throw new UpshiftError('E_BODY_TOO_LARGE', `the authority's answer is over ${MAX_RESPONSE_BYTES} bytes`);
+  // the TLS peer is checked on the handshake, before the token is written (E_TLS_PIN, E_TLS_UNTRUSTED)
+  const res = await smallRequest(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(request),
+    timeoutMs: opts.timeoutMs ?? JOIN_TIMEOUT_MS,
+    maxBytes: MAX_RESPONSE_BYTES,
+    tls: opts.target.tls ?? 'ca',
+  });
+  const text = res.text;
+  if (text === null) throw new UpshiftError('E_BODY_TOO_LARGE', `the authority's answer is over ${MAX_RESPONSE_BYTES} bytes`);
   let body: { ok?: unknown; cert?: unknown; error?: { code?: unknown; message?: unknown } };
   try {
     body = JSON.parse(text) as typeof body;
   } catch {
     throw new UpshiftError('E_MALFORMED', `the authority answered HTTP ${res.status} with something that is not JSON`);
   }
-  if (!res.ok || body?.ok !== true) {
+  if (res.status !== 200 || body?.ok !== true) {
     const code = typeof body?.error?.code === 'string' && body.error.code in CODES ? (body.error.code as ErrorCode) : 'E_NOT_CERTIFIED';
     const message = typeof body?.error?.message === 'string' ? body.error.message : `HTTP ${res.status}`;
     throw new UpshiftError(code, `the authority refused the join: ${message}`, { details: { status: res.status } });
@@ -74,36 +60,44 @@ export function registerJoin(program: Command, session: Session): void {
   program
     .command('join')
     .description("get this node's certificate from the authority with a one-time join token")
-    .option('--authority <url>', "the authority's address, e.g. http://10.0.0.1:7400")
+    .option('--authority <url>', "the authority's address, e.g. https://10.0.0.1:7400")
     .option('--token <token>', 'join token from `upshift fleet token` on the authority')
+    .option('--authority-fingerprint <sha256:hex>', "pin the authority's TLS certificate (printed by `upshift fleet token`)")
+    .option('--insecure', 'allow a plain http authority beyond loopback: the token crosses in clear text')
     .option('--self', 'on the authority: certify its own node key with the release keys')
     .option('--json', 'print JSON')
     .action(
-      action(session, async (opts: { authority?: string; token?: string; self?: boolean; json?: boolean }) => {
+      action(session, async (opts: { authority?: string; token?: string; authorityFingerprint?: string; insecure?: boolean; self?: boolean; json?: boolean }) => {
         const { config } = session.config();
         let cert: NodeCert;
         let created: boolean;
+        let pinPath: string | null = null;
         if (opts.self) {
-          if (opts.authority || opts.token) throw new UpshiftError('E_USAGE', '--self takes neither --authority nor --token');
+          if (opts.authority || opts.token || opts.authorityFingerprint || opts.insecure) throw new UpshiftError('E_USAGE', '--self takes no --authority, --token, --authority-fingerprint or --insecure');
           if (!config.authority) throw new UpshiftError('E_CONFIG', '--self works only on the authority (a config with an `authority:` section)');
           const signers = await loadSigners(config.authority.signing_keys);
           ({ cert, created } = await certifySelf(config, { store: session.store(), signers, keyset: trustKeyset(config), fleet: config.fleet, now: () => Date.now() }));
         } else {
           if (!opts.authority || !opts.token) throw new UpshiftError('E_USAGE', 'join needs --authority URL and --token T (or --self on the authority)');
-          const key = await loadOrCreateNodeKey(config.node.key);
+          // refused before any key exists or any byte is sent; a refused join writes nothing
+          const target = authorityTarget(opts.authority, { fingerprint: opts.authorityFingerprint, insecure: opts.insecure });
+          const key = await loadOrNewNodeKey(config.node.key);
           created = key.created;
-          const got = await requestCert(config, key.signer, { authority: opts.authority, token: opts.token, now: () => Date.now() });
+          const got = await requestCert(config, key.signer, { target, token: opts.token, now: () => Date.now() });
+          await key.save();
           await writeCertFile(config.node.cert, got.envelope);
+          pinPath = await writeAuthorityPin(config, target);
           cert = got.cert;
         }
         const out = {
           ok: true, node_id: cert.node_id, fleet: cert.fleet, serial: cert.serial, labels: cert.labels, public_key: cert.public_key,
-          expires_at: cert.expires_at, cert_path: config.node.cert, key_path: config.node.key, key_created: created,
+          expires_at: cert.expires_at, cert_path: config.node.cert, key_path: config.node.key, key_created: created, authority_tls_path: pinPath,
         };
         if (opts.json) return void printJson(out);
         if (created) say(`created node key ${config.node.key}`);
         say(`node ${cert.node_id} joined fleet ${cert.fleet}: certificate #${cert.serial} for key ${cert.public_key.slice(0, 16)}…, valid until ${cert.expires_at}`);
         say(`wrote ${config.node.cert}`);
+        if (pinPath) say(`wrote ${pinPath}: gossip to the authority checks its TLS certificate the same way`);
       }),
     );
 }

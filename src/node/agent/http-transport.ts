@@ -1,13 +1,22 @@
 // Gossip over HTTP: POST the signed message to the peer's /v1/gossip and read its signed
 // answer. Anything that goes wrong (refusal, timeout, oversized or garbled answer) is a lost
 // message to the protocol, which is built to tolerate loss.
+// An https peer is checked as `tlsChecks` says for its origin (the authority, pinned by
+// `join`); any other https peer is not verified: every message is signed by its sender's
+// node key end to end, so TLS between peers only hides gossip from passive listeners.
+import { isUpshiftError } from '../../core/errors.js';
 import type { PeerAddress, SignedMessage, Transport } from '../../gossip/ports.js';
+import { smallRequest, type TlsCheck } from '../../http/client.js';
 
 export interface HttpTransportOptions {
   /** Per request, connect to last byte (default 2 s). */
   timeoutMs?: number;
   /** Answers larger than this are dropped unread (gossip.max_body_bytes). */
   maxBodyBytes: number;
+  /** How an https peer's certificate is checked, by origin; other https peers: not at all. */
+  tlsChecks?: ReadonlyMap<string, TlsCheck>;
+  /** Told when a pinned or CA-checked peer fails its check (the message is lost like any other). */
+  onTlsRefused?: (url: string, message: string) => void;
 }
 
 export function gossipUrl(base: string): string {
@@ -18,6 +27,7 @@ export function httpTransport(opts: HttpTransportOptions): Transport<SignedMessa
   const timeoutMs = opts.timeoutMs ?? 2000;
   return {
     async send(to: PeerAddress, wire: SignedMessage): Promise<SignedMessage | null> {
+      if (to.url.startsWith('https:')) return sendTls(to.url, wire, opts, timeoutMs);
       try {
         const res = await fetch(gossipUrl(to.url), {
           method: 'POST',
@@ -38,6 +48,22 @@ export function httpTransport(opts: HttpTransportOptions): Transport<SignedMessa
       }
     },
   };
+}
+
+async function sendTls(base: string, wire: SignedMessage, opts: HttpTransportOptions, timeoutMs: number): Promise<SignedMessage | null> {
+  try {
+    const url = new URL(gossipUrl(base));
+    const res = await smallRequest(url, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(wire),
+      timeoutMs, maxBytes: opts.maxBodyBytes, tls: opts.tlsChecks?.get(url.origin) ?? 'none',
+    });
+    if (res.status !== 200 || res.text === null) return null;
+    const parsed = JSON.parse(res.text) as unknown;
+    return isWire(parsed) ? parsed : null;
+  } catch (err) {
+    if (isUpshiftError(err, 'E_TLS_PIN') || isUpshiftError(err, 'E_TLS_UNTRUSTED')) opts.onTlsRefused?.(base, err.message);
+    return null;
+  }
 }
 
 function isWire(v: unknown): v is SignedMessage {
