@@ -1,0 +1,81 @@
+// The composition root of `upshift daemon`: the store, keyset, node runtime (identity,
+// gossip agent, apply engine), the authority's pipeline and loop, and the HTTP routes,
+// built in one place. The CLI command, the demo's daemons and the tests all come here.
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../core/config.js';
+import type { Clock } from '../core/ports.js';
+import type { Logger } from '../adapters/logger.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import { loadHttpExposure } from '../http/exposure.js';
+import { joinRoute } from '../http/routes/join.js';
+import { buildServer, listenOptions } from '../http/server.js';
+import { handleJoin } from '../node/identity.js';
+import { Authority } from './authority.js';
+import { pipelineDeps } from './deps.js';
+import { gossipFleet } from './gossip-fleet.js';
+import { createNodeRuntime } from './node-runtime.js';
+import { PipelineService } from './pipeline-service.js';
+
+export interface Daemon {
+  server: FastifyInstance;
+  /** The pipeline on the authority; null on other nodes. */
+  pipeline: PipelineService | null;
+  /** Listen, start gossip and applies, and on the authority the poll-and-drive loop. */
+  start(): Promise<string>;
+  /** Stop the loop, the node and the server; runs and applies stay persisted. */
+  stop(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  config: Config;
+  /** Opened only once the config passed the checks that need no state. */
+  openStore: () => Store;
+  log: Logger;
+  clock: Clock;
+}
+
+export async function createDaemon({ config, openStore, log, clock }: DaemonDeps): Promise<Daemon> {
+  // before anything is opened or created: a front door that would show too much does not start
+  const exposure = loadHttpExposure(config);
+  const store = openStore();
+  const node = await createNodeRuntime(config, store, log, clock);
+  const agent = node.agent;
+  // the push right after a publish is a head start; the interval timer pushes anyway
+  const pushNow = () => void agent?.tick().catch((err: unknown) =>
+    log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
+  // the pipeline reaches the fleet through this node's own gossip agent
+  const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
+  const pipeline = config.authority ? new PipelineService(pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) })) : null;
+  if (pipeline) await pipeline.deps.loadSigners();
+
+  const readiness: Record<string, () => Promise<void> | void> = {
+    gossip: () => {
+      if (node.problem) throw new Error(node.problem);
+    },
+  };
+  const plugins: Array<(app: FastifyInstance) => void> = [...node.plugins];
+  if (pipeline) {
+    const keys = () => pipeline.deps.loadSigners();
+    readiness.signing_keys = async () => void (await keys());
+    const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now() };
+    plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
+  }
+  const server = buildServer({ config, store, log, readiness, plugins, exposure, peers: () => agent?.node.members().length ?? 0 });
+  const authority = pipeline ? new Authority(pipeline) : null;
+
+  return {
+    server,
+    pipeline,
+    async start() {
+      const address = await server.listen(listenOptions(config.gossip.listen));
+      await node.start();
+      authority?.start();
+      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on' },
+        config.authority ? 'authority daemon started' : 'node daemon started');
+      return address;
+    },
+    async stop() {
+      await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
+    },
+  };
+}
