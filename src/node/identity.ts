@@ -13,7 +13,7 @@ import { serializeEnvelope, type Envelope } from '../trust/envelope.js';
 import { hashToken, parseJoinRequest, verifyJoinProof } from '../trust/join-token.js';
 import { generateKeyFile, loadKeyFile, signerFromSeed, type Signer } from '../trust/keyfile.js';
 import { SEED_LENGTH } from '../trust/ed25519.js';
-import { loadKeyset, type Keyset } from '../trust/keyset.js';
+import { keysetOf, type Keyset } from '../trust/keyset.js';
 import { certPublicKey, issueCert, verifyCert, type NodeCert } from '../trust/node-cert.js';
 
 export const DEFAULT_CERT_TTL_MS = 365 * 24 * 60 * 60_000;
@@ -28,7 +28,6 @@ export interface NodeIdentity {
   problem: { code: string; message: string } | null;
 }
 
-export const trustKeyset = (config: Config): Keyset => loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });
 
 /** Until the Store carries the identity tables itself, any caller can open them over its database. */
 
@@ -102,7 +101,7 @@ export async function loadNodeIdentity(config: Config, opts: { now: number; revo
   }
   try {
     const envelope = JSON.parse(text) as Envelope;
-    const cert = verifyCert(envelope, trustKeyset(config), { now: opts.now, fleet: config.fleet, ...(opts.revoked ? { revoked: opts.revoked } : {}) });
+    const cert = verifyCert(envelope, keysetOf(config), { now: opts.now, fleet: config.fleet, ...(opts.revoked ? { revoked: opts.revoked } : {}) });
     checkCertIsMine(cert, config.node.id, signer);
     return { ...base, cert, envelope, problem: null };
   } catch (err) {

@@ -11,16 +11,13 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import type { PipelineDeps } from '../stages/index.js';
 import { loadSigners } from '../trust/keyfile.js';
-import { loadKeyset, type Keyset } from '../trust/keyset.js';
+import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { StoreManifestSource } from '../node/agent/manifest-source.js';
 
 export { openStore } from './open-store.js';
 
-export function keysetOf(config: Config): Keyset {
-  return loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });
-}
 
 export interface Overrides {
   clock?: Clock;

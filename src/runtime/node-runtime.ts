@@ -16,7 +16,7 @@ import { loadPeerTlsChecks } from '../node/authority-pin.js';
 import { ApplyEngine } from '../node/apply/engine.js';
 import { certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
 import { loadSigners } from '../trust/keyfile.js';
-import { keysetOf } from './deps.js';
+import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
 import type { FastifyInstance } from 'fastify';
 

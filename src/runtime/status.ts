@@ -5,7 +5,7 @@ import type { Store } from '../adapters/sqlite/store.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import { MANIFEST_KEY_PREFIX } from '../node/agent/manifest-source.js';
 import { verifyManifest } from '../trust/verify-manifest.js';
-import { keysetOf } from './deps.js';
+import { keysetOf } from '../trust/keyset.js';
 
 /** The manifest this node holds for gossip on a track, if it still verifies. */
 export function heldManifest(config: Config, store: Store, track: string) {

@@ -1,6 +1,7 @@
 // The set of keys a node trusts, with the number of distinct keys that must sign.
 // Every key is checked once, here, so verification never meets a small-order or
 // malformed key (SPEC: small-order keys are refused when the keyset is loaded).
+import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
 import { fromHex, toHex } from './bytes.js';
 import { checkPublicKey, keyIdOf, PUBLIC_KEY_LENGTH } from './ed25519.js';
@@ -69,4 +70,9 @@ export function describeKeyset(keyset: Keyset): { keys: Array<{ keyid: string; p
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([keyid, pub]) => ({ keyid, public: toHex(pub) }));
   return { keys, threshold: keyset.threshold };
+}
+
+/** The keyset a config pins (`trust.keys`, `trust.threshold`): the one loader every door uses. */
+export function keysetOf(config: Pick<Config, 'trust'>): Keyset {
+  return loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });
 }

@@ -2,7 +2,7 @@
 // are not re-run, and there is exactly one manifest per (track, seq).
 import t from 'tap';
 import { loadConfig } from '../../src/runtime/config-load.js';
-import { keysetOf } from '../../src/runtime/deps.js';
+import { keysetOf } from '../../src/trust/keyset.js';
 import { verifyManifest } from '../../src/trust/verify-manifest.js';
 import { crashBed } from './harness.js';
 

@@ -12,7 +12,8 @@ import { loadHttpExposure } from '../../src/http/exposure.js';
 import { buildServer } from '../../src/http/server.js';
 import { httpTransport } from '../../src/node/agent/http-transport.js';
 import { loadPeerTlsChecks } from '../../src/node/authority-pin.js';
-import { handleJoin, trustKeyset } from '../../src/node/identity.js';
+import { handleJoin } from '../../src/node/identity.js';
+import { keysetOf } from '../../src/trust/keyset.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { loadSigners } from '../../src/trust/keyfile.js';
 import { verifyCert } from '../../src/trust/node-cert.js';
@@ -35,7 +36,7 @@ const tokenCli = async () => (await runCli(['-c', ws.configPath, 'fleet', 'token
 const firstToken = await tokenCli();
 
 const store = Store.open(join(ws.stateDir, 'upshift.db'), () => Date.now());
-const issue = { store, signers: await loadSigners([ws.keyPath]), keyset: trustKeyset(authorityConfig), fleet: 'edge', now: () => Date.now() };
+const issue = { store, signers: await loadSigners([ws.keyPath]), keyset: keysetOf(authorityConfig), fleet: 'edge', now: () => Date.now() };
 const server = buildServer({
   config: authorityConfig, store, log: createLogger({ level: 'silent' }), exposure: loadHttpExposure(authorityConfig),
   plugins: [
@@ -104,7 +105,7 @@ t.test('join with the right pin is certified, and gossip to the authority checks
   t.equal(r.code, 0, diag(r));
   t.match(r.json(), { ok: true, node_id: 'edge-1', key_created: true, authority_tls_path: join(node.dir, 'keys/authority-tls.json') });
   const { config } = loadConfig(node.path);
-  verifyCert(readFileSync(config.node.cert, 'utf8'), trustKeyset(config), { now: Date.now(), fleet: 'edge' });
+  verifyCert(readFileSync(config.node.cert, 'utf8'), keysetOf(config), { now: Date.now(), fleet: 'edge' });
   const checks = loadPeerTlsChecks(config);
   t.same([...checks], [[new URL(url).origin, { pin: tls.fingerprint }]]);
 

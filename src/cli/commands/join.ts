@@ -9,11 +9,12 @@ import type { Config } from '../../core/config.js';
 import { CODES, UpshiftError, type ErrorCode } from '../../core/errors.js';
 import { smallRequest } from '../../http/client.js';
 import { authorityTarget, writeAuthorityPin, type AuthorityTarget } from '../../node/authority-pin.js';
-import { certifySelf, checkCertIsMine, loadOrNewNodeKey, trustKeyset, writeCertFile } from '../../node/identity.js';
+import { certifySelf, checkCertIsMine, loadOrNewNodeKey, writeCertFile } from '../../node/identity.js';
 import type { Envelope } from '../../trust/envelope.js';
 import { buildJoinRequest, parseJoinRequest, tokenSchema } from '../../trust/join-token.js';
 import { loadSigners, type Signer } from '../../trust/keyfile.js';
 import { verifyCert, type NodeCert } from '../../trust/node-cert.js';
+import { keysetOf } from '../../trust/keyset.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 export const JOIN_TIMEOUT_MS = 10_000;
@@ -51,7 +52,7 @@ export async function requestCert(config: Config, signer: Signer, opts: { target
     const message = typeof body?.error?.message === 'string' ? body.error.message : `HTTP ${res.status}`;
     throw new UpshiftError(code, `the authority refused the join: ${message}`, { details: { status: res.status } });
   }
-  const cert = verifyCert(body.cert as Envelope, trustKeyset(config), { now: opts.now(), fleet: config.fleet });
+  const cert = verifyCert(body.cert as Envelope, keysetOf(config), { now: opts.now(), fleet: config.fleet });
   checkCertIsMine(cert, config.node.id, signer);
   return { envelope: body.cert as Envelope, cert };
 }
@@ -76,7 +77,7 @@ export function registerJoin(program: Command, session: Session): void {
           if (opts.authority || opts.token || opts.authorityFingerprint || opts.insecure) throw new UpshiftError('E_USAGE', '--self takes no --authority, --token, --authority-fingerprint or --insecure');
           if (!config.authority) throw new UpshiftError('E_CONFIG', '--self works only on the authority (a config with an `authority:` section)');
           const signers = await loadSigners(config.authority.signing_keys);
-          ({ cert, created } = await certifySelf(config, { store: session.store(), signers, keyset: trustKeyset(config), fleet: config.fleet, now: () => Date.now() }));
+          ({ cert, created } = await certifySelf(config, { store: session.store(), signers, keyset: keysetOf(config), fleet: config.fleet, now: () => Date.now() }));
         } else {
           if (!opts.authority || !opts.token) throw new UpshiftError('E_USAGE', 'join needs --authority URL and --token T (or --self on the authority)');
           // refused before any key exists or any byte is sent; a refused join writes nothing
