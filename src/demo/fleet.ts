@@ -13,6 +13,7 @@ import { APP_CTL } from './app-ctl.js';
 import { toHex } from '../trust/bytes.js';
 import { generateKeyFile } from '../trust/keyfile.js';
 import { SAMPLE_PIPELINE, sampleAppFiles, type SampleKnobs } from './sample-app.js';
+import { letBuildUserThrough, localSandbox } from './workspace.js';
 
 export interface FleetOptions {
   /** An empty directory that holds everything. */
@@ -161,6 +162,7 @@ export class LoopbackFleet {
     const dir = join(this.opts.dir, 'authority');
     const port = await freePort();
     mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+    for (const d of [this.opts.dir, dir]) letBuildUserThrough(d);
     this.publicKey = toHex((await generateKeyFile(join(dir, 'keys', 'release.key'))).publicKey);
     const url = `http://127.0.0.1:${port}`;
     const config = {
@@ -174,6 +176,7 @@ export class LoopbackFleet {
         signing_keys: ['keys/release.key'],
         tracks: { testnet: { branch: 'main' } },
         ...SAMPLE_PIPELINE,
+        sandbox: localSandbox(),
         ...FAST_AUTHORITY,
         ...(this.opts.authority ?? {}),
       },

@@ -30,7 +30,11 @@ export function registerDaemon(program: Command, session: Session): void {
       const pushNow = () => void agent?.tick().catch((err: unknown) => log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
       const fleet = agent ? gossipFleet(config, store, systemClock, agent.source, pushNow) : undefined;
       const service = config.authority ? new PipelineService(pipelineDeps(config, store, log, fleet ? { fleet } : {})) : null;
-      if (service) await service.deps.loadSigners();
+      if (service) {
+        await service.deps.loadSigners();
+        // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
+        await service.deps.sandbox.ready();
+      }
       const readiness: Record<string, () => Promise<void> | void> = {
         gossip: () => {
           if (node.problem) throw new Error(node.problem);

@@ -22,6 +22,8 @@ export function registerPipeline(program: Command, session: Session): void {
   };
   const preflightKeys = async (svc: PipelineService) => {
     await svc.deps.loadSigners();
+    // no run is created when its commands could reach the keys (E_SANDBOX)
+    await svc.deps.sandbox.ready();
   };
 
   pipeline.command('run').description('run one version through the whole pipeline in the foreground')
