@@ -55,73 +55,68 @@ export function createSandbox(o: SandboxOptions): StageSandbox {
     const name = o.sandbox.user;
     const me = userInfo().username;
     if (name === null) {
-      throw new UpshiftError('E_SANDBOX', `authority.sandbox.user is not set: the application's commands would run as ${me} `
-        + 'and could read the signing keys and the state database. Set it to an unprivileged user that owns nothing '
-        + `of upshift's, or to "none" on a development machine (${SEE})`);
+      refuse(`authority.sandbox.user is not set: the application's commands would run as ${me} and could read `
+        + 'the signing keys and the state database. Set it to an unprivileged user that owns nothing of '
+        + `upshift's, or to "none" on a development machine (${SEE})`);
     }
-    const inside = (parent: string, p: string) => {
-      const r = relative(parent, p);
-      return r === '' || (r !== '..' && !r.startsWith('../') && !isAbsolute(r));
-    };
-    if (inside(o.stateDir, workRoot) || inside(workRoot, o.stateDir) || o.secrets.some((s) => inside(workRoot, s))) {
-      throw new UpshiftError('E_SANDBOX', `authority.sandbox.work_dir ${workRoot} overlaps the state dir ${o.stateDir} or holds a key; `
+    if (overlaps(workRoot, o.stateDir) || o.secrets.some((s) => inside(workRoot, s))) {
+      refuse(`authority.sandbox.work_dir ${workRoot} overlaps the state dir ${o.stateDir} or holds a key; `
         + 'work trees must live apart from both');
     }
     if (name === 'none') {
       mkdirSync(home, { recursive: true, mode: 0o700 });
-      o.log.warn({ module: 'sandbox', user: me }, `authority.sandbox.user is "none": the application's commands run as ${me} `
-        + 'and CAN READ THE SIGNING KEYS and the state database; use this on a development machine only');
+      o.log.warn({ module: 'sandbox', user: me }, `authority.sandbox.user is "none": the application's commands `
+        + `run as ${me} and CAN READ THE SIGNING KEYS and the state database; for a development machine only`);
       return;
     }
-    const u = lookupUser(name);
-    const daemonUid = process.getuid?.() ?? -1;
-    if (!u) throw new UpshiftError('E_SANDBOX', `no user "${name}" on this machine: create it with `
-      + `\`useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${name}\` (${SEE})`);
-    if (u.uid === 0 || u.gid === 0) throw new UpshiftError('E_SANDBOX', `sandbox user "${name}" has uid or gid 0: it must be unprivileged`);
-    if (u.uid === daemonUid) throw new UpshiftError('E_SANDBOX', `sandbox user "${name}" is the daemon's own user: it must be another one`);
-    if (daemonUid !== 0) {
-      throw new UpshiftError('E_SANDBOX', `the daemon runs as ${me}, not root, so it cannot run commands as "${name}": `
-        + `run it as root, or set authority.sandbox.user: none on a development machine (${SEE})`);
+    const u = usableUser(name, me);
+    const guarded = [o.stateDir, ...o.secrets, ...o.secrets.map(dirname)];
+    const owned = guarded.filter((p) => statSync(p, { throwIfNoEntry: false })?.uid === u.uid);
+    if (owned.length > 0) {
+      refuse(`sandbox user "${name}" owns ${[...new Set(owned)].join(', ')}: keys and state must be the daemon's`);
     }
-    const owned = [o.stateDir, ...o.secrets, ...o.secrets.map(dirname)].filter((p) => statSync(p, { throwIfNoEntry: false })?.uid === u.uid);
-    if (owned.length > 0) throw new UpshiftError('E_SANDBOX', `sandbox user "${name}" owns ${[...new Set(owned)].join(', ')}: keys and state must belong to the daemon`);
-    prepareDirs(u, daemonUid);
-    const problems = (await runAs(u, '/bin/sh', ['-c', PROBE, 'probe', o.stateDir, workRoot, home, ...o.secrets], 1 << 16))
-      .split('\n').filter(Boolean);
+    prepareDirs(u);
+    const args = ['-c', PROBE, 'probe', o.stateDir, workRoot, home, ...o.secrets];
+    const problems = (await runAs(u, '/bin/sh', args, 1 << 16)).split('\n').filter(Boolean);
     if (problems.length > 0) {
-      throw new UpshiftError('E_SANDBOX', `sandbox user "${name}" ${problems.join('; ')}: stage commands must not reach keys or state, `
-        + `and must reach the work dir (${SEE})`, { details: { problems } });
+      refuse(`sandbox user "${name}" ${problems.join('; ')}: stage commands must not reach keys or state, `
+        + `and must reach the work dir (${SEE})`, { problems });
     }
     user = u;
-    o.log.info({ module: 'sandbox', user: name, uid: u.uid, gid: u.gid, work_dir: workRoot }, `stage commands run as ${name}`);
+    const fields = { module: 'sandbox', user: name, uid: u.uid, gid: u.gid, work_dir: workRoot };
+    o.log.info(fields, `stage commands run as ${name}`);
   }
 
   // The work dir belongs to the daemon (so a build cannot swap another run's tree for a link);
   // each work tree and the shared HOME belong to the build user.
-  function prepareDirs(u: BuildUser, daemonUid: number): void {
+  function prepareDirs(u: BuildUser): void {
     if (!existsSync(workRoot)) {
       mkdirSync(workRoot, { recursive: true });
       chmodSync(workRoot, 0o711);
     }
     const st = lstatSync(workRoot);
-    if (!st.isDirectory() || st.uid !== daemonUid || (st.mode & 0o022) !== 0) {
-      throw new UpshiftError('E_SANDBOX', `work dir ${workRoot} must be a directory owned by the daemon's user and writable by no one else`);
+    if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
+      refuse(`work dir ${workRoot} must be a directory owned by the daemon's user and writable by no one else`);
     }
     mkdirSync(home, { mode: 0o700, recursive: true });
-    if (!lstatSync(home).isDirectory()) throw new UpshiftError('E_SANDBOX', `${home} must be a directory`);
+    if (!lstatSync(home).isDirectory()) refuse(`${home} must be a directory`);
     lchownSync(home, u.uid, u.gid);
     chmodSync(home, 0o700);
   }
 
+  // Only success is remembered: a fixed permission is picked up on the next try. Everything
+  // below waits for it, so nothing falls back to the daemon's own rights before the check.
+  async function ready(): Promise<void> {
+    if (checked) return;
+    await check();
+    checked = true;
+  }
+
   return {
     workRoot,
-    async ready() {
-      // only success is remembered: a fixed permission is picked up on the next run
-      if (checked) return;
-      await check();
-      checked = true;
-    },
+    ready,
     spawnAs(vars) {
+      if (!checked) throw new UpshiftError('E_INTERNAL', 'a stage command was to start before the sandbox check');
       const env: Record<string, string> = {};
       for (const k of [...PASSED, ...o.sandbox.env]) {
         const v = process.env[k];
@@ -133,22 +128,54 @@ export function createSandbox(o: SandboxOptions): StageSandbox {
       return user ? { uid: user.uid, gid: user.gid, env } : { env };
     },
     async handOver(dir) {
+      await ready();
       if (!user) return;
       // still the daemon's own tree (nothing of the build's has run in it), so -R cannot be raced
-      await runAs(null, 'chown', ['-R', '-h', '--', `${user.uid}:${user.gid}`, dir], 1 << 16).catch((err: unknown) => {
-        throw new UpshiftError('E_WORKTREE', `could not hand ${dir} to ${user?.name}: ${(err as Error).message}`, { cause: err });
+      const { uid, gid, name } = user;
+      await runAs(null, 'chown', ['-R', '-h', '--', `${uid}:${gid}`, dir], 1 << 16).catch((err: unknown) => {
+        const why = (err as Error).message;
+        throw new UpshiftError('E_WORKTREE', `could not hand ${dir} to ${name}: ${why}`, { cause: err });
       });
     },
     async clear(dir) {
+      await ready();
       if (!user || !existsSync(dir)) return;
       // empties it; the directory itself (in the daemon's work dir) is left for the daemon to remove
       await runAs(user, 'rm', ['-rf', '--', dir], 1 << 16).catch(() => undefined);
     },
     async readFile(path) {
+      await ready();
       if (!user) return readFile(path, 'utf8').catch(() => null);
       return runAs(user, 'cat', ['--', path], MAX_READ_BYTES).catch(() => null);
     },
   };
+}
+
+function refuse(message: string, details?: Record<string, unknown>): never {
+  throw new UpshiftError('E_SANDBOX', message, details ? { details } : {});
+}
+
+const inside = (parent: string, p: string): boolean => {
+  const r = relative(parent, p);
+  return r === '' || (r !== '..' && !r.startsWith('../') && !isAbsolute(r));
+};
+const overlaps = (a: string, b: string): boolean => inside(a, b) || inside(b, a);
+
+/** The build user, if the daemon can switch to it and it is not privileged. */
+function usableUser(name: string, me: string): BuildUser {
+  const u = lookupUser(name);
+  if (!u) {
+    refuse(`no user "${name}" on this machine: create it with `
+      + `\`useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${name}\` (${SEE})`);
+  }
+  const daemonUid = process.getuid?.() ?? -1;
+  if (u.uid === 0 || u.gid === 0) refuse(`sandbox user "${name}" has uid or gid 0: it must be unprivileged`);
+  if (u.uid === daemonUid) refuse(`sandbox user "${name}" is the daemon's own user: it must be another one`);
+  if (daemonUid !== 0) {
+    refuse(`the daemon runs as ${me}, not root, so it cannot run commands as "${name}": run it as root, `
+      + `or set authority.sandbox.user: none on a development machine (${SEE})`);
+  }
+  return u;
 }
 
 /** The passwd entry of `name` (getent, so NSS users count; /etc/passwd without it), or null. */
@@ -170,7 +197,9 @@ function etcPasswd(): string[] {
 function getent(name: string): string | null {
   try {
     // sync: once per daemon, before any command runs
-    const out = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    const out = execFileSync('getent', ['passwd', name], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000,
+    });
     return out.split('\n')[0] ?? null;
   } catch {
     return null;

@@ -104,7 +104,8 @@ export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'r
         await deps.sandbox.ready();
         // UPSHIFT_RUN_ID also lets a later driver recognise (and reap) an orphaned group
         const as = deps.sandbox.spawnAs({
-          UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track, UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true',
+          UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track,
+          UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true',
         });
         return await deps.exec.run({
           command,

@@ -24,9 +24,15 @@ async function layout(t: Tap.Test, sandbox: Partial<AuthorityConfig['sandbox']> 
   const key = join(dir, 'keys', 'release.key');
   await generateKeyFile(key);
   const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c)) as Record<string, unknown>); cb(); } });
+  const sink = new Writable({
+    write(c, _e, cb) {
+      lines.push(JSON.parse(String(c)) as Record<string, unknown>);
+      cb();
+    },
+  });
   const cfg = { user: 'nobody', work_dir: join(dir, 'work'), env: [], ...sandbox };
-  const box = createSandbox({ sandbox: cfg, stateDir, secrets: [key, join(dir, 'keys', 'node.key')], log: createLogger({ level: 'info', destination: sink }) });
+  const secrets = [key, join(dir, 'keys', 'node.key')];
+  const box = createSandbox({ sandbox: cfg, stateDir, secrets, log: createLogger({ level: 'info', destination: sink }) });
   return { dir, stateDir, key, box, lines };
 }
 
@@ -37,15 +43,22 @@ t.test('with no sandbox user configured, nothing runs and nothing is created', a
 });
 
 t.test('a user that does not exist, or root, is refused', async (t) => {
-  await t.rejects((await layout(t, { user: 'upshift-no-such-user' })).box.ready(), { code: 'E_SANDBOX', message: /no user "upshift-no-such-user".*useradd --system/ });
-  await t.rejects((await layout(t, { user: 'root' })).box.ready(), { code: 'E_SANDBOX', message: /uid or gid 0|daemon's own user/ });
+  const unknown = await layout(t, { user: 'upshift-no-such-user' });
+  await t.rejects(unknown.box.ready(), { code: 'E_SANDBOX', message: /no user "upshift-no-such-user".*useradd --system/ });
+  const root = await layout(t, { user: 'root' });
+  await t.rejects(root.box.ready(), { code: 'E_SANDBOX', message: /uid or gid 0|daemon's own user/ });
 });
 
 t.test('a work dir inside the state dir, or holding the keys, is refused', async (t) => {
   const l = await layout(t);
-  const inState = createSandbox({ sandbox: { user: 'nobody', work_dir: join(l.stateDir, 'work'), env: [] }, stateDir: l.stateDir, secrets: [l.key], log: createLogger({ level: 'silent' }) });
+  const log = createLogger({ level: 'silent' });
+  const inState = createSandbox({
+    sandbox: { user: 'nobody', work_dir: join(l.stateDir, 'work'), env: [] }, stateDir: l.stateDir, secrets: [l.key], log,
+  });
   await t.rejects(inState.ready(), { code: 'E_SANDBOX', message: /overlaps the state dir/ });
-  const aroundKeys = createSandbox({ sandbox: { user: 'none', work_dir: l.dir, env: [] }, stateDir: join(l.dir, 'elsewhere'), secrets: [l.key], log: createLogger({ level: 'silent' }) });
+  const aroundKeys = createSandbox({
+    sandbox: { user: 'none', work_dir: l.dir, env: [] }, stateDir: join(l.dir, 'elsewhere'), secrets: [l.key], log,
+  });
   await t.rejects(aroundKeys.ready(), { code: 'E_SANDBOX', message: /holds a key/ });
 });
 

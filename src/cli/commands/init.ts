@@ -127,6 +127,8 @@ function report(opts: InitOptions, r: Written): void {
   if (r.releaseKey) say(`wrote ${r.releaseKey.path} (release signing key ${r.releaseKey.keyid})`);
   say(`trusted release keys: ${r.trusted.map((k) => k.keyid).join(', ')} (threshold 1)`);
   if (r.releaseKey) {
+    say('stage commands run as the unprivileged user upshift-build (authority.sandbox); create it with\n'
+      + '  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin upshift-build');
     say(`next: point authority.source at your app, then on every other node run\n  upshift init --fleet ${opts.fleet} --trust-key ${r.releaseKey.public}`);
   } else {
     say(`next: upshift --config ${r.config} status`);
