@@ -1,5 +1,5 @@
 // `npm run fleet -- [--nodes N] [--dir D]`: the loopback fleet harness by hand. Starts an
-// authority and N node daemons on 127.0.0.1 ports (src/demo/fleet.ts), commits a first
+// authority and N node daemons on 127.0.0.1 ports (scripts/demo/fleet.ts), commits a first
 // sample app version, prints where everything is, and keeps running until Ctrl-C. Commit
 // more versions with `git -C <dir>/app-source commit ...` and watch the authority take them.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// A real loopback fleet (src/demo/fleet.ts): an authority and N node daemons as child
+// A real loopback fleet (scripts/demo/fleet.ts): an authority and N node daemons as child
 // processes. Three questions, from the issue:
 // 1. publish → every node confirmed, against the slowest single apply of the same round
 //    (the gossip's and the fleet's share of the time; target ≤ 2×);

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/adapters/logger.js';
-import { createWorkspace } from '../demo/workspace.js';
+import { createWorkspace, letBuildUserThrough } from '../demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { openStore, pipelineDeps } from '../../src/runtime/deps.js';
 import { PipelineService } from '../../src/runtime/pipeline-service.js';
@@ -24,6 +24,7 @@ export async function benchOverhead(opts: { runs: number } = { runs: 5 }): Promi
     const repo = join(dir, 'app');
     const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@upshift.invalid', ...args], { cwd: repo, stdio: 'pipe' });
     execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+    letBuildUserThrough(dir);
     const ws = await createWorkspace(join(dir, 'authority'), { source: repo, authority: NOOP });
     const { config } = loadConfig(ws.configPath);
     const store = openStore(config.state_dir);

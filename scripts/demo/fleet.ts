@@ -13,6 +13,7 @@ import { APP_CTL } from './app-ctl.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { generateKeyFile } from '../../src/trust/keyfile.js';
 import { SAMPLE_PIPELINE, sampleAppFiles, type SampleKnobs } from './sample-app.js';
+import { letBuildUserThrough, localSandbox } from './workspace.js';
 
 export interface FleetOptions {
   /** An empty directory that holds everything. */
@@ -57,7 +58,7 @@ const execFileAsync = promisify(execFile);
 const FAST_GOSSIP = { interval: '500ms', anti_entropy: '3s', suspect_after: '5s', dead_after: '20s', report_every: '1s' };
 
 export function defaultCliPath(): string {
-  // from dist/src/demo/fleet.js and from src/demo/fleet.ts (tests) alike
+  // from dist/scripts/demo/fleet.js and from scripts/demo/fleet.ts (tests) alike
   const here = fileURLToPath(import.meta.url);
   const root = here.includes('/dist/') ? join(here, '..', '..', '..', '..') : join(here, '..', '..', '..');
   return join(root, 'dist', 'src', 'cli', 'main.js');
@@ -161,6 +162,7 @@ export class LoopbackFleet {
     const dir = join(this.opts.dir, 'authority');
     const port = await freePort();
     mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+    for (const d of [this.opts.dir, dir]) letBuildUserThrough(d);
     this.publicKey = toHex((await generateKeyFile(join(dir, 'keys', 'release.key'))).publicKey);
     const url = `http://127.0.0.1:${port}`;
     const config = {
@@ -174,6 +176,7 @@ export class LoopbackFleet {
         signing_keys: ['keys/release.key'],
         tracks: { testnet: { branch: 'main' } },
         ...SAMPLE_PIPELINE,
+        sandbox: localSandbox(),
         ...FAST_AUTHORITY,
         ...(this.opts.authority ?? {}),
       },

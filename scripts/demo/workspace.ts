@@ -1,6 +1,6 @@
 // An authority workspace on disk: config, release key, state dir. Used by the demo and
 // by tests that need a real configured authority.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { toHex } from '../../src/trust/bytes.js';
@@ -15,8 +15,23 @@ export interface Workspace {
   publicKey: string;
 }
 
+/**
+ * The sandbox of a demo or test authority. As root, stage commands run as `nobody`, which
+ * every Linux system has, so the real uid switch is what runs; otherwise the daemon cannot
+ * switch users and runs them itself ("none", with its warning).
+ */
+export function localSandbox(): { user: string } {
+  return { user: process.getuid?.() === 0 ? 'nobody' : 'none' };
+}
+
+/** The build user must be able to pass through `dir` to the work dir in it (keys/ and state/ stay 0700). */
+export function letBuildUserThrough(dir: string): void {
+  chmodSync(dir, 0o711);
+}
+
 export async function createWorkspace(dir: string, opts: { source: string; fleet?: string; nodeId?: string; authority?: Record<string, unknown> }): Promise<Workspace> {
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+  letBuildUserThrough(dir);
   const keyPath = join(dir, 'keys', 'release.key');
   const { publicKey } = await generateKeyFile(keyPath);
   const config = {
@@ -30,6 +45,7 @@ export async function createWorkspace(dir: string, opts: { source: string; fleet
       tracks: { testnet: { branch: 'main' }, production: { tags: 'v*.*.*' } },
       poll: '*/1 * * * *',
       ...SAMPLE_PIPELINE,
+      sandbox: localSandbox(),
       ...(opts.authority ?? {}),
     },
     // port 0: the OS picks a free port (the daemon logs the address it got)

@@ -38,7 +38,10 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
 
   const child = spawn('/bin/sh', ['-c', req.command], {
     cwd: req.cwd,
-    env: { ...process.env, ...req.env },
+    env: req.inheritEnv === false ? { ...req.env } : { ...process.env, ...req.env },
+    // libuv drops supplementary groups (setgroups) before setgid/setuid in the child
+    ...(req.uid !== undefined ? { uid: req.uid } : {}),
+    ...(req.gid !== undefined ? { gid: req.gid } : {}),
     detached: true, // own process group: pgid = pid, so -pid reaches every descendant
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -65,6 +65,18 @@ const authoritySchema = z.strictObject({
     /** On a missed progress deadline: publish a signed rollback (true) or stop and report (false). */
     auto_revert: z.boolean().default(false),
   }).prefault({}),
+  /**
+   * Trust boundary (SPEC): the application's build, test, audit and benchmark commands are
+   * untrusted. They run as `user` (the daemon, as root, switches to it) in work trees under
+   * `work_dir` (outside state_dir), with PATH, HOME, LANG, LC_ALL, TZ, the UPSHIFT_* run
+   * variables and the names in `env`, nothing else. Unset, no command runs (E_SANDBOX);
+   * "none" runs them as the daemon itself, able to read the keys: development only.
+   */
+  sandbox: z.strictObject({
+    user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, 'expected a user name (or "none")').nullable().default(null),
+    work_dir: z.string().min(1).default('work'),
+    env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')).default([]),
+  }).prefault({}),
 });
 
 const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected an http(s) URL like http://127.0.0.1:8080/healthz');

@@ -22,6 +22,8 @@ export const CODES = {
   // app.dir, releases/, shared/ or floors/ is a symlink, someone else's, or group/other-writable
   E_UNSAFE_PATH: usage(),
   E_KEY_INVALID: usage(),
+  // stage commands could reach a key or the state, or the build user cannot be used
+  E_SANDBOX: usage(500),
   E_UNKNOWN_REF: usage(404),
   E_UNKNOWN_TRACK: usage(404),
   E_RUN_NOT_FOUND: usage(404),

@@ -24,6 +24,11 @@ export interface ExecRequest {
   tailBytes?: number;
   /** Called once the child is spawned, with its pid (= process group id). */
   onSpawn?: (pid: number) => void;
+  /** Run as this user and group instead of the daemon's (needs root); supplementary groups are dropped. */
+  uid?: number;
+  gid?: number;
+  /** false: the command gets exactly `env`, nothing of the daemon's own environment. */
+  inheritEnv?: boolean;
 }
 
 export interface ExecResult {
@@ -42,6 +47,25 @@ export interface ExecResult {
 
 export interface Exec {
   run(req: ExecRequest): Promise<ExecResult>;
+}
+
+/**
+ * Where and as whom the application's (untrusted) stage commands run, SPEC "Trust boundary":
+ * another uid, a scrubbed environment, work trees outside the state dir.
+ */
+export interface StageSandbox {
+  /** Parent of the per-run work trees. */
+  readonly workRoot: string;
+  /** Resolve the user and check, as that user, that no key and no state is within reach (E_SANDBOX). */
+  ready(): Promise<void>;
+  /** The user and the whole environment a stage command runs with; call after ready(). */
+  spawnAs(vars: Record<string, string>): { uid?: number; gid?: number; env: Record<string, string> };
+  /** Give a fresh checkout to the build user, once the daemon has hashed it. */
+  handOver(dir: string): Promise<void>;
+  /** Empty a work tree with the build user's rights, so the daemon never walks a tree the build controlled. */
+  clear(dir: string): Promise<void>;
+  /** A file read with the build user's rights (no symlink reaches past them); null if it cannot be read. */
+  readFile(path: string): Promise<string | null>;
 }
 
 export interface TreeEntry {

@@ -38,6 +38,7 @@ export function loadConfig(path: string): LoadedConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   if (config.authority) {
     config.authority.signing_keys = config.authority.signing_keys.map(abs);
+    config.authority.sandbox.work_dir = abs(config.authority.sandbox.work_dir);
     if (!isUrl(config.authority.source)) config.authority.source = abs(config.authority.source);
   }
   config.node.key = abs(config.node.key);

@@ -46,7 +46,11 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   // the pipeline reaches the fleet through this node's own gossip agent
   const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
   const pipeline = config.authority ? new PipelineService(pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) })) : null;
-  if (pipeline) await pipeline.deps.loadSigners();
+  if (pipeline) {
+    await pipeline.deps.loadSigners();
+    // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
+    await pipeline.deps.sandbox.ready();
+  }
 
   const readiness: Record<string, () => Promise<void> | void> = {
     gossip: () => {

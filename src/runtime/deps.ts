@@ -6,6 +6,7 @@ import type { Clock, Exec, FleetPort, SourceRepo } from '../core/ports.js';
 import { systemClock } from '../adapters/clock.js';
 import { codeHash } from '../adapters/codehash.js';
 import { createExec } from '../adapters/exec.js';
+import { createSandbox } from '../adapters/sandbox.js';
 import { createSourceRepo } from '../adapters/git.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
@@ -32,6 +33,8 @@ export function pipelineDeps(config: Config, store: Store, log: Logger, o: Overr
   if (!authority) throw new UpshiftError('E_CONFIG', 'this node has no `authority:` section: only the authority runs the pipeline');
   const clock = o.clock ?? systemClock;
   const keyset = keysetOf(config);
+  const secrets = [...authority.signing_keys, config.node.key];
+  const sandbox = createSandbox({ sandbox: authority.sandbox, stateDir: config.state_dir, secrets, log });
   return {
     config,
     authority,
@@ -43,7 +46,8 @@ export function pipelineDeps(config: Config, store: Store, log: Logger, o: Overr
     source: o.source ?? createSourceRepo({ remote: authority.source, mirrorDir: join(config.state_dir, 'source.git'), log }),
     // without the daemon's agent: stored for the daemon's gossip to take up (StoreManifestSource.refresh)
     fleet: o.fleet ?? gossipFleet(config, store, clock, new StoreManifestSource({ store, keyset, clock, engine: null, node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks } })),
-    workRoot: join(config.state_dir, 'work'),
+    workRoot: sandbox.workRoot,
+    sandbox,
     loadSigners: () => loadSigners(authority.signing_keys),
     codeHash: (dir) => codeHash(dir),
     failpoint: failpointsFromEnv(),

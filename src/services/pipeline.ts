@@ -18,12 +18,14 @@ const detail = (p: PipelineService, runId: string): RunDetail => ({
   stages: p.deps.store.stageResults(runId),
 });
 
-/** Resolve a ref and create its run (or find the one that exists: a version runs once). Keys are checked first. */
+/** Resolve a ref and create its run (or find the one that exists: a version runs once). Keys and the sandbox are checked first. */
 export async function startRun(
   p: PipelineService,
   input: { ref: string; track?: string },
 ): Promise<Outcome<{ run: Run; created: boolean; candidate: Candidate }>> {
   await p.deps.loadSigners();
+  // no run is created when its commands could reach the keys (E_SANDBOX)
+  await p.deps.sandbox.ready();
   const candidate = await p.resolve(input.ref, input.track);
   const { run, created } = p.startOrFind(candidate);
   const reason = created

@@ -5,10 +5,15 @@ import { commandEvidence } from './context.js';
 
 export async function build(ctx: StageContext): Promise<StageReport> {
   const { run, authority } = ctx;
+  // Before anything is written: refuses when the build could reach a key or the state.
+  await ctx.sandbox.ready();
+  // A crashed attempt's tree may have been the build's: emptied with the build's rights first.
+  await ctx.sandbox.clear(ctx.workDir);
   await ctx.source.checkout(run.commit, ctx.workDir, ctx.signal);
   ctx.failpoint('build:checked-out');
   // Hash the pristine checkout, before the build adds anything: nodes attest the same tree.
   const code = await ctx.codeHash(ctx.workDir);
+  await ctx.sandbox.handOver(ctx.workDir);
   const result = await ctx.runCommand(authority.build.command, authority.build.timeout);
   const { evidence, problem } = commandEvidence(result);
   const all = { commit: run.commit, work_tree: ctx.workDir, code_hash: code.hash, files: code.files, bytes: code.bytes, ...evidence };

@@ -5,7 +5,7 @@ import { fromPromise } from 'xstate';
 import type { AuthorityConfig, Config } from '../core/config.js';
 import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import type { StageInput } from '../core/machine.js';
-import type { Clock, Exec, ExecResult, FleetPort, SourceRepo } from '../core/ports.js';
+import type { Clock, Exec, ExecResult, FleetPort, SourceRepo, StageSandbox } from '../core/ports.js';
 import { STATE_OF_STAGE, type Run, type RunFacts, type StageName, type StageOutcome } from '../core/run.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import type { Logger } from '../adapters/logger.js';
@@ -22,8 +22,10 @@ export interface PipelineDeps {
   fleet: FleetPort;
   clock: Clock;
   log: Logger;
-  /** Parent of per-run work trees. */
+  /** Parent of per-run work trees (the sandbox's, outside the state dir). */
   workRoot: string;
+  /** As whom and with what environment stage commands run: never with access to keys or state. */
+  sandbox: StageSandbox;
   keyset: Keyset;
   /** Loaded when a stage needs them, so a key problem fails that stage with its code. */
   loadSigners(): Promise<Signer[]>;
@@ -44,7 +46,7 @@ export interface StageContext extends PipelineDeps {
   attempt: number;
   workDir: string;
   signal: AbortSignal;
-  /** Run a configured command in the work tree with the run's environment, recording its process group. */
+  /** Run a configured command in the work tree, sandboxed, with the run's environment, recording its process group. */
   runCommand(command: string, timeoutMs: number, opts?: { cwd?: string }): Promise<ExecResult>;
 }
 
@@ -103,13 +105,19 @@ export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'r
     signal,
     async runCommand(command, timeoutMs, opts = {}) {
       try {
+        await deps.sandbox.ready();
+        // UPSHIFT_RUN_ID also lets a later driver recognise (and reap) an orphaned group
+        const as = deps.sandbox.spawnAs({
+          UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track,
+          UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true',
+        });
         return await deps.exec.run({
           command,
           cwd: opts.cwd ?? workDir,
           timeoutMs,
           signal,
-          // UPSHIFT_RUN_ID also lets a later driver recognise (and reap) an orphaned group
-          env: { UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track, UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true' },
+          ...as,
+          inheritEnv: false,
           onSpawn: (pid) => { if (stage !== 'revert') deps.store.setAttemptPid(run.id, stage, attempt, pid); },
         });
       } finally {

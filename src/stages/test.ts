@@ -1,6 +1,5 @@
 // TEST: run the suite, parse what it reported (TAP, JUnit XML or a summary line), gate on
 // the pass rate. A suite that reports nothing fails with that reason, never as 0/0.
-import { readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { decidePassRate } from '../core/decisions/pass-rate.js';
 import { parseTestReport } from '../core/test-report.js';
@@ -16,7 +15,7 @@ export async function test(ctx: StageContext): Promise<StageReport> {
   if (problem?.code === 'E_TIMEOUT' || problem?.code === 'E_CANCELLED') {
     return { outcome: 'failed', reason: `test suite ${problem.reason}`, code: problem.code, evidence };
   }
-  const text = cfg.report ? await readReport(ctx.workDir, cfg.report) : result.stdout;
+  const text = cfg.report ? await readReport(ctx, cfg.report) : result.stdout;
   const report = text === null ? null : parseTestReport(text, cfg.format);
   const decision = decidePassRate(report, cfg.min_pass_rate);
   const all = {
@@ -37,14 +36,14 @@ export async function test(ctx: StageContext): Promise<StageReport> {
   return { outcome: 'passed', reason: decision.reason, evidence: all, facts: { test: fact } };
 }
 
-/** A report file inside the work tree; a path that escapes it is refused. */
-async function readReport(workDir: string, path: string): Promise<string | null> {
+/**
+ * A report file inside the work tree; a path that escapes it is refused. The tree is the
+ * build's, so the file is read with the build user's rights: a symlink to a key reads nothing.
+ */
+async function readReport(ctx: StageContext, path: string): Promise<string | null> {
+  const { workDir } = ctx;
   const full = resolve(workDir, path);
   const rel = relative(workDir, full);
   if (rel.startsWith('..') || rel.startsWith(sep) || rel === '') return null;
-  try {
-    return await readFile(join(workDir, rel), 'utf8');
-  } catch {
-    return null;
-  }
+  return ctx.sandbox.readFile(join(workDir, rel));
 }

@@ -35,6 +35,8 @@ t.test('init --authority writes a config that loads, a node key and a trusted re
   t.equal(config.authority?.source, join(dir, '..', 'app'), 'source defaults to ../app beside the config');
   t.equal(config.authority?.test.format, 'auto');
   t.equal(config.authority?.test.command, 'npm test');
+  t.same(config.authority?.sandbox, { user: 'upshift-build', work_dir: join(dir, 'work'), env: [] },
+    'stage commands run as an unprivileged user, in work trees outside the state dir');
 
   t.equal(mode(join(dir, 'keys')), 0o700, 'keys/ is private to its owner');
   t.equal(mode(join(dir, 'keys', 'node.key')), 0o600);

@@ -113,3 +113,14 @@ t.test('pipeline start creates a pending run; advance drives it one stage at a t
   t.equal(run.status, 'rolled_back');
   t.match(run.reason, /aborted by cli:.*: changed my mind/);
 });
+
+t.test('with no sandbox user configured, pipeline run and the daemon refuse with E_SANDBOX and create nothing', async (t) => {
+  const b = await bed(t, { sandbox: {} });
+  const run = await b.cli('pipeline', 'run', '--ref', 'main');
+  t.equal(run.code, 2, diag(run));
+  t.match(run.stderr, /E_SANDBOX: authority\.sandbox\.user is not set/);
+  t.same(b.counts(), { runs: 0, events: 0 }, 'no run was created');
+  const daemon = await b.cli('daemon');
+  t.equal(daemon.code, 2, 'the daemon does not start', diag(daemon));
+  t.match(daemon.stderr, /E_SANDBOX/);
+});

@@ -1,11 +1,11 @@
 // kill -9 harness: a real `upshift pipeline run` child, killed at a failpoint or while a
 // stage command runs, then started again to finish the run.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
-import { createWorkspace, type Workspace } from '../../scripts/demo/workspace.js';
+import { createWorkspace, localSandbox, type Workspace } from '../../scripts/demo/workspace.js';
 import { openStore } from '../../src/runtime/deps.js';
 import type { Store } from '../../src/adapters/sqlite/store.js';
 import { gitRepo } from '../helpers/gitdir.js';
@@ -34,9 +34,15 @@ export interface CrashBed {
 export async function crashBed(t: { teardown(fn: () => void): void }): Promise<CrashBed> {
   const repo = gitRepo(t);
   repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
-  const ws = await createWorkspace(tempDir(t, 'upshift-crash-'), { source: repo.dir });
-  const counts = join(ws.dir, 'counts.txt');
-  const marker = join(ws.dir, 'hold.marker');
+  // the sample app's knobs come from the daemon's environment, so the sandbox passes them on
+  const sandbox = { ...localSandbox(), env: ['SAMPLE_COUNTS', 'SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER'] };
+  const ws = await createWorkspace(tempDir(t, 'upshift-crash-'), { source: repo.dir, authority: { sandbox } });
+  // where the stage commands, running as the build user, leave their traces
+  const shared = join(ws.dir, 'shared');
+  mkdirSync(shared);
+  chmodSync(shared, 0o777);
+  const counts = join(shared, 'counts.txt');
+  const marker = join(shared, 'hold.marker');
   const run = (env: Record<string, string> = {}, onSpawn?: (pid: number) => void) =>
     new Promise<Child>((resolve) => {
       const child = spawn(process.execPath, [CLI, '--config', ws.configPath, 'pipeline', 'run', '--ref', 'main'], {

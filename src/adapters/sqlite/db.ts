@@ -12,7 +12,8 @@ export type Db = Database.Database;
 const OPEN_BUSY_MS = 5000;
 
 export function openDb(file: string, opts: { now: () => number; readonly?: boolean } = { now: () => Date.now() }): Db {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  // 0700: the state is the daemon's alone; the authority's stage commands must not read it
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const until = Date.now() + OPEN_BUSY_MS;
   for (;;) {
     try {

@@ -127,6 +127,8 @@ function report(opts: InitOptions, r: Written): void {
   if (r.releaseKey) say(`wrote ${r.releaseKey.path} (release signing key ${r.releaseKey.keyid})`);
   say(`trusted release keys: ${r.trusted.map((k) => k.keyid).join(', ')} (threshold 1)`);
   if (r.releaseKey) {
+    say('stage commands run as the unprivileged user upshift-build (authority.sandbox); create it with\n'
+      + '  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin upshift-build');
     say(`next: point authority.source at your app, then on every other node run\n  upshift init --fleet ${opts.fleet} --trust-key ${r.releaseKey.public}`);
   } else {
     say(`next: upshift --config ${r.config} status`);
@@ -239,5 +241,16 @@ authority:
     labels: [region]
   deploy:
     progress_deadline: 10m
+  # Trust boundary: the application's build, test, audit and benchmark commands are untrusted
+  # code. They run as this unprivileged user (the daemon runs as root and switches to it),
+  # which must not be able to read keys/ or state/ (README, "Deployment model"). Create it:
+  #   useradd --system --user-group --no-create-home --shell /usr/sbin/nologin upshift-build
+  # "none" runs them as the daemon itself, able to read the signing keys: development only.
+  sandbox:
+    user: upshift-build
+    # Work trees, outside state_dir: the directory is the daemon's, each tree the user's.
+    work_dir: work
+    # Daemon environment variables a build may see besides PATH, LANG, LC_ALL, TZ and UPSHIFT_*.
+    env: []
 `;
 }
