@@ -3,9 +3,8 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
-import { heldManifest } from '../runtime/status.js';
 
-export function createMetrics(config: Config, store: Store): Registry {
+export function createMetrics(config: Config, store: Store, heldSeq: (track: string) => number | null): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.node.id, fleet: config.fleet });
   collectDefaultMetrics({ register: registry, prefix: 'upshift_' });
@@ -27,8 +26,8 @@ export function createMetrics(config: Config, store: Store): Registry {
     collect() {
       this.reset();
       for (const track of config.node.tracks) {
-        const held = heldManifest(config, store, track);
-        if (held) this.set({ track }, held.seq);
+        const seq = heldSeq(track);
+        if (seq !== null) this.set({ track }, seq);
       }
     },
   });

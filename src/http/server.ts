@@ -6,7 +6,6 @@ import type { Config } from '../core/config.js';
 import { toUpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
-import { nodeStatus } from '../runtime/status.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { createMetrics } from './metrics.js';
 
@@ -18,7 +17,10 @@ export interface ServerDeps {
   readiness?: Record<string, () => Promise<void> | void>;
   /** Routes mounted by other parts of the daemon (gossip, join). */
   plugins?: Array<(app: FastifyInstance) => void>;
-  peers?: () => number;
+  /** What GET /v1/status answers (runtime/status.ts nodeStatus, given by the composition root). */
+  status: () => Record<string, unknown>;
+  /** The seq of the manifest this node holds for gossip on a track (for /metrics). */
+  heldSeq: (track: string) => number | null;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
   exposure?: HttpExposure;
 }
@@ -31,7 +33,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = (tls ? Fastify({ ...base, https: { cert: tls.cert, key: tls.key } }) : Fastify(base)) as unknown as FastifyInstance;
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store);
+  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq);
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };
@@ -66,7 +68,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.status(ready ? 200 : 503).send({ ok: ready, checks });
   });
 
-  app.get('/v1/status', reads, async () => ({ ok: true, ...nodeStatus(deps.config, deps.store, { peers: deps.peers?.() ?? 0 }) }));
+  app.get('/v1/status', reads, async () => ({ ok: true, ...deps.status() }));
 
   app.get('/metrics', reads, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);

@@ -15,6 +15,7 @@ import { pipelineDeps } from './deps.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
 import { PipelineService } from './pipeline-service.js';
+import { heldManifest, nodeStatus } from './status.js';
 
 export interface Daemon {
   server: FastifyInstance;
@@ -64,7 +65,11 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now() };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
   }
-  const server = buildServer({ config, store, log, readiness, plugins, exposure, peers: () => agent?.node.members().length ?? 0 });
+  const server = buildServer({
+    config, store, log, readiness, plugins, exposure,
+    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0 }),
+    heldSeq: (track) => heldManifest(config, store, track)?.seq ?? null,
+  });
   const authority = pipeline ? new Authority(pipeline) : null;
 
   return {

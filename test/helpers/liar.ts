@@ -17,6 +17,7 @@ import { loadSigners, signerFromSeed } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
 import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
 import { tempDir } from './tmp.js';
+import { serverViews } from './server-views.js';
 
 export async function startLiar(t: Tap.Test, opts: { fleet: string; trustKey: string; releaseKeyPath: string; target: string; oldEnvelope: string }): Promise<NodeAgent> {
   const dir = tempDir(t, 'upshift-liar-');
@@ -27,7 +28,7 @@ export async function startLiar(t: Tap.Test, opts: { fleet: string; trustKey: st
   const now = Date.now();
   const cert = issueCert({ fleet: opts.fleet, node_id: 'insider', public_key: toHex(signer.publicKey), labels: {}, serial: 9999, issued_at: new Date(now - 1000).toISOString(), expires_at: new Date(now + 3_600_000).toISOString() }, await loadSigners([opts.releaseKeyPath]));
   let agent: NodeAgent | null = null;
-  const server = buildServer({ config, store, log: createLogger({ level: 'silent' }), plugins: [gossipRoutes({ receive: (w) => (agent as NodeAgent).receive(w) })] });
+  const server = buildServer({ config, store, ...serverViews(config, store), log: createLogger({ level: 'silent' }), plugins: [gossipRoutes({ receive: (w) => (agent as NodeAgent).receive(w) })] });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   const keyset = loadKeyset(trust);

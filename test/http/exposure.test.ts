@@ -11,6 +11,7 @@ import { buildServer } from '../../src/http/server.js';
 import { authorityTarget } from '../../src/node/authority-pin.js';
 import { tempDir } from '../helpers/tmp.js';
 import { makeTlsCert } from '../helpers/tls.js';
+import { serverViews } from '../helpers/server-views.js';
 
 const quiet = createLogger({ level: 'silent' });
 const dir = tempDir(t, 'upshift-exposure-');
@@ -93,7 +94,7 @@ t.test('http.tls: the certificate and key must load, the key must be private, ad
 t.test('bound to 0.0.0.0, /v1/status and /metrics need the read token; /healthz and /readyz do not', async (t) => {
   const cfg = config({ listen: '0.0.0.0:7400', http: { read_token_file: tokenFile } });
   const store = Store.open(join(tempDir(t), 'upshift.db'), () => Date.now());
-  const app = buildServer({ config: cfg, store, log: quiet, exposure: loadHttpExposure(cfg) });
+  const app = buildServer({ config: cfg, store, ...serverViews(cfg, store), log: quiet, exposure: loadHttpExposure(cfg) });
   await app.listen({ host: '0.0.0.0', port: 0 });
   t.teardown(async () => {
     await app.close();
@@ -123,7 +124,7 @@ t.test('HTTPS: a pinned client gets through, a wrong pin and an untrusted certif
   const store = Store.open(join(tempDir(t), 'upshift.db'), () => Date.now());
   let posted = 0;
   const app = buildServer({
-    config: cfg, store, log: quiet, exposure: loadHttpExposure(cfg),
+    config: cfg, store, ...serverViews(cfg, store), log: quiet, exposure: loadHttpExposure(cfg),
     plugins: [(a) => a.post('/v1/echo', async (req) => ((posted += 1), { ok: true, got: req.body }))],
   });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../../src/adapters/logger.js';
 import { buildServer } from '../../src/http/server.js';
 import { testAuthority } from '../helpers/authority.js';
+import { serverViews } from '../helpers/server-views.js';
 
 const quiet = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -11,7 +12,7 @@ t.test('health, readiness, status and metrics answer over real HTTP', async (t) 
   const { run } = a.service.startOrFind(await a.service.resolve('main'));
   await a.service.orchestrator.drive(run.id);
   let keysOk = true;
-  const app = buildServer({ config: a.service.deps.config, store: a.service.deps.store, log: quiet, readiness: { signing_keys: () => { if (!keysOk) throw new Error('E_KEY_MISSING'); } } });
+  const app = buildServer({ config: a.service.deps.config, store: a.service.deps.store, ...serverViews(a.service.deps.config, a.service.deps.store), log: quiet, readiness: { signing_keys: () => { if (!keysOk) throw new Error('E_KEY_MISSING'); } } });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
 
@@ -38,6 +39,7 @@ t.test('an oversized body is refused before parsing with E_BODY_TOO_LARGE', asyn
   const app = buildServer({
     config: { ...a.service.deps.config, gossip: { ...a.service.deps.config.gossip, max_body_bytes: 1024 } },
     store: a.service.deps.store,
+    ...serverViews(a.service.deps.config, a.service.deps.store),
     log: quiet,
     plugins: [(app) => app.post('/v1/echo', async (req) => ({ ok: true, got: req.body }))],
   });

@@ -20,6 +20,7 @@ import { verifyCert } from '../../src/trust/node-cert.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { makeTlsCert } from '../helpers/tls.js';
+import { serverViews } from '../helpers/server-views.js';
 
 // An authority served over HTTPS with a self-signed certificate made by openssl: the same
 // buildServer, exposure and /v1/join handler the daemon mounts, on a loopback port.
@@ -38,7 +39,7 @@ const firstToken = await tokenCli();
 const store = Store.open(join(ws.stateDir, 'upshift.db'), () => Date.now());
 const issue = { store, signers: await loadSigners([ws.keyPath]), keyset: keysetOf(authorityConfig), fleet: 'edge', now: () => Date.now() };
 const server = buildServer({
-  config: authorityConfig, store, log: createLogger({ level: 'silent' }), exposure: loadHttpExposure(authorityConfig),
+  config: authorityConfig, store, ...serverViews(authorityConfig, store), log: createLogger({ level: 'silent' }), exposure: loadHttpExposure(authorityConfig),
   plugins: [
     (app) => app.post('/v1/join', async (req, reply) => {
       const r = await handleJoin(req.body, issue);

@@ -22,6 +22,7 @@ import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
 import { signRevocations } from '../../src/trust/revocation-list.js';
 import { signManifest } from '../../src/trust/verify-manifest.js';
 import { tempDir } from '../helpers/tmp.js';
+import { serverViews } from '../helpers/server-views.js';
 
 // Three node agents in this process, each with its own state dir, store, node key and
 // certificate, and a real fastify server on a loopback port carrying /v1/gossip.
@@ -55,7 +56,7 @@ async function startPeer(id: string, serial: number, seeds: string[]): Promise<P
   const cert = certFor(id, signer, serial);
   let agent: NodeAgent | null = null;
   const server: FastifyInstance = buildServer({
-    config, store, log: createLogger({ level: 'silent' }),
+    config, store, ...serverViews(config, store), log: createLogger({ level: 'silent' }),
     plugins: [gossipRoutes({ receive: (w) => (agent as NodeAgent).receive(w) })],
   });
   await server.listen({ host: '127.0.0.1', port: 0 });
