@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codeHash } from '../../src/adapters/codehash.js';
+import { codeHash } from '../../src/adapters/code-hash-files.js';
 import { makeRepo, peakRssMb, progress, round1, rssMb, sh, summarize, timeOnce, type Timing } from './util.js';
 
 const RUNS = 5;

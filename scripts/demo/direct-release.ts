@@ -3,7 +3,7 @@
 // way `pipeline run` from the CLI does, so the running authority daemon gossips it. Commit
 // them on a branch the authority does not track, or its own pipeline takes the same seqs.
 import { join } from 'node:path';
-import { codeHash } from '../../src/adapters/codehash.js';
+import { codeHash } from '../../src/adapters/code-hash-files.js';
 import { MANIFEST_SCHEMA } from '../../src/core/manifest.js';
 import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
 import { loadConfig } from '../../src/runtime/config-load.js';

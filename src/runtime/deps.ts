@@ -4,7 +4,7 @@ import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
 import type { Clock, Exec, FleetPort, SourceRepo } from '../core/ports.js';
 import { systemClock } from '../adapters/clock.js';
-import { codeHash } from '../adapters/codehash.js';
+import { codeHash } from '../adapters/code-hash-files.js';
 import { createExec } from '../adapters/exec.js';
 import { createSandbox } from '../adapters/sandbox.js';
 import { createSourceRepo } from '../adapters/git.js';

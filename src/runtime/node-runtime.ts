@@ -3,7 +3,7 @@
 // gossip (run `upshift join`); the authority certifies itself when it has to.
 import type { Config } from '../core/config.js';
 import type { Clock } from '../core/ports.js';
-import { codeHash } from '../adapters/codehash.js';
+import { codeHash } from '../adapters/code-hash-files.js';
 import { createExec } from '../adapters/exec.js';
 import type { Logger } from '../adapters/logger.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';

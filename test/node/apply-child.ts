@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../src/adapters/clock.js';
-import { codeHash } from '../../src/adapters/codehash.js';
+import { codeHash } from '../../src/adapters/code-hash-files.js';
 import { createExec } from '../../src/adapters/exec.js';
 import { NodeTables } from '../../src/adapters/sqlite/node-tables.js';
 import { Store } from '../../src/adapters/sqlite/store.js';

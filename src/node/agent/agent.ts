@@ -8,7 +8,7 @@ import type { Config } from '../../core/config.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
-import { codeHash } from '../../adapters/codehash.js';
+import { codeHash } from '../../adapters/code-hash-files.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import { GossipNode } from '../../gossip/node.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
@@ -44,7 +44,7 @@ export interface NodeAgentDeps {
   url?: string;
   /** Default gossip.seeds. */
   seeds?: readonly string[];
-  /** Default adapters/codehash.ts. */
+  /** Default adapters/code-hash-files.ts. */
   codeHash?: (dir: string) => Promise<{ hash: string }>;
   /** For the smoke benchmark; default adapters/exec.ts. */
   exec?: Exec;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { configSchema } from '../../core/config.js';
 import { toUpshiftError } from '../../core/errors.js';
 import { systemClock } from '../../adapters/clock.js';
-import { codeHash } from '../../adapters/codehash.js';
+import { codeHash } from '../../adapters/code-hash-files.js';
 import { createExec } from '../../adapters/exec.js';
 import { NodeTables } from '../../adapters/sqlite/node-tables.js';
 import { Store } from '../../adapters/sqlite/store.js';

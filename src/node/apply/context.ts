@@ -30,7 +30,7 @@ export interface ApplyDeps {
   /** Crash points for the kill -9 tests; default: none. */
   failpoint?: Failpoint;
   log?: ApplyLog;
-  /** The release code hash of a work tree (adapters/codehash.ts in production). */
+  /** The release code hash of a work tree (adapters/code-hash-files.ts in production). */
   codeHash: (dir: string) => Promise<{ hash: string }>;
   /** Aborted on shutdown: an apply after the switch is left open for reconcile() to continue. */
   signal?: AbortSignal;

@@ -1,4 +1,4 @@
-// Computes the release code hash (format in core/code-hash.ts) of a work tree. Reading
+// Computes the release code hash (format in core/code-hash-format.ts) of a work tree. Reading
 // 20k small files is dominated by open/read/close syscalls, not by SHA-256, so files are
 // read synchronously in tight loops with one reused buffer (no per-file promises), in
 // chunks shared between the calling thread and a worker thread: two cores read at once,
@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { codeHashLines, contentKind, type CodeHashEntry } from '../core/code-hash.js';
+import { codeHashLines, contentKind, type CodeHashEntry } from '../core/code-hash-format.js';
 import { UpshiftError } from '../core/errors.js';
 
 export interface CodeHash {
