@@ -14,7 +14,7 @@ import { loadSigners } from '../trust/keyfile.js';
 import { loadKeyset, type Keyset } from '../trust/keyset.js';
 import { failpointsFromEnv } from './failpoints.js';
 import { gossipFleet } from './gossip-fleet.js';
-import { StoreManifestSource } from '../node/agent/manifest-source.js';
+import { sourceNode, StoreManifestSource } from '../node/agent/manifest-source.js';
 
 export function openStore(stateDir: string, clock: Clock = systemClock): Store {
   return Store.open(join(stateDir, 'upshift.db'), () => clock.now());
@@ -47,7 +47,7 @@ export function pipelineDeps(config: Config, store: Store, log: Logger, o: Overr
     exec: o.exec ?? createExec(),
     source: o.source ?? createSourceRepo({ remote: authority.source, mirrorDir: join(config.state_dir, 'source.git'), log }),
     // without the daemon's agent: stored for the daemon's gossip to take up (StoreManifestSource.refresh)
-    fleet: o.fleet ?? gossipFleet(config, store, clock, new StoreManifestSource({ store, keyset, clock, engine: null, node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks } })),
+    fleet: o.fleet ?? gossipFleet(config, store, clock, new StoreManifestSource({ store, keyset, clock, engine: null, node: sourceNode(config) })),
     workRoot: join(config.state_dir, 'work'),
     loadSigners: () => loadSigners(authority.signing_keys),
     codeHash: (dir) => codeHash(dir),
