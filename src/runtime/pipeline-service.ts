@@ -55,9 +55,11 @@ export class PipelineService {
 
   /**
    * Approve a run's protected-path changes. A run that already failed its audit is never
-   * reopened: an approved retry of the same commit starts instead.
+   * reopened: an approved retry of the same commit starts instead, once. Approving it again
+   * returns that retry (`created: false`) and changes nothing; the store holds one retry
+   * per run (migration 4), so two processes approving at once cannot both make one.
    */
-  approve(runId: string, by: string, reason: string): { run: Run; retry: boolean } {
+  approve(runId: string, by: string, reason: string): { run: Run; retry: boolean; created: boolean } {
     const { store, clock } = this.deps;
     const run = store.requireRun(runId);
     const audit = store.getStageResult(runId, 'audit');
@@ -70,13 +72,23 @@ export class PipelineService {
         store.approvals.approve(runId, by, reason, clock.now());
         store.appendEvent({ at: clock.now(), runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason } });
       });
-      return { run, retry: false };
+      return { run, retry: false, created: false };
     }
-    const retry = this.orchestrator.createRun({ track: run.track, version: run.version, ref: run.ref, commit: run.commit, retryOf: run.id });
-    store.tx(() => {
-      store.approvals.approve(retry.id, by, reason, clock.now());
-      store.appendEvent({ at: clock.now(), runId: retry.id, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, retry_of: run.id } });
-    });
-    return { run: retry, retry: true };
+    try {
+      // One IMMEDIATE transaction: look, create, approve; the retry never exists without its approval.
+      return store.tx(() => {
+        const existing = store.findRetry(run.id);
+        if (existing) return { run: existing, retry: true, created: false };
+        const r = this.orchestrator.createRun({ track: run.track, version: run.version, ref: run.ref, commit: run.commit, retryOf: run.id });
+        store.approvals.approve(r.id, by, reason, clock.now());
+        store.appendEvent({ at: clock.now(), runId: r.id, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, retry_of: run.id } });
+        return { run: r, retry: true, created: true };
+      });
+    } catch (err) {
+      // The store's one-retry constraint refused a second retry made elsewhere: that one is the retry.
+      const raced = /^SQLITE_CONSTRAINT/.test(String((err as { code?: unknown }).code)) ? store.findRetry(run.id) : null;
+      if (raced) return { run: raced, retry: true, created: false };
+      throw err;
+    }
   }
 }

@@ -1,6 +1,7 @@
 // Numbered migrations. Append only: never edit a migration that has shipped.
 import { MIGRATION_002_NODE } from './migration-002-node.js';
 import { MIGRATION_003_IDENTITY } from './migration-003-identity.js';
+import { MIGRATION_004_RETRIES } from './migration-004-retries.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -135,4 +136,5 @@ CREATE TABLE kv (
   },
   MIGRATION_002_NODE,
   MIGRATION_003_IDENTITY,
+  MIGRATION_004_RETRIES,
 ];

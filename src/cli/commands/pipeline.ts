@@ -63,8 +63,9 @@ export function registerPipeline(program: Command, session: Session): void {
     .argument('<run>', 'run id').option('--reason <text>', 'why', 'approved by operator').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { reason: string; json?: boolean }) => {
       const svc = await service();
-      const { run, retry } = svc.approve(runId, who(), opts.reason);
-      if (opts.json) printJson({ ok: true, retry, run });
+      const { run, retry, created } = svc.approve(runId, who(), opts.reason);
+      if (opts.json) printJson({ ok: true, retry, created, run });
+      else if (retry && !created) say(`already approved: ${runId} has its one retry ${run.id} (${run.status}); nothing new was started`);
       else say(retry ? `approved; started retry ${run.id} of ${runId} (drive it with \`upshift pipeline advance ${run.id}\` or the daemon)` : `approved ${runId}`);
     }));
 
