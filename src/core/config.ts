@@ -187,7 +187,10 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
       });
     }
   } else if (cfg.node.tracks.length > MAX_HELD_TRACKS) {
-    problems.push({ path: 'node.tracks', message: `expected at most ${MAX_HELD_TRACKS} tracks (one gossip digest names them all), got ${cfg.node.tracks.length}` });
+    problems.push({
+      path: 'node.tracks',
+      message: `expected at most ${MAX_HELD_TRACKS} tracks (one gossip digest names them all), got ${cfg.node.tracks.length}`,
+    });
   }
   return problems;
 }

@@ -17,7 +17,8 @@ CREATE TABLE run_retries (
 INSERT INTO run_retries (retry_of, run_id)
   SELECT r.retry_of, r.id FROM runs r
   WHERE r.retry_of IS NOT NULL
-    AND r.rowid = (SELECT x.rowid FROM runs x WHERE x.retry_of = r.retry_of ORDER BY x.created_at, x.rowid LIMIT 1);
+    AND r.rowid = (SELECT x.rowid FROM runs x WHERE x.retry_of = r.retry_of
+                   ORDER BY x.created_at, x.rowid LIMIT 1);
 CREATE TRIGGER runs_one_retry AFTER INSERT ON runs WHEN NEW.retry_of IS NOT NULL
   BEGIN INSERT INTO run_retries (retry_of, run_id) VALUES (NEW.retry_of, NEW.id); END;
 CREATE TRIGGER runs_retry_of_fixed BEFORE UPDATE OF retry_of ON runs WHEN NEW.retry_of IS NOT OLD.retry_of

@@ -95,8 +95,8 @@ export class Store {
 
   /** The one retry of a run (migration 4), or null when it has none. */
   findRetry(runId: string): Run | null {
-    const row = this.db.prepare('SELECT runs.* FROM run_retries JOIN runs ON runs.id = run_retries.run_id WHERE run_retries.retry_of = ?')
-      .get(runId) as RunRow | undefined;
+    const row = this.db.prepare(`SELECT runs.* FROM run_retries JOIN runs ON runs.id = run_retries.run_id
+      WHERE run_retries.retry_of = ?`).get(runId) as RunRow | undefined;
     return row ? toRun(row) : null;
   }
 

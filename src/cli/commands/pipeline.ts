@@ -65,7 +65,9 @@ export function registerPipeline(program: Command, session: Session): void {
       const svc = await service();
       const { run, retry, created } = svc.approve(runId, who(), opts.reason);
       if (opts.json) printJson({ ok: true, retry, created, run });
-      else if (retry && !created) say(`already approved: ${runId} has its one retry ${run.id} (${run.status}); nothing new was started`);
+      else if (retry && !created) {
+        say(`already approved: ${runId} has its one retry ${run.id} (${run.status}); nothing new was started`);
+      }
       else say(retry ? `approved; started retry ${run.id} of ${runId} (drive it with \`upshift pipeline advance ${run.id}\` or the daemon)` : `approved ${runId}`);
     }));
 

@@ -1,8 +1,9 @@
 // The node's verified manifests, one per track, as gossip sees them (ports.ts ManifestSource).
 // A manifest is verified once when it is offered (signature and keyset, then fleet, track,
 // expiry and seq: SPEC "Trust") and kept in the store for forwarding even when it does not
-// target this node (or is of a track the authority releases but its app does not run); one that targets this node is handed to the apply engine, one at a time,
-// in the background: gossip never waits for an apply.
+// target this node (or is of a track the authority releases but its app does not run);
+// one that targets this node is handed to the apply engine, one at a time, in the
+// background: gossip never waits for an apply.
 import { createHash } from 'node:crypto';
 import type { Config } from '../../core/config.js';
 import { checkManifestAcceptable, type ManifestPayload } from '../../core/manifest.js';
@@ -39,7 +40,10 @@ export interface ManifestSourceDeps {
  * releases, whatever its app runs: a release is published by handing it to that source, so
  * a track missing there could be signed but never published (E_WRONG_TRACK at DEPLOY).
  */
-export function sourceNode(config: Pick<Config, 'fleet' | 'node' | 'authority'>, id: string = config.node.id): ManifestSourceDeps['node'] {
+export function sourceNode(
+  config: Pick<Config, 'fleet' | 'node' | 'authority'>,
+  id: string = config.node.id,
+): ManifestSourceDeps['node'] {
   const relay = Object.keys(config.authority?.tracks ?? {}).filter((t) => !config.node.tracks.includes(t));
   return { id, fleet: config.fleet, tracks: config.node.tracks, ...(relay.length > 0 ? { relay } : {}) };
 }
