@@ -184,6 +184,12 @@ function dotPath(path: ReadonlyArray<PropertyKey>): string {
   return path.length === 0 ? '(root)' : path.map(String).join('.');
 }
 
+/**
+ * Tracks one node's gossip source may hold: a digest names at most 32 keys (LIMITS.tracks in
+ * gossip/types.ts) and the revocation list takes one. Peers refuse a larger digest whole.
+ */
+export const MAX_HELD_TRACKS = 31;
+
 /** Cross-field rules zod cannot see field by field. */
 function crossFieldProblems(cfg: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -196,6 +202,19 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
     if (tracks.length === 0) problems.push({ path: 'authority.tracks', message: 'expected at least one track' });
     cfg.node.tracks.forEach((t, i) => {
       if (!tracks.includes(t)) problems.push({ path: `node.tracks.${i}`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${t}"` });
+    });
+    // The authority's own node holds and forwards every track it releases, whatever its app
+    // runs: more than a digest carries and no peer would take any of them.
+    if (tracks.length > MAX_HELD_TRACKS) {
+      problems.push({
+        path: 'authority.tracks',
+        message: `expected at most ${MAX_HELD_TRACKS} tracks (the authority's node gossips a manifest of each), got ${tracks.length}`,
+      });
+    }
+  } else if (cfg.node.tracks.length > MAX_HELD_TRACKS) {
+    problems.push({
+      path: 'node.tracks',
+      message: `expected at most ${MAX_HELD_TRACKS} tracks (one gossip digest names them all), got ${cfg.node.tracks.length}`,
     });
   }
   return problems;

@@ -74,6 +74,8 @@ export const CODES = {
   E_RUN_ACTIVE: failed(409, true),
   E_RUN_LOCKED: failed(423, true),
   E_RUN_TERMINAL: failed(409),
+  /** A version older than the newest released on its track: that is a rollback, not a release. */
+  E_DOWNGRADE: usage(409),
   E_STATE_CORRUPT: failed(500),
   E_STATE_BUSY: failed(503, true),
   E_MACHINE_VERSION: failed(500),

@@ -2,8 +2,8 @@
 // catches up after downtime), create a run for each new version, and drive unfinished
 // runs one at a time. A version already run is never run again.
 import cron from 'node-cron';
-import { UpshiftError } from '../core/errors.js';
-import { compareVersions, type TrackSpec } from '../core/decisions/versions.js';
+import { isUpshiftError, UpshiftError } from '../core/errors.js';
+import { newestVersion, type Candidate, type TrackSpec } from '../core/decisions/versions.js';
 import { createDetector, type Detector } from './detector.js';
 import { PipelineService, trackSpecs } from './pipeline-service.js';
 
@@ -34,8 +34,7 @@ export class Authority {
       tracks: this.specs,
       seen: (track) => {
         const versions = store.versionsSeen(track.name);
-        const newest = track.kind === 'tags' ? versions.reduce<string | null>((a, v) => (a === null || (compareVersions(track, v, a) ?? 0) > 0 ? v : a), null) : null;
-        return { versions: new Set(versions), newest };
+        return { versions: new Set(versions), newest: track.kind === 'tags' ? newestVersion(track, versions) : null };
       },
     });
   }
@@ -59,6 +58,20 @@ export class Authority {
     await this.running?.catch(() => {});
   }
 
+  /** A detected version becomes a run, unless it is older than a release (then it is recorded as refused). */
+  private startRun(next: Candidate): void {
+    const { store, clock, log } = this.service.deps;
+    try {
+      const { run, created } = this.service.startOrFind(next);
+      if (created) log.info({ runId: run.id, track: run.track, version: run.version }, 'new version detected');
+    } catch (err) {
+      if (!isUpshiftError(err, 'E_DOWNGRADE')) throw err;
+      log.warn({ track: next.track, version: next.version, code: err.code }, err.message);
+      const data = { ...next, code: err.code, reason: err.message };
+      store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.refused', actor: 'scheduler', data });
+    }
+  }
+
   private async pass(): Promise<void> {
     const { store, clock, log } = this.service.deps;
     const signal = this.stopping.signal;
@@ -67,10 +80,7 @@ export class Authority {
       store.kv.set('authority.last_poll', String(clock.now()));
       for (const p of polls) {
         for (const s of p.skipped) store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { ...s, reason: p.reason } });
-        if (p.next) {
-          const { run, created } = this.service.startOrFind(p.next);
-          if (created) log.info({ runId: run.id, track: run.track, version: run.version }, 'new version detected');
-        }
+        if (p.next) this.startRun(p.next);
       }
     } catch (err) {
       if (signal.aborted) return;

@@ -15,7 +15,7 @@ import { loadSigners } from '../trust/keyfile.js';
 import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
 import { gossipFleet } from './gossip-fleet.js';
-import { StoreManifestSource } from '../node/agent/manifest-source.js';
+import { sourceNode, StoreManifestSource } from '../node/agent/manifest-source.js';
 
 export { openStore } from './open-store.js';
 
@@ -45,7 +45,7 @@ export function pipelineDeps(config: Config, store: Store, log: Logger, o: Overr
     exec: o.exec ?? createExec(),
     source: o.source ?? createSourceRepo({ remote: authority.source, mirrorDir: join(config.state_dir, 'source.git'), log }),
     // without the daemon's agent: stored for the daemon's gossip to take up (StoreManifestSource.refresh)
-    fleet: o.fleet ?? gossipFleet(config, store, clock, new StoreManifestSource({ store, keyset, clock, engine: null, node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks } })),
+    fleet: o.fleet ?? gossipFleet(config, store, clock, new StoreManifestSource({ store, keyset, clock, engine: null, node: sourceNode(config) })),
     workRoot: sandbox.workRoot,
     sandbox,
     loadSigners: () => loadSigners(authority.signing_keys),

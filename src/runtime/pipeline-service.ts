@@ -1,7 +1,7 @@
 // Pipeline operations shared by the CLI, the daemon and the agent tools: which track and
 // version a ref is, starting (or finding) its run, approvals, aborts.
 import type { Config } from '../core/config.js';
-import { tagSemver, type Candidate, type TrackSpec } from '../core/decisions/versions.js';
+import { checkReleaseOrder, tagSemver, trackSpecOf, type Candidate, type TrackSpec } from '../core/decisions/versions.js';
 import { UpshiftError } from '../core/errors.js';
 import { TERMINAL, type Run } from '../core/run.js';
 import picomatch from 'picomatch';
@@ -9,9 +9,7 @@ import type { PipelineDeps } from '../stages/index.js';
 import { Orchestrator } from './orchestrator.js';
 
 export function trackSpecs(config: Config): TrackSpec[] {
-  return Object.entries(config.authority?.tracks ?? {}).map(([name, t]) =>
-    'branch' in t ? { name, kind: 'branch', branch: t.branch } : { name, kind: 'tags', pattern: t.tags, includePrerelease: t.include_prerelease },
-  );
+  return Object.entries(config.authority?.tracks ?? {}).map(([name, t]) => trackSpecOf(name, t));
 }
 
 /** A version of a track found in the source: what a run is created for. */
@@ -42,18 +40,32 @@ export class PipelineService {
     return { track: chosen.name, version: commit, ref, commit };
   }
 
-  /** The run of a candidate: an existing one (a version is never run twice) or a new one. */
+  /**
+   * The run of a candidate: an existing one (a version is never run twice) or a new one.
+   * A new run older than the newest release of its track is refused (E_DOWNGRADE).
+   */
   startOrFind(c: Candidate): { run: Run; created: boolean } {
     const existing = this.deps.store.findRun(c.track, c.version);
     if (existing) return { run: existing, created: false };
+    this.refuseDowngrade(c.track, c.version);
     return { run: this.orchestrator.createRun(c), created: true };
+  }
+
+  /** Going back is a rollback, never a release: checked here and again at SIGN. */
+  private refuseDowngrade(track: string, version: string): void {
+    const spec = trackSpecs(this.deps.config).find((s) => s.name === track);
+    if (!spec) return;
+    const order = checkReleaseOrder(spec, version, this.deps.store.manifests.releasedVersions(track));
+    if (!order.ok) throw new UpshiftError('E_DOWNGRADE', order.reason, { details: { track, version, newest: order.newest } });
   }
 
   /**
    * Approve a run's protected-path changes. A run that already failed its audit is never
-   * reopened: an approved retry of the same commit starts instead.
+   * reopened: an approved retry of the same commit starts instead, once. Approving it again
+   * returns that retry (`created: false`) and changes nothing; the store holds one retry
+   * per run (migration 4), so two processes approving at once cannot both make one.
    */
-  approve(runId: string, by: string, reason: string): { run: Run; retry: boolean } {
+  approve(runId: string, by: string, reason: string): { run: Run; retry: boolean; created: boolean } {
     const { store, clock } = this.deps;
     const run = store.requireRun(runId);
     const audit = store.getStageResult(runId, 'audit');
@@ -66,13 +78,27 @@ export class PipelineService {
         store.approvals.approve(runId, by, reason, clock.now());
         store.appendEvent({ at: clock.now(), runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason } });
       });
-      return { run, retry: false };
+      return { run, retry: false, created: false };
     }
-    const retry = this.orchestrator.createRun({ track: run.track, version: run.version, ref: run.ref, commit: run.commit, retryOf: run.id });
-    store.tx(() => {
-      store.approvals.approve(retry.id, by, reason, clock.now());
-      store.appendEvent({ at: clock.now(), runId: retry.id, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, retry_of: run.id } });
-    });
-    return { run: retry, retry: true };
+    try {
+      // One IMMEDIATE transaction: look, create, approve; the retry never exists without its approval.
+      return store.tx(() => {
+        const existing = store.findRetry(run.id);
+        if (existing) return { run: existing, retry: true, created: false };
+        this.refuseDowngrade(run.track, run.version);
+        const { track, version, ref, commit } = run;
+        const r = this.orchestrator.createRun({ track, version, ref, commit, retryOf: run.id });
+        store.approvals.approve(r.id, by, reason, clock.now());
+        const data = { reason, retry_of: run.id };
+        store.appendEvent({ at: clock.now(), runId: r.id, stage: 'audit', kind: 'run.approved', actor: by, data });
+        return { run: r, retry: true, created: true };
+      });
+    } catch (err) {
+      // The store's one-retry constraint refused a second retry made elsewhere: that one is the retry.
+      const constraint = /^SQLITE_CONSTRAINT/.test(String((err as { code?: unknown }).code));
+      const raced = constraint ? store.findRetry(run.id) : null;
+      if (raced) return { run: raced, retry: true, created: false };
+      throw err;
+    }
   }
 }

@@ -87,12 +87,14 @@ export async function advanceRun(
 export function approveRun(
   p: PipelineService,
   input: { runId: string; reason: string; by: string },
-): Outcome<{ run: Run; retry: boolean }> {
-  const { run, retry } = p.approve(input.runId, input.by, auditReason(input.reason));
-  const reason = retry
-    ? `approved; started retry ${run.id} of ${input.runId} (the daemon or \`upshift pipeline advance ${run.id}\` drives it)`
-    : `approved ${input.runId}`;
-  return { reason, evidence: { run, retry } };
+): Outcome<{ run: Run; retry: boolean; created: boolean }> {
+  const { run, retry, created } = p.approve(input.runId, input.by, auditReason(input.reason));
+  const reason = retry && !created
+    ? `already approved: ${input.runId} has its one retry ${run.id} (${run.status}); nothing new was started`
+    : retry
+      ? `approved; started retry ${run.id} of ${input.runId} (the daemon or \`upshift pipeline advance ${run.id}\` drives it)`
+      : `approved ${input.runId}`;
+  return { reason, evidence: { run, retry, created } };
 }
 
 /**

@@ -1,6 +1,8 @@
 // SIGN: the release manifest for the run, signed with the release keys and verified
 // with the pinned keyset before the stage passes.
 import { createHash } from 'node:crypto';
+import { checkReleaseOrder, trackSpecOf } from '../core/decisions/versions.js';
+import { UpshiftError } from '../core/errors.js';
 import type { ManifestPayload } from '../core/manifest.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
@@ -8,6 +10,9 @@ import { reserveAndSign } from './release-manifest.js';
 
 export async function sign(ctx: StageContext): Promise<StageReport> {
   const { run } = ctx;
+  // The last check before a release exists: a newer version may have been released since
+  // this run started (a run left pending, or two drivers). Once signed, the decision stands.
+  if (!ctx.store.manifests.forRun(run.id, 'release')?.envelope) refuseDowngrade(ctx);
   const { record, envelope, resumed } = await reserveAndSign(ctx, {
     purpose: 'release', kind: 'release', version: run.version, commit: run.commit, codeHash: recordedCodeHash(ctx, run.id),
     targets: 'all', evidence: releaseEvidence(ctx),
@@ -18,6 +23,17 @@ export async function sign(ctx: StageContext): Promise<StageReport> {
     reason: `signed ${run.track}#${record.seq} (${run.version}) with ${keyids.length} key(s); verifies with the pinned keyset (threshold ${ctx.keyset.threshold})${resumed ? '; reused the signature recorded before a restart' : ''}`,
     evidence: { track: run.track, seq: record.seq, keyids, payload_sha256: createHash('sha256').update(record.payload).digest('hex'), envelope_bytes: envelope.length },
   };
+}
+
+function refuseDowngrade(ctx: StageContext): void {
+  const { run } = ctx;
+  const track = ctx.authority.tracks[run.track];
+  if (!track) return;
+  const released = ctx.store.manifests.releasedVersions(run.track, run.id);
+  const order = checkReleaseOrder(trackSpecOf(run.track, track), run.version, released);
+  if (!order.ok) {
+    throw new UpshiftError('E_DOWNGRADE', order.reason, { details: { track: run.track, version: run.version, newest: order.newest } });
+  }
 }
 
 /** What the manifest carries as evidence: the test and benchmark facts this run recorded. */

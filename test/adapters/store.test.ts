@@ -122,6 +122,39 @@ t.test('a version runs once per track; only a retry may run it again', async (t)
   t.same(store.versionsSeen('testnet'), ['v1.0.0']);
 });
 
+t.test('a run has at most one retry: the store refuses a second, and retry_of never changes', async (t) => {
+  const { store } = freshStore(t);
+  newRun(store, 'r1', 'v1.0.0');
+  t.equal(store.findRetry('r1'), null);
+  newRun(store, 'r2', 'v1.0.0', { retryOf: 'r1', at: 2_000 });
+  t.throws(() => newRun(store, 'r3', 'v1.0.0', { retryOf: 'r1', at: 3_000 }), /UNIQUE constraint failed: run_retries\.retry_of/);
+  t.equal(store.getRun('r3'), null, 'the refused retry left no run behind');
+  t.equal(store.findRetry('r1')?.id, 'r2');
+  t.ok(newRun(store, 'r4', 'v1.0.0', { retryOf: 'r2', at: 4_000 }), 'a retry may itself be retried once');
+  t.throws(() => store.db.prepare("UPDATE runs SET retry_of = 'r4' WHERE id = 'r3' OR id = 'r2'").run(), /retry_of is fixed/);
+});
+
+t.test('a database holding two retries of one run from before migration 5 migrates, and the first is the retry', async (t) => {
+  const file = join(tempDir(t), 'upshift.db');
+  const old = new Database(file);
+  old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  for (const m of MIGRATIONS.filter((m) => m.version < 4)) {
+    old.exec(m.sql);
+    old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 1)').run(m.version, m.name);
+  }
+  const insert = old.prepare(`INSERT INTO runs (id, track, version, ref, commit_sha, status, stage, retry_of, created_at, updated_at)
+    VALUES (?, 'testnet', 'c1', 'main', 'c1', 'completed', 'completed', ?, ?, ?)`);
+  insert.run('r1', null, 1, 1);
+  insert.run('r2', 'r1', 2, 2);
+  insert.run('r3', 'r1', 3, 3); // the bug: a second approval made a second retry
+  old.close();
+  const store = Store.open(file, () => 10);
+  t.teardown(() => store.close());
+  t.equal(store.findRetry('r1')?.id, 'r2', 'the earlier retry holds the slot');
+  t.same(store.listRuns().map((r) => r.id).sort(), ['r1', 'r2', 'r3'], 'history is kept as it was');
+  t.throws(() => newRun(store, 'r5', 'c1', { retryOf: 'r1' }), /UNIQUE constraint failed/, 'and no third one');
+});
+
 t.test('the last stable release is the newest completed run of the track, excluding the given run', async (t) => {
   const { store } = freshStore(t);
   for (const [id, v] of [['r1', 'v1'], ['r2', 'v2'], ['r3', 'v3']] as const) newRun(store, id, v);

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
-import { validateConfig, type ConfigProblem } from '../../src/core/config.js';
+import { MAX_HELD_TRACKS, validateConfig, type ConfigProblem } from '../../src/core/config.js';
 import { isUpshiftError } from '../../src/core/errors.js';
+import { LIMITS } from '../../src/gossip/types.js';
 
 const KEY_A = 'a'.repeat(64);
 const KEY_B = 'b'.repeat(64);
@@ -122,6 +123,29 @@ t.test('a node following a track the authority does not define is refused', asyn
   t.same(problemsOf(t, raw), [{ path: 'node.tracks.1', message: 'expected one of the authority\'s tracks (testnet, production), got "staging"' }]);
   raw.authority.tracks = { staging: { branch: 'develop' }, testnet: { branch: 'main' } };
   t.same(validateConfig(raw).node.tracks, ['testnet', 'staging']);
+});
+
+t.test('an authority whose node runs only testnet still releases production: the combination init writes is valid', async (t) => {
+  const cfg = validateConfig(minimal());
+  t.same(cfg.node.tracks, ['testnet']);
+  t.same(Object.keys(cfg.authority!.tracks), ['testnet', 'production']);
+});
+
+t.test('an authority with more tracks than one gossip digest carries is refused at authority.tracks', async (t) => {
+  t.equal(MAX_HELD_TRACKS, LIMITS.tracks - 1, 'one digest slot is the revocation list\'s');
+  const raw = minimal();
+  raw.authority.tracks = Object.fromEntries(Array.from({ length: MAX_HELD_TRACKS + 1 }, (_, i) => [`t${i}`, { branch: `b${i}` }]));
+  raw.node.tracks = ['t0'];
+  t.same(problemsOf(t, raw), [{
+    path: 'authority.tracks',
+    message: `expected at most ${MAX_HELD_TRACKS} tracks (the authority's node gossips a manifest of each), got ${MAX_HELD_TRACKS + 1}`,
+  }]);
+  delete raw.authority.tracks.t31;
+  t.equal(Object.keys(validateConfig(raw).authority!.tracks).length, MAX_HELD_TRACKS, 'exactly the limit is fine');
+  const plain = minimal();
+  delete plain.authority;
+  plain.node.tracks = Array.from({ length: MAX_HELD_TRACKS + 1 }, (_, i) => `t${i}`);
+  t.match(problemsOf(t, plain), [{ path: 'node.tracks', message: /expected at most 31 tracks/ }], 'a plain node too');
 });
 
 t.test('an authority with no tracks at all is refused', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { compareVersions, detectNext, tagSemver, type TrackSpec } from '../../src/core/decisions/versions.js';
+import { checkReleaseOrder, compareVersions, detectNext, newestVersion, tagSemver, type TrackSpec } from '../../src/core/decisions/versions.js';
 
 const production: TrackSpec = { name: 'production', kind: 'tags', pattern: 'v*.*.*', includePrerelease: false };
 const staging: TrackSpec = { name: 'staging', kind: 'tags', pattern: 'v*.*.*', includePrerelease: true };
@@ -96,4 +96,51 @@ t.test('tagSemver accepts one optional leading v and strict semver only', async 
   t.equal(tagSemver('v1.2.3'), '1.2.3');
   t.equal(tagSemver('1.2.3-rc.1'), '1.2.3-rc.1');
   for (const bad of ['vv1.2.3', '=1.2.3', 'v1.2', ' v1.2.3', 'V1.2.3']) t.equal(tagSemver(bad), null, bad);
+});
+
+interface OrderCase {
+  name: string;
+  track?: TrackSpec;
+  version: string;
+  released: string[];
+  ok: boolean;
+  newest: string | null;
+  reason: RegExp;
+}
+
+const orderCases: OrderCase[] = [
+  { name: 'the first release of a track goes ahead', version: 'v1.0.0', released: [], ok: true, newest: null, reason: /nothing released on production yet/ },
+  { name: 'a newer version is a release', version: 'v10.1.0', released: ['v2.0.0', 'v10.0.0'], ok: true, newest: 'v10.0.0', reason: /v10\.1\.0 is newer than v10\.0\.0/ },
+  {
+    name: 'v2.0.0 after v10.0.0 is a downgrade (semver, not string order)',
+    version: 'v2.0.0', released: ['v1.0.0', 'v10.0.0'], ok: false, newest: 'v10.0.0',
+    reason: /^v2\.0\.0 is older than v10\.0\.0, the newest version released on production;.*roll back instead: `upshift pipeline rollback RUN`.*rollback manifest/,
+  },
+  { name: 'a patch below the newest minor is a downgrade', version: 'v1.9.9', released: ['v1.10.0'], ok: false, newest: 'v1.10.0', reason: /older than v1\.10\.0/ },
+  { name: 'the same version again (a retry) is not older', version: 'v10.0.0', released: ['v10.0.0'], ok: true, newest: 'v10.0.0', reason: /the same version as v10\.0\.0/ },
+  { name: 'the same semver under another tag name is not older', version: '10.0.0', released: ['v10.0.0'], ok: true, newest: 'v10.0.0', reason: /same version/ },
+  { name: 'a release candidate after its release is a downgrade', track: { name: 'staging', kind: 'tags', pattern: 'v*', includePrerelease: true }, version: 'v2.0.0-rc.2', released: ['v2.0.0'], ok: false, newest: 'v2.0.0', reason: /older than v2\.0\.0, the newest version released on staging/ },
+  { name: 'the release after its candidate is an upgrade', version: 'v2.0.0', released: ['v2.0.0-rc.1'], ok: true, newest: 'v2.0.0-rc.1', reason: /newer than/ },
+  { name: 'versions that are not semver are left out of the order', version: 'v2.0.0', released: ['f00d', 'v1.0.0', 'release-9'], ok: true, newest: 'v1.0.0', reason: /newer than v1\.0\.0/ },
+  { name: 'a branch track follows commits, which have no order', track: { name: 'testnet', kind: 'branch', branch: 'main' }, version: 'a'.repeat(40), released: ['b'.repeat(40)], ok: true, newest: null, reason: /follows a branch/ },
+];
+
+t.test('a release never moves a tag track backwards', async (t) => {
+  for (const c of orderCases) {
+    const got = checkReleaseOrder(c.track ?? production, c.version, c.released);
+    t.equal(got.ok, c.ok, `${c.name}: ok`);
+    t.equal(got.newest, c.newest, `${c.name}: newest`);
+    t.match(got.reason, c.reason, `${c.name}: reason`);
+  }
+});
+
+t.test('the newest version of a tag track is by semver, and one that is not semver never hides a release', async (t) => {
+  const cases: Array<[string[], string | null]> = [
+    [[], null],
+    [['v1.9.0', 'v1.10.0', 'v1.2.0'], 'v1.10.0'],
+    [['f00dfeed', 'v1.0.0', 'v10.0.0'], 'v10.0.0'],
+    [['main', 'beef'], null],
+    [['v2.0.0-rc.1', 'v2.0.0'], 'v2.0.0'],
+  ];
+  for (const [versions, newest] of cases) t.equal(newestVersion(production, versions), newest, JSON.stringify(versions));
 });

@@ -74,6 +74,27 @@ t.test('a manifest for other nodes is stored and forwarded but not applied', asy
   t.same(reopened.digest(), source.digest(), 'the digest survives a restart');
 });
 
+t.test('the authority holds and forwards a track it releases but does not run, and never applies it', async (t) => {
+  const rec = recordingEngine();
+  const store = openStore(t);
+  const relaying = { ...node, relay: ['production'] };
+  const source = new StoreManifestSource({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: rec.engine });
+  const production = sign({ track: 'production', seq: 4 });
+  t.equal(source.accept(production), 'accepted', 'the authority\'s own publish of a production release');
+  t.equal(await source.offer(sign({ seq: 1 })), 'accepted');
+  await source.idle();
+  t.same(rec.applied, [sign({ seq: 1 })], 'only the testnet release was applied');
+  t.equal(source.get('production'), production, 'served to peers that pull it');
+  t.same(Object.keys(source.digest()).sort(), ['production', 'testnet'], 'advertised in the digest');
+  source.resume();
+  await source.idle();
+  t.notOk(rec.applied.includes(production), 'resume does not apply the relayed track either');
+  const reopened = new StoreManifestSource({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: null });
+  t.same(reopened.digest(), source.digest(), 'held across a restart');
+  t.throws(() => new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null }).accept(production),
+    { code: 'E_WRONG_TRACK' }, 'a node that neither runs nor relays it refuses it');
+});
+
 t.test('expired, other-track, lower and conflicting manifests are refused and change nothing', async (t) => {
   const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null });
   t.equal(await source.offer(sign({ created_at: iso(now - 7200_000), expires_at: iso(now - 1000) })), 'refused', 'expired');

@@ -29,6 +29,16 @@ export class ManifestTable {
   }
 
   /**
+   * Versions released on a track: a release manifest (any purpose) was signed for them by a
+   * run that was not rolled back. `exceptRun` leaves one run out (the run asking).
+   */
+  releasedVersions(track: string, exceptRun = ''): string[] {
+    return this.db.prepare(`SELECT DISTINCT m.version FROM manifests m JOIN runs r ON r.id = m.run_id
+      WHERE m.track = ? AND m.kind = 'release' AND m.envelope IS NOT NULL
+        AND r.status != 'rolled_back' AND m.run_id != ?`).pluck().all(track, exceptRun) as string[];
+  }
+
+  /**
    * Reserve the next seq of a track for a run and fix its payload bytes, once. A run that
    * already reserved gets its existing record back, so a resumed SIGN re-signs the same
    * bytes (Ed25519 is deterministic) and never a second manifest for the same (track, seq).

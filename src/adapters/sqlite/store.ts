@@ -80,6 +80,13 @@ export class Store {
     return (rows as RunRow[]).map(toRun);
   }
 
+  /** The one retry of a run (migration 4), or null when it has none. */
+  findRetry(runId: string): Run | null {
+    const row = this.db.prepare(`SELECT runs.* FROM run_retries JOIN runs ON runs.id = run_retries.run_id
+      WHERE run_retries.retry_of = ?`).get(runId) as RunRow | undefined;
+    return row ? toRun(row) : null;
+  }
+
   unfinishedRuns(): Run[] {
     return (this.db.prepare("SELECT * FROM runs WHERE status IN ('pending','running') ORDER BY created_at, rowid").all() as RunRow[]).map(toRun);
   }

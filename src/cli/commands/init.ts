@@ -165,7 +165,8 @@ node:
   id: ${q(i.nodeId)}
   # Free-form labels such as { region: eu-west-1 }; canaries are spread across regions.
   labels: {}
-  # Release tracks to follow: testnet follows branch main, production follows v*.*.* tags.
+  # Release tracks this node's app runs: testnet follows branch main, production v*.*.* tags.
+  # The authority releases and gossips every track of authority.tracks whatever this says.
   tracks: [testnet]
 
 # Keys trusted to sign release manifests, and how many distinct ones must sign each.

@@ -7,10 +7,18 @@
 // step instead of replaying every release in between.
 import picomatch from 'picomatch';
 import semver from 'semver';
+import type { TrackConfig } from '../config.js';
 
 export type TrackSpec =
   | { name: string; kind: 'branch'; branch: string }
   | { name: string; kind: 'tags'; pattern: string; includePrerelease: boolean };
+
+/** A configured track as the decisions see it. */
+export function trackSpecOf(name: string, t: TrackConfig): TrackSpec {
+  return 'branch' in t
+    ? { name, kind: 'branch', branch: t.branch }
+    : { name, kind: 'tags', pattern: t.tags, includePrerelease: t.include_prerelease };
+}
 
 export interface Candidate {
   /** Track name. */
@@ -59,6 +67,56 @@ export function compareVersions(track: TrackSpec, a: string, b: string): -1 | 0 
   const vb = tagSemver(b);
   if (va === null || vb === null) return null;
   return semver.compare(va, vb);
+}
+
+/**
+ * The newest of a tag track's versions by semver, or null. Versions that are not semver
+ * (a track that once followed a branch, say) have no place in the order and are passed
+ * over, so they can never hide a newer release.
+ */
+export function newestVersion(track: TrackSpec, versions: readonly string[]): string | null {
+  let newest: string | null = null;
+  for (const v of versions) {
+    if (tagSemver(v) === null) continue;
+    if (newest === null || (compareVersions(track, v, newest) ?? 0) > 0) newest = v;
+  }
+  return newest;
+}
+
+export interface ReleaseOrder {
+  ok: boolean;
+  /** The newest version already released on the track, or null. */
+  newest: string | null;
+  reason: string;
+}
+
+/**
+ * Whether releasing `version` keeps its track moving forward. On a tag track a version
+ * older (by semver) than the newest one released is a downgrade: going back is a rollback
+ * (a new manifest, higher seq, pinning the older commit), never a release that nodes would
+ * take as an upgrade. The same version again (a retry) is not older. Branch tracks follow
+ * commits, which have no order here.
+ */
+export function checkReleaseOrder(track: TrackSpec, version: string, released: readonly string[]): ReleaseOrder {
+  if (track.kind !== 'tags') {
+    return { ok: true, newest: null, reason: `track ${track.name} follows a branch: its versions are commits, not ordered` };
+  }
+  const newest = newestVersion(track, released);
+  if (newest === null) return { ok: true, newest, reason: `nothing released on ${track.name} yet` };
+  const order = compareVersions(track, version, newest);
+  if (order === null) return { ok: true, newest, reason: `${version} is not semver; it cannot be ordered against ${newest}` };
+  if (order >= 0) {
+    const how = order === 0 ? 'the same version as' : 'newer than';
+    return { ok: true, newest, reason: `${version} is ${how} ${newest}, the newest released on ${track.name}` };
+  }
+  return {
+    ok: false,
+    newest,
+    reason: `${version} is older than ${newest}, the newest version released on ${track.name}; `
+      + `a release only moves a track forward. To go back to ${version}, roll back instead: `
+      + `\`upshift pipeline rollback RUN\` while a newer run is in flight, or a signed rollback manifest `
+      + `(kind "rollback", a seq above the newest, pinning the older commit)`,
+  };
 }
 
 export function detectNext(track: TrackSpec, refs: SourceRefs, seen: SeenVersions): Detection {

@@ -26,7 +26,7 @@ import { SmokeRunner } from './smoke.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
-import { StoreManifestSource } from './manifest-source.js';
+import { sourceNode, StoreManifestSource } from './manifest-source.js';
 
 export interface NodeAgentDeps {
   config: Config;
@@ -72,7 +72,7 @@ export class NodeAgent {
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
-    const node = { id: identity.nodeId, fleet: config.fleet, tracks: config.node.tracks };
+    const node = sourceNode(config, identity.nodeId);
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
       : null;

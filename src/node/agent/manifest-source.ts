@@ -1,9 +1,11 @@
 // The node's verified manifests, one per track, as gossip sees them (ports.ts ManifestSource).
 // A manifest is verified once when it is offered (signature and keyset, then fleet, track,
 // expiry and seq: SPEC "Trust") and kept in the store for forwarding even when it does not
-// target this node; one that targets this node is handed to the apply engine, one at a time,
-// in the background: gossip never waits for an apply.
+// target this node (or is of a track the authority releases but its app does not run);
+// one that targets this node is handed to the apply engine, one at a time, in the
+// background: gossip never waits for an apply.
 import { createHash } from 'node:crypto';
+import type { Config } from '../../core/config.js';
 import { checkManifestAcceptable, type ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { Store } from '../../adapters/sqlite/store.js';
@@ -22,11 +24,28 @@ export const REVOCATIONS_STORE_KEY = 'gossip.revocations';
 export interface ManifestSourceDeps {
   store: Store;
   keyset: Keyset;
-  node: { id: string; fleet: string; tracks: readonly string[] };
+  /**
+   * `tracks`: what this node's app runs (a manifest of these may be applied). `relay`: tracks
+   * it only holds and forwards, never applies: on the authority, every track it releases.
+   */
+  node: { id: string; fleet: string; tracks: readonly string[]; relay?: readonly string[] };
   clock: { now(): number };
   /** Null when this node has no `app:` section: it stores and forwards, and applies nothing. */
   engine: ApplyEngine | null;
   log?: ApplyLog;
+}
+
+/**
+ * This node as its gossip source sees it. The authority's own source takes every track it
+ * releases, whatever its app runs: a release is published by handing it to that source, so
+ * a track missing there could be signed but never published (E_WRONG_TRACK at DEPLOY).
+ */
+export function sourceNode(
+  config: Pick<Config, 'fleet' | 'node' | 'authority'>,
+  id: string = config.node.id,
+): ManifestSourceDeps['node'] {
+  const relay = Object.keys(config.authority?.tracks ?? {}).filter((t) => !config.node.tracks.includes(t));
+  return { id, fleet: config.fleet, tracks: config.node.tracks, ...(relay.length > 0 ? { relay } : {}) };
 }
 
 interface Held {
@@ -43,9 +62,12 @@ export class StoreManifestSource implements ManifestSource {
   private readonly looked = new Map<string, string>();
   private closed = false;
   private revocations: { envelope: string; hash: string; seq: number } | null = null;
+  /** Tracks held and forwarded: the ones this node runs and the ones it relays. */
+  private readonly holds: readonly string[];
 
   constructor(private readonly deps: ManifestSourceDeps) {
-    for (const track of deps.node.tracks) {
+    this.holds = [...new Set([...deps.node.tracks, ...(deps.node.relay ?? [])])];
+    for (const track of this.holds) {
       const envelope = deps.store.kv.get(MANIFEST_KEY_PREFIX + track);
       if (envelope === null) continue;
       try {
@@ -102,7 +124,7 @@ export class StoreManifestSource implements ManifestSource {
     let payload: ManifestPayload;
     try {
       payload = verifyManifest(envelope, deps.keyset).payload;
-      if (!deps.node.tracks.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
+      if (!this.holds.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
       const have = this.held.get(payload.track) ?? null;
       const floor = Math.max(have?.payload.seq ?? 0, deps.store.floors.get(payload.track) ?? 0);
       const verdict = checkManifestAcceptable(payload, { now: deps.clock.now(), fleet: deps.node.fleet, track: payload.track, floorSeq: floor === 0 ? null : floor });
@@ -127,7 +149,7 @@ export class StoreManifestSource implements ManifestSource {
    * while the daemon runs): one kv read per track, verified like any offer.
    */
   refresh(): void {
-    const keys: Array<[string, string]> = this.deps.node.tracks.map((t) => [t, MANIFEST_KEY_PREFIX + t]);
+    const keys: Array<[string, string]> = this.holds.map((t) => [t, MANIFEST_KEY_PREFIX + t]);
     for (const [key, storeKey] of [...keys, [REVOCATIONS_KEY, REVOCATIONS_STORE_KEY] as [string, string]]) {
       const stored = this.deps.store.kv.get(storeKey);
       if (stored === null || stored === this.get(key) || stored === this.looked.get(key)) continue;
@@ -176,8 +198,10 @@ export class StoreManifestSource implements ManifestSource {
     while (this.draining) await this.draining;
   }
 
+  /** Applied here: a track this node runs (a relayed one is only held), aimed at this node. */
   private targetsMe(p: ManifestPayload): boolean {
-    return this.deps.engine !== null && (p.targets === 'all' || p.targets.includes(this.deps.node.id));
+    if (this.deps.engine === null || !this.deps.node.tracks.includes(p.track)) return false;
+    return p.targets === 'all' || p.targets.includes(this.deps.node.id);
   }
 
   private enqueue(envelope: string): void {
