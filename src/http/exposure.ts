@@ -8,7 +8,7 @@ import { createSecureContext } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
-import { normalizeFingerprint } from './client.js';
+import { normalizeFingerprint } from '../adapters/http-client.js';
 
 export interface HttpExposure {
   /** PEM certificate and key to serve HTTPS with, or null for plain HTTP. */
@@ -17,11 +17,8 @@ export interface HttpExposure {
   readToken: string | null;
 }
 
-// 127.0.0.0/8, ::1 and the name reserved for them (RFC 6761); any other name may resolve anywhere.
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { isLoopbackHost } from '../core/hosts.js';
+import { isLoopbackHost } from '../core/hosts.js';
 
 /** The SHA-256 fingerprint of a PEM certificate's DER bytes (the first certificate of a chain), as `sha256:HEX`. */
 export function certFingerprint(pem: string | Buffer): string {

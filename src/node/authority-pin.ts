@@ -7,8 +7,8 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
-import { normalizeFingerprint, type TlsCheck } from '../http/client.js';
-import { isLoopbackHost } from '../http/exposure.js';
+import { normalizeFingerprint, type TlsCheck } from '../adapters/http-client.js';
+import { isLoopbackHost } from '../core/hosts.js';
 import { writeFileAtomic } from './identity.js';
 
 export interface AuthorityTarget {

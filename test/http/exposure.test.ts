@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/adapters/logger.js';
 import { Store } from '../../src/adapters/sqlite/store.js';
 import { validateConfig, type Config } from '../../src/core/config.js';
-import { smallRequest, type TlsCheck } from '../../src/http/client.js';
+import { smallRequest, type TlsCheck } from '../../src/adapters/http-client.js';
 import { certFingerprint, isLoopbackHost, loadHttpExposure, selfUrl } from '../../src/http/exposure.js';
 import { buildServer } from '../../src/http/server.js';
 import { authorityTarget } from '../../src/node/authority-pin.js';

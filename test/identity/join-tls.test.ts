@@ -6,7 +6,7 @@ import { parse, stringify } from 'yaml';
 import { createLogger } from '../../src/adapters/logger.js';
 import { Store } from '../../src/adapters/sqlite/store.js';
 import { createWorkspace } from '../../scripts/demo/workspace.js';
-import { smallRequest } from '../../src/http/client.js';
+import { smallRequest } from '../../src/adapters/http-client.js';
 import { gossipRoutes } from '../../src/http/gossip-routes.js';
 import { loadHttpExposure } from '../../src/http/exposure.js';
 import { buildServer } from '../../src/http/server.js';

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../../core/config.js';
 import { CODES, UpshiftError, type ErrorCode } from '../../core/errors.js';
-import { smallRequest } from '../../http/client.js';
+import { smallRequest } from '../../adapters/http-client.js';
 import { authorityTarget, writeAuthorityPin, type AuthorityTarget } from '../../node/authority-pin.js';
 import { certifySelf, checkCertIsMine, loadOrNewNodeKey, writeCertFile } from '../../node/identity.js';
 import type { Envelope } from '../../trust/envelope.js';

@@ -6,7 +6,7 @@
 // node key end to end, so TLS between peers only hides gossip from passive listeners.
 import { isUpshiftError } from '../../core/errors.js';
 import type { PeerAddress, SignedMessage, Transport } from '../../gossip/ports.js';
-import { smallRequest, type TlsCheck } from '../../http/client.js';
+import { smallRequest, type TlsCheck } from '../../adapters/http-client.js';
 
 export interface HttpTransportOptions {
   /** Per request, connect to last byte (default 2 s). */
