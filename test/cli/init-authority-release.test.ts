@@ -2,7 +2,8 @@
 // node runs testnet only, yet a production tag goes through all seven stages and its
 // manifest is held for gossip (holding and forwarding a track is not applying it).
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANIFEST_KEY_PREFIX } from '../../src/node/agent/manifest-source.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
@@ -22,9 +23,20 @@ t.test('init --authority output releases a production tag although its node runs
   const repo = gitRepo(t);
   repo.commit('v1', APP);
   repo.tag('v1.0.0');
-  const dir = join(tempDir(t, 'upshift-init-'), 'D');
+  const parent = tempDir(t, 'upshift-init-');
+  const dir = join(parent, 'D');
   const init = await runCli(['init', '--authority', '--dir', dir]);
   t.equal(init.code, 0, 'init exits 0', diag(init));
+  // what init says to do next: create the build user (as root, as the README's install does)
+  const useradd = /^\s+(useradd .*)$/m.exec(init.stdout)?.[1];
+  t.ok(useradd, 'init prints the useradd line');
+  if (process.getuid?.() !== 0) return void t.comment('creating the build user needs root: not run');
+  try {
+    execFileSync('id', ['-u', 'upshift-build'], { stdio: 'ignore' });
+  } catch {
+    execFileSync('sh', ['-c', useradd as string], { stdio: 'ignore' });
+  }
+  chmodSync(parent, 0o711); // the build user passes through to D/work (mkdtemp made it 0700)
 
   // The one edit the README and init's "next:" line ask for: point authority.source at the app.
   const configPath = join(dir, 'upshift.yaml');
