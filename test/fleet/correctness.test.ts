@@ -1,7 +1,7 @@
 // Fleet correctness on loopback (issue 8, items 20–23), one small fleet shared by the
 // subtests in order: an authority daemon and two node daemons (real processes, real gossip,
 // real applies of the sample app), then a third node that joins late.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -117,21 +117,34 @@ t.test('a canary whose apply is slower than the soak is soaked from its confirm,
 t.test('an authority killed mid-soak and restarted after the deadline judges on fresh heartbeats', async (t) => {
   rmSync(join(fleet.repoDir, 'slow-install'), { force: true });
   const commit = fleet.commit({ version: 'v4', latencyMs: 9 });
-  // wait until a canary has confirmed v4 and its soak runs, then kill the authority
+  // wait until the canary runs v4, confirmed, and its soak runs
   const until = Date.now() + 90_000;
   let runId = '';
+  let canary: Daemon | undefined;
   while (!runId && Date.now() < until) {
     const run = store.findRun('testnet', commit);
-    if (run && Object.keys(JSON.parse(store.kv.get(`run:${run.id}:canary:confirmed`) ?? '{}') as object).length > 0) runId = run.id;
+    const plan = run ? (JSON.parse(store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] } | null) : null;
+    canary = fleet.nodes.find((n) => n.id === plan?.canaries[0]);
+    if (run && canary && runs(commit)(await status(canary))) runId = run.id;
     else await sleep(100);
   }
-  t.ok(runId, 'the canary confirmed v4; soaking');
-  await fleet.stopDaemon(fleet.authority, 'SIGKILL');
-  t.equal(store.requireRun(runId).status, 'running', 'the run is left mid-canary');
-  await sleep(14_000); // past the soak (6 s) and heartbeat_timeout (6 s): every stored heartbeat is stale
-  await fleet.startDaemon(fleet.authority);
+  t.ok(runId && canary, 'the canary confirmed v4; soaking');
+  // The canary's daemon is paused through the restart, so the store holds only stale heartbeats of it
+  // when the resumed stage looks; it answers again once that stage is watching.
+  canary?.child?.kill('SIGSTOP');
+  try {
+    await fleet.stopDaemon(fleet.authority, 'SIGKILL');
+    t.equal(store.requireRun(runId).status, 'running', 'the run is left mid-canary');
+    await sleep(14_000); // past the soak (6 s) and heartbeat_timeout (6 s): every stored heartbeat is stale
+    const logFrom = readFileSync(fleet.authority.logPath, 'utf8').length;
+    await fleet.startDaemon(fleet.authority);
+    const resumed = (line: string) => line.includes('"stage":"canary"') && line.includes('stage started');
+    while (!readFileSync(fleet.authority.logPath, 'utf8').slice(logFrom).split('\n').some(resumed)) await sleep(50);
+  } finally {
+    canary?.child?.kill('SIGCONT');
+  }
   const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
-  const canary = store.stageResults(run.id).find((r) => r.stage === 'canary');
-  t.equal(canary?.outcome, 'passed', canary?.reason ?? '');
+  const stage = store.stageResults(run.id).find((r) => r.stage === 'canary');
+  t.equal(stage?.outcome, 'passed', stage?.reason ?? '');
   t.equal(run.status, 'completed', run.reason ?? '');
 });
