@@ -72,7 +72,9 @@ export function fleetProblems(view: FleetView): Array<{ node: string; problem: s
     if (n.silent) out.push({ node: n.node, problem: `silent for ${Math.round(n.age_ms / 1000)} s` });
     else if (runsApp && n.health !== 'ok') out.push({ node: n.node, problem: `app health ${n.health}` });
     for (const [track, t] of Object.entries(n.tracks)) {
-      if (t.behind) out.push({ node: n.node, problem: `${track} behind: at #${t.seq ?? '-'} (${t.state}${t.reason ? `: ${t.reason}` : ''}), due #${t.due}` });
+      if (!t.behind) continue;
+      const why = `${t.state}${t.reason ? `: ${t.reason}` : ''}`;
+      out.push({ node: n.node, problem: `${track} behind: at #${t.seq ?? '-'} (${why}), due #${t.due}` });
     }
   }
   return out;

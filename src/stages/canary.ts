@@ -3,7 +3,9 @@
 // deadline and each canary's confirmation time (where its soak starts) are stored as they
 // happen, so a restarted authority continues the same soak with the same canaries instead of
 // starting over. With no peers it says so.
-import { judgeCanary, selectCanaries, soakStep, type CanaryObservation, type SoakCanary } from '../core/decisions/canary.js';
+import {
+  judgeCanary, selectCanaries, soakStep, type CanaryObservation, type SoakCanary, type SoakInput,
+} from '../core/decisions/canary.js';
 import type { NodeReport } from '../core/ports.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
@@ -62,7 +64,8 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
     canaries: plan.canaries, selection: plan.selection, seq: record.seq, deliveries,
-    confirm_deadline: iso(plan.confirmDeadline), confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
+    confirm_deadline: iso(plan.confirmDeadline),
+    confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
     soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,
     observations, control_size: control.length, criteria: verdict.criteria,
   };
@@ -80,21 +83,27 @@ async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
   if (saved) {
     const p = JSON.parse(saved) as (SoakPlan & { deadline?: number }) | null;
     // A plan stored by an older version has only a soak deadline: canaries must confirm by then.
-    return p && { ...p, selectedAt: p.selectedAt ?? (p.deadline ?? 0) - ctx.authority.canary.soak, confirmDeadline: p.confirmDeadline ?? p.deadline ?? 0 };
+    const deadline = p?.deadline ?? 0;
+    return p && { ...p, selectedAt: p.selectedAt ?? deadline - ctx.authority.canary.soak, confirmDeadline: p.confirmDeadline ?? deadline };
   }
   const candidates = await ctx.fleet.canaryCandidates(ctx.run.track);
   const sel = selectCanaries(candidates, { fraction: ctx.authority.canary.fraction, labels: ctx.authority.canary.labels, seed: ctx.run.id });
   const now = ctx.clock.now();
-  const plan = sel.canaries.length === 0 ? null : { canaries: sel.canaries, selection: sel.reason, selectedAt: now, confirmDeadline: now + ctx.authority.deploy.progress_deadline };
+  const plan = sel.canaries.length === 0 ? null : {
+    canaries: sel.canaries, selection: sel.reason, selectedAt: now, confirmDeadline: now + ctx.authority.deploy.progress_deadline,
+  };
   ctx.store.kv.set(key, JSON.stringify(plan));
   return plan;
 }
 
-function soakInput(ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeReport[], confirmedAt: Record<string, number>, watchingSince: number) {
+function soakInput(
+  ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeReport[], confirmedAt: Record<string, number>, watchingSince: number,
+): SoakInput {
   const canaries = plan.canaries.map((node): SoakCanary => {
     const r = reports.find((x) => x.node === node);
     const t = r?.tracks[ctx.run.track];
-    return { node, heardAt: r?.at ?? null, state: t?.seq === seq ? t.state : null, last: t ? `${t.state} #${t.seq ?? '-'}` : 'nothing' };
+    const last = t ? `${t.state} #${t.seq ?? '-'}` : 'nothing';
+    return { node, heardAt: r?.at ?? null, state: t?.seq === seq ? t.state : null, last };
   });
   const { soak, heartbeat_timeout } = ctx.authority.canary;
   return {

@@ -163,17 +163,24 @@ export function soakStep(i: SoakInput): SoakStep {
   for (const c of i.canaries) if (confirmedAt[c.node] === undefined && c.state === 'confirmed') confirmedAt[c.node] = i.now;
   const stale = i.canaries.filter((c) => c.heardAt === null || c.heardAt < i.watchingSince).map((c) => c.node);
   const freshBy = i.watchingSince + i.heartbeatTimeoutMs;
+  const since = new Date(i.watchingSince).toISOString();
   const settled = (step: SoakStep): SoakStep => (stale.length === 0 || i.now >= freshBy ? step : {
-    kind: 'wait', until: freshBy, confirmedAt, why: `waiting for a heartbeat from ${stale.join(', ')} heard since ${new Date(i.watchingSince).toISOString()}`,
+    kind: 'wait', until: freshBy, confirmedAt, why: `waiting for a heartbeat from ${stale.join(', ')} heard since ${since}`,
   });
 
   const gaveUp = i.canaries.filter((c) => c.state === 'rolled_back').map((c) => c.node);
-  if (gaveUp.length > 0) return settled({ kind: 'judge', soakEnd: null, confirmedAt, why: `${gaveUp.join(', ')} rolled itself back` });
+  if (gaveUp.length > 0) {
+    return settled({ kind: 'judge', soakEnd: null, confirmedAt, why: `${gaveUp.join(', ')} rolled itself back` });
+  }
   const unconfirmed = i.canaries.filter((c) => confirmedAt[c.node] === undefined);
-  if (unconfirmed.length > 0) {
-    if (i.now < i.confirmDeadline) return { kind: 'wait', until: i.confirmDeadline, confirmedAt, why: `waiting for ${unconfirmed.map((c) => c.node).join(', ')} to confirm` };
-    const which = unconfirmed.map((c) => `canary ${c.node} did not confirm the release within ${secs(i.confirmWithinMs)} (last heard: ${c.last})`);
-    return settled({ kind: 'unconfirmed', nodes: unconfirmed.map((c) => c.node), confirmedAt, why: which.join('; ') });
+  const nodes = unconfirmed.map((c) => c.node);
+  if (nodes.length > 0) {
+    if (i.now < i.confirmDeadline) {
+      return { kind: 'wait', until: i.confirmDeadline, confirmedAt, why: `waiting for ${nodes.join(', ')} to confirm` };
+    }
+    const within = secs(i.confirmWithinMs);
+    const which = unconfirmed.map((c) => `canary ${c.node} did not confirm the release within ${within} (last heard: ${c.last})`);
+    return settled({ kind: 'unconfirmed', nodes, confirmedAt, why: which.join('; ') });
   }
   const soakEnd = Math.max(...i.canaries.map((c) => confirmedAt[c.node] as number)) + i.soakMs;
   if (i.now < soakEnd) return { kind: 'wait', until: soakEnd, confirmedAt, why: 'soaking' };

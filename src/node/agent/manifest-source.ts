@@ -270,7 +270,8 @@ export class StoreManifestSource implements ManifestSource {
     const d: Digest = {};
     for (const [track, [newest, ...others]] of this.held) {
       if (!newest) continue;
-      d[track] = { seq: newest.seq, hash: newest.hash, ...(others.length ? { also: others.map((h) => ({ seq: h.seq, hash: h.hash })) } : {}) };
+      const also = others.map((h) => ({ seq: h.seq, hash: h.hash }));
+      d[track] = { seq: newest.seq, hash: newest.hash, ...(also.length ? { also } : {}) };
     }
     if (this.revocations) d[REVOCATIONS_KEY] = { seq: this.revocations.seq, hash: this.revocations.hash };
     this.current = d;
