@@ -100,6 +100,13 @@ export class LoopbackFleet {
     }
   }
 
+  /** One more node after start(): joined with a fresh token, seeded with the authority, started. */
+  async join(id: string): Promise<Daemon> {
+    const d = await this.addNode(id, this.nodes.length);
+    this.nodes.push(d);
+    return d;
+  }
+
   /** Commit a sample app version to main; returns the commit id. */
   commit(knobs: SampleKnobs): string {
     for (const [path, content] of Object.entries(sampleAppFiles(knobs))) writeFileSync(join(this.repoDir, path), content);

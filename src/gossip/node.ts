@@ -109,7 +109,7 @@ export class GossipNode<W = SignedMessage> {
         return this.answer(msg, { kind: 'sync-reply', digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.syncSample ?? 16, now) });
       }
       case 'pull': {
-        const envelope = this.o.source.get(body.track);
+        const envelope = this.o.source.get(body.track, body.hash);
         if (envelope !== null) this.stats.manifestsServed++;
         return this.answer(msg, { kind: 'manifest', track: body.track, envelope });
       }
@@ -118,21 +118,29 @@ export class GossipNode<W = SignedMessage> {
     }
   }
 
-  /** For each track where `peer` is ahead of us, pull from that peer, once per (track, hash). */
+  /** For each manifest `peer` holds that we want, pull it from that peer, once per (track, hash). */
   private consider(peer: PeerAddress & { id: string }, digest: Digest): void {
     const mine = this.o.source.digest();
     for (const track in digest) {
       const theirs = digest[track] as Digest[string];
-      const have = mine[track];
-      // Equal or lower seq is ignored: an equal seq with another hash is a conflict the store would refuse.
-      if (have !== undefined && theirs.seq <= have.seq) continue;
-      if (this.pulls.want(track, theirs.hash, peer) !== 'start') continue;
-      // Runs after the message that triggered it has been answered; it must never throw.
-      this.pull(track, theirs.hash, peer).catch((err: unknown) => {
-        this.pulls.settled(track, theirs.hash, null);
-        this.o.onEvent?.({ type: 'pull-failed', track, hash: theirs.hash, from: peer.id, reason: toUpshiftError(err).message });
-      });
+      const entries = this.o.source.wants && theirs.also ? [theirs, ...theirs.also] : [theirs];
+      for (const { seq, hash } of entries) {
+        if (!this.wants(mine, track, seq, hash)) continue;
+        if (this.pulls.want(track, hash, peer) !== 'start') continue;
+        // Runs after the message that triggered it has been answered; it must never throw.
+        this.pull(track, hash, peer).catch((err: unknown) => {
+          this.pulls.settled(track, hash, null);
+          this.o.onEvent?.({ type: 'pull-failed', track, hash, from: peer.id, reason: toUpshiftError(err).message });
+        });
+      }
     }
+  }
+
+  private wants(mine: Digest, track: string, seq: number, hash: string): boolean {
+    if (this.o.source.wants) return this.o.source.wants(track, seq, hash);
+    // Equal or lower seq is ignored: an equal seq with another hash is a conflict the store would refuse.
+    const have = mine[track];
+    return have === undefined || seq > have.seq;
   }
 
   private async pull(track: string, hash: string, first: PeerAddress): Promise<void> {

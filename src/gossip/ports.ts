@@ -44,12 +44,17 @@ export interface MessageAuth<W = SignedMessage> {
 
 export type OfferResult = 'accepted' | 'same' | 'refused';
 
-/** The node's verified manifests, one per track. */
+/** The node's verified manifests: per track the newest, and maybe others (gossip/held.ts). */
 export interface ManifestSource {
-  /** `{ track: { seq, hash } }` of what this node has accepted; treated as immutable. */
+  /** `{ track: { seq, hash, also? } }` of what this node has accepted; treated as immutable. */
   digest(): Digest;
-  /** The accepted envelope for a track, as served to peers that pull it. */
-  get(track: string): string | null;
+  /** The accepted envelope with that digest hash (default: the track's newest), as served to peers that pull it. */
+  get(track: string, hash?: string): string | null;
+  /**
+   * Whether an advertised (track, seq, hash) is worth pulling. Default: it is newer than the
+   * track's newest in our digest (and only the newest of a peer's entry is considered).
+   */
+  wants?(track: string, seq: number, hash: string): boolean;
   /** The digest hash of an envelope (sha256 hex of its bytes in the daemon). */
   hash(envelope: string): string;
   /**

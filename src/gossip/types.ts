@@ -13,6 +13,8 @@ export const LIMITS = {
   tracks: 32,
   /** Member samples one message may carry. */
   members: 64,
+  /** Other manifests one digest entry may advertise besides a track's newest (gossip/held.ts MAX_HELD). */
+  held: 8,
 } as const;
 
 const nodeId = z.string();
@@ -21,7 +23,10 @@ const url = z.string();
 const hash = z.string();
 const nonce = z.string().min(8).max(64);
 
-const digestEntry = z.strictObject({ seq: z.int().nonnegative(), hash });
+const heldEntry = z.strictObject({ seq: z.int().nonnegative(), hash });
+// `seq`/`hash` name a track's newest manifest; `also` the others held (the newest fleet-wide one
+// and targeted ones above it, gossip/held.ts), absent when there are none.
+const digestEntry = z.strictObject({ seq: z.int().nonnegative(), hash, also: z.array(heldEntry).max(LIMITS.held).optional() });
 export const digestSchema = z
   .record(track, digestEntry)
   .refine((d) => Object.keys(d).length <= LIMITS.tracks, `expected at most ${LIMITS.tracks} tracks`);

@@ -4,7 +4,11 @@
 import type { Config } from '../core/config.js';
 import type { NodeReport } from '../core/ports.js';
 import type { Store } from '../adapters/sqlite/store.js';
+import { newestFor, type HeldRef } from '../gossip/held.js';
+import { storedHeld } from '../node/agent/manifest-source.js';
 import { reports } from '../node/agent/reports.js';
+import { verifyManifest } from '../trust/verify-manifest.js';
+import { keysetOf } from '../trust/keyset.js';
 import { heldManifest } from './status.js';
 
 export interface FleetNodeView {
@@ -18,14 +22,19 @@ export interface FleetNodeView {
   age_ms: number;
   silent: boolean;
   revoked: boolean;
-  tracks: Record<string, { version: string | null; seq: number | null; state: string; reason: string | null; behind: boolean }>;
+  tracks: Record<string, {
+    version: string | null; seq: number | null; state: string; reason: string | null;
+    /** The newest held manifest that targets this node (fleet-wide or naming it): what it should run. */
+    due: number | null;
+    behind: boolean;
+  }>;
 }
 
 export interface FleetView {
   now: string;
   /** Heartbeats older than this count as silent. */
   silent_after_ms: number;
-  /** The manifest seq this node holds per track: a node below it is behind. */
+  /** The newest manifest seq this node holds per track (it may target only some nodes). */
   held: Record<string, number | null>;
   nodes: FleetNodeView[];
 }
@@ -33,13 +42,17 @@ export interface FleetView {
 export function fleetView(config: Config, store: Store, now: number): FleetView {
   const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
   const held = Object.fromEntries(config.node.tracks.map((t) => [t, heldManifest(config, store, t)?.seq ?? null]));
+  const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldRefs(config, store, t)]));
   const members = new Map(store.identity.peers().map((p) => [p.nodeId, p.state]));
   const nodes = reports(store).map((r): FleetNodeView => {
     const cert = store.identity.latestCert(r.node);
     const tracks: FleetNodeView['tracks'] = {};
     for (const [track, t] of Object.entries(r.tracks)) {
-      const want = held[track] ?? null;
-      tracks[track] = { version: t.version, seq: t.seq, state: t.state, reason: t.reason ?? null, behind: want !== null && (t.seq === null || t.seq < want || t.state !== 'confirmed') };
+      // Behind what targets this node, not behind the newest manifest: after a stopped canary that one
+      // is a rollback addressed to the canaries only.
+      const due = newestFor(sets[track] ?? [], r.node)?.seq ?? null;
+      const behind = due !== null && (t.seq === null || t.seq < due || t.state !== 'confirmed');
+      tracks[track] = { version: t.version, seq: t.seq, state: t.state, reason: t.reason ?? null, due, behind };
     }
     return {
       node: r.node, labels: r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
@@ -59,8 +72,23 @@ export function fleetProblems(view: FleetView): Array<{ node: string; problem: s
     if (n.silent) out.push({ node: n.node, problem: `silent for ${Math.round(n.age_ms / 1000)} s` });
     else if (runsApp && n.health !== 'ok') out.push({ node: n.node, problem: `app health ${n.health}` });
     for (const [track, t] of Object.entries(n.tracks)) {
-      if (t.behind) out.push({ node: n.node, problem: `${track} behind: at #${t.seq ?? '-'} (${t.state}${t.reason ? `: ${t.reason}` : ''}), held #${view.held[track]}` });
+      if (!t.behind) continue;
+      const why = `${t.state}${t.reason ? `: ${t.reason}` : ''}`;
+      out.push({ node: n.node, problem: `${track} behind: at #${t.seq ?? '-'} (${why}), due #${t.due}` });
     }
   }
   return out;
+}
+
+/** The manifests held for gossip on a track that still verify, as held-set entries. */
+function heldRefs(config: Config, store: Store, track: string): HeldRef[] {
+  const keyset = keysetOf(config);
+  return storedHeld(store, track).flatMap((envelope): HeldRef[] => {
+    try {
+      const { payload } = verifyManifest(envelope, keyset);
+      return [{ seq: payload.seq, hash: '', targets: payload.targets }];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -1,8 +1,11 @@
 // CANARY: send the release to a canary set of verified healthy peers, soak, and judge them
-// on the five criteria against the non-canary control group. The selection and the soak
-// deadline are stored the first time, so a restarted authority continues the same soak
-// with the same canaries instead of starting over. With no peers it says so.
-import { judgeCanary, selectCanaries, type CanaryObservation } from '../core/decisions/canary.js';
+// on the five criteria against the non-canary control group. The selection, the confirm
+// deadline and each canary's confirmation time (where its soak starts) are stored as they
+// happen, so a restarted authority continues the same soak with the same canaries instead of
+// starting over. With no peers it says so.
+import {
+  judgeCanary, selectCanaries, soakStep, type CanaryObservation, type SoakCanary, type SoakInput,
+} from '../core/decisions/canary.js';
 import type { NodeReport } from '../core/ports.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
@@ -13,11 +16,15 @@ import { publishRollback } from './rollback.js';
 interface SoakPlan {
   canaries: string[];
   selection: string;
-  deadline: number;
+  selectedAt: number;
+  /** Absolute: a canary that has not confirmed the release by then fails (deploy.progress_deadline after selection). */
+  confirmDeadline: number;
 }
 
 export async function canary(ctx: StageContext): Promise<StageReport> {
   const { run, authority } = ctx;
+  // Heartbeats received before this moment may predate a restart of this authority.
+  const watchingSince = ctx.clock.now();
   const plan = await soakPlan(ctx);
   if (!plan) {
     return {
@@ -33,13 +40,20 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   const deliveries = await ctx.fleet.publish(envelope, run.track);
   ctx.failpoint('canary:published');
 
-  // Soak until the stored deadline; stop early when a canary already rolled itself back.
+  // Each canary soaks from its confirmation; stop early when one already rolled itself back.
+  const confirmedKey = `run:${run.id}:canary:confirmed`;
+  let confirmedAt = JSON.parse(ctx.store.kv.get(confirmedKey) ?? '{}') as Record<string, number>;
   let reports = await ctx.fleet.reports();
-  while (ctx.clock.now() < plan.deadline) {
-    const gaveUp = reports.find((r) => plan.canaries.includes(r.node) && r.tracks[run.track]?.state === 'rolled_back' && r.tracks[run.track]?.seq === record.seq);
-    if (gaveUp) break;
-    await ctx.clock.sleep(Math.min(authority.canary.check_every, plan.deadline - ctx.clock.now()), ctx.signal);
+  let step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
+  for (;;) {
+    if (Object.keys(step.confirmedAt).length !== Object.keys(confirmedAt).length) {
+      confirmedAt = step.confirmedAt;
+      ctx.store.kv.set(confirmedKey, JSON.stringify(confirmedAt));
+    }
+    if (step.kind !== 'wait') break;
+    await ctx.clock.sleep(Math.min(authority.canary.check_every, step.until - ctx.clock.now()), ctx.signal);
     reports = await ctx.fleet.reports();
+    step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   }
 
   const observations = plan.canaries.map((id) => observe(id, reports.find((r) => r.node === id), run.track));
@@ -47,22 +61,55 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   const verdict = judgeCanary(observations, control, {
     now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
   });
-  const evidence: Record<string, unknown> = { canaries: plan.canaries, selection: plan.selection, seq: record.seq, deliveries, deadline: new Date(plan.deadline).toISOString(), observations, control_size: control.length, criteria: verdict.criteria };
-  if (verdict.pass) return { outcome: 'passed', reason: `${plan.canaries.length} canary node(s) soaked: ${verdict.reason}`, evidence };
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const evidence: Record<string, unknown> = {
+    canaries: plan.canaries, selection: plan.selection, seq: record.seq, deliveries,
+    confirm_deadline: iso(plan.confirmDeadline),
+    confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
+    soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,
+    observations, control_size: control.length, criteria: verdict.criteria,
+  };
+  // A canary that never confirmed fails for that reason, not for what its half-done apply looked like.
+  const failure = step.kind === 'unconfirmed' ? step.why : verdict.pass ? null : verdict.reason;
+  if (failure === null) return { outcome: 'passed', reason: `${plan.canaries.length} canary node(s) soaked: ${verdict.reason}`, evidence };
 
-  evidence.rollback = await publishRollback(ctx, plan.canaries, `canary failed: ${verdict.reason}`);
-  return { outcome: 'rolled_back', reason: `canary failed on ${plan.canaries.join(', ')}: ${verdict.reason}`, code: 'E_GATE', evidence };
+  evidence.rollback = await publishRollback(ctx, plan.canaries, `canary failed: ${failure}`);
+  return { outcome: 'rolled_back', reason: `canary failed on ${plan.canaries.join(', ')}: ${failure}`, code: 'E_GATE', evidence };
 }
 
 async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
   const key = `run:${ctx.run.id}:canary`;
   const saved = ctx.store.kv.get(key);
-  if (saved) return JSON.parse(saved) as SoakPlan | null;
+  if (saved) {
+    const p = JSON.parse(saved) as (SoakPlan & { deadline?: number }) | null;
+    // A plan stored by an older version has only a soak deadline: canaries must confirm by then.
+    const deadline = p?.deadline ?? 0;
+    return p && { ...p, selectedAt: p.selectedAt ?? deadline - ctx.authority.canary.soak, confirmDeadline: p.confirmDeadline ?? deadline };
+  }
   const candidates = await ctx.fleet.canaryCandidates(ctx.run.track);
   const sel = selectCanaries(candidates, { fraction: ctx.authority.canary.fraction, labels: ctx.authority.canary.labels, seed: ctx.run.id });
-  const plan = sel.canaries.length === 0 ? null : { canaries: sel.canaries, selection: sel.reason, deadline: ctx.clock.now() + ctx.authority.canary.soak };
+  const now = ctx.clock.now();
+  const plan = sel.canaries.length === 0 ? null : {
+    canaries: sel.canaries, selection: sel.reason, selectedAt: now, confirmDeadline: now + ctx.authority.deploy.progress_deadline,
+  };
   ctx.store.kv.set(key, JSON.stringify(plan));
   return plan;
+}
+
+function soakInput(
+  ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeReport[], confirmedAt: Record<string, number>, watchingSince: number,
+): SoakInput {
+  const canaries = plan.canaries.map((node): SoakCanary => {
+    const r = reports.find((x) => x.node === node);
+    const t = r?.tracks[ctx.run.track];
+    const last = t ? `${t.state} #${t.seq ?? '-'}` : 'nothing';
+    return { node, heardAt: r?.at ?? null, state: t?.seq === seq ? t.state : null, last };
+  });
+  const { soak, heartbeat_timeout } = ctx.authority.canary;
+  return {
+    now: ctx.clock.now(), canaries, confirmedAt, confirmDeadline: plan.confirmDeadline, confirmWithinMs: plan.confirmDeadline - plan.selectedAt,
+    soakMs: soak, watchingSince, heartbeatTimeoutMs: heartbeat_timeout,
+  };
 }
 
 function observe(node: string, r: NodeReport | undefined, track: string): CanaryObservation {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { judgeCanary, selectCanaries, type CanaryCandidate, type CanaryObservation } from '../../src/core/decisions/canary.js';
+import { judgeCanary, selectCanaries, soakStep, type CanaryCandidate, type CanaryObservation, type SoakCanary, type SoakInput } from '../../src/core/decisions/canary.js';
 
 const node = (id: string, region: string, extra: Partial<CanaryCandidate> = {}): CanaryCandidate => ({ id, labels: { region }, verified: true, healthy: true, ...extra });
 const fleet = (n: number, regions = ['eu', 'us', 'ap']) => Array.from({ length: n }, (_, i) => node(`n${String(i).padStart(3, '0')}`, regions[i % regions.length] as string));
@@ -67,4 +67,31 @@ t.test('the error rate is judged against the control group over the same window'
 t.test('a stale heartbeat fails even when it once arrived', async (t) => {
   const v = judgeCanary([obs('a', { lastHeartbeat: 0 })], [], { ...opts, now: 10_000 });
   t.equal(v.pass, false);
+});
+
+t.test('soakStep: each canary soaks from its confirm, a late confirm fails by name, and no verdict on heartbeats from before the driver', async (t) => {
+  const M = 60_000;
+  // the driver started at 0; selected at 0, confirm deadline at 10 min, soak 5 min, heartbeat timeout 30 s
+  const c = (node: string, state: string | null, heardAt: number | null = 0): SoakCanary => ({ node, heardAt, state, last: `${state ?? 'idle'} #6` });
+  const input = (now: number, canaries: SoakCanary[], confirmedAt: Record<string, number> = {}, watchingSince = 0): SoakInput => ({
+    now, canaries, confirmedAt, confirmDeadline: 10 * M, confirmWithinMs: 10 * M, soakMs: 5 * M, watchingSince, heartbeatTimeoutMs: 30_000,
+  });
+  const cases: Array<{ name: string; in: SoakInput; want: Record<string, unknown> }> = [
+    { name: 'still applying: wait for the confirm, up to the confirm deadline', in: input(1 * M, [c('a', 'fetching')]), want: { kind: 'wait', until: 10 * M, confirmedAt: {} } },
+    { name: 'not begun yet (reports an older seq)', in: input(1 * M, [c('a', null)]), want: { kind: 'wait', until: 10 * M } },
+    { name: 'confirmed now: recorded, and its soak starts now', in: input(7 * M, [c('a', 'confirmed')]), want: { kind: 'wait', until: 12 * M, confirmedAt: { a: 7 * M } } },
+    { name: 'a stored confirm is kept: the soak continues from it', in: input(9 * M, [c('a', 'confirmed', 9 * M)], { a: 7 * M }), want: { kind: 'wait', until: 12 * M, confirmedAt: { a: 7 * M } } },
+    { name: 'the soak ends after the last canary to confirm', in: input(12 * M, [c('a', 'confirmed', 12 * M), c('b', 'confirmed', 12 * M)], { a: 7 * M, b: 9 * M }), want: { kind: 'wait', until: 14 * M } },
+    { name: 'soaked: judge', in: input(14 * M, [c('a', 'confirmed', 14 * M), c('b', 'confirmed', 14 * M)], { a: 7 * M, b: 9 * M }), want: { kind: 'judge', soakEnd: 14 * M } },
+    { name: 'past the confirm deadline: fails by name, with what it last said', in: input(10 * M, [c('a', 'confirmed', 10 * M), c('b', 'probation', 10 * M)], { a: 2 * M }), want: { kind: 'unconfirmed', nodes: ['b'], why: 'canary b did not confirm the release within 600 s (last heard: probation #6)' } },
+    { name: 'a canary that rolled itself back: judge at once', in: input(3 * M, [c('a', 'rolled_back'), c('b', 'fetching')]), want: { kind: 'judge', soakEnd: null, why: 'a rolled itself back' } },
+    // a restarted driver (watching since 60 min) finds heartbeats from before it started
+    { name: 'restarted after the soak: waits for fresh heartbeats', in: input(60 * M, [c('a', 'confirmed', 8 * M)], { a: 7 * M }, 60 * M), want: { kind: 'wait', until: 60 * M + 30_000 } },
+    { name: 'restarted: judges once every canary was heard since', in: input(60 * M + 5_000, [c('a', 'confirmed', 60 * M + 4_000)], { a: 7 * M }, 60 * M), want: { kind: 'judge' } },
+    { name: 'restarted: a canary still silent after heartbeat_timeout is judged (silent)', in: input(60 * M + 30_000, [c('a', 'confirmed', 8 * M)], { a: 7 * M }, 60 * M), want: { kind: 'judge' } },
+    { name: 'restarted past the confirm deadline: a stale "applying" is not a failure yet', in: input(60 * M, [c('a', 'fetching', 5 * M)], {}, 60 * M), want: { kind: 'wait', until: 60 * M + 30_000 } },
+    { name: 'restarted: confirmed in a fresh heartbeat, so its soak starts now', in: input(60 * M + 2_000, [c('a', 'confirmed', 60 * M + 1_000)], {}, 60 * M), want: { kind: 'wait', until: 65 * M + 2_000, confirmedAt: { a: 60 * M + 2_000 } } },
+    { name: 'restarted: a stale rollback report waits for a fresh one', in: input(60 * M, [c('a', 'rolled_back', 5 * M)], {}, 60 * M), want: { kind: 'wait' } },
+  ];
+  for (const k of cases) t.match(soakStep(k.in), k.want, k.name);
 });

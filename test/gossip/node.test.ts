@@ -152,3 +152,43 @@ t.test('pulls are served with the envelope we hold and counted as transfers', as
   t.same(answer.body, { kind: 'manifest', track: 'testnet', envelope: simEnvelope(1) });
   t.equal(node.stats.manifestsServed, 1);
 });
+
+/** A store that holds several manifests per track (as the daemon's does) and says which it wants. */
+function heldSource(held: string[] = []) {
+  const envelopes = new Map(held.map((e) => [fnv1a(e), e]));
+  const source = {
+    digest: (): Digest => {
+      const [newest, ...others] = [...envelopes.entries()].sort((x, y) => Number(y[1].split(' ')[2]) - Number(x[1].split(' ')[2]));
+      if (!newest) return {};
+      const entry = (h: [string, string]) => ({ seq: Number(h[1].split(' ')[2]), hash: h[0] });
+      return { testnet: { ...entry(newest), ...(others.length ? { also: others.map(entry) } : {}) } };
+    },
+    get: (_track: string, hash?: string) => (hash ? envelopes.get(hash) : undefined) ?? null,
+    hash: fnv1a,
+    wants: (_track: string, _seq: number, hash: string) => !envelopes.has(hash),
+    offer: async (e: string) => (envelopes.has(fnv1a(e)) ? 'same' as const : (envelopes.set(fnv1a(e), e), 'accepted' as const)),
+  };
+  return source;
+}
+
+t.test('every manifest a digest entry advertises beside the newest is pulled, by its hash', async (t) => {
+  const [rollback, release] = [simEnvelope(7), simEnvelope(4)];
+  const byHash = new Map([rollback, release].map((e) => [fnv1a(e), e]));
+  const peers = new Map<string, (m: GossipMessage) => Promise<GossipMessage | null>>([['sim://p', async (req) => ({
+    from: 'p', to: req.from, at: clock.now(), nonce: nonce(), re: req.nonce,
+    body: req.body.kind === 'pull' ? { kind: 'manifest', track: req.body.track, envelope: byHash.get(req.body.hash) ?? null } : { kind: 'ack', digest: {} },
+  })]]);
+  const { node, source, sent } = nodeUnderTest(peers, heldSource() as unknown as SimSource);
+  await node.receive(push('p', { testnet: { seq: 7, hash: fnv1a(rollback), also: [{ seq: 4, hash: fnv1a(release) }] } }));
+  await settle();
+  const pulls = sent.filter((s) => s.msg.body.kind === 'pull').map((s) => (s.msg.body as { hash: string }).hash);
+  t.same(pulls.sort(), [fnv1a(rollback), fnv1a(release)].sort(), 'both pulled from the advertiser');
+  t.same(source.digest().testnet?.also?.map((e) => e.seq), [4], 'and both held');
+});
+
+t.test('a pull names the hash it wants, and is served that manifest, not the newest', async (t) => {
+  const [rollback, release] = [simEnvelope(7), simEnvelope(4)];
+  const { node } = nodeUnderTest(new Map(), heldSource([rollback, release]) as unknown as SimSource);
+  const reply = await node.receive({ from: 'p', to: 'a', at: clock.now(), nonce: nonce(), re: null, body: { kind: 'pull', track: 'testnet', hash: fnv1a(release) } });
+  t.match(reply.body, { kind: 'manifest', envelope: release });
+});

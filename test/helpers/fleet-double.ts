@@ -18,17 +18,34 @@ export interface SimNode {
   silent?: boolean;
   /** Goes silent right after it is handed a fleet-wide manifest (its heartbeats stop). */
   silentAfterFleetWide?: boolean;
+  /** Virtual ms an apply takes: until then the node reports the new seq as `fetching`, still running the old version. */
+  applyMs?: number;
 }
 
 export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
   const published: Array<{ seq: number; kind: string; targets: 'all' | string[]; commit: string }> = [];
   const state = new Map<string, NodeReport>();
+  /** Applies still running: finished (their effect applied) once the clock reaches `due`. */
+  let pending: Array<{ due: number; finish: () => void }> = [];
+  /** Reports frozen as last heard (an authority that was down hears nothing new) until `until`. */
+  const frozen = new Map<string, { until: number; report: NodeReport }>();
+  const settle = () => {
+    const now = clock.now();
+    for (const p of pending.filter((x) => x.due <= now)) p.finish();
+    pending = pending.filter((x) => x.due > now);
+  };
+  const current = (n: SimNode): NodeReport => {
+    const f = frozen.get(n.id);
+    if (f && clock.now() < f.until) return f.report;
+    return { ...(state.get(n.id) as NodeReport), errorRate: n.errorRate, at: clock.now() };
+  };
   for (const n of nodes) {
     state.set(n.id, { node: n.id, at: clock.now(), labels: { region: n.region }, health: 'ok', errorRate: n.errorRate, tracks: {}, smokeRegressed: null });
   }
   const port: FleetPort = {
     async reports() {
-      return nodes.filter((n) => !n.silent).map((n) => ({ ...(state.get(n.id) as NodeReport), errorRate: n.errorRate, at: clock.now() }));
+      settle();
+      return nodes.filter((n) => !n.silent).map(current);
     },
     async canaryCandidates(): Promise<FleetNode[]> {
       return nodes.map((n) => ({ id: n.id, labels: { region: n.region }, verified: true, healthy: true }));
@@ -41,21 +58,36 @@ export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
         if (payload.targets !== 'all' && !payload.targets.includes(n.id)) continue;
         const r = state.get(n.id) as NodeReport;
         const bad = n.unhealthyOn !== undefined && payload.version === n.unhealthyOn;
-        r.health = bad ? 'failing' : 'ok';
-        r.tracks[track] = { seq: payload.seq, version: payload.version, commit: payload.commit, codeHash: n.tamperHash ?? payload.code_hash, state: bad ? 'rolled_back' : 'confirmed' };
+        const finish = () => {
+          r.health = bad ? 'failing' : 'ok';
+          r.tracks[track] = { seq: payload.seq, version: payload.version, commit: payload.commit, codeHash: n.tamperHash ?? payload.code_hash, state: bad ? 'rolled_back' : 'confirmed' };
+        };
+        if (n.applyMs) {
+          const was = r.tracks[track];
+          r.tracks[track] = { seq: payload.seq, version: was?.version ?? null, commit: was?.commit ?? null, codeHash: was?.codeHash ?? null, state: 'fetching' };
+          pending.push({ due: clock.now() + n.applyMs, finish });
+        } else finish();
         out.push({ node: n.id, accepted: true, reason: 'applied' });
         if (payload.targets === 'all' && n.silentAfterFleetWide) n.silent = true;
       }
       return out;
     },
     async convergence(track): Promise<NodeTrackState[]> {
+      settle();
       return nodes.map((n) => {
         const t = state.get(n.id)?.tracks[track];
         return { node: n.id, seq: t?.seq ?? null, version: t?.version ?? null, state: n.silent ? 'silent' : (t?.state ?? 'none') };
       });
     },
   };
-  return { port, published };
+  /**
+   * From now until `until`, these nodes are reported as they were last heard, changed by
+   * `as` (say, mid-apply): what a restarted authority finds in its store before it hears anew.
+   */
+  const freeze = (ids: string[], until: number, as: (r: NodeReport) => NodeReport = (r) => r) => {
+    for (const n of nodes.filter((x) => ids.includes(x.id))) frozen.set(n.id, { until, report: as(structuredClone(current(n))) });
+  };
+  return { port, published, freeze };
 }
 
 /** A clock whose sleep advances virtual time at once, recording each sleep. */

@@ -108,3 +108,36 @@ t.test('expired, other-track, lower and conflicting manifests are refused and ch
   t.equal(await source.offer(sign({ seq: 3 })), 'same');
   t.equal(source.digest(), held, 'the digest object is unchanged');
 });
+
+t.test('a node that joins after a rolled-back canary holds both and applies the fleet-wide release', async (t) => {
+  const rec = recordingEngine();
+  const store = openStore(t);
+  const source = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const fleetWide = sign({ seq: 4 });
+  const rollback = sign({ seq: 7, kind: 'rollback', targets: ['node-2'] });
+  t.equal(await source.offer(rollback), 'accepted', 'the newest manifest, addressed to the canary');
+  t.equal(await source.offer(fleetWide), 'accepted', 'and the fleet-wide one below it');
+  await source.idle();
+  t.same(rec.applied, [fleetWide], 'the newest that targets this node is applied');
+  const digest = source.digest().testnet;
+  t.equal(digest?.seq, 7, 'the digest names the newest');
+  t.same(digest?.also?.map((e) => e.seq), [4], 'and advertises the fleet-wide one beside it');
+  t.equal(source.get('testnet', digest?.also?.[0]?.hash), fleetWide, 'each is served by its hash');
+  t.equal(source.get('testnet'), rollback, 'the newest by default');
+  t.notOk(source.wants('testnet', 7, digest?.hash ?? ''), 'nothing held is pulled again');
+  const reopened = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: null });
+  t.same(reopened.digest(), source.digest(), 'the whole held set survives a restart');
+});
+
+t.test('a canary that missed its rollback still finds it after later canaries elsewhere', async (t) => {
+  const rec = recordingEngine();
+  const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const rollback = sign({ seq: 7, kind: 'rollback', targets: ['node-1'] });
+  for (const env of [sign({ seq: 9, targets: ['node-2'] }), sign({ seq: 10, kind: 'rollback', targets: ['node-2'] }), rollback, sign({ seq: 4 })]) {
+    t.equal(await source.offer(env), 'accepted');
+  }
+  await source.idle();
+  t.same(rec.applied, [rollback], 'its rollback, and not the older fleet-wide release');
+  t.same(source.digest().testnet?.also?.map((e) => e.seq), [7, 4], 'the superseded canary manifest #9 is not kept');
+  t.equal(await source.offer(sign({ seq: 9, targets: ['node-2'] })), 'refused', 'and is refused when it comes again');
+});

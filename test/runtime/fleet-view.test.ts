@@ -64,8 +64,36 @@ t.test('fleet ls shows every node heard from, with what it runs and how it was l
 t.test('fleet health names each node that is behind, silent or unhealthy, and skips revoked ones', async (t) => {
   const problems = fleetProblems(view);
   t.same(problems.map((p) => p.node).sort(), ['web-2', 'web-3', 'web-4']);
-  t.match(problems.find((p) => p.node === 'web-2')?.problem, /testnet behind: at #7 \(rolled_back: health failed\), held #7/);
+  t.match(problems.find((p) => p.node === 'web-2')?.problem, /testnet behind: at #7 \(rolled_back: health failed\), due #7/);
   t.match(problems.find((p) => p.node === 'web-3')?.problem, /silent for 45 s/);
   t.match(problems.find((p) => p.node === 'web-4')?.problem, /app health failing/);
   t.notOk(problems.some((p) => p.node === 'relay'), 'a node without an app is judged on silence only');
+});
+
+t.test('after a stopped canary only the canary is due the rollback; the rest are not behind it', async (t) => {
+  const dir2 = tempDir(t, 'upshift-view-canary-');
+  const s2 = Store.open(join(dir2, 'upshift.db'), () => NOW);
+  t.teardown(() => s2.close());
+  const source = new StoreManifestSource({ store: s2, keyset: loadKeyset(trust), clock: { now: () => NOW }, engine: null, node: { id: 'web-1', fleet: 'edge', tracks: ['testnet'] } });
+  const release = (seq: number, targets: 'all' | string[], kind: 'release' | 'rollback' = 'release') => serializeEnvelope(signManifest({
+    schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq, version: `v${seq}`, commit: 'c'.repeat(40), code_hash: 'd'.repeat(64),
+    created_at: iso(NOW - 60_000), expires_at: iso(NOW + 86_400_000), kind, targets, evidence: { run_id: `r-${seq}`, test: null, benchmark: null, notes: [] },
+  }, [key]));
+  source.accept(release(4, 'all'));
+  source.accept(release(6, ['web-2']));
+  source.accept(release(7, ['web-2'], 'rollback'));
+  const beat = (node: string, state: string) => s2.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({
+    at: NOW - 500, heartbeat: { node, versions: { testnet: 'v4' }, code_hash: {}, health: 'ok', error_rate: 0, apply_state: state, labels: {} },
+  }));
+  beat('web-1', 'testnet=confirmed#4');
+  beat('web-2', 'testnet=rolled_back#6');
+  beat('web-3', 'testnet=confirmed#4');
+  const v = fleetView(config, s2, NOW);
+  t.same(v.held, { testnet: 7 }, 'the newest manifest held is the rollback to the canary');
+  t.match(v.nodes.find((n) => n.node === 'web-1')?.tracks.testnet, { due: 4, behind: false });
+  t.match(v.nodes.find((n) => n.node === 'web-3')?.tracks.testnet, { due: 4, behind: false });
+  t.match(v.nodes.find((n) => n.node === 'web-2')?.tracks.testnet, { due: 7, behind: true });
+  t.same(fleetProblems(v).map((p) => p.problem), ['testnet behind: at #6 (rolled_back), due #7'], 'only the canary, until it confirms the rollback');
+  beat('web-2', 'testnet=confirmed#7');
+  t.same(fleetProblems(fleetView(config, s2, NOW)), [], 'then the fleet is healthy');
 });

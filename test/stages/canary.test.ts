@@ -6,15 +6,26 @@ import { fleetDouble, virtualClock, type SimNode } from '../helpers/fleet-double
 const fleet = (n: number, extra: (i: number) => Partial<SimNode> = () => ({})): SimNode[] =>
   Array.from({ length: n }, (_, i) => ({ id: `node-${i}`, region: ['eu', 'us'][i % 2] as string, errorRate: 0.01, ...extra(i) }));
 
-async function setup(t: Tap.Test, nodes: SimNode[]) {
-  const { clock, sleeps } = virtualClock();
+async function setup(t: Tap.Test, nodes: SimNode[], authority: Record<string, unknown> = {}) {
+  const { clock, sleeps, advance } = virtualClock();
   let port: ReturnType<typeof fleetDouble> | null = null;
   const a = await testAuthority(t, {
-    authority: { canary: { fraction: 0.1, soak: '30m', check_every: '1m' } },
+    authority: { canary: { fraction: 0.1, soak: '30m', check_every: '1m' }, ...authority },
     overrides: { clock, fleet: { reports: () => port!.port.reports(), canaryCandidates: (tr) => port!.port.canaryCandidates(tr), publish: (e, tr) => port!.port.publish(e, tr), convergence: (tr) => port!.port.convergence(tr) } },
   });
   port = fleetDouble(nodes, a.service.deps.keyset, clock);
-  return { a, published: port.published, sleeps };
+  return { a, published: port.published, sleeps, clock, advance, freeze: port.freeze };
+}
+
+/** Drive a run into its canary soak, then stop the driver there, as a crash would. */
+async function crashMidSoak(a: Awaited<ReturnType<typeof setup>>['a'], sleeps: number[], runId: string) {
+  while (a.service.deps.store.requireRun(runId).stage !== 'canary') await a.service.orchestrator.drive(runId, { until: 'stage' });
+  const ctl = new AbortController();
+  const driving = a.service.orchestrator.drive(runId, { signal: ctl.signal });
+  const before = sleeps.length;
+  while (sleeps.length < before + 5) await new Promise((r) => setImmediate(r));
+  ctl.abort();
+  await driving;
 }
 
 async function releaseBaseline(a: Awaited<ReturnType<typeof setup>>['a']) {
@@ -93,14 +104,18 @@ t.test('a restarted authority continues the same soak with the same canaries', a
   while (sleeps.length < 5) await new Promise((r) => setImmediate(r));
   ctl.abort();
   await driving;
-  const plan = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[]; deadline: number };
+  const plan = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[]; confirmDeadline: number };
+  const confirmed = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary:confirmed`) ?? '{}') as Record<string, number>;
+  t.same(Object.keys(confirmed).sort(), [...plan.canaries].sort(), 'each canary confirmation is stored as it is seen');
   t.equal(a.service.deps.store.requireRun(run.id).stage, 'canary', 'interrupted mid-soak');
   const before = sleeps.length;
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed');
   const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence;
   t.same(evidence?.canaries, plan.canaries, 'the same canaries');
-  t.equal(evidence?.deadline, new Date(plan.deadline).toISOString(), 'the same deadline');
+  t.equal(evidence?.confirm_deadline, new Date(plan.confirmDeadline).toISOString(), 'the same confirm deadline');
+  const soakEnd = Math.max(...Object.values(confirmed)) + 30 * 60_000;
+  t.equal(evidence?.soak_until, new Date(soakEnd).toISOString(), 'the same soak, from the stored confirmations');
   const soakSleeps = sleeps.slice(before).filter((ms) => ms <= 60_000);
   t.ok(soakSleeps.length < 30, `the resumed soak only slept out the remainder (${soakSleeps.length} checks)`);
 });
@@ -113,4 +128,66 @@ t.test('a fleet that goes silent during deploy does not pass it: deploy waits fo
   const deploy = a.service.deps.store.getStageResult(run.id, 'deploy');
   t.match(deploy?.reason, /progress deadline passed; behind: node-0 \(at seq \d+ \(silent\)\)/);
   t.same(deploy?.evidence.converged, [], 'nobody confirmed');
+});
+
+t.test('the soak of a canary starts when it confirms: a slow apply does not eat the soak', async (t) => {
+  const nodes = fleet(10, () => ({ applyMs: 7 * 60_000 }));
+  const { a, sleeps } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '5m', check_every: '1m' }, deploy: { progress_deadline: '10m' } });
+  await releaseBaseline(a);
+  a.commitVersion({ version: 'v2', latencyMs: 10 });
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const before = sleeps.length;
+  const done = await a.service.orchestrator.drive(run.id);
+  t.equal(done.status, 'completed', done.reason ?? '');
+  const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence as { confirmed_at: Record<string, string>; soak_until: string };
+  const [confirmedAt] = Object.values(evidence.confirmed_at);
+  t.equal(Date.parse(evidence.soak_until) - Date.parse(confirmedAt ?? ''), 5 * 60_000, 'five minutes of soak after the confirm');
+  const soaked = sleeps.slice(before).filter((ms) => ms <= 60_000).slice(0, 12).reduce((x, y) => x + y, 0);
+  t.equal(soaked, 12 * 60_000, '7 minutes of apply, then 5 of soak, in 1-minute checks');
+});
+
+t.test('a canary that does not confirm by the confirm deadline fails for that reason', async (t) => {
+  const nodes = fleet(10);
+  const { a } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '5m', check_every: '1m' }, deploy: { progress_deadline: '10m' } });
+  await releaseBaseline(a);
+  for (const n of nodes) n.applyMs = 20 * 60_000;
+  a.commitVersion({ version: 'v2', latencyMs: 10 });
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const done = await a.service.orchestrator.drive(run.id);
+  t.equal(done.status, 'rolled_back');
+  t.match(done.reason, /canary failed on node-\d: canary node-\d did not confirm the release within 600 s \(last heard: fetching #\d+\)/);
+  t.notMatch(done.reason, /health probe failing/, 'not mistaken for a failing health probe');
+});
+
+t.test('an authority restarted after the soak deadline hears fresh heartbeats before it judges', async (t) => {
+  const nodes = fleet(10);
+  const { a, sleeps, clock, advance, freeze } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '30m', check_every: '5s', heartbeat_timeout: '30s' } });
+  await releaseBaseline(a);
+  a.commitVersion({ version: 'v2', latencyMs: 10 });
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  await crashMidSoak(a, sleeps, run.id);
+  const { canaries } = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] };
+  // what the store holds is how the canaries were heard before the crash, an hour ago (mid-probation, say);
+  // fresh heartbeats come 20 s after the restart
+  freeze(canaries, clock.now() + 60 * 60_000 + 20_000, (r) => ({ ...r, health: 'failing', tracks: { testnet: { ...r.tracks.testnet!, state: 'probation', codeHash: 'e'.repeat(64) } } }));
+  advance(60 * 60_000);
+  const done = await a.service.orchestrator.drive(run.id);
+  t.equal(done.status, 'completed', done.reason ?? '');
+  const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence as { criteria: Array<{ ok: boolean }> };
+  t.ok(evidence.criteria.every((c) => c.ok), 'judged on the heartbeats heard after the restart');
+});
+
+t.test('a restarted authority whose canaries stay silent judges them silent after heartbeat_timeout', async (t) => {
+  const nodes = fleet(10);
+  const { a, sleeps, clock, advance, freeze } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '30m', check_every: '5s', heartbeat_timeout: '30s' } });
+  await releaseBaseline(a);
+  a.commitVersion({ version: 'v2', latencyMs: 10 });
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  await crashMidSoak(a, sleeps, run.id);
+  const { canaries } = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] };
+  freeze(canaries, clock.now() + 24 * 3_600_000);
+  advance(60 * 60_000);
+  const done = await a.service.orchestrator.drive(run.id);
+  t.equal(done.status, 'rolled_back');
+  t.match(done.reason, /heartbeat: no recent heartbeat from node-\d/);
 });

@@ -113,3 +113,76 @@ export function judgeCanary(
   const failing = criteria.filter((c) => !c.ok);
   return { pass: failing.length === 0, criteria, reason: failing.length ? failing.map((c) => `${c.name}: ${c.detail}`).join('; ') : 'all five canary criteria hold' };
 }
+
+/** A canary during the soak, as the authority last heard it. */
+export interface SoakCanary {
+  node: string;
+  /** When its last heartbeat was received; null if never. */
+  heardAt: number | null;
+  /** Its apply of the canary manifest: `confirmed`, `rolled_back`, another state while it applies; null before it began. */
+  state: string | null;
+  /** How it was last heard, for a reason (e.g. `fetching #6`). */
+  last: string;
+}
+
+export interface SoakInput {
+  now: number;
+  canaries: SoakCanary[];
+  /** When each canary was first seen confirmed (stored, absolute): its soak starts there. */
+  confirmedAt: Readonly<Record<string, number>>;
+  /** Absolute; a canary not confirmed by then fails. */
+  confirmDeadline: number;
+  /** How long canaries had to confirm, for the reason. */
+  confirmWithinMs: number;
+  soakMs: number;
+  /** When this driver began watching: a heartbeat received before describes a past (e.g. before a restart). */
+  watchingSince: number;
+  heartbeatTimeoutMs: number;
+}
+
+export type SoakStep = { confirmedAt: Record<string, number>; why: string } & (
+  | { kind: 'wait'; until: number }
+  /** Judge the five criteria now (soak over, or a canary gave up). */
+  | { kind: 'judge'; soakEnd: number | null }
+  /** Fail without judging: these canaries did not confirm the release in time. */
+  | { kind: 'unconfirmed'; nodes: string[] }
+);
+
+const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
+
+/**
+ * The soak of a canary starts when it confirms the release, not when it was picked, so a
+ * slow apply does not eat the soak (and is not mistaken for a failing health probe); a
+ * canary that does not confirm by the confirm deadline fails for that reason. No verdict is
+ * reached on heartbeats received before this driver started (an authority restarted after
+ * the deadline would judge on what the nodes said before it went down): it waits until every
+ * canary has been heard since, or heartbeat_timeout has passed, which a silent one then fails.
+ */
+export function soakStep(i: SoakInput): SoakStep {
+  const confirmedAt = { ...i.confirmedAt };
+  for (const c of i.canaries) if (confirmedAt[c.node] === undefined && c.state === 'confirmed') confirmedAt[c.node] = i.now;
+  const stale = i.canaries.filter((c) => c.heardAt === null || c.heardAt < i.watchingSince).map((c) => c.node);
+  const freshBy = i.watchingSince + i.heartbeatTimeoutMs;
+  const since = new Date(i.watchingSince).toISOString();
+  const settled = (step: SoakStep): SoakStep => (stale.length === 0 || i.now >= freshBy ? step : {
+    kind: 'wait', until: freshBy, confirmedAt, why: `waiting for a heartbeat from ${stale.join(', ')} heard since ${since}`,
+  });
+
+  const gaveUp = i.canaries.filter((c) => c.state === 'rolled_back').map((c) => c.node);
+  if (gaveUp.length > 0) {
+    return settled({ kind: 'judge', soakEnd: null, confirmedAt, why: `${gaveUp.join(', ')} rolled itself back` });
+  }
+  const unconfirmed = i.canaries.filter((c) => confirmedAt[c.node] === undefined);
+  const nodes = unconfirmed.map((c) => c.node);
+  if (nodes.length > 0) {
+    if (i.now < i.confirmDeadline) {
+      return { kind: 'wait', until: i.confirmDeadline, confirmedAt, why: `waiting for ${nodes.join(', ')} to confirm` };
+    }
+    const within = secs(i.confirmWithinMs);
+    const which = unconfirmed.map((c) => `canary ${c.node} did not confirm the release within ${within} (last heard: ${c.last})`);
+    return settled({ kind: 'unconfirmed', nodes, confirmedAt, why: which.join('; ') });
+  }
+  const soakEnd = Math.max(...i.canaries.map((c) => confirmedAt[c.node] as number)) + i.soakMs;
+  if (i.now < soakEnd) return { kind: 'wait', until: soakEnd, confirmedAt, why: 'soaking' };
+  return settled({ kind: 'judge', soakEnd, confirmedAt, why: `soaked ${secs(i.soakMs)} since the last canary confirmed` });
+}

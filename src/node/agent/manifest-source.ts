@@ -1,15 +1,17 @@
-// The node's verified manifests, one per track, as gossip sees them (ports.ts ManifestSource).
-// A manifest is verified once when it is offered (signature and keyset, then fleet, track,
-// expiry and seq: SPEC "Trust") and kept in the store for forwarding even when it does not
-// target this node (or is of a track the authority releases but its app does not run);
-// one that targets this node is handed to the apply engine, one at a time, in the
-// background: gossip never waits for an apply.
+// The node's verified manifests, as gossip sees them (ports.ts ManifestSource): per track the
+// newest fleet-wide one and the targeted ones above it that some node still needs
+// (gossip/held.ts), so a node that joins after a rolled-back canary still finds the fleet's
+// release. A manifest is verified once when it is offered (signature and keyset, then fleet,
+// track, expiry and seq: SPEC "Trust") and kept in the store for forwarding even when it does
+// not target this node (or is of a track the authority releases but its app does not run); the newest one that targets this node is handed to the apply engine,
+// one at a time, in the background: gossip never waits for an apply.
 import { createHash } from 'node:crypto';
 import type { Config } from '../../core/config.js';
 import { checkManifestAcceptable, type ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import type { ManifestSource, OfferResult } from '../../gossip/ports.js';
+import { admit, newestFor, worthPulling } from '../../gossip/held.js';
 import type { Digest } from '../../gossip/types.js';
 import type { Keyset } from '../../trust/keyset.js';
 import { isRevocationEnvelope, REVOCATIONS_KEY, verifyRevocations } from '../../trust/revocation-list.js';
@@ -17,7 +19,10 @@ import { verifyManifest } from '../../trust/verify-manifest.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 
+/** The newest manifest held per track (what `status` shows). */
 export const MANIFEST_KEY_PREFIX = 'gossip.manifest.';
+/** Every manifest held per track, a JSON array of envelopes, newest first. */
+export const HELD_KEY_PREFIX = 'gossip.held.';
 /** Where the latest verified revocation list is kept (it gossips under REVOCATIONS_KEY). */
 export const REVOCATIONS_STORE_KEY = 'gossip.revocations';
 
@@ -52,31 +57,54 @@ interface Held {
   envelope: string;
   hash: string;
   payload: ManifestPayload;
+  seq: number;
+  targets: ManifestPayload['targets'];
+}
+
+/** The envelopes held for a track as the store keeps them, newest first (older stores: just the newest). */
+export function storedHeld(store: Store, track: string): string[] {
+  const list = store.kv.get(HELD_KEY_PREFIX + track);
+  if (list !== null) {
+    try {
+      const parsed = JSON.parse(list) as unknown;
+      if (Array.isArray(parsed)) return parsed.filter((e): e is string => typeof e === 'string');
+    } catch {
+      // unreadable: fall back to the newest alone
+    }
+  }
+  const newest = store.kv.get(MANIFEST_KEY_PREFIX + track);
+  return newest === null ? [] : [newest];
 }
 
 export class StoreManifestSource implements ManifestSource {
-  private readonly held = new Map<string, Held>();
+  /** Per track, newest first. */
+  private readonly held = new Map<string, Held[]>();
   private current: Digest = {};
   private queue: string[] = [];
   private draining: Promise<void> | null = null;
+  /** Per track, the stored held list last looked at by refresh(). */
   private readonly looked = new Map<string, string>();
+  /** Hashes refresh() has offered. */
+  private readonly offered = new Set<string>();
   private closed = false;
   private revocations: { envelope: string; hash: string; seq: number } | null = null;
   /** Tracks held and forwarded: the ones this node runs and the ones it relays. */
-  private readonly holds: readonly string[];
+  private readonly heldTracks: readonly string[];
 
   constructor(private readonly deps: ManifestSourceDeps) {
-    this.holds = [...new Set([...deps.node.tracks, ...(deps.node.relay ?? [])])];
-    for (const track of this.holds) {
-      const envelope = deps.store.kv.get(MANIFEST_KEY_PREFIX + track);
-      if (envelope === null) continue;
-      try {
-        // Our own store, but the keyset may have rotated since: what no longer verifies is not served.
-        const { payload } = verifyManifest(envelope, deps.keyset);
-        if (payload.track === track) this.held.set(track, { envelope, hash: this.hash(envelope), payload });
-      } catch (err) {
-        deps.log?.warn({ module: 'gossip', track, code: toUpshiftError(err).code }, 'stored manifest no longer verifies; not serving it');
+    this.heldTracks = [...new Set([...deps.node.tracks, ...(deps.node.relay ?? [])])];
+    for (const track of this.heldTracks) {
+      const held: Held[] = [];
+      for (const envelope of storedHeld(deps.store, track)) {
+        try {
+          // Our own store, but the keyset may have rotated since: what no longer verifies is not served.
+          const { payload } = verifyManifest(envelope, deps.keyset);
+          if (payload.track === track) held.push(this.entry(envelope, payload));
+        } catch (err) {
+          deps.log?.warn({ module: 'gossip', track, code: toUpshiftError(err).code }, 'stored manifest no longer verifies; not serving it');
+        }
       }
+      if (held.length > 0) this.held.set(track, held);
     }
     const list = deps.store.kv.get(REVOCATIONS_STORE_KEY);
     if (list !== null) {
@@ -93,18 +121,24 @@ export class StoreManifestSource implements ManifestSource {
     return this.current;
   }
 
-  get(track: string): string | null {
+  get(track: string, hash?: string): string | null {
     if (track === REVOCATIONS_KEY) return this.revocations?.envelope ?? null;
-    return this.held.get(track)?.envelope ?? null;
+    const held = this.held.get(track) ?? [];
+    return (hash === undefined ? held[0] : held.find((h) => h.hash === hash))?.envelope ?? null;
+  }
+
+  wants(track: string, seq: number, hash: string): boolean {
+    if (track === REVOCATIONS_KEY) return seq > (this.revocations?.seq ?? -1);
+    return worthPulling(this.held.get(track) ?? [], seq, hash);
   }
 
   hash(envelope: string): string {
     return createHash('sha256').update(envelope).digest('hex');
   }
 
-  /** The verified payload held for a track. */
+  /** The newest verified payload held for a track. */
   payload(track: string): ManifestPayload | null {
-    return this.held.get(track)?.payload ?? null;
+    return this.held.get(track)?.[0]?.payload ?? null;
   }
 
   async offer(envelope: string): Promise<OfferResult> {
@@ -121,26 +155,32 @@ export class StoreManifestSource implements ManifestSource {
   accept(envelope: string): 'accepted' | 'same' {
     if (isRevocationEnvelope(envelope)) return this.acceptRevocations(envelope);
     const { deps } = this;
-    let payload: ManifestPayload;
+    let m: Held;
+    let held: Held[];
     try {
-      payload = verifyManifest(envelope, deps.keyset).payload;
-      if (!this.holds.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
-      const have = this.held.get(payload.track) ?? null;
-      const floor = Math.max(have?.payload.seq ?? 0, deps.store.floors.get(payload.track) ?? 0);
-      const verdict = checkManifestAcceptable(payload, { now: deps.clock.now(), fleet: deps.node.fleet, track: payload.track, floorSeq: floor === 0 ? null : floor });
-      if (verdict === 'same') {
-        if (have?.hash === this.hash(envelope)) return 'same';
-        // Same seq, other bytes: two manifests for one seq. The one we hold stays.
-        if (have !== null) throw new UpshiftError('E_SEQ_CONFLICT', `a different manifest for ${payload.track}#${payload.seq} is already held`);
-      }
+      const { payload } = verifyManifest(envelope, deps.keyset);
+      if (!this.heldTracks.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
+      // Fleet, track, expiry here; the seq against what is held in admit(). The apply engine
+      // checks this node's floor again before it applies anything.
+      checkManifestAcceptable(payload, { now: deps.clock.now(), fleet: deps.node.fleet, track: payload.track, floorSeq: null });
+      m = this.entry(envelope, payload);
+      const verdict = admit(this.held.get(payload.track) ?? [], m);
+      if (verdict.verdict === 'same') return 'same';
+      if (verdict.verdict === 'refused') throw new UpshiftError(verdict.code, `${payload.track}: ${verdict.reason}`);
+      held = verdict.held;
     } catch (err) {
       throw toUpshiftError(err, 'E_MANIFEST_PARSE');
     }
-    deps.store.kv.set(MANIFEST_KEY_PREFIX + payload.track, envelope);
-    this.held.set(payload.track, { envelope, hash: this.hash(envelope), payload });
+    const { track, seq, version } = m.payload;
+    deps.store.tx(() => {
+      deps.store.kv.set(MANIFEST_KEY_PREFIX + track, (held[0] as Held).envelope);
+      deps.store.kv.set(HELD_KEY_PREFIX + track, JSON.stringify(held.map((h) => h.envelope)));
+    });
+    this.held.set(track, held);
     this.rebuild();
-    deps.log?.info({ module: 'gossip', track: payload.track, seq: payload.seq, version: payload.version }, 'manifest accepted');
-    if (this.targetsMe(payload)) this.enqueue(envelope);
+    deps.log?.info({ module: 'gossip', track, seq, version, held: held.map((h) => h.seq) }, 'manifest accepted');
+    // Only the newest manifest that targets this node is applied; an older one that arrives later is only forwarded.
+    if (this.targetsMe(m.payload) && newestFor(held, deps.node.id) === m) this.enqueue(envelope);
     return 'accepted';
   }
 
@@ -149,12 +189,22 @@ export class StoreManifestSource implements ManifestSource {
    * while the daemon runs): one kv read per track, verified like any offer.
    */
   refresh(): void {
-    const keys: Array<[string, string]> = this.holds.map((t) => [t, MANIFEST_KEY_PREFIX + t]);
-    for (const [key, storeKey] of [...keys, [REVOCATIONS_KEY, REVOCATIONS_STORE_KEY] as [string, string]]) {
-      const stored = this.deps.store.kv.get(storeKey);
-      if (stored === null || stored === this.get(key) || stored === this.looked.get(key)) continue;
-      this.looked.set(key, stored); // a refused one is not offered again every round
-      void this.offer(stored);
+    const stored: string[] = this.heldTracks.flatMap((t) => {
+      const list = this.deps.store.kv.get(HELD_KEY_PREFIX + t);
+      if (list === this.looked.get(t)) return []; // unchanged since the last round
+      if (list !== null) this.looked.set(t, list);
+      return storedHeld(this.deps.store, t);
+    });
+    const revocations = this.deps.store.kv.get(REVOCATIONS_STORE_KEY);
+    if (revocations !== null && revocations !== this.looked.get(REVOCATIONS_KEY)) {
+      this.looked.set(REVOCATIONS_KEY, revocations);
+      stored.push(revocations);
+    }
+    for (const envelope of stored) {
+      const hash = this.hash(envelope);
+      if (this.offered.has(hash) || this.holds(hash)) continue;
+      this.offered.add(hash); // a refused one is not offered again every round
+      void this.offer(envelope);
     }
   }
 
@@ -181,9 +231,11 @@ export class StoreManifestSource implements ManifestSource {
 
   /** Manifests held but not yet applied here (after a restart mid-apply, say): apply them. */
   resume(): void {
-    for (const h of this.held.values()) {
-      const floor = this.deps.store.floors.get(h.payload.track);
-      if (this.targetsMe(h.payload) && (floor === null || h.payload.seq > floor)) this.enqueue(h.envelope);
+    if (this.deps.engine === null) return;
+    for (const [track, held] of this.held) {
+      const floor = this.deps.store.floors.get(track);
+      const mine = newestFor(held, this.deps.node.id);
+      if (mine && this.targetsMe(mine.payload) && (floor === null || mine.seq > floor)) this.enqueue(mine.envelope);
     }
   }
 
@@ -227,9 +279,23 @@ export class StoreManifestSource implements ManifestSource {
     }
   }
 
+  private entry(envelope: string, payload: ManifestPayload): Held {
+    return { envelope, hash: this.hash(envelope), payload, seq: payload.seq, targets: payload.targets };
+  }
+
+  private holds(hash: string): boolean {
+    if (this.revocations?.hash === hash) return true;
+    for (const held of this.held.values()) if (held.some((h) => h.hash === hash)) return true;
+    return false;
+  }
+
   private rebuild(): void {
     const d: Digest = {};
-    for (const [track, h] of this.held) d[track] = { seq: h.payload.seq, hash: h.hash };
+    for (const [track, [newest, ...others]] of this.held) {
+      if (!newest) continue;
+      const also = others.map((h) => ({ seq: h.seq, hash: h.hash }));
+      d[track] = { seq: newest.seq, hash: newest.hash, ...(also.length ? { also } : {}) };
+    }
     if (this.revocations) d[REVOCATIONS_KEY] = { seq: this.revocations.seq, hash: this.revocations.hash };
     this.current = d;
   }

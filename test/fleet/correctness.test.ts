@@ -1,0 +1,150 @@
+// Fleet correctness on loopback (issue 8, items 20–23), one small fleet shared by the
+// subtests in order: an authority daemon and two node daemons (real processes, real gossip,
+// real applies of the sample app), then a third node that joins late.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
+import { waitForRun } from '../../scripts/demo/watch.js';
+import { openStore } from '../../src/runtime/deps.js';
+import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'upshift-fleetfix-'));
+const fleet = new LoopbackFleet({
+  dir,
+  nodes: 2,
+  cliPath: CLI_PATH,
+  // ceil(0.3 × 2 or 3) = 1 canary; a release that carries a `slow-install` file sleeps that many seconds in install
+  authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] } },
+  app: { install: 'if [ -f slow-install ]; then sleep "$(cat slow-install)"; fi' },
+});
+await fleet.start();
+const store = openStore(fleet.authority.stateDir);
+t.teardown(async () => {
+  store.close();
+  await fleet.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface TrackStatus {
+  running: { seq: number; version: string } | null;
+  last_apply: { seq: number; version: string; state: string } | null;
+}
+
+async function status(d: Daemon): Promise<TrackStatus> {
+  const body = (await (await fetch(`${d.url}/v1/status`)).json()) as { tracks: Record<string, TrackStatus> };
+  return body.tracks.testnet as TrackStatus;
+}
+
+/** Poll until every node satisfies `ok` (or `ms` pass); returns the last statuses. */
+async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean, ms = 45_000): Promise<TrackStatus[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const all = await Promise.all(nodes.map(status));
+    if (all.every(ok) || Date.now() > until) return all;
+    await sleep(250);
+  }
+}
+
+const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
+
+async function release(knobs: SampleKnobs, slowInstallSec = 0) {
+  const marker = join(fleet.repoDir, 'slow-install');
+  if (slowInstallSec > 0) writeFileSync(marker, `${slowInstallSec}\n`);
+  else rmSync(marker, { force: true });
+  const commit = fleet.commit(knobs);
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 150_000 });
+  const results = store.stageResults(run.id);
+  return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
+}
+
+/** `fleet health --json` until it exits 0 (a heartbeat or two may still be on its way), at most 20 s. */
+async function fleetHealth() {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const r = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']);
+    if (r.code === 0 || Date.now() > until) return r;
+    await sleep(1000);
+  }
+}
+
+let good = '';
+
+t.test('v1 reaches both nodes (no healthy node yet, so no canary)', async (t) => {
+  const v1 = await release({ version: 'v1', latencyMs: 10 });
+  t.equal(v1.run.status, 'completed', v1.run.reason ?? '');
+  const all = await eventually(fleet.nodes, runs(v1.commit));
+  t.ok(all.every(runs(v1.commit)), 'every node runs v1', { all });
+  good = v1.commit;
+});
+
+t.test('after a canary is rolled back, fleet health is clean and a late joiner still gets the fleet release', async (t) => {
+  const v2 = await release({ version: 'v2', latencyMs: 9, healthy: false });
+  t.equal(v2.run.status, 'rolled_back');
+  t.equal(v2.stage('canary')?.outcome, 'rolled_back', v2.stage('canary')?.reason ?? '');
+  const all = await eventually(fleet.nodes, runs(good));
+  t.ok(all.every(runs(good)), 'both nodes back on (or still on) v1, confirmed', { all });
+
+  // #21: the non-canary was never targeted by anything after v1's manifest: not behind
+  const health = await fleetHealth();
+  t.equal(health.code, 0, 'fleet health exits 0 after a correctly stopped canary', diag(health));
+
+  // #20: the newest manifest is the rollback addressed to the canary; the new node must still find v1's
+  const late = await fleet.join('node-3');
+  const [after] = await eventually([late], runs(good));
+  t.equal(after?.running?.version, good, `${late.id} runs the fleet's release`, { after });
+  const again = await fleetHealth();
+  t.equal(again.code, 0, 'and the fleet of three is healthy', diag(again));
+});
+
+t.test('a canary whose apply is slower than the soak is soaked from its confirm, and passes', async (t) => {
+  // 9 s of install, a 6 s soak: a soak counted from selection would end mid-apply
+  const v3 = await release({ version: 'v3', latencyMs: 9 }, 9);
+  const canary = v3.stage('canary');
+  t.equal(v3.run.status, 'completed', v3.run.reason ?? '');
+  t.equal(canary?.outcome, 'passed', canary?.reason ?? '');
+  const evidence = canary?.evidence as { confirmed_at: Record<string, string>; soak_until: string };
+  const confirmed = Object.values(evidence.confirmed_at)[0] ?? '';
+  t.equal(Date.parse(evidence.soak_until) - Date.parse(confirmed), 6000, 'the 6 s soak counted from the confirm');
+  t.ok(Date.parse(confirmed) - (canary?.startedAt ?? 0) >= 9000, 'the confirm came after the 9 s install', { confirmed, started: canary?.startedAt });
+  const all = await eventually(fleet.nodes, runs(v3.commit), 90_000);
+  t.ok(all.every(runs(v3.commit)), 'every node runs v3', { all });
+  good = v3.commit;
+});
+
+t.test('an authority killed mid-soak and restarted after the deadline judges on fresh heartbeats', async (t) => {
+  rmSync(join(fleet.repoDir, 'slow-install'), { force: true });
+  const commit = fleet.commit({ version: 'v4', latencyMs: 9 });
+  // wait until the canary runs v4, confirmed, and its soak runs
+  const until = Date.now() + 90_000;
+  let runId = '';
+  let canary: Daemon | undefined;
+  while (!runId && Date.now() < until) {
+    const run = store.findRun('testnet', commit);
+    const plan = run ? (JSON.parse(store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] } | null) : null;
+    canary = fleet.nodes.find((n) => n.id === plan?.canaries[0]);
+    if (run && canary && runs(commit)(await status(canary))) runId = run.id;
+    else await sleep(100);
+  }
+  t.ok(runId && canary, 'the canary confirmed v4; soaking');
+  // The canary's daemon is paused through the restart, so the store holds only stale heartbeats of it
+  // when the resumed stage looks; it answers again once that stage is watching.
+  canary?.child?.kill('SIGSTOP');
+  try {
+    await fleet.stopDaemon(fleet.authority, 'SIGKILL');
+    t.equal(store.requireRun(runId).status, 'running', 'the run is left mid-canary');
+    await sleep(14_000); // past the soak (6 s) and heartbeat_timeout (6 s): every stored heartbeat is stale
+    const logFrom = readFileSync(fleet.authority.logPath, 'utf8').length;
+    await fleet.startDaemon(fleet.authority);
+    const resumed = (line: string) => line.includes('"stage":"canary"') && line.includes('stage started');
+    while (!readFileSync(fleet.authority.logPath, 'utf8').slice(logFrom).split('\n').some(resumed)) await sleep(50);
+  } finally {
+    canary?.child?.kill('SIGCONT');
+  }
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
+  const stage = store.stageResults(run.id).find((r) => r.stage === 'canary');
+  t.equal(stage?.outcome, 'passed', stage?.reason ?? '');
+  t.equal(run.status, 'completed', run.reason ?? '');
+});
