@@ -100,12 +100,12 @@ export interface FleetNode {
   healthy: boolean;
 }
 
-/** What one node said when handed a manifest. */
-export interface Delivery {
-  node: string;
-  accepted: boolean;
-  reason: string;
-  code?: string;
+/**
+ * What publishing did: the manifest is verified and held by the authority's own node for
+ * gossip (`same` when it already was). Whether nodes took it up shows in their heartbeats.
+ */
+export interface Publication {
+  held: 'accepted' | 'same';
 }
 
 export interface NodeTrackState {
@@ -138,8 +138,8 @@ export interface FleetPort {
   reports(): Promise<NodeReport[]>;
   /** Peers eligible as canaries: verified and healthy, never the authority itself. */
   canaryCandidates(track: string): Promise<FleetNode[]>;
-  /** Hand a signed manifest (envelope JSON) to the nodes it targets. */
-  publish(envelope: string, track: string): Promise<Delivery[]>;
+  /** Hand a signed manifest (envelope JSON) to gossip; the nodes it targets pull it from there. */
+  publish(envelope: string, track: string): Promise<Publication>;
   /** What every known node reports for a track. */
   convergence(track: string): Promise<NodeTrackState[]>;
 }

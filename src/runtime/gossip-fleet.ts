@@ -2,7 +2,7 @@
 // heartbeat (kept in the store by the node agent), canary candidates among certified
 // peers that are healthy and heard from recently, and publishing as handing the signed
 // manifest to this node's gossip source, from where digests carry it to every node.
-import type { Delivery, FleetNode, FleetPort, NodeReport, NodeTrackState } from '../core/ports.js';
+import type { FleetNode, FleetPort, NodeReport, NodeTrackState, Publication } from '../core/ports.js';
 import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import type { StoreManifestSource } from '../node/agent/manifest-source.js';
@@ -16,7 +16,7 @@ export interface GossipFleetDeps {
   /** A node whose last heartbeat is older than this is silent: not live, not a candidate. */
   heartbeatTimeoutMs: number;
   /** Put a verified manifest into gossip (throws its refusal code). */
-  publish: (envelope: string) => Promise<Delivery>;
+  publish: (envelope: string) => Promise<Publication>;
 }
 
 export class GossipFleet implements FleetPort {
@@ -39,8 +39,8 @@ export class GossipFleet implements FleetPort {
       }));
   }
 
-  publish(envelope: string): Promise<Delivery[]> {
-    return this.deps.publish(envelope).then((d) => [d]);
+  publish(envelope: string): Promise<Publication> {
+    return this.deps.publish(envelope);
   }
 
   /** Every node that runs the track: what it runs, and for a silent one since when. */
@@ -89,9 +89,9 @@ export function gossipFleet(config: Config, store: Store, clock: { now(): number
     clock,
     heartbeatTimeoutMs: config.authority?.canary.heartbeat_timeout ?? 30_000,
     publish: async (envelope) => {
-      const verdict = source.accept(envelope);
+      const held = source.accept(envelope);
       pushNow?.();
-      return { node: config.node.id, accepted: true, reason: verdict === 'same' ? 'already held for gossip' : 'verified and held for gossip' };
+      return { held };
     },
   });
 }

@@ -37,7 +37,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     purpose: 'canary', kind: 'release', version: run.version, commit: run.commit, codeHash: recordedCodeHash(ctx, run.id),
     targets: plan.canaries, evidence: releaseEvidence(ctx),
   });
-  const deliveries = await ctx.fleet.publish(envelope, run.track);
+  const published = await ctx.fleet.publish(envelope, run.track);
   ctx.failpoint('canary:published');
 
   // Each canary soaks from its confirmation; stop early when one already rolled itself back.
@@ -63,7 +63,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   });
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
-    canaries: plan.canaries, selection: plan.selection, seq: record.seq, deliveries,
+    canaries: plan.canaries, selection: plan.selection, seq: record.seq, published: published.held,
     confirm_deadline: iso(plan.confirmDeadline),
     confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
     soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,

@@ -12,19 +12,17 @@ import { releaseEvidence } from './sign.js';
 export async function deploy(ctx: StageContext): Promise<StageReport> {
   const { run, authority } = ctx;
   const envelope = await fleetManifest(ctx);
-  const deliveries = await ctx.fleet.publish(envelope.envelope, run.track);
+  const published = await ctx.fleet.publish(envelope.envelope, run.track);
   ctx.failpoint('deploy:published');
   const deadline = storedDeadline(ctx, `run:${run.id}:deploy:deadline`, authority.deploy.progress_deadline);
 
-  // a node that refused the manifest outright will not come round by waiting
-  const refused = new Set(deliveries.filter((d) => !d.accepted).map((d) => d.node));
   let view = await convergence(ctx, envelope.seq);
-  while (view.behind.some((b) => !refused.has(b.node)) && ctx.clock.now() < deadline) {
+  while (view.behind.length > 0 && ctx.clock.now() < deadline) {
     await ctx.clock.sleep(Math.min(authority.canary.check_every, deadline - ctx.clock.now()), ctx.signal);
     view = await convergence(ctx, envelope.seq);
   }
   const notes = [...new Set(view.nodes.map((n) => n.note).filter((n): n is string => Boolean(n)))];
-  const evidence: Record<string, unknown> = { seq: envelope.seq, deliveries, converged: view.converged, behind: view.behind, silent: view.silent, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
+  const evidence: Record<string, unknown> = { seq: envelope.seq, published: published.held, converged: view.converged, behind: view.behind, silent: view.silent, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
   const silent = view.silent.length ? `; silent, not waited for: ${view.silent.map((s) => `${s.node} (${s.why})`).join(', ')}` : '';
   if (view.behind.length === 0 && view.converged.length === 0) {
     return { outcome: 'passed', reason: `no node runs track ${run.track} yet: ${run.track}#${envelope.seq} is held for gossip, and nodes take it up when they join`, evidence };
@@ -32,8 +30,8 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
   if (view.behind.length === 0) {
     return { outcome: 'passed', reason: `${run.track}#${envelope.seq} confirmed by ${view.converged.length} node(s) (${view.converged.join(', ')})${notes.length ? `; ${notes.join('; ')}` : ''}${silent}`, evidence };
   }
-  const behind = view.behind.map((b) => `${b.node} (${deliveries.find((d) => d.node === b.node && !d.accepted)?.reason ?? b.why})`).join(', ');
-  const why = ctx.clock.now() < deadline ? 'refused' : 'progress deadline passed';
+  const behind = view.behind.map((b) => `${b.node} (${b.why})`).join(', ');
+  const why = 'progress deadline passed';
   if (authority.deploy.auto_revert) {
     evidence.rollback = await publishRollback(ctx, 'all', `${why}: ${behind} behind`);
     return { outcome: 'rolled_back', reason: `${why}; behind: ${behind}; auto_revert published a rollback`, code: 'E_GATE', evidence };

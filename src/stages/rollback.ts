@@ -1,6 +1,6 @@
 // A signed rollback: a new manifest with a higher seq that pins the last stable commit,
 // sent to the given nodes (or all). History is never rewritten.
-import type { Delivery } from '../core/ports.js';
+import type { Publication } from '../core/ports.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
@@ -10,7 +10,8 @@ export interface RollbackResult {
   reason: string;
   seq?: number;
   to?: { version: string; commit: string };
-  deliveries?: Delivery[];
+  /** Whether the authority's node took it up now or already held it. */
+  held?: Publication['held'];
 }
 
 export async function publishRollback(ctx: StageContext, targets: 'all' | string[], why: string): Promise<RollbackResult> {
@@ -20,6 +21,6 @@ export async function publishRollback(ctx: StageContext, targets: 'all' | string
     purpose: 'rollback', kind: 'rollback', version: stable.version, commit: stable.commit, codeHash: recordedCodeHash(ctx, stable.id), targets,
     evidence: { run_id: ctx.run.id, test: null, benchmark: null, notes: [`rollback of ${ctx.run.version}: ${why}`] },
   });
-  const deliveries = await ctx.fleet.publish(envelope, ctx.run.track);
-  return { published: true, reason: `published rollback ${ctx.run.track}#${record.seq} to ${stable.version}`, seq: record.seq, to: { version: stable.version, commit: stable.commit }, deliveries };
+  const { held } = await ctx.fleet.publish(envelope, ctx.run.track);
+  return { published: true, reason: `published rollback ${ctx.run.track}#${record.seq} to ${stable.version}`, seq: record.seq, to: { version: stable.version, commit: stable.commit }, held };
 }

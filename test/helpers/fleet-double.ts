@@ -3,7 +3,7 @@
 // a node agent would. It records every publish. The real fleet over loopback is tested
 // end to end elsewhere; this double lets a 30-minute soak run on a virtual clock.
 import { UpshiftError } from '../../src/core/errors.js';
-import type { Clock, Delivery, FleetNode, FleetPort, NodeReport, NodeTrackState } from '../../src/core/ports.js';
+import type { Clock, FleetNode, FleetPort, NodeReport, NodeTrackState } from '../../src/core/ports.js';
 import type { Keyset } from '../../src/trust/keyset.js';
 import { verifyManifest } from '../../src/trust/verify-manifest.js';
 
@@ -50,10 +50,9 @@ export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
     async canaryCandidates(): Promise<FleetNode[]> {
       return nodes.map((n) => ({ id: n.id, labels: { region: n.region }, verified: true, healthy: true }));
     },
-    async publish(envelope, track): Promise<Delivery[]> {
+    async publish(envelope, track) {
       const { payload } = verifyManifest(envelope, keyset);
       published.push({ seq: payload.seq, kind: payload.kind, targets: payload.targets, commit: payload.commit });
-      const out: Delivery[] = [];
       for (const n of nodes) {
         if (payload.targets !== 'all' && !payload.targets.includes(n.id)) continue;
         const r = state.get(n.id) as NodeReport;
@@ -67,10 +66,9 @@ export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
           r.tracks[track] = { seq: payload.seq, version: was?.version ?? null, commit: was?.commit ?? null, codeHash: was?.codeHash ?? null, state: 'fetching' };
           pending.push({ due: clock.now() + n.applyMs, finish });
         } else finish();
-        out.push({ node: n.id, accepted: true, reason: 'applied' });
         if (payload.targets === 'all' && n.silentAfterFleetWide) n.silent = true;
       }
-      return out;
+      return { held: 'accepted' as const };
     },
     async convergence(track): Promise<NodeTrackState[]> {
       settle();
