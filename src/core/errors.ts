@@ -32,6 +32,7 @@ export const CODES = {
   E_MANIFEST_SCHEMA: failed(),
   E_PAYLOAD_TYPE: failed(),
   E_ROLLBACK: failed(409),
+  E_KEYSET_GAP: failed(409),
   E_EXPIRED: failed(),
   E_WRONG_FLEET: failed(),
   E_WRONG_TRACK: failed(),
