@@ -162,11 +162,17 @@ t.test('a certified node cannot speak for another node', async (t) => {
   t.match(res.json, { ok: false, error: { code: 'E_NOT_CERTIFIED' } });
 });
 
-t.test('a tampered message is refused with E_SIG_INVALID', async (t) => {
+t.test('a tampered message is refused with E_SIG_INVALID and 403, like every other authentication failure', async (t) => {
   const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
   const wire = auth.sign(push(b.id, a.id, b.url));
   const res = await post(a.url, { ...wire, payload: wire.payload.replace('"apply_state":"idle"', '"apply_state":"ohno"') });
+  t.equal(res.status, 403);
   t.match(res.json, { ok: false, error: { code: 'E_SIG_INVALID' } });
+  const forged = await post(a.url, { ...wire, sig: Buffer.alloc(64, 7).toString('base64') });
+  t.equal(forged.status, 403, 'a signature made by no key at all');
+  t.match(forged.json, { ok: false, error: { code: 'E_SIG_INVALID' } });
+  const garbled = await post(a.url, { ...wire, sig: '!!not base64!!' });
+  t.equal(garbled.status, 403, 'a signature that is not even base64');
 });
 
 t.test('a replayed gossip message is refused with E_REPLAY', async (t) => {
