@@ -1,7 +1,7 @@
 // upshift.yaml: zod schema → normalized config → cross-field rules. Every problem is
 // reported at once with its dot-path and what was expected.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { formatSpan, parseDuration } from './duration.js';
 import { UpshiftError } from './errors.js';
 
 const duration = (fallback: string) =>
@@ -139,6 +139,10 @@ export const configSchema = z.strictObject({
   trust: z.strictObject({
     keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),
     threshold: z.int().min(1).default(1),
+    /** The longest validity (expires_at - created_at) a manifest may have; authority.manifest_ttl must fit. */
+    max_manifest_ttl: duration('90d'),
+    /** How far in the future a manifest's created_at may be: clocks on a fleet disagree a little. */
+    clock_skew: duration('5m'),
   }),
   authority: authoritySchema.optional(),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
@@ -165,6 +169,13 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
   const distinct = new Set(cfg.trust.keys.map((k) => k.public)).size;
   if (cfg.trust.threshold > distinct) {
     problems.push({ path: 'trust.threshold', message: `expected at most ${distinct} (the number of distinct trusted keys), got ${cfg.trust.threshold}` });
+  }
+  if (cfg.authority && cfg.authority.manifest_ttl > cfg.trust.max_manifest_ttl) {
+    problems.push({
+      path: 'authority.manifest_ttl',
+      message: `expected at most trust.max_manifest_ttl (${formatSpan(cfg.trust.max_manifest_ttl)}), `
+        + `got ${formatSpan(cfg.authority.manifest_ttl)}: every node would refuse these manifests`,
+    });
   }
   if (cfg.authority) {
     const tracks = Object.keys(cfg.authority.tracks);

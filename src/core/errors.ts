@@ -34,6 +34,8 @@ export const CODES = {
   E_ROLLBACK: failed(409),
   E_KEYSET_GAP: failed(409),
   E_EXPIRED: failed(),
+  E_NOT_YET_VALID: failed(),
+  E_MANIFEST_TTL: failed(),
   E_WRONG_FLEET: failed(),
   E_WRONG_TRACK: failed(),
   E_NOT_TARGETED: failed(),

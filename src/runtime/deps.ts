@@ -21,7 +21,7 @@ export function openStore(stateDir: string, clock: Clock = systemClock): Store {
 }
 
 export function keysetOf(config: Config): Keyset {
-  return loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });
+  return loadKeyset(config.trust);
 }
 
 export interface Overrides {

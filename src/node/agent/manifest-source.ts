@@ -105,7 +105,9 @@ export class StoreManifestSource implements ManifestSource {
       if (!deps.node.tracks.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
       const have = this.held.get(payload.track) ?? null;
       const floor = Math.max(have?.payload.seq ?? 0, deps.store.floors.get(payload.track) ?? 0);
-      const verdict = checkManifestAcceptable(payload, { now: deps.clock.now(), fleet: deps.node.fleet, track: payload.track, floorSeq: floor === 0 ? null : floor });
+      const verdict = checkManifestAcceptable(payload, {
+        now: deps.clock.now(), limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq: floor === 0 ? null : floor,
+      });
       if (verdict === 'same') {
         if (have?.hash === this.hash(envelope)) return 'same';
         // Same seq, other bytes: two manifests for one seq. The one we hold stays.
