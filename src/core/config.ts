@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { formatSpan, parseDuration } from './duration.js';
 import { UpshiftError } from './errors.js';
+import { labelsSchema } from './labels.js';
 
 const duration = (fallback: string) =>
   z
@@ -128,7 +129,8 @@ export const configSchema = z.strictObject({
   state_dir: z.string().min(1).default('state'),
   node: z.strictObject({
     id: name,
-    labels: z.record(z.string(), z.string()).default({}),
+    /** Sent in the join request and in every heartbeat: the bounds of a certificate's labels. */
+    labels: labelsSchema.default({}),
     tracks: z.array(name).min(1).default(['testnet']),
     /** This node's own Ed25519 identity key and the certificate the authority issued for it. */
     key: z.string().min(1).default('keys/node.key'),

@@ -43,6 +43,7 @@ export const CODES = {
   // fleet: gossip, identity, apply
   E_REPLAY: failed(409),
   E_BODY_TOO_LARGE: failed(413),
+  E_HEARTBEAT_TOO_LARGE: failed(413),
   E_MALFORMED: failed(400),
   E_RATE_LIMITED: failed(429, true),
   E_NOT_CERTIFIED: failed(403),

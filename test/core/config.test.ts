@@ -143,6 +143,17 @@ t.test("an authority whose manifest_ttl exceeds trust.max_manifest_ttl is refuse
   t.equal(validateConfig(raw).authority!.manifest_ttl, 365 * 86_400_000, 'a larger maximum admits it');
 });
 
+t.test('node labels are bounded as in a certificate: names, lengths, count, no control characters', async (t) => {
+  const raw = minimal();
+  raw.node.labels = { region: 'eu\u001b[2J', 'bad name': 'x', zone: 'z'.repeat(257) };
+  const paths = problemsOf(t, raw).map((p) => p.path).sort();
+  t.same(paths, ['node.labels.bad name', 'node.labels.region', 'node.labels.zone']);
+  raw.node.labels = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`l${i}`, 'x']));
+  t.same(problemsOf(t, raw), [{ path: 'node.labels', message: 'at most 32 labels' }]);
+  raw.node.labels = { region: 'eu-west', 'topology.kubernetes.io/zone': 'a' };
+  t.same(validateConfig(raw).node.labels, raw.node.labels);
+});
+
 t.test('a node following a track the authority does not define is refused', async (t) => {
   const raw = minimal();
   raw.node.tracks = ['testnet', 'staging'];
