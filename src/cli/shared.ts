@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/deps.js';
+import { escapeControl } from './render.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -46,19 +47,22 @@ export class Session {
   }
 }
 
+/** JSON escapes C0 itself; DEL and C1 are escaped here too (the same JSON value), for a terminal. */
 export function printJson(data: unknown): void {
-  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  const text = JSON.stringify(data, null, 2).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  process.stdout.write(`${text}\n`);
 }
 
+/** Every human line goes out here: control characters escaped (render.ts escapeControl). */
 export function say(text: string): void {
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${escapeControl(text)}\n`);
 }
 
 /** Print an error the way every command does, and return its exit code. */
 export function reportError(err: unknown, json: boolean): ExitCode {
   const e = toUpshiftError(err);
   if (json) printJson({ ok: false, error: e.toJSON() });
-  else process.stderr.write(`upshift: ${e.code}: ${e.message}\n`);
+  else process.stderr.write(`upshift: ${e.code}: ${escapeControl(e.message)}\n`);
   if (!isUpshiftError(err) && process.env.UPSHIFT_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
   return e.exitCode;
 }

@@ -2,7 +2,7 @@
 // node). `health` exits 1 when a node is silent, unhealthy or behind, so a script can act.
 import type { Command } from 'commander';
 import { fleetProblems, fleetView, type FleetNodeView } from '../../runtime/fleet-view.js';
-import { shortVersion } from '../render.js';
+import { oneLine, shortVersion } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 function line(n: FleetNodeView): string {
@@ -23,7 +23,7 @@ export function registerFleetView(fleet: Command, session: Session): void {
       const v = view();
       if (opts.json) return void printJson({ ok: true, ...v });
       if (v.nodes.length === 0) return void say('no heartbeats heard yet: is `upshift daemon` running, and has any node joined?');
-      for (const n of v.nodes) say(line(n));
+      for (const n of v.nodes) say(oneLine(line(n)));
     }));
 
   fleet
@@ -38,7 +38,7 @@ export function registerFleetView(fleet: Command, session: Session): void {
       else if (problems.length === 0) say(`${v.nodes.length} node(s) heard, all healthy and on the held manifest (${Object.entries(v.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ')})`);
       else {
         say(`${healthy} of ${v.nodes.length} node(s) fine; problems:`);
-        for (const p of problems) say(`  ${p.node}: ${p.problem}`);
+        for (const p of problems) say(oneLine(`  ${p.node}: ${p.problem}`));
       }
       return problems.length === 0 ? 0 : 1;
     }));
