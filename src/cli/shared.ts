@@ -49,7 +49,8 @@ export class Session {
 
 /** JSON escapes C0 itself; DEL and C1 are escaped here too (the same JSON value), for a terminal. */
 export function printJson(data: unknown): void {
-  const text = JSON.stringify(data, null, 2).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const text = JSON.stringify(data, null, 2)
+    .replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   process.stdout.write(`${text}\n`);
 }
 

@@ -103,12 +103,14 @@ export const REQUEST_KINDS: ReadonlySet<BodyKind> = new Set(['push', 'pull', 'sy
 export function parseMessage(content: unknown): GossipMessage {
   const parsed = gossipMessageSchema.safeParse(content);
   if (parsed.success) return parsed.data;
-  const oversize = parsed.error.issues.find((i) => i.path[0] === 'body' && i.path[1] === 'heartbeat' && tooBig(i));
+  const inHeartbeat = (i: z.core.$ZodIssue) => i.path[0] === 'body' && i.path[1] === 'heartbeat';
+  const oversize = parsed.error.issues.find((i) => inHeartbeat(i) && tooBig(i));
   const issue = oversize ?? parsed.error.issues[0];
   const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
   if (oversize) {
     const detail = oversize.code === 'invalid_key' ? `key ${oversize.issues[0]?.message ?? 'too long'}` : oversize.message;
-    throw new UpshiftError('E_HEARTBEAT_TOO_LARGE', `heartbeat too large at ${where}: ${detail}`, { details: { path: where } });
+    const message = `heartbeat too large at ${where}: ${detail}`;
+    throw new UpshiftError('E_HEARTBEAT_TOO_LARGE', message, { details: { path: where } });
   }
   throw new UpshiftError('E_MALFORMED', `malformed gossip message at ${where}: ${issue?.message ?? 'invalid'}`, {
     details: { issues: parsed.error.issues.slice(0, 5).map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
@@ -117,5 +119,6 @@ export function parseMessage(content: unknown): GossipMessage {
 
 /** A bound passed: a string, a record's entry count, or a record key too long (zod nests that one). */
 function tooBig(issue: z.core.$ZodIssue): boolean {
-  return issue.code === 'too_big' || (issue.code === 'invalid_key' && issue.issues.some((i) => i.code === 'too_big'));
+  if (issue.code === 'too_big') return true;
+  return issue.code === 'invalid_key' && issue.issues.some((i) => i.code === 'too_big');
 }

@@ -14,7 +14,11 @@ export interface GossipReceiver {
  * All are answered 403 alike: a forged signature (422 elsewhere, as E_SIG_INVALID is for a
  * bad document) must not look different here from an unknown or revoked certificate.
  */
-const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_SIG_INVALID', 'E_NOT_CERTIFIED', 'E_REVOKED']);
+const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'E_SIG_INVALID',
+  'E_NOT_CERTIFIED',
+  'E_REVOKED',
+]);
 
 export function gossipRoutes(receiver: GossipReceiver): (app: FastifyInstance) => void {
   return (app) => {

@@ -78,7 +78,8 @@ function loadLimits(input: KeysetInput): ManifestLimits {
   };
   for (const [name, ms] of [['max_manifest_ttl', limits.maxTtl], ['clock_skew', limits.clockSkew]] as const) {
     if (!Number.isSafeInteger(ms) || ms < 0) {
-      throw new UpshiftError('E_CONFIG', `${name} must be a duration (a non-negative number of ms), got ${String(ms)}`, { details: { [name]: ms } });
+      const message = `${name} must be a duration (a non-negative number of ms), got ${String(ms)}`;
+      throw new UpshiftError('E_CONFIG', message, { details: { [name]: ms } });
     }
   }
   return limits;

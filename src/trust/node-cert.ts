@@ -37,7 +37,7 @@ export const publicKeySchema = z
   .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (an Ed25519 public key)')
   .describe("the node's own Ed25519 public key, hex");
 
-/** Labels travel in certificates and heartbeats and are matched by canary selection (one schema: core/labels.ts). */
+/** Labels travel in certificates and heartbeats and steer canary selection; one schema, core/labels.ts. */
 export { labelsSchema };
 
 export const nodeCertSchema = z

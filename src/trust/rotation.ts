@@ -82,9 +82,9 @@ export function verifyRotation(env: Envelope, current: Keyset, currentVersion: n
     });
   }
   if (document.version !== currentVersion + 1) {
-    throw new UpshiftError('E_KEYSET_GAP', `keyset version ${document.version} skips ahead of the current version ${currentVersion}; expected ${currentVersion + 1}`, {
-      details: { version: document.version, current: currentVersion, expected: currentVersion + 1 },
-    });
+    const expected = currentVersion + 1;
+    const message = `keyset version ${document.version} skips ahead of the current version ${currentVersion}; expected ${expected}`;
+    throw new UpshiftError('E_KEYSET_GAP', message, { details: { version: document.version, current: currentVersion, expected } });
   }
   return { keyset, version: document.version, document };
 }

@@ -52,7 +52,8 @@ export function registerKeys(program: Command, session: Session): void {
         const text = `${serializeEnvelope(envelope)}\n`;
         if (opts.out) {
           await writeNewFile(opts.out, text);
-          process.stderr.write(`${escapeControl(`wrote ${opts.out}: keyset v${version}, ${keyset.keys.size} key(s), threshold ${threshold}`)}\n`);
+          const note = `wrote ${opts.out}: keyset v${version}, ${keyset.keys.size} key(s), threshold ${threshold}`;
+          process.stderr.write(`${escapeControl(note)}\n`);
         } else {
           process.stdout.write(text);
         }

@@ -59,8 +59,8 @@ export function registerManifest(program: Command, session: Session): void {
     .option('--fleet <name>', "refuse a manifest for any other fleet (default: the config's fleet)")
     .option('--track <name>', "refuse a manifest for any other track (default: any track of the config's)")
     .option('--floor <seq>', 'refuse a manifest below this sequence number (the track floor)')
-    .option('--now <iso>', 'check expiry at this time instead of now')
-    .option('--pubkey <hex>', 'trust this public key instead of the config, whose fleet and tracks are then not checked (repeatable)', collect)
+    .option('--now <iso>', 'check expiry and clock skew at this time instead of now')
+    .option('--pubkey <hex>', 'trust this public key instead of the config (repeatable); the config is not read', collect)
     .option('--threshold <n>', 'distinct --pubkey keys that must sign (default 1)')
     .action(
       action(session, async (file: string, opts: VerifyOptions) => {
@@ -100,9 +100,8 @@ function verifyingKeyset(session: Session, opts: VerifyOptions): Keyset {
 function checkKnownTrack(p: ManifestPayload, config: Config): void {
   const tracks = [...new Set([...config.node.tracks, ...Object.keys(config.authority?.tracks ?? {})])];
   if (tracks.includes(p.track)) return;
-  throw new UpshiftError('E_WRONG_TRACK', `manifest is for track "${p.track}", which this config has no part in (${tracks.join(', ')})`, {
-    details: { manifest_track: p.track, tracks },
-  });
+  const message = `manifest is for track "${p.track}", which this config has no part in (${tracks.join(', ')})`;
+  throw new UpshiftError('E_WRONG_TRACK', message, { details: { manifest_track: p.track, tracks } });
 }
 
 function parseTime(text: string): number {

@@ -106,7 +106,8 @@ export class StoreManifestSource implements ManifestSource {
       const have = this.held.get(payload.track) ?? null;
       const floor = Math.max(have?.payload.seq ?? 0, deps.store.floors.get(payload.track) ?? 0);
       const verdict = checkManifestAcceptable(payload, {
-        now: deps.clock.now(), limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq: floor === 0 ? null : floor,
+        now: deps.clock.now(), limits: deps.keyset.limits, fleet: deps.node.fleet,
+        track: payload.track, floorSeq: floor === 0 ? null : floor,
       });
       if (verdict === 'same') {
         if (have?.hash === this.hash(envelope)) return 'same';

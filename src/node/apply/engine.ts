@@ -108,7 +108,8 @@ export class ApplyEngine {
         throw new UpshiftError('E_NOT_TARGETED', `manifest ${payload.track}#${payload.seq} targets other nodes, not ${deps.node.id}`, { details: { targets: payload.targets } });
       }
       const floorSeq = deps.store.floors.get(payload.track);
-      const ctx = { now: this.ctx.now(), limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq };
+      const now = this.ctx.now();
+      const ctx = { now, limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq };
       if (checkManifestAcceptable(payload, ctx) === 'same') return 'same';
       const bad = deps.tables.badMark(payload.track, payload.commit, payload.version);
       if (bad) {
