@@ -4,6 +4,25 @@ import { STAGES, type Run, type StageResult } from '../core/run.js';
 import type { ExitCode } from '../core/errors.js';
 import type { RunShow } from '../services/pipeline.js';
 
+// C0 controls but newline, DEL and C1 (U+0080-U+009F, which some terminals obey as CSI and OSC).
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
+const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f]/g;
+const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
+/**
+ * Text for a terminal: every control character but newline shown as `\x1b` and the like, so
+ * nothing a heartbeat, a manifest or an error message carries can drive the operator's
+ * terminal (colours, titles, cursor moves, hidden text). `say`, errors and progress use it.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, hex);
+}
+
+/** escapeControl for one line whose parts came from elsewhere: a newline in them is shown as `\x0a` too. */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL_OR_NEWLINE, hex);
+}
+
 const MARK: Record<string, string> = { passed: '✓', skipped: '–', failed: '✗', rolled_back: '↩' };
 
 export function shortVersion(v: string): string {
@@ -45,10 +64,10 @@ export function progressPrinter(stream: NodeJS.WriteStream, results: (runId: str
   let printed = 0;
   return (state: string, run: Run): void => {
     const done = results(run.id);
-    for (const r of done.slice(printed)) stream.write(`${stageLine(r)}\n`);
+    for (const r of done.slice(printed)) stream.write(`${escapeControl(stageLine(r))}\n`);
     printed = done.length;
     const elapsed = formatDuration(Date.now() - started);
-    if (run.status === 'running') stream.write(`  … ${state} (${elapsed})\n`);
+    if (run.status === 'running') stream.write(`  … ${escapeControl(state)} (${elapsed})\n`);
   };
 }
 

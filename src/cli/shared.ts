@@ -10,6 +10,7 @@ import type { Store } from '../adapters/sqlite/store.js';
 import type { ServiceContext } from '../services/context.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/open-store.js';
+import { escapeControl } from './render.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -59,19 +60,23 @@ export function cliActor(): string {
   return `cli:${userInfo().username}`;
 }
 
+/** JSON escapes C0 itself; DEL and C1 are escaped here too (the same JSON value), for a terminal. */
 export function printJson(data: unknown): void {
-  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  const text = JSON.stringify(data, null, 2)
+    .replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  process.stdout.write(`${text}\n`);
 }
 
+/** Every human line goes out here: control characters escaped (render.ts escapeControl). */
 export function say(text: string): void {
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${escapeControl(text)}\n`);
 }
 
 /** Print an error the way every command does, and return its exit code. */
 export function reportError(err: unknown, json: boolean): ExitCode {
   const e = toUpshiftError(err);
   if (json) printJson({ ok: false, error: e.toJSON() });
-  else process.stderr.write(`upshift: ${e.code}: ${e.message}\n`);
+  else process.stderr.write(`upshift: ${e.code}: ${escapeControl(e.message)}\n`);
   if (!isUpshiftError(err) && process.env.UPSHIFT_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
   return e.exitCode;
 }

@@ -1,8 +1,9 @@
 // upshift.yaml: zod schema → normalized config → cross-field rules. Every problem is
 // reported at once with its dot-path and what was expected.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { formatSpan, parseDuration } from './duration.js';
 import { UpshiftError } from './errors.js';
+import { labelsSchema } from './labels.js';
 
 const duration = (fallback: string) =>
   z
@@ -143,7 +144,8 @@ export const configSchema = z.strictObject({
   state_dir: z.string().min(1).default('state'),
   node: z.strictObject({
     id: name,
-    labels: z.record(z.string(), z.string()).default({}),
+    /** Sent in the join request and in every heartbeat: the bounds of a certificate's labels. */
+    labels: labelsSchema.default({}),
     tracks: z.array(name).min(1).default(['testnet']),
     /** This node's own Ed25519 identity key and the certificate the authority issued for it. */
     key: z.string().min(1).default('keys/node.key'),
@@ -164,6 +166,10 @@ export const configSchema = z.strictObject({
   trust: z.strictObject({
     keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),
     threshold: z.int().min(1).default(1),
+    /** The longest validity (expires_at - created_at) a manifest may have; authority.manifest_ttl must fit. */
+    max_manifest_ttl: duration('90d'),
+    /** How far in the future a manifest's created_at may be: clocks on a fleet disagree a little. */
+    clock_skew: duration('5m'),
   }),
   authority: authoritySchema.optional(),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
@@ -196,6 +202,13 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
   const distinct = new Set(cfg.trust.keys.map((k) => k.public)).size;
   if (cfg.trust.threshold > distinct) {
     problems.push({ path: 'trust.threshold', message: `expected at most ${distinct} (the number of distinct trusted keys), got ${cfg.trust.threshold}` });
+  }
+  if (cfg.authority && cfg.authority.manifest_ttl > cfg.trust.max_manifest_ttl) {
+    problems.push({
+      path: 'authority.manifest_ttl',
+      message: `expected at most trust.max_manifest_ttl (${formatSpan(cfg.trust.max_manifest_ttl)}), `
+        + `got ${formatSpan(cfg.authority.manifest_ttl)}: every node would refuse these manifests`,
+    });
   }
   if (cfg.authority) {
     const tracks = Object.keys(cfg.authority.tracks);

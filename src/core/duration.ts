@@ -33,3 +33,8 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(m / 60);
   return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
 }
+
+/** Whole days and more read as days (90d, 3652.4d); shorter spans as formatDuration does. */
+export function formatSpan(ms: number): string {
+  return ms >= 86_400_000 ? `${Math.round((ms / 86_400_000) * 10) / 10}d` : formatDuration(ms);
+}

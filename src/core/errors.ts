@@ -36,7 +36,10 @@ export const CODES = {
   E_MANIFEST_SCHEMA: failed(),
   E_PAYLOAD_TYPE: failed(),
   E_ROLLBACK: failed(409),
+  E_KEYSET_GAP: failed(409),
   E_EXPIRED: failed(),
+  E_NOT_YET_VALID: failed(),
+  E_MANIFEST_TTL: failed(),
   E_WRONG_FLEET: failed(),
   E_WRONG_TRACK: failed(),
   E_NOT_TARGETED: failed(),
@@ -44,6 +47,7 @@ export const CODES = {
   // fleet: gossip, identity, apply
   E_REPLAY: failed(409),
   E_BODY_TOO_LARGE: failed(413),
+  E_HEARTBEAT_TOO_LARGE: failed(413),
   E_MALFORMED: failed(400),
   E_RATE_LIMITED: failed(429, true),
   E_NOT_CERTIFIED: failed(403),

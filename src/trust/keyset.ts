@@ -3,6 +3,7 @@
 // malformed key (SPEC: small-order keys are refused when the keyset is loaded).
 import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
+import { DEFAULT_MANIFEST_LIMITS, type ManifestLimits } from '../core/manifest.js';
 import { fromHex, toHex } from './bytes.js';
 import { checkPublicKey, keyIdOf, PUBLIC_KEY_LENGTH } from './ed25519.js';
 
@@ -10,18 +11,25 @@ export interface Keyset {
   /** keyid → public key; one entry per distinct key. */
   keys: Map<string, Uint8Array>;
   threshold: number;
+  /** How long a manifest these keys sign may be valid, and the clock skew allowed on its creation. */
+  limits: ManifestLimits;
 }
 
 export interface KeysetInput {
   keys: Array<{ public: string; keyid?: string }>;
   /** Distinct keys that must sign; default 1. */
   threshold?: number;
+  /** ms, as config `trust.max_manifest_ttl` normalizes it; default 90 days. */
+  max_manifest_ttl?: number;
+  /** ms, as config `trust.clock_skew` normalizes it; default 5 minutes. */
+  clock_skew?: number;
 }
 
 /**
  * Build a Keyset from configuration: E_KEY_INVALID for a malformed key or a keyid that
  * is not its key's, E_SMALL_ORDER_KEY for a small-order key, E_CONFIG for a threshold
- * that is not an integer from 1 to the number of distinct keys.
+ * that is not an integer from 1 to the number of distinct keys or for a limit that is not
+ * a non-negative integer of ms.
  */
 export function loadKeyset(input: KeysetInput): Keyset {
   const keys = new Map<string, Uint8Array>();
@@ -61,7 +69,21 @@ export function loadKeyset(input: KeysetInput): Keyset {
       { details: { threshold, distinct_keys: keys.size } },
     );
   }
-  return { keys, threshold };
+  return { keys, threshold, limits: loadLimits(input) };
+}
+
+function loadLimits(input: KeysetInput): ManifestLimits {
+  const limits = {
+    maxTtl: input.max_manifest_ttl ?? DEFAULT_MANIFEST_LIMITS.maxTtl,
+    clockSkew: input.clock_skew ?? DEFAULT_MANIFEST_LIMITS.clockSkew,
+  };
+  for (const [name, ms] of [['max_manifest_ttl', limits.maxTtl], ['clock_skew', limits.clockSkew]] as const) {
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      const message = `${name} must be a duration (a non-negative number of ms), got ${String(ms)}`;
+      throw new UpshiftError('E_CONFIG', message, { details: { [name]: ms } });
+    }
+  }
+  return limits;
 }
 
 /** The keyset as configuration data again (keys sorted by keyid), for display and rotation documents. */
@@ -74,5 +96,5 @@ export function describeKeyset(keyset: Keyset): { keys: Array<{ keyid: string; p
 
 /** The keyset a config pins (`trust.keys`, `trust.threshold`): the one loader every door uses. */
 export function keysetOf(config: Pick<Config, 'trust'>): Keyset {
-  return loadKeyset({ keys: config.trust.keys, threshold: config.trust.threshold });
+  return loadKeyset(config.trust);
 }

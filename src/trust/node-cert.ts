@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { canonicalBytes, parseStrictJson } from '../core/canonical-json.js';
 import { isUpshiftError, UpshiftError } from '../core/errors.js';
+import { labelsSchema } from '../core/labels.js';
 import { schemaError } from '../core/manifest.js';
 import { fromHex } from './bytes.js';
 import { checkPublicKey, PUBLIC_KEY_LENGTH } from './ed25519.js';
@@ -36,14 +37,8 @@ export const publicKeySchema = z
   .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (an Ed25519 public key)')
   .describe("the node's own Ed25519 public key, hex");
 
-/** Labels travel in certificates and heartbeats and are matched by canary selection: keep them small and printable. */
-export const labelsSchema = z
-  .record(
-    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/, 'label names are letters, digits, "_", ".", "/", "-" (max 63)'),
-    z.string().max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'label values have no control characters'),
-  )
-  .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
-  .describe('labels such as region, used to spread canaries');
+/** Labels travel in certificates and heartbeats and steer canary selection; one schema, core/labels.ts. */
+export { labelsSchema };
 
 export const nodeCertSchema = z
   .strictObject({

@@ -57,7 +57,9 @@ export function signRotation(document: KeysetDocument, signers: readonly Signer[
  * Verify a rotation against the keyset in force (`current`, at `currentVersion`) and
  * return the new one. Errors: the envelope's trust errors for either threshold,
  * E_MANIFEST_PARSE / E_MANIFEST_SCHEMA for the document, the keyset's own load errors,
- * and E_ROLLBACK when the version does not increase (an old rotation replayed).
+ * E_ROLLBACK when the version does not increase (an old rotation replayed), and
+ * E_KEYSET_GAP when it skips a version: each keyset is installed by the one before it,
+ * so a node that missed a rotation must take the rotations in between, not leap over them.
  */
 export function verifyRotation(env: Envelope, current: Keyset, currentVersion: number): RotatedKeyset {
   const bytes = verifyEnvelope(env, current, PAYLOAD_TYPES.keyset);
@@ -78,6 +80,11 @@ export function verifyRotation(env: Envelope, current: Keyset, currentVersion: n
     throw new UpshiftError('E_ROLLBACK', `keyset version ${document.version} is not newer than the current version ${currentVersion}`, {
       details: { version: document.version, current: currentVersion },
     });
+  }
+  if (document.version !== currentVersion + 1) {
+    const expected = currentVersion + 1;
+    const message = `keyset version ${document.version} skips ahead of the current version ${currentVersion}; expected ${expected}`;
+    throw new UpshiftError('E_KEYSET_GAP', message, { details: { version: document.version, current: currentVersion, expected } });
   }
   return { keyset, version: document.version, document };
 }

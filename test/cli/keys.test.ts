@@ -103,6 +103,16 @@ t.test('an old rotation replayed at its own version is refused with E_ROLLBACK',
   t.equal(r.json().error.code, 'E_ROLLBACK');
 });
 
+t.test('a rotation that jumps from keyset version 1 to 3 is refused with E_KEYSET_GAP', async (t) => {
+  await rotate('--new', 'n1.key', '--sign-with', 'keys/release.key', '--keyset-version', '3', '--out', 'rot-v3.json');
+  const r = await verifyRotation('rot-v3.json', '1');
+  t.equal(r.code, 1, 'exit 1', diag(r));
+  t.match(r.json().error, { code: 'E_KEYSET_GAP', details: { expected: 2 } });
+  const text = await runCli(['keys', 'verify-rotation', 'rot-v3.json', '--current-version', '1'], { cwd: dir });
+  t.match(text.stderr, /E_KEYSET_GAP: keyset version 3 skips ahead of the current version 1; expected 2/);
+  t.equal(text.stdout, '', 'no trust section is printed');
+});
+
 t.test('rotate refuses impossible thresholds and bad numbers as usage errors', async (t) => {
   const base = ['--new', 'n1.key', '--sign-with', 'keys/release.key'];
   const tooHigh = await rotate(...base, '--keyset-version', '2', '--threshold', '2');

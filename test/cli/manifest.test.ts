@@ -94,6 +94,45 @@ t.test('verify refuses a manifest for another fleet, track or below the floor, o
   t.equal(same.json().acceptance, 'same', 'the floor itself is a re-delivery, not a refusal');
 });
 
+/** Sign a variant of the payload with the shared release key into `file`; the signer checks only the schema. */
+async function signVariant(file: string, over: Partial<typeof payload>): Promise<void> {
+  const input = JSON.stringify({ ...payload, ...over });
+  const r = await runCli(['manifest', 'sign', '-', '--key', 'keys/release.key', '--out', file], { cwd: shared.dir, input });
+  if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+}
+
+t.test('verify refuses a manifest valid until 9999 (E_MANIFEST_TTL) or created a year ahead (E_NOT_YET_VALID)', async (t) => {
+  await signVariant('forever.json', { expires_at: '9999-12-31T23:59:59.999Z' });
+  await signVariant('future.json', { created_at: '2026-06-15T00:00:00.000Z', expires_at: '2026-07-01T00:00:00.000Z' });
+  const forever = await verify([], 'forever.json');
+  t.equal(forever.code, 1, 'exit 1', diag(forever));
+  t.match(forever.json().error, { code: 'E_MANIFEST_TTL', details: { max_ttl_ms: 90 * 86_400_000 } });
+  const future = await verify([], 'future.json');
+  t.equal(future.code, 1, 'exit 1', diag(future));
+  t.equal(future.json().error.code, 'E_NOT_YET_VALID');
+  const text = await runCli(['manifest', 'verify', 'forever.json', ...NOW], { cwd: shared.dir });
+  t.match(text.stderr, /E_MANIFEST_TTL: manifest testnet#7 is valid for \d+(\.\d)?d .* longer than the maximum 90d/);
+  const pubkey = await verify(['--pubkey', shared.pub], 'forever.json');
+  t.equal(pubkey.json().error?.code, 'E_MANIFEST_TTL', 'without the config the default maximum applies');
+});
+
+t.test("verify with the config's keys checks the config's fleet and tracks without being told", async (t) => {
+  await signVariant('other-fleet.json', { fleet: 'other' });
+  await signVariant('staging.json', { track: 'staging' });
+  const fleet = await verify([], 'other-fleet.json');
+  t.equal(fleet.code, 1, 'exit 1', diag(fleet));
+  t.match(fleet.json().error, { code: 'E_WRONG_FLEET', details: { manifest_fleet: 'other', fleet: 'edge' } });
+  const track = await verify([], 'staging.json');
+  t.equal(track.code, 1, 'exit 1', diag(track));
+  t.match(track.json().error, { code: 'E_WRONG_TRACK', details: { manifest_track: 'staging', tracks: ['testnet', 'production'] } });
+  const production = await verify([]);
+  t.equal(production.code, 0, 'a track of the config passes', diag(production));
+  const asked = await verify(['--fleet', 'other'], 'other-fleet.json');
+  t.equal(asked.code, 0, '--fleet names the fleet to check instead', diag(asked));
+  const byKey = await verify(['--pubkey', shared.pub], 'other-fleet.json');
+  t.equal(byKey.code, 0, 'with --pubkey the config is not read', diag(byKey));
+});
+
 t.test('--pubkey verifies without any config; another key is E_UNKNOWN_KEY', async (t) => {
   const { dir, pub } = shared;
   const elsewhere = tempDir(t);

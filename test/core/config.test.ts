@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { MAX_HELD_TRACKS, validateConfig, type ConfigProblem } from '../../src/core/config.js';
 import { isUpshiftError } from '../../src/core/errors.js';
 import { LIMITS } from '../../src/gossip/types.js';
+import { DEFAULT_MANIFEST_LIMITS } from '../../src/core/manifest.js';
 
 const KEY_A = 'a'.repeat(64);
 const KEY_B = 'b'.repeat(64);
@@ -115,6 +116,43 @@ t.test('a signature threshold above the number of distinct trusted keys is refus
   t.same(problemsOf(t, raw), [{ path: 'trust.threshold', message: 'expected at most 1 (the number of distinct trusted keys), got 2' }]);
   raw.trust.keys[1].public = KEY_B;
   t.equal(validateConfig(raw).trust.threshold, 2, 'two distinct keys allow a threshold of 2');
+});
+
+t.test('manifests may be valid 90 days and created 5 minutes ahead unless trust says otherwise', async (t) => {
+  const cfg = validateConfig(minimal());
+  t.equal(cfg.trust.max_manifest_ttl, 90 * 86_400_000);
+  t.equal(cfg.trust.clock_skew, 5 * 60_000);
+  t.same(
+    { maxTtl: cfg.trust.max_manifest_ttl, clockSkew: cfg.trust.clock_skew },
+    DEFAULT_MANIFEST_LIMITS,
+    'the config defaults are the defaults of a keyset loaded without them',
+  );
+  const raw = minimal();
+  raw.trust.max_manifest_ttl = '7d';
+  raw.trust.clock_skew = '30s';
+  t.same(validateConfig({ ...raw, authority: { ...raw.authority, manifest_ttl: '7d' } }).trust.max_manifest_ttl, 7 * 86_400_000);
+});
+
+t.test("an authority whose manifest_ttl exceeds trust.max_manifest_ttl is refused: its own nodes would refuse every manifest", async (t) => {
+  const raw = minimal();
+  raw.authority.manifest_ttl = '365d';
+  t.same(problemsOf(t, raw), [{
+    path: 'authority.manifest_ttl',
+    message: 'expected at most trust.max_manifest_ttl (90d), got 365d: every node would refuse these manifests',
+  }]);
+  raw.trust.max_manifest_ttl = '400d';
+  t.equal(validateConfig(raw).authority!.manifest_ttl, 365 * 86_400_000, 'a larger maximum admits it');
+});
+
+t.test('node labels are bounded as in a certificate: names, lengths, count, no control characters', async (t) => {
+  const raw = minimal();
+  raw.node.labels = { region: 'eu\u001b[2J', 'bad name': 'x', zone: 'z'.repeat(257) };
+  const paths = problemsOf(t, raw).map((p) => p.path).sort();
+  t.same(paths, ['node.labels.bad name', 'node.labels.region', 'node.labels.zone']);
+  raw.node.labels = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`l${i}`, 'x']));
+  t.same(problemsOf(t, raw), [{ path: 'node.labels', message: 'at most 32 labels' }]);
+  raw.node.labels = { region: 'eu-west', 'topology.kubernetes.io/zone': 'a' };
+  t.same(validateConfig(raw).node.labels, raw.node.labels);
 });
 
 t.test('a node following a track the authority does not define is refused', async (t) => {

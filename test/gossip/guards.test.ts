@@ -100,6 +100,40 @@ t.test('malformed messages are refused with E_MALFORMED naming the problem', asy
   }
 });
 
+t.test('an oversized heartbeat is refused with E_HEARTBEAT_TOO_LARGE naming the bound it passed', async (t) => {
+  const { node, push } = setup();
+  const many = (n: number, value: (i: number) => string) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, value(i)]));
+  const hb = (over: Record<string, unknown>) => {
+    const msg = push('p1');
+    return { ...msg, body: { ...msg.body, heartbeat: { ...simHeartbeat('p1'), ...over } } } as GossipMessage;
+  };
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['50,000 labels', { labels: many(50_000, () => 'x') }, /heartbeat\.labels: at most 32 labels/],
+    ['33 labels', { labels: many(33, () => 'x') }, /labels: at most 32 labels/],
+    ['a label value of 257 characters', { labels: { region: 'x'.repeat(257) } }, /labels\.region/],
+    ['a label name of 64 characters', { labels: { ['n'.repeat(64)]: 'x' } }, /labels/],
+    ['33 tracks of versions', { versions: many(33, () => 'v1') }, /versions: at most 32 tracks/],
+    ['a version of 201 characters', { versions: { testnet: 'v'.repeat(201) } }, /versions\.testnet/],
+    ['a track name of 65 characters', { versions: { ['t'.repeat(65)]: 'v1' } }, /versions/],
+    ['33 tracks of code hashes', { code_hash: many(33, () => 'h') }, /code_hash: at most 32 tracks/],
+    ['a code hash of 129 characters', { code_hash: { testnet: 'h'.repeat(129) } }, /code_hash\.testnet/],
+    ['33 apply reasons', { apply_reason: many(33, () => 'r') }, /apply_reason: at most 32 tracks/],
+    ['an apply state of 4097 characters', { apply_state: 's'.repeat(4097) }, /apply_state/],
+    ['a smoke verdict of 301 characters', { smoke: { regressed: false, detail: 'd'.repeat(301) } }, /smoke\.detail/],
+  ];
+  for (const [what, over, message] of cases) {
+    await t.rejects(node.receive(hb(over)), { code: 'E_HEARTBEAT_TOO_LARGE', message }, what);
+  }
+  const id65 = 'p'.repeat(65);
+  await t.rejects(node.receive(push(id65)), { code: 'E_HEARTBEAT_TOO_LARGE', message: /heartbeat\.node/ }, 'a node id of 65 characters');
+  await t.rejects(node.receive(hb({ labels: { region: 'eu\u001b]0;owned\u0007' } })), { code: 'E_MALFORMED', message: /control characters/ }, 'a label value with an escape sequence');
+  const full = {
+    labels: many(32, () => 'x'.repeat(256)), versions: many(32, () => 'v'.repeat(200)), code_hash: many(32, () => 'h'.repeat(128)),
+    apply_reason: many(32, () => 'r'.repeat(300)), apply_state: 's'.repeat(4096), smoke: { regressed: false, detail: 'd'.repeat(300) },
+  };
+  await t.resolves(node.receive(hb(full)), 'every bound reached exactly, none passed');
+});
+
 t.test('a message must come from its signer, be addressed to us, be a request and carry its own heartbeat', async (t) => {
   const liar: MessageAuth<GossipMessage> = { sign: (m) => m, verify: (w) => ({ from: 'mallory', content: w }) };
   const a = setup(liar);

@@ -163,11 +163,39 @@ t.test('a certified node cannot speak for another node', async (t) => {
   t.match(res.json, { ok: false, error: { code: 'E_NOT_CERTIFIED' } });
 });
 
-t.test('a tampered message is refused with E_SIG_INVALID', async (t) => {
+t.test('a tampered message is refused with E_SIG_INVALID and 403, like every other authentication failure', async (t) => {
   const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
   const wire = auth.sign(push(b.id, a.id, b.url));
   const res = await post(a.url, { ...wire, payload: wire.payload.replace('"apply_state":"idle"', '"apply_state":"ohno"') });
+  t.equal(res.status, 403);
   t.match(res.json, { ok: false, error: { code: 'E_SIG_INVALID' } });
+  const forged = await post(a.url, { ...wire, sig: Buffer.alloc(64, 7).toString('base64') });
+  t.equal(forged.status, 403, 'a signature made by no key at all');
+  t.match(forged.json, { ok: false, error: { code: 'E_SIG_INVALID' } });
+  const garbled = await post(a.url, { ...wire, sig: '!!not base64!!' });
+  t.equal(garbled.status, 403, 'a signature that is not even base64');
+});
+
+t.test('a heartbeat of 1,000 labels from a certified node is refused with 413 E_HEARTBEAT_TOO_LARGE and never stored', async (t) => {
+  const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
+  const msg = push(b.id, a.id, b.url);
+  const labels = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`l${i}`, 'x']));
+  const heartbeat = { node: b.id, versions: {}, code_hash: {}, health: 'unknown', error_rate: null, apply_state: 'idle', labels };
+  const body = { ...msg.body, heartbeat } as GossipMessage['body'];
+  const res = await post(a.url, auth.sign({ ...msg, body }));
+  t.equal(res.status, 413);
+  t.match(res.json, { ok: false, error: { code: 'E_HEARTBEAT_TOO_LARGE', message: /labels: at most 32 labels/ } });
+  await a.agent.tick();
+  const stored = a.store.kv.get('gossip.heartbeat.node-b');
+  t.notMatch(stored ?? '', /"l999"/, 'the oversized heartbeat was not kept');
+});
+
+t.test('a stored heartbeat past the bounds (kept before they existed) is left out of the reports', async (t) => {
+  const labels = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`l${i}`, 'x']));
+  const heartbeat = { node: 'node-z', versions: {}, code_hash: {}, health: 'ok', error_rate: null, apply_state: 'idle', labels };
+  a.store.kv.set('gossip.heartbeat.node-z', JSON.stringify({ at: Date.now(), heartbeat }));
+  t.teardown(() => a.store.kv.set('gossip.heartbeat.node-z', '{}'));
+  t.notOk(reports(a.store).some((r) => r.node === 'node-z'), 'not read back by fleet ls, canary or deploy');
 });
 
 t.test('a replayed gossip message is refused with E_REPLAY', async (t) => {

@@ -95,6 +95,17 @@ t.test('the authority holds and forwards a track it releases but does not run, a
     { code: 'E_WRONG_TRACK' }, 'a node that neither runs nor relays it refuses it');
 });
 
+t.test('gossip refuses a manifest valid for too long or created in the future, by the limits of the keyset in force', async (t) => {
+  const week = 7 * 86_400_000;
+  const strict = loadKeyset({ keys: [{ public: toHex(authority.publicKey) }], max_manifest_ttl: week, clock_skew: 60_000 });
+  const source = new StoreManifestSource({ store: openStore(t), keyset: strict, node, clock: { now: () => Date.now() }, engine: null });
+  t.throws(() => source.accept(sign({ expires_at: '9999-12-31T23:59:59.999Z' })), { code: 'E_MANIFEST_TTL' });
+  t.throws(() => source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week + 1) })), { code: 'E_MANIFEST_TTL' }, 'one ms over the configured week');
+  t.throws(() => source.accept(sign({ created_at: iso(now + 365 * 86_400_000), expires_at: iso(now + 366 * 86_400_000) })), { code: 'E_NOT_YET_VALID' });
+  t.same(source.digest(), {}, 'nothing held');
+  t.equal(source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week) })), 'accepted', 'exactly the configured week');
+});
+
 t.test('expired, other-track, lower and conflicting manifests are refused and change nothing', async (t) => {
   const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null });
   t.equal(await source.offer(sign({ created_at: iso(now - 7200_000), expires_at: iso(now - 1000) })), 'refused', 'expired');

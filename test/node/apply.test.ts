@@ -99,9 +99,13 @@ t.test('refused manifests write nothing but an event', async (t) => {
   const v1 = await bed.release('v1');
   await bed.engine().applyManifest(bed.manifest(v1, 5));
   const engine = bed.engine();
+  const yearAhead = new Date(Date.now() + 365 * 86_400_000).toISOString();
+  const yearAheadEnd = new Date(Date.now() + 366 * 86_400_000).toISOString();
   const cases: Array<[string, string, string]> = [
     ['a lower seq', bed.manifest(v1, 4), 'E_ROLLBACK'],
     ['an expired manifest', bed.manifest(v1, 6, { created_at: '2020-01-01T00:00:00.000Z', expires_at: '2020-01-02T00:00:00.000Z' }), 'E_EXPIRED'],
+    ['a manifest valid until 9999', bed.manifest(v1, 6, { expires_at: '9999-12-31T23:59:59.999Z' }), 'E_MANIFEST_TTL'],
+    ['a manifest created a year ahead', bed.manifest(v1, 6, { created_at: yearAhead, expires_at: yearAheadEnd }), 'E_NOT_YET_VALID'],
     ['another fleet', bed.manifest(v1, 6, { fleet: 'other' }), 'E_WRONG_FLEET'],
     ['a track this node does not follow', bed.manifest(v1, 6, { track: 'production' }), 'E_WRONG_TRACK'],
     ['a canary list without this node', bed.manifest(v1, 6, { targets: ['node-b'] }), 'E_NOT_TARGETED'],

@@ -18,6 +18,13 @@ t.test('a keyset maps key ids to keys, with a default threshold of 1', async (t)
   t.equal(toHex(ks.keys.get(a.keyid) as Uint8Array), pub(a));
 });
 
+t.test('a keyset carries the manifest limits it was configured with, 90 days and 5 minutes by default', async (t) => {
+  t.same(loadKeyset({ keys: [{ public: pub(a) }] }).limits, { maxTtl: 90 * 86_400_000, clockSkew: 5 * 60_000 });
+  t.same(loadKeyset({ keys: [{ public: pub(a) }], max_manifest_ttl: 1000, clock_skew: 0 }).limits, { maxTtl: 1000, clockSkew: 0 });
+  t.throws(() => loadKeyset({ keys: [{ public: pub(a) }], max_manifest_ttl: -1 }), { code: 'E_CONFIG', message: /max_manifest_ttl/ });
+  t.throws(() => loadKeyset({ keys: [{ public: pub(a) }], clock_skew: 1.5 }), { code: 'E_CONFIG', message: /clock_skew/ });
+});
+
 t.test('the identity point is refused at keyset load with E_SMALL_ORDER_KEY', async (t) => {
   t.throws(() => loadKeyset({ keys: [{ public: pub(a) }, { public: IDENTITY }] }), { code: 'E_SMALL_ORDER_KEY', message: /keys\.1/ });
 });

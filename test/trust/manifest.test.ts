@@ -113,7 +113,8 @@ t.test('field rules: timestamps, track, commit, version, targets, bundle', async
 });
 
 const NOW = Date.parse('2025-03-05T00:00:00.000Z');
-const ctx = { now: NOW, fleet: 'edge', track: 'stable', floorSeq: 6 };
+const limits = { maxTtl: 30 * 86_400_000, clockSkew: 5 * 60_000 };
+const ctx = { now: NOW, limits, fleet: 'edge', track: 'stable', floorSeq: 6 };
 
 t.test('a manifest above the floor is newer, at the floor is the same re-delivery', async (t) => {
   t.equal(checkManifestAcceptable(sampleManifest(), ctx), 'newer');
@@ -129,6 +130,24 @@ t.test('a manifest fails with E_EXPIRED from the instant it expires', async (t) 
   const expires = Date.parse(sampleManifest().expires_at);
   t.equal(checkManifestAcceptable(sampleManifest(), { ...ctx, now: expires - 1 }), 'newer');
   t.throws(() => checkManifestAcceptable(sampleManifest(), { ...ctx, now: expires }), { code: 'E_EXPIRED' });
+});
+
+t.test('a manifest valid for longer than the maximum TTL fails with E_MANIFEST_TTL, up to the limit it passes', async (t) => {
+  const forever = sampleManifest({ expires_at: '9999-12-31T23:59:59.999Z' });
+  t.throws(() => checkManifestAcceptable(forever, ctx), { code: 'E_MANIFEST_TTL', details: { max_ttl_ms: limits.maxTtl } });
+  const atLimit = sampleManifest({ expires_at: new Date(Date.parse('2025-03-01T10:00:00.000Z') + limits.maxTtl).toISOString() });
+  t.equal(checkManifestAcceptable(atLimit, ctx), 'newer', 'exactly the maximum');
+  const overByOne = sampleManifest({ expires_at: new Date(Date.parse('2025-03-01T10:00:00.000Z') + limits.maxTtl + 1).toISOString() });
+  t.throws(() => checkManifestAcceptable(overByOne, ctx), { code: 'E_MANIFEST_TTL' }, 'one ms more');
+  t.throws(() => checkManifestAcceptable(forever, { ...ctx, floorSeq: 7 }), { code: 'E_MANIFEST_TTL' }, 'a re-delivery too');
+});
+
+t.test('a manifest created further ahead than the clock skew fails with E_NOT_YET_VALID', async (t) => {
+  const at = (ms: number) => new Date(ms).toISOString();
+  const ahead = (ms: number) => sampleManifest({ created_at: at(NOW + ms), expires_at: at(NOW + ms + 86_400_000) });
+  t.equal(checkManifestAcceptable(ahead(limits.clockSkew), ctx), 'newer', 'within the skew');
+  t.throws(() => checkManifestAcceptable(ahead(limits.clockSkew + 1), ctx), { code: 'E_NOT_YET_VALID' });
+  t.throws(() => checkManifestAcceptable(ahead(365 * 86_400_000), ctx), { code: 'E_NOT_YET_VALID', message: /in the future/ }, 'a year ahead');
 });
 
 t.test('a manifest for another fleet or track is refused', async (t) => {

@@ -49,6 +49,12 @@ t.test('a replayed or same-version rotation fails with E_ROLLBACK', async (t) =>
   t.throws(() => verifyRotation(env, current, 7), { code: 'E_ROLLBACK' });
 });
 
+t.test('a rotation that skips a keyset version fails with E_KEYSET_GAP', async (t) => {
+  const jump = signRotation(keysetDocument(keysetOf(2, new1, new2), 3), [old1, old2, new1, new2]);
+  t.throws(() => verifyRotation(jump, current, 1), { code: 'E_KEYSET_GAP', details: { version: 3, current: 1, expected: 2 } });
+  t.equal(verifyRotation(jump, current, 2).version, 3, 'the same rotation is taken from the version just below it');
+});
+
 t.test('a keyset document cannot be relabelled as a manifest or carry extra fields', async (t) => {
   const asManifest = signEnvelope(PAYLOAD_TYPES.manifest, new TextEncoder().encode(canonicalize(next)), [old1, old2, new1, new2]);
   t.throws(() => verifyRotation(asManifest, current, 1), { code: 'E_PAYLOAD_TYPE' });

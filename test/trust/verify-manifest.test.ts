@@ -32,7 +32,8 @@ t.test('a signed manifest round-trips through its wire bytes', async (t) => {
   const { payload, envelope } = verifyManifest(wire, keyset);
   t.same(payload, manifest);
   t.equal(envelope.payloadType, PAYLOAD_TYPES.manifest);
-  t.equal(checkManifestAcceptable(payload, { now: Date.parse('2025-06-01T12:00:00.000Z'), fleet: 'edge', track: 'stable', floorSeq: 2 }), 'newer');
+  const ctx = { now: Date.parse('2025-06-01T12:00:00.000Z'), limits: keyset.limits, fleet: 'edge', track: 'stable', floorSeq: 2 };
+  t.equal(checkManifestAcceptable(payload, ctx), 'newer');
 });
 
 t.test('a manifest with one flipped payload byte fails with E_SIG_INVALID', async (t) => {

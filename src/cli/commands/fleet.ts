@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { FleetNodeView } from '../../runtime/fleet-view.js';
 import { fleetHealth, listFleet } from '../../services/fleet.js';
-import { shortVersion } from '../render.js';
+import { oneLine, shortVersion } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 function line(n: FleetNodeView): string {
@@ -23,7 +23,7 @@ export function registerFleetView(fleet: Command, session: Session): void {
       const r = listFleet(session.context());
       if (opts.json) return void printJson({ ok: true, ...r.evidence });
       if (r.evidence.nodes.length === 0) return void say(r.reason);
-      for (const n of r.evidence.nodes) say(line(n));
+      for (const n of r.evidence.nodes) say(oneLine(line(n)));
     }));
 
   fleet
@@ -36,7 +36,7 @@ export function registerFleetView(fleet: Command, session: Session): void {
       if (opts.json) printJson(h);
       else {
         say(r.reason);
-        for (const p of h.problems) say(`  ${p.node}: ${p.problem}`);
+        for (const p of h.problems) say(oneLine(`  ${p.node}: ${p.problem}`));
       }
       return h.ok ? 0 : 1;
     }));

@@ -9,6 +9,7 @@ import { generateKeyFile, loadSigners } from '../../trust/keyfile.js';
 import { parseIntArg, readInput, uniqueSigners, writeNewFile } from '../io.js';
 import { loadKeyset } from '../../trust/keyset.js';
 import { keysetDocument, signRotation, verifyRotation } from '../../trust/rotation.js';
+import { escapeControl } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -51,7 +52,8 @@ export function registerKeys(program: Command, session: Session): void {
         const text = `${serializeEnvelope(envelope)}\n`;
         if (opts.out) {
           await writeNewFile(opts.out, text);
-          process.stderr.write(`wrote ${opts.out}: keyset v${version}, ${keyset.keys.size} key(s), threshold ${threshold}\n`);
+          const note = `wrote ${opts.out}: keyset v${version}, ${keyset.keys.size} key(s), threshold ${threshold}`;
+          process.stderr.write(`${escapeControl(note)}\n`);
         } else {
           process.stdout.write(text);
         }

@@ -3,6 +3,7 @@
 // fleet, track and floor).
 import type { Command } from 'commander';
 import { UpshiftError } from '../../core/errors.js';
+import type { Config } from '../../core/config.js';
 import { checkManifestAcceptable, decodeManifest, type ManifestPayload } from '../../core/manifest.js';
 import { fromBase64 } from '../../trust/bytes.js';
 import { serializeEnvelope } from '../../trust/envelope.js';
@@ -55,20 +56,25 @@ export function registerManifest(program: Command, session: Session): void {
     .description("verify a signed manifest with the config's trusted keys (or --pubkey) and check it is acceptable")
     .argument('<file>', 'signed manifest envelope (- for stdin)')
     .option('--json', 'print JSON')
-    .option('--fleet <name>', 'refuse a manifest for any other fleet')
-    .option('--track <name>', 'refuse a manifest for any other track')
+    .option('--fleet <name>', "refuse a manifest for any other fleet (default: the config's fleet)")
+    .option('--track <name>', "refuse a manifest for any other track (default: any track of the config's)")
     .option('--floor <seq>', 'refuse a manifest below this sequence number (the track floor)')
-    .option('--now <iso>', 'check expiry at this time instead of now')
-    .option('--pubkey <hex>', 'trust this public key instead of the config (repeatable)', collect)
+    .option('--now <iso>', 'check expiry and clock skew at this time instead of now')
+    .option('--pubkey <hex>', 'trust this public key instead of the config (repeatable); the config is not read', collect)
     .option('--threshold <n>', 'distinct --pubkey keys that must sign (default 1)')
     .action(
       action(session, async (file: string, opts: VerifyOptions) => {
         const keyset = verifyingKeyset(session, opts);
+        const config = opts.pubkey ? null : session.config().config;
         const floor = opts.floor === undefined ? null : parseIntArg(opts.floor, '--floor', 0);
         const now = opts.now === undefined ? Date.now() : parseTime(opts.now);
         const { payload, envelope } = verifyManifest(await readInput(file), keyset);
-        // Expiry is always checked: an expired manifest is one no node would act on.
-        const acceptance = checkManifestAcceptable(payload, { now, fleet: opts.fleet ?? payload.fleet, track: opts.track, floorSeq: floor });
+        // Expiry, validity and clock skew are always checked: no node would act on such a manifest.
+        // With the config's keys, its fleet is this manifest's fleet too, unless --fleet says otherwise.
+        const fleet = opts.fleet ?? config?.fleet ?? payload.fleet;
+        const ctx = { now, limits: keyset.limits, fleet, track: opts.track, floorSeq: floor };
+        const acceptance = checkManifestAcceptable(payload, ctx);
+        if (config && opts.track === undefined) checkKnownTrack(payload, config);
         // verifyEnvelope fails on any bad signature by a trusted key, so these all verified.
         const keyids = [...new Set(envelope.signatures.map((s) => s.keyid).filter((id) => keyset.keys.has(id)))];
         const ignored = envelope.signatures.map((s) => s.keyid).filter((id) => !keyset.keys.has(id));
@@ -88,6 +94,14 @@ function verifyingKeyset(session: Session, opts: VerifyOptions): Keyset {
   }
   const threshold = opts.threshold === undefined ? 1 : parseIntArg(opts.threshold, '--threshold', 1);
   return loadKeyset({ keys: opts.pubkey.map((hex) => ({ public: hex })), threshold });
+}
+
+/** A manifest for a track this config neither follows (node.tracks) nor publishes (authority.tracks). */
+function checkKnownTrack(p: ManifestPayload, config: Config): void {
+  const tracks = [...new Set([...config.node.tracks, ...Object.keys(config.authority?.tracks ?? {})])];
+  if (tracks.includes(p.track)) return;
+  const message = `manifest is for track "${p.track}", which this config has no part in (${tracks.join(', ')})`;
+  throw new UpshiftError('E_WRONG_TRACK', message, { details: { manifest_track: p.track, tracks } });
 }
 
 function parseTime(text: string): number {

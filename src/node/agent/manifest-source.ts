@@ -162,7 +162,9 @@ export class StoreManifestSource implements ManifestSource {
       if (!this.heldTracks.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
       // Fleet, track, expiry here; the seq against what is held in admit(). The apply engine
       // checks this node's floor again before it applies anything.
-      checkManifestAcceptable(payload, { now: deps.clock.now(), fleet: deps.node.fleet, track: payload.track, floorSeq: null });
+      checkManifestAcceptable(payload, {
+        now: deps.clock.now(), limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq: null,
+      });
       m = this.entry(envelope, payload);
       const verdict = admit(this.held.get(payload.track) ?? [], m);
       if (verdict.verdict === 'same') return 'same';

@@ -110,7 +110,9 @@ export class ApplyEngine {
         throw new UpshiftError('E_NOT_TARGETED', `manifest ${payload.track}#${payload.seq} targets other nodes, not ${deps.node.id}`, { details: { targets: payload.targets } });
       }
       const floorSeq = deps.store.floors.get(payload.track);
-      if (checkManifestAcceptable(payload, { now: this.ctx.now(), fleet: deps.node.fleet, track: payload.track, floorSeq }) === 'same') return 'same';
+      const now = this.ctx.now();
+      const ctx = { now, limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq };
+      if (checkManifestAcceptable(payload, ctx) === 'same') return 'same';
       const bad = deps.tables.badMark(payload.track, payload.commit, payload.version);
       if (bad) {
         throw new UpshiftError('E_BAD_VERSION', `${bad.version} (${bad.commit.slice(0, 12)}) is marked bad on this node: ${bad.reason}`, { details: { ...bad } });
