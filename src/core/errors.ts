@@ -44,6 +44,8 @@ export const CODES = {
   E_RATE_LIMITED: failed(429, true),
   E_NOT_CERTIFIED: failed(403),
   E_REVOKED: failed(403),
+  /** A peer address that gossip must not call (scheme, userinfo, link-local or metadata host, gossip.allow). */
+  E_PEER_URL: failed(400),
   E_TOKEN: failed(403),
   E_APPLY_LOCKED: failed(423, true),
   E_BAD_VERSION: failed(409),

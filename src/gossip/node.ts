@@ -4,6 +4,9 @@
 // manifest store once per (track, hash), and advertises it at once if the store accepted it.
 // Each push is answered with the receiver's digest, so a sender that is behind learns it too:
 // every push is a small push-pull, which is what makes the last few nodes converge quickly.
+// A peer is called at the address its certificate names; a certificate without one leaves the
+// address the peer advertises, which the transport's URL policy must accept. A seed whose id we
+// do not know gets an inert `hello` first, so every request that changes anything is addressed.
 // No I/O and no wall clock here: the transport, auth, store, clock and rng are all injected.
 import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import { Membership, type MemberView } from './membership.js';
@@ -14,7 +17,11 @@ import { ReplayGuard } from './replay.js';
 import { nonceFactory } from './rng.js';
 import { parseMessage, REQUEST_KINDS, type Body, type BodyKind, type BodyOf, type Digest, type GossipMessage } from './types.js';
 
-type Answer<K extends BodyKind> = { from: string; body: BodyOf<K> };
+/** An authenticated answer; `url` is where to call its sender from now on. */
+type Answer<K extends BodyKind> = { from: string; url: string; body: BodyOf<K> };
+
+/** Seed URLs whose node id a hello told us; a handful, from config. */
+const MAX_INTRODUCED = 1024;
 
 export class GossipNode<W = SignedMessage> {
   readonly membership: Membership;
@@ -23,19 +30,23 @@ export class GossipNode<W = SignedMessage> {
   private readonly limiter: RateLimiter;
   private readonly pulls = new PullTracker();
   private readonly nonce: () => string;
+  private readonly introduced = new Map<string, string>();
 
   constructor(private readonly o: GossipNodeOptions<W>) {
+    const check = o.transport.checkUrl?.bind(o.transport);
     this.membership = new Membership({
       self: o.id,
       suspectAfter: o.gossip.suspect_after,
       deadAfter: o.gossip.dead_after,
+      ...(o.gossip.remove_after === undefined ? {} : { removeAfter: o.gossip.remove_after }),
       rng: o.rng,
       ...(o.maxMembers === undefined ? {} : { maxMembers: o.maxMembers }),
       ...(o.seeds === undefined ? {} : { seeds: o.seeds }),
+      ...(check ? { acceptUrl: (url: string) => accepts(check, url) } : {}),
     });
     const now = o.clock.now();
     for (const p of o.peers ?? []) this.membership.heard(p, now);
-    this.replay = new ReplayGuard(o.gossip.replay_window);
+    this.replay = new ReplayGuard(o.gossip.replay_window, undefined, { since: o.startedAt ?? now, ...(o.replayFloors ? { floors: o.replayFloors } : {}) });
     this.limiter = new RateLimiter(o.gossip.rate_limit_per_sec);
     this.nonce = o.nonce ?? nonceFactory(o.rng);
   }
@@ -46,6 +57,11 @@ export class GossipNode<W = SignedMessage> {
 
   members(): MemberView[] {
     return this.membership.view(this.o.clock.now());
+  }
+
+  /** Per sender, the newest message time accepted: save it at shutdown, pass it back as `replayFloors`. */
+  replayFloors(): Record<string, number> {
+    return this.replay.floors(this.o.clock.now());
   }
 
   /** Every `interval`; also call it right after the local store accepts a manifest, to advertise it at once. */
@@ -62,7 +78,7 @@ export class GossipNode<W = SignedMessage> {
     const body = { kind: 'sync', url: this.o.url, digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.syncSample ?? 16, now) } as const;
     const reply = await this.request(peer, body, 'sync-reply');
     if (!reply) return;
-    const from = { id: reply.from, url: peer.url };
+    const from = { id: reply.from, url: reply.url };
     const at = this.o.clock.now();
     if (reply.body.heartbeat.node === reply.from) this.o.onHeartbeat?.(reply.body.heartbeat, at);
     this.membership.learn(reply.body.members, at);
@@ -71,8 +87,9 @@ export class GossipNode<W = SignedMessage> {
 
   /**
    * An incoming request, as the transport received it: signature and certificate first, then
-   * shape, replay window, rate limit. Throws UpshiftError (E_SIG_INVALID, E_NOT_CERTIFIED,
-   * E_REVOKED, E_MALFORMED, E_REPLAY, E_RATE_LIMITED); a pull it triggers runs after it returns.
+   * shape, replay window, rate limit, the sender's address. Throws UpshiftError (E_SIG_INVALID,
+   * E_NOT_CERTIFIED, E_REVOKED, E_MALFORMED, E_REPLAY, E_RATE_LIMITED, E_PEER_URL); a pull it
+   * triggers runs after it returns.
    */
   async receive(wire: W): Promise<W> {
     try {
@@ -87,20 +104,25 @@ export class GossipNode<W = SignedMessage> {
 
   private handle(wire: W): W {
     const now = this.o.clock.now();
-    const { from, content } = this.o.auth.verify(wire);
+    const { from, content, url: certUrl } = this.o.auth.verify(wire);
     const msg = parseMessage(content);
     if (msg.from !== from) throw new UpshiftError('E_MALFORMED', `message claims to be from ${msg.from} but is signed by ${from}`);
     if (!REQUEST_KINDS.has(msg.body.kind) || msg.re !== null) throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} answer was sent as a request`);
-    // Only a first contact through a seed may leave `to` open, and it can only push or sync.
-    if (msg.to === null ? msg.body.kind === 'pull' : msg.to !== this.o.id) throw new UpshiftError('E_MALFORMED', `message is addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
+    // Only a hello may leave `to` open: replayed to another node, it changes nothing there.
+    if (msg.to === null ? msg.body.kind !== 'hello' : msg.to !== this.o.id) throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
     this.replay.check(from, msg.nonce, msg.at, now);
     this.limiter.take(from, now);
     const body = msg.body;
     switch (body.kind) {
+      case 'hello':
+        return this.answer(msg, { kind: 'ack', digest: this.o.source.digest() });
       case 'push':
       case 'sync': {
         if (body.heartbeat.node !== from) throw new UpshiftError('E_MALFORMED', `heartbeat of ${body.heartbeat.node} sent by ${from}`);
-        const peer = { id: from, url: body.url };
+        // The certified address wins over the advertised one; either must pass our URL policy.
+        const url = certUrl ?? body.url;
+        this.o.transport.checkUrl?.(url);
+        const peer = { id: from, url };
         this.membership.heard(peer, now);
         this.o.onHeartbeat?.(body.heartbeat, now);
         this.membership.learn(body.members, now);
@@ -176,7 +198,7 @@ export class GossipNode<W = SignedMessage> {
    */
   report(urls: readonly string[]): Promise<void> {
     const known = new Map(this.members().map((m) => [m.url, m.id]));
-    return this.pushTo(urls.filter((url) => url !== this.o.url).map((url) => ({ id: known.get(url) ?? null, url })));
+    return this.pushTo(urls.filter((url) => url !== this.o.url).map((url) => ({ id: known.get(url) ?? this.introduced.get(url) ?? null, url })));
   }
 
   private advertise(exclude: string | null): Promise<void> {
@@ -192,13 +214,33 @@ export class GossipNode<W = SignedMessage> {
       peers.map(async (peer) => {
         this.stats.pushes++;
         const ack = await this.request(peer, body, 'ack');
-        if (ack) this.consider({ id: ack.from, url: peer.url }, ack.body.digest);
+        if (ack) this.consider({ id: ack.from, url: ack.url }, ack.body.digest);
       }),
     );
   }
 
-  /** Send a request; the answer counts only if it is signed by that peer, well formed and bound to our nonce. */
+  /** Send a request, addressed: a seed URL whose node id we do not know yet is introduced with a hello first. */
   private async request<K extends BodyKind>(peer: PeerAddress, body: Body, expect: K): Promise<Answer<K> | null> {
+    if (peer.id !== null) return this.exchange(peer, body, expect);
+    const cached = this.introduced.get(peer.url);
+    const id = cached ?? (await this.introduce(peer.url));
+    if (id === null) return null;
+    const answer = await this.exchange({ id, url: peer.url }, body, expect);
+    // The node at a seed URL may have been replaced: ask again next time.
+    if (!answer && cached !== undefined) this.introduced.delete(peer.url);
+    return answer;
+  }
+
+  private async introduce(url: string): Promise<string | null> {
+    const ack = await this.exchange({ id: null, url }, { kind: 'hello' }, 'ack');
+    if (!ack || ack.from === this.o.id) return null;
+    if (this.introduced.size >= MAX_INTRODUCED) this.introduced.clear();
+    this.introduced.set(url, ack.from);
+    return ack.from;
+  }
+
+  /** One request and its answer, which counts only if it is signed by that peer, well formed and bound to our nonce. */
+  private async exchange<K extends BodyKind>(peer: PeerAddress, body: Body, expect: K): Promise<Answer<K> | null> {
     const nonce = this.nonce();
     const wire = this.o.auth.sign({ from: this.o.id, to: peer.id, at: this.o.clock.now(), nonce, re: null, body });
     let answer: W | null = null;
@@ -210,21 +252,35 @@ export class GossipNode<W = SignedMessage> {
     const now = this.o.clock.now();
     if (answer !== null) {
       try {
-        const { from, content } = this.o.auth.verify(answer);
+        const { from, content, url: certUrl } = this.o.auth.verify(answer);
         const msg = parseMessage(content);
         if (msg.from === from && msg.re === nonce && msg.to === this.o.id && msg.body.kind === expect && (peer.id === null || peer.id === from)) {
-          this.membership.heard({ id: from, url: peer.url }, now);
-          return { from, body: msg.body as BodyOf<K> };
+          // From now on the peer is called where its certificate says, if our policy allows it.
+          const url = certUrl ?? peer.url;
+          this.o.transport.checkUrl?.(url);
+          this.membership.heard({ id: from, url }, now);
+          return { from, url, body: msg.body as BodyOf<K> };
         }
-      } catch {
-        // A forged or garbled answer is no answer.
+      } catch (err) {
+        // A forged or garbled answer is no answer; a certified address we may not call is worth saying.
+        const e = toUpshiftError(err, 'E_MALFORMED');
+        if (e.code === 'E_PEER_URL') this.o.onEvent?.({ type: 'rejected', from: peer.id, code: e.code, reason: e.message });
       }
     }
-    if (peer.id !== null) this.membership.failed(peer.id);
+    if (peer.id !== null) this.membership.failed(peer.id, now);
     return null;
   }
 
   private answer(request: GossipMessage, body: Body): W {
     return this.o.auth.sign({ from: this.o.id, to: request.from, at: this.o.clock.now(), nonce: this.nonce(), re: request.nonce, body });
+  }
+}
+
+function accepts(check: (url: string) => void, url: string): boolean {
+  try {
+    check(url);
+    return true;
+  } catch {
+    return false;
   }
 }

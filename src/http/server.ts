@@ -1,11 +1,13 @@
 // The daemon's HTTP front door (fastify). `buildServer()` is separate from `listen()` so
-// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit).
+// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit, smaller per
+// route where a route expects less) and JSON nested too deep is refused before JSON.parse.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
 import { toUpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { nodeStatus } from '../runtime/status.js';
+import { depthLimitedJson } from './body-limits.js';
 import { createMetrics } from './metrics.js';
 
 export interface ServerDeps {
@@ -22,6 +24,7 @@ export interface ServerDeps {
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // our own pino logs what matters; fastify's per-request logging would only add noise
   const app = Fastify({ logger: false, bodyLimit: deps.config.gossip.max_body_bytes });
+  depthLimitedJson(app);
   const metrics = createMetrics(deps.config, deps.store);
 
   app.setErrorHandler((raw, _req, reply) => {

@@ -11,7 +11,7 @@ import type { Store } from '../adapters/sqlite/store.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
 import { NodeAgent } from '../node/agent/agent.js';
 import { ApplyEngine } from '../node/apply/engine.js';
-import { certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
+import { advertisedUrl, certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
 import { loadSigners } from '../trust/keyfile.js';
 import { keysetOf } from './deps.js';
 import { failpointsFromEnv } from './failpoints.js';
@@ -29,7 +29,9 @@ export interface NodeRuntime {
 export async function createNodeRuntime(config: Config, store: Store, log: Logger, clock: Clock): Promise<NodeRuntime> {
   const keyset = keysetOf(config);
   let { identity, error } = await tryLoadIdentity(config, store, clock);
-  if ((!identity || identity.problem) && config.authority) {
+  // the certificate names the address peers call: the authority certifies a new one itself
+  const moved = identity?.cert != null && identity.cert.url !== advertisedUrl(config);
+  if ((!identity || identity.problem || moved) && config.authority) {
     // the authority signs its own certificate; every other node joins with a token
     const signers = await loadSigners(config.authority.signing_keys);
     await certifySelf(config, { store, signers, keyset, fleet: config.fleet, now: () => clock.now() });
@@ -52,7 +54,7 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
   return {
     agent,
     problem: null,
-    plugins: [gossipRoutes(agent)],
+    plugins: [gossipRoutes(agent, config.gossip)],
     start: () => agent.start(),
     stop: async () => {
       shutdown.abort();

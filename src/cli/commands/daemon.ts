@@ -10,9 +10,13 @@ import { pipelineDeps } from '../../runtime/deps.js';
 import { gossipFleet } from '../../runtime/gossip-fleet.js';
 import { createNodeRuntime } from '../../runtime/node-runtime.js';
 import { PipelineService } from '../../runtime/pipeline-service.js';
+import { PeerUrlPolicy } from '../../core/peer-url.js';
+import { perAddressLimit } from '../../http/body-limits.js';
 import { buildServer, listenOptions } from '../../http/server.js';
 import { handleJoin } from '../../node/identity.js';
 import { action, type Session } from '../shared.js';
+
+const JOINS_PER_ADDRESS_PER_SEC = 5;
 
 /** Below systemd's TimeoutStopSec=30s, so we finish before SIGKILL. */
 const STOP_BUDGET_MS = 20_000;
@@ -39,8 +43,9 @@ export function registerDaemon(program: Command, session: Session): void {
       const plugins: Array<(app: FastifyInstance) => void> = [...node.plugins];
       if (service) {
         readiness.signing_keys = async () => void (await service.deps.loadSigners());
-        const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => systemClock.now() };
-        plugins.push((app) => app.post('/v1/join', async (req, reply) => {
+        const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => systemClock.now(), peerPolicy: new PeerUrlPolicy(config.gossip.allow) };
+        // a join request is under a kilobyte and costs a signature check: small cap, few per address
+        plugins.push((app) => app.post('/v1/join', { bodyLimit: 64 * 1024, onRequest: perAddressLimit(JOINS_PER_ADDRESS_PER_SEC) }, async (req, reply) => {
           const r = await handleJoin(req.body, { ...issue, signers: await service.deps.loadSigners() });
           return reply.status(r.status).send(r.body);
         }));

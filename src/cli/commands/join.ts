@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../../core/config.js';
 import { CODES, UpshiftError, type ErrorCode } from '../../core/errors.js';
-import { certifySelf, checkCertIsMine, loadOrCreateNodeKey, trustKeyset, writeCertFile } from '../../node/identity.js';
+import { advertisedUrl, certifySelf, checkCertIsMine, loadOrCreateNodeKey, trustKeyset, writeCertFile } from '../../node/identity.js';
 import type { Envelope } from '../../trust/envelope.js';
 import { buildJoinRequest, parseJoinRequest, tokenSchema } from '../../trust/join-token.js';
 import { loadSigners, type Signer } from '../../trust/keyfile.js';
@@ -32,7 +32,8 @@ export async function requestCert(config: Config, signer: Signer, opts: { author
   const url = joinUrl(opts.authority);
   if (!tokenSchema.safeParse(opts.token).success) throw new UpshiftError('E_USAGE', '--token is not a join token: expected the 43 characters printed by `upshift fleet token`');
   // The same strict check the authority runs, so a bad label in upshift.yaml is reported here, by name.
-  const request = parseJoinRequest(buildJoinRequest(opts.token, config.node.id, config.node.labels, signer));
+  // the certificate names the address peers will call this node at
+  const request = parseJoinRequest(buildJoinRequest(opts.token, config.node.id, config.node.labels, signer, advertisedUrl(config)));
   let res: Response;
   let text: string;
   try {
@@ -67,6 +68,9 @@ export async function requestCert(config: Config, signer: Signer, opts: { author
   }
   const cert = verifyCert(body.cert as Envelope, trustKeyset(config), { now: opts.now(), fleet: config.fleet });
   checkCertIsMine(cert, config.node.id, signer);
+  if (cert.url !== request.url) {
+    throw new UpshiftError('E_NOT_CERTIFIED', `the certificate names address ${cert.url ?? '(none)'}, not the ${request.url ?? '(none)'} this node asked for`, { details: { reason: 'E_WRONG_URL' } });
+  }
   return { envelope: body.cert as Envelope, cert };
 }
 
@@ -97,7 +101,7 @@ export function registerJoin(program: Command, session: Session): void {
           cert = got.cert;
         }
         const out = {
-          ok: true, node_id: cert.node_id, fleet: cert.fleet, serial: cert.serial, labels: cert.labels, public_key: cert.public_key,
+          ok: true, node_id: cert.node_id, fleet: cert.fleet, serial: cert.serial, labels: cert.labels, url: cert.url ?? null, public_key: cert.public_key,
           expires_at: cert.expires_at, cert_path: config.node.cert, key_path: config.node.key, key_created: created,
         };
         if (opts.json) return void printJson(out);

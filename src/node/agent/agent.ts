@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
+import { PeerUrlPolicy } from '../../core/peer-url.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/codehash.js';
@@ -81,15 +82,25 @@ export class NodeAgent {
       : null;
     this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
-    const peers = store.identity.peers().filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId).map((p) => ({ id: p.nodeId, url: p.url }));
+    const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy: new PeerUrlPolicy(config.gossip.allow) });
+    // peers saved by an earlier run, on today's URL policy
+    const peers = store.identity.peers()
+      .filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId && acceptsUrl(transport, p.url))
+      .map((p) => ({ id: p.nodeId, url: p.url }));
+    // peers call this node where its certificate says; the configured address is for older certificates
+    const configured = deps.url ?? config.gossip.advertise ?? `http://${config.gossip.listen}`;
+    if (identity.cert.url !== undefined && identity.cert.url !== configured) {
+      deps.log?.warn({ module: 'gossip', cert_url: identity.cert.url, configured }, `peers call this node at ${identity.cert.url}, the address in its certificate, not ${configured}; run \`upshift join\` again to certify a new address`);
+    }
     this.node = new GossipNode<SignedMessage>({
       id: identity.nodeId,
-      url: deps.url ?? config.gossip.advertise ?? `http://${config.gossip.listen}`,
+      url: identity.cert.url ?? configured,
       gossip: config.gossip,
       clock: deps.clock,
       rng: seededRng(randomBytes(4).readUInt32LE(0)),
       nonce: randomUUID,
-      transport: deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes }),
+      transport,
+      replayFloors: loadReplayFloors(store),
       auth,
       source: this.source,
       heartbeat: () => this.heartbeat(),
@@ -138,6 +149,15 @@ export class NodeAgent {
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
     this.saveHeartbeats();
     this.saveMembers();
+  }
+
+  /** Set it to what the next run must refuse (replay.ts); saved each anti-entropy round and at stop. */
+  private saveReplayFloors(): void {
+    try {
+      this.deps.store.kv.set(REPLAY_FLOORS_KEY, JSON.stringify(this.node.replayFloors()));
+    } catch (err) {
+      this.deps.log?.warn({ module: 'gossip' }, `replay floors not saved: ${(err as Error).message}`);
+    }
   }
 
   /** One push round (what the interval timer runs); tests call it directly. */
@@ -222,6 +242,7 @@ export class NodeAgent {
   }
 
   private saveMembers(): void {
+    this.saveReplayFloors();
     const { store } = this.deps;
     try {
       store.tx(() => {
@@ -244,3 +265,25 @@ export class NodeAgent {
   }
 }
 export { reports } from './reports.js';
+
+const REPLAY_FLOORS_KEY = 'gossip.replay_floors';
+
+/** What the previous run saved; anything unreadable is no floor (the start-time floor still holds). */
+function loadReplayFloors(store: Store): Record<string, number> {
+  try {
+    const saved = JSON.parse(store.kv.get(REPLAY_FLOORS_KEY) ?? '{}') as unknown;
+    if (typeof saved !== 'object' || saved === null) return {};
+    return Object.fromEntries(Object.entries(saved).filter((e): e is [string, number] => Number.isSafeInteger(e[1])));
+  } catch {
+    return {};
+  }
+}
+
+function acceptsUrl(transport: Transport<SignedMessage>, url: string): boolean {
+  try {
+    transport.checkUrl?.(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
