@@ -121,3 +121,27 @@ t.test('an auth failure is passed through unchanged and counted as a rejection',
   t.equal(node.stats.rejected, 1);
   t.equal(source.offers, 0, 'nothing pulled on the word of a revoked node');
 });
+
+t.test('a message stamped before this node started is refused, though inside the window: it may be a replay from before a restart', async (t) => {
+  const { node, push, clock } = setup();
+  const captured = push('p1', { at: clock.now() - 4000 });
+  await t.rejects(node.receive(captured), { code: 'E_REPLAY', message: /before this node started/ });
+  await t.resolves(node.receive(push('p1')), 'a message sent since the start is fine');
+});
+
+t.test('after a restart, what the previous run accepted stays refused, even from a sender whose clock runs ahead', async (t) => {
+  const before = setup();
+  // p1's clock is 10 s ahead: its messages are stamped after any restart in the next 10 s
+  const ahead = before.push('p1', { at: before.clock.now() + 10_000 });
+  await before.node.receive(ahead);
+  const floors = before.node.replayFloors();
+  t.same(floors, { p1: ahead.at }, 'the newest accepted time per sender is what the next run must refuse');
+  before.clock.t += 4000; // the daemon restarts 4 s later with the saved floors
+  const after = new GossipNode<GossipMessage>({
+    id: 'a', url: 'sim://a', gossip: SIM_DEFAULTS, clock: before.clock, rng: seededRng(2), transport: { send: async () => null },
+    auth: simAuth, source: new SimSource(), heartbeat: () => simHeartbeat('a'), replayFloors: floors,
+  });
+  await t.rejects(after.receive(ahead), { code: 'E_REPLAY', message: /not newer than the last one the previous run accepted/ });
+  await t.resolves(after.receive(before.push('p1', { at: ahead.at + 1000 })), 'newer messages from p1 are fine');
+  t.same(new ReplayGuard(WINDOW, undefined, { floors: { old: 0 } }).floors(WINDOW + 1), {}, 'floors older than the window are dropped');
+});
