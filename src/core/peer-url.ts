@@ -103,7 +103,9 @@ const FORBIDDEN = cidrs([
   '0.0.0.0/8', '169.254.0.0/16', '100.100.100.200/32', '224.0.0.0/4', '240.0.0.0/4',
   '::/128', 'fe80::/10', 'ff00::/8', 'fd00:ec2::254/128',
 ]);
-const FORBIDDEN_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'metadata.azure.internal', 'instance-data', 'instance-data.ec2.internal']);
+const FORBIDDEN_NAMES = new Set([
+  'metadata', 'metadata.google.internal', 'metadata.goog', 'metadata.azure.internal', 'instance-data', 'instance-data.ec2.internal',
+]);
 
 /** Why an address must never be called, or null. */
 export function forbiddenAddress(address: string | Ip): string | null {
@@ -138,7 +140,8 @@ export function addressKey(address: string): string {
 }
 
 function refuse(url: string, why: string): UpshiftError {
-  return new UpshiftError('E_PEER_URL', `peer address ${JSON.stringify(url.slice(0, MAX_PEER_URL_LENGTH))} refused: ${why}`, { details: { url: url.slice(0, MAX_PEER_URL_LENGTH) } });
+  const shown = url.slice(0, MAX_PEER_URL_LENGTH);
+  return new UpshiftError('E_PEER_URL', `peer address ${JSON.stringify(shown)} refused: ${why}`, { details: { url: shown } });
 }
 
 export class PeerUrlPolicy {

@@ -121,7 +121,8 @@ export class Membership {
     const maxPending = this.opts.maxPending ?? 8;
     for (const s of samples) {
       if (this.list.length >= this.max || this.pendingCount >= maxPending) return;
-      if (s.id === this.opts.self || this.index.has(s.id) || s.age_ms >= this.opts.suspectAfter || this.byUrl.has(s.url)) continue;
+      if (s.id === this.opts.self || this.index.has(s.id) || this.byUrl.has(s.url)) continue;
+      if (s.age_ms >= this.opts.suspectAfter) continue;
       if (this.isBarred(`id:${s.id}`, now) || this.isBarred(`url:${s.url}`, now)) continue;
       if (this.opts.acceptUrl && !this.opts.acceptUrl(s.url)) continue;
       this.add({ addr: { id: s.id, url: s.url }, lastSeen: now - s.age_ms, failing: false, pending: true }, false);
@@ -185,7 +186,9 @@ export class Membership {
 
   /** The members heard from directly (pending ones are not members yet). */
   view(now: number): MemberView[] {
-    return this.list.filter((m) => !m.pending).map((m) => ({ id: m.addr.id, url: m.addr.url, state: this.stateOf(m, now), last_seen: m.lastSeen }));
+    return this.list
+      .filter((m) => !m.pending)
+      .map((m) => ({ id: m.addr.id, url: m.addr.url, state: this.stateOf(m, now), last_seen: m.lastSeen }));
   }
 
   /** Remove peers dead for removeAfter, and forget expired bars; runs with anti-entropy, O(table). */

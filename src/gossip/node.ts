@@ -12,16 +12,12 @@ import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import { Membership, type MemberView } from './membership.js';
 import type { GossipNodeOptions, GossipStats, OfferResult, PeerAddress, SignedMessage } from './ports.js';
 import { PullTracker } from './pulls.js';
+import { acceptsUrl, Requests, type Answer } from './requests.js';
 import { RateLimiter } from './rate-limit.js';
 import { ReplayGuard } from './replay.js';
 import { nonceFactory } from './rng.js';
-import { parseMessage, REQUEST_KINDS, type Body, type BodyKind, type BodyOf, type Digest, type GossipMessage } from './types.js';
+import { parseMessage, REQUEST_KINDS, type Body, type Digest, type GossipMessage } from './types.js';
 
-/** An authenticated answer; `url` is where to call its sender from now on. */
-type Answer<K extends BodyKind> = { from: string; url: string; body: BodyOf<K> };
-
-/** Seed URLs whose node id a hello told us; a handful, from config. */
-const MAX_INTRODUCED = 1024;
 
 export class GossipNode<W = SignedMessage> {
   readonly membership: Membership;
@@ -30,10 +26,9 @@ export class GossipNode<W = SignedMessage> {
   private readonly limiter: RateLimiter;
   private readonly pulls = new PullTracker();
   private readonly nonce: () => string;
-  private readonly introduced = new Map<string, string>();
+  private readonly requests: Requests<W>;
 
   constructor(private readonly o: GossipNodeOptions<W>) {
-    const check = o.transport.checkUrl?.bind(o.transport);
     this.membership = new Membership({
       self: o.id,
       suspectAfter: o.gossip.suspect_after,
@@ -42,13 +37,15 @@ export class GossipNode<W = SignedMessage> {
       rng: o.rng,
       ...(o.maxMembers === undefined ? {} : { maxMembers: o.maxMembers }),
       ...(o.seeds === undefined ? {} : { seeds: o.seeds }),
-      ...(check ? { acceptUrl: (url: string) => accepts(check, url) } : {}),
+      acceptUrl: (url: string) => acceptsUrl(o.transport, url),
     });
     const now = o.clock.now();
     for (const p of o.peers ?? []) this.membership.heard(p, now);
-    this.replay = new ReplayGuard(o.gossip.replay_window, undefined, { since: o.startedAt ?? now, ...(o.replayFloors ? { floors: o.replayFloors } : {}) });
+    const start = { since: o.startedAt ?? now, ...(o.replayFloors ? { floors: o.replayFloors } : {}) };
+    this.replay = new ReplayGuard(o.gossip.replay_window, undefined, start);
     this.limiter = new RateLimiter(o.gossip.rate_limit_per_sec);
     this.nonce = o.nonce ?? nonceFactory(o.rng);
+    this.requests = new Requests(o, this.membership, this.nonce);
   }
 
   get id(): string {
@@ -76,7 +73,7 @@ export class GossipNode<W = SignedMessage> {
     if (!peer) return;
     this.stats.syncs++;
     const body = { kind: 'sync', url: this.o.url, digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.syncSample ?? 16, now) } as const;
-    const reply = await this.request(peer, body, 'sync-reply');
+    const reply = await this.requests.send(peer, body, 'sync-reply');
     if (!reply) return;
     const from = { id: reply.from, url: reply.url };
     const at = this.o.clock.now();
@@ -109,7 +106,9 @@ export class GossipNode<W = SignedMessage> {
     if (msg.from !== from) throw new UpshiftError('E_MALFORMED', `message claims to be from ${msg.from} but is signed by ${from}`);
     if (!REQUEST_KINDS.has(msg.body.kind) || msg.re !== null) throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} answer was sent as a request`);
     // Only a hello may leave `to` open: replayed to another node, it changes nothing there.
-    if (msg.to === null ? msg.body.kind !== 'hello' : msg.to !== this.o.id) throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
+    if (msg.to === null ? msg.body.kind !== 'hello' : msg.to !== this.o.id) {
+      throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
+    }
     this.replay.check(from, msg.nonce, msg.at, now);
     this.limiter.take(from, now);
     const body = msg.body;
@@ -161,7 +160,7 @@ export class GossipNode<W = SignedMessage> {
     let peer: PeerAddress | null = first;
     while (peer) {
       this.stats.pulls++;
-      const res: Answer<'manifest'> | null = await this.request(peer, { kind: 'pull', track, hash }, 'manifest');
+      const res: Answer<'manifest'> | null = await this.requests.send(peer, { kind: 'pull', track, hash }, 'manifest');
       const envelope = res?.body.track === track ? res.body.envelope : null;
       // Only the bytes that were advertised are verified; anything else is a failed pull.
       if (envelope !== null && this.o.source.hash(envelope) === hash) return this.offer(track, hash, envelope, res?.from ?? '?');
@@ -198,7 +197,8 @@ export class GossipNode<W = SignedMessage> {
    */
   report(urls: readonly string[]): Promise<void> {
     const known = new Map(this.members().map((m) => [m.url, m.id]));
-    return this.pushTo(urls.filter((url) => url !== this.o.url).map((url) => ({ id: known.get(url) ?? this.introduced.get(url) ?? null, url })));
+    const others = urls.filter((url) => url !== this.o.url);
+    return this.pushTo(others.map((url) => ({ id: known.get(url) ?? this.requests.idAt(url), url })));
   }
 
   private advertise(exclude: string | null): Promise<void> {
@@ -213,62 +213,10 @@ export class GossipNode<W = SignedMessage> {
     await Promise.all(
       peers.map(async (peer) => {
         this.stats.pushes++;
-        const ack = await this.request(peer, body, 'ack');
+        const ack = await this.requests.send(peer, body, 'ack');
         if (ack) this.consider({ id: ack.from, url: ack.url }, ack.body.digest);
       }),
     );
-  }
-
-  /** Send a request, addressed: a seed URL whose node id we do not know yet is introduced with a hello first. */
-  private async request<K extends BodyKind>(peer: PeerAddress, body: Body, expect: K): Promise<Answer<K> | null> {
-    if (peer.id !== null) return this.exchange(peer, body, expect);
-    const cached = this.introduced.get(peer.url);
-    const id = cached ?? (await this.introduce(peer.url));
-    if (id === null) return null;
-    const answer = await this.exchange({ id, url: peer.url }, body, expect);
-    // The node at a seed URL may have been replaced: ask again next time.
-    if (!answer && cached !== undefined) this.introduced.delete(peer.url);
-    return answer;
-  }
-
-  private async introduce(url: string): Promise<string | null> {
-    const ack = await this.exchange({ id: null, url }, { kind: 'hello' }, 'ack');
-    if (!ack || ack.from === this.o.id) return null;
-    if (this.introduced.size >= MAX_INTRODUCED) this.introduced.clear();
-    this.introduced.set(url, ack.from);
-    return ack.from;
-  }
-
-  /** One request and its answer, which counts only if it is signed by that peer, well formed and bound to our nonce. */
-  private async exchange<K extends BodyKind>(peer: PeerAddress, body: Body, expect: K): Promise<Answer<K> | null> {
-    const nonce = this.nonce();
-    const wire = this.o.auth.sign({ from: this.o.id, to: peer.id, at: this.o.clock.now(), nonce, re: null, body });
-    let answer: W | null = null;
-    try {
-      answer = await this.o.transport.send(peer, wire);
-    } catch {
-      answer = null;
-    }
-    const now = this.o.clock.now();
-    if (answer !== null) {
-      try {
-        const { from, content, url: certUrl } = this.o.auth.verify(answer);
-        const msg = parseMessage(content);
-        if (msg.from === from && msg.re === nonce && msg.to === this.o.id && msg.body.kind === expect && (peer.id === null || peer.id === from)) {
-          // From now on the peer is called where its certificate says, if our policy allows it.
-          const url = certUrl ?? peer.url;
-          this.o.transport.checkUrl?.(url);
-          this.membership.heard({ id: from, url }, now);
-          return { from, url, body: msg.body as BodyOf<K> };
-        }
-      } catch (err) {
-        // A forged or garbled answer is no answer; a certified address we may not call is worth saying.
-        const e = toUpshiftError(err, 'E_MALFORMED');
-        if (e.code === 'E_PEER_URL') this.o.onEvent?.({ type: 'rejected', from: peer.id, code: e.code, reason: e.message });
-      }
-    }
-    if (peer.id !== null) this.membership.failed(peer.id, now);
-    return null;
   }
 
   private answer(request: GossipMessage, body: Body): W {
@@ -276,11 +224,3 @@ export class GossipNode<W = SignedMessage> {
   }
 }
 
-function accepts(check: (url: string) => void, url: string): boolean {
-  try {
-    check(url);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -47,11 +47,13 @@ export class ReplayGuard {
       });
     }
     if (at < this.since) {
-      throw new UpshiftError('E_REPLAY', `message from ${from} is stamped before this node started; it may be a replay of one sent to the previous run`, { details: { from, at, since: this.since } });
+      const why = 'it may be a replay of one sent to the previous run';
+      throw new UpshiftError('E_REPLAY', `message from ${from} is stamped before this node started; ${why}`, { details: { from, at, since: this.since } });
     }
     const floor = this.restored.get(from);
     if (floor !== undefined && at <= floor) {
-      throw new UpshiftError('E_REPLAY', `message from ${from} is not newer than the last one the previous run accepted from it`, { details: { from, at, floor } });
+      const why = 'not newer than the last one the previous run accepted from it';
+      throw new UpshiftError('E_REPLAY', `message from ${from} is ${why}`, { details: { from, at, floor } });
     }
     if (at <= this.watermark) {
       throw new UpshiftError('E_REPLAY', `message from ${from} is older than the replay table remembers`, { details: { from, at } });

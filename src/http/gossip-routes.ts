@@ -7,12 +7,19 @@ import { toUpshiftError } from '../core/errors.js';
 import type { SignedMessage } from '../gossip/ports.js';
 import { perAddressLimit } from './body-limits.js';
 
+const DEFAULT_LIMITS: GossipRouteLimits = { max_request_bytes: 64 * 1024, rate_limit_per_address: 100 };
+
 export interface GossipReceiver {
   receive(wire: SignedMessage): Promise<SignedMessage>;
 }
 
-/** The config's defaults; the daemon passes its gossip config. */
-export function gossipRoutes(receiver: GossipReceiver, limits: { max_request_bytes: number; rate_limit_per_address: number } = { max_request_bytes: 64 * 1024, rate_limit_per_address: 100 }): (app: FastifyInstance) => void {
+export interface GossipRouteLimits {
+  max_request_bytes: number;
+  rate_limit_per_address: number;
+}
+
+/** `limits` default to the config's defaults; the daemon passes its gossip config. */
+export function gossipRoutes(receiver: GossipReceiver, limits: GossipRouteLimits = DEFAULT_LIMITS): (app: FastifyInstance) => void {
   return (app) => {
     const onRequest = perAddressLimit(limits.rate_limit_per_address);
     app.post('/v1/gossip', { bodyLimit: limits.max_request_bytes, onRequest }, async (req, reply) => {

@@ -182,7 +182,10 @@ function issueInTx(deps: IssueDeps, tables: IdentityTable, req: IssueRequest): {
   }
   tables.addCert({ serial, nodeId: req.nodeId, publicKey: req.publicKey, labels: req.labels, cert: serializeEnvelope(envelope), issuedAt: now, expiresAt, tokenHash: req.tokenHash });
   if (held) tables.revoke(req.nodeId, serial - 1, `superseded by serial ${serial}`, now);
-  deps.store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.cert_issued', actor: req.tokenHash ? 'join' : 'authority', data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels: req.labels, url: req.url ?? null } });
+  deps.store.appendEvent({
+    at: now, runId: null, stage: null, kind: 'identity.cert_issued', actor: req.tokenHash ? 'join' : 'authority',
+    data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels: req.labels, url: req.url ?? null },
+  });
   return { envelope, cert };
 }
 
@@ -220,7 +223,9 @@ export async function certifySelf(config: Config, deps: IssueDeps): Promise<{ ce
   const { signer, created } = await loadOrCreateNodeKey(config.node.key);
   const tables = deps.store.identity;
   const { envelope, cert } = deps.store.tx(() =>
-    issueInTx(deps, tables, { nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, url: advertisedUrl(config), tokenHash: null }));
+    issueInTx(deps, tables, {
+      nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, url: advertisedUrl(config), tokenHash: null,
+    }));
   await writeCertFile(config.node.cert, envelope);
   return { cert, created };
 }

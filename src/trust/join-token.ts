@@ -56,7 +56,8 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
 /** What the proof signature covers; the URL only when the node asks for one, so older proofs still verify. */
 export function joinProofMessage(tokenHash: string, nodeId: string, publicKeyHex: string, url?: string): Uint8Array {
-  const body = canonicalBytes({ schema: JOIN_PROOF_SCHEMA, token_sha256: tokenHash, node_id: nodeId, public_key: publicKeyHex, ...(url === undefined ? {} : { url }) });
+  const fields = { schema: JOIN_PROOF_SCHEMA, token_sha256: tokenHash, node_id: nodeId, public_key: publicKeyHex };
+  const body = canonicalBytes(url === undefined ? fields : { ...fields, url });
   return pae(JOIN_PROOF_PAYLOAD_TYPE, body);
 }
 

@@ -43,9 +43,11 @@ export function registerDaemon(program: Command, session: Session): void {
       const plugins: Array<(app: FastifyInstance) => void> = [...node.plugins];
       if (service) {
         readiness.signing_keys = async () => void (await service.deps.loadSigners());
-        const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => systemClock.now(), peerPolicy: new PeerUrlPolicy(config.gossip.allow) };
+        const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
+        const issue = { store, keyset: service.deps.keyset, fleet: config.fleet, now: () => systemClock.now(), peerPolicy };
         // a join request is under a kilobyte and costs a signature check: small cap, few per address
-        plugins.push((app) => app.post('/v1/join', { bodyLimit: 64 * 1024, onRequest: perAddressLimit(JOINS_PER_ADDRESS_PER_SEC) }, async (req, reply) => {
+        const limits = { bodyLimit: 64 * 1024, onRequest: perAddressLimit(JOINS_PER_ADDRESS_PER_SEC) };
+        plugins.push((app) => app.post('/v1/join', limits, async (req, reply) => {
           const r = await handleJoin(req.body, { ...issue, signers: await service.deps.loadSigners() });
           return reply.status(r.status).send(r.body);
         }));

@@ -69,7 +69,10 @@ export async function requestCert(config: Config, signer: Signer, opts: { author
   const cert = verifyCert(body.cert as Envelope, trustKeyset(config), { now: opts.now(), fleet: config.fleet });
   checkCertIsMine(cert, config.node.id, signer);
   if (cert.url !== request.url) {
-    throw new UpshiftError('E_NOT_CERTIFIED', `the certificate names address ${cert.url ?? '(none)'}, not the ${request.url ?? '(none)'} this node asked for`, { details: { reason: 'E_WRONG_URL' } });
+    const asked = request.url ?? '(none)';
+    throw new UpshiftError('E_NOT_CERTIFIED', `the certificate names address ${cert.url ?? '(none)'}, not the ${asked} this node asked for`, {
+      details: { reason: 'E_WRONG_URL' },
+    });
   }
   return { envelope: body.cert as Envelope, cert };
 }

@@ -12,6 +12,7 @@ import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/codehash.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import { GossipNode } from '../../gossip/node.js';
+import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
 import { seededRng } from '../../gossip/rng.js';
 import type { Heartbeat } from '../../gossip/types.js';
@@ -27,6 +28,7 @@ import { SmokeRunner } from './smoke.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
+import { loadReplayFloors, saveReplayFloors } from './replay-floors.js';
 import { StoreManifestSource } from './manifest-source.js';
 
 export interface NodeAgentDeps {
@@ -82,7 +84,8 @@ export class NodeAgent {
       : null;
     this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
-    const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy: new PeerUrlPolicy(config.gossip.allow) });
+    const policy = new PeerUrlPolicy(config.gossip.allow);
+    const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy });
     // peers saved by an earlier run, on today's URL policy
     const peers = store.identity.peers()
       .filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId && acceptsUrl(transport, p.url))
@@ -90,7 +93,8 @@ export class NodeAgent {
     // peers call this node where its certificate says; the configured address is for older certificates
     const configured = deps.url ?? config.gossip.advertise ?? `http://${config.gossip.listen}`;
     if (identity.cert.url !== undefined && identity.cert.url !== configured) {
-      deps.log?.warn({ module: 'gossip', cert_url: identity.cert.url, configured }, `peers call this node at ${identity.cert.url}, the address in its certificate, not ${configured}; run \`upshift join\` again to certify a new address`);
+      const why = `peers call this node at ${identity.cert.url}, the address in its certificate, not ${configured}`;
+      deps.log?.warn({ module: 'gossip', cert_url: identity.cert.url, configured }, `${why}; run \`upshift join\` again to certify a new address`);
     }
     this.node = new GossipNode<SignedMessage>({
       id: identity.nodeId,
@@ -151,14 +155,7 @@ export class NodeAgent {
     this.saveMembers();
   }
 
-  /** Set it to what the next run must refuse (replay.ts); saved each anti-entropy round and at stop. */
-  private saveReplayFloors(): void {
-    try {
-      this.deps.store.kv.set(REPLAY_FLOORS_KEY, JSON.stringify(this.node.replayFloors()));
-    } catch (err) {
-      this.deps.log?.warn({ module: 'gossip' }, `replay floors not saved: ${(err as Error).message}`);
-    }
-  }
+
 
   /** One push round (what the interval timer runs); tests call it directly. */
   async tick(): Promise<void> {
@@ -242,8 +239,9 @@ export class NodeAgent {
   }
 
   private saveMembers(): void {
-    this.saveReplayFloors();
     const { store } = this.deps;
+    // what the next run must refuse (gossip/replay.ts), saved with the members
+    saveReplayFloors(store, this.node.replayFloors(), this.deps.log);
     try {
       store.tx(() => {
         for (const m of this.node.members()) {
@@ -266,24 +264,3 @@ export class NodeAgent {
 }
 export { reports } from './reports.js';
 
-const REPLAY_FLOORS_KEY = 'gossip.replay_floors';
-
-/** What the previous run saved; anything unreadable is no floor (the start-time floor still holds). */
-function loadReplayFloors(store: Store): Record<string, number> {
-  try {
-    const saved = JSON.parse(store.kv.get(REPLAY_FLOORS_KEY) ?? '{}') as unknown;
-    if (typeof saved !== 'object' || saved === null) return {};
-    return Object.fromEntries(Object.entries(saved).filter((e): e is [string, number] => Number.isSafeInteger(e[1])));
-  } catch {
-    return {};
-  }
-}
-
-function acceptsUrl(transport: Transport<SignedMessage>, url: string): boolean {
-  try {
-    transport.checkUrl?.(url);
-    return true;
-  } catch {
-    return false;
-  }
-}
