@@ -12,12 +12,11 @@ import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import { Membership, type MemberView } from './membership.js';
 import type { GossipNodeOptions, GossipStats, OfferResult, PeerAddress, SignedMessage } from './ports.js';
 import { PullTracker } from './pulls.js';
-import { acceptsUrl, Requests, type Answer } from './requests.js';
 import { RateLimiter } from './rate-limit.js';
 import { ReplayGuard } from './replay.js';
+import { acceptsUrl, Requests, type Answer } from './requests.js';
 import { nonceFactory } from './rng.js';
 import { parseMessage, REQUEST_KINDS, type Body, type Digest, type GossipMessage } from './types.js';
-
 
 export class GossipNode<W = SignedMessage> {
   readonly membership: Membership;
@@ -223,4 +222,3 @@ export class GossipNode<W = SignedMessage> {
     return this.o.auth.sign({ from: this.o.id, to: request.from, at: this.o.clock.now(), nonce: this.nonce(), re: request.nonce, body });
   }
 }
-
