@@ -4,6 +4,7 @@
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 import { benchCodeHash } from './codehash.js';
 import { benchFleet } from './fleet.js';
+import { benchGossipFlood } from './gossip-flood.js';
 import { benchGossip } from './gossip-sim.js';
 import { benchOverhead } from './overhead.js';
 import { progress } from './util.js';
@@ -18,6 +19,8 @@ export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'code_hash_20k', run: () => benchCodeHash({ files: 20_000 }) },
   { name: 'orchestration_overhead', run: () => benchOverhead({ runs: 5 }) },
   { name: 'gossip_sim', run: () => benchGossip({ sizes: [1000, 10_000], losses: [0.01, 0.1], seeds: 20 }) },
+  // /healthz latency while /v1/gossip is flooded with unauthenticated junk (issue 8, item 6)
+  { name: 'gossip_flood', run: () => benchGossipFlood({ seconds: 3, inFlight: 6 }) },
   { name: 'fleet_loopback', run: () => benchFleet({ name: 'fleet_loopback', nodes: 20, singleRuns: 3, peers: 100 }) },
   // the same questions on a quiet machine: 20 daemons and their apps share 2 cores above
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { formatSpan, parseDuration } from './duration.js';
 import { UpshiftError } from './errors.js';
 import { labelsSchema } from './labels.js';
+import { allowEntryProblem } from './peer-url.js';
 
 const duration = (fallback: string) =>
   z
@@ -134,9 +135,26 @@ const gossipSchema = z.strictObject({
   anti_entropy: duration('10s'),
   suspect_after: duration('5s'),
   dead_after: duration('30s'),
+  /** A dead peer is removed from membership after this long; it comes back by talking to us. */
+  remove_after: duration('10m'),
   replay_window: duration('30s'),
   max_body_bytes: z.int().min(1024).max(16 * 1024 * 1024).default(2 * 1024 * 1024),
+  /**
+   * Cap on a gossip request's body (push, pull, sync: a few KB); only answers carry manifests,
+   * so requests get a far smaller cap than max_body_bytes, refused before they are parsed.
+   */
+  max_request_bytes: z.int().min(4096).max(16 * 1024 * 1024).default(64 * 1024),
   rate_limit_per_sec: z.int().min(1).default(50),
+  /** Requests per second from one remote address (IPv6: one /64), taken before any signature is checked. */
+  rate_limit_per_address: z.int().min(1).default(100),
+  /**
+   * Hosts gossip may call: names, `*.domain`, IP addresses or CIDR ranges. Empty: any host
+   * except link-local, unspecified, multicast and metadata addresses, which are never called.
+   */
+  allow: z.array(z.string().superRefine((text, ctx) => {
+    const problem = allowEntryProblem(text);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })).default([]),
 });
 
 export const configSchema = z.strictObject({

@@ -52,6 +52,8 @@ export const CODES = {
   E_RATE_LIMITED: failed(429, true),
   E_NOT_CERTIFIED: failed(403),
   E_REVOKED: failed(403),
+  /** A peer address that gossip must not call (scheme, userinfo, link-local or metadata host, gossip.allow). */
+  E_PEER_URL: failed(400),
   E_TOKEN: failed(403),
   // transport: a read endpoint without its bearer token, a TLS peer that is not the one pinned
   E_UNAUTHORIZED: failed(401),

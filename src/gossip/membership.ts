@@ -4,7 +4,11 @@
 // `suspectAfter` is suspect (still gossiped to), for `deadAfter` dead (left out of fanout,
 // probed now and then by anti-entropy). We do not call a peer suspect merely because we have
 // not talked to it: in a big fleet with partial views most peers are rarely contacted, and
-// silence-only suspicion would kill healthy entries faster than probing revives them.
+// silence-only suspicion would kill healthy entries faster than probing revives them. A peer
+// dead for `removeAfter` is removed; it comes back by talking to us.
+// Another node's sample only makes a peer pending: called once (on the transport's URL policy),
+// never passed on in our samples, and dropped at its first failure, its id and URL barred for
+// `deadAfter`. So a lying sampler costs each receiver one request per made-up address.
 import type { PeerAddress } from './ports.js';
 import { randomIndex, type Rng } from './rng.js';
 import type { MemberSample } from './types.js';
@@ -16,6 +20,8 @@ interface Member {
   lastSeen: number;
   /** A request to it failed since we last heard from it. */
   failing: boolean;
+  /** Known only from another node's sample: never heard from directly. */
+  pending: boolean;
 }
 
 export interface MemberView {
@@ -36,6 +42,12 @@ export interface MembershipOptions {
   seeds?: readonly string[];
   /** Chance that anti-entropy probes any member, dead ones included, instead of a live one. */
   probeAnyChance?: number;
+  /** How long a failing peer stays in the table after it was last heard (gossip.remove_after, default 10 min). */
+  removeAfter?: number;
+  /** Pending peers at a time (default 8). */
+  maxPending?: number;
+  /** The transport's address policy: a sampled peer whose URL it refuses is not learned. */
+  acceptUrl?: (url: string) => boolean;
 }
 
 export class Membership {
@@ -44,6 +56,10 @@ export class Membership {
   private readonly max: number;
   private readonly seeds: readonly string[];
   private readonly probeAny: number;
+  private readonly byUrl = new Map<string, string>();
+  /** Ids and URLs of pending peers that failed, until when they may not be learned again. */
+  private readonly barred = new Map<string, number>();
+  private pendingCount = 0;
 
   constructor(private readonly opts: MembershipOptions) {
     this.max = opts.maxMembers ?? 1024;
@@ -65,30 +81,60 @@ export class Membership {
     if (addr.id === this.opts.self) return;
     const i = this.index.get(addr.id);
     if (i === undefined) {
-      this.add({ addr: { id: addr.id, url: addr.url }, lastSeen: now, failing: false }, true);
+      this.add({ addr: { id: addr.id, url: addr.url }, lastSeen: now, failing: false, pending: false }, true);
       return;
     }
     const m = this.list[i] as Member;
-    if (m.addr.url !== addr.url) m.addr = { id: addr.id, url: addr.url };
+    if (m.addr.url !== addr.url) {
+      if (this.byUrl.get(m.addr.url) === m.addr.id) this.byUrl.delete(m.addr.url);
+      m.addr = { id: addr.id, url: addr.url };
+      this.byUrl.set(addr.url, addr.id);
+    }
     m.lastSeen = Math.max(m.lastSeen, now);
     m.failing = false;
+    if (m.pending) {
+      m.pending = false;
+      this.pendingCount--;
+    }
   }
 
-  failed(id: string): void {
+  /** A request to the peer went unanswered. A pending peer is dropped at once and barred for deadAfter. */
+  failed(id: string, now?: number): void {
     const i = this.index.get(id);
-    if (i !== undefined) (this.list[i] as Member).failing = true;
+    if (i === undefined) return;
+    const m = this.list[i] as Member;
+    m.failing = true;
+    if (!m.pending) return;
+    if (now !== undefined) {
+      this.barred.set(`id:${id}`, now + this.opts.deadAfter);
+      this.barred.set(`url:${m.addr.url}`, now + this.opts.deadAfter);
+    }
+    this.removeAt(i);
   }
 
   /**
-   * Another node's word only introduces peers we do not know, and only into free room: it never
-   * changes a known peer nor pushes one out, so a hostile sampler cannot flush our table.
+   * Another node's word only introduces peers we do not know, as pending, and only into free
+   * room: it never changes a known peer nor pushes one out, so a hostile sampler cannot flush
+   * our table; an address already in the table or refused by the URL policy is not learned.
    */
   learn(samples: readonly MemberSample[], now: number): void {
+    const maxPending = this.opts.maxPending ?? 8;
     for (const s of samples) {
-      if (this.list.length >= this.max) return;
-      if (s.id === this.opts.self || this.index.has(s.id) || s.age_ms >= this.opts.suspectAfter) continue;
-      this.add({ addr: { id: s.id, url: s.url }, lastSeen: now - s.age_ms, failing: false }, false);
+      if (this.list.length >= this.max || this.pendingCount >= maxPending) return;
+      if (s.id === this.opts.self || this.index.has(s.id) || this.byUrl.has(s.url)) continue;
+      if (s.age_ms >= this.opts.suspectAfter) continue;
+      if (this.isBarred(`id:${s.id}`, now) || this.isBarred(`url:${s.url}`, now)) continue;
+      if (this.opts.acceptUrl && !this.opts.acceptUrl(s.url)) continue;
+      this.add({ addr: { id: s.id, url: s.url }, lastSeen: now - s.age_ms, failing: false, pending: true }, false);
     }
+  }
+
+  private isBarred(key: string, now: number): boolean {
+    const until = this.barred.get(key);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.barred.delete(key);
+    return false;
   }
 
   /** Up to `k` distinct peers that are not dead, chosen uniformly; seeds when we know nobody. */
@@ -117,6 +163,7 @@ export class Membership {
 
   /** Anti-entropy's partner: usually a live peer, sometimes any (so dead ones get re-probed), a seed when alone. */
   pickProbe(now: number): PeerAddress | null {
+    this.sweep(now);
     const r = this.opts.rng();
     if (this.seeds.length > 0 && (this.list.length === 0 || r < 0.05)) return { id: null, url: this.seeds[randomIndex(this.opts.rng, this.seeds.length)] as string };
     if (this.list.length === 0) return null;
@@ -131,14 +178,27 @@ export class Membership {
     if (n === 0) return out;
     for (let tries = 0; tries < 2 * k && out.length < k; tries++) {
       const m = this.list[randomIndex(this.opts.rng, n)] as Member;
-      if (this.stateOf(m, now) !== 'alive' || out.some((s) => s.id === m.addr.id)) continue;
+      if (m.pending || this.stateOf(m, now) !== 'alive' || out.some((s) => s.id === m.addr.id)) continue;
       out.push({ id: m.addr.id, url: m.addr.url, age_ms: Math.max(0, Math.round(now - m.lastSeen)) });
     }
     return out;
   }
 
+  /** The members heard from directly (pending ones are not members yet). */
   view(now: number): MemberView[] {
-    return this.list.map((m) => ({ id: m.addr.id, url: m.addr.url, state: this.stateOf(m, now), last_seen: m.lastSeen }));
+    return this.list
+      .filter((m) => !m.pending)
+      .map((m) => ({ id: m.addr.id, url: m.addr.url, state: this.stateOf(m, now), last_seen: m.lastSeen }));
+  }
+
+  /** Remove peers dead for removeAfter, and forget expired bars; runs with anti-entropy, O(table). */
+  sweep(now: number): void {
+    const removeAfter = Math.max(this.opts.removeAfter ?? 10 * 60_000, this.opts.deadAfter);
+    for (let i = this.list.length - 1; i >= 0; i--) {
+      const m = this.list[i] as Member;
+      if (m.failing && now - m.lastSeen >= removeAfter) this.removeAt(i);
+    }
+    for (const [key, until] of this.barred) if (until <= now) this.barred.delete(key);
   }
 
   private stateOf(m: Member, now: number): MemberState {
@@ -154,6 +214,21 @@ export class Membership {
     }
     this.index.set(m.addr.id, this.list.length);
     this.list.push(m);
+    this.byUrl.set(m.addr.url, m.addr.id);
+    if (m.pending) this.pendingCount++;
+  }
+
+  /** O(1): the last entry takes the removed one's place. */
+  private removeAt(i: number): void {
+    const gone = this.list[i] as Member;
+    const last = this.list.pop() as Member;
+    this.index.delete(gone.addr.id);
+    if (this.byUrl.get(gone.addr.url) === gone.addr.id) this.byUrl.delete(gone.addr.url);
+    if (gone.pending) this.pendingCount--;
+    if (gone !== last) {
+      this.list[i] = last;
+      this.index.set(last.addr.id, i);
+    }
   }
 
   // Looking at a few random entries keeps eviction O(1) while still preferring dead and
@@ -166,12 +241,6 @@ export class Membership {
       const b = this.list[worst] as Member;
       if (a.failing !== b.failing ? a.failing : a.lastSeen < b.lastSeen) worst = i;
     }
-    const last = this.list.pop() as Member;
-    const gone = this.list[worst];
-    this.index.delete((gone ?? last).addr.id);
-    if (gone) {
-      this.list[worst] = last;
-      this.index.set(last.addr.id, worst);
-    }
+    this.removeAt(worst);
   }
 }

@@ -4,6 +4,9 @@
 // manifest store once per (track, hash), and advertises it at once if the store accepted it.
 // Each push is answered with the receiver's digest, so a sender that is behind learns it too:
 // every push is a small push-pull, which is what makes the last few nodes converge quickly.
+// A peer is called at the address its certificate names; a certificate without one leaves the
+// address the peer advertises, which the transport's URL policy must accept. A seed whose id we
+// do not know gets an inert `hello` first, so every request that changes anything is addressed.
 // No I/O and no wall clock here: the transport, auth, store, clock and rng are all injected.
 import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import { Membership, type MemberView } from './membership.js';
@@ -11,10 +14,9 @@ import type { GossipNodeOptions, GossipStats, OfferResult, PeerAddress, SignedMe
 import { PullTracker } from './pulls.js';
 import { RateLimiter } from './rate-limit.js';
 import { ReplayGuard } from './replay.js';
+import { acceptsUrl, Requests, type Answer } from './requests.js';
 import { nonceFactory } from './rng.js';
-import { parseMessage, REQUEST_KINDS, type Body, type BodyKind, type BodyOf, type Digest, type GossipMessage } from './types.js';
-
-type Answer<K extends BodyKind> = { from: string; body: BodyOf<K> };
+import { parseMessage, REQUEST_KINDS, type Body, type Digest, type GossipMessage } from './types.js';
 
 export class GossipNode<W = SignedMessage> {
   readonly membership: Membership;
@@ -23,21 +25,26 @@ export class GossipNode<W = SignedMessage> {
   private readonly limiter: RateLimiter;
   private readonly pulls = new PullTracker();
   private readonly nonce: () => string;
+  private readonly requests: Requests<W>;
 
   constructor(private readonly o: GossipNodeOptions<W>) {
     this.membership = new Membership({
       self: o.id,
       suspectAfter: o.gossip.suspect_after,
       deadAfter: o.gossip.dead_after,
+      ...(o.gossip.remove_after === undefined ? {} : { removeAfter: o.gossip.remove_after }),
       rng: o.rng,
       ...(o.maxMembers === undefined ? {} : { maxMembers: o.maxMembers }),
       ...(o.seeds === undefined ? {} : { seeds: o.seeds }),
+      acceptUrl: (url: string) => acceptsUrl(o.transport, url),
     });
     const now = o.clock.now();
     for (const p of o.peers ?? []) this.membership.heard(p, now);
-    this.replay = new ReplayGuard(o.gossip.replay_window);
+    const start = { since: o.startedAt ?? now, ...(o.replayFloors ? { floors: o.replayFloors } : {}) };
+    this.replay = new ReplayGuard(o.gossip.replay_window, undefined, start);
     this.limiter = new RateLimiter(o.gossip.rate_limit_per_sec);
     this.nonce = o.nonce ?? nonceFactory(o.rng);
+    this.requests = new Requests(o, this.membership, this.nonce);
   }
 
   get id(): string {
@@ -46,6 +53,11 @@ export class GossipNode<W = SignedMessage> {
 
   members(): MemberView[] {
     return this.membership.view(this.o.clock.now());
+  }
+
+  /** Per sender, the newest message time accepted: save it at shutdown, pass it back as `replayFloors`. */
+  replayFloors(): Record<string, number> {
+    return this.replay.floors(this.o.clock.now());
   }
 
   /** Every `interval`; also call it right after the local store accepts a manifest, to advertise it at once. */
@@ -60,9 +72,9 @@ export class GossipNode<W = SignedMessage> {
     if (!peer) return;
     this.stats.syncs++;
     const body = { kind: 'sync', url: this.o.url, digest: this.o.source.digest(), heartbeat: this.o.heartbeat(), members: this.membership.sample(this.o.syncSample ?? 16, now) } as const;
-    const reply = await this.request(peer, body, 'sync-reply');
+    const reply = await this.requests.send(peer, body, 'sync-reply');
     if (!reply) return;
-    const from = { id: reply.from, url: peer.url };
+    const from = { id: reply.from, url: reply.url };
     const at = this.o.clock.now();
     if (reply.body.heartbeat.node === reply.from) this.o.onHeartbeat?.(reply.body.heartbeat, at);
     this.membership.learn(reply.body.members, at);
@@ -71,8 +83,9 @@ export class GossipNode<W = SignedMessage> {
 
   /**
    * An incoming request, as the transport received it: signature and certificate first, then
-   * shape, replay window, rate limit. Throws UpshiftError (E_SIG_INVALID, E_NOT_CERTIFIED,
-   * E_REVOKED, E_MALFORMED, E_REPLAY, E_RATE_LIMITED); a pull it triggers runs after it returns.
+   * shape, replay window, rate limit, the sender's address. Throws UpshiftError (E_SIG_INVALID,
+   * E_NOT_CERTIFIED, E_REVOKED, E_MALFORMED, E_REPLAY, E_RATE_LIMITED, E_PEER_URL); a pull it
+   * triggers runs after it returns.
    */
   async receive(wire: W): Promise<W> {
     try {
@@ -87,20 +100,27 @@ export class GossipNode<W = SignedMessage> {
 
   private handle(wire: W): W {
     const now = this.o.clock.now();
-    const { from, content } = this.o.auth.verify(wire);
+    const { from, content, url: certUrl } = this.o.auth.verify(wire);
     const msg = parseMessage(content);
     if (msg.from !== from) throw new UpshiftError('E_MALFORMED', `message claims to be from ${msg.from} but is signed by ${from}`);
     if (!REQUEST_KINDS.has(msg.body.kind) || msg.re !== null) throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} answer was sent as a request`);
-    // Only a first contact through a seed may leave `to` open, and it can only push or sync.
-    if (msg.to === null ? msg.body.kind === 'pull' : msg.to !== this.o.id) throw new UpshiftError('E_MALFORMED', `message is addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
+    // Only a hello may leave `to` open: replayed to another node, it changes nothing there.
+    if (msg.to === null ? msg.body.kind !== 'hello' : msg.to !== this.o.id) {
+      throw new UpshiftError('E_MALFORMED', `a ${msg.body.kind} addressed to ${msg.to ?? 'nobody'}, not ${this.o.id}`);
+    }
     this.replay.check(from, msg.nonce, msg.at, now);
     this.limiter.take(from, now);
     const body = msg.body;
     switch (body.kind) {
+      case 'hello':
+        return this.answer(msg, { kind: 'ack', digest: this.o.source.digest() });
       case 'push':
       case 'sync': {
         if (body.heartbeat.node !== from) throw new UpshiftError('E_MALFORMED', `heartbeat of ${body.heartbeat.node} sent by ${from}`);
-        const peer = { id: from, url: body.url };
+        // The certified address wins over the advertised one; either must pass our URL policy.
+        const url = certUrl ?? body.url;
+        this.o.transport.checkUrl?.(url);
+        const peer = { id: from, url };
         this.membership.heard(peer, now);
         this.o.onHeartbeat?.(body.heartbeat, now);
         this.membership.learn(body.members, now);
@@ -147,7 +167,7 @@ export class GossipNode<W = SignedMessage> {
     let peer: PeerAddress | null = first;
     while (peer) {
       this.stats.pulls++;
-      const res: Answer<'manifest'> | null = await this.request(peer, { kind: 'pull', track, hash }, 'manifest');
+      const res: Answer<'manifest'> | null = await this.requests.send(peer, { kind: 'pull', track, hash }, 'manifest');
       const envelope = res?.body.track === track ? res.body.envelope : null;
       // Only the bytes that were advertised are verified; anything else is a failed pull.
       if (envelope !== null && this.o.source.hash(envelope) === hash) return this.offer(track, hash, envelope, res?.from ?? '?');
@@ -184,7 +204,8 @@ export class GossipNode<W = SignedMessage> {
    */
   report(urls: readonly string[]): Promise<void> {
     const known = new Map(this.members().map((m) => [m.url, m.id]));
-    return this.pushTo(urls.filter((url) => url !== this.o.url).map((url) => ({ id: known.get(url) ?? null, url })));
+    const others = urls.filter((url) => url !== this.o.url);
+    return this.pushTo(others.map((url) => ({ id: known.get(url) ?? this.requests.idAt(url), url })));
   }
 
   private advertise(exclude: string | null): Promise<void> {
@@ -199,37 +220,10 @@ export class GossipNode<W = SignedMessage> {
     await Promise.all(
       peers.map(async (peer) => {
         this.stats.pushes++;
-        const ack = await this.request(peer, body, 'ack');
-        if (ack) this.consider({ id: ack.from, url: peer.url }, ack.body.digest);
+        const ack = await this.requests.send(peer, body, 'ack');
+        if (ack) this.consider({ id: ack.from, url: ack.url }, ack.body.digest);
       }),
     );
-  }
-
-  /** Send a request; the answer counts only if it is signed by that peer, well formed and bound to our nonce. */
-  private async request<K extends BodyKind>(peer: PeerAddress, body: Body, expect: K): Promise<Answer<K> | null> {
-    const nonce = this.nonce();
-    const wire = this.o.auth.sign({ from: this.o.id, to: peer.id, at: this.o.clock.now(), nonce, re: null, body });
-    let answer: W | null = null;
-    try {
-      answer = await this.o.transport.send(peer, wire);
-    } catch {
-      answer = null;
-    }
-    const now = this.o.clock.now();
-    if (answer !== null) {
-      try {
-        const { from, content } = this.o.auth.verify(answer);
-        const msg = parseMessage(content);
-        if (msg.from === from && msg.re === nonce && msg.to === this.o.id && msg.body.kind === expect && (peer.id === null || peer.id === from)) {
-          this.membership.heard({ id: from, url: peer.url }, now);
-          return { from, body: msg.body as BodyOf<K> };
-        }
-      } catch {
-        // A forged or garbled answer is no answer.
-      }
-    }
-    if (peer.id !== null) this.membership.failed(peer.id);
-    return null;
   }
 
   private answer(request: GossipMessage, body: Body): W {

@@ -30,16 +30,22 @@ export interface Transport<W = SignedMessage> {
    * adapter caps body sizes (gossip.max_body_bytes) before it parses anything.
    */
   send(to: PeerAddress, wire: W): Promise<W | null>;
+  /**
+   * Throws E_PEER_URL for an address this transport must not call (the HTTP one: scheme,
+   * userinfo, link-local or metadata hosts, gossip.allow). The protocol checks every address
+   * it did not get from config or a certificate before keeping it; send() checks again.
+   */
+  checkUrl?(url: string): void;
 }
 
 export interface MessageAuth<W = SignedMessage> {
   sign(message: GossipMessage): W;
   /**
    * Checks the signature over the exact bytes and the sender's certificate, and returns the
-   * authenticated sender and the content, whose shape is not checked yet. Throws E_SIG_INVALID,
-   * E_NOT_CERTIFIED or E_REVOKED.
+   * authenticated sender and the content, whose shape is not checked yet, and the address its
+   * certificate names when it names one. Throws E_SIG_INVALID, E_NOT_CERTIFIED or E_REVOKED.
    */
-  verify(wire: W): { from: string; content: unknown };
+  verify(wire: W): { from: string; content: unknown; url?: string };
 }
 
 export type OfferResult = 'accepted' | 'same' | 'refused';
@@ -74,7 +80,8 @@ export type GossipEvent =
   | { type: 'pull-failed'; track: string; hash: string; from: string; reason: string }
   | { type: 'rejected'; from: string | null; code: string; reason: string };
 
-export type GossipTimings = Pick<GossipConfig, 'fanout' | 'suspect_after' | 'dead_after' | 'replay_window' | 'rate_limit_per_sec'>;
+export type GossipTimings = Pick<GossipConfig, 'fanout' | 'suspect_after' | 'dead_after' | 'replay_window' | 'rate_limit_per_sec'>
+  & Partial<Pick<GossipConfig, 'remove_after'>>;
 
 export interface GossipNodeOptions<W> {
   id: string;
@@ -90,6 +97,13 @@ export interface GossipNodeOptions<W> {
   seeds?: readonly string[];
   /** Peers known at start (e.g. from the store), treated as just heard from. */
   peers?: ReadonlyArray<PeerAddress & { id: string }>;
+  /**
+   * When this node started (default: the clock at construction). Messages stamped before it
+   * are refused: the replay table of the previous run is gone, so they might be replays.
+   */
+  startedAt?: number;
+  /** Per sender, the newest `at` the previous run accepted (replayFloors() at shutdown); older is refused. */
+  replayFloors?: Readonly<Record<string, number>>;
   maxMembers?: number;
   /** Member samples carried by a push (default 4) and by a sync (default 16). */
   pushSample?: number;

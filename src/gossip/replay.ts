@@ -3,7 +3,10 @@
 // seen while it could still be inside the window. Memory is bounded two ways: entries are
 // dropped once no message they match could pass the window check, and when the table is
 // full the oldest entry goes and its `at` becomes a watermark below which everything is
-// refused, so eviction can never reopen a replay.
+// refused, so eviction can never reopen a replay. The table lives in memory only, so a
+// restart would reopen the window: messages stamped before this run started are refused,
+// and so is anything not newer than what the previous run last accepted from that sender
+// (saved at shutdown; covers senders whose clocks run ahead of ours).
 import { UpshiftError } from '../core/errors.js';
 
 export class ReplayGuard {
@@ -17,11 +20,19 @@ export class ReplayGuard {
   private ats: number[] = [];
   private head = 0;
   private watermark = -Infinity;
+  /** Per sender, the newest `at` accepted in this run, for the next run's floors. */
+  private readonly latest = new Map<string, number>();
+  private readonly since: number;
+  private readonly restored: ReadonlyMap<string, number>;
 
   constructor(
     private readonly windowMs: number,
     private readonly maxEntries = 200_000,
-  ) {}
+    start: { since?: number; floors?: Readonly<Record<string, number>> } = {},
+  ) {
+    this.since = start.since ?? -Infinity;
+    this.restored = new Map(Object.entries(start.floors ?? {}));
+  }
 
   get size(): number {
     return this.entries;
@@ -34,6 +45,15 @@ export class ReplayGuard {
       throw new UpshiftError('E_REPLAY', `message from ${from} is ${Math.round((now - at) / 1000)}s off our clock, outside the ±${this.windowMs / 1000}s replay window`, {
         details: { from, at, now },
       });
+    }
+    if (at < this.since) {
+      const why = 'it may be a replay of one sent to the previous run';
+      throw new UpshiftError('E_REPLAY', `message from ${from} is stamped before this node started; ${why}`, { details: { from, at, since: this.since } });
+    }
+    const floor = this.restored.get(from);
+    if (floor !== undefined && at <= floor) {
+      const why = 'not newer than the last one the previous run accepted from it';
+      throw new UpshiftError('E_REPLAY', `message from ${from} is ${why}`, { details: { from, at, floor } });
     }
     if (at <= this.watermark) {
       throw new UpshiftError('E_REPLAY', `message from ${from} is older than the replay table remembers`, { details: { from, at } });
@@ -48,6 +68,24 @@ export class ReplayGuard {
     this.nonces.push(nonce);
     this.inserted.push(now);
     this.ats.push(at);
+    if (this.latest.size >= this.maxEntries) this.pruneLatest(now);
+    if (!((this.latest.get(from) ?? -Infinity) >= at)) this.latest.set(from, at);
+  }
+
+  /**
+   * What the next run should refuse, per sender: the newest `at` accepted from it, for
+   * senders whose messages could still pass the window. Save it at shutdown.
+   */
+  floors(now: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const map of [this.restored, this.latest]) {
+      for (const [from, at] of map) if (at >= now - this.windowMs && !((out[from] ?? -Infinity) >= at)) out[from] = at;
+    }
+    return out;
+  }
+
+  private pruneLatest(now: number): void {
+    for (const [from, at] of this.latest) if (at < now - this.windowMs) this.latest.delete(from);
   }
 
   // A message accepted at `inserted` had at <= inserted + window, so after inserted + 2·window

@@ -72,6 +72,9 @@ const bodySchema = z.discriminatedUnion('kind', [
   // Requests. `url` is how the sender wants to be reached: the only address we pull from.
   z.strictObject({ kind: z.literal('push'), url, digest: digestSchema, heartbeat: heartbeatSchema, members }),
   z.strictObject({ kind: z.literal('pull'), track, hash }),
+  // First contact with a seed whose node id we do not know: the only unaddressed request, and it
+  // changes nothing on the receiver, so replaying it elsewhere gains nothing. Answered with an ack.
+  z.strictObject({ kind: z.literal('hello') }),
   z.strictObject({ kind: z.literal('sync'), url, digest: digestSchema, heartbeat: heartbeatSchema, members }),
   // Responses, bound to their request by `re`.
   z.strictObject({ kind: z.literal('ack'), digest: digestSchema }),
@@ -81,7 +84,7 @@ const bodySchema = z.discriminatedUnion('kind', [
 
 export const gossipMessageSchema = z.strictObject({
   from: nodeId,
-  /** null only for a first contact through a seed URL, whose node id is not known yet. */
+  /** null only on a hello, the first contact through a seed URL whose node id is not known yet. */
   to: nodeId.nullable(),
   /** Sender's clock, ms since the epoch; checked against the replay window. */
   at: z.int(),
@@ -99,7 +102,7 @@ export type Body = GossipMessage['body'];
 export type BodyKind = Body['kind'];
 export type BodyOf<K extends BodyKind> = Extract<Body, { kind: K }>;
 
-export const REQUEST_KINDS: ReadonlySet<BodyKind> = new Set(['push', 'pull', 'sync']);
+export const REQUEST_KINDS: ReadonlySet<BodyKind> = new Set(['push', 'pull', 'sync', 'hello']);
 
 /**
  * Strict shape check of an authenticated message's content: E_HEARTBEAT_TOO_LARGE when its

@@ -1,9 +1,13 @@
-// POST /v1/gossip: the gossip node's front door. The body is capped by the server's
-// bodyLimit (gossip.max_body_bytes, 413 E_BODY_TOO_LARGE) before it is parsed; everything
-// else (certificate, signature, shape, replay window, rate limit) is the node's to refuse.
+// POST /v1/gossip: the gossip node's front door. A per-address token bucket is taken before
+// the body is read (429), the body is capped at gossip.max_request_bytes (413 E_BODY_TOO_LARGE)
+// and depth-checked before it is parsed; everything else (certificate, signature, shape,
+// replay window, per-node rate limit) is the node's to refuse.
 import type { FastifyInstance } from 'fastify';
 import { toUpshiftError, type ErrorCode } from '../core/errors.js';
 import type { SignedMessage } from '../gossip/ports.js';
+import { perAddressLimit } from './body-limits.js';
+
+const DEFAULT_LIMITS: GossipRouteLimits = { max_request_bytes: 64 * 1024, rate_limit_per_address: 100 };
 
 export interface GossipReceiver {
   receive(wire: SignedMessage): Promise<SignedMessage>;
@@ -20,9 +24,16 @@ const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_REVOKED',
 ]);
 
-export function gossipRoutes(receiver: GossipReceiver): (app: FastifyInstance) => void {
+export interface GossipRouteLimits {
+  max_request_bytes: number;
+  rate_limit_per_address: number;
+}
+
+/** `limits` default to the config's defaults; the daemon passes its gossip config. */
+export function gossipRoutes(receiver: GossipReceiver, limits: GossipRouteLimits = DEFAULT_LIMITS): (app: FastifyInstance) => void {
   return (app) => {
-    app.post('/v1/gossip', async (req, reply) => {
+    const onRequest = perAddressLimit(limits.rate_limit_per_address);
+    app.post('/v1/gossip', { bodyLimit: limits.max_request_bytes, onRequest }, async (req, reply) => {
       try {
         return reply.status(200).send(await receiver.receive(req.body as SignedMessage));
       } catch (err) {

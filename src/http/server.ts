@@ -1,12 +1,14 @@
 // The daemon's HTTP front door (fastify). `buildServer()` is separate from `listen()` so
-// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit). HTTPS and
-// the token on the read endpoints come from `exposure` (config `http`).
+// tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit, smaller per
+// route where a route expects less) and JSON nested too deep is refused before JSON.parse.
+// HTTPS and the token on the read endpoints come from `exposure` (config `http`).
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
 import { toUpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
+import { depthLimitedJson } from './body-limits.js';
 import { createMetrics } from './metrics.js';
 
 export interface ServerDeps {
@@ -31,6 +33,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const tls = deps.exposure?.tls;
   // routes and hooks do not depend on the server type, so the HTTPS instance is typed as the plain one
   const app = (tls ? Fastify({ ...base, https: { cert: tls.cert, key: tls.key } }) : Fastify(base)) as unknown as FastifyInstance;
+  depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
   const metrics = createMetrics(deps.config, deps.store, deps.heldSeq);

@@ -6,6 +6,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { isUpshiftError, toUpshiftError, UpshiftError } from '../core/errors.js';
+import { PeerUrlPolicy } from '../core/peer-url.js';
 import type { IdentityTable } from '../adapters/sqlite/identity-tables.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { bytesEqual, toHex } from '../trust/bytes.js';
@@ -28,6 +29,16 @@ export interface NodeIdentity {
   problem: { code: string; message: string } | null;
 }
 
+
+/**
+ * Where peers should call this node: gossip.advertise, else http://<gossip.listen> unless that
+ * listens on every interface (0.0.0.0, ::), which is no address anyone can call.
+ */
+export function advertisedUrl(config: Config): string | undefined {
+  if (config.gossip.advertise) return config.gossip.advertise;
+  const host = config.gossip.listen.slice(0, config.gossip.listen.lastIndexOf(':'));
+  return host === '0.0.0.0' || host === '::' || host === '[::]' ? undefined : `http://${config.gossip.listen}`;
+}
 
 /** Until the Store carries the identity tables itself, any caller can open them over its database. */
 
@@ -144,6 +155,8 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
 
 export interface IssueDeps {
   store: Store;
+  /** Addresses a certificate may name (gossip.allow); default: any host but the forbidden ones. */
+  peerPolicy?: PeerUrlPolicy;
   /** The authority's release signers; together they must meet the trust threshold. */
   signers: readonly Signer[];
   keyset: Keyset;
@@ -152,13 +165,23 @@ export interface IssueDeps {
   certTtlMs?: number;
 }
 
+interface IssueRequest {
+  nodeId: string;
+  publicKey: string;
+  labels: Record<string, string>;
+  url?: string | undefined;
+  tokenHash: string | null;
+}
+
 /**
  * Issue a certificate inside the caller's transaction. A node id still held by a valid
  * certificate for another key is refused (revoke it first), so a token cannot be used to
  * take over a running node's name; older certificates of the node are superseded.
  */
-function issueInTx(deps: IssueDeps, tables: IdentityTable, req: { nodeId: string; publicKey: string; labels: Record<string, string>; tokenHash: string | null }): { envelope: Envelope; cert: NodeCert } {
+function issueInTx(deps: IssueDeps, tables: IdentityTable, req: IssueRequest): { envelope: Envelope; cert: NodeCert } {
   const now = deps.now();
+  // the address every peer will call: checked against policy before anything is spent
+  if (req.url !== undefined) (deps.peerPolicy ?? new PeerUrlPolicy()).check(req.url);
   const held = tables.latestCert(req.nodeId);
   if (held && held.revokedAt === null && held.expiresAt > now && held.publicKey !== req.publicKey) {
     throw new UpshiftError('E_EXISTS', `node id ${req.nodeId} holds a valid certificate (serial ${held.serial}) for another key; revoke it first with \`upshift fleet revoke ${req.nodeId} --reason ...\``, {
@@ -168,7 +191,7 @@ function issueInTx(deps: IssueDeps, tables: IdentityTable, req: { nodeId: string
   const serial = tables.nextSerial();
   const expiresAt = now + (deps.certTtlMs ?? DEFAULT_CERT_TTL_MS);
   const envelope = issueCert({
-    fleet: deps.fleet, node_id: req.nodeId, public_key: req.publicKey, labels: req.labels, serial,
+    fleet: deps.fleet, node_id: req.nodeId, public_key: req.publicKey, labels: req.labels, ...(req.url === undefined ? {} : { url: req.url }), serial,
     issued_at: new Date(now).toISOString(), expires_at: new Date(expiresAt).toISOString(),
   }, deps.signers);
   // Fail closed before anything commits: signers that do not meet the trust threshold would hand out a useless certificate.
@@ -180,7 +203,10 @@ function issueInTx(deps: IssueDeps, tables: IdentityTable, req: { nodeId: string
   }
   tables.addCert({ serial, nodeId: req.nodeId, publicKey: req.publicKey, labels: req.labels, cert: serializeEnvelope(envelope), issuedAt: now, expiresAt, tokenHash: req.tokenHash });
   if (held) tables.revoke(req.nodeId, serial - 1, `superseded by serial ${serial}`, now);
-  deps.store.appendEvent({ at: now, runId: null, stage: null, kind: 'identity.cert_issued', actor: req.tokenHash ? 'join' : 'authority', data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels: req.labels } });
+  deps.store.appendEvent({
+    at: now, runId: null, stage: null, kind: 'identity.cert_issued', actor: req.tokenHash ? 'join' : 'authority',
+    data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels: req.labels, url: req.url ?? null },
+  });
   return { envelope, cert };
 }
 
@@ -204,7 +230,7 @@ export async function handleJoin(body: unknown, deps: IssueDeps): Promise<JoinRe
       const token = tables.redeemToken(tokenHash, req.node_id, deps.now());
       // The token's labels win: the operator who made it decides where the node sits.
       const labels = { ...(req.labels ?? {}), ...token.labels };
-      return issueInTx(deps, tables, { nodeId: req.node_id, publicKey: req.public_key, labels, tokenHash });
+      return issueInTx(deps, tables, { nodeId: req.node_id, publicKey: req.public_key, labels, url: req.url, tokenHash });
     });
     return { status: 200, body: { ok: true, cert: envelope, serial: cert.serial, expires_at: cert.expires_at } };
   } catch (err) {
@@ -218,7 +244,9 @@ export async function certifySelf(config: Config, deps: IssueDeps): Promise<{ ce
   const { signer, created } = await loadOrCreateNodeKey(config.node.key);
   const tables = deps.store.identity;
   const { envelope, cert } = deps.store.tx(() =>
-    issueInTx(deps, tables, { nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, tokenHash: null }));
+    issueInTx(deps, tables, {
+      nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, url: advertisedUrl(config), tokenHash: null,
+    }));
   await writeCertFile(config.node.cert, envelope);
   return { cert, created };
 }

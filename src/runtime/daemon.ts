@@ -3,10 +3,12 @@
 // built in one place. The CLI command, the demo's daemons and the tests all come here.
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
+import { PeerUrlPolicy } from '../core/peer-url.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { loadHttpExposure } from '../http/exposure.js';
+import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
@@ -58,11 +60,12 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
       if (node.problem) throw new Error(node.problem);
     },
   };
-  const plugins: Array<(app: FastifyInstance) => void> = [...node.plugins];
+  const plugins: Array<(app: FastifyInstance) => void> = agent ? [gossipRoutes(agent, config.gossip)] : [];
   if (pipeline) {
     const keys = () => pipeline.deps.loadSigners();
     readiness.signing_keys = async () => void (await keys());
-    const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now() };
+    const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
+    const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
   }
   const server = buildServer({

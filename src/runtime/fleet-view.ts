@@ -55,7 +55,8 @@ export function fleetView(config: Config, store: Store, now: number): FleetView 
       tracks[track] = { version: t.version, seq: t.seq, state: t.state, reason: t.reason ?? null, due, behind };
     }
     return {
-      node: r.node, labels: r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
+      // the certified labels where this node holds the certificate (the authority): those place canaries
+      node: r.node, labels: cert?.labels ?? r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
       health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.at).toISOString(), age_ms: now - r.at,
       silent: now - r.at > silentAfter, revoked: cert !== null && cert.revokedAt !== null, tracks,
     };

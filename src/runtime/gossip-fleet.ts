@@ -27,13 +27,17 @@ export class GossipFleet implements FleetPort {
     return reports(this.deps.store).filter((r) => !this.revoked(r.node));
   }
 
+  /**
+   * Labels decide canary placement, so they come from the certificate this authority signed
+   * (SPEC "Security"), never from the node's own heartbeat; a node without one has none.
+   */
   async canaryCandidates(track: string): Promise<FleetNode[]> {
     const now = this.deps.clock.now();
     return (await this.reports())
       .filter((r) => r.node !== this.deps.selfId && follows(r, track))
       .map((r) => ({
         id: r.node,
-        labels: r.labels,
+        labels: this.deps.store.identity.latestCert(r.node)?.labels ?? {},
         verified: this.certified(r.node, now),
         healthy: r.health === 'ok' && now - r.at <= this.deps.heartbeatTimeoutMs,
       }));

@@ -8,23 +8,20 @@ import { createExec } from '../adapters/exec.js';
 import type { Logger } from '../adapters/logger.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import type { Store } from '../adapters/sqlite/store.js';
-import { gossipRoutes } from '../http/gossip-routes.js';
 import { selfUrl } from '../http/exposure.js';
 import { NodeAgent } from '../node/agent/agent.js';
 import { httpTransport } from '../node/agent/http-transport.js';
 import { loadPeerTlsChecks } from '../node/authority-pin.js';
 import { ApplyEngine } from '../node/apply/engine.js';
-import { certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
+import { advertisedUrl, certifySelf, loadNodeIdentity, revocationCheck } from '../node/identity.js';
 import { loadSigners } from '../trust/keyfile.js';
 import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
-import type { FastifyInstance } from 'fastify';
 
 export interface NodeRuntime {
   agent: NodeAgent | null;
   /** Why this node does not gossip (no certificate yet), or null. */
   problem: string | null;
-  plugins: Array<(app: FastifyInstance) => void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -32,7 +29,9 @@ export interface NodeRuntime {
 export async function createNodeRuntime(config: Config, store: Store, log: Logger, clock: Clock): Promise<NodeRuntime> {
   const keyset = keysetOf(config);
   let { identity, error } = await tryLoadIdentity(config, store, clock);
-  if ((!identity || identity.problem) && config.authority) {
+  // the certificate names the address peers call: the authority certifies a new one itself
+  const moved = identity?.cert != null && identity.cert.url !== advertisedUrl(config);
+  if ((!identity || identity.problem || moved) && config.authority) {
     // the authority signs its own certificate; every other node joins with a token
     const signers = await loadSigners(config.authority.signing_keys);
     await certifySelf(config, { store, signers, keyset, fleet: config.fleet, now: () => clock.now() });
@@ -41,7 +40,7 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
   if (!identity || identity.problem || !identity.envelope) {
     const problem = identity?.problem ?? error ?? `no node key at ${config.node.key}`;
     log.warn({ problem }, 'this node is not certified: gossip is off until `upshift join` succeeds');
-    return { agent: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, plugins: [], start: async () => {}, stop: async () => {} };
+    return { agent: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
   }
   const shutdown = new AbortController();
   const engine = config.app
@@ -66,7 +65,6 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
   return {
     agent,
     problem: null,
-    plugins: [gossipRoutes(agent)],
     start: () => agent.start(),
     stop: async () => {
       shutdown.abort();

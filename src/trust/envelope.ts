@@ -4,6 +4,7 @@
 // what they say is the caller's next step (SPEC: verify the exact bytes first).
 import { z } from 'zod';
 import { UpshiftError } from '../core/errors.js';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-depth.js';
 import { pae } from '../core/manifest.js';
 import { fromBase64, toBase64 } from './bytes.js';
 import { SIGNATURE_LENGTH, verifySignature } from './ed25519.js';
@@ -77,6 +78,8 @@ export function parseEnvelope(input: Uint8Array | string): Envelope {
   } catch (err) {
     throw new UpshiftError('E_MANIFEST_PARSE', 'signed envelope is not valid UTF-8', { cause: err });
   }
+  // an envelope is three levels deep; deeper is junk that JSON.parse would spend time on
+  if (jsonTooDeep(text)) throw new UpshiftError('E_MANIFEST_PARSE', `signed envelope is nested deeper than ${MAX_JSON_DEPTH} levels`);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -11,7 +11,7 @@ import { pae } from '../core/manifest.js';
 import { fromBase64, toBase64, toHex } from './bytes.js';
 import { SIGNATURE_LENGTH, verifySignature } from './ed25519.js';
 import type { Signer } from './keyfile.js';
-import { checkNodeKey, labelsSchema, nodeIdSchema, publicKeySchema } from './node-cert.js';
+import { checkNodeKey, labelsSchema, nodeIdSchema, nodeUrlSchema, publicKeySchema } from './node-cert.js';
 
 export const JOIN_PROOF_PAYLOAD_TYPE = 'application/vnd.upshift.join-proof+json';
 export const JOIN_PROOF_SCHEMA = 'upshift.join-proof/v1';
@@ -45,6 +45,7 @@ export const joinRequestSchema = z.strictObject({
   node_id: nodeIdSchema,
   public_key: publicKeySchema,
   labels: labelsSchema.optional().describe('labels the node asks for; the token\'s own labels win'),
+  url: nodeUrlSchema.optional().describe('the address the node asks to be certified at; covered by the proof'),
   proof: z
     .string()
     .refine((s) => fromBase64(s)?.length === SIGNATURE_LENGTH, `expected a base64 Ed25519 signature (${SIGNATURE_LENGTH} bytes)`)
@@ -53,17 +54,18 @@ export const joinRequestSchema = z.strictObject({
 
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
-/** What the proof signature covers. */
-export function joinProofMessage(tokenHash: string, nodeId: string, publicKeyHex: string): Uint8Array {
-  const body = canonicalBytes({ schema: JOIN_PROOF_SCHEMA, token_sha256: tokenHash, node_id: nodeId, public_key: publicKeyHex });
+/** What the proof signature covers; the URL only when the node asks for one, so older proofs still verify. */
+export function joinProofMessage(tokenHash: string, nodeId: string, publicKeyHex: string, url?: string): Uint8Array {
+  const fields = { schema: JOIN_PROOF_SCHEMA, token_sha256: tokenHash, node_id: nodeId, public_key: publicKeyHex };
+  const body = canonicalBytes(url === undefined ? fields : { ...fields, url });
   return pae(JOIN_PROOF_PAYLOAD_TYPE, body);
 }
 
-/** The request body a node POSTs to `/v1/join`. */
-export function buildJoinRequest(token: string, nodeId: string, labels: Record<string, string>, signer: Signer): JoinRequest {
+/** The request body a node POSTs to `/v1/join`; `url` is where peers should call it (gossip.advertise). */
+export function buildJoinRequest(token: string, nodeId: string, labels: Record<string, string>, signer: Signer, url?: string): JoinRequest {
   const publicKey = toHex(signer.publicKey);
-  const proof = toBase64(signer.sign(joinProofMessage(hashToken(token), nodeId, publicKey)));
-  return { token, node_id: nodeId, public_key: publicKey, labels, proof };
+  const proof = toBase64(signer.sign(joinProofMessage(hashToken(token), nodeId, publicKey, url)));
+  return { token, node_id: nodeId, public_key: publicKey, labels, ...(url === undefined ? {} : { url }), proof };
 }
 
 /** Strictly parse a join request body: E_MALFORMED listing every problem by field. */
@@ -82,7 +84,7 @@ export function parseJoinRequest(body: unknown): JoinRequest {
  */
 export function verifyJoinProof(req: JoinRequest): void {
   const publicKey = checkNodeKey(req.public_key);
-  const message = joinProofMessage(hashToken(req.token), req.node_id, req.public_key);
+  const message = joinProofMessage(hashToken(req.token), req.node_id, req.public_key, req.url);
   if (!verifySignature(fromBase64(req.proof) as Uint8Array, message, publicKey)) {
     throw new UpshiftError('E_SIG_INVALID', `the join proof does not verify for node ${req.node_id}'s public key: the node must sign with the key it asks to be certified`, {
       details: { node_id: req.node_id },

@@ -1,12 +1,13 @@
 // Node certificates (SPEC "Gossip": each node has its own Ed25519 key and a certificate
 // signed by the authority). A certificate is a DSSE envelope over canonical JSON that
-// binds a node id and its labels to the node's public key within one fleet, signed by
+// binds a node id, its labels and its address to the node's public key within one fleet, signed by
 // the release keyset, so the same threshold that guards releases guards membership.
 import { z } from 'zod';
 import { canonicalBytes, parseStrictJson } from '../core/canonical-json.js';
 import { isUpshiftError, UpshiftError } from '../core/errors.js';
 import { labelsSchema } from '../core/labels.js';
 import { schemaError } from '../core/manifest.js';
+import { MAX_PEER_URL_LENGTH } from '../core/peer-url.js';
 import { fromHex } from './bytes.js';
 import { checkPublicKey, PUBLIC_KEY_LENGTH } from './ed25519.js';
 import { parseEnvelope, signEnvelope, verifyEnvelope, type Envelope } from './envelope.js';
@@ -40,6 +41,16 @@ export const publicKeySchema = z
 /** Labels travel in certificates and heartbeats and steer canary selection; one schema, core/labels.ts. */
 export { labelsSchema };
 
+/**
+ * The address peers call the node at. Only its form is checked here; whether a node may call
+ * it is the caller's gossip policy (core/peer-url.ts), checked when issuing and when calling.
+ */
+export const nodeUrlSchema = z
+  .string()
+  .max(MAX_PEER_URL_LENGTH)
+  .regex(/^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/, 'expected an http(s) URL with no user name, query or fragment, like http://10.0.0.5:7400')
+  .describe('the address peers reach the node at (gossip.advertise)');
+
 export const nodeCertSchema = z
   .strictObject({
     schema: z.literal(NODE_CERT_SCHEMA),
@@ -47,6 +58,8 @@ export const nodeCertSchema = z
     node_id: nodeIdSchema,
     public_key: publicKeySchema,
     labels: labelsSchema,
+    /** Absent in certificates issued before addresses were certified; peers then check the advertised one against policy. */
+    url: nodeUrlSchema.optional(),
     serial: z.int().min(1).describe('fleet-wide, increasing; revocation names a node and a serial'),
     issued_at: timestamp,
     expires_at: timestamp,

@@ -33,6 +33,7 @@ t.test('a replayed message (same sender and nonce) is refused with E_REPLAY', as
 
 t.test('a message stamped outside the replay window is refused, either side of our clock', async (t) => {
   const { node, push, clock } = setup();
+  clock.t += 2 * WINDOW; // a node up for longer than the window
   await t.rejects(node.receive(push('p1', { at: clock.now() - WINDOW - 1 })), { code: 'E_REPLAY', message: /outside the ±30s replay window/ });
   await t.rejects(node.receive(push('p1', { at: clock.now() + WINDOW + 1 })), { code: 'E_REPLAY' });
   await t.resolves(node.receive(push('p1', { at: clock.now() - WINDOW })), 'the edge of the window is inside');
@@ -143,8 +144,7 @@ t.test('a message must come from its signer, be addressed to us, be a request an
   await t.rejects(node.receive(push('p1', { re: 'guard-nonce-request' })), { code: 'E_MALFORMED', message: /answer was sent as a request/ });
   const msg = push('p1');
   await t.rejects(node.receive({ ...msg, body: { ...msg.body, heartbeat: simHeartbeat('p2') } as GossipMessage['body'] }), { code: 'E_MALFORMED', message: /heartbeat of p2/ });
-  await t.rejects(node.receive({ ...msg, nonce: nonce(), to: null, body: { kind: 'pull', track: 'testnet', hash: 'h' } }), { code: 'E_MALFORMED' }, 'only pushes and syncs may leave `to` open');
-  await t.resolves(node.receive(push('p1', { to: null })), 'a first contact through a seed URL');
+  await t.rejects(node.receive({ ...msg, nonce: nonce(), to: null, body: { kind: 'pull', track: 'testnet', hash: 'h' } }), { code: 'E_MALFORMED' }, 'a pull must be addressed');
 });
 
 t.test('an auth failure is passed through unchanged and counted as a rejection', async (t) => {
@@ -154,4 +154,28 @@ t.test('an auth failure is passed through unchanged and counted as a rejection',
   await t.rejects(node.receive(push('p1', { body: { kind: 'push', url: 'sim://p1', digest: { testnet: { seq: 9, hash: 'h' } }, heartbeat: simHeartbeat('p1'), members: [] } })), { code: 'E_REVOKED' });
   t.equal(node.stats.rejected, 1);
   t.equal(source.offers, 0, 'nothing pulled on the word of a revoked node');
+});
+
+t.test('a message stamped before this node started is refused, though inside the window: it may be a replay from before a restart', async (t) => {
+  const { node, push, clock } = setup();
+  const captured = push('p1', { at: clock.now() - 4000 });
+  await t.rejects(node.receive(captured), { code: 'E_REPLAY', message: /before this node started/ });
+  await t.resolves(node.receive(push('p1')), 'a message sent since the start is fine');
+});
+
+t.test('after a restart, what the previous run accepted stays refused, even from a sender whose clock runs ahead', async (t) => {
+  const before = setup();
+  // p1's clock is 10 s ahead: its messages are stamped after any restart in the next 10 s
+  const ahead = before.push('p1', { at: before.clock.now() + 10_000 });
+  await before.node.receive(ahead);
+  const floors = before.node.replayFloors();
+  t.same(floors, { p1: ahead.at }, 'the newest accepted time per sender is what the next run must refuse');
+  before.clock.t += 4000; // the daemon restarts 4 s later with the saved floors
+  const after = new GossipNode<GossipMessage>({
+    id: 'a', url: 'sim://a', gossip: SIM_DEFAULTS, clock: before.clock, rng: seededRng(2), transport: { send: async () => null },
+    auth: simAuth, source: new SimSource(), heartbeat: () => simHeartbeat('a'), replayFloors: floors,
+  });
+  await t.rejects(after.receive(ahead), { code: 'E_REPLAY', message: /not newer than the last one the previous run accepted/ });
+  await t.resolves(after.receive(before.push('p1', { at: ahead.at + 1000 })), 'newer messages from p1 are fine');
+  t.same(new ReplayGuard(WINDOW, undefined, { floors: { old: 0 } }).floors(WINDOW + 1), {}, 'floors older than the window are dropped');
 });

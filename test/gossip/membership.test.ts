@@ -73,9 +73,11 @@ t.test('samples from other nodes add unknown peers only into free room and never
   const m = table(3);
   m.heard(peer(1), 1000);
   m.learn([{ id: 'p1', url: 'sim://evil', age_ms: 0 }, { id: 'p2', url: 'sim://p2', age_ms: 100 }, { id: 'p3', url: 'sim://p3', age_ms: SUSPECT }], 1000);
-  const view = m.view(1000);
-  t.same(view.map((v) => [v.id, v.url]), [['p1', 'sim://p1'], ['p2', 'sim://p2']], 'p1 kept its URL; a stale p3 was not added');
-  t.equal(view[1]?.last_seen, 900, 'age is taken into account');
+  t.same(m.view(1000).map((v) => [v.id, v.url]), [['p1', 'sim://p1']], 'p1 kept its URL; p2 is pending, not a member yet');
+  t.equal(m.size, 2, 'a stale p3 was not added');
+  t.same(m.pickFanout(3, 1000).map((p) => p.id).sort(), ['p1', 'p2'], 'a pending peer is called, so it can answer');
+  m.heard(peer(2), 1000);
+  t.equal(m.view(1000)[1]?.last_seen, 1000, 'heard directly: now a member');
   m.learn([{ id: 'p4', url: 'sim://p4', age_ms: 0 }, { id: 'p5', url: 'sim://p5', age_ms: 0 }], 1000);
   t.equal(m.size, 3, 'bounded');
   m.heard(peer(6), 1000);

@@ -84,6 +84,8 @@ t.test('upshift fleet token then upshift join over loopback HTTP writes a cert t
   t.equal(statSync(config.node.key).mode & 0o777, 0o600, 'the key is not');
   const cert = verifyCert(readFileSync(config.node.cert, 'utf8'), keyset, { now: Date.now(), fleet: 'edge' });
   t.equal(cert.public_key, toHex((await loadKeyFile(config.node.key)).publicKey), "the cert names this node's key");
+  t.equal(cert.url, 'http://127.0.0.1:7400', 'and the address it advertises (here http://<gossip.listen>)');
+  t.equal(out.url, cert.url);
 
   const identity = await loadNodeIdentity(config, { now: Date.now() });
   t.equal(identity.problem, null);

@@ -2,6 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';
+import { PeerUrlPolicy } from '../../src/core/peer-url.js';
 import { handleJoin, revocationCheck, type IssueDeps } from '../../src/node/identity.js';
 import { toBase64, toHex } from '../../src/trust/bytes.js';
 import { buildJoinRequest, hashToken, newJoinToken } from '../../src/trust/join-token.js';
@@ -134,4 +135,22 @@ t.test('signers that do not meet the trust threshold issue nothing', async (t) =
   t.match(r, { status: 500, body: { error: { code: 'E_INTERNAL', message: /trust keyset/ } } });
   t.equal(a.tables.token(hashToken(token))?.usedAt, null);
   t.equal(a.tables.certs().length, 0);
+});
+
+t.test("a node's address is certified at join, covered by its proof, and checked against the authority's policy", async (t) => {
+  const a = authority(t);
+  const token = a.mint();
+  const req = buildJoinRequest(token, 'node-1', {}, signer(3), 'http://10.0.0.5:7400');
+  const moved = { ...req, url: 'http://10.6.6.6:7400' };
+  t.match(await handleJoin(moved, a.deps), { body: { ok: false, error: { code: 'E_SIG_INVALID' } } }, 'an address swapped on the way does not carry the proof');
+  const metadata = buildJoinRequest(token, 'node-1', {}, signer(3), 'http://169.254.169.254');
+  t.match(await handleJoin(metadata, a.deps), { status: 400, body: { ok: false, error: { code: 'E_PEER_URL' } } });
+  const outside = buildJoinRequest(token, 'node-1', {}, signer(3), 'http://192.168.7.7:7400');
+  t.match(await handleJoin(outside, { ...a.deps, peerPolicy: new PeerUrlPolicy(['10.0.0.0/8']) }), { body: { error: { code: 'E_PEER_URL', message: /gossip\.allow/ } } });
+  const userinfo = { ...buildJoinRequest(token, 'node-1', {}, signer(3)), url: 'http://u:p@10.0.0.5' };
+  t.match(await handleJoin(userinfo, a.deps), { body: { error: { code: 'E_MALFORMED', message: /url/ } } });
+  t.equal(a.tables.token(hashToken(token))?.usedAt, null, 'every refusal leaves the token unspent');
+  const ok = await handleJoin(req, a.deps);
+  if (!ok.body.ok) return t.fail(JSON.stringify(ok.body));
+  t.equal(verifyCert(ok.body.cert, keyset, { now: a.now(), fleet: 'edge' }).url, 'http://10.0.0.5:7400', 'the certificate names the address');
 });

@@ -87,3 +87,12 @@ t.test('signed but non-canonical or off-schema cert bytes are refused', async (t
   const extra = canonicalBytes({ schema: NODE_CERT_SCHEMA, ...fields, admin: true });
   t.throws(() => verifyCert(signEnvelope(NODE_CERT_PAYLOAD_TYPE, extra, [authA]), keyset, check), { code: 'E_NOT_CERTIFIED', details: { reason: 'E_MANIFEST_SCHEMA' } });
 });
+
+t.test("a cert may name the node's address, and only a plain http(s) one", async (t) => {
+  const env = issueCert({ ...fields, url: 'http://10.0.0.5:7400' }, [authA]);
+  t.equal(verifyCert(env, keyset, check).url, 'http://10.0.0.5:7400', 'the address is signed with the rest');
+  t.equal(verifyCert(issueCert(fields, [authA]), keyset, check).url, undefined, 'older certificates without one still verify');
+  for (const url of ['ftp://10.0.0.5', 'http://user:pw@10.0.0.5', 'http://10.0.0.5/?x=1', `http://${'a'.repeat(260)}`]) {
+    t.throws(() => issueCert({ ...fields, url }, [authA]), { code: 'E_MANIFEST_SCHEMA' }, url);
+  }
+});

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -35,8 +36,8 @@ const now = Date.now();
 const iso = (ms: number) => new Date(ms).toISOString();
 const MAX_BODY = 64 * 1024;
 
-function certFor(id: string, key: Signer, serial: number, signers: Signer[] = [authority]): Envelope {
-  return issueCert({ fleet: 'edge', node_id: id, public_key: toHex(key.publicKey), labels: { region: `r-${id}` }, serial, issued_at: iso(now - 60_000), expires_at: iso(now + 3_600_000) }, signers);
+function certFor(id: string, key: Signer, serial: number, signers: Signer[] = [authority], url?: string): Envelope {
+  return issueCert({ fleet: 'edge', node_id: id, public_key: toHex(key.publicKey), labels: { region: `r-${id}` }, ...(url ? { url } : {}), serial, issued_at: iso(now - 60_000), expires_at: iso(now + 3_600_000) }, signers);
 }
 
 interface Peer {
@@ -46,18 +47,20 @@ interface Peer {
   cert: Envelope;
   store: Store;
   agent: NodeAgent;
+  /** Stop the agent and start a new one over the same store, as a daemon restart does. */
+  restart(): Promise<NodeAgent>;
 }
 
-async function startPeer(id: string, serial: number, seeds: string[]): Promise<Peer> {
+async function startPeer(id: string, serial: number, seeds: string[], opts: { certifyUrl?: boolean } = {}): Promise<Peer> {
   const dir = tempDir(t, `upshift-agent-${id}-`);
-  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id, labels: { region: 'here' } }, trust, gossip: { max_body_bytes: MAX_BODY } });
+  // every peer here calls from 127.0.0.1: the per-address limit is tested in test/http/gossip-limits.test.ts
+  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id, labels: { region: 'here' } }, trust, gossip: { max_body_bytes: MAX_BODY, rate_limit_per_address: 10_000 } });
   const store = Store.open(join(dir, 'upshift.db'), () => Date.now());
   const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
-  const cert = certFor(id, signer, serial);
   let agent: NodeAgent | null = null;
   const server: FastifyInstance = buildServer({
     config, store, ...serverViews(config, store), log: createLogger({ level: 'silent' }),
-    plugins: [gossipRoutes({ receive: (w) => (agent as NodeAgent).receive(w) })],
+    plugins: [gossipRoutes({ receive: (w) => (agent as NodeAgent).receive(w) }, config.gossip)],
   });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
@@ -66,17 +69,46 @@ async function startPeer(id: string, serial: number, seeds: string[]): Promise<P
     await server.close();
     store.close();
   });
-  agent = new NodeAgent({
+  const cert = certFor(id, signer, serial, [authority], opts.certifyUrl ? url : undefined);
+  const start = () => new NodeAgent({
     config, store, keyset, engine: null, clock: systemClock, url, seeds,
     identity: { nodeId: id, signer, cert: verifyCert(cert, keyset, { now, fleet: 'edge' }), envelope: cert },
   });
-  return { id, url, signer, cert, store, agent };
+  agent = start();
+  const restart = async () => {
+    await agent?.stop();
+    return (agent = start());
+  };
+  return { id, url, signer, cert, store, agent, restart };
+}
+
+/** A plain HTTP server on loopback that counts the requests it gets (a host gossip must not be turned against). */
+async function victim(): Promise<{ url: string; hits: () => number }> {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits++;
+    req.resume();
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => hits };
 }
 
 const a = await startPeer('node-a', 1, []);
 const b = await startPeer('node-b', 2, [a.url]);
 const c = await startPeer('node-c', 3, [a.url]);
 const all = [a, b, c];
+const d = await startPeer('node-d', 4, []);
+const e = await startPeer('node-e', 5, [], { certifyUrl: true });
+const target = await victim();
+const redirector = createServer((req, res) => {
+  req.resume();
+  res.writeHead(307, { location: `${target.url}/v1/gossip` }).end();
+});
+await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+t.teardown(() => new Promise<void>((r) => redirector.close(() => r())));
+const redirectorUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
 
 const manifest: ManifestPayload = {
   schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq: 1, version: 'v1.0.0',
@@ -250,4 +282,64 @@ t.test('a malformed body is refused with 400', async (t) => {
   const shape = await post(a.url, { hello: 'world' });
   t.equal(shape.status, 400);
   t.match(shape.json, { ok: false, error: { code: 'E_MALFORMED' } });
+});
+
+const authOf = (p: Peer) => new Ed25519MessageAuth({ signer: p.signer, cert: p.cert, keyset, fleet: 'edge', clock: systemClock });
+
+t.test('a certified member that names made-up members cannot turn the fleet against a host', async (t) => {
+  const ghosts = [
+    ...Array.from({ length: 10 }, (_, i) => ({ id: `ghost-${i}`, url: target.url, age_ms: 0 })),
+    { id: 'ghost-meta', url: 'http://169.254.169.254', age_ms: 0 },
+  ];
+  const before = target.hits();
+  for (let round = 0; round < 5; round++) {
+    const msg = push(b.id, a.id, b.url);
+    if (msg.body.kind === 'push') msg.body.members = ghosts;
+    t.equal((await post(a.url, authOf(b).sign(msg))).status, 200, `the lie is delivered (round ${round})`);
+    await a.agent.tick();
+    await a.agent.antiEntropy();
+  }
+  t.ok(target.hits() - before <= 1, `the named host was called ${target.hits() - before} time(s), at most once`);
+  t.notOk(a.agent.node.members().some((m) => m.id.startsWith('ghost')), 'no ghost became a member');
+  t.notOk(a.store.identity.peers().some((p) => p.nodeId.startsWith('ghost')), 'nor was one saved for the next start');
+});
+
+t.test('a peer that answers with a redirect cannot send the request elsewhere', async (t) => {
+  const before = target.hits();
+  await a.agent.node.report([redirectorUrl]);
+  t.equal(target.hits(), before, 'the redirect was not followed');
+});
+
+t.test('a node is called at the address its certificate names, whatever it advertises', async (t) => {
+  const res = await post(a.url, authOf(e).sign(push(e.id, a.id, target.url)));
+  t.equal(res.status, 200);
+  t.equal(a.agent.node.members().find((m) => m.id === e.id)?.url, e.url, 'the certified address, not the advertised one');
+  const before = target.hits();
+  for (let round = 0; round < 3; round++) await a.agent.tick();
+  t.equal(target.hits(), before, 'the advertised address is never called');
+});
+
+t.test('an unaddressed push is refused: only a hello may leave `to` open', async (t) => {
+  const res = await post(a.url, authOf(b).sign({ ...push(b.id, a.id, b.url), to: null }));
+  t.equal(res.status, 400);
+  t.match(res.json, { ok: false, error: { code: 'E_MALFORMED', message: /addressed to nobody/ } });
+  const hello = await post(a.url, authOf(b).sign({ from: b.id, to: null, at: Date.now(), nonce: randomUUID(), re: null, body: { kind: 'hello' } }));
+  t.equal(hello.status, 200, 'a hello is answered');
+});
+
+t.test('a message captured before a restart is refused after it, even one stamped ahead by a fast clock', async (t) => {
+  const captured = authOf(b).sign(push(b.id, d.id, b.url));
+  const ahead = authOf(b).sign({ ...push(b.id, d.id, b.url), at: Date.now() + 10_000 }); // b's clock runs 10 s fast
+  t.equal((await post(d.url, captured)).status, 200);
+  t.equal((await post(d.url, ahead)).status, 200);
+  await sleep(5);
+  await d.restart();
+  const again = await post(d.url, captured);
+  t.equal(again.status, 409);
+  t.match(again.json, { ok: false, error: { code: 'E_REPLAY', message: /before this node started/ } });
+  const againAhead = await post(d.url, ahead);
+  t.equal(againAhead.status, 409);
+  t.match(againAhead.json, { ok: false, error: { code: 'E_REPLAY', message: /previous run accepted/ } });
+  const fresh = await post(d.url, authOf(b).sign({ ...push(b.id, d.id, b.url), at: Date.now() + 10_001 }));
+  t.equal(fresh.status, 200, 'newer messages from the same fast clock are heard');
 });

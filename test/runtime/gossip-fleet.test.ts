@@ -10,6 +10,7 @@ import type { ManifestPayload } from '../../src/core/manifest.js';
 import type { Heartbeat } from '../../src/gossip/types.js';
 import { MANIFEST_KEY_PREFIX, StoreManifestSource } from '../../src/node/agent/manifest-source.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from '../../src/node/agent/reports.js';
+import { fleetView } from '../../src/runtime/fleet-view.js';
 import { gossipFleet } from '../../src/runtime/gossip-fleet.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { serializeEnvelope } from '../../src/trust/envelope.js';
@@ -100,7 +101,17 @@ t.test('canary candidates are the peers that run the track, never the authority 
   t.same(testnetIds, ['node-a', 'node-d'], 'peers with a testnet slot, applied or not');
   t.same((await f.fleet.canaryCandidates('production')).map((n) => n.id), ['node-c'], 'only the production node');
   t.same(await f.fleet.canaryCandidates('staging'), [], 'nobody runs a track no heartbeat names');
-  t.same((await f.fleet.canaryCandidates('testnet'))[0]?.labels, { region: 'r-node-a' }, 'labels come from the heartbeat');
+  t.same((await f.fleet.canaryCandidates('testnet'))[0]?.labels, {}, 'no certificate, no labels: a heartbeat does not place canaries');
+});
+
+t.test('a node cannot choose its canary placement: labels come from the certificate, not from its heartbeat', async (t) => {
+  const f = setup(t);
+  certify(f.store, 'node-a', 1); // certified in region r-node-a
+  heard(f.store, T0, 'node-a', { runs: testnet('v1', 1), labels: { region: 'eu', canary: 'please' } });
+  heard(f.store, T0, 'node-b', { runs: testnet('v1', 1), labels: { region: 'eu' } });
+  t.same((await f.fleet.canaryCandidates('testnet')).map((n) => [n.id, n.labels]), [['node-a', { region: 'r-node-a' }], ['node-b', {}]]);
+  t.same(fleetView(f.config, f.store, T0).nodes.map((n) => [n.node, n.labels]), [['node-a', { region: 'r-node-a' }], ['node-b', { region: 'eu' }]],
+    'fleet ls shows the certified labels where the certificate is known');
 });
 
 t.test('a candidate is healthy only when its health is ok and it was heard within heartbeat_timeout', async (t) => {
@@ -127,7 +138,7 @@ t.test('verified means this authority issued the node a certificate', async (t) 
   heard(f.store, T0, 'node-b', { runs: testnet('v1', 1) });
   t.same(await f.fleet.canaryCandidates('testnet'), [
     { id: 'node-a', labels: { region: 'r-node-a' }, verified: true, healthy: true },
-    { id: 'node-b', labels: { region: 'r-node-b' }, verified: false, healthy: true },
+    { id: 'node-b', labels: {}, verified: false, healthy: true },
   ], 'node-b is healthy but holds no certificate');
   f.advance(86_400_000);
   heard(f.store, f.clock.now(), 'node-a', { runs: testnet('v1', 1) });

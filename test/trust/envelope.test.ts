@@ -89,6 +89,8 @@ t.test('parseEnvelope refuses anything that is not a strict envelope', async (t)
   };
   for (const [name, text] of Object.entries(variants)) t.throws(() => parseEnvelope(text), { code: 'E_MANIFEST_PARSE' }, name);
   t.throws(() => parseEnvelope(Uint8Array.of(0x7b, 0xff)), { code: 'E_MANIFEST_PARSE' }, 'invalid UTF-8');
+  const bomb = `{"payloadType":${'['.repeat(50_000)}${']'.repeat(50_000)}}`;
+  t.throws(() => parseEnvelope(bomb), { code: 'E_MANIFEST_PARSE', message: /nested deeper than 32/ }, 'a nesting bomb, refused before JSON.parse');
   t.same(parseEnvelope(new TextEncoder().encode(serializeEnvelope(env))), env, 'bytes of a good one parse');
 });
 

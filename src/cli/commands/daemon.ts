@@ -5,6 +5,7 @@ import { systemClock } from '../../adapters/clock.js';
 import { createDaemon } from '../../runtime/daemon.js';
 import { action, type Session } from '../shared.js';
 
+
 /** Below systemd's TimeoutStopSec=30s, so we finish before SIGKILL. */
 const STOP_BUDGET_MS = 20_000;
 

@@ -9,7 +9,7 @@ import type { Config } from '../../core/config.js';
 import { CODES, UpshiftError, type ErrorCode } from '../../core/errors.js';
 import { smallRequest } from '../../adapters/http-client.js';
 import { authorityTarget, writeAuthorityPin, type AuthorityTarget } from '../../node/authority-pin.js';
-import { certifySelf, checkCertIsMine, loadOrNewNodeKey, writeCertFile } from '../../node/identity.js';
+import { advertisedUrl, certifySelf, checkCertIsMine, loadOrNewNodeKey, writeCertFile } from '../../node/identity.js';
 import type { Envelope } from '../../trust/envelope.js';
 import { buildJoinRequest, parseJoinRequest, tokenSchema } from '../../trust/join-token.js';
 import { loadSigners, type Signer } from '../../trust/keyfile.js';
@@ -29,7 +29,7 @@ export async function requestCert(config: Config, signer: Signer, opts: { target
   const url = new URL(`${opts.target.url.href.replace(/\/+$/, '')}/v1/join`);
   if (!tokenSchema.safeParse(opts.token).success) throw new UpshiftError('E_USAGE', '--token is not a join token: expected the 43 characters printed by `upshift fleet token`');
   // The same strict check the authority runs, so a bad label in upshift.yaml is reported here, by name.
-  const request = parseJoinRequest(buildJoinRequest(opts.token, config.node.id, config.node.labels, signer));
+  const request = parseJoinRequest(buildJoinRequest(opts.token, config.node.id, config.node.labels, signer, advertisedUrl(config)));
   // the TLS peer is checked on the handshake, before the token is written (E_TLS_PIN, E_TLS_UNTRUSTED)
   const res = await smallRequest(url, {
     method: 'POST',
@@ -54,6 +54,12 @@ export async function requestCert(config: Config, signer: Signer, opts: { target
   }
   const cert = verifyCert(body.cert as Envelope, keysetOf(config), { now: opts.now(), fleet: config.fleet });
   checkCertIsMine(cert, config.node.id, signer);
+  if (cert.url !== request.url) {
+    const asked = request.url ?? '(none)';
+    throw new UpshiftError('E_NOT_CERTIFIED', `the certificate names address ${cert.url ?? '(none)'}, not the ${asked} this node asked for`, {
+      details: { reason: 'E_WRONG_URL' },
+    });
+  }
   return { envelope: body.cert as Envelope, cert };
 }
 
@@ -91,7 +97,7 @@ export function registerJoin(program: Command, session: Session): void {
           cert = got.cert;
         }
         const out = {
-          ok: true, node_id: cert.node_id, fleet: cert.fleet, serial: cert.serial, labels: cert.labels, public_key: cert.public_key,
+          ok: true, node_id: cert.node_id, fleet: cert.fleet, serial: cert.serial, labels: cert.labels, url: cert.url ?? null, public_key: cert.public_key,
           expires_at: cert.expires_at, cert_path: config.node.cert, key_path: config.node.key, key_created: created, authority_tls_path: pinPath,
         };
         if (opts.json) return void printJson(out);

@@ -6,11 +6,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
+import { PeerUrlPolicy } from '../../core/peer-url.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import { GossipNode } from '../../gossip/node.js';
+import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
 import { seededRng } from '../../gossip/rng.js';
 import type { Heartbeat } from '../../gossip/types.js';
@@ -27,6 +29,7 @@ import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
+import { loadReplayFloors, saveReplayFloors } from './replay-floors.js';
 
 export interface NodeAgentDeps {
   config: Config;
@@ -81,15 +84,27 @@ export class NodeAgent {
       : null;
     this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
-    const peers = store.identity.peers().filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId).map((p) => ({ id: p.nodeId, url: p.url }));
+    const policy = new PeerUrlPolicy(config.gossip.allow);
+    const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy });
+    // peers saved by an earlier run, on today's URL policy
+    const peers = store.identity.peers()
+      .filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId && acceptsUrl(transport, p.url))
+      .map((p) => ({ id: p.nodeId, url: p.url }));
+    // peers call this node where its certificate says; the configured address is for older certificates
+    const configured = deps.url ?? config.gossip.advertise ?? `http://${config.gossip.listen}`;
+    if (identity.cert.url !== undefined && identity.cert.url !== configured) {
+      const why = `peers call this node at ${identity.cert.url}, the address in its certificate, not ${configured}`;
+      deps.log?.warn({ module: 'gossip', cert_url: identity.cert.url, configured }, `${why}; run \`upshift join\` again to certify a new address`);
+    }
     this.node = new GossipNode<SignedMessage>({
       id: identity.nodeId,
-      url: deps.url ?? config.gossip.advertise ?? `http://${config.gossip.listen}`,
+      url: identity.cert.url ?? configured,
       gossip: config.gossip,
       clock: deps.clock,
       rng: seededRng(randomBytes(4).readUInt32LE(0)),
       nonce: randomUUID,
-      transport: deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes }),
+      transport,
+      replayFloors: loadReplayFloors(store),
       auth,
       source: this.source,
       heartbeat: () => this.heartbeat(),
@@ -139,6 +154,8 @@ export class NodeAgent {
     this.saveHeartbeats();
     this.saveMembers();
   }
+
+
 
   /** One push round (what the interval timer runs); tests call it directly. */
   async tick(): Promise<void> {
@@ -223,6 +240,8 @@ export class NodeAgent {
 
   private saveMembers(): void {
     const { store } = this.deps;
+    // what the next run must refuse (gossip/replay.ts), saved with the members
+    saveReplayFloors(store, this.node.replayFloors(), this.deps.log);
     try {
       store.tx(() => {
         for (const m of this.node.members()) {
@@ -244,3 +263,4 @@ export class NodeAgent {
   }
 }
 export { reports } from './reports.js';
+

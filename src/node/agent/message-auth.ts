@@ -54,7 +54,7 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
     return { payload, sig: toBase64(sig), cert: this.certText };
   }
 
-  verify(wire: SignedMessage): { from: string; content: unknown } {
+  verify(wire: SignedMessage): { from: string; content: unknown; url?: string } {
     const w = wire as unknown;
     if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new UpshiftError('E_MALFORMED', 'a gossip message is an object { payload, sig, cert }');
     const { payload, sig, cert } = w as Record<string, unknown>;
@@ -79,7 +79,7 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
         details: { reason: 'E_WRONG_NODE', node_id: signer.cert.node_id },
       });
     }
-    return { from: signer.cert.node_id, content };
+    return { from: signer.cert.node_id, content, ...(signer.cert.url === undefined ? {} : { url: signer.cert.url }) };
   }
 
   /**
