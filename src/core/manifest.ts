@@ -3,7 +3,6 @@
 // (SPEC "Trust: the release manifest"). Signing and verifying live in src/trust.
 import { z } from 'zod';
 import { canonicalize, parseStrictJson } from './canonical-json.js';
-import { formatSpan as span } from './duration.js';
 import { UpshiftError } from './errors.js';
 
 /** DSSE payload types. Signatures cover the type, so one kind of document can never pass as another. */
@@ -126,83 +125,4 @@ export function pae(payloadType: string, payload: Uint8Array): Uint8Array {
   out.set(head, 0);
   out.set(payload, head.length);
   return out;
-}
-
-/**
- * How long a manifest may be valid and how far its creation may lie in this node's future
- * (config `trust.max_manifest_ttl`, `trust.clock_skew`). Without a bound on validity, one
- * leaked manifest signed to expire in 9999 is good forever; without the skew bound, one
- * dated a year ahead is good for a year longer than its signer meant.
- */
-export interface ManifestLimits {
-  /** Longest `expires_at - created_at` accepted, ms. */
-  maxTtl: number;
-  /** How far `created_at` may lie after `now`, ms: clocks on a fleet disagree a little. */
-  clockSkew: number;
-}
-
-/** The config defaults of `trust.max_manifest_ttl` (90d) and `trust.clock_skew` (5m). */
-export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = { maxTtl: 90 * 86_400_000, clockSkew: 5 * 60_000 };
-
-export interface AcceptanceContext {
-  /** Milliseconds since the epoch, from the caller's clock. */
-  now: number;
-  /** From the keyset in force (keyset.limits), so every path checks the same bounds. */
-  limits: ManifestLimits;
-  fleet: string;
-  /** The track this node follows; when omitted any track is accepted. */
-  track?: string;
-  /** Highest seq already applied on this track, or null when nothing was. */
-  floorSeq: number | null;
-}
-
-/**
- * The checks a node runs on a verified manifest before acting on it. Returns 'newer'
- * (act on it) or 'same' (re-delivery of the floor: a no-op for callers); throws for
- * anything expired, not yet valid, valid for longer than the limit, for another fleet or
- * track, or below the floor.
- */
-export function checkManifestAcceptable(p: ManifestPayload, ctx: AcceptanceContext): 'newer' | 'same' {
-  const expiresAt = Date.parse(p.expires_at);
-  if (!(ctx.now < expiresAt)) {
-    throw new UpshiftError('E_EXPIRED', `manifest ${p.track}#${p.seq} expired at ${p.expires_at}`, {
-      details: { expires_at: p.expires_at, now: ctx.now },
-    });
-  }
-  checkValidity(p, ctx.now, ctx.limits);
-  if (p.fleet !== ctx.fleet) {
-    throw new UpshiftError('E_WRONG_FLEET', `manifest is for fleet "${p.fleet}", this node is in fleet "${ctx.fleet}"`, {
-      details: { manifest_fleet: p.fleet, fleet: ctx.fleet },
-    });
-  }
-  if (ctx.track !== undefined && p.track !== ctx.track) {
-    throw new UpshiftError('E_WRONG_TRACK', `manifest is for track "${p.track}", expected track "${ctx.track}"`, {
-      details: { manifest_track: p.track, track: ctx.track },
-    });
-  }
-  if (ctx.floorSeq === null || p.seq > ctx.floorSeq) return 'newer';
-  if (p.seq === ctx.floorSeq) return 'same';
-  // A rollback is a new manifest with a higher seq, never an old one replayed.
-  throw new UpshiftError('E_ROLLBACK', `manifest ${p.track}#${p.seq} is below the floor ${ctx.floorSeq} for track "${p.track}"`, {
-    details: { seq: p.seq, floor: ctx.floorSeq, track: p.track },
-  });
-}
-
-function checkValidity(p: ManifestPayload, now: number, limits: ManifestLimits): void {
-  const createdAt = Date.parse(p.created_at);
-  if (createdAt > now + limits.clockSkew) {
-    const message = `manifest ${p.track}#${p.seq} was created at ${p.created_at}, `
-      + `more than ${span(limits.clockSkew)} (the allowed clock skew) in the future`;
-    throw new UpshiftError('E_NOT_YET_VALID', message, {
-      details: { created_at: p.created_at, now, clock_skew_ms: limits.clockSkew },
-    });
-  }
-  const ttl = Date.parse(p.expires_at) - createdAt;
-  if (ttl > limits.maxTtl) {
-    const message = `manifest ${p.track}#${p.seq} is valid for ${span(ttl)} (${p.created_at} to ${p.expires_at}), `
-      + `longer than the maximum ${span(limits.maxTtl)}`;
-    throw new UpshiftError('E_MANIFEST_TTL', message, {
-      details: { created_at: p.created_at, expires_at: p.expires_at, ttl_ms: ttl, max_ttl_ms: limits.maxTtl },
-    });
-  }
 }

@@ -17,7 +17,7 @@ import { pipelineDeps } from './deps.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
 import { PipelineService } from './pipeline-service.js';
-import { heldManifest, nodeStatus } from './status.js';
+import { nodeStatus, storedManifests } from './status.js';
 
 export interface Daemon {
   server: FastifyInstance;
@@ -68,10 +68,12 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
   }
+  const held = () => agent?.source ?? storedManifests(config, store);
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
-    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0 }),
-    heldSeq: (track) => heldManifest(config, store, track)?.seq ?? null,
+    // what gossip verified on arrival; a node without an agent reads its store once
+    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held() }),
+    heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
   });
   const authority = pipeline ? new Authority(pipeline) : null;
 

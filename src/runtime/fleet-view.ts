@@ -5,11 +5,8 @@ import type { Config } from '../core/config.js';
 import type { NodeReport } from '../core/ports.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
-import { storedHeld } from '../node/agent/manifest-source.js';
 import { reports } from '../node/agent/reports.js';
-import { verifyManifest } from '../trust/verify-manifest.js';
-import { keysetOf } from '../trust/keyset.js';
-import { heldManifest } from './status.js';
+import { storedManifests, type HeldManifests } from './status.js';
 
 export interface FleetNodeView {
   node: string;
@@ -39,10 +36,10 @@ export interface FleetView {
   nodes: FleetNodeView[];
 }
 
-export function fleetView(config: Config, store: Store, now: number): FleetView {
+export function fleetView(config: Config, store: Store, now: number, heldView: HeldManifests = storedManifests(config, store)): FleetView {
   const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
-  const held = Object.fromEntries(config.node.tracks.map((t) => [t, heldManifest(config, store, t)?.seq ?? null]));
-  const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldRefs(config, store, t)]));
+  const held = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
+  const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t).map((p): HeldRef => ({ seq: p.seq, hash: '', targets: p.targets }))]));
   const members = new Map(store.identity.peers().map((p) => [p.nodeId, p.state]));
   const nodes = reports(store).map((r): FleetNodeView => {
     const cert = store.identity.latestCert(r.node);
@@ -79,17 +76,4 @@ export function fleetProblems(view: FleetView): Array<{ node: string; problem: s
     }
   }
   return out;
-}
-
-/** The manifests held for gossip on a track that still verify, as held-set entries. */
-function heldRefs(config: Config, store: Store, track: string): HeldRef[] {
-  const keyset = keysetOf(config);
-  return storedHeld(store, track).flatMap((envelope): HeldRef[] => {
-    try {
-      const { payload } = verifyManifest(envelope, keyset);
-      return [{ seq: payload.seq, hash: '', targets: payload.targets }];
-    } catch {
-      return [];
-    }
-  });
 }

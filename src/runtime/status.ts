@@ -3,23 +3,32 @@
 import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
-import { MANIFEST_KEY_PREFIX } from '../node/agent/manifest-source.js';
-import { verifyManifest } from '../trust/verify-manifest.js';
+import type { ManifestPayload } from '../core/manifest.js';
+import { sourceNode, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
 
-/** The manifest this node holds for gossip on a track, if it still verifies. */
-export function heldManifest(config: Config, store: Store, track: string) {
-  const envelope = store.kv.get(MANIFEST_KEY_PREFIX + track);
-  if (envelope === null) return null;
-  try {
-    const { payload } = verifyManifest(envelope, keysetOf(config));
-    return { seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind, targets: payload.targets };
-  } catch {
-    return null;
-  }
+/** The verified manifests this node holds for gossip, newest first per track. */
+export interface HeldManifests {
+  payloads(track: string): ManifestPayload[];
 }
 
-export function nodeStatus(config: Config, store: Store, extra: { configPath?: string; peers?: number } = {}) {
+/**
+ * The held manifests as stored, verified once here: the door for a process without a gossip
+ * agent (the CLI). The daemon passes its agent's source, which verified them on arrival.
+ */
+export function storedManifests(config: Config, store: Store): HeldManifests {
+  return new StoreManifestSource({ store, keyset: keysetOf(config), node: sourceNode(config), clock: { now: () => Date.now() }, engine: null });
+}
+
+/** The newest manifest this node holds for gossip on a track. */
+export function heldManifest(config: Config, store: Store, track: string, held: HeldManifests = storedManifests(config, store)) {
+  const payload = held.payloads(track)[0];
+  if (!payload) return null;
+  return { seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind, targets: payload.targets };
+}
+
+export function nodeStatus(config: Config, store: Store, extra: { configPath?: string; peers?: number; held?: HeldManifests } = {}) {
+  const held = extra.held ?? storedManifests(config, store);
   const tables = new NodeTables(store.db);
   const running = new Map(tables.latestConfirmedPerTrack().map((a) => [a.track, a]));
   const last = new Map(tables.latestPerTrack().map((a) => [a.track, a]));
@@ -30,7 +39,7 @@ export function nodeStatus(config: Config, store: Store, extra: { configPath?: s
     const latest = store.listRuns({ track, limit: 1 })[0] ?? null;
     return [track, {
       floor: store.floors.get(track),
-      manifest: heldManifest(config, store, track),
+      manifest: heldManifest(config, store, track, held),
       running: r ? { seq: r.seq, version: r.version, commit: r.commit, release: r.releaseDir } : null,
       last_apply: a ? { seq: a.seq, version: a.version, state: a.state, reason: a.reason } : null,
       last_stable: stable && { run: stable.id, version: stable.version, finished_at: stable.finishedAt },

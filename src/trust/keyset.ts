@@ -3,7 +3,7 @@
 // malformed key (SPEC: small-order keys are refused when the keyset is loaded).
 import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
-import { DEFAULT_MANIFEST_LIMITS, type ManifestLimits } from '../core/manifest.js';
+import { DEFAULT_MANIFEST_LIMITS, type ManifestLimits } from '../core/decisions/acceptance.js';
 import { fromHex, toHex } from './bytes.js';
 import { checkPublicKey, keyIdOf, PUBLIC_KEY_LENGTH } from './ed25519.js';
 

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { MAX_HELD_TRACKS, validateConfig, type ConfigProblem } from '../../src/core/config.js';
 import { isUpshiftError } from '../../src/core/errors.js';
 import { LIMITS } from '../../src/gossip/types.js';
-import { DEFAULT_MANIFEST_LIMITS } from '../../src/core/manifest.js';
+import { DEFAULT_MANIFEST_LIMITS } from '../../src/core/decisions/acceptance.js';
 
 const KEY_A = 'a'.repeat(64);
 const KEY_B = 'b'.repeat(64);

@@ -10,6 +10,7 @@ import { signerFromSeed } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
 import { signManifest } from '../../src/trust/verify-manifest.js';
 import { tempDir } from '../helpers/tmp.js';
+import type { VerifiedManifest } from '../../src/trust/verify-manifest.js';
 
 const authority = signerFromSeed(new Uint8Array(32).fill(1));
 const keyset = loadKeyset({ keys: [{ public: toHex(authority.publicKey) }] });
@@ -30,11 +31,12 @@ function recordingEngine() {
   let running = 0;
   let overlap = 0;
   const engine = {
-    async applyManifest(envelope: string): Promise<ApplyOutcome> {
+    // it is handed verified manifests; the test compares the envelopes they came from
+    async applyManifest(m: VerifiedManifest): Promise<ApplyOutcome> {
       running++;
       if (running > 1) overlap++;
       await new Promise((r) => setTimeout(r, 20));
-      applied.push(envelope);
+      applied.push(m.text);
       running--;
       return { apply: null, reason: 'recorded' };
     },

@@ -22,7 +22,7 @@ import { toHex } from '../../src/trust/bytes.js';
 import { serializeEnvelope } from '../../src/trust/envelope.js';
 import { signerFromSeed } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
-import { signManifest } from '../../src/trust/verify-manifest.js';
+import { signManifest, verifyManifest } from '../../src/trust/verify-manifest.js';
 import { gitRepo, type GitRepo } from '../helpers/gitdir.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -46,7 +46,8 @@ export interface Bed {
   /** Commit a release of the sample app; `healthy: false` makes its health endpoint answer 500. */
   release(version: string, o?: { healthy?: boolean; files?: Record<string, string> }): Promise<Release>;
   manifest(r: Release, seq: number, o?: Partial<ManifestPayload>): string;
-  engine(o?: Partial<ApplyDeps>): ApplyEngine;
+  /** The real engine, behind this node's door: each envelope is verified once, then applied. */
+  engine(o?: Partial<ApplyDeps>): TestEngine;
   store(): Store;
   /** Close every store opened so far (before the database files are removed or replaced). */
   closeStores(): void;
@@ -59,6 +60,12 @@ export interface Bed {
   restarts(): string[];
   hooks(): string[];
   child(mode: 'apply' | 'reconcile', envelope?: string, env?: Record<string, string>): Promise<ChildResult>;
+}
+
+export interface TestEngine {
+  applyManifest(envelope: string): ReturnType<ApplyEngine['applyManifest']>;
+  reconcile(): ReturnType<ApplyEngine['reconcile']>;
+  applyStatus(): ReturnType<ApplyEngine['applyStatus']>;
 }
 
 export interface ChildResult {
@@ -136,10 +143,16 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
     },
     engine(d = {}) {
       const s = store();
-      return new ApplyEngine({
-        node: NODE, app: parsedApp(), stateDir, store: s, tables: new NodeTables(s.db), keyset: loadKeyset(trust),
+      const keyset = loadKeyset(trust);
+      const engine = new ApplyEngine({
+        node: NODE, app: parsedApp(), stateDir, store: s, tables: new NodeTables(s.db), keyset,
         exec: createExec(), clock: systemClock, codeHash: (dir) => codeHash(dir), ...d,
       });
+      return {
+        applyManifest: async (envelope) => engine.applyManifest(verifyManifest(envelope, d.keyset ?? keyset)),
+        reconcile: () => engine.reconcile(),
+        applyStatus: () => engine.applyStatus(),
+      };
     },
     store,
     closeStores: () => stores.splice(0).forEach((s) => s.close()),

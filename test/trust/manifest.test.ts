@@ -1,7 +1,7 @@
 import t from 'tap';
 import { canonicalize } from '../../src/core/canonical-json.js';
+import { checkManifestAcceptable } from '../../src/core/decisions/acceptance.js';
 import {
-  checkManifestAcceptable,
   decodeManifest,
   encodeManifest,
   PAYLOAD_TYPES,

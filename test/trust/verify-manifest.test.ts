@@ -1,6 +1,7 @@
 import t from 'tap';
 import { canonicalize } from '../../src/core/canonical-json.js';
-import { checkManifestAcceptable, PAYLOAD_TYPES, type ManifestPayload } from '../../src/core/manifest.js';
+import { checkManifestAcceptable } from '../../src/core/decisions/acceptance.js';
+import { PAYLOAD_TYPES, type ManifestPayload } from '../../src/core/manifest.js';
 import { fromBase64, toBase64, toHex } from '../../src/trust/bytes.js';
 import { serializeEnvelope, signEnvelope } from '../../src/trust/envelope.js';
 import { signerFromSeed } from '../../src/trust/keyfile.js';

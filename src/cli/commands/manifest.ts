@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { UpshiftError } from '../../core/errors.js';
 import type { Config } from '../../core/config.js';
-import { checkManifestAcceptable, decodeManifest, type ManifestPayload } from '../../core/manifest.js';
+import { checkManifestAcceptable } from '../../core/decisions/acceptance.js';
+import { decodeManifest, type ManifestPayload } from '../../core/manifest.js';
 import { fromBase64 } from '../../trust/bytes.js';
 import { serializeEnvelope } from '../../trust/envelope.js';
 import { loadKeyset, type Keyset } from '../../trust/keyset.js';

@@ -7,7 +7,8 @@
 // one at a time, in the background: gossip never waits for an apply.
 import { createHash } from 'node:crypto';
 import type { Config } from '../../core/config.js';
-import { checkManifestAcceptable, type ManifestPayload } from '../../core/manifest.js';
+import { acceptForHolding } from '../../core/decisions/acceptance.js';
+import type { ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { Store } from '../../adapters/sqlite/store.js';
 import type { ManifestSource, OfferResult } from '../../gossip/ports.js';
@@ -15,7 +16,7 @@ import { admit, newestFor, worthPulling } from '../../gossip/held.js';
 import type { Digest } from '../../gossip/types.js';
 import type { Keyset } from '../../trust/keyset.js';
 import { isRevocationEnvelope, REVOCATIONS_KEY, verifyRevocations } from '../../trust/revocation-list.js';
-import { verifyManifest } from '../../trust/verify-manifest.js';
+import { verifyManifest, type VerifiedManifest } from '../../trust/verify-manifest.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 
@@ -54,6 +55,7 @@ export function sourceNode(
 }
 
 interface Held {
+  m: VerifiedManifest;
   envelope: string;
   hash: string;
   payload: ManifestPayload;
@@ -80,7 +82,7 @@ export class StoreManifestSource implements ManifestSource {
   /** Per track, newest first. */
   private readonly held = new Map<string, Held[]>();
   private current: Digest = {};
-  private queue: string[] = [];
+  private queue: VerifiedManifest[] = [];
   private draining: Promise<void> | null = null;
   /** Per track, the stored held list last looked at by refresh(). */
   private readonly looked = new Map<string, string>();
@@ -98,8 +100,8 @@ export class StoreManifestSource implements ManifestSource {
       for (const envelope of storedHeld(deps.store, track)) {
         try {
           // Our own store, but the keyset may have rotated since: what no longer verifies is not served.
-          const { payload } = verifyManifest(envelope, deps.keyset);
-          if (payload.track === track) held.push(this.entry(envelope, payload));
+          const m = verifyManifest(envelope, deps.keyset);
+          if (m.payload.track === track) held.push(entry(m));
         } catch (err) {
           deps.log?.warn({ module: 'gossip', track, code: toUpshiftError(err).code }, 'stored manifest no longer verifies; not serving it');
         }
@@ -141,6 +143,11 @@ export class StoreManifestSource implements ManifestSource {
     return this.held.get(track)?.[0]?.payload ?? null;
   }
 
+  /** Every verified payload held for a track, newest first. */
+  payloads(track: string): ManifestPayload[] {
+    return (this.held.get(track) ?? []).map((h) => h.payload);
+  }
+
   async offer(envelope: string): Promise<OfferResult> {
     try {
       return this.accept(envelope);
@@ -158,14 +165,12 @@ export class StoreManifestSource implements ManifestSource {
     let m: Held;
     let held: Held[];
     try {
-      const { payload } = verifyManifest(envelope, deps.keyset);
-      if (!this.heldTracks.includes(payload.track)) throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
+      const verified = verifyManifest(envelope, deps.keyset);
+      const { payload } = verified;
       // Fleet, track, expiry here; the seq against what is held in admit(). The apply engine
-      // checks this node's floor again before it applies anything.
-      checkManifestAcceptable(payload, {
-        now: deps.clock.now(), limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq: null,
-      });
-      m = this.entry(envelope, payload);
+      // checks this node's floor before it applies anything.
+      acceptForHolding(payload, { now: deps.clock.now(), limits: deps.keyset.limits, fleet: deps.node.fleet, tracks: this.heldTracks });
+      m = entry(verified);
       const verdict = admit(this.held.get(payload.track) ?? [], m);
       if (verdict.verdict === 'same') return 'same';
       if (verdict.verdict === 'refused') throw new UpshiftError(verdict.code, `${payload.track}: ${verdict.reason}`);
@@ -182,7 +187,7 @@ export class StoreManifestSource implements ManifestSource {
     this.rebuild();
     deps.log?.info({ module: 'gossip', track, seq, version, held: held.map((h) => h.seq) }, 'manifest accepted');
     // Only the newest manifest that targets this node is applied; an older one that arrives later is only forwarded.
-    if (this.targetsMe(m.payload) && newestFor(held, deps.node.id) === m) this.enqueue(envelope);
+    if (this.targetsMe(m.payload) && newestFor(held, deps.node.id) === m) this.enqueue(m.m);
     return 'accepted';
   }
 
@@ -237,7 +242,7 @@ export class StoreManifestSource implements ManifestSource {
     for (const [track, held] of this.held) {
       const floor = this.deps.store.floors.get(track);
       const mine = newestFor(held, this.deps.node.id);
-      if (mine && this.targetsMe(mine.payload) && (floor === null || mine.seq > floor)) this.enqueue(mine.envelope);
+      if (mine && this.targetsMe(mine.payload) && (floor === null || mine.seq > floor)) this.enqueue(mine.m);
     }
   }
 
@@ -258,9 +263,9 @@ export class StoreManifestSource implements ManifestSource {
     return p.targets === 'all' || p.targets.includes(this.deps.node.id);
   }
 
-  private enqueue(envelope: string): void {
+  private enqueue(m: VerifiedManifest): void {
     if (this.closed) return; // after shutdown began: the next start's resume() takes it up
-    this.queue.push(envelope);
+    this.queue.push(m);
     this.draining ??= this.drain().finally(() => {
       this.draining = null;
     });
@@ -269,7 +274,7 @@ export class StoreManifestSource implements ManifestSource {
   /** One apply at a time; the engine's own lock also guards against other processes. */
   private async drain(): Promise<void> {
     const engine = this.deps.engine;
-    let next: string | undefined;
+    let next: VerifiedManifest | undefined;
     while (engine && (next = this.queue.shift()) !== undefined) {
       try {
         const out = await engine.applyManifest(next);
@@ -279,10 +284,6 @@ export class StoreManifestSource implements ManifestSource {
         this.deps.log?.warn({ module: 'apply', code: e.code }, `apply from gossip ended: ${e.message}`);
       }
     }
-  }
-
-  private entry(envelope: string, payload: ManifestPayload): Held {
-    return { envelope, hash: this.hash(envelope), payload, seq: payload.seq, targets: payload.targets };
   }
 
   private holds(hash: string): boolean {
@@ -301,4 +302,8 @@ export class StoreManifestSource implements ManifestSource {
     if (this.revocations) d[REVOCATIONS_KEY] = { seq: this.revocations.seq, hash: this.revocations.hash };
     this.current = d;
   }
+}
+
+function entry(m: VerifiedManifest): Held {
+  return { m, envelope: m.text, hash: m.hash, payload: m.payload, seq: m.payload.seq, targets: m.payload.targets };
 }

@@ -16,6 +16,7 @@ import { Store } from '../../adapters/sqlite/store.js';
 import { failpointsFromEnv } from '../../adapters/failpoints.js';
 import { loadKeyset } from '../../trust/keyset.js';
 import { ApplyEngine } from './engine.js';
+import { verifyManifest } from '../../trust/verify-manifest.js';
 
 export interface ChildArgs {
   mode: 'apply' | 'reconcile' | 'status';
@@ -33,13 +34,14 @@ async function main(raw: string | undefined): Promise<unknown> {
   const app = configSchema.shape.app.unwrap().parse(args.app);
   const store = Store.open(join(args.stateDir, 'upshift.db'), () => systemClock.now());
   try {
+    const keyset = loadKeyset(args.trust);
     const engine = new ApplyEngine({
       node: args.node,
       app,
       stateDir: args.stateDir,
       store,
       tables: new NodeTables(store.db),
-      keyset: loadKeyset(args.trust),
+      keyset,
       exec: createExec(),
       clock: systemClock,
       failpoint: failpointsFromEnv(),
@@ -47,7 +49,8 @@ async function main(raw: string | undefined): Promise<unknown> {
     });
     if (args.mode === 'reconcile') return await engine.reconcile();
     if (args.mode === 'status') return engine.applyStatus();
-    return await engine.applyManifest(args.envelope ?? '');
+    // this process's door: the envelope it was handed is verified here, once
+    return await engine.applyManifest(verifyManifest(args.envelope ?? '', keyset));
   } finally {
     store.close();
   }

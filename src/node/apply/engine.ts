@@ -3,16 +3,17 @@
 // is what heartbeats report. A refused manifest writes nothing but an event; anything past
 // verification is journaled step by step (node-tables.ts) before each effect.
 import { existsSync, rmSync } from 'node:fs';
-import { checkManifestAcceptable, type ManifestPayload } from '../../core/manifest.js';
-import { UpshiftError, toUpshiftError } from '../../core/errors.js';
-import type { ApplyRecord, ApplyState } from '../../adapters/sqlite/node-tables.js';
-import { verifyManifest } from '../../trust/verify-manifest.js';
+import { acceptForApply } from '../../core/decisions/acceptance.js';
+import type { ManifestPayload } from '../../core/manifest.js';
+import { toUpshiftError } from '../../core/errors.js';
+import type { ApplyRecord, ApplyState } from '../../core/records.js';
+import type { VerifiedManifest } from '../../trust/verify-manifest.js';
 import { activate, confirm, endError, failureOf, removeRelease, type Failure } from './activate.js';
-import { ApplyContext, ApplyFailure, isCancel, type ApplyDeps } from './context.js';
+import { ApplyContext, isCancel, type ApplyDeps } from './context.js';
 import { ApplyLock } from './lock.js';
 import { reconcileOpen, type Reconciled } from './reconcile.js';
-import { BundleContentError, bundleUrlAllowed, fetchBundle } from './bundle.js';
-import { checkVersion, fetchRelease, releaseName } from './release-dir.js';
+import { releaseName } from './release-dir.js';
+import { releaseSourceFor, type ReleaseSource } from './release-source.js';
 import { currentRelease } from './switch.js';
 import { ensureAppDir } from './app-dir.js';
 import { checkDiskFloor } from './disk-floor.js';
@@ -44,28 +45,29 @@ export class ApplyEngine {
   }
 
   /**
-   * Apply one signed manifest (envelope JSON). Resolves when the release is confirmed (or
-   * was already applied). Throws the refusal's code (nothing written but an event), or
-   * the code of the step that failed with `details.state` (`failed`, `rolled_back`, …).
+   * Apply one verified manifest, its files from `source` (default: its bundle on an allowed
+   * URL, else the pinned commit). Resolves when the release is confirmed (or was already
+   * applied). Throws the refusal's code (nothing written but an event), or the code of the
+   * step that failed with `details.state` (`failed`, `rolled_back`, …).
    */
-  async applyManifest(envelope: string): Promise<ApplyOutcome> {
+  async applyManifest(m: VerifiedManifest, source?: ReleaseSource): Promise<ApplyOutcome> {
     const { deps } = this.ctx;
-    let payload = this.refuseOrPass(envelope);
-    if (payload === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
+    if (this.refuseOrPass(m) === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
     const lock = this.lock('apply');
     try {
       // A dead process's apply is finished first; it may even have been this manifest.
       await reconcileOpen(this.ctx);
-      payload = this.refuseOrPass(envelope);
-      if (payload === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
+      if (this.refuseOrPass(m) === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
+      const { payload } = m;
       const name = releaseName(payload.version, payload.commit);
       const previous = currentRelease(this.ctx.appDir);
       const apply = deps.tables.begin({
         track: payload.track, seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind,
-        codeHash: payload.code_hash, releaseDir: name, previousDir: previous, envelope,
+        codeHash: payload.code_hash, releaseDir: name, previousDir: previous, envelope: m.text,
       }, this.ctx.now(), `verified ${payload.track}#${payload.seq} ${payload.version} (${payload.commit})`);
       this.ctx.fp('apply:verified');
-      const done = name === previous ? await this.alreadyCurrent(apply) : await this.stageAndActivate(apply);
+      const from = source ?? releaseSourceFor(m, deps.app, deps.log);
+      const done = name === previous ? await this.alreadyCurrent(apply) : await this.stageAndActivate(apply, from);
       if (done.state !== 'confirmed') throw endError(done);
       return { apply: done, reason: done.reason ?? 'confirmed' };
     } finally {
@@ -97,34 +99,24 @@ export class ApplyEngine {
     return out;
   }
 
-  /** SPEC step 1: signature, node, track, fleet, expiry, floor, bad mark, path-safe version. */
-  private refuseOrPass(envelope: string): ManifestPayload | 'same' {
+  /** SPEC step 1 (the signature was checked when `m` was made): the acceptance rules, then the app dir and the floor on disk. */
+  private refuseOrPass(m: VerifiedManifest): 'newer' | 'same' {
     const { deps } = this.ctx;
-    let payload: ManifestPayload | undefined;
+    const p = m.payload;
     try {
-      payload = verifyManifest(envelope, deps.keyset).payload;
-      if (!deps.node.tracks.includes(payload.track)) {
-        throw new UpshiftError('E_WRONG_TRACK', `this node does not follow track "${payload.track}"`);
-      }
-      if (payload.targets !== 'all' && !payload.targets.includes(deps.node.id)) {
-        throw new UpshiftError('E_NOT_TARGETED', `manifest ${payload.track}#${payload.seq} targets other nodes, not ${deps.node.id}`, { details: { targets: payload.targets } });
-      }
-      const floorSeq = deps.store.floors.get(payload.track);
-      const now = this.ctx.now();
-      const ctx = { now, limits: deps.keyset.limits, fleet: deps.node.fleet, track: payload.track, floorSeq };
-      if (checkManifestAcceptable(payload, ctx) === 'same') return 'same';
-      const bad = deps.tables.badMark(payload.track, payload.commit, payload.version);
-      if (bad) {
-        throw new UpshiftError('E_BAD_VERSION', `${bad.version} (${bad.commit.slice(0, 12)}) is marked bad on this node: ${bad.reason}`, { details: { ...bad } });
-      }
-      checkVersion(payload.version);
+      const verdict = acceptForApply(p, {
+        now: this.ctx.now(), limits: deps.keyset.limits, node: deps.node,
+        floorSeq: deps.store.floors.get(p.track),
+        badMark: deps.tables.badMark(p.track, p.commit, p.version),
+      });
+      if (verdict === 'same') return 'same';
       // Before anything is read from or fetched into the app dir; then the floor kept there,
       // which a lost or restored database cannot lower.
       ensureAppDir(this.ctx.appDir);
-      checkDiskFloor(this.ctx.appDir, payload);
-      return payload;
+      checkDiskFloor(this.ctx.appDir, p);
+      return 'newer';
     } catch (err) {
-      this.refused(err, payload);
+      this.refused(err, p);
       throw err;
     }
   }
@@ -146,14 +138,14 @@ export class ApplyEngine {
   }
 
   /** SPEC steps 2–3, then activate (4–6). */
-  private async stageAndActivate(verified: ApplyRecord): Promise<ApplyRecord> {
+  private async stageAndActivate(verified: ApplyRecord, source: ReleaseSource): Promise<ApplyRecord> {
     const { deps, fp } = this.ctx;
     const dir = this.ctx.releasePath(verified.releaseDir);
     let apply = verified;
     try {
       // Not current (handled by alreadyCurrent): a leftover of an abandoned apply or an old copy.
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-      await this.fetch(apply, dir);
+      await source.fetch(dir, deps.signal);
       fp('apply:fetched');
       const { hash } = await deps.codeHash(dir);
       if (hash !== apply.codeHash) {
@@ -171,30 +163,6 @@ export class ApplyEngine {
       return this.fail(apply, failureOf(err), null);
     }
     return activate(this.ctx, apply);
-  }
-
-  /**
-   * SPEC step 2: the manifest's bundle when it names one on an allowed URL (downloaded,
-   * length and sha256 checked, entries pre-scanned), else the pinned commit from app.remote.
-   */
-  private async fetch(apply: ApplyRecord, dir: string): Promise<void> {
-    const { deps } = this.ctx;
-    const signal = deps.signal ? { signal: deps.signal } : {};
-    const bundle = verifyManifest(apply.envelope, deps.keyset).payload.bundle;
-    const { bundles } = deps.app;
-    if (bundle && bundleUrlAllowed(bundle.url, bundles.allow)) {
-      const limits = { maxBytes: bundles.max_bytes, maxUnpackedBytes: bundles.max_unpacked_bytes, maxEntries: bundles.max_entries };
-      try {
-        await fetchBundle({ ...bundle, dir, allow: bundles.allow, ...limits, timeoutMs: bundles.timeout, ...signal });
-      } catch (err) {
-        // The signed bytes themselves are refused: every retry would fail the same way.
-        if (err instanceof BundleContentError) throw new ApplyFailure(err.code, err.message, true);
-        throw err;
-      }
-      return;
-    }
-    if (bundle) deps.log?.warn({ module: 'apply', url: bundle.url }, 'the bundle URL is not in app.bundles.allow; fetching the pinned commit from app.remote instead');
-    await fetchRelease({ remote: deps.app.remote, commit: apply.commit, dir, ...signal });
   }
 
   /** Before the switch: nothing ran, so `failed`, the release dir removed, maybe marked bad. */

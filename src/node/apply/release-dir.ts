@@ -8,23 +8,17 @@ import { join } from 'node:path';
 import { simpleGit, GitPluginError } from 'simple-git';
 import { gitEnv, GitExit, safeGitOptions } from '../../adapters/git-safety.js';
 import { UpshiftError } from '../../core/errors.js';
+import { checkVersionName } from '../../core/decisions/acceptance.js';
 
 export const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 // A release dir name is built from the version: one safe path segment, no dot-dot, no
 // leading dot or dash, nothing a shell or a path join could reinterpret.
-const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 export function checkCommit(commit: string): void {
   if (!FULL_SHA.test(commit)) throw new UpshiftError('E_BAD_COMMIT', `${JSON.stringify(commit)} is not a full lowercase hex commit id`);
 }
 
-export function checkVersion(version: string): void {
-  if (!SAFE_SEGMENT.test(version) || version.includes('..')) {
-    throw new UpshiftError('E_BAD_VERSION', `version ${JSON.stringify(version)} is not a safe release directory name (letters, digits, "._+-", no "..", at most 128)`, {
-      details: { version },
-    });
-  }
-}
+export const checkVersion = checkVersionName;
 
 /** `<version>-<first 12 hex of the commit>`; both checked first. */
 export function releaseName(version: string, commit: string): string {
