@@ -4,7 +4,7 @@ import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import type { ManifestPayload } from '../core/manifest.js';
-import { sourceNode, StoreManifestSource } from '../node/agent/manifest-source.js';
+import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
 
 /** The verified manifests this node holds for gossip, newest first per track. */
@@ -17,7 +17,14 @@ export interface HeldManifests {
  * agent (the CLI). The daemon passes its agent's source, which verified them on arrival.
  */
 export function storedManifests(config: Config, store: Store): HeldManifests {
-  return new StoreManifestSource({ store, keyset: keysetOf(config), node: sourceNode(config), clock: { now: () => Date.now() }, engine: null });
+  let source: StoreManifestSource | null = null;
+  return {
+    payloads(track) {
+      if (storedHeld(store, track).length === 0) return []; // nothing held: no keyset needed
+      source ??= new StoreManifestSource({ store, keyset: keysetOf(config), node: sourceNode(config), clock: { now: () => Date.now() }, engine: null });
+      return source.payloads(track);
+    },
+  };
 }
 
 /** The newest manifest this node holds for gossip on a track. */
