@@ -4,11 +4,11 @@
 import t from 'tap';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createExec } from '../../src/adapters/exec.js';
-import { Store } from '../../src/adapters/sqlite/store.js';
-import { toReport } from '../../src/node/agent/reports.js';
-import { SmokeRunner } from '../../src/node/agent/smoke.js';
-import { tempDir } from '../helpers/tmp.js';
+import { createExec } from '../../../src/adapters/exec.js';
+import { Store } from '../../../src/adapters/sqlite/store.js';
+import { toReport } from '../../../src/node/agent/reports.js';
+import { SmokeRunner } from '../../../src/node/agent/smoke.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 function setup(t: Tap.Test) {
   const appDir = tempDir(t, 'upshift-smoke-');

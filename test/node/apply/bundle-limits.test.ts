@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { fetchBundle, type BundleRequest } from '../../src/node/apply/bundle.js';
+import { fetchBundle, type BundleRequest } from '../../../src/node/apply/bundle.js';
 import { badChecksum, manyFiles, tarOf, zeroBomb } from './bundle-archives.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 type Test = Tap.Test;
 

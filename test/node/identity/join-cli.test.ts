@@ -4,17 +4,17 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { Store } from '../../src/adapters/sqlite/store.js';
-import { createWorkspace } from '../../scripts/demo/workspace.js';
-import { loadConfig } from '../../src/runtime/config-load.js';
-import { handleJoin, loadNodeIdentity, revocationCheck } from '../../src/node/identity.js';
-import { loadKeyFile, loadSigners } from '../../src/trust/keyfile.js';
-import { loadKeyset } from '../../src/trust/keyset.js';
-import { verifyCert } from '../../src/trust/node-cert.js';
-import { verifyRevocations } from '../../src/trust/revocation-list.js';
-import { toHex } from '../../src/trust/bytes.js';
-import { diag, runCli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/tmp.js';
+import { Store } from '../../../src/adapters/sqlite/store.js';
+import { createWorkspace } from '../../../scripts/demo/workspace.js';
+import { loadConfig } from '../../../src/runtime/config-load.js';
+import { handleJoin, loadNodeIdentity, revocationCheck } from '../../../src/node/identity.js';
+import { loadKeyFile, loadSigners } from '../../../src/trust/keyfile.js';
+import { loadKeyset } from '../../../src/trust/keyset.js';
+import { verifyCert } from '../../../src/trust/node-cert.js';
+import { verifyRevocations } from '../../../src/trust/revocation-list.js';
+import { toHex } from '../../../src/trust/bytes.js';
+import { diag, runCli } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 // The authority: a demo workspace (config + release key), and its /v1/join served by a
 // plain node:http server on a loopback port, the same handler the daemon mounts.

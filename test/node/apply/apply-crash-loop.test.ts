@@ -3,7 +3,7 @@
 // the version is marked bad instead. Real child processes that SIGKILL themselves at a
 // failpoint (UPSHIFT_FAILPOINTS), as a release that crashes the daemon would.
 import t from 'tap';
-import { MAX_INTERRUPTED_APPLIES } from '../../src/node/apply/reconcile.js';
+import { MAX_INTERRUPTED_APPLIES } from '../../../src/node/apply/reconcile.js';
 import { applyBed } from './apply-child.js';
 
 t.test('an apply killed at the same point again and again is marked bad, not started a fourth time', async (t) => {

@@ -1,15 +1,15 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Store } from '../../src/adapters/sqlite/store.js';
-import { PeerUrlPolicy } from '../../src/core/peer-url.js';
-import { handleJoin, revocationCheck, type IssueDeps } from '../../src/node/identity.js';
-import { toBase64, toHex } from '../../src/trust/bytes.js';
-import { buildJoinRequest, hashToken, newJoinToken } from '../../src/trust/join-token.js';
-import { signerFromSeed } from '../../src/trust/keyfile.js';
-import { loadKeyset } from '../../src/trust/keyset.js';
-import { verifyCert } from '../../src/trust/node-cert.js';
-import { tempDir } from '../helpers/tmp.js';
+import { Store } from '../../../src/adapters/sqlite/store.js';
+import { PeerUrlPolicy } from '../../../src/core/peer-url.js';
+import { handleJoin, revocationCheck, type IssueDeps } from '../../../src/node/identity.js';
+import { toBase64, toHex } from '../../../src/trust/bytes.js';
+import { buildJoinRequest, hashToken, newJoinToken } from '../../../src/trust/join-token.js';
+import { signerFromSeed } from '../../../src/trust/keyfile.js';
+import { loadKeyset } from '../../../src/trust/keyset.js';
+import { verifyCert } from '../../../src/trust/node-cert.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const signer = (n: number) => signerFromSeed(new Uint8Array(32).fill(n));
 const release = signer(1);

@@ -2,10 +2,10 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { canonicalize } from '../../src/core/canonical-json.js';
-import { PAYLOAD_TYPES } from '../../src/core/manifest.js';
-import { serializeEnvelope, signEnvelope } from '../../src/trust/envelope.js';
-import { signerFromSeed } from '../../src/trust/keyfile.js';
+import { canonicalize } from '../../../src/core/canonical-json.js';
+import { PAYLOAD_TYPES } from '../../../src/core/manifest.js';
+import { serializeEnvelope, signEnvelope } from '../../../src/trust/envelope.js';
+import { signerFromSeed } from '../../../src/trust/keyfile.js';
 import { applyBed } from './apply-child.js';
 
 const refusals = (bed: Awaited<ReturnType<typeof applyBed>>) => bed.store().events({ limit: 1000 }).filter((e) => e.kind === 'apply.refused');
@@ -129,7 +129,7 @@ t.test('refused manifests write nothing but an event', async (t) => {
 });
 
 t.test('a commit id that is not a full hex SHA never reaches git', async (t) => {
-  const { fetchRelease, releaseName } = await import('../../src/node/apply/release-dir.js');
+  const { fetchRelease, releaseName } = await import('../../../src/node/apply/release-dir.js');
   const bed = await applyBed(t);
   for (const commit of ['main', 'abc1234', 'A'.repeat(40), `--upload-pack=touch /tmp/x${'0'.repeat(26)}`]) {
     await t.rejects(fetchRelease({ remote: bed.repo.dir, commit, dir: join(bed.appDir, 'x') }), { code: 'E_BAD_COMMIT' }, commit);
@@ -160,7 +160,7 @@ t.test('no hook of any git config runs and no submodule is fetched', async (t) =
   t.teardown(() => (saved === undefined ? delete process.env.GIT_CONFIG_GLOBAL : (process.env.GIT_CONFIG_GLOBAL = saved)));
   writeFileSync(join(bed.repo.dir, '.git', 'hooks', 'post-checkout'), `#!/bin/sh\necho repo-hook >> ${marker}\n`, { mode: 0o755 });
 
-  const sub = await import('../helpers/gitdir.js').then((m) => m.gitRepo(t));
+  const sub = await import('../../helpers/gitdir.js').then((m) => m.gitRepo(t));
   const subCommit = sub.commit('sub', { 'secret.txt': 'from the submodule' });
   bed.repo.git('-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub.dir, 'vendor');
   const v1 = await bed.release('v1');

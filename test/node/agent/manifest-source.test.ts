@@ -1,16 +1,16 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { Store } from '../../src/adapters/sqlite/store.js';
-import type { ManifestPayload } from '../../src/core/manifest.js';
-import type { ApplyEngine, ApplyOutcome } from '../../src/node/apply/engine.js';
-import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
-import { toHex } from '../../src/trust/bytes.js';
-import { serializeEnvelope } from '../../src/trust/envelope.js';
-import { signerFromSeed } from '../../src/trust/keyfile.js';
-import { loadKeyset } from '../../src/trust/keyset.js';
-import { signManifest } from '../../src/trust/verify-manifest.js';
-import { tempDir } from '../helpers/tmp.js';
-import type { VerifiedManifest } from '../../src/trust/verify-manifest.js';
+import { Store } from '../../../src/adapters/sqlite/store.js';
+import type { ManifestPayload } from '../../../src/core/manifest.js';
+import type { ApplyEngine, ApplyOutcome } from '../../../src/node/apply/engine.js';
+import { StoreManifestSource } from '../../../src/node/agent/manifest-source.js';
+import { toHex } from '../../../src/trust/bytes.js';
+import { serializeEnvelope } from '../../../src/trust/envelope.js';
+import { signerFromSeed } from '../../../src/trust/keyfile.js';
+import { loadKeyset } from '../../../src/trust/keyset.js';
+import { signManifest } from '../../../src/trust/verify-manifest.js';
+import { tempDir } from '../../helpers/tmp.js';
+import type { VerifiedManifest } from '../../../src/trust/verify-manifest.js';
 
 const authority = signerFromSeed(new Uint8Array(32).fill(1));
 const keyset = loadKeyset({ keys: [{ public: toHex(authority.publicKey) }] });

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { planPrune } from '../../src/node/apply/prune.js';
+import { planPrune } from '../../../src/node/apply/prune.js';
 import { applyBed } from './apply-child.js';
 
 t.test('a second apply while one is running is refused with E_APPLY_LOCKED', async (t) => {

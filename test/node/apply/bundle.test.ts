@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import * as tar from 'tar';
-import { bundleUrlAllowed, fetchBundle, type BundleRequest } from '../../src/node/apply/bundle.js';
-import { tempDir } from '../helpers/tmp.js';
+import { bundleUrlAllowed, fetchBundle, type BundleRequest } from '../../../src/node/apply/bundle.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 type Test = Tap.Test;
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

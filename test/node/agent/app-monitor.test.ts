@@ -6,9 +6,9 @@ import { mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { configSchema, type AppConfig } from '../../src/core/config.js';
-import { AppMonitor, errorRate, readCounter } from '../../src/node/agent/app-monitor.js';
-import { tempDir } from '../helpers/tmp.js';
+import { configSchema, type AppConfig } from '../../../src/core/config.js';
+import { AppMonitor, errorRate, readCounter } from '../../../src/node/agent/app-monitor.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const T0 = Date.parse('2026-11-22T00:00:00Z');
 

@@ -2,8 +2,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import type { Clock } from '../../src/core/ports.js';
-import { probeHealth, runProbation, type ProbationWindow } from '../../src/node/apply/probe.js';
+import type { Clock } from '../../../src/core/ports.js';
+import { probeHealth, runProbation, type ProbationWindow } from '../../../src/node/apply/probe.js';
 
 /** A clock that only moves when slept on, recording every sleep. */
 function virtualClock(start = 1_000_000): Clock & { sleeps: number[] } {
