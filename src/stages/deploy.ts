@@ -8,6 +8,7 @@ import type { StageContext, StageReport } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
 import { publishRollback } from './rollback.js';
 import { releaseEvidence } from './sign.js';
+import { judgeConvergence, type Convergence } from '../core/decisions/convergence.js';
 
 export async function deploy(ctx: StageContext): Promise<StageReport> {
   const { run, authority } = ctx;
@@ -58,16 +59,8 @@ function storedDeadline(ctx: StageContext, key: string, ms: number): number {
   return deadline;
 }
 
-async function convergence(ctx: StageContext, seq: number) {
+async function convergence(ctx: StageContext, seq: number): Promise<Convergence> {
   const all: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
   const reports: NodeReport[] = await ctx.fleet.reports();
-  // SPEC: every LIVE node reports the version; a silent node is listed, not waited for
-  // With every node silent nothing could confirm the release: then they are waited for like any node behind.
-  const live = all.filter((n) => n.state !== 'silent');
-  const nodes = live.length > 0 ? live : all;
-  const silent = all.filter((n) => !nodes.includes(n)).map((n) => ({ node: n.node, why: n.note ?? 'silent' }));
-  const runsIt = (n: NodeTrackState) => n.seq !== null && n.seq >= seq && n.state === 'confirmed';
-  const converged = nodes.filter(runsIt).map((n) => n.node);
-  const behind = nodes.filter((n) => !runsIt(n)).map((n) => ({ node: n.node, seq: n.seq, state: n.state, why: n.note ?? reports.find((r) => r.node === n.node)?.tracks[ctx.run.track]?.reason ?? `at seq ${n.seq ?? '-'} (${n.state})` }));
-  return { nodes, converged, behind, silent };
+  return judgeConvergence(all, seq, (node) => reports.find((r) => r.node === node)?.tracks[ctx.run.track]?.reason);
 }
