@@ -11,29 +11,28 @@ export interface Waiting {
   until: string | null;
 }
 
-export function waitingFor(store: Store, run: Run): Waiting | null {
+/** `soakMs`: authority.canary.soak, how long each canary soaks once it confirmed. */
+export function waitingFor(store: Store, run: Run, soakMs: number): Waiting | null {
   if (run.status !== 'running' && run.status !== 'pending') return null;
   if (run.stage === 'canary') {
-    const plan = parse<{ canaries?: string[]; deadline?: number } | null>(store.kv.get(`run:${run.id}:canary`));
-    if (!plan?.deadline) return { state: run.stage, what: 'choosing canaries', until: null };
-    const until = new Date(plan.deadline).toISOString();
-    return { state: run.stage, what: `canary soak on ${plan.canaries?.join(', ') ?? '?'} until ${until}`, until };
+    const plan = store.plans.canaryPlan(run.id);
+    if (!plan) return { state: run.stage, what: 'choosing canaries', until: null };
+    const confirmed = store.plans.canaryConfirms(run.id);
+    const waitingOn = plan.canaries.filter((n) => confirmed[n] === undefined);
+    if (waitingOn.length > 0) {
+      const until = new Date(plan.confirmBy).toISOString();
+      return { state: run.stage, what: `${waitingOn.join(', ')} to confirm the canary release, at the latest by ${until}`, until };
+    }
+    const ends = Math.max(...plan.canaries.map((n) => (confirmed[n] as number) + soakMs));
+    const until = new Date(ends).toISOString();
+    return { state: run.stage, what: `canary soak on ${plan.canaries.join(', ')} until ${until}`, until };
   }
   if (run.stage === 'deploying') {
-    const deadline = Number(store.kv.get(`run:${run.id}:deploy:deadline`) ?? NaN);
-    if (!Number.isFinite(deadline)) return { state: run.stage, what: 'publishing to the fleet', until: null };
+    const deadline = store.plans.deadline(run.id, 'deploy.progress');
+    if (deadline === null) return { state: run.stage, what: 'publishing to the fleet', until: null };
     const until = new Date(deadline).toISOString();
     return { state: run.stage, what: `every live node to confirm, at the latest by ${until}`, until };
   }
   if (run.stage === 'idle') return { state: run.stage, what: 'a driver (the daemon, or `upshift pipeline advance`)', until: null };
   return { state: run.stage, what: `${run.stage} to finish`, until: null };
-}
-
-function parse<T>(text: string | null): T | null {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return null;
-  }
 }

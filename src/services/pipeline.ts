@@ -71,7 +71,7 @@ export async function advanceRun(
       void p.orchestrator.drive(id, { until: 'terminal', ...(input.signal ? { signal: input.signal } : {}) })
         .catch((err: unknown) => log.error({ runId: id, err: (err as Error).message }, 'background drive failed'));
     }
-    const waiting = waitingFor(store, run);
+    const waiting = waitingFor(store, run, p.deps.authority.canary.soak);
     const by = holder ? `being driven by ${holder.owner}` : 'now being driven in the background';
     return {
       reason: `run ${id} is at ${run.stage}, ${by}${waiting ? `; ${waiting.what}` : ''}`,
@@ -80,7 +80,7 @@ export async function advanceRun(
   }
   const driven = await driveRun(p, { runId: id, until: 'stage', ...(input.signal ? { signal: input.signal } : {}) });
   const after = store.requireRun(id);
-  return { reason: driven.reason, evidence: { ...driven.evidence, driver: null, waiting: waitingFor(store, after) } };
+  return { reason: driven.reason, evidence: { ...driven.evidence, driver: null, waiting: waitingFor(store, after, p.deps.authority.canary.soak) } };
 }
 
 /** Approve a run's protected-path changes; a run that failed its audit gets an approved retry. */
@@ -141,13 +141,13 @@ export interface RunShow extends RunDetail {
 }
 
 /** One run: stages with their evidence, manifests, events, approval, and what it waits for. */
-export function showRun(store: Store, runId: string): Outcome<RunShow> {
+export function showRun(store: Store, runId: string, canarySoakMs = 0): Outcome<RunShow> {
   const run = store.requireRun(runId);
   const manifests = store.manifests.list(run.track).filter((m) => m.runId === runId).map((m) => ({
     track: m.track, seq: m.seq, purpose: m.purpose, kind: m.kind, version: m.version, commit: m.commit,
     signed: m.envelope !== null, payload: Buffer.from(m.payload).toString('utf8'), envelope: m.envelope,
   }));
-  const waiting = TERMINAL.has(run.status) ? null : waitingFor(store, run);
+  const waiting = TERMINAL.has(run.status) ? null : waitingFor(store, run, canarySoakMs);
   return {
     reason: `run ${run.id}: ${run.track} ${run.version} ${run.status} at ${run.stage}${run.reason ? ` (${run.reason})` : ''}`,
     evidence: {

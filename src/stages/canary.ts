@@ -12,14 +12,10 @@ import type { StageContext, StageReport } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
 import { releaseEvidence } from './sign.js';
 import { publishRollback } from './rollback.js';
+import type { CanaryPlan } from '../adapters/sqlite/run-plans.js';
 
-interface SoakPlan {
-  canaries: string[];
-  selection: string;
-  selectedAt: number;
-  /** Absolute: a canary that has not confirmed the release by then fails (deploy.progress_deadline after selection). */
-  confirmDeadline: number;
-}
+/** The stored plan (adapters/sqlite/run-plans.ts); confirmBy is deploy.progress_deadline after selection. */
+type SoakPlan = CanaryPlan;
 
 export async function canary(ctx: StageContext): Promise<StageReport> {
   const { run, authority } = ctx;
@@ -41,14 +37,13 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   ctx.failpoint('canary:published');
 
   // Each canary soaks from its confirmation; stop early when one already rolled itself back.
-  const confirmedKey = `run:${run.id}:canary:confirmed`;
-  let confirmedAt = JSON.parse(ctx.store.kv.get(confirmedKey) ?? '{}') as Record<string, number>;
+  let confirmedAt = ctx.store.plans.canaryConfirms(run.id);
   let reports = await ctx.fleet.reports();
   let step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   for (;;) {
     if (Object.keys(step.confirmedAt).length !== Object.keys(confirmedAt).length) {
       confirmedAt = step.confirmedAt;
-      ctx.store.kv.set(confirmedKey, JSON.stringify(confirmedAt));
+      ctx.store.plans.recordCanaryConfirms(run.id, confirmedAt);
     }
     if (step.kind !== 'wait') break;
     await ctx.clock.sleep(Math.min(authority.canary.check_every, step.until - ctx.clock.now()), ctx.signal);
@@ -64,7 +59,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
     canaries: plan.canaries, selection: plan.selection, seq: record.seq, published: published.held,
-    confirm_deadline: iso(plan.confirmDeadline),
+    confirm_deadline: iso(plan.confirmBy),
     confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
     soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,
     observations, control_size: control.length, criteria: verdict.criteria,
@@ -78,22 +73,15 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 }
 
 async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
-  const key = `run:${ctx.run.id}:canary`;
-  const saved = ctx.store.kv.get(key);
-  if (saved) {
-    const p = JSON.parse(saved) as (SoakPlan & { deadline?: number }) | null;
-    // A plan stored by an older version has only a soak deadline: canaries must confirm by then.
-    const deadline = p?.deadline ?? 0;
-    return p && { ...p, selectedAt: p.selectedAt ?? deadline - ctx.authority.canary.soak, confirmDeadline: p.confirmDeadline ?? deadline };
-  }
+  const saved = ctx.store.plans.canaryPlan(ctx.run.id);
+  if (saved !== undefined) return saved;
   const candidates = await ctx.fleet.canaryCandidates(ctx.run.track);
   const sel = selectCanaries(candidates, { fraction: ctx.authority.canary.fraction, labels: ctx.authority.canary.labels, seed: ctx.run.id });
   const now = ctx.clock.now();
   const plan = sel.canaries.length === 0 ? null : {
-    canaries: sel.canaries, selection: sel.reason, selectedAt: now, confirmDeadline: now + ctx.authority.deploy.progress_deadline,
+    canaries: sel.canaries, selection: sel.reason, selectedAt: now, confirmBy: now + ctx.authority.deploy.progress_deadline,
   };
-  ctx.store.kv.set(key, JSON.stringify(plan));
-  return plan;
+  return ctx.store.plans.fixCanaryPlan(ctx.run.id, plan, now);
 }
 
 function soakInput(
@@ -107,7 +95,7 @@ function soakInput(
   });
   const { soak, heartbeat_timeout } = ctx.authority.canary;
   return {
-    now: ctx.clock.now(), canaries, confirmedAt, confirmDeadline: plan.confirmDeadline, confirmWithinMs: plan.confirmDeadline - plan.selectedAt,
+    now: ctx.clock.now(), canaries, confirmedAt, confirmDeadline: plan.confirmBy, confirmWithinMs: plan.confirmBy - plan.selectedAt,
     soakMs: soak, watchingSince, heartbeatTimeoutMs: heartbeat_timeout,
   };
 }

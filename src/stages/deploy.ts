@@ -15,7 +15,7 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
   const envelope = await fleetManifest(ctx);
   const published = await ctx.fleet.publish(envelope.envelope, run.track);
   ctx.failpoint('deploy:published');
-  const deadline = storedDeadline(ctx, `run:${run.id}:deploy:deadline`, authority.deploy.progress_deadline);
+  const deadline = ctx.store.plans.fixDeadline(run.id, 'deploy.progress', ctx.clock.now() + authority.deploy.progress_deadline);
 
   let view = await convergence(ctx, envelope.seq);
   while (view.behind.length > 0 && ctx.clock.now() < deadline) {
@@ -49,14 +49,6 @@ async function fleetManifest(ctx: StageContext): Promise<{ envelope: string; seq
     purpose: 'deploy', kind: 'release', version: ctx.run.version, commit: ctx.run.commit, codeHash: recordedCodeHash(ctx, ctx.run.id), targets: 'all', evidence: releaseEvidence(ctx),
   });
   return { envelope, seq: record.seq };
-}
-
-function storedDeadline(ctx: StageContext, key: string, ms: number): number {
-  const saved = ctx.store.kv.get(key);
-  if (saved) return Number(saved);
-  const deadline = ctx.clock.now() + ms;
-  ctx.store.kv.set(key, String(deadline));
-  return deadline;
 }
 
 async function convergence(ctx: StageContext, seq: number): Promise<Convergence> {

@@ -123,7 +123,7 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
   let canary: Daemon | undefined;
   while (!runId && Date.now() < until) {
     const run = store.findRun('testnet', commit);
-    const plan = run ? (JSON.parse(store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] } | null) : null;
+    const plan = run ? store.plans.canaryPlan(run.id) ?? null : null;
     canary = fleet.nodes.find((n) => n.id === plan?.canaries[0]);
     if (run && canary && runs(commit)(await status(canary))) runId = run.id;
     else await sleep(100);

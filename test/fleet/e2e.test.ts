@@ -59,7 +59,7 @@ async function release(knobs: SampleKnobs) {
 }
 
 function canaries(runId: string): string[] {
-  return (JSON.parse(store.kv.get(`run:${runId}:canary`) ?? 'null') as { canaries: string[] } | null)?.canaries ?? [];
+  return store.plans.canaryPlan(runId)?.canaries ?? [];
 }
 
 const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';

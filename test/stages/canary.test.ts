@@ -104,8 +104,8 @@ t.test('a restarted authority continues the same soak with the same canaries', a
   while (sleeps.length < 5) await new Promise((r) => setImmediate(r));
   ctl.abort();
   await driving;
-  const plan = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[]; confirmDeadline: number };
-  const confirmed = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary:confirmed`) ?? '{}') as Record<string, number>;
+  const plan = a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[]; confirmBy: number };
+  const confirmed = a.service.deps.store.plans.canaryConfirms(run.id);
   t.same(Object.keys(confirmed).sort(), [...plan.canaries].sort(), 'each canary confirmation is stored as it is seen');
   t.equal(a.service.deps.store.requireRun(run.id).stage, 'canary', 'interrupted mid-soak');
   const before = sleeps.length;
@@ -113,7 +113,7 @@ t.test('a restarted authority continues the same soak with the same canaries', a
   t.equal(done.status, 'completed');
   const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence;
   t.same(evidence?.canaries, plan.canaries, 'the same canaries');
-  t.equal(evidence?.confirm_deadline, new Date(plan.confirmDeadline).toISOString(), 'the same confirm deadline');
+  t.equal(evidence?.confirm_deadline, new Date(plan.confirmBy).toISOString(), 'the same confirm deadline');
   const soakEnd = Math.max(...Object.values(confirmed)) + 30 * 60_000;
   t.equal(evidence?.soak_until, new Date(soakEnd).toISOString(), 'the same soak, from the stored confirmations');
   const soakSleeps = sleeps.slice(before).filter((ms) => ms <= 60_000);
@@ -166,7 +166,7 @@ t.test('an authority restarted after the soak deadline hears fresh heartbeats be
   a.commitVersion({ version: 'v2', latencyMs: 10 });
   const { run } = a.service.startOrFind(await a.service.resolve('main'));
   await crashMidSoak(a, sleeps, run.id);
-  const { canaries } = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] };
+  const { canaries } = a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
   // what the store holds is how the canaries were heard before the crash, an hour ago (mid-probation, say);
   // fresh heartbeats come 20 s after the restart
   freeze(canaries, clock.now() + 60 * 60_000 + 20_000, (r) => ({ ...r, health: 'failing', tracks: { testnet: { ...r.tracks.testnet!, state: 'probation', codeHash: 'e'.repeat(64) } } }));
@@ -184,7 +184,7 @@ t.test('a restarted authority whose canaries stay silent judges them silent afte
   a.commitVersion({ version: 'v2', latencyMs: 10 });
   const { run } = a.service.startOrFind(await a.service.resolve('main'));
   await crashMidSoak(a, sleeps, run.id);
-  const { canaries } = JSON.parse(a.service.deps.store.kv.get(`run:${run.id}:canary`) ?? 'null') as { canaries: string[] };
+  const { canaries } = a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
   freeze(canaries, clock.now() + 24 * 3_600_000);
   advance(60 * 60_000);
   const done = await a.service.orchestrator.drive(run.id);

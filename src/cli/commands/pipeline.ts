@@ -93,7 +93,7 @@ export function registerPipeline(program: Command, session: Session): void {
 
   pipeline.command('show').description('one run: stages, reasons, evidence, events, manifests').argument('<run>', 'run id').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { json?: boolean }) => {
-      const shown = showRun(session.store(), runId).evidence;
+      const shown = showRun(session.store(), runId, session.config().config.authority?.canary.soak ?? 0).evidence;
       if (opts.json) return printJson({ ok: true, ...shown });
       say(runShow(shown));
     }));
