@@ -4,6 +4,7 @@ import type { Run, RunFacts, RunStatus, StageName, StageResult } from '../../cor
 import { UpshiftError } from '../../core/errors.js';
 import { openDb, type Db } from './db.js';
 import { IdentityTable } from './identity-tables.js';
+import { SourcePollTable } from './source-polls.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 
 interface RunRow {
@@ -27,6 +28,7 @@ export class Store {
   readonly commands: CommandTable;
   readonly kv: KvTable;
   readonly identity: IdentityTable;
+  readonly sourcePolls: SourcePollTable;
 
   constructor(readonly db: Db) {
     this.manifests = new ManifestTable(db);
@@ -36,6 +38,7 @@ export class Store {
     this.commands = new CommandTable(db);
     this.kv = new KvTable(db);
     this.identity = new IdentityTable(db);
+    this.sourcePolls = new SourcePollTable(db);
   }
 
   static open(file: string, now: () => number): Store {
