@@ -27,11 +27,15 @@ const SHORT_SHA = /^[0-9a-f]{7,64}$/;
 const BAD_REF = /^-|\.\.|@\{|[\s\x00-\x1f\x7f~^:?*[\\]/;
 
 
+/** A remote as messages and logs name it: credentials in an https URL must not go with it. */
+export function shownRemote(remote: string): string {
+  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
 export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
   const { log } = opts;
   const mirrorDir = resolvePath(opts.mirrorDir);
-  // Messages and logs name the remote; credentials in an https URL must not go with it.
-  const remote = opts.remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+  const remote = shownRemote(opts.remote);
   if (opts.remote.startsWith('-') || opts.remote.trim() !== opts.remote || opts.remote === '') {
     throw new UpshiftError('E_CONFIG', `git remote ${JSON.stringify(remote)} is not a valid repository address`);
   }

@@ -4,7 +4,14 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
 
-export function createMetrics(config: Config, store: Store, heldSeq: (track: string) => number | null): Registry {
+/** The authority's last poll of its source (runtime/source-health.ts); null fields are not yet known. */
+export interface SourceView {
+  pollOk: boolean | null;
+  branches: Array<{ track: string; present: boolean | null }>;
+}
+
+export function createMetrics(config: Config, store: Store, heldSeq: (track: string) => number | null,
+  source?: () => SourceView): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.node.id, fleet: config.fleet });
   collectDefaultMetrics({ register: registry, prefix: 'upshift_' });
@@ -51,5 +58,30 @@ export function createMetrics(config: Config, store: Store, heldSeq: (track: str
       this.set(at ? Number(at) / 1000 : 0);
     },
   });
+  if (source) sourceGauges(registry, source);
   return registry;
+}
+
+/** Set only once known: a series that is absent before the first poll does not read as a failure. */
+function sourceGauges(registry: Registry, source: () => SourceView): void {
+  new Gauge({
+    name: 'upshift_source_poll_success',
+    help: 'Whether the authority\'s last poll fetched its source (1) or failed (0)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const ok = source().pollOk;
+      if (ok !== null) this.set(ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'upshift_track_branch_present',
+    help: 'Whether the source has the branch a branch track follows (1) or not (0), per track',
+    labelNames: ['track'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of source().branches) if (b.present !== null) this.set({ track: b.track }, b.present ? 1 : 0);
+    },
+  });
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
@@ -23,6 +23,8 @@ export interface ServerDeps {
   status: () => Record<string, unknown>;
   /** The seq of the manifest this node holds for gossip on a track (for /metrics). */
   heldSeq: (track: string) => number | null;
+  /** The authority's last poll of its source (for /metrics); absent on other nodes. */
+  source?: () => SourceView;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
   exposure?: HttpExposure;
 }
@@ -36,7 +38,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq);
+  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq, deps.source);
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };

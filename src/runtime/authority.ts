@@ -2,7 +2,7 @@
 // catches up after downtime), create a run for each new version, and drive unfinished
 // runs one at a time. A version already run is never run again.
 import cron from 'node-cron';
-import { isUpshiftError, UpshiftError } from '../core/errors.js';
+import { isUpshiftError, toUpshiftError, UpshiftError } from '../core/errors.js';
 import { newestVersion, type Candidate, type TrackSpec } from '../core/decisions/versions.js';
 import { createDetector, type Detector } from './detector.js';
 import { PipelineService, trackSpecs } from './pipeline-service.js';
@@ -77,14 +77,19 @@ export class Authority {
     const signal = this.stopping.signal;
     try {
       const polls = await this.detector.poll(signal);
-      store.kv.set('authority.last_poll', String(clock.now()));
+      const at = clock.now();
+      store.kv.set('authority.last_poll', String(at));
+      // a missing branch is not an error of the poll, but readiness, status and metrics show it
+      store.sourcePolls.recordSuccess(at, polls.flatMap((p) => p.branch ? [{ track: p.track, branch: p.branch.name, present: p.branch.present }] : []));
       for (const p of polls) {
         for (const s of p.skipped) store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { ...s, reason: p.reason } });
         if (p.next) this.startRun(p.next);
       }
     } catch (err) {
       if (signal.aborted) return;
-      log.error({ err: (err as Error).message, code: (err as UpshiftError).code }, 'polling the source failed; will retry on the next tick');
+      const e = toUpshiftError(err);
+      store.sourcePolls.recordFailure(clock.now(), { code: e.code, message: e.message });
+      log.error({ err: e.message, code: e.code }, 'polling the source failed; will retry on the next tick');
     }
     for (const run of store.unfinishedRuns()) {
       if (signal.aborted) return;

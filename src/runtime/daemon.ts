@@ -17,6 +17,7 @@ import { pipelineDeps } from './deps.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
 import { PipelineService } from './pipeline-service.js';
+import { sourceHealth } from './source-health.js';
 import { nodeStatus, storedManifests } from './status.js';
 
 export interface Daemon {
@@ -64,6 +65,11 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   if (pipeline) {
     const keys = () => pipeline.deps.loadSigners();
     readiness.signing_keys = async () => void (await keys());
+    // a source that cannot be fetched, or a tracked branch it lacks, means no new version ever runs
+    readiness.source = () => {
+      const { problems } = sourceHealth(config, store);
+      if (problems.length) throw new Error(problems.join('; '));
+    };
     const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
@@ -74,6 +80,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     // what gossip verified on arrival; a node without an agent reads its store once
     status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held() }),
     heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
+    ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
   });
   const authority = pipeline ? new Authority(pipeline) : null;
 

@@ -11,6 +11,8 @@ export interface TrackPoll {
   next: Candidate | null;
   skipped: Candidate[];
   reason: string;
+  /** A branch track's branch and whether the source has it; null for a tag track. */
+  branch: { name: string; present: boolean } | null;
 }
 
 export interface DetectorOptions {
@@ -43,7 +45,8 @@ export function createDetector(opts: DetectorOptions): Detector {
         if (signal?.aborted) throw new UpshiftError('E_CANCELLED', 'version poll cancelled', { cause: signal.reason });
         const refs: SourceRefs = { branchHead: track.kind === 'branch' ? heads.get(track.branch) ?? null : null, tags };
         const { next, skipped, reason } = detectNext(track, refs, await opts.seen(track));
-        result.push({ track: track.name, next, skipped, reason });
+        const branch = track.kind === 'branch' ? { name: track.branch, present: refs.branchHead !== null } : null;
+        result.push({ track: track.name, next, skipped, reason, branch });
       }
       return result;
     },

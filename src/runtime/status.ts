@@ -6,6 +6,7 @@ import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import type { ManifestPayload } from '../core/manifest.js';
 import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
+import { sourceHealth } from './source-health.js';
 
 /** The verified manifests this node holds for gossip, newest first per track. */
 export interface HeldManifests {
@@ -54,12 +55,19 @@ export function nodeStatus(config: Config, store: Store, extra: { configPath?: s
     }];
   }));
   const lastPoll = store.kv.get('authority.last_poll');
+  const source = config.authority ? sourceHealth(config, store) : null;
   return {
     node: { id: config.node.id, fleet: config.fleet, labels: config.node.labels, authority: Boolean(config.authority) },
     ...(extra.configPath ? { config: extra.configPath } : {}),
     state_dir: config.state_dir,
     tracks,
-    pipeline: config.authority ? { unfinished: store.unfinishedRuns(), last_poll: lastPoll ? new Date(Number(lastPoll)).toISOString() : null } : null,
+    pipeline: source ? {
+      unfinished: store.unfinishedRuns(),
+      // last_poll: the last good poll; source: what the last poll (good or not) found wrong
+      last_poll: lastPoll ? new Date(Number(lastPoll)).toISOString() : null,
+      source: source.polledAt === null ? null : source.problems.length ? source.problems.join('; ') : 'ok',
+      source_polled_at: source.polledAt === null ? null : new Date(source.polledAt).toISOString(),
+    } : null,
     fleet: { peers: extra.peers ?? 0 },
   };
 }

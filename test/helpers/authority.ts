@@ -15,13 +15,13 @@ export interface TestAuthority {
   ws: Workspace;
   service: PipelineService;
   logs: Array<Record<string, unknown>>;
-  /** Commit a version of the sample app on main; returns the commit SHA. */
+  /** Commit a version of the sample app on the repo's branch (main unless `branch`); returns the commit SHA. */
   commitVersion(k: SampleKnobs): string;
   close(): void;
 }
 
-export async function testAuthority(t: Tap.Test, opts: { authority?: Record<string, unknown>; overrides?: Overrides } = {}): Promise<TestAuthority> {
-  const repo = gitRepo(t);
+export async function testAuthority(t: Tap.Test, opts: { authority?: Record<string, unknown>; overrides?: Overrides; branch?: string } = {}): Promise<TestAuthority> {
+  const repo = gitRepo(t, opts.branch ? { branch: opts.branch } : {});
   const commitVersion = (k: SampleKnobs) => repo.commit(`version ${k.version}`, sampleAppFiles(k));
   commitVersion({ version: 'v1.0.0', latencyMs: 10 });
   const ws = await createWorkspace(tempDir(t, 'upshift-ws-'), { source: repo.dir, ...(opts.authority ? { authority: opts.authority } : {}) });

@@ -3,6 +3,7 @@ import { MIGRATION_002_NODE } from './migration-002-node.js';
 import { MIGRATION_003_IDENTITY } from './migration-003-identity.js';
 import { MIGRATION_004_RUN_FACTS } from './migration-004-run-facts.js';
 import { MIGRATION_005_RETRIES } from './migration-005-retries.js';
+import { MIGRATION_006_SOURCE_POLLS } from './migration-006-source-polls.js';
 import { MIGRATION_007_RUN_PLANS } from './migration-007-run-plans.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
@@ -140,5 +141,6 @@ CREATE TABLE kv (
   MIGRATION_003_IDENTITY,
   MIGRATION_004_RUN_FACTS,
   MIGRATION_005_RETRIES,
+  MIGRATION_006_SOURCE_POLLS,
   MIGRATION_007_RUN_PLANS,
 ];

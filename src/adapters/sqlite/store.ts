@@ -4,6 +4,7 @@ import type { Run, RunFacts, RunStatus, StageName, StageResult } from '../../cor
 import { UpshiftError } from '../../core/errors.js';
 import { openDb, type Db } from './db.js';
 import { IdentityTable } from './identity-tables.js';
+import { SourcePollTable } from './source-polls.js';
 import { RunPlanTables } from './run-plans.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 
@@ -28,6 +29,7 @@ export class Store {
   readonly commands: CommandTable;
   readonly kv: KvTable;
   readonly identity: IdentityTable;
+  readonly sourcePolls: SourcePollTable;
   readonly plans: RunPlanTables;
 
   constructor(readonly db: Db) {
@@ -38,6 +40,7 @@ export class Store {
     this.commands = new CommandTable(db);
     this.kv = new KvTable(db);
     this.identity = new IdentityTable(db);
+    this.sourcePolls = new SourcePollTable(db);
     this.plans = new RunPlanTables(db);
   }
 

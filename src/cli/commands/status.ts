@@ -15,7 +15,9 @@ export function registerStatus(program: Command, session: Session): void {
         say(`  ${track}: floor ${t.floor ?? '-'}, manifest ${t.manifest ? `#${t.manifest.seq} ${shortVersion(t.manifest.version)}` : '-'}, last stable ${t.last_stable ? shortVersion(t.last_stable.version) : '-'}`);
         if (t.latest_run) say(`    latest run ${t.latest_run.run} ${shortVersion(t.latest_run.version)} ${t.latest_run.status} at ${t.latest_run.stage}`);
       }
-      const unfinished = status.pipeline?.unfinished ?? [];
+      const p = status.pipeline;
+      if (p) say(`source: ${p.source ?? 'not polled yet'}${p.last_poll ? ` (last good poll ${p.last_poll})` : ''}`);
+      const unfinished = p?.unfinished ?? [];
       if (unfinished.length) say(`unfinished runs:\n${unfinished.map(runLine).join('\n')}`);
     }));
 }
