@@ -67,5 +67,6 @@ function checkPoll(config: Config, source: string): void {
     path: 'authority.poll',
     message: `expected a cron expression (5 fields, or 6 with seconds first), got ${JSON.stringify(poll)}`,
   };
-  throw new UpshiftError('E_CONFIG', `${source} has 1 problem:\n  ${problem.path}: ${problem.message}`, { details: { problems: [problem] } });
+  const message = `${source} has 1 problem:\n  ${problem.path}: ${problem.message}`;
+  throw new UpshiftError('E_CONFIG', message, { details: { problems: [problem] } });
 }

@@ -115,6 +115,7 @@ async function listen(server: FastifyInstance, address: string): Promise<string>
       EADDRNOTAVAIL: 'no interface on this host has that address',
     };
     if (code === undefined || !(code in why)) throw err;
-    throw new UpshiftError('E_LISTEN', `gossip.listen: cannot listen on ${address}: ${why[code]}`, { cause: err, details: { listen: address, errno: code } });
+    throw new UpshiftError('E_LISTEN', `gossip.listen: cannot listen on ${address}: ${why[code]}`,
+      { cause: err, details: { listen: address, errno: code } });
   }
 }
