@@ -16,6 +16,8 @@ export const CODES = {
   // usage and configuration: exit 2
   E_USAGE: usage(),
   E_CONFIG: usage(),
+  /** gossip.listen cannot be bound: the address is in use (another daemon?) or not ours to take. */
+  E_LISTEN: usage(500),
   E_EXISTS: usage(409),
   E_KEY_MISSING: usage(),
   E_KEY_PERMS: usage(),

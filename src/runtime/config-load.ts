@@ -2,6 +2,7 @@
 // made absolute relative to the file, so the daemon behaves the same from any cwd.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 import { validateConfig, type Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
@@ -34,6 +35,7 @@ export function loadConfig(path: string): LoadedConfig {
     throw new UpshiftError('E_CONFIG', `${full} is not valid YAML:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, { details: { problems } });
   }
   const config = validateConfig(doc.toJS(), full);
+  checkPoll(config, full);
   const dir = dirname(full);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   if (config.authority) {
@@ -52,4 +54,19 @@ export function loadConfig(path: string): LoadedConfig {
   const stateDir = abs(process.env.UPSHIFT_STATE_DIR ?? config.state_dir);
   config.state_dir = stateDir;
   return { config, path: full, dir, stateDir };
+}
+
+/**
+ * authority.poll is checked here, not in the pure schema (core stays free of node-cron), yet
+ * before any command runs: a schedule that cannot start must fail `status` as it fails `daemon`.
+ */
+function checkPoll(config: Config, source: string): void {
+  const poll = config.authority?.poll;
+  if (poll === undefined || cron.validate(poll)) return;
+  const problem = {
+    path: 'authority.poll',
+    message: `expected a cron expression (5 fields, or 6 with seconds first), got ${JSON.stringify(poll)}`,
+  };
+  const message = `${source} has 1 problem:\n  ${problem.path}: ${problem.message}`;
+  throw new UpshiftError('E_CONFIG', message, { details: { problems: [problem] } });
 }

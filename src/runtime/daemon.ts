@@ -3,6 +3,7 @@
 // built in one place. The CLI command, the demo's daemons and the tests all come here.
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
+import { UpshiftError } from '../core/errors.js';
 import { PeerUrlPolicy } from '../core/peer-url.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
@@ -83,20 +84,45 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
   });
   const authority = pipeline ? new Authority(pipeline) : null;
+  const stop = async () => {
+    await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
+  };
 
   return {
     server,
     pipeline,
     async start() {
-      const address = await server.listen(listenOptions(config.gossip.listen));
-      await node.start();
-      authority?.start();
+      let address: string;
+      try {
+        address = await listen(server, config.gossip.listen);
+        await node.start();
+        authority?.start();
+      } catch (err) {
+        // a daemon that cannot start stops whole: no server answering /healthz over a closed store
+        await stop();
+        throw err;
+      }
       log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on' },
         config.authority ? 'authority daemon started' : 'node daemon started');
       return address;
     },
-    async stop() {
-      await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
-    },
+    stop,
   };
+}
+
+/** Refusals to bind name the setting and the address (EADDRINUSE is usually a second daemon). */
+async function listen(server: FastifyInstance, address: string): Promise<string> {
+  try {
+    return await server.listen(listenOptions(address));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why: Record<string, string> = {
+      EADDRINUSE: 'the address is in use (is another upshift daemon running?)',
+      EACCES: 'permission denied (ports below 1024 need privileges)',
+      EADDRNOTAVAIL: 'no interface on this host has that address',
+    };
+    if (code === undefined || !(code in why)) throw err;
+    throw new UpshiftError('E_LISTEN', `gossip.listen: cannot listen on ${address}: ${why[code]}`,
+      { cause: err, details: { listen: address, errno: code } });
+  }
 }

@@ -197,7 +197,8 @@ authority:
   tracks:
     testnet: { branch: main }
     production: { tags: "v*.*.*", include_prerelease: false }
-  # How often to look for new commits and tags (cron syntax).
+  # How often to look for new commits and tags: cron syntax, 5 fields (minute hour day
+  # month weekday), or 6 with seconds first ("0 */5 * * * *"). Checked when the config loads.
   poll: "*/5 * * * *"
   # How long a signed manifest stays valid.
   manifest_ttl: 30d
