@@ -7,6 +7,7 @@ import type { ManifestPayload } from '../core/manifest.js';
 import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
 import { sourceHealth } from './source-health.js';
+import { waitingFor } from './run-wait.js';
 
 /** The verified manifests this node holds for gossip, newest first per track. */
 export interface HeldManifests {
@@ -62,7 +63,8 @@ export function nodeStatus(config: Config, store: Store, extra: { configPath?: s
     state_dir: config.state_dir,
     tracks,
     pipeline: source ? {
-      unfinished: store.unfinishedRuns(),
+      // what each unfinished run waits for, and until when (the canary soak, deploy's deadline)
+      unfinished: store.unfinishedRuns().map((run) => ({ ...run, waiting: waitingFor(store, run, config.authority?.canary.soak ?? 0) })),
       // last_poll: the last good poll; source: what the last poll (good or not) found wrong
       last_poll: lastPoll ? new Date(Number(lastPoll)).toISOString() : null,
       source: source.polledAt === null ? null : source.problems.length ? source.problems.join('; ') : 'ok',

@@ -6,7 +6,7 @@ import type { ApprovalRecord, EventRecord } from '../core/records.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import type { Candidate, PipelineService } from '../runtime/pipeline-service.js';
 import { auditReason, type Outcome } from './context.js';
-import { waitingFor, type Waiting } from './pipeline-wait.js';
+import { waitingFor, type Waiting } from '../runtime/run-wait.js';
 
 export interface RunDetail {
   run: Run;
@@ -157,11 +157,28 @@ export function showRun(store: Store, runId: string, canarySoakMs = 0): Outcome<
   };
 }
 
-/** Runs, newest first. */
-export function runHistory(store: Store, input: { track?: string; limit: number }): Outcome<{ runs: Run[] }> {
+/** A version the poll saw and did not run: an older tag (skipped) or a downgrade (refused). */
+export interface PassedOver {
+  at: string;
+  kind: 'skipped' | 'refused';
+  track: string;
+  version: string;
+  reason: string;
+}
+
+/** Runs, newest first, and the versions the poll passed over. */
+export function runHistory(store: Store, input: { track?: string; limit: number }): Outcome<{ runs: Run[]; passed_over: PassedOver[] }> {
   if (!Number.isInteger(input.limit) || input.limit < 1) throw new UpshiftError('E_USAGE', `limit must be a positive integer, got ${input.limit}`);
   const runs = store.listRuns({ ...(input.track ? { track: input.track } : {}), limit: input.limit });
-  return { reason: runs.length ? `${runs.length} run(s)` : 'no runs yet', evidence: { runs } };
+  const passedOver = store.eventsOfKind(['version.skipped', 'version.refused'], 1000)
+    .map((e): PassedOver => ({
+      at: new Date(e.at).toISOString(), kind: e.kind === 'version.skipped' ? 'skipped' : 'refused',
+      track: String(e.data.track ?? ''), version: String(e.data.version ?? ''), reason: String(e.data.reason ?? ''),
+    }))
+    .filter((p) => !input.track || p.track === input.track)
+    .slice(0, input.limit);
+  const reason = runs.length ? `${runs.length} run(s)${passedOver.length ? `, ${passedOver.length} version(s) passed over` : ''}` : 'no runs yet';
+  return { reason, evidence: { runs, passed_over: passedOver } };
 }
 
 /** Unfinished runs and the newest run of each track. */

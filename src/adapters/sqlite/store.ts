@@ -230,6 +230,13 @@ export class Store {
     this.db.prepare('INSERT INTO events (at, run_id, stage, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)').run(e.at, e.runId, e.stage, e.kind, e.actor, JSON.stringify(e.data));
   }
 
+  /** The newest events of some kinds, newest first. */
+  eventsOfKind(kinds: readonly string[], limit = 100): EventRecord[] {
+    const marks = kinds.map(() => '?').join(',');
+    const rows = this.db.prepare(`SELECT * FROM events WHERE kind IN (${marks}) ORDER BY seq DESC LIMIT ?`).all(...kinds, limit) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({ seq: r.seq as number, at: r.at as number, runId: r.run_id as string | null, stage: r.stage as string | null, kind: r.kind as string, actor: r.actor as string, data: JSON.parse(r.data as string) as Record<string, unknown> }));
+  }
+
   events(opts: { runId?: string; limit?: number } = {}): EventRecord[] {
     const rows = (opts.runId
       ? this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq LIMIT ?').all(opts.runId, opts.limit ?? 1000)

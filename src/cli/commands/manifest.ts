@@ -1,7 +1,7 @@
-// `upshift manifest sign|verify`: sign a release manifest payload canonically, and check a
+// `upshift manifest sign|verify|export`: sign a release manifest payload canonically, and check a
 // signed one the way a node would (exact bytes first, then strict parse, then freshness,
 // fleet, track and floor).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UpshiftError } from '../../core/errors.js';
 import type { Config } from '../../core/config.js';
 import { checkManifestAcceptable } from '../../core/decisions/acceptance.js';
@@ -10,6 +10,8 @@ import { fromBase64 } from '../../trust/bytes.js';
 import { serializeEnvelope } from '../../trust/envelope.js';
 import { loadKeyset, type Keyset } from '../../trust/keyset.js';
 import { signManifest, verifyManifest } from '../../trust/verify-manifest.js';
+import type { ManifestRecord } from '../../core/records.js';
+import { findManifest } from '../../services/manifests.js';
 import { action, printJson, say, type Session } from '../shared.js';
 import { loadSigners } from '../../trust/keyfile.js';
 import { parseIntArg, readInput, uniqueSigners, writeNewFile } from '../io.js';
@@ -48,6 +50,24 @@ export function registerManifest(program: Command, session: Session): void {
         const keyids = signers.map((s) => s.keyid);
         if (opts.json) printJson({ ok: true, ...(opts.out ? { out: opts.out } : {}), manifest: payload, keyids, envelope });
         else if (opts.out) say(`signed ${payload.track}#${payload.seq} (${payload.version}) with ${keyids.join(', ')} → ${opts.out}`);
+        else process.stdout.write(text);
+      }),
+    );
+
+  manifest
+    .command('export')
+    .description('write a manifest this authority signed: a run\'s newest (or --purpose), or TRACK#SEQ')
+    .argument('<what>', 'run id or TRACK#SEQ (e.g. testnet#4)')
+    .addOption(new Option('--purpose <purpose>', "which of the run's manifests").choices(['release', 'canary', 'deploy', 'rollback']))
+    .option('--out <file>', 'write the envelope here instead of stdout (never overwrites)')
+    .option('--json', 'print a JSON summary (with the envelope) instead of the bare envelope')
+    .action(
+      action(session, async (what: string, opts: { purpose?: ManifestRecord['purpose']; out?: string; json?: boolean }) => {
+        const r = findManifest({ store: session.store() }, what, opts.purpose);
+        const text = `${r.evidence.envelope}\n`;
+        if (opts.out) await writeNewFile(opts.out, text);
+        if (opts.json) printJson({ ok: true, reason: r.reason, ...(opts.out ? { out: opts.out } : {}), ...r.evidence });
+        else if (opts.out) say(`wrote ${r.reason} → ${opts.out}`);
         else process.stdout.write(text);
       }),
     );

@@ -87,8 +87,12 @@ export function registerPipeline(program: Command, session: Session): void {
     .action(action(session, async (opts: { track?: string; limit: string; json?: boolean }) => {
       const limit = /^\d+$/.test(opts.limit) ? Number(opts.limit) : NaN;
       const r = runHistory(session.store(), { ...(opts.track ? { track: opts.track } : {}), limit });
-      if (opts.json) printJson({ ok: true, runs: r.evidence.runs });
-      else say(r.evidence.runs.length ? r.evidence.runs.map(runLine).join('\n') : r.reason);
+      if (opts.json) return printJson({ ok: true, runs: r.evidence.runs, passed_over: r.evidence.passed_over });
+      say(r.evidence.runs.length ? r.evidence.runs.map(runLine).join('\n') : r.reason);
+      if (r.evidence.passed_over.length) {
+        say('versions the poll did not run:');
+        for (const p of r.evidence.passed_over) say(`  ${p.at.replace('T', ' ').slice(0, 19)}  ${p.track.padEnd(10)} ${p.version.padEnd(14)} ${p.kind}: ${p.reason}`);
+      }
     }));
 
   pipeline.command('show').description('one run: stages, reasons, evidence, events, manifests').argument('<run>', 'run id').option('--json', 'print JSON')

@@ -18,6 +18,6 @@ export function registerStatus(program: Command, session: Session): void {
       const p = status.pipeline;
       if (p) say(`source: ${p.source ?? 'not polled yet'}${p.last_poll ? ` (last good poll ${p.last_poll})` : ''}`);
       const unfinished = p?.unfinished ?? [];
-      if (unfinished.length) say(`unfinished runs:\n${unfinished.map(runLine).join('\n')}`);
+      if (unfinished.length) say(`unfinished runs:\n${unfinished.map((r) => `${runLine(r)}${r.waiting ? `\n    waiting for ${r.waiting.what}` : ''}`).join('\n')}`);
     }));
 }
