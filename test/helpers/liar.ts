@@ -39,6 +39,8 @@ export async function startLiar(t: Tap.Test, opts: { fleet: string; trustKey: st
     store.close();
   });
   if ((await agent.source.offer(opts.oldEnvelope)) !== 'accepted') throw new Error('the liar could not hold the old manifest');
+  // it keeps the old manifest: it takes nothing newer from its peers (which would drop it)
+  agent.source.offer = async () => 'refused';
   // the lie: the old bytes, advertised as seq 9999
   const hash = agent.source.hash(opts.oldEnvelope);
   agent.source.digest = () => ({ testnet: { seq: 9999, hash } });
