@@ -5,7 +5,6 @@
 // track, expiry and seq: SPEC "Trust") and kept in the store for forwarding even when it does
 // not target this node (or is of a track the authority releases but its app does not run); the newest one that targets this node is handed to the apply engine,
 // one at a time, in the background: gossip never waits for an apply.
-import { createHash } from 'node:crypto';
 import type { Config } from '../../core/config.js';
 import { acceptForHolding } from '../../core/decisions/acceptance.js';
 import type { ManifestPayload } from '../../core/manifest.js';
@@ -16,7 +15,7 @@ import { admit, newestFor, worthPulling } from '../../gossip/held.js';
 import type { Digest } from '../../gossip/types.js';
 import type { Keyset } from '../../trust/keyset.js';
 import { isRevocationEnvelope, REVOCATIONS_KEY, verifyRevocations } from '../../trust/revocation-list.js';
-import { verifyManifest, type VerifiedManifest } from '../../trust/verify-manifest.js';
+import { envelopeHash, verifyManifest, type VerifiedManifest } from '../../trust/verify-manifest.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 
@@ -134,8 +133,9 @@ export class StoreManifestSource implements ManifestSource {
     return worthPulling(this.held.get(track) ?? [], seq, hash);
   }
 
+  /** What digests advertise for an envelope: the same hash a VerifiedManifest carries. */
   hash(envelope: string): string {
-    return createHash('sha256').update(envelope).digest('hex');
+    return envelopeHash(envelope);
   }
 
   /** The newest verified payload held for a track. */

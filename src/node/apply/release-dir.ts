@@ -18,11 +18,9 @@ export function checkCommit(commit: string): void {
   if (!FULL_SHA.test(commit)) throw new UpshiftError('E_BAD_COMMIT', `${JSON.stringify(commit)} is not a full lowercase hex commit id`);
 }
 
-export const checkVersion = checkVersionName;
-
 /** `<version>-<first 12 hex of the commit>`; both checked first. */
 export function releaseName(version: string, commit: string): string {
-  checkVersion(version);
+  checkVersionName(version);
   checkCommit(commit);
   return `${version}-${commit.slice(0, 12)}`;
 }
