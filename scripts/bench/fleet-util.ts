@@ -87,11 +87,11 @@ export function rssMbOf(pid: number): number {
 export async function seedUnreachablePeers(d: Daemon, total: number): Promise<{ reachable: number; unreachable: number }> {
   const store = openStore(d.stateDir);
   try {
-    const reachable = store.identity.peers().filter((p) => p.nodeId !== d.id).length;
+    const reachable = (await store.identity.peers()).filter((p) => p.nodeId !== d.id).length;
     const now = Date.now();
     for (let i = reachable; i < total; i++) {
       const url = `http://127.0.0.1:${await freePort()}`;
-      store.identity.upsertPeer({ nodeId: `unreachable-${i}`, url, cert: null, labels: {}, state: 'alive', lastSeen: now, heartbeat: null });
+      await store.identity.upsertPeers([{ nodeId: `unreachable-${i}`, url, cert: null, labels: {}, state: 'alive', lastSeen: now, heartbeat: null }]);
     }
     return { reachable, unreachable: Math.max(0, total - reachable) };
   } finally {

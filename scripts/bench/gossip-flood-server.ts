@@ -33,13 +33,13 @@ const cert = (id: string, seed: number) => issueCert({
   issued_at: new Date(now - 60_000).toISOString(), expires_at: new Date(now + 3_600_000).toISOString(),
 }, [authority]);
 const own = cert('target', 2);
-const agent = new NodeAgent({
+const agent = await NodeAgent.open({
   config, store, keyset, engine: null, clock: systemClock, url: 'http://127.0.0.1:1',
   identity: { nodeId: 'target', signer: signerFromSeed(new Uint8Array(32).fill(2)), cert: verifyCert(own, keyset, { now, fleet: 'edge' }), envelope: own },
 });
 const server = buildServer({
   config, store, log: createLogger({ level: 'silent' }), plugins: [gossipRoutes(agent, config.gossip)],
-  status: () => nodeStatus(config, store), heldSeq: () => null,
+  status: () => nodeStatus(config, store), heldSeq: async () => null,
 });
 await server.listen({ host: '127.0.0.1', port: 0 });
 process.send?.({

@@ -36,13 +36,13 @@ export async function benchOverhead(opts: { runs: number } = { runs: 5 }): Promi
       git('add', '-A');
       git('commit', '-q', '-m', `run ${i}`);
       const started = performance.now();
-      const { run } = service.startOrFind(await service.resolve('main'));
+      const { run } = await service.startOrFind(await service.resolve('main'));
       const done = await service.orchestrator.drive(run.id);
       const took = performance.now() - started;
       if (done.status !== 'completed') throw new Error(`overhead run ${run.id} ended ${done.status}: ${done.reason}`);
       if (i === 0) continue; // warm-up: first mirror fetch, first baseline
       totals.push(took);
-      commands.push(store.stageResults(run.id).reduce((sum, r) => sum + commandMs(r.evidence), 0));
+      commands.push((await store.stageResults(run.id)).reduce((sum, r) => sum + commandMs(r.evidence), 0));
     }
     store.close();
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;

@@ -32,12 +32,12 @@ export async function signRelease(fleet: LoopbackFleet, seq: number, commit: str
 }
 
 /** Verify and store it where the authority daemon's gossip takes it up on its next round. */
-export function publish(authority: Daemon, envelope: string): void {
+export async function publish(authority: Daemon, envelope: string): Promise<void> {
   const { config } = loadConfig(authority.configPath);
   const store = openStore(authority.stateDir);
   try {
     const node = { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks };
-    new StoreManifestSource({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null }).accept(envelope);
+    await (await StoreManifestSource.open({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null })).accept(envelope);
   } finally {
     store.close();
   }

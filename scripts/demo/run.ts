@@ -54,7 +54,7 @@ export async function runDemo(opts: { keep: boolean; out: NodeJS.WritableStream;
         const run = await waitForRun(store, 'testnet', commit, { onStage: (r) => say(stageLine(r)), timeoutMs: 5 * 60_000 });
         const view = await settledFleet(store, fleet.nodes.map((n) => n.id), commitOf(step.fleetOn));
         for (const line of fleetLines(view, label)) say(line);
-        const stopped = store.stageResults(run.id).find((r) => r.outcome === 'failed' || r.outcome === 'rolled_back');
+        const stopped = (await store.stageResults(run.id)).find((r) => r.outcome === 'failed' || r.outcome === 'rolled_back');
         const on = view.filter((r) => r.tracks.testnet?.version === commit).length;
         const allOn = view.length === fleet.nodes.length && view.every((r) => r.tracks.testnet?.version === commitOf(step.fleetOn));
         rows.push({ version: step.knobs.version, run, took: Date.now() - started, ok: run.status === step.expect && allOn, stoppedAt: stopped?.stage ?? null, on });
@@ -83,7 +83,7 @@ export async function runDemo(opts: { keep: boolean; out: NodeJS.WritableStream;
 async function settledFleet(store: ReturnType<typeof openStore>, ids: string[], version: string): Promise<NodeReport[]> {
   const until = Date.now() + 20_000;
   for (;;) {
-    const view = reports(store).filter((r) => ids.includes(r.node)).sort((a, b) => a.node.localeCompare(b.node));
+    const view = (await reports(store)).filter((r) => ids.includes(r.node)).sort((a, b) => a.node.localeCompare(b.node));
     const settled = view.length === ids.length && view.every((r) => r.tracks.testnet?.version === version && r.health === 'ok' && !/probation|switching|staged|verified/.test(r.tracks.testnet?.state ?? ''));
     if (settled || Date.now() > until) return view;
     await new Promise((r) => setTimeout(r, 500));

@@ -9,9 +9,9 @@ export async function waitForRun(store: Store, track: string, version: string, o
   const until = Date.now() + opts.timeoutMs;
   let printed = 0;
   for (;;) {
-    const run = store.findRun(track, version);
+    const run = await store.findRun(track, version);
     if (run) {
-      const results = store.stageResults(run.id);
+      const results = await store.stageResults(run.id);
       for (const r of results.slice(printed)) opts.onStage?.(r);
       printed = results.length;
       if (TERMINAL.has(run.status)) return run;

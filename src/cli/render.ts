@@ -59,11 +59,11 @@ export function exitCodeOfRun(run: Run): ExitCode {
 }
 
 /** Live progress on a TTY: one line per state the run enters. */
-export function progressPrinter(stream: NodeJS.WriteStream, results: (runId: string) => StageResult[]) {
+export function progressPrinter(stream: NodeJS.WriteStream, results: (runId: string) => Promise<StageResult[]>) {
   const started = Date.now();
   let printed = 0;
-  return (state: string, run: Run): void => {
-    const done = results(run.id);
+  return async (state: string, run: Run): Promise<void> => {
+    const done = await results(run.id);
     for (const r of done.slice(printed)) stream.write(`${escapeControl(stageLine(r))}\n`);
     printed = done.length;
     const elapsed = formatDuration(Date.now() - started);

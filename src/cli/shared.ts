@@ -6,7 +6,7 @@ import { isUpshiftError, toUpshiftError, type ExitCode } from '../core/errors.js
 import { createLogger, type Logger } from '../adapters/logger.js';
 import { userInfo } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/open-store.js';
@@ -19,7 +19,7 @@ export interface GlobalOptions {
 /** Lazily opened resources for one command invocation. */
 export class Session {
   private loaded: LoadedConfig | null = null;
-  private opened: Store | null = null;
+  private opened: StateStore | null = null;
   private logger: Logger | null = null;
 
   constructor(private readonly program: Command) {}
@@ -33,7 +33,7 @@ export class Session {
     return this.loaded;
   }
 
-  store(): Store {
+  store(): StateStore {
     this.opened ??= openStore(this.config().stateDir);
     return this.opened;
   }

@@ -1,6 +1,9 @@
 // Interfaces between the pure core and the adapters that do I/O. Adapters implement
 // them; runtime/ wires them; tests swap the edges they cannot run (clock, systemd).
 
+// The storage ports (one file of their own; every method async, every method atomic).
+export type * from './store-ports.js';
+
 /** A named crash point for the kill -9 tests; a no-op unless armed (adapters/failpoints.ts). */
 export type Failpoint = (name: string) => void;
 

@@ -121,3 +121,28 @@ export interface PeerRecord {
   heartbeat: string | null;
 }
 
+
+// ---- run plans (what CANARY and DEPLOY fix once so a restart continues the same soak)
+export interface CanaryPlan {
+  canaries: string[];
+  selection: string;
+  selectedAt: number;
+  /** Absolute: a canary that has not confirmed the release by then fails. */
+  confirmBy: number;
+}
+
+// ---- the authority's source polls
+export interface SourcePoll {
+  at: number;
+  ok: boolean;
+  /** The error code and message of a failed poll (E_GIT, E_UNREACHABLE, ...); null when ok. */
+  code: string | null;
+  message: string | null;
+}
+
+export interface BranchPresence {
+  track: string;
+  branch: string;
+  present: boolean;
+  checkedAt: number;
+}

@@ -2,7 +2,7 @@
 // reports a state change that was not persisted first.
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 
 /** The authority's last poll of its source (runtime/source-health.ts); null fields are not yet known. */
 export interface SourceView {
@@ -10,8 +10,8 @@ export interface SourceView {
   branches: Array<{ track: string; present: boolean | null }>;
 }
 
-export function createMetrics(config: Config, store: Store, heldSeq: (track: string) => number | null,
-  source?: () => SourceView): Registry {
+export function createMetrics(config: Config, store: StateStore, heldSeq: (track: string) => Promise<number | null>,
+  source?: () => Promise<SourceView>): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.node.id, fleet: config.fleet });
   collectDefaultMetrics({ register: registry, prefix: 'upshift_' });
@@ -20,9 +20,9 @@ export function createMetrics(config: Config, store: Store, heldSeq: (track: str
     help: 'Highest manifest seq this node accepted, per track',
     labelNames: ['track'],
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      for (const [track, seq] of Object.entries(store.floors.all())) this.set({ track }, seq);
+      for (const [track, seq] of Object.entries(await store.floors.all())) this.set({ track }, seq);
     },
   });
   new Gauge({
@@ -30,10 +30,10 @@ export function createMetrics(config: Config, store: Store, heldSeq: (track: str
     help: 'Seq of the verified manifest this node holds and gossips, per track',
     labelNames: ['track'],
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
       for (const track of config.node.tracks) {
-        const seq = heldSeq(track);
+        const seq = await heldSeq(track);
         if (seq !== null) this.set({ track }, seq);
       }
     },
@@ -43,18 +43,17 @@ export function createMetrics(config: Config, store: Store, heldSeq: (track: str
     help: 'Pipeline runs by track and status',
     labelNames: ['track', 'status'],
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      const rows = store.db.prepare('SELECT track, status, COUNT(*) AS n FROM runs GROUP BY track, status').all() as Array<{ track: string; status: string; n: number }>;
-      for (const r of rows) this.set({ track: r.track, status: r.status }, r.n);
+      for (const r of await store.runCounts()) this.set({ track: r.track, status: r.status }, r.n);
     },
   });
   new Gauge({
     name: 'upshift_last_poll_timestamp_seconds',
     help: 'When the authority last polled its source',
     registers: [registry],
-    collect() {
-      const at = store.kv.get('authority.last_poll');
+    async collect() {
+      const at = await store.kv.get('authority.last_poll');
       this.set(at ? Number(at) / 1000 : 0);
     },
   });
@@ -63,14 +62,14 @@ export function createMetrics(config: Config, store: Store, heldSeq: (track: str
 }
 
 /** Set only once known: a series that is absent before the first poll does not read as a failure. */
-function sourceGauges(registry: Registry, source: () => SourceView): void {
+function sourceGauges(registry: Registry, source: () => Promise<SourceView>): void {
   new Gauge({
     name: 'upshift_source_poll_success',
     help: 'Whether the authority\'s last poll fetched its source (1) or failed (0)',
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      const ok = source().pollOk;
+      const ok = (await source()).pollOk;
       if (ok !== null) this.set(ok ? 1 : 0);
     },
   });
@@ -79,9 +78,9 @@ function sourceGauges(registry: Registry, source: () => SourceView): void {
     help: 'Whether the source has the branch a branch track follows (1) or not (0), per track',
     labelNames: ['track'],
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset();
-      for (const b of source().branches) if (b.present !== null) this.set({ track: b.track }, b.present ? 1 : 0);
+      for (const b of (await source()).branches) if (b.present !== null) this.set({ track: b.track }, b.present ? 1 : 0);
     },
   });
 }

@@ -6,25 +6,25 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
 import { toUpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
 import { createMetrics, type SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
-  store: Store;
+  store: StateStore;
   log: Logger;
   /** Extra readiness checks (e.g. signing keys loadable on the authority); each throws when not ready. */
   readiness?: Record<string, () => Promise<void> | void>;
   /** Routes mounted by other parts of the daemon (gossip, join). */
   plugins?: Array<(app: FastifyInstance) => void>;
   /** What GET /v1/status answers (runtime/status.ts nodeStatus, given by the composition root). */
-  status: () => Record<string, unknown>;
+  status: () => Promise<Record<string, unknown>>;
   /** The seq of the manifest this node holds for gossip on a track (for /metrics). */
-  heldSeq: (track: string) => number | null;
+  heldSeq: (track: string) => Promise<number | null>;
   /** The authority's last poll of its source (for /metrics); absent on other nodes. */
-  source?: () => SourceView;
+  source?: () => Promise<SourceView>;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
   exposure?: HttpExposure;
 }
@@ -56,7 +56,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, string> = {};
     try {
-      deps.store.db.prepare('SELECT 1').get();
+      await deps.store.ping();
       checks.state = 'ok';
     } catch (err) {
       checks.state = (err as Error).message;
@@ -73,7 +73,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.status(ready ? 200 : 503).send({ ok: ready, checks });
   });
 
-  app.get('/v1/status', reads, async () => ({ ok: true, ...deps.status() }));
+  app.get('/v1/status', reads, async () => ({ ok: true, ...(await deps.status()) }));
 
   app.get('/metrics', reads, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);

@@ -7,8 +7,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { isUpshiftError, toUpshiftError, UpshiftError } from '../core/errors.js';
 import { PeerUrlPolicy } from '../core/peer-url.js';
-import type { IdentityTable } from '../adapters/sqlite/identity-tables.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { CertDraft, IssuedCert, StateStore } from '../core/ports.js';
+import { RevocationView } from './agent/revocation-view.js';
 import { bytesEqual, toHex } from '../trust/bytes.js';
 import { serializeEnvelope, type Envelope } from '../trust/envelope.js';
 import { hashToken, parseJoinRequest, verifyJoinProof } from '../trust/join-token.js';
@@ -40,12 +40,9 @@ export function advertisedUrl(config: Config): string | undefined {
   return host === '0.0.0.0' || host === '::' || host === '[::]' ? undefined : `http://${config.gossip.listen}`;
 }
 
-/** Until the Store carries the identity tables itself, any caller can open them over its database. */
-
-/** A revocation predicate for verifyCert over this node's revocation records. */
-export function revocationCheck(store: Store): (nodeId: string, serial: number) => boolean {
-  const tables = store.identity;
-  return (nodeId, serial) => tables.isRevoked(nodeId, serial);
+/** A revocation predicate for verifyCert over this node's revocation records as they are now. */
+export async function revocationCheck(store: StateStore): Promise<(nodeId: string, serial: number) => boolean> {
+  return (await new RevocationView(store).refresh()).revoked;
 }
 
 /**
@@ -154,7 +151,7 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
 }
 
 export interface IssueDeps {
-  store: Store;
+  store: StateStore;
   /** Addresses a certificate may name (gossip.allow); default: any host but the forbidden ones. */
   peerPolicy?: PeerUrlPolicy;
   /** The authority's release signers; together they must meet the trust threshold. */
@@ -174,24 +171,25 @@ interface IssueRequest {
 }
 
 /**
- * Issue a certificate inside the caller's transaction. A node id still held by a valid
- * certificate for another key is refused (revoke it first), so a token cannot be used to
- * take over a running node's name; older certificates of the node are superseded.
+ * Sign a certificate inside the store's issuing transaction (IdentityStore.issue), once the
+ * serial is known. A node id still held by a valid certificate for another key is refused
+ * (revoke it first), so a token cannot be used to take over a running node's name; older
+ * certificates of the node are superseded. Any throw here commits nothing.
  */
-function issueInTx(deps: IssueDeps, tables: IdentityTable, req: IssueRequest): { envelope: Envelope; cert: NodeCert } {
-  const now = deps.now();
-  // the address every peer will call: checked against policy before anything is spent
+function signDraft(deps: IssueDeps, req: IssueRequest, draft: CertDraft, now: number): { issued: IssuedCert; envelope: Envelope; cert: NodeCert } {
+  const { held, serial } = draft;
+  // the address every peer will call: checked against policy before anything commits
   if (req.url !== undefined) (deps.peerPolicy ?? new PeerUrlPolicy()).check(req.url);
-  const held = tables.latestCert(req.nodeId);
   if (held && held.revokedAt === null && held.expiresAt > now && held.publicKey !== req.publicKey) {
     throw new UpshiftError('E_EXISTS', `node id ${req.nodeId} holds a valid certificate (serial ${held.serial}) for another key; revoke it first with \`upshift fleet revoke ${req.nodeId} --reason ...\``, {
       details: { node_id: req.nodeId, serial: held.serial },
     });
   }
-  const serial = tables.nextSerial();
+  // The token's labels win: the operator who made it decides where the node sits.
+  const labels = { ...req.labels, ...(draft.token?.labels ?? {}) };
   const expiresAt = now + (deps.certTtlMs ?? DEFAULT_CERT_TTL_MS);
   const envelope = issueCert({
-    fleet: deps.fleet, node_id: req.nodeId, public_key: req.publicKey, labels: req.labels, ...(req.url === undefined ? {} : { url: req.url }), serial,
+    fleet: deps.fleet, node_id: req.nodeId, public_key: req.publicKey, labels, ...(req.url === undefined ? {} : { url: req.url }), serial,
     issued_at: new Date(now).toISOString(), expires_at: new Date(expiresAt).toISOString(),
   }, deps.signers);
   // Fail closed before anything commits: signers that do not meet the trust threshold would hand out a useless certificate.
@@ -201,13 +199,26 @@ function issueInTx(deps: IssueDeps, tables: IdentityTable, req: IssueRequest): {
   } catch (err) {
     throw new UpshiftError('E_INTERNAL', `a certificate signed with the authority's signing keys does not verify against its own trust keyset: ${(err as Error).message}`, { cause: err });
   }
-  tables.addCert({ serial, nodeId: req.nodeId, publicKey: req.publicKey, labels: req.labels, cert: serializeEnvelope(envelope), issuedAt: now, expiresAt, tokenHash: req.tokenHash });
-  if (held) tables.revoke(req.nodeId, serial - 1, `superseded by serial ${serial}`, now);
-  deps.store.appendEvent({
-    at: now, runId: null, stage: null, kind: 'identity.cert_issued', actor: req.tokenHash ? 'join' : 'authority',
-    data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels: req.labels, url: req.url ?? null },
+  const event = {
+    actor: req.tokenHash ? 'join' : 'authority',
+    data: { node_id: req.nodeId, serial, public_key: req.publicKey, labels, url: req.url ?? null },
+  };
+  return { issued: { publicKey: req.publicKey, labels, cert: serializeEnvelope(envelope), issuedAt: now, expiresAt, event }, envelope, cert };
+}
+
+/** Spend the token (if any) and issue, in one store transaction. */
+async function issue(deps: IssueDeps, req: IssueRequest): Promise<{ envelope: Envelope; cert: NodeCert }> {
+  const now = deps.now();
+  let signed: { envelope: Envelope; cert: NodeCert } | undefined;
+  await deps.store.identity.issue({
+    nodeId: req.nodeId, tokenHash: req.tokenHash, at: now,
+    sign: (draft) => {
+      const r = signDraft(deps, req, draft, now);
+      signed = { envelope: r.envelope, cert: r.cert };
+      return r.issued;
+    },
   });
-  return { envelope, cert };
+  return signed as { envelope: Envelope; cert: NodeCert };
 }
 
 export interface JoinResponse {
@@ -224,14 +235,8 @@ export async function handleJoin(body: unknown, deps: IssueDeps): Promise<JoinRe
   try {
     const req = parseJoinRequest(body);
     verifyJoinProof(req);
-    const tables = deps.store.identity;
     const tokenHash = hashToken(req.token);
-    const { envelope, cert } = deps.store.tx(() => {
-      const token = tables.redeemToken(tokenHash, req.node_id, deps.now());
-      // The token's labels win: the operator who made it decides where the node sits.
-      const labels = { ...(req.labels ?? {}), ...token.labels };
-      return issueInTx(deps, tables, { nodeId: req.node_id, publicKey: req.public_key, labels, url: req.url, tokenHash });
-    });
+    const { envelope, cert } = await issue(deps, { nodeId: req.node_id, publicKey: req.public_key, labels: req.labels ?? {}, url: req.url, tokenHash });
     return { status: 200, body: { ok: true, cert: envelope, serial: cert.serial, expires_at: cert.expires_at } };
   } catch (err) {
     if (!isUpshiftError(err)) return { status: 500, body: { ok: false, error: { code: 'E_INTERNAL', message: 'internal error while joining' } } };
@@ -242,11 +247,9 @@ export async function handleJoin(body: unknown, deps: IssueDeps): Promise<JoinRe
 /** On the authority: certify its own node key directly with the release signers (no token). */
 export async function certifySelf(config: Config, deps: IssueDeps): Promise<{ cert: NodeCert; created: boolean }> {
   const { signer, created } = await loadOrCreateNodeKey(config.node.key);
-  const tables = deps.store.identity;
-  const { envelope, cert } = deps.store.tx(() =>
-    issueInTx(deps, tables, {
-      nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, url: advertisedUrl(config), tokenHash: null,
-    }));
+  const { envelope, cert } = await issue(deps, {
+    nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, url: advertisedUrl(config), tokenHash: null,
+  });
   await writeCertFile(config.node.cert, envelope);
   return { cert, created };
 }

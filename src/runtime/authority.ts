@@ -32,8 +32,8 @@ export class Authority {
     this.detector = createDetector({
       source: service.deps.source,
       tracks: this.specs,
-      seen: (track) => {
-        const versions = store.versionsSeen(track.name);
+      seen: async (track) => {
+        const versions = await store.versionsSeen(track.name);
         return { versions: new Set(versions), newest: track.kind === 'tags' ? newestVersion(track, versions) : null };
       },
     });
@@ -59,16 +59,16 @@ export class Authority {
   }
 
   /** A detected version becomes a run, unless it is older than a release (then it is recorded as refused). */
-  private startRun(next: Candidate): void {
+  private async startRun(next: Candidate): Promise<void> {
     const { store, clock, log } = this.service.deps;
     try {
-      const { run, created } = this.service.startOrFind(next);
+      const { run, created } = await this.service.startOrFind(next);
       if (created) log.info({ runId: run.id, track: run.track, version: run.version }, 'new version detected');
     } catch (err) {
       if (!isUpshiftError(err, 'E_DOWNGRADE')) throw err;
       log.warn({ track: next.track, version: next.version, code: err.code }, err.message);
       const data = { ...next, code: err.code, reason: err.message };
-      store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.refused', actor: 'scheduler', data });
+      await store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.refused', actor: 'scheduler', data });
     }
   }
 
@@ -78,20 +78,20 @@ export class Authority {
     try {
       const polls = await this.detector.poll(signal);
       const at = clock.now();
-      store.kv.set('authority.last_poll', String(at));
+      await store.kv.set('authority.last_poll', String(at));
       // a missing branch is not an error of the poll, but readiness, status and metrics show it
-      store.sourcePolls.recordSuccess(at, polls.flatMap((p) => p.branch ? [{ track: p.track, branch: p.branch.name, present: p.branch.present }] : []));
+      await store.sourcePolls.recordSuccess(at, polls.flatMap((p) => p.branch ? [{ track: p.track, branch: p.branch.name, present: p.branch.present }] : []));
       for (const p of polls) {
-        for (const s of p.skipped) store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { ...s, reason: p.reason } });
-        if (p.next) this.startRun(p.next);
+        for (const s of p.skipped) await store.appendEvent({ at: clock.now(), runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { ...s, reason: p.reason } });
+        if (p.next) await this.startRun(p.next);
       }
     } catch (err) {
       if (signal.aborted) return;
       const e = toUpshiftError(err);
-      store.sourcePolls.recordFailure(clock.now(), { code: e.code, message: e.message });
+      await store.sourcePolls.recordFailure(clock.now(), { code: e.code, message: e.message });
       log.error({ err: e.message, code: e.code }, 'polling the source failed; will retry on the next tick');
     }
-    for (const run of store.unfinishedRuns()) {
+    for (const run of await store.unfinishedRuns()) {
       if (signal.aborted) return;
       try {
         await this.service.orchestrator.drive(run.id, { until: 'terminal', signal });

@@ -7,7 +7,7 @@ import { UpshiftError } from '../core/errors.js';
 import { PeerUrlPolicy } from '../core/peer-url.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import { loadHttpExposure } from '../http/exposure.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
@@ -34,7 +34,7 @@ export interface Daemon {
 export interface DaemonDeps {
   config: Config;
   /** Opened only once the config passed the checks that need no state. */
-  openStore: () => Store;
+  openStore: () => StateStore;
   log: Logger;
   clock: Clock;
 }
@@ -67,20 +67,20 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const keys = () => pipeline.deps.loadSigners();
     readiness.signing_keys = async () => void (await keys());
     // a source that cannot be fetched, or a tracked branch it lacks, means no new version ever runs
-    readiness.source = () => {
-      const { problems } = sourceHealth(config, store);
+    readiness.source = async () => {
+      const { problems } = await sourceHealth(config, store);
       if (problems.length) throw new Error(problems.join('; '));
     };
     const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
   }
-  const held = () => agent?.source ?? storedManifests(config, store);
+  const held = async () => agent?.source ?? await storedManifests(config, store);
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
     // what gossip verified on arrival; a node without an agent reads its store once
-    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held() }),
-    heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
+    status: async () => await nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: await held() }),
+    heldSeq: async (track) => (await held()).payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
   });
   const authority = pipeline ? new Authority(pipeline) : null;

@@ -3,7 +3,7 @@
 // last apply did, its app's health and error rate, and how long ago it was heard.
 import type { Config } from '../core/config.js';
 import type { NodeReport } from '../core/ports.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
 import { reports } from '../node/agent/reports.js';
 import { storedManifests, type HeldManifests } from './status.js';
@@ -36,13 +36,14 @@ export interface FleetView {
   nodes: FleetNodeView[];
 }
 
-export function fleetView(config: Config, store: Store, now: number, heldView: HeldManifests = storedManifests(config, store)): FleetView {
+export async function fleetView(config: Config, store: StateStore, now: number, held?: HeldManifests): Promise<FleetView> {
+  const heldView = held ?? await storedManifests(config, store);
   const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
-  const held = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
+  const heldSeq = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
   const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t).map((p): HeldRef => ({ seq: p.seq, hash: '', targets: p.targets }))]));
-  const members = new Map(store.identity.peers().map((p) => [p.nodeId, p.state]));
-  const nodes = reports(store).map((r): FleetNodeView => {
-    const cert = store.identity.latestCert(r.node);
+  const members = new Map((await store.identity.peers()).map((p) => [p.nodeId, p.state]));
+  const nodes = await Promise.all((await reports(store)).map(async (r): Promise<FleetNodeView> => {
+    const cert = await store.identity.latestCert(r.node);
     const tracks: FleetNodeView['tracks'] = {};
     for (const [track, t] of Object.entries(r.tracks)) {
       // Behind what targets this node, not behind the newest manifest: after a stopped canary that one
@@ -57,8 +58,8 @@ export function fleetView(config: Config, store: Store, now: number, heldView: H
       health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.at).toISOString(), age_ms: now - r.at,
       silent: now - r.at > silentAfter, revoked: cert !== null && cert.revokedAt !== null, tracks,
     };
-  });
-  return { now: new Date(now).toISOString(), silent_after_ms: silentAfter, held, nodes };
+  }));
+  return { now: new Date(now).toISOString(), silent_after_ms: silentAfter, held: heldSeq, nodes };
 }
 
 /** What `fleet health` judges: nodes that are not fine, and why. Nodes without an app are only judged on silence. */

@@ -4,12 +4,12 @@
 // manifest to this node's gossip source, from where digests carry it to every node.
 import type { FleetNode, FleetPort, NodeReport, NodeTrackState, Publication } from '../core/ports.js';
 import type { Config } from '../core/config.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import type { StoreManifestSource } from '../node/agent/manifest-source.js';
 import { reports } from '../node/agent/reports.js';
 
 export interface GossipFleetDeps {
-  store: Store;
+  store: StateStore;
   /** The authority's own node id: never a canary, and no member of the control group. */
   selfId: string;
   clock: { now(): number };
@@ -24,7 +24,9 @@ export class GossipFleet implements FleetPort {
 
   /** Reports of nodes whose certificate is not revoked (the authority's own heartbeat included). */
   async reports(): Promise<NodeReport[]> {
-    return reports(this.deps.store).filter((r) => !this.revoked(r.node));
+    const all = await reports(this.deps.store);
+    const revoked = await Promise.all(all.map((r) => this.revoked(r.node)));
+    return all.filter((_, i) => !revoked[i]);
   }
 
   /**
@@ -33,14 +35,14 @@ export class GossipFleet implements FleetPort {
    */
   async canaryCandidates(track: string): Promise<FleetNode[]> {
     const now = this.deps.clock.now();
-    return (await this.reports())
+    return Promise.all((await this.reports())
       .filter((r) => r.node !== this.deps.selfId && follows(r, track))
-      .map((r) => ({
+      .map(async (r) => ({
         id: r.node,
-        labels: this.deps.store.identity.latestCert(r.node)?.labels ?? {},
-        verified: this.certified(r.node, now),
+        labels: (await this.deps.store.identity.latestCert(r.node))?.labels ?? {},
+        verified: await this.certified(r.node, now),
         healthy: r.health === 'ok' && now - r.at <= this.deps.heartbeatTimeoutMs,
-      }));
+      })));
   }
 
   publish(envelope: string): Promise<Publication> {
@@ -64,13 +66,13 @@ export class GossipFleet implements FleetPort {
   }
 
   /** This authority issued the node a certificate that is neither revoked nor expired. */
-  private certified(node: string, now: number): boolean {
-    const cert = this.deps.store.identity.latestCert(node);
+  private async certified(node: string, now: number): Promise<boolean> {
+    const cert = await this.deps.store.identity.latestCert(node);
     return cert !== null && cert.revokedAt === null && cert.expiresAt > now;
   }
 
-  private revoked(node: string): boolean {
-    const cert = this.deps.store.identity.latestCert(node);
+  private async revoked(node: string): Promise<boolean> {
+    const cert = await this.deps.store.identity.latestCert(node);
     return cert !== null && cert.revokedAt !== null;
   }
 }
@@ -86,14 +88,14 @@ function follows(r: NodeReport, track: string): boolean {
  * from the CLI, one over the same store, from which a running daemon takes the manifest up
  * on its next round.
  */
-export function gossipFleet(config: Config, store: Store, clock: { now(): number }, source: StoreManifestSource, pushNow?: () => void): GossipFleet {
+export function gossipFleet(config: Config, store: StateStore, clock: { now(): number }, source: Pick<StoreManifestSource, 'accept'>, pushNow?: () => void): GossipFleet {
   return new GossipFleet({
     store,
     selfId: config.node.id,
     clock,
     heartbeatTimeoutMs: config.authority?.canary.heartbeat_timeout ?? 30_000,
     publish: async (envelope) => {
-      const held = source.accept(envelope);
+      const held = await source.accept(envelope);
       pushNow?.();
       return { held };
     },

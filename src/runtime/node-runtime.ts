@@ -6,8 +6,7 @@ import type { Clock } from '../core/ports.js';
 import { codeHash } from '../adapters/code-hash-files.js';
 import { createExec } from '../adapters/exec.js';
 import type { Logger } from '../adapters/logger.js';
-import { NodeTables } from '../adapters/sqlite/node-tables.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import { selfUrl } from '../http/exposure.js';
 import { NodeAgent } from '../node/agent/agent.js';
 import { httpTransport } from '../node/agent/http-transport.js';
@@ -26,7 +25,7 @@ export interface NodeRuntime {
   stop(): Promise<void>;
 }
 
-export async function createNodeRuntime(config: Config, store: Store, log: Logger, clock: Clock): Promise<NodeRuntime> {
+export async function createNodeRuntime(config: Config, store: StateStore, log: Logger, clock: Clock): Promise<NodeRuntime> {
   const keyset = keysetOf(config);
   let { identity, error } = await tryLoadIdentity(config, store, clock);
   // the certificate names the address peers call: the authority certifies a new one itself
@@ -46,7 +45,7 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
   const engine = config.app
     ? new ApplyEngine({
         node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks }, app: config.app, stateDir: config.state_dir, store,
-        tables: new NodeTables(store.db), keyset, exec: createExec(), clock, log: log.child({ module: 'apply' }), codeHash: (dir) => codeHash(dir),
+        tables: store.journal, keyset, exec: createExec(), clock, log: log.child({ module: 'apply' }), codeHash: (dir) => codeHash(dir),
         failpoint: failpointsFromEnv(), signal: shutdown.signal,
       })
     : null;
@@ -58,7 +57,7 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
     log.warn({ module: 'gossip', url, err: message }, 'peer TLS check failed; gossip to it is lost');
   };
   const transport = httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, tlsChecks: loadPeerTlsChecks(config), onTlsRefused });
-  const agent = new NodeAgent({
+  const agent = await NodeAgent.open({
     config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log,
     signal: shutdown.signal, url: selfUrl(config), transport,
   });
@@ -74,9 +73,9 @@ export async function createNodeRuntime(config: Config, store: Store, log: Logge
 }
 
 /** The identity, or why it cannot be loaded (kept for /readyz). */
-async function tryLoadIdentity(config: Config, store: Store, clock: Clock) {
+async function tryLoadIdentity(config: Config, store: StateStore, clock: Clock) {
   try {
-    return { identity: await loadNodeIdentity(config, { now: clock.now(), revoked: revocationCheck(store) }), error: null };
+    return { identity: await loadNodeIdentity(config, { now: clock.now(), revoked: await revocationCheck(store) }), error: null };
   } catch (err) {
     return { identity: null, error: (err as Error).message };
   }

@@ -1,11 +1,13 @@
-// Drives runs: restore the persisted snapshot, persist every transition synchronously,
-// resume where a crash left off. One process drives a run at a time (a lease in SQLite).
+// Drives runs: restore the persisted snapshot, persist every transition in order on one
+// write chain (core/write-chain.ts) before any effect of it, resume where a crash left
+// off. One process drives a run at a time (a lease in the store).
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createActor, type Snapshot } from 'xstate';
 import { UpshiftError } from '../core/errors.js';
 import { MACHINE_VERSION, pipelineMachine, type PipelineContext } from '../core/machine.js';
 import { TERMINAL, type Run, type RunStatus } from '../core/run.js';
+import { WriteChain } from '../core/write-chain.js';
 import { killGroup, processAlive } from '../adapters/exec.js';
 import { createStageActors, type PipelineDeps } from '../stages/index.js';
 import { reapStrayCommands } from './reap.js';
@@ -17,7 +19,8 @@ export interface DriveOptions {
   /** `terminal` runs to the end; `stage` stops after the current stage's transition. */
   until?: 'terminal' | 'stage';
   signal?: AbortSignal;
-  onState?: (state: string, run: Run) => void;
+  /** Heard in order, after the state was written (and before any effect of it starts). */
+  onState?: (state: string, run: Run) => void | Promise<void>;
 }
 
 const statusOf = (state: string): RunStatus =>
@@ -28,53 +31,66 @@ export class Orchestrator {
 
   constructor(private readonly deps: PipelineDeps) {}
 
-  /** Create a run and persist its first snapshot (idle) in one step. */
-  createRun(r: { track: string; version: string; ref: string; commit: string; retryOf?: string | null }): Run {
-    const { store, clock } = this.deps;
+  /** A new run with its first snapshot (idle), in one transaction. */
+  async createRun(r: { track: string; version: string; ref: string; commit: string; retryOf?: string | null }): Promise<Run> {
+    const { run, first } = this.newRun(r);
+    return this.deps.store.createRun(run, first);
+  }
+
+  /** The approved retry of a run, created once with its approval; an existing one is returned (`created: false`). */
+  async createRetry(of: Run, approval: { by: string; reason: string }): Promise<{ run: Run; created: boolean }> {
+    const { run, first } = this.newRun({ track: of.track, version: of.version, ref: of.ref, commit: of.commit, retryOf: of.id });
+    return this.deps.store.createRetry({ ...run, retryOf: of.id }, first, approval);
+  }
+
+  private newRun(r: { track: string; version: string; ref: string; commit: string; retryOf?: string | null }) {
+    const { clock } = this.deps;
     const id = `r-${randomBytes(5).toString('hex')}`;
     const actor = createActor(pipelineMachine, { input: { runId: id, track: r.track, version: r.version, commit: r.commit } });
-    const snapshot = actor.getPersistedSnapshot();
-    store.tx(() => {
-      store.createRun({ id, track: r.track, version: r.version, ref: r.ref, commit: r.commit, retryOf: r.retryOf ?? null, createdAt: clock.now() });
-      store.saveSnapshot({ runId: id, machineVersion: MACHINE_VERSION, state: 'idle', status: 'pending', snapshot, reason: null, code: null, at: clock.now() });
-      store.appendEvent({ at: clock.now(), runId: id, stage: null, kind: 'run.created', actor: 'pipeline', data: { track: r.track, version: r.version, ref: r.ref, commit: r.commit, retry_of: r.retryOf ?? null } });
-    });
-    return store.requireRun(id);
+    const at = clock.now();
+    return {
+      run: { id, track: r.track, version: r.version, ref: r.ref, commit: r.commit, retryOf: r.retryOf ?? null, createdAt: at },
+      first: { machineVersion: MACHINE_VERSION, snapshot: actor.getPersistedSnapshot(), at },
+    };
   }
 
   /** Queue an abort; the driver picks it up within a poll interval (or now, if nobody drives). */
-  abort(runId: string, reason: string, by: string): void {
-    const run = this.deps.store.requireRun(runId);
+  async abort(runId: string, reason: string, by: string): Promise<void> {
+    const run = await this.deps.store.requireRun(runId);
     if (TERMINAL.has(run.status)) throw new UpshiftError('E_RUN_TERMINAL', `run ${runId} already ended (${run.status})`);
-    this.deps.store.commands.enqueue({ runId, kind: 'abort', reason, by, at: this.deps.clock.now() });
+    await this.deps.store.commands.enqueue({ runId, kind: 'abort', reason, by, at: this.deps.clock.now() });
   }
 
   async drive(runId: string, opts: DriveOptions = {}): Promise<Run> {
     const { store, clock, log } = this.deps;
-    const run = store.requireRun(runId);
+    const run = await store.requireRun(runId);
     if (TERMINAL.has(run.status)) return run;
-    if (!store.acquireLease(runId, this.owner, process.pid, clock.now() + LEASE_MS, clock.now(), processAlive)) {
-      const holder = store.leaseHolder(runId);
+    if (!await store.acquireLease(runId, this.owner, process.pid, clock.now() + LEASE_MS, clock.now(), processAlive)) {
+      const holder = await store.leaseHolder(runId);
       throw new UpshiftError('E_RUN_LOCKED', `run ${runId} is being driven by ${holder?.owner ?? 'another process'}`);
     }
     try {
-      reapStrayCommands(store, runId, { alive: processAlive, kill: killGroup, log });
+      await reapStrayCommands(store, runId, { alive: processAlive, kill: killGroup, log });
       return await this.driveLeased(runId, opts);
     } finally {
-      store.releaseLease(runId, this.owner);
+      await store.releaseLease(runId, this.owner);
     }
   }
 
-  private driveLeased(runId: string, opts: DriveOptions): Promise<Run> {
+  private async driveLeased(runId: string, opts: DriveOptions): Promise<Run> {
     const { store, clock } = this.deps;
-    const saved = store.loadSnapshot(runId);
+    const saved = await store.loadSnapshot(runId);
     if (!saved) throw new UpshiftError('E_STATE_CORRUPT', `run ${runId} has no persisted snapshot`);
     if (saved.machineVersion !== MACHINE_VERSION) {
       throw new UpshiftError('E_MACHINE_VERSION', `run ${runId} was persisted by machine version ${saved.machineVersion}; this upshift runs version ${MACHINE_VERSION} and will not guess`);
     }
     const log = this.deps.log.child({ runId });
-    const machine = pipelineMachine.provide({ actors: createStageActors(this.deps) });
-    const run = store.requireRun(runId);
+    let settled = false;
+    let finish: (err: unknown) => void = () => {};
+    // fail closed: nothing may happen after a transition we could not record
+    const writes = new WriteChain((err) => finish(new UpshiftError('E_STATE_CORRUPT', `could not persist run ${runId}: ${(err as Error).message}`, { cause: err })));
+    const machine = pipelineMachine.provide({ actors: createStageActors(this.deps, writes) });
+    const run = await store.requireRun(runId);
     // input is only read on a fresh start; the restored snapshot carries the context
     const actor = createActor(machine, { snapshot: saved.snapshot as Snapshot<unknown>, input: { runId, track: run.track, version: run.version, commit: run.commit } });
     // advancing a pending run means running its first stage, not just entering it
@@ -82,60 +98,63 @@ export class Orchestrator {
     let lastState = saved.state;
 
     return new Promise<Run>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: unknown) => {
+      finish = (err: unknown) => {
         if (settled) return;
         settled = true;
         clearInterval(timer);
         opts.signal?.removeEventListener('abort', onAbortSignal);
         actor.stop();
-        if (err) reject(err);
-        else resolve(store.requireRun(runId));
+        // the run is what the store says once every queued write is in (or one failed)
+        writes.settled().then(
+          () => (err ? reject(err) : resolve(store.requireRun(runId))),
+          (werr: unknown) => reject(err ?? werr),
+        );
       };
+      // Called synchronously by the machine: takes what to write now, writes it in order later.
       const persist = (snap: { value: unknown; context: PipelineContext; status: string }) => {
         const state = String(snap.value);
         const stop = snap.context.stop;
-        store.saveSnapshot({ runId, machineVersion: MACHINE_VERSION, state, status: statusOf(state), snapshot: actor.getPersistedSnapshot(), reason: stop?.reason ?? null, code: stop?.code ?? null, at: clock.now() });
-        if (state !== lastState) {
+        const write = { runId, machineVersion: MACHINE_VERSION, state, status: statusOf(state), snapshot: actor.getPersistedSnapshot(), reason: stop?.reason ?? null, code: stop?.code ?? null, at: clock.now() };
+        writes.enqueue(async () => {
+          await store.saveSnapshot(write);
+          if (state === lastState) return;
           log.info({ from: lastState, to: state, stage: state, reason: stop?.reason }, 'run state');
           lastState = state;
-          opts.onState?.(state, store.requireRun(runId));
-        }
+          if (opts.onState) await opts.onState(state, await store.requireRun(runId));
+        });
       };
       actor.subscribe({
         next: (snap) => {
-          try {
-            persist(snap as never);
-          } catch (err) {
-            // fail closed: nothing may happen after a transition we could not record
-            return finish(new UpshiftError('E_STATE_CORRUPT', `could not persist run ${runId}: ${(err as Error).message}`, { cause: err }));
-          }
+          if (settled) return;
+          persist(snap as never);
           if (snap.status === 'done') return finish(null);
           const state = String(snap.value);
           if (opts.until === 'stage' && state !== startState && state !== 'idle') return finish(null);
         },
         error: (err) => finish(err),
       });
-      const pollCommands = () => {
-        store.acquireLease(runId, this.owner, process.pid, clock.now() + LEASE_MS, clock.now(), processAlive);
-        for (const c of store.commands.pending(runId)) {
-          store.commands.consume(c.id, clock.now());
+      const pollCommands = async () => {
+        await store.acquireLease(runId, this.owner, process.pid, clock.now() + LEASE_MS, clock.now(), processAlive);
+        for (const c of await store.commands.pending(runId)) {
+          if (settled) return;
+          await store.commands.consume(c.id, clock.now());
           log.warn({ by: c.by, reason: c.reason }, 'abort requested');
           actor.send({ type: 'ABORT', reason: c.reason, by: c.by });
         }
       };
-      const timer = setInterval(() => {
-        try {
-          pollCommands();
-        } catch (err) {
-          finish(err);
-        }
-      }, POLL_MS);
+      let polling: Promise<void> | null = null;
+      const poll = () => {
+        // one poll at a time: a slow store must not stack them up
+        polling ??= pollCommands().catch((err: unknown) => finish(err)).finally(() => { polling = null; });
+        return polling;
+      };
+      const timer = setInterval(() => void poll(), POLL_MS);
       const onAbortSignal = () => finish(null);
       opts.signal?.addEventListener('abort', onAbortSignal, { once: true });
       actor.start();
-      pollCommands();
-      if (!settled && actor.getSnapshot().value === 'idle') actor.send({ type: 'START' });
+      void poll().then(() => {
+        if (!settled && actor.getSnapshot().value === 'idle') actor.send({ type: 'START' });
+      });
     });
   }
 }

@@ -44,18 +44,18 @@ export class PipelineService {
    * The run of a candidate: an existing one (a version is never run twice) or a new one.
    * A new run older than the newest release of its track is refused (E_DOWNGRADE).
    */
-  startOrFind(c: Candidate): { run: Run; created: boolean } {
-    const existing = this.deps.store.findRun(c.track, c.version);
+  async startOrFind(c: Candidate): Promise<{ run: Run; created: boolean }> {
+    const existing = await this.deps.store.findRun(c.track, c.version);
     if (existing) return { run: existing, created: false };
-    this.refuseDowngrade(c.track, c.version);
-    return { run: this.orchestrator.createRun(c), created: true };
+    await this.refuseDowngrade(c.track, c.version);
+    return { run: await this.orchestrator.createRun(c), created: true };
   }
 
   /** Going back is a rollback, never a release: checked here and again at SIGN. */
-  private refuseDowngrade(track: string, version: string): void {
+  private async refuseDowngrade(track: string, version: string): Promise<void> {
     const spec = trackSpecs(this.deps.config).find((s) => s.name === track);
     if (!spec) return;
-    const order = checkReleaseOrder(spec, version, this.deps.store.manifests.releasedVersions(track));
+    const order = checkReleaseOrder(spec, version, await this.deps.store.manifests.releasedVersions(track));
     if (!order.ok) throw new UpshiftError('E_DOWNGRADE', order.reason, { details: { track, version, newest: order.newest } });
   }
 
@@ -65,40 +65,23 @@ export class PipelineService {
    * returns that retry (`created: false`) and changes nothing; the store holds one retry
    * per run (migration 4), so two processes approving at once cannot both make one.
    */
-  approve(runId: string, by: string, reason: string): { run: Run; retry: boolean; created: boolean } {
+  async approve(runId: string, by: string, reason: string): Promise<{ run: Run; retry: boolean; created: boolean }> {
     const { store, clock } = this.deps;
-    const run = store.requireRun(runId);
-    const audit = store.getStageResult(runId, 'audit');
+    const run = await store.requireRun(runId);
+    const audit = await store.getStageResult(runId, 'audit');
     const failedAudit = run.status === 'failed' && audit?.outcome === 'failed';
     if (TERMINAL.has(run.status) && !failedAudit) {
       throw new UpshiftError('E_RUN_TERMINAL', `run ${runId} ended ${run.status}${run.reason ? ` (${run.reason})` : ''}; only a run that failed its audit can be approved and retried`);
     }
     if (!failedAudit) {
-      store.tx(() => {
-        store.approvals.approve(runId, by, reason, clock.now());
-        store.appendEvent({ at: clock.now(), runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason } });
-      });
+      await store.approvals.approve(runId, by, reason, clock.now());
       return { run, retry: false, created: false };
     }
-    try {
-      // One IMMEDIATE transaction: look, create, approve; the retry never exists without its approval.
-      return store.tx(() => {
-        const existing = store.findRetry(run.id);
-        if (existing) return { run: existing, retry: true, created: false };
-        this.refuseDowngrade(run.track, run.version);
-        const { track, version, ref, commit } = run;
-        const r = this.orchestrator.createRun({ track, version, ref, commit, retryOf: run.id });
-        store.approvals.approve(r.id, by, reason, clock.now());
-        const data = { reason, retry_of: run.id };
-        store.appendEvent({ at: clock.now(), runId: r.id, stage: 'audit', kind: 'run.approved', actor: by, data });
-        return { run: r, retry: true, created: true };
-      });
-    } catch (err) {
-      // The store's one-retry constraint refused a second retry made elsewhere: that one is the retry.
-      const constraint = /^SQLITE_CONSTRAINT/.test(String((err as { code?: unknown }).code));
-      const raced = constraint ? store.findRetry(run.id) : null;
-      if (raced) return { run: raced, retry: true, created: false };
-      throw err;
-    }
+    const existing = await store.findRetry(run.id);
+    if (existing) return { run: existing, retry: true, created: false };
+    await this.refuseDowngrade(run.track, run.version);
+    // the store looks again, creates and approves in one transaction: one retry per run
+    const r = await this.orchestrator.createRetry(run, { by, reason });
+    return { run: r.run, retry: true, created: r.created };
   }
 }

@@ -1,7 +1,7 @@
 // What an unfinished run is waiting for, and until when: the canary soak, the deploy's
 // progress deadline, or just its next stage. Read from the deadlines the stages stored.
 import type { Run } from '../core/run.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 
 export interface Waiting {
   state: string;
@@ -12,12 +12,12 @@ export interface Waiting {
 }
 
 /** `soakMs`: authority.canary.soak, how long each canary soaks once it confirmed. */
-export function waitingFor(store: Store, run: Run, soakMs: number): Waiting | null {
+export async function waitingFor(store: StateStore, run: Run, soakMs: number): Promise<Waiting | null> {
   if (run.status !== 'running' && run.status !== 'pending') return null;
   if (run.stage === 'canary') {
-    const plan = store.plans.canaryPlan(run.id);
+    const plan = await store.plans.canaryPlan(run.id);
     if (!plan) return { state: run.stage, what: 'choosing canaries', until: null };
-    const confirmed = store.plans.canaryConfirms(run.id);
+    const confirmed = await store.plans.canaryConfirms(run.id);
     const waitingOn = plan.canaries.filter((n) => confirmed[n] === undefined);
     if (waitingOn.length > 0) {
       const until = new Date(plan.confirmBy).toISOString();
@@ -28,7 +28,7 @@ export function waitingFor(store: Store, run: Run, soakMs: number): Waiting | nu
     return { state: run.stage, what: `canary soak on ${plan.canaries.join(', ')} until ${until}`, until };
   }
   if (run.stage === 'deploying') {
-    const deadline = store.plans.deadline(run.id, 'deploy.progress');
+    const deadline = await store.plans.deadline(run.id, 'deploy.progress');
     if (deadline === null) return { state: run.stage, what: 'publishing to the fleet', until: null };
     const until = new Date(deadline).toISOString();
     return { state: run.stage, what: `every live node to confirm, at the latest by ${until}`, until };

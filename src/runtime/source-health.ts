@@ -3,7 +3,7 @@
 // source does not have. Readiness, `upshift status`, /v1/status and /metrics read it here.
 import type { Config } from '../core/config.js';
 import { trackSpecOf } from '../core/decisions/versions.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import { shownRemote } from '../adapters/git.js';
 
 export interface SourceHealth {
@@ -17,10 +17,10 @@ export interface SourceHealth {
   branches: Array<{ track: string; branch: string; present: boolean | null }>;
 }
 
-export function sourceHealth(config: Config, store: Store): SourceHealth {
+export async function sourceHealth(config: Config, store: StateStore): Promise<SourceHealth> {
   const source = shownRemote(config.authority?.source ?? '');
-  const last = store.sourcePolls.last();
-  const seen = new Map(store.sourcePolls.branches().map((b) => [b.track, b]));
+  const last = await store.sourcePolls.last();
+  const seen = new Map((await store.sourcePolls.branches()).map((b) => [b.track, b]));
   const problems: string[] = [];
   if (last && !last.ok) problems.push(`polling ${source} failed (${last.code}): ${last.message}`);
   const specs = Object.entries(config.authority?.tracks ?? {}).map(([name, t]) => trackSpecOf(name, t));

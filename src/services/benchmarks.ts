@@ -13,15 +13,15 @@ export interface BenchmarkPoint {
   metrics: Record<string, { value: number; better: 'lower' | 'higher'; unit?: string }>;
 }
 
-export function benchmarkHistory(
+export async function benchmarkHistory(
   ctx: ServiceContext,
   input: { suite?: string; metric?: string; track?: string; limit: number },
-): Outcome<{ snapshots: BenchmarkPoint[] }> {
+): Promise<Outcome<{ snapshots: BenchmarkPoint[] }>> {
   if (!Number.isInteger(input.limit) || input.limit < 1 || input.limit > 1000) {
     throw new UpshiftError('E_USAGE', `limit must be an integer from 1 to 1000, got ${input.limit}`);
   }
   // read wide, then narrow: a suite or metric filter must not starve the limit
-  const all = ctx.store.benchmarks.list({ ...(input.track ? { track: input.track } : {}), limit: 10_000 });
+  const all = await ctx.store.benchmarks.list({ ...(input.track ? { track: input.track } : {}), limit: 10_000 });
   const snapshots: BenchmarkPoint[] = [];
   for (const b of all) {
     if (input.suite && b.suite !== input.suite) continue;

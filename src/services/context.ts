@@ -5,11 +5,11 @@ import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 
 export interface ServiceContext {
   config: Config;
-  store: Store;
+  store: StateStore;
   clock: Clock;
   log: Logger;
   /** Who asks: `cli:alice`, `mcp`, `http:<token>`; written to the audit trail. */

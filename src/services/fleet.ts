@@ -8,7 +8,7 @@ import { hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../trust/join-token.j
 import { labelsSchema, nodeIdSchema } from '../trust/node-cert.js';
 import { loadSigners } from '../trust/keyfile.js';
 import { fleetProblems, fleetView, type FleetView } from '../runtime/fleet-view.js';
-import { publishRevocations } from '../runtime/revocations.js';
+import { revocationSigner } from '../runtime/revocations.js';
 import { auditReason, type Outcome, type ServiceContext } from './context.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -39,10 +39,10 @@ function authorityFingerprint(certPath: string | undefined): string | null {
 }
 
 /** A one-time join token: printed once, stored hashed, named in the audit trail by a hash prefix. */
-export function issueToken(
+export async function issueToken(
   ctx: ServiceContext,
   input: { labels: Record<string, string>; ttlMs: number; nodeId: string | null },
-): Outcome<TokenIssued> {
+): Promise<Outcome<TokenIssued>> {
   requireAuthority(ctx);
   if (input.ttlMs < 1000 || input.ttlMs > MAX_TOKEN_TTL_MS) {
     throw new UpshiftError('E_USAGE', `token ttl must be between 1s and ${MAX_TOKEN_TTL_MS / 86_400_000}d`);
@@ -58,12 +58,9 @@ export function issueToken(
   const token = newJoinToken();
   const now = ctx.clock.now();
   const expiresAt = now + input.ttlMs;
-  store.tx(() => {
-    store.identity.addToken({ tokenHash: hashToken(token), labels: labels.data, nodeId: input.nodeId, createdAt: now, expiresAt });
-    store.appendEvent({
-      at: now, runId: null, stage: null, kind: 'identity.token_created', actor: ctx.actor,
-      data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels: labels.data, node_id: input.nodeId, expires_at: expiresAt },
-    });
+  await store.identity.addToken({ tokenHash: hashToken(token), labels: labels.data, nodeId: input.nodeId, createdAt: now, expiresAt }, {
+    actor: ctx.actor,
+    data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels: labels.data, node_id: input.nodeId, expires_at: expiresAt },
   });
   const authority = selfUrl(ctx.config);
   return {
@@ -90,25 +87,13 @@ export async function revokeNode(ctx: ServiceContext, input: { node: string; rea
   const signers = await loadSigners(authority.signing_keys);
   const { store } = ctx;
   const now = ctx.clock.now();
-  const r = store.tx(() => {
-    const latest = store.identity.latestCert(input.node);
-    if (!latest) throw new UpshiftError('E_USAGE', `no certificate was ever issued to node "${input.node}"; see \`upshift fleet certs\``);
-    if (latest.revokedAt !== null) {
-      return { serial: latest.serial, already: true, at: latest.revokedAt, reason: latest.revokeReason ?? '', list: null };
-    }
-    store.identity.revoke(input.node, latest.serial, reason, now);
-    const list = publishRevocations(store, signers, ctx.config.fleet, now);
-    store.appendEvent({
-      at: now, runId: null, stage: null, kind: 'identity.cert_revoked', actor: ctx.actor,
-      data: { node_id: input.node, serial: latest.serial, reason, revocation_list: list.seq },
-    });
-    return { serial: latest.serial, already: false, at: now, reason, list: list.seq };
-  });
+  const r = await store.identity.revokeNode({ nodeId: input.node, reason, at: now, actor: ctx.actor, sign: revocationSigner(signers, ctx.config.fleet, now) });
+  if (!r) throw new UpshiftError('E_USAGE', `no certificate was ever issued to node "${input.node}"; see \`upshift fleet certs\``);
   return {
     reason: r.already
-      ? `node ${input.node} was already revoked at ${iso(r.at)} (${r.reason})`
+      ? `node ${input.node} was already revoked at ${iso(r.revokedAt)} (${r.reason})`
       : `revoked node ${input.node}: certificates up to serial ${r.serial} are no longer accepted; revocation list #${r.list} signed, the daemon gossips it to every node`,
-    evidence: { node_id: input.node, serial: r.serial, already_revoked: r.already, revoked_at: iso(r.at), reason: r.reason, revocation_list: r.list },
+    evidence: { node_id: input.node, serial: r.serial, already_revoked: r.already, revoked_at: iso(r.revokedAt), reason: r.reason, revocation_list: r.list },
   };
 }
 
@@ -132,10 +117,10 @@ export interface CertView {
 }
 
 /** Every certificate this authority issued, with its status now. */
-export function listCerts(ctx: ServiceContext): Outcome<{ certs: CertView[] }> {
+export async function listCerts(ctx: ServiceContext): Promise<Outcome<{ certs: CertView[] }>> {
   requireAuthority(ctx);
   const now = ctx.clock.now();
-  const certs = ctx.store.identity.certs().map((c) => ({
+  const certs = (await ctx.store.identity.certs()).map((c) => ({
     serial: c.serial, node_id: c.nodeId, status: certStatus(c, now), public_key: c.publicKey, labels: c.labels,
     issued_at: iso(c.issuedAt), expires_at: iso(c.expiresAt), revoked_at: iso(c.revokedAt), revoke_reason: c.revokeReason,
   }));
@@ -143,8 +128,8 @@ export function listCerts(ctx: ServiceContext): Outcome<{ certs: CertView[] }> {
 }
 
 /** Every node heard: version per track, health, error rate, apply state, last heartbeat. */
-export function listFleet(ctx: ServiceContext): Outcome<FleetView> {
-  const view = fleetView(ctx.config, ctx.store, ctx.clock.now());
+export async function listFleet(ctx: ServiceContext): Promise<Outcome<FleetView>> {
+  const view = await fleetView(ctx.config, ctx.store, ctx.clock.now());
   const reason = view.nodes.length ? `${view.nodes.length} node(s) heard` : 'no heartbeats heard yet: is `upshift daemon` running, and has any node joined?';
   return { reason, evidence: view };
 }
@@ -158,8 +143,8 @@ export interface FleetHealth {
 }
 
 /** Whether every node is heard, healthy and on what targets it; what is wrong otherwise. */
-export function fleetHealth(ctx: ServiceContext): Outcome<FleetHealth> {
-  const view = fleetView(ctx.config, ctx.store, ctx.clock.now());
+export async function fleetHealth(ctx: ServiceContext): Promise<Outcome<FleetHealth>> {
+  const view = await fleetView(ctx.config, ctx.store, ctx.clock.now());
   const problems = fleetProblems(view);
   // nothing heard proves nothing: a fleet with no heartbeats is not healthy
   if (view.nodes.length === 0) problems.push({ node: '-', problem: 'no node heard yet: is `upshift daemon` running, and has any node joined?' });

@@ -21,17 +21,17 @@ const TRACK_SEQ = /^([^\s#]{1,64})#([1-9][0-9]{0,15})$/;
  * `what` is a run id (its newest signed manifest, or the one of `purpose`) or `track#seq`.
  * Only signed manifests are exported: a reserved seq whose signature was never recorded is not one.
  */
-export function findManifest(ctx: Pick<ServiceContext, 'store'>, what: string, purpose?: ManifestRecord['purpose']): Outcome<ExportedManifest> {
+export async function findManifest(ctx: Pick<ServiceContext, 'store'>, what: string, purpose?: ManifestRecord['purpose']): Promise<Outcome<ExportedManifest>> {
   const { store } = ctx;
   const bySeq = TRACK_SEQ.exec(what);
   let record: ManifestRecord | null;
   if (bySeq) {
     if (purpose) throw new UpshiftError('E_USAGE', `--purpose picks among a run's manifests; ${what} already names one`);
-    record = store.manifests.get(bySeq[1] as string, Number(bySeq[2]));
+    record = await store.manifests.get(bySeq[1] as string, Number(bySeq[2]));
     if (!record) throw new UpshiftError('E_RUN_NOT_FOUND', `no manifest ${what} was signed here; see \`upshift pipeline show RUN\``);
   } else {
-    const run = store.requireRun(what);
-    const signed = store.manifests.list(run.track).filter((m) => m.runId === run.id && m.envelope !== null && (!purpose || m.purpose === purpose));
+    const run = await store.requireRun(what);
+    const signed = (await store.manifests.list(run.track)).filter((m) => m.runId === run.id && m.envelope !== null && (!purpose || m.purpose === purpose));
     record = signed[signed.length - 1] ?? null;
     if (!record) throw new UpshiftError('E_RUN_NOT_FOUND', `run ${run.id} has no signed${purpose ? ` ${purpose}` : ''} manifest (it ended ${run.status} at ${run.stage})`);
   }

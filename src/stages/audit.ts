@@ -39,13 +39,13 @@ export async function audit(ctx: StageContext): Promise<StageReport> {
 
 async function checkProtectedPaths(ctx: StageContext, globs: string[]): Promise<{ problem: string | null; summary: string; evidence: Record<string, unknown> }> {
   if (globs.length === 0) return { problem: null, summary: 'no protected paths configured', evidence: { globs } };
-  const stable = ctx.store.lastStable(ctx.run.track, ctx.run.id);
+  const stable = await ctx.store.lastStable(ctx.run.track, ctx.run.id);
   if (!stable) {
     return { problem: null, summary: 'no stable release yet, so protected paths have no baseline', evidence: { globs, baseline: null } };
   }
   const [before, after] = await Promise.all([ctx.source.tree(stable.commit), ctx.source.tree(ctx.run.commit)]);
   const changed = protectedPathChanges(globs, before, after);
-  const approval = ctx.store.approvals.get(ctx.run.id);
+  const approval = await ctx.store.approvals.get(ctx.run.id);
   const evidence = { globs, baseline: { version: stable.version, commit: stable.commit }, changed, approval };
   if (changed.length === 0) return { problem: null, summary: `protected paths unchanged since ${stable.version}`, evidence };
   const list = changed.map((c) => `${c.path} (${c.change})`).join(', ');

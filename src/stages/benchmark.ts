@@ -14,8 +14,8 @@ export async function benchmark(ctx: StageContext): Promise<StageReport> {
     return { outcome: 'skipped', reason: 'no benchmark suites configured; nothing was measured', evidence: { suites: [] } };
   }
   await requireWorkTree(ctx);
-  const stable = ctx.store.lastStable(ctx.run.track, ctx.run.id);
-  const baselines = stable ? ctx.store.benchmarks.forRun(stable.id) : [];
+  const stable = await ctx.store.lastStable(ctx.run.track, ctx.run.id);
+  const baselines = stable ? await ctx.store.benchmarks.forRun(stable.id) : [];
   const suites: Record<string, unknown>[] = [];
   const summary: BenchmarkFact = { baselineVersion: null, metrics: {} };
   const regressed: string[] = [];
@@ -48,7 +48,7 @@ type Suite = StageContext['authority']['benchmark']['suites'][number];
 
 /** One suite's medians, measured once per run: a resumed stage reuses a saved snapshot. */
 async function measure(ctx: StageContext, suite: Suite): Promise<BenchmarkRecord | { failure: StageReport }> {
-  const saved = ctx.store.benchmarks.forRun(ctx.run.id).find((b) => b.suite === suite.name);
+  const saved = (await ctx.store.benchmarks.forRun(ctx.run.id)).find((b) => b.suite === suite.name);
   if (saved) return saved;
   const samples: Array<ReturnType<typeof parseBenchmarkOutput>> = [];
   for (let i = 0; i < suite.repeat; i++) {
@@ -65,6 +65,6 @@ async function measure(ctx: StageContext, suite: Suite): Promise<BenchmarkRecord
     runId: ctx.run.id, suite: suite.name, track: ctx.run.track, version: ctx.run.version, commit: ctx.run.commit,
     metrics: aggregateRuns(samples), samples, createdAt: ctx.clock.now(),
   };
-  ctx.store.benchmarks.save(record);
+  await ctx.store.benchmarks.save(record);
   return record;
 }

@@ -27,8 +27,8 @@ export async function build(ctx: StageContext): Promise<StageReport> {
 }
 
 /** The code hash BUILD recorded for a run; later stages and SIGN rely on it. */
-export function recordedCodeHash(ctx: Pick<StageContext, 'store'>, runId: string): string {
-  const hash = ctx.store.runFacts(runId).codeHash;
+export async function recordedCodeHash(ctx: Pick<StageContext, 'store'>, runId: string): Promise<string> {
+  const hash = (await ctx.store.runFacts(runId)).codeHash;
   if (hash === null) throw new UpshiftError('E_STATE_CORRUPT', `run ${runId} has no code hash recorded by a passed build`);
   return hash;
 }

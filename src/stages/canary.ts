@@ -12,9 +12,9 @@ import type { StageContext, StageReport } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
 import { releaseEvidence } from './sign.js';
 import { publishRollback } from './rollback.js';
-import type { CanaryPlan } from '../adapters/sqlite/run-plans.js';
+import type { CanaryPlan } from '../core/records.js';
 
-/** The stored plan (adapters/sqlite/run-plans.ts); confirmBy is deploy.progress_deadline after selection. */
+/** The stored plan (StateStore.plans); confirmBy is deploy.progress_deadline after selection. */
 type SoakPlan = CanaryPlan;
 
 export async function canary(ctx: StageContext): Promise<StageReport> {
@@ -30,20 +30,20 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     };
   }
   const { record, envelope } = await reserveAndSign(ctx, {
-    purpose: 'canary', kind: 'release', version: run.version, commit: run.commit, codeHash: recordedCodeHash(ctx, run.id),
-    targets: plan.canaries, evidence: releaseEvidence(ctx),
+    purpose: 'canary', kind: 'release', version: run.version, commit: run.commit, codeHash: await recordedCodeHash(ctx, run.id),
+    targets: plan.canaries, evidence: await releaseEvidence(ctx),
   });
   const published = await ctx.fleet.publish(envelope, run.track);
   ctx.failpoint('canary:published');
 
   // Each canary soaks from its confirmation; stop early when one already rolled itself back.
-  let confirmedAt = ctx.store.plans.canaryConfirms(run.id);
+  let confirmedAt = await ctx.store.plans.canaryConfirms(run.id);
   let reports = await ctx.fleet.reports();
   let step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   for (;;) {
     if (Object.keys(step.confirmedAt).length !== Object.keys(confirmedAt).length) {
       confirmedAt = step.confirmedAt;
-      ctx.store.plans.recordCanaryConfirms(run.id, confirmedAt);
+      await ctx.store.plans.recordCanaryConfirms(run.id, confirmedAt);
     }
     if (step.kind !== 'wait') break;
     await ctx.clock.sleep(Math.min(authority.canary.check_every, step.until - ctx.clock.now()), ctx.signal);
@@ -54,7 +54,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
   const observations = plan.canaries.map((id) => observe(id, reports.find((r) => r.node === id), run.track));
   const control = reports.filter((r) => !plan.canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
   const verdict = judgeCanary(observations, control, {
-    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
+    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: await recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
   });
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
@@ -73,7 +73,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 }
 
 async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
-  const saved = ctx.store.plans.canaryPlan(ctx.run.id);
+  const saved = await ctx.store.plans.canaryPlan(ctx.run.id);
   if (saved !== undefined) return saved;
   const candidates = await ctx.fleet.canaryCandidates(ctx.run.track);
   const sel = selectCanaries(candidates, { fraction: ctx.authority.canary.fraction, labels: ctx.authority.canary.labels, seed: ctx.run.id });
@@ -81,7 +81,7 @@ async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
   const plan = sel.canaries.length === 0 ? null : {
     canaries: sel.canaries, selection: sel.reason, selectedAt: now, confirmBy: now + ctx.authority.deploy.progress_deadline,
   };
-  return ctx.store.plans.fixCanaryPlan(ctx.run.id, plan, now);
+  return await ctx.store.plans.fixCanaryPlan(ctx.run.id, plan, now);
 }
 
 function soakInput(

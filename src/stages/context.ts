@@ -5,9 +5,10 @@ import { fromPromise } from 'xstate';
 import type { AuthorityConfig, Config } from '../core/config.js';
 import { UpshiftError, toUpshiftError } from '../core/errors.js';
 import type { StageInput } from '../core/machine.js';
+import type { PersistedWrites } from '../core/write-chain.js';
 import type { Clock, Exec, ExecResult, FleetPort, SourceRepo, StageSandbox } from '../core/ports.js';
 import { STATE_OF_STAGE, type Run, type RunFacts, type StageName, type StageOutcome } from '../core/run.js';
-import type { Store } from '../adapters/sqlite/store.js';
+import type { StateStore } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Failpoint } from '../core/ports.js';
 import type { Keyset } from '../trust/keyset.js';
@@ -16,7 +17,7 @@ import type { Signer } from '../trust/keyfile.js';
 export interface PipelineDeps {
   config: Config;
   authority: AuthorityConfig;
-  store: Store;
+  store: StateStore;
   exec: Exec;
   source: SourceRepo;
   fleet: FleetPort;
@@ -52,26 +53,34 @@ export interface StageContext extends PipelineDeps {
 
 export type StageWork = (ctx: StageContext) => Promise<StageReport>;
 
-const yieldToPersist = () => new Promise<void>((resolve) => setImmediate(resolve));
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export function stageActor(deps: PipelineDeps, stage: StageName, work: StageWork) {
+/**
+ * Before any effect: xstate starts an invoked actor before observers see the transition,
+ * so wait one turn (the orchestrator queues the transition's write), then for every queued
+ * write to commit (a failed one rejects here), then read the state back from the store.
+ */
+export async function awaitPersisted(deps: PipelineDeps, writes: PersistedWrites, runId: string, state: string, what: string, signal: AbortSignal): Promise<void> {
+  await yieldTurn();
+  await writes.settled();
+  if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${what} cancelled before it started`);
+  const persisted = await deps.store.loadSnapshot(runId);
+  if (persisted?.state !== state) {
+    throw new UpshiftError('E_INTERNAL', `${what} started while the persisted state is ${persisted?.state ?? 'missing'}`);
+  }
+}
+
+export function stageActor(deps: PipelineDeps, writes: PersistedWrites, stage: StageName, work: StageWork) {
   return fromPromise<StageOutcome, StageInput>(async ({ input, signal }) => {
-    // xstate starts an invoked actor before observers see the transition; waiting one
-    // turn lets the orchestrator persist the new state before any effect of this stage.
-    await yieldToPersist();
-    if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled before it started`);
-    const persisted = deps.store.loadSnapshot(input.runId);
-    if (persisted?.state !== STATE_OF_STAGE[stage]) {
-      throw new UpshiftError('E_INTERNAL', `${stage} started while the persisted state is ${persisted?.state ?? 'missing'}`);
-    }
-    const recorded = deps.store.getStageResult(input.runId, stage);
+    await awaitPersisted(deps, writes, input.runId, STATE_OF_STAGE[stage], stage, signal);
+    const recorded = await deps.store.getStageResult(input.runId, stage);
     const log = deps.log.child({ runId: input.runId, stage });
     if (recorded) {
       log.info({ outcome: recorded.outcome }, 'stage result already recorded; reusing it');
       return { outcome: recorded.outcome, reason: recorded.reason, ...(recorded.code ? { code: recorded.code } : {}) };
     }
-    const run = deps.store.requireRun(input.runId);
-    const { attempt, firstStartedAt } = deps.store.startAttempt(run.id, stage, deps.clock.now());
+    const run = await deps.store.requireRun(input.runId);
+    const { attempt, firstStartedAt } = await deps.store.startAttempt(run.id, stage, deps.clock.now());
     log.info({ attempt }, 'stage started');
     deps.failpoint(`${stage}:started`);
     const ctx = stageContext(deps, run, stage, attempt, signal, log);
@@ -86,7 +95,7 @@ export function stageActor(deps: PipelineDeps, stage: StageName, work: StageWork
     if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`);
     deps.failpoint(`${stage}:before-record`);
     const { facts, ...result } = report;
-    deps.store.recordStageResult({ runId: run.id, stage, ...result, startedAt: firstStartedAt, finishedAt: deps.clock.now(), attempts: attempt }, facts);
+    await deps.store.recordStageResult({ runId: run.id, stage, ...result, startedAt: firstStartedAt, finishedAt: deps.clock.now(), attempts: attempt }, facts);
     log.info({ outcome: report.outcome, reason: report.reason, code: report.code }, 'stage finished');
     deps.failpoint(`${stage}:recorded`);
     return { outcome: report.outcome, reason: report.reason, ...(report.code ? { code: report.code } : {}) };
@@ -95,6 +104,13 @@ export function stageActor(deps: PipelineDeps, stage: StageName, work: StageWork
 
 export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'revert', attempt: number, signal: AbortSignal, log: Logger): StageContext {
   const workDir = join(deps.workRoot, run.id);
+  // onSpawn cannot wait: its write is kept so the clearing write comes after it
+  let pidWrite: Promise<void> = Promise.resolve();
+  const recordPid = (pid: number) => {
+    pidWrite = deps.store.setAttemptPid(run.id, stage as StageName, attempt, pid).catch((err: unknown) => {
+      log.warn({ pid, err: (err as Error).message }, 'could not record the process group of a stage command');
+    });
+  };
   return {
     ...deps,
     log,
@@ -118,10 +134,13 @@ export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'r
           signal,
           ...as,
           inheritEnv: false,
-          onSpawn: (pid) => { if (stage !== 'revert') deps.store.setAttemptPid(run.id, stage, attempt, pid); },
+          onSpawn: (pid) => { if (stage !== 'revert') recordPid(pid); },
         });
       } finally {
-        if (stage !== 'revert') deps.store.setAttemptPid(run.id, stage, attempt, null);
+        if (stage !== 'revert') {
+          await pidWrite;
+          await deps.store.setAttemptPid(run.id, stage, attempt, null);
+        }
       }
     },
   };

@@ -15,7 +15,7 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
   const envelope = await fleetManifest(ctx);
   const published = await ctx.fleet.publish(envelope.envelope, run.track);
   ctx.failpoint('deploy:published');
-  const deadline = ctx.store.plans.fixDeadline(run.id, 'deploy.progress', ctx.clock.now() + authority.deploy.progress_deadline);
+  const deadline = await ctx.store.plans.fixDeadline(run.id, 'deploy.progress', ctx.clock.now() + authority.deploy.progress_deadline);
 
   let view = await convergence(ctx, envelope.seq);
   while (view.behind.length > 0 && ctx.clock.now() < deadline) {
@@ -42,11 +42,11 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
 
 /** After a canary the fleet-wide manifest needs a seq above the canary's; without one, SIGN's release goes out as is. */
 async function fleetManifest(ctx: StageContext): Promise<{ envelope: string; seq: number }> {
-  const release = ctx.store.manifests.forRun(ctx.run.id, 'release');
+  const release = await ctx.store.manifests.forRun(ctx.run.id, 'release');
   if (!release?.envelope) throw new UpshiftError('E_INTERNAL', `run ${ctx.run.id} reached deploy without a signed release manifest`);
-  if (!ctx.store.manifests.forRun(ctx.run.id, 'canary')) return { envelope: release.envelope, seq: release.seq };
+  if (!await ctx.store.manifests.forRun(ctx.run.id, 'canary')) return { envelope: release.envelope, seq: release.seq };
   const { record, envelope } = await reserveAndSign(ctx, {
-    purpose: 'deploy', kind: 'release', version: ctx.run.version, commit: ctx.run.commit, codeHash: recordedCodeHash(ctx, ctx.run.id), targets: 'all', evidence: releaseEvidence(ctx),
+    purpose: 'deploy', kind: 'release', version: ctx.run.version, commit: ctx.run.commit, codeHash: await recordedCodeHash(ctx, ctx.run.id), targets: 'all', evidence: await releaseEvidence(ctx),
   });
   return { envelope, seq: record.seq };
 }

@@ -3,6 +3,7 @@ import { audit } from './audit.js';
 import { benchmark } from './benchmark.js';
 import { build } from './build.js';
 import { canary } from './canary.js';
+import type { PersistedWrites } from '../core/write-chain.js';
 import { stageActor, type PipelineDeps } from './context.js';
 import { deploy } from './deploy.js';
 import { revertActor } from './revert.js';
@@ -11,15 +12,16 @@ import { test } from './test.js';
 
 export type { PipelineDeps } from './context.js';
 
-export function createStageActors(deps: PipelineDeps) {
+/** `writes`: the orchestrator's write chain; each actor waits on it before any effect. */
+export function createStageActors(deps: PipelineDeps, writes: PersistedWrites) {
   return {
-    build: stageActor(deps, 'build', build),
-    test: stageActor(deps, 'test', test),
-    audit: stageActor(deps, 'audit', audit),
-    benchmark: stageActor(deps, 'benchmark', benchmark),
-    sign: stageActor(deps, 'sign', sign),
-    canary: stageActor(deps, 'canary', canary),
-    deploy: stageActor(deps, 'deploy', deploy),
-    revert: revertActor(deps),
+    build: stageActor(deps, writes, 'build', build),
+    test: stageActor(deps, writes, 'test', test),
+    audit: stageActor(deps, writes, 'audit', audit),
+    benchmark: stageActor(deps, writes, 'benchmark', benchmark),
+    sign: stageActor(deps, writes, 'sign', sign),
+    canary: stageActor(deps, writes, 'canary', canary),
+    deploy: stageActor(deps, writes, 'deploy', deploy),
+    revert: revertActor(deps, writes),
   };
 }

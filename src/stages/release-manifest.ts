@@ -3,7 +3,7 @@
 // envelope and never a second, different manifest for the same (track, seq).
 import { MANIFEST_SCHEMA, PAYLOAD_TYPES, type ManifestPayload, encodeManifest } from '../core/manifest.js';
 import { UpshiftError } from '../core/errors.js';
-import type { ManifestPurpose, ManifestRecord } from '../adapters/sqlite/store.js';
+import type { ManifestPurpose, ManifestRecord } from '../core/records.js';
 import { serializeEnvelope, signEnvelope } from '../trust/envelope.js';
 import { verifyManifest } from '../trust/verify-manifest.js';
 import type { StageContext } from './context.js';
@@ -21,7 +21,7 @@ export interface ManifestRequest {
 export async function reserveAndSign(ctx: StageContext, req: ManifestRequest): Promise<{ record: ManifestRecord; envelope: string; resumed: boolean }> {
   const { run, config, authority } = ctx;
   const now = ctx.clock.now();
-  const record = ctx.store.manifests.reserve({
+  const record = await ctx.store.manifests.reserve({
     runId: run.id, track: run.track, kind: req.kind, purpose: req.purpose, version: req.version, commit: req.commit, at: now,
     build: (seq) => encodeManifest({
       schema: MANIFEST_SCHEMA, fleet: config.fleet, track: run.track, seq, version: req.version, commit: req.commit,
@@ -42,6 +42,6 @@ export async function reserveAndSign(ctx: StageContext, req: ManifestRequest): P
     throw new UpshiftError((err as UpshiftError).code ?? 'E_SIG_INVALID', `the signed manifest does not verify with the pinned keyset: ${(err as Error).message}`, { cause: err });
   }
   ctx.failpoint(`${ctx.stage}:signed`);
-  ctx.store.manifests.setEnvelope(record.track, record.seq, envelope);
+  await ctx.store.manifests.setEnvelope(record.track, record.seq, envelope);
   return { record: { ...record, envelope }, envelope, resumed: false };
 }

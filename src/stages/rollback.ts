@@ -15,10 +15,10 @@ export interface RollbackResult {
 }
 
 export async function publishRollback(ctx: StageContext, targets: 'all' | string[], why: string): Promise<RollbackResult> {
-  const stable = ctx.store.lastStable(ctx.run.track, ctx.run.id);
+  const stable = await ctx.store.lastStable(ctx.run.track, ctx.run.id);
   if (!stable) return { published: false, reason: `no earlier stable release on ${ctx.run.track} to roll back to` };
   const { record, envelope } = await reserveAndSign(ctx, {
-    purpose: 'rollback', kind: 'rollback', version: stable.version, commit: stable.commit, codeHash: recordedCodeHash(ctx, stable.id), targets,
+    purpose: 'rollback', kind: 'rollback', version: stable.version, commit: stable.commit, codeHash: await recordedCodeHash(ctx, stable.id), targets,
     evidence: { run_id: ctx.run.id, test: null, benchmark: null, notes: [`rollback of ${ctx.run.version}: ${why}`] },
   });
   const { held } = await ctx.fleet.publish(envelope, ctx.run.track);

@@ -12,10 +12,10 @@ export async function sign(ctx: StageContext): Promise<StageReport> {
   const { run } = ctx;
   // The last check before a release exists: a newer version may have been released since
   // this run started (a run left pending, or two drivers). Once signed, the decision stands.
-  if (!ctx.store.manifests.forRun(run.id, 'release')?.envelope) refuseDowngrade(ctx);
+  if (!(await ctx.store.manifests.forRun(run.id, 'release'))?.envelope) await refuseDowngrade(ctx);
   const { record, envelope, resumed } = await reserveAndSign(ctx, {
-    purpose: 'release', kind: 'release', version: run.version, commit: run.commit, codeHash: recordedCodeHash(ctx, run.id),
-    targets: 'all', evidence: releaseEvidence(ctx),
+    purpose: 'release', kind: 'release', version: run.version, commit: run.commit, codeHash: await recordedCodeHash(ctx, run.id),
+    targets: 'all', evidence: await releaseEvidence(ctx),
   });
   const keyids = (JSON.parse(envelope) as { signatures: Array<{ keyid: string }> }).signatures.map((s) => s.keyid);
   return {
@@ -25,11 +25,11 @@ export async function sign(ctx: StageContext): Promise<StageReport> {
   };
 }
 
-function refuseDowngrade(ctx: StageContext): void {
+async function refuseDowngrade(ctx: StageContext): Promise<void> {
   const { run } = ctx;
   const track = ctx.authority.tracks[run.track];
   if (!track) return;
-  const released = ctx.store.manifests.releasedVersions(run.track, run.id);
+  const released = await ctx.store.manifests.releasedVersions(run.track, run.id);
   const order = checkReleaseOrder(trackSpecOf(run.track, track), run.version, released);
   if (!order.ok) {
     throw new UpshiftError('E_DOWNGRADE', order.reason, { details: { track: run.track, version: run.version, newest: order.newest } });
@@ -37,13 +37,13 @@ function refuseDowngrade(ctx: StageContext): void {
 }
 
 /** What the manifest carries as evidence: the test and benchmark facts this run recorded. */
-export function releaseEvidence(ctx: Pick<StageContext, 'store' | 'run'>): ManifestPayload['evidence'] {
-  const facts = ctx.store.runFacts(ctx.run.id);
+export async function releaseEvidence(ctx: Pick<StageContext, 'store' | 'run'>): Promise<ManifestPayload['evidence']> {
+  const facts = await ctx.store.runFacts(ctx.run.id);
   const bench = facts.benchmark;
   const metrics: NonNullable<ManifestPayload['evidence']['benchmark']>['metrics'] = {};
   for (const [name, m] of Object.entries(bench?.metrics ?? {})) metrics[name] = { value: m.value, better: m.better, baseline: m.baseline, change: m.change };
   const test = facts.test;
-  const skipped = ctx.store.getStageResult(ctx.run.id, 'benchmark')?.outcome === 'skipped';
+  const skipped = (await ctx.store.getStageResult(ctx.run.id, 'benchmark'))?.outcome === 'skipped';
   return {
     run_id: ctx.run.id,
     test: test ? { passed: test.passed, failed: test.failed, skipped: test.skipped, pass_rate: test.passRate } : null,

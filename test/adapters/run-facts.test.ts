@@ -10,40 +10,40 @@ const HASH = 'ab'.repeat(32);
 const result = (runId: string, stage: StageResult['stage'], evidence: Record<string, unknown>): StageResult =>
   ({ runId, stage, outcome: 'passed', reason: 'ok', evidence, startedAt: 1, finishedAt: 2, attempts: 1 });
 
-function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')): Store {
+async function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')): Promise<Store> {
   const store = Store.open(file, () => 1_000);
-  store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
+  await store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
   return store;
 }
 
 t.test('facts are recorded with the stage result and read back typed', async (t) => {
-  const store = storeWithRun(t);
+  const store = await storeWithRun(t);
   t.teardown(() => store.close());
-  t.same(store.runFacts('r1'), { codeHash: null, test: null, benchmark: null }, 'nothing before any stage');
-  store.recordStageResult(result('r1', 'build', { code_hash: 'display only' }), { codeHash: HASH });
-  store.recordStageResult(result('r1', 'test', {}), { test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 } });
+  t.same(await store.runFacts('r1'), { codeHash: null, test: null, benchmark: null }, 'nothing before any stage');
+  await store.recordStageResult(result('r1', 'build', { code_hash: 'display only' }), { codeHash: HASH });
+  await store.recordStageResult(result('r1', 'test', {}), { test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 } });
   const benchmark = { baselineVersion: 'v0', metrics: { 'micro.latency_ms': { value: 10, better: 'lower' as const, baseline: 11, change: -0.09, worse: false } } };
-  store.recordStageResult(result('r1', 'benchmark', {}), { benchmark });
-  t.same(store.runFacts('r1'), { codeHash: HASH, test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 }, benchmark });
+  await store.recordStageResult(result('r1', 'benchmark', {}), { benchmark });
+  t.same(await store.runFacts('r1'), { codeHash: HASH, test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 }, benchmark });
 });
 
 t.test('a refused second result records no facts either', async (t) => {
-  const store = storeWithRun(t);
+  const store = await storeWithRun(t);
   t.teardown(() => store.close());
-  store.recordStageResult(result('r1', 'build', {}), { codeHash: HASH });
-  t.throws(() => store.recordStageResult(result('r1', 'build', {}), { codeHash: 'cd'.repeat(32) }), /UNIQUE/);
-  t.equal(store.runFacts('r1').codeHash, HASH);
+  await store.recordStageResult(result('r1', 'build', {}), { codeHash: HASH });
+  await t.rejects(async () => await store.recordStageResult(result('r1', 'build', {}), { codeHash: 'cd'.repeat(32) }), /UNIQUE/);
+  t.equal((await store.runFacts('r1')).codeHash, HASH);
 });
 
 t.test('runs recorded before migration 4 get their code hash and test counts from the evidence', async (t) => {
   const file = join(tempDir(t), 'upshift.db');
-  const old = storeWithRun(t, file);
-  old.recordStageResult(result('r1', 'build', { code_hash: HASH }));
-  old.recordStageResult(result('r1', 'test', { report: { passed: 5, failed: 0, skipped: 1 }, pass_rate: 1 }));
+  const old = await storeWithRun(t, file);
+  await old.recordStageResult(result('r1', 'build', { code_hash: HASH }));
+  await old.recordStageResult(result('r1', 'test', { report: { passed: 5, failed: 0, skipped: 1 }, pass_rate: 1 }));
   // step the file back to schema 3, as an older upshift left it
   old.db.exec("DROP TABLE run_facts; DELETE FROM schema_migrations WHERE version = 4;");
   old.close();
   const store = Store.open(file, () => 2_000);
   t.teardown(() => store.close());
-  t.same(store.runFacts('r1'), { codeHash: HASH, test: { passed: 5, failed: 0, skipped: 1, passRate: 1 }, benchmark: null });
+  t.same(await store.runFacts('r1'), { codeHash: HASH, test: { passed: 5, failed: 0, skipped: 1, passRate: 1 }, benchmark: null });
 });

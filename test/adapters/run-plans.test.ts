@@ -5,21 +5,21 @@ import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';
 import { tempDir } from '../helpers/tmp.js';
 
-function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')): Store {
+async function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')): Promise<Store> {
   const store = Store.open(file, () => 1_000);
-  store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
+  await store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
   return store;
 }
 
 t.test('a plan, a confirmation and a deadline are fixed the first time and returned after', async (t) => {
-  const store = storeWithRun(t);
+  const store = await storeWithRun(t);
   t.teardown(() => store.close());
   t.equal(store.plans.canaryPlan('r1'), undefined, 'not chosen yet');
   const plan = { canaries: ['web-2'], selection: 'one per region', selectedAt: 10, confirmBy: 610 };
   t.same(store.plans.fixCanaryPlan('r1', plan, 10), plan);
   t.same(store.plans.fixCanaryPlan('r1', { ...plan, canaries: ['web-9'] }, 20), plan, 'a second choice is ignored');
-  store.plans.recordCanaryConfirms('r1', { 'web-2': 50 });
-  store.plans.recordCanaryConfirms('r1', { 'web-2': 99 });
+  await store.plans.recordCanaryConfirms('r1', { 'web-2': 50 });
+  await store.plans.recordCanaryConfirms('r1', { 'web-2': 99 });
   t.same(store.plans.canaryConfirms('r1'), { 'web-2': 50 }, 'the first confirmation stays');
   t.equal(store.plans.fixDeadline('r1', 'deploy.progress', 700), 700);
   t.equal(store.plans.fixDeadline('r1', 'deploy.progress', 900), 700, 'a restart gets the stored deadline back');
@@ -27,7 +27,7 @@ t.test('a plan, a confirmation and a deadline are fixed the first time and retur
 });
 
 t.test('no candidates is remembered as such', async (t) => {
-  const store = storeWithRun(t);
+  const store = await storeWithRun(t);
   t.teardown(() => store.close());
   t.equal(store.plans.fixCanaryPlan('r1', null, 10), null);
   t.equal(store.plans.canaryPlan('r1'), null);
@@ -35,11 +35,11 @@ t.test('no candidates is remembered as such', async (t) => {
 
 t.test('plans and deadlines an older version kept in kv are carried over', async (t) => {
   const file = join(tempDir(t), 'upshift.db');
-  const old = storeWithRun(t, file);
+  const old = await storeWithRun(t, file);
   old.db.exec('DROP TABLE canary_plans; DROP TABLE canary_confirms; DROP TABLE run_deadlines; DELETE FROM schema_migrations WHERE version = 7;');
-  old.kv.set('run:r1:canary', JSON.stringify({ canaries: ['web-2', 'web-3'], selection: 'spread', selectedAt: 10, confirmDeadline: 610 }));
-  old.kv.set('run:r1:canary:confirmed', JSON.stringify({ 'web-2': 40 }));
-  old.kv.set('run:r1:deploy:deadline', '900');
+  await old.kv.set('run:r1:canary', JSON.stringify({ canaries: ['web-2', 'web-3'], selection: 'spread', selectedAt: 10, confirmDeadline: 610 }));
+  await old.kv.set('run:r1:canary:confirmed', JSON.stringify({ 'web-2': 40 }));
+  await old.kv.set('run:r1:deploy:deadline', '900');
   old.close();
   const store = Store.open(file, () => 2_000);
   t.teardown(() => store.close());

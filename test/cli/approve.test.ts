@@ -30,15 +30,15 @@ t.test('two approvals of one failed run at once make one retry, and a later one 
   t.equal(answers[0]?.run.retryOf, runId);
 
   const store = openStore(ws.stateDir);
-  const retries = () => store.listRuns({ limit: 100 }).filter((r) => r.retryOf === runId);
-  const events = () => store.events({ limit: 10_000 }).length;
+  const retries = async () => (await store.listRuns({ limit: 100 })).filter((r) => r.retryOf === runId);
+  const events = async () => (await store.events({ limit: 10_000 })).length;
   try {
-    t.equal(retries().length, 1, 'one retry in the store');
+    t.equal((await retries()).length, 1, 'one retry in the store');
     const before = events();
     const again = await cli('pipeline', 'approve', runId, '--reason', 'once more');
     t.equal(again.code, 0, diag(again));
     t.match(again.stdout, new RegExp(`already approved: ${runId} has its one retry ${answers[0]?.run.id} \\(pending\\)`));
-    t.equal(retries().length, 1, 'still one retry');
+    t.equal((await retries()).length, 1, 'still one retry');
     t.equal(events(), before, 'and nothing recorded');
   } finally {
     store.close();
@@ -51,7 +51,7 @@ t.test('two approvals of one failed run at once make one retry, and a later one 
   t.equal(run.json<{ run: { status: string } }>().run.status, 'completed');
   const check = openStore(ws.stateDir);
   try {
-    const releases = check.manifests.list('testnet').filter((m) => m.purpose === 'release' && m.commit === repo.head());
+    const releases = (await check.manifests.list('testnet')).filter((m) => m.purpose === 'release' && m.commit === repo.head());
     t.equal(releases.length, 1, 'one release manifest for the commit');
   } finally {
     check.close();

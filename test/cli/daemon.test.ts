@@ -22,7 +22,7 @@ t.test('the authority daemon runs the new head at start and exits 0 on SIGTERM',
   let status: string | undefined;
   while (Date.now() < until) {
     const store = openStore(ws.stateDir);
-    status = store.findRun('testnet', head)?.status;
+    status = (await store.findRun('testnet', head))?.status;
     store.close();
     if (status === 'completed') break;
     await new Promise((r) => setTimeout(r, 200));

@@ -20,10 +20,10 @@ t.test('an older tag after a newer release is refused with E_DOWNGRADE and nothi
   t.equal(released.code, 0, 'v10.0.0 is released', diag(released));
 
   const store = () => openStore(ws.stateDir);
-  const counts = () => {
+  const counts = async () => {
     const s = store();
     try {
-      return { runs: s.listRuns({ limit: 1000 }).length, manifests: s.manifests.list('production').length, events: s.events({ limit: 100_000 }).length };
+      return { runs: (await s.listRuns({ limit: 1000 })).length, manifests: (await s.manifests.list('production')).length, events: (await s.events({ limit: 100_000 })).length };
     } finally {
       s.close();
     }

@@ -21,10 +21,10 @@ const heartbeat = {
   node: 'web-9', versions: { testnet: `v7${TITLE}` }, code_hash: { testnet: null }, health: 'ok', error_rate: 0,
   apply_state: 'testnet=\u001b[2Jconfirmed#7', apply_reason: { testnet: 'fine\u009b31m\u007f\nweb-8 ok' }, labels: { region: 'eu' },
 };
-store.kv.set(`${HEARTBEAT_KEY_PREFIX}web-9`, JSON.stringify({ at: Date.now(), heartbeat }));
+await store.kv.set(`${HEARTBEAT_KEY_PREFIX}web-9`, JSON.stringify({ at: Date.now(), heartbeat }));
 // A failing node whose id carries a newline and a line of its own after it.
 const liar = { ...heartbeat, node: 'evil\nweb-8 all fine', health: 'failing', apply_reason: {} };
-store.kv.set(`${HEARTBEAT_KEY_PREFIX}evil`, JSON.stringify({ at: Date.now(), heartbeat: liar }));
+await store.kv.set(`${HEARTBEAT_KEY_PREFIX}evil`, JSON.stringify({ at: Date.now(), heartbeat: liar }));
 const cli = (...args: string[]) => runCli(['--config', configPath, 'fleet', ...args]);
 
 /** Any C0 control but newline, DEL or C1 character: what a terminal would act on. */

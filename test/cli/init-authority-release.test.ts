@@ -61,8 +61,8 @@ t.test('init --authority output releases a production tag although its node runs
 
   const store = openStore(config.state_dir);
   t.teardown(() => store.close());
-  const signed = store.manifests.latestSigned('production');
-  t.equal(store.kv.get(`${MANIFEST_KEY_PREFIX}production`), signed?.envelope, 'the newest production manifest is held for the daemon to gossip');
-  t.ok(store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), 'and the testnet one beside it');
-  t.equal(store.floors.get('production'), null, 'held, not applied: this node does not run production');
+  const signed = await store.manifests.latestSigned('production');
+  t.equal(await store.kv.get(`${MANIFEST_KEY_PREFIX}production`), signed?.envelope, 'the newest production manifest is held for the daemon to gossip');
+  t.ok(await store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), 'and the testnet one beside it');
+  t.equal(await store.floors.get('production'), null, 'held, not applied: this node does not run production');
 });

@@ -14,7 +14,7 @@ writeFileSync(configPath, stringify({ fleet: 'edge', state_dir: 'state', node: {
 const store = Store.open(join(dir, 'state', 'upshift.db'), () => Date.now());
 t.teardown(() => store.close());
 const tables = new NodeTables(store.db);
-tables.markBad({ track: 'testnet', commit: 'c'.repeat(40), version: 'v3', reason: 'not healthy by the healthy_deadline', at: Date.now() });
+await tables.markBad({ track: 'testnet', commit: 'c'.repeat(40), version: 'v3', reason: 'not healthy by the healthy_deadline', at: Date.now() });
 const cli = (...args: string[]) => runCli(['--config', configPath, 'node', ...args]);
 
 t.test('node bad lists the marks; unmark clears one with a reason and records it', async (t) => {
@@ -26,11 +26,11 @@ t.test('node bad lists the marks; unmark clears one with a reason and records it
   t.equal(noReason.code, 2, 'a reason is required');
   const unknown = await cli('unmark', 'v9', '--reason', 'fixed', '--json');
   t.equal(unknown.json().error.code, 'E_USAGE', 'a version that is not marked');
-  t.equal(tables.badVersions().length, 1, 'nothing cleared by the refusals');
+  t.equal((await tables.badVersions()).length, 1, 'nothing cleared by the refusals');
 
   const cleared = await cli('unmark', 'v3', '--reason', 'disk was full, fixed', '--json');
   t.equal(cleared.code, 0, diag(cleared));
   t.match(cleared.json(), { ok: true, track: 'testnet', cleared: [{ commit: 'c'.repeat(40) }] });
-  t.same(tables.badVersions(), []);
-  t.match(store.events({ limit: 10 }).find((e) => e.kind === 'apply.unmarked'), { actor: 'cli', data: { version: 'v3', reason: 'disk was full, fixed' } });
+  t.same(await tables.badVersions(), []);
+  t.match((await store.events({ limit: 10 })).find((e) => e.kind === 'apply.unmarked'), { actor: 'cli', data: { version: 'v3', reason: 'disk was full, fixed' } });
 });

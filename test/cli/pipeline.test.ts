@@ -9,15 +9,15 @@ import { runCli, diag } from '../helpers/cli.js';
 import { gitRepo, type GitRepo } from '../helpers/gitdir.js';
 import { tempDir } from '../helpers/tmp.js';
 
-async function bed(t: Tap.Test, authority?: Record<string, unknown>): Promise<{ repo: GitRepo; ws: Workspace; cli: (...args: string[]) => ReturnType<typeof runCli>; counts: () => { runs: number; events: number } }> {
+async function bed(t: Tap.Test, authority?: Record<string, unknown>): Promise<{ repo: GitRepo; ws: Workspace; cli: (...args: string[]) => ReturnType<typeof runCli>; counts: () => Promise<{ runs: number; events: number }> }> {
   const repo = gitRepo(t);
   repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
   const ws = await createWorkspace(tempDir(t, 'upshift-cli-'), { source: repo.dir, ...(authority ? { authority } : {}) });
   const cli = (...args: string[]) => runCli(['--config', ws.configPath, ...args], { timeoutMs: 120_000 });
-  const counts = () => {
+  const counts = async () => {
     const store = openStore(ws.stateDir);
     try {
-      return { runs: store.listRuns({ limit: 1000 }).length, events: store.events({ limit: 100000 }).length };
+      return { runs: (await store.listRuns({ limit: 1000 })).length, events: (await store.events({ limit: 100000 })).length };
     } finally {
       store.close();
     }

@@ -37,16 +37,16 @@ for (const c of cases) {
     t.match(resumed.stdout, /resuming run r-/);
     t.same(bed.ran(), c.ran, 'each stage command ran as often as expected');
     const store = bed.store();
-    const [run] = store.listRuns();
+    const [run] = await store.listRuns();
     t.equal(run?.status, 'completed');
-    t.equal(store.listRuns().length, 1, 'one run');
-    const manifests = store.manifests.list('testnet');
+    t.equal((await store.listRuns()).length, 1, 'one run');
+    const manifests = await store.manifests.list('testnet');
     t.equal(manifests.length, 1, 'exactly one manifest for (testnet, 1)');
     t.equal(manifests[0]?.seq, 1);
     const { payload } = verifyManifest(manifests[0]?.envelope ?? '', keysetOf(loadConfig(bed.ws.configPath).config));
     t.equal(payload.commit, run?.commit, 'the one manifest verifies and pins the run commit');
     const stage = c.point.split(':')[0];
-    const attempts = store.events({ runId: run?.id }).filter((e) => e.kind === 'stage.started' && e.stage === stage).length;
+    const attempts = (await store.events({ runId: run?.id })).filter((e) => e.kind === 'stage.started' && e.stage === stage).length;
     t.ok(attempts >= 1, `${stage} started ${attempts} time(s)`);
   });
 }

@@ -22,7 +22,7 @@ for (const stage of ['build', 'test', 'audit', 'benchmark']) {
     expected[stage] = (expected[stage] ?? 0) + 1;
     t.same(ran, expected, `only ${stage} ran again`);
     const store = bed.store();
-    t.equal(store.listRuns()[0]?.status, 'completed');
-    t.equal(store.manifests.list('testnet').length, 1);
+    t.equal((await store.listRuns())[0]?.status, 'completed');
+    t.equal((await store.manifests.list('testnet')).length, 1);
   });
 }

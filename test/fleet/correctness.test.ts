@@ -56,7 +56,7 @@ async function release(knobs: SampleKnobs, slowInstallSec = 0) {
   else rmSync(marker, { force: true });
   const commit = fleet.commit(knobs);
   const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 150_000 });
-  const results = store.stageResults(run.id);
+  const results = await store.stageResults(run.id);
   return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
 }
 
@@ -122,8 +122,8 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
   let runId = '';
   let canary: Daemon | undefined;
   while (!runId && Date.now() < until) {
-    const run = store.findRun('testnet', commit);
-    const plan = run ? store.plans.canaryPlan(run.id) ?? null : null;
+    const run = await store.findRun('testnet', commit);
+    const plan = run ? await store.plans.canaryPlan(run.id) ?? null : null;
     canary = fleet.nodes.find((n) => n.id === plan?.canaries[0]);
     if (run && canary && runs(commit)(await status(canary))) runId = run.id;
     else await sleep(100);
@@ -134,7 +134,7 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
   canary?.child?.kill('SIGSTOP');
   try {
     await fleet.stopDaemon(fleet.authority, 'SIGKILL');
-    t.equal(store.requireRun(runId).status, 'running', 'the run is left mid-canary');
+    t.equal((await store.requireRun(runId)).status, 'running', 'the run is left mid-canary');
     await sleep(14_000); // past the soak (6 s) and heartbeat_timeout (6 s): every stored heartbeat is stale
     const logFrom = readFileSync(fleet.authority.logPath, 'utf8').length;
     await fleet.startDaemon(fleet.authority);
@@ -144,7 +144,7 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
     canary?.child?.kill('SIGCONT');
   }
   const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
-  const stage = store.stageResults(run.id).find((r) => r.stage === 'canary');
+  const stage = (await store.stageResults(run.id)).find((r) => r.stage === 'canary');
   t.equal(stage?.outcome, 'passed', stage?.reason ?? '');
   t.equal(run.status, 'completed', run.reason ?? '');
 });

@@ -54,12 +54,12 @@ async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Pro
 async function release(knobs: SampleKnobs) {
   const commit = fleet.commit(knobs);
   const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
-  const results = store.stageResults(run.id);
+  const results = await store.stageResults(run.id);
   return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
 }
 
-function canaries(runId: string): string[] {
-  return store.plans.canaryPlan(runId)?.canaries ?? [];
+async function canaries(runId: string): Promise<string[]> {
+  return (await store.plans.canaryPlan(runId))?.canaries ?? [];
 }
 
 const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
@@ -77,7 +77,7 @@ t.test('v2 goes through a canary and reaches every node', async (t) => {
   const v2 = await release({ version: 'v2', latencyMs: 9 });
   t.equal(v2.run.status, 'completed', v2.run.reason ?? '');
   t.equal(v2.stage('canary')?.outcome, 'passed', v2.stage('canary')?.reason ?? '');
-  t.equal(canaries(v2.run.id).length, 1, 'ceil(0.3 × 3) = 1 canary');
+  t.equal((await canaries(v2.run.id)).length, 1, 'ceil(0.3 × 3) = 1 canary');
   t.match(v2.stage('deploy')?.reason, /confirmed by 3 node\(s\)/);
   const all = await eventually(fleet.nodes, runs(v2.commit));
   t.ok(all.every(runs(v2.commit)), 'every node runs v2', { all });
@@ -99,7 +99,7 @@ t.test('a v3 whose health fails is rolled back on the canary; the others never a
   t.equal(v3.stage('canary')?.outcome, 'rolled_back');
   t.match(v3.stage('canary')?.reason, /health/);
   t.notOk(v3.stage('deploy'), 'deploy never ran');
-  const [canary] = canaries(v3.run.id);
+  const [canary] = await canaries(v3.run.id);
   t.match(v3.stage('canary')?.reason, `canary failed on ${canary}`, 'the canary tried v3');
   const all = await eventually(fleet.nodes, (s) => s.running?.version === good);
   for (const [i, node] of fleet.nodes.entries()) {
@@ -124,8 +124,8 @@ t.test('a canary whose checkout is changed on disk fails the code-hash criterion
   let tampered = '';
   const until = Date.now() + 60_000;
   while (!tampered && Date.now() < until) {
-    const run = store.findRun('testnet', commit);
-    const [canary] = run ? canaries(run.id) : [];
+    const run = await store.findRun('testnet', commit);
+    const [canary] = run ? await canaries(run.id) : [];
     const node = fleet.nodes.find((n) => n.id === canary);
     if (node && runs(commit)(await status(node))) {
       appendFileSync(join(node.appDir as string, 'current', 'README.md'), 'changed after install\n');
@@ -135,7 +135,7 @@ t.test('a canary whose checkout is changed on disk fails the code-hash criterion
   }
   t.ok(tampered, 'the canary ran v5 and was changed');
   const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 60_000 });
-  const canaryStage = store.stageResults(run.id).find((r) => r.stage === 'canary');
+  const canaryStage = (await store.stageResults(run.id)).find((r) => r.stage === 'canary');
   t.equal(run.status, 'rolled_back');
   const criteria = (canaryStage?.evidence as { criteria: Array<{ name: string; ok: boolean; detail: string }> }).criteria;
   t.match(criteria.find((c) => c.name === 'code_hash'), { ok: false, detail: new RegExp(tampered) });
@@ -169,7 +169,7 @@ async function appVersion(d: Daemon): Promise<string> {
 t.test('an old manifest replayed by a certified insider is refused: not applied, not forwarded', async (t) => {
   const target = fleet.nodes[1] as Daemon;
   const before = await status(target);
-  const oldest = store.manifests.list('testnet').find((m) => m.seq === 1);
+  const oldest = (await store.manifests.list('testnet')).find((m) => m.seq === 1);
   t.ok(oldest?.envelope, 'the v1 manifest, genuinely signed');
   const logBefore = readFileSync(target.logPath, 'utf8').length;
   const liar = await startLiar(t, { fleet: 'demo', trustKey: fleet.publicKey, releaseKeyPath: join(fleet.authority.dir, 'keys', 'release.key'), target: target.url, oldEnvelope: oldest?.envelope as string });
@@ -194,7 +194,7 @@ t.test('a node daemon killed at an apply step comes back with a valid current an
   // releases straight to one node, committed on a branch the authority's pipeline does not track
   execFileSync('git', ['symbolic-ref', 'HEAD', 'refs/heads/side'], { cwd: fleet.repoDir });
   const node = fleet.nodes[2] as Daemon;
-  let seq = Math.max(...store.manifests.list('testnet').map((m) => m.seq));
+  let seq = Math.max(...(await store.manifests.list('testnet')).map((m) => m.seq));
   for (const [i, point] of ['apply:fetched', 'apply:switched', 'apply:probation'].entries()) {
     await fleet.stopDaemon(node);
     await fleet.startDaemon(node, { UPSHIFT_FAILPOINTS: point });

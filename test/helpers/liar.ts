@@ -32,7 +32,7 @@ export async function startLiar(t: Tap.Test, opts: { fleet: string; trustKey: st
   await server.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   const keyset = loadKeyset(trust);
-  agent = new NodeAgent({ config, store, keyset, engine: null, clock: systemClock, url, identity: { nodeId: 'insider', signer, cert: verifyCert(cert, keyset, { now, fleet: opts.fleet }), envelope: cert } });
+  agent = await NodeAgent.open({ config, store, keyset, engine: null, clock: systemClock, url, identity: { nodeId: 'insider', signer, cert: verifyCert(cert, keyset, { now, fleet: opts.fleet }), envelope: cert } });
   t.teardown(async () => {
     await agent?.stop();
     await server.close();

@@ -9,7 +9,7 @@ const quiet = createLogger({ level: 'silent', destination: new Writable({ write:
 
 t.test('health, readiness, status and metrics answer over real HTTP', async (t) => {
   const a = await testAuthority(t);
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   await a.service.orchestrator.drive(run.id);
   let keysOk = true;
   const app = buildServer({ config: a.service.deps.config, store: a.service.deps.store, ...serverViews(a.service.deps.config, a.service.deps.store), log: quiet, readiness: { signing_keys: () => { if (!keysOk) throw new Error('E_KEY_MISSING'); } } });

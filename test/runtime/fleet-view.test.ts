@@ -31,23 +31,23 @@ const held = signManifest({
   schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq: 7, version: 'v7', commit: 'c'.repeat(40), code_hash: 'd'.repeat(64),
   created_at: iso(NOW - 60_000), expires_at: iso(NOW + 86_400_000), kind: 'release', targets: 'all', evidence: { run_id: 'r-7', test: null, benchmark: null, notes: [] },
 }, [key]);
-new StoreManifestSource({ store, keyset: loadKeyset(trust), clock: { now: () => NOW }, engine: null, node: { id: 'web-1', fleet: 'edge', tracks: ['testnet'] } }).accept(serializeEnvelope(held));
+await (await StoreManifestSource.open({ store, keyset: loadKeyset(trust), clock: { now: () => NOW }, engine: null, node: { id: 'web-1', fleet: 'edge', tracks: ['testnet'] } })).accept(serializeEnvelope(held));
 
-function heard(node: string, agoMs: number, hb: Partial<Heartbeat>): void {
+async function heard(node: string, agoMs: number, hb: Partial<Heartbeat>): Promise<void> {
   const heartbeat: Heartbeat = { node, versions: {}, code_hash: {}, health: 'ok', error_rate: 0, apply_state: 'idle', labels: { region: 'eu' }, ...hb };
-  store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({ at: NOW - agoMs, heartbeat }));
+  await store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({ at: NOW - agoMs, heartbeat }));
 }
 
-heard('web-1', 500, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7' });
-heard('web-2', 1_000, { versions: { testnet: 'v6' }, apply_state: 'testnet=rolled_back#7', apply_reason: { testnet: 'health failed' }, health: 'ok' });
-heard('web-3', 45_000, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7' });
-heard('web-4', 2_000, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7', health: 'failing', error_rate: 0.25 });
-heard('relay', 3_000, {});
-heard('gone', 1_000, { versions: { testnet: null }, apply_state: 'idle', health: 'failing' });
-store.identity.addCert({ nodeId: 'gone', serial: 4, publicKey: 'e'.repeat(64), labels: {}, cert: '{}', issuedAt: NOW - 1000, expiresAt: NOW + 1000, tokenHash: null });
-store.identity.revoke('gone', 4, 'decommissioned', NOW - 500);
+await heard('web-1', 500, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7' });
+await heard('web-2', 1_000, { versions: { testnet: 'v6' }, apply_state: 'testnet=rolled_back#7', apply_reason: { testnet: 'health failed' }, health: 'ok' });
+await heard('web-3', 45_000, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7' });
+await heard('web-4', 2_000, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7', health: 'failing', error_rate: 0.25 });
+await heard('relay', 3_000, {});
+await heard('gone', 1_000, { versions: { testnet: null }, apply_state: 'idle', health: 'failing' });
+await store.identity.addCert({ nodeId: 'gone', serial: 4, publicKey: 'e'.repeat(64), labels: {}, cert: '{}', issuedAt: NOW - 1000, expiresAt: NOW + 1000, tokenHash: null });
+await store.identity.revoke('gone', 4, 'decommissioned', NOW - 500);
 
-const view = fleetView(config, store, NOW);
+const view = await fleetView(config, store, NOW);
 const node = (id: string) => view.nodes.find((n) => n.node === id);
 
 t.test('fleet ls shows every node heard from, with what it runs and how it was last heard', async (t) => {
@@ -74,26 +74,26 @@ t.test('after a stopped canary only the canary is due the rollback; the rest are
   const dir2 = tempDir(t, 'upshift-view-canary-');
   const s2 = Store.open(join(dir2, 'upshift.db'), () => NOW);
   t.teardown(() => s2.close());
-  const source = new StoreManifestSource({ store: s2, keyset: loadKeyset(trust), clock: { now: () => NOW }, engine: null, node: { id: 'web-1', fleet: 'edge', tracks: ['testnet'] } });
+  const source = await StoreManifestSource.open({ store: s2, keyset: loadKeyset(trust), clock: { now: () => NOW }, engine: null, node: { id: 'web-1', fleet: 'edge', tracks: ['testnet'] } });
   const release = (seq: number, targets: 'all' | string[], kind: 'release' | 'rollback' = 'release') => serializeEnvelope(signManifest({
     schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq, version: `v${seq}`, commit: 'c'.repeat(40), code_hash: 'd'.repeat(64),
     created_at: iso(NOW - 60_000), expires_at: iso(NOW + 86_400_000), kind, targets, evidence: { run_id: `r-${seq}`, test: null, benchmark: null, notes: [] },
   }, [key]));
-  source.accept(release(4, 'all'));
-  source.accept(release(6, ['web-2']));
-  source.accept(release(7, ['web-2'], 'rollback'));
+  await source.accept(release(4, 'all'));
+  await source.accept(release(6, ['web-2']));
+  await source.accept(release(7, ['web-2'], 'rollback'));
   const beat = (node: string, state: string) => s2.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({
     at: NOW - 500, heartbeat: { node, versions: { testnet: 'v4' }, code_hash: {}, health: 'ok', error_rate: 0, apply_state: state, labels: {} },
   }));
-  beat('web-1', 'testnet=confirmed#4');
-  beat('web-2', 'testnet=rolled_back#6');
-  beat('web-3', 'testnet=confirmed#4');
-  const v = fleetView(config, s2, NOW);
+  await beat('web-1', 'testnet=confirmed#4');
+  await beat('web-2', 'testnet=rolled_back#6');
+  await beat('web-3', 'testnet=confirmed#4');
+  const v = await fleetView(config, s2, NOW);
   t.same(v.held, { testnet: 7 }, 'the newest manifest held is the rollback to the canary');
   t.match(v.nodes.find((n) => n.node === 'web-1')?.tracks.testnet, { due: 4, behind: false });
   t.match(v.nodes.find((n) => n.node === 'web-3')?.tracks.testnet, { due: 4, behind: false });
   t.match(v.nodes.find((n) => n.node === 'web-2')?.tracks.testnet, { due: 7, behind: true });
   t.same(fleetProblems(v).map((p) => p.problem), ['testnet behind: at #6 (rolled_back), due #7'], 'only the canary, until it confirms the rollback');
-  beat('web-2', 'testnet=confirmed#7');
-  t.same(fleetProblems(fleetView(config, s2, NOW)), [], 'then the fleet is healthy');
+  await beat('web-2', 'testnet=confirmed#7');
+  t.same(fleetProblems((await fleetView(config, s2, NOW))), [], 'then the fleet is healthy');
 });

@@ -44,14 +44,14 @@ function authorityConfig(stateDir: string) {
   });
 }
 
-function setup(t: Tap.Test) {
+async function setup(t: Tap.Test) {
   const dir = tempDir(t, 'upshift-fleet-');
   let now = T0;
   const clock = { now: () => now };
   const store = Store.open(join(dir, 'upshift.db'), () => now);
   t.teardown(() => store.close());
   const config = authorityConfig(dir);
-  const source = new StoreManifestSource({ store, keyset, clock, engine: null, node: { id: SELF, fleet: config.fleet, tracks: config.node.tracks } });
+  const source = await StoreManifestSource.open({ store, keyset, clock, engine: null, node: { id: SELF, fleet: config.fleet, tracks: config.node.tracks } });
   let pushes = 0;
   const fleet = gossipFleet(config, store, clock, source, () => void pushes++);
   return { store, clock, config, source, fleet, pushes: () => pushes, advance: (ms: number) => void (now += ms) };
@@ -63,7 +63,7 @@ type Runs = Record<string, { version: string | null; seq: number; state: string;
  * Save a heartbeat the way the node agent does: the latest per node, received at `at`.
  * `runs` fills versions, code_hash, apply_state and apply_reason for each track.
  */
-function heard(store: Store, at: number, node: string, hb: Partial<Heartbeat> & { runs?: Runs } = {}): void {
+async function heard(store: Store, at: number, node: string, hb: Partial<Heartbeat> & { runs?: Runs } = {}): Promise<void> {
   const { runs = {}, ...rest } = hb;
   const reasons = Object.fromEntries(Object.entries(runs).flatMap(([track, r]) => (r.reason ? [[track, r.reason]] : [])));
   const heartbeat: Heartbeat = {
@@ -77,12 +77,12 @@ function heard(store: Store, at: number, node: string, hb: Partial<Heartbeat> & 
     labels: { region: `r-${node}` },
     ...rest,
   };
-  store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({ at, heartbeat }));
+  await store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({ at, heartbeat }));
 }
 
 /** A certificate record; the certificate text itself is not read by the fleet view. */
-function certify(store: Store, node: string, serial: number): void {
-  store.identity.addCert({
+async function certify(store: Store, node: string, serial: number): Promise<void> {
+  await store.identity.addCert({
     serial, nodeId: node, publicKey: 'c'.repeat(64), labels: { region: `r-${node}` }, cert: `{"cert":"${node}#${serial}"}`,
     issuedAt: T0 - 60_000, expiresAt: T0 + 86_400_000, tokenHash: null,
   });
@@ -91,12 +91,12 @@ function certify(store: Store, node: string, serial: number): void {
 const testnet = (version: string | null, seq: number, state = 'confirmed', reason?: string): Runs => ({ testnet: { version, seq, state, ...(reason ? { reason } : {}) } });
 
 t.test('canary candidates are the peers that run the track, never the authority itself', async (t) => {
-  const f = setup(t);
-  heard(f.store, T0, SELF, { runs: testnet('v1.0.0', 3) });
-  heard(f.store, T0, 'node-a', { runs: testnet('v1.0.0', 3) });
-  heard(f.store, T0, 'node-b'); // no app: empty versions, apply_state idle
-  heard(f.store, T0, 'node-c', { runs: { production: { version: 'v0.9.0', seq: 1, state: 'confirmed' } } });
-  heard(f.store, T0, 'node-d', { versions: { testnet: null }, code_hash: { testnet: null } }); // follows testnet, nothing applied yet
+  const f = await setup(t);
+  await heard(f.store, T0, SELF, { runs: testnet('v1.0.0', 3) });
+  await heard(f.store, T0, 'node-a', { runs: testnet('v1.0.0', 3) });
+  await heard(f.store, T0, 'node-b'); // no app: empty versions, apply_state idle
+  await heard(f.store, T0, 'node-c', { runs: { production: { version: 'v0.9.0', seq: 1, state: 'confirmed' } } });
+  await heard(f.store, T0, 'node-d', { versions: { testnet: null }, code_hash: { testnet: null } }); // follows testnet, nothing applied yet
   const testnetIds = (await f.fleet.canaryCandidates('testnet')).map((n) => n.id);
   t.same(testnetIds, ['node-a', 'node-d'], 'peers with a testnet slot, applied or not');
   t.same((await f.fleet.canaryCandidates('production')).map((n) => n.id), ['node-c'], 'only the production node');
@@ -105,24 +105,24 @@ t.test('canary candidates are the peers that run the track, never the authority 
 });
 
 t.test('a node cannot choose its canary placement: labels come from the certificate, not from its heartbeat', async (t) => {
-  const f = setup(t);
-  certify(f.store, 'node-a', 1); // certified in region r-node-a
-  heard(f.store, T0, 'node-a', { runs: testnet('v1', 1), labels: { region: 'eu', canary: 'please' } });
-  heard(f.store, T0, 'node-b', { runs: testnet('v1', 1), labels: { region: 'eu' } });
+  const f = await setup(t);
+  await certify(f.store, 'node-a', 1); // certified in region r-node-a
+  await heard(f.store, T0, 'node-a', { runs: testnet('v1', 1), labels: { region: 'eu', canary: 'please' } });
+  await heard(f.store, T0, 'node-b', { runs: testnet('v1', 1), labels: { region: 'eu' } });
   t.same((await f.fleet.canaryCandidates('testnet')).map((n) => [n.id, n.labels]), [['node-a', { region: 'r-node-a' }], ['node-b', {}]]);
-  t.same(fleetView(f.config, f.store, T0).nodes.map((n) => [n.node, n.labels]), [['node-a', { region: 'r-node-a' }], ['node-b', { region: 'eu' }]],
+  t.same((await fleetView(f.config, f.store, T0)).nodes.map((n) => [n.node, n.labels]), [['node-a', { region: 'r-node-a' }], ['node-b', { region: 'eu' }]],
     'fleet ls shows the certified labels where the certificate is known');
 });
 
 t.test('a candidate is healthy only when its health is ok and it was heard within heartbeat_timeout', async (t) => {
-  const f = setup(t);
+  const f = await setup(t);
   f.advance(60_000);
   const now = f.clock.now();
-  heard(f.store, now, 'node-ok', { runs: testnet('v1', 1) });
-  heard(f.store, now, 'node-failing', { runs: testnet('v1', 1), health: 'failing' });
-  heard(f.store, now, 'node-unknown', { runs: testnet('v1', 1), health: 'unknown' });
-  heard(f.store, now - TIMEOUT_MS, 'node-just-in-time', { runs: testnet('v1', 1) });
-  heard(f.store, now - TIMEOUT_MS - 1, 'node-stale', { runs: testnet('v1', 1) });
+  await heard(f.store, now, 'node-ok', { runs: testnet('v1', 1) });
+  await heard(f.store, now, 'node-failing', { runs: testnet('v1', 1), health: 'failing' });
+  await heard(f.store, now, 'node-unknown', { runs: testnet('v1', 1), health: 'unknown' });
+  await heard(f.store, now - TIMEOUT_MS, 'node-just-in-time', { runs: testnet('v1', 1) });
+  await heard(f.store, now - TIMEOUT_MS - 1, 'node-stale', { runs: testnet('v1', 1) });
   const healthy = Object.fromEntries((await f.fleet.canaryCandidates('testnet')).map((n) => [n.id, n.healthy]));
   t.same(healthy, { 'node-failing': false, 'node-just-in-time': true, 'node-ok': true, 'node-stale': false, 'node-unknown': false }, 'ok and heard within 20 s, the bound included');
   f.advance(1);
@@ -132,31 +132,31 @@ t.test('a candidate is healthy only when its health is ok and it was heard withi
 });
 
 t.test('verified means this authority issued the node a certificate', async (t) => {
-  const f = setup(t);
-  certify(f.store, 'node-a', 1);
-  heard(f.store, T0, 'node-a', { runs: testnet('v1', 1) });
-  heard(f.store, T0, 'node-b', { runs: testnet('v1', 1) });
+  const f = await setup(t);
+  await certify(f.store, 'node-a', 1);
+  await heard(f.store, T0, 'node-a', { runs: testnet('v1', 1) });
+  await heard(f.store, T0, 'node-b', { runs: testnet('v1', 1) });
   t.same(await f.fleet.canaryCandidates('testnet'), [
     { id: 'node-a', labels: { region: 'r-node-a' }, verified: true, healthy: true },
     { id: 'node-b', labels: {}, verified: false, healthy: true },
   ], 'node-b is healthy but holds no certificate');
   f.advance(86_400_000);
-  heard(f.store, f.clock.now(), 'node-a', { runs: testnet('v1', 1) });
+  await heard(f.store, f.clock.now(), 'node-a', { runs: testnet('v1', 1) });
   t.equal((await f.fleet.canaryCandidates('testnet')).find((n) => n.id === 'node-a')?.verified, false, 'nor does a node whose certificate expired');
 });
 
 t.test('reports leave out nodes whose latest certificate is revoked', async (t) => {
-  const f = setup(t);
-  heard(f.store, T0, SELF);
+  const f = await setup(t);
+  await heard(f.store, T0, SELF);
   for (const [node, serial] of [['node-a', 1], ['node-b', 2], ['node-c', 3]] as const) {
-    certify(f.store, node, serial);
-    heard(f.store, T0, node, { runs: testnet('v1', 1) });
+    await certify(f.store, node, serial);
+    await heard(f.store, T0, node, { runs: testnet('v1', 1) });
   }
   const ids = async () => (await f.fleet.reports()).map((r) => r.node);
   t.same(await ids(), [SELF, 'node-a', 'node-b', 'node-c'], "the authority's own heartbeat is a report too");
-  f.store.identity.revoke('node-a', 1, 'decommissioned', T0);
-  f.store.identity.revoke('node-b', 2, 'key rotated', T0);
-  certify(f.store, 'node-b', 4); // node-b was issued a new certificate after the revocation
+  await f.store.identity.revoke('node-a', 1, 'decommissioned', T0);
+  await f.store.identity.revoke('node-b', 2, 'key rotated', T0);
+  await certify(f.store, 'node-b', 4); // node-b was issued a new certificate after the revocation
   t.same(await ids(), [SELF, 'node-b', 'node-c'], 'node-a is out; node-b is back under its new certificate');
   t.same((await f.fleet.canaryCandidates('testnet')).map((n) => n.id), ['node-b', 'node-c'], 'a revoked node is no candidate');
   t.same((await f.fleet.convergence('testnet')).map((n) => n.node), ['node-b', 'node-c'], 'nor part of convergence');
@@ -165,17 +165,17 @@ t.test('reports leave out nodes whose latest certificate is revoked', async (t) 
 });
 
 t.test('convergence says per node what it runs, who went silent and why a node is not confirmed', async (t) => {
-  const f = setup(t);
+  const f = await setup(t);
   f.advance(120_000);
   const now = f.clock.now();
-  heard(f.store, now, SELF, { runs: testnet('v1.1.0', 5) });
-  heard(f.store, now - 1000, 'node-a', { runs: testnet('v1.1.0', 5) });
-  heard(f.store, now, 'node-b', { runs: testnet('v1.0.0', 5, 'rolled_back', 'health failed 3000 ms into the min_healthy window: HTTP 500') });
-  heard(f.store, now, 'node-c', { runs: testnet('v1.0.0', 4, 'probation') });
-  heard(f.store, now - 95_000, 'node-d', { runs: testnet('v1.0.0', 4) });
-  heard(f.store, now, 'node-e', { runs: testnet('v1.1.0', 5, 'confirmed', 'confirmed after a retry') });
-  heard(f.store, now, 'node-f'); // no app
-  heard(f.store, now, 'node-g', { versions: { testnet: null }, code_hash: { testnet: null } });
+  await heard(f.store, now, SELF, { runs: testnet('v1.1.0', 5) });
+  await heard(f.store, now - 1000, 'node-a', { runs: testnet('v1.1.0', 5) });
+  await heard(f.store, now, 'node-b', { runs: testnet('v1.0.0', 5, 'rolled_back', 'health failed 3000 ms into the min_healthy window: HTTP 500') });
+  await heard(f.store, now, 'node-c', { runs: testnet('v1.0.0', 4, 'probation') });
+  await heard(f.store, now - 95_000, 'node-d', { runs: testnet('v1.0.0', 4) });
+  await heard(f.store, now, 'node-e', { runs: testnet('v1.1.0', 5, 'confirmed', 'confirmed after a retry') });
+  await heard(f.store, now, 'node-f'); // no app
+  await heard(f.store, now, 'node-g', { versions: { testnet: null }, code_hash: { testnet: null } });
   t.same(await f.fleet.convergence('testnet'), [
     { node: SELF, seq: 5, version: 'v1.1.0', state: 'confirmed' },
     { node: 'node-a', seq: 5, version: 'v1.1.0', state: 'confirmed' },
@@ -189,10 +189,10 @@ t.test('convergence says per node what it runs, who went silent and why a node i
 });
 
 t.test('a heartbeat that does not parse is left out rather than failing the whole view', async (t) => {
-  const f = setup(t);
-  heard(f.store, T0, 'node-a', { runs: testnet('v1', 1) });
-  f.store.kv.set(`${HEARTBEAT_KEY_PREFIX}node-b`, JSON.stringify({ at: T0, heartbeat: { node: 'node-b', health: 'great' } }));
-  f.store.kv.set(`${HEARTBEAT_KEY_PREFIX}node-c`, '{not json');
+  const f = await setup(t);
+  await heard(f.store, T0, 'node-a', { runs: testnet('v1', 1) });
+  await f.store.kv.set(`${HEARTBEAT_KEY_PREFIX}node-b`, JSON.stringify({ at: T0, heartbeat: { node: 'node-b', health: 'great' } }));
+  await f.store.kv.set(`${HEARTBEAT_KEY_PREFIX}node-c`, '{not json');
   t.same((await f.fleet.reports()).map((r) => r.node), ['node-a'], 'the bad rows are skipped');
 });
 
@@ -225,18 +225,18 @@ async function refusal(p: Promise<unknown>): Promise<{ upshift: boolean; code: u
 }
 
 t.test('publish hands a verified manifest to gossip and pushes it at once', async (t) => {
-  const f = setup(t);
+  const f = await setup(t);
   const one = sign();
   t.same(await f.fleet.publish(one), { held: 'accepted' }, 'held by this node for gossip');
   t.equal(f.pushes(), 1, 'pushed once');
-  t.equal(f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), one, 'persisted for the daemon and for restarts');
+  t.equal(await f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), one, 'persisted for the daemon and for restarts');
   t.equal(f.source.digest().testnet?.seq, 1, 'advertised in the digest');
   t.same(await f.fleet.publish(one), { held: 'same' }, 'the same bytes again');
-  t.equal(f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), one, 'and the stored one is unchanged');
+  t.equal(await f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), one, 'and the stored one is unchanged');
 });
 
 t.test('publish refuses a manifest that does not verify, is for another fleet or is older, and stores nothing', async (t) => {
-  const f = setup(t);
+  const f = await setup(t);
   const one = sign();
   await f.fleet.publish(one);
   const pushes = f.pushes();
@@ -246,25 +246,25 @@ t.test('publish refuses a manifest that does not verify, is for another fleet or
   t.same(await refusal(f.fleet.publish(tampered)), { upshift: true, code: 'E_SIG_INVALID' }, 'one byte changed after signing');
   const otherFleet = sign({ seq: 2, fleet: 'core' });
   t.same(await refusal(f.fleet.publish(otherFleet)), { upshift: true, code: 'E_WRONG_FLEET' }, 'signed by our key, for another fleet');
-  t.equal(f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), one, 'the held manifest is still the first');
+  t.equal(await f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), one, 'the held manifest is still the first');
   t.equal(f.source.digest(), digest, 'the digest is untouched');
   t.equal(f.pushes(), pushes, 'a refusal pushes nothing');
 
   const second = sign({ seq: 2, version: 'v1.0.1' });
   t.same(await f.fleet.publish(second), { held: 'accepted' }, 'a good seq 2 after the refusals');
   t.same(await refusal(f.fleet.publish(one)), { upshift: true, code: 'E_ROLLBACK' }, 'seq 1 after seq 2');
-  t.equal(f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), second, 'seq 2 stays held');
+  t.equal(await f.store.kv.get(`${MANIFEST_KEY_PREFIX}testnet`), second, 'seq 2 stays held');
   t.equal(f.source.digest().testnet?.seq, 2, 'and is what gossip advertises');
 });
 
 t.test('a pipeline run from the CLI publishes through the store, and the running daemon takes it up', async (t) => {
-  const f = setup(t);
+  const f = await setup(t);
   // the daemon's source over the same store, and the CLI's fleet without a pushNow
-  const daemon = new StoreManifestSource({ store: f.store, keyset, clock: f.clock, engine: null, node: { id: SELF, fleet: 'edge', tracks: ['testnet', 'production'] } });
+  const daemon = await StoreManifestSource.open({ store: f.store, keyset, clock: f.clock, engine: null, node: { id: SELF, fleet: 'edge', tracks: ['testnet', 'production'] } });
   const cli = gossipFleet(f.config, f.store, f.clock, f.source);
   const one = sign();
   t.same(await cli.publish(one), { held: 'accepted' });
   t.same(daemon.digest(), {}, 'the daemon has not looked yet');
-  daemon.refresh();
+  await daemon.refresh();
   t.equal(daemon.get('testnet'), one, 'its next round finds the manifest in the store');
 });

@@ -46,7 +46,7 @@ t.test('a build that goes for the release key and the state database reads neith
   a.repo.commit('a hostile build', { ...sampleAppFiles({ version: 'v1.0.1', latencyMs: 10 }), 'steal.sh': STEAL });
   a.service.deps.authority.build.command = `sh steal.sh ${a.ws.keyPath} ${db} ${db}-wal && node build.js`;
 
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed', done.reason ?? '');
 
@@ -69,6 +69,6 @@ t.test('a build that goes for the release key and the state database reads neith
   t.equal(statSync(tree).uid, 65534, 'the work tree is the build user\'s');
   t.equal(statSync(a.service.deps.workRoot).uid, 0, 'the work dir holding it is the daemon\'s');
   t.equal(statSync(a.ws.stateDir).mode & 0o777, 0o700, 'the state dir is private to the daemon');
-  const m = a.service.deps.store.manifests.forRun(run.id, 'release');
+  const m = await a.service.deps.store.manifests.forRun(run.id, 'release');
   t.equal(verifyManifest(m?.envelope ?? '', a.service.deps.keyset).payload.commit, run.commit, 'the release is signed');
 });

@@ -25,7 +25,7 @@ async function afterOnePoll(t: Tap.Test, a: TestAuthority) {
   const ready = await daemon.server.inject({ method: 'GET', url: '/readyz' });
   const status = (await daemon.server.inject({ method: 'GET', url: '/v1/status' })).json();
   const metrics = (await daemon.server.inject({ method: 'GET', url: '/metrics' })).body;
-  return { ready, status, metrics, local: nodeStatus(config, store) };
+  return { ready, status, metrics, local: await nodeStatus(config, store) };
 }
 
 t.test('a repository made on master while the config tracks main: the missing branch shows everywhere', async (t) => {

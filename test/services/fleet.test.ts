@@ -5,7 +5,6 @@ import { createLogger } from '../../src/adapters/logger.js';
 import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { openStore } from '../../src/runtime/deps.js';
-import { NodeTables } from '../../src/adapters/sqlite/node-tables.js';
 import type { ServiceContext } from '../../src/services/context.js';
 import { benchmarkHistory } from '../../src/services/benchmarks.js';
 import { fleetHealth, issueToken, listCerts, listFleet, revokeNode } from '../../src/services/fleet.js';
@@ -26,60 +25,60 @@ async function authorityContext(t: Tap.Test): Promise<ServiceContext> {
 
 t.test('issueToken stores only the hash, audits who asked, and checks its input', async (t) => {
   const ctx = await authorityContext(t);
-  const r = issueToken(ctx, { labels: { region: 'eu' }, ttlMs: 3_600_000, nodeId: 'web-3' });
+  const r = await issueToken(ctx, { labels: { region: 'eu' }, ttlMs: 3_600_000, nodeId: 'web-3' });
   t.match(r.evidence, { node_id: 'web-3', labels: { region: 'eu' }, expires_at: new Date(NOW + 3_600_000).toISOString() });
-  t.ok(ctx.store.identity.token(hashToken(r.evidence.token)), 'stored by hash');
-  t.match(ctx.store.events().find((e) => e.kind === 'identity.token_created'), { actor: 'cli:tester', data: { node_id: 'web-3' } });
-  t.notMatch(JSON.stringify(ctx.store.events()), r.evidence.token, 'the token itself is never in the audit trail');
-  t.throws(() => issueToken(ctx, { labels: {}, ttlMs: 10, nodeId: null }), { code: 'E_USAGE' });
-  t.throws(() => issueToken(ctx, { labels: {}, ttlMs: 60_000, nodeId: 'Bad Id' }), { code: 'E_USAGE' });
+  t.ok(await ctx.store.identity.token(hashToken(r.evidence.token)), 'stored by hash');
+  t.match((await ctx.store.events()).find((e) => e.kind === 'identity.token_created'), { actor: 'cli:tester', data: { node_id: 'web-3' } });
+  t.notMatch(JSON.stringify(await ctx.store.events()), r.evidence.token, 'the token itself is never in the audit trail');
+  await t.rejects(() => issueToken(ctx, { labels: {}, ttlMs: 10, nodeId: null }), { code: 'E_USAGE' });
+  await t.rejects(() => issueToken(ctx, { labels: {}, ttlMs: 60_000, nodeId: 'Bad Id' }), { code: 'E_USAGE' });
 });
 
 t.test('revokeNode refuses a node never certified, revokes once, and says when it already was', async (t) => {
   const ctx = await authorityContext(t);
   await t.rejects(revokeNode(ctx, { node: 'ghost', reason: 'gone' }), { code: 'E_USAGE' });
-  ctx.store.identity.addCert({ nodeId: 'web-2', serial: 1, publicKey: 'e'.repeat(64), labels: {}, cert: '{}', issuedAt: NOW - 1, expiresAt: NOW + 1000, tokenHash: null });
+  await ctx.store.identity.addCert({ nodeId: 'web-2', serial: 1, publicKey: 'e'.repeat(64), labels: {}, cert: '{}', issuedAt: NOW - 1, expiresAt: NOW + 1000, tokenHash: null });
   const first = await revokeNode(ctx, { node: 'web-2', reason: 'disk stolen' });
   t.match(first.evidence, { already_revoked: false, serial: 1, revocation_list: 1 });
   const again = await revokeNode(ctx, { node: 'web-2', reason: 'twice' });
   t.match(again.evidence, { already_revoked: true, reason: 'disk stolen', revocation_list: null });
-  t.match(listCerts(ctx).evidence.certs, [{ node_id: 'web-2', status: 'revoked' }]);
+  t.match((await listCerts(ctx)).evidence.certs, [{ node_id: 'web-2', status: 'revoked' }]);
 });
 
 t.test('fleet health is not ok when no node was heard', async (t) => {
   const ctx = await authorityContext(t);
-  t.same(listFleet(ctx).evidence.nodes, []);
-  const h = fleetHealth(ctx);
+  t.same((await listFleet(ctx)).evidence.nodes, []);
+  const h = await fleetHealth(ctx);
   t.equal(h.evidence.ok, false);
   t.match(h.evidence.problems, [{ problem: /no node heard/ }]);
 });
 
 t.test('bad marks: listed, cleared with a reason by the caller, refused when not marked', async (t) => {
   const ctx = await authorityContext(t);
-  new NodeTables(ctx.store.db).markBad({ track: 'testnet', commit: 'c'.repeat(40), version: 'v3', reason: 'probation failed', at: NOW });
-  t.equal(badMarks(ctx).evidence.bad.length, 1);
-  t.throws(() => unmarkBad(ctx, { version: 'v9', track: 'testnet', reason: 'fixed' }), { code: 'E_USAGE' });
-  t.throws(() => unmarkBad(ctx, { version: 'v3', track: 'testnet', reason: ' ' }), { code: 'E_USAGE' });
-  t.throws(() => unmarkBad(ctx, { version: 'v3', reason: 'fixed' }), { code: 'E_USAGE' }, 'two tracks: say which');
-  const r = unmarkBad(ctx, { version: 'v3', track: 'testnet', reason: 'disk fixed' });
+  await ctx.store.journal.markBad({ track: 'testnet', commit: 'c'.repeat(40), version: 'v3', reason: 'probation failed', at: NOW });
+  t.equal((await badMarks(ctx)).evidence.bad.length, 1);
+  await t.rejects(() => unmarkBad(ctx, { version: 'v9', track: 'testnet', reason: 'fixed' }), { code: 'E_USAGE' });
+  await t.rejects(() => unmarkBad(ctx, { version: 'v3', track: 'testnet', reason: ' ' }), { code: 'E_USAGE' });
+  await t.rejects(() => unmarkBad(ctx, { version: 'v3', reason: 'fixed' }), { code: 'E_USAGE' }, 'two tracks: say which');
+  const r = await unmarkBad(ctx, { version: 'v3', track: 'testnet', reason: 'disk fixed' });
   t.equal(r.evidence.cleared.length, 1);
-  t.same(badMarks(ctx).evidence.bad, []);
-  t.match(ctx.store.events().find((e) => e.kind === 'apply.unmarked'), { actor: 'cli:tester', data: { reason: 'disk fixed' } });
+  t.same((await badMarks(ctx)).evidence.bad, []);
+  t.match((await ctx.store.events()).find((e) => e.kind === 'apply.unmarked'), { actor: 'cli:tester', data: { reason: 'disk fixed' } });
 });
 
 t.test('benchmark history narrows to a suite and a metric, newest first', async (t) => {
   const ctx = await authorityContext(t);
   const metric = (v: number) => ({ value: v, better: 'lower' as const, unit: 'ms' });
-  const save = (runId: string, suite: string, at: number, metrics: Record<string, ReturnType<typeof metric>>) =>
-    ctx.store.benchmarks.save({ runId, suite, track: 'testnet', version: runId, commit: 'c'.repeat(40), metrics, samples: [], createdAt: at });
-  for (const id of ['r-1', 'r-2']) ctx.store.createRun({ id, track: 'testnet', version: id, ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: NOW });
-  save('r-1', 'micro', NOW - 2000, { latency_ms: metric(12), rss_mb: metric(40) });
-  save('r-2', 'micro', NOW - 1000, { latency_ms: metric(11) });
-  save('r-2', 'macro', NOW - 1000, { boot_ms: metric(300) });
-  t.throws(() => benchmarkHistory(ctx, { limit: 0 }), { code: 'E_USAGE' });
-  const latency = benchmarkHistory(ctx, { suite: 'micro', metric: 'latency_ms', limit: 10 }).evidence.snapshots;
+  const save = async (runId: string, suite: string, at: number, metrics: Record<string, ReturnType<typeof metric>>) =>
+    await ctx.store.benchmarks.save({ runId, suite, track: 'testnet', version: runId, commit: 'c'.repeat(40), metrics, samples: [], createdAt: at });
+  for (const id of ['r-1', 'r-2']) await ctx.store.createRun({ id, track: 'testnet', version: id, ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: NOW });
+  await save('r-1', 'micro', NOW - 2000, { latency_ms: metric(12), rss_mb: metric(40) });
+  await save('r-2', 'micro', NOW - 1000, { latency_ms: metric(11) });
+  await save('r-2', 'macro', NOW - 1000, { boot_ms: metric(300) });
+  await t.rejects(() => benchmarkHistory(ctx, { limit: 0 }), { code: 'E_USAGE' });
+  const latency = (await benchmarkHistory(ctx, { suite: 'micro', metric: 'latency_ms', limit: 10 })).evidence.snapshots;
   t.same(latency.map((s) => [s.run_id, s.metrics.latency_ms?.value]), [['r-2', 11], ['r-1', 12]]);
-  const rss = benchmarkHistory(ctx, { metric: 'rss_mb', limit: 10 }).evidence.snapshots;
+  const rss = (await benchmarkHistory(ctx, { metric: 'rss_mb', limit: 10 })).evidence.snapshots;
   t.same(rss.map((s) => s.run_id), ['r-1'], 'snapshots without the metric are left out');
-  t.equal(benchmarkHistory(ctx, { suite: 'none', limit: 3 }).reason, 'no benchmark snapshots of suite none recorded yet');
+  t.equal((await benchmarkHistory(ctx, { suite: 'none', limit: 3 })).reason, 'no benchmark snapshots of suite none recorded yet');
 });

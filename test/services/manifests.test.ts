@@ -14,15 +14,15 @@ t.test('a completed run exports its signed manifest, by run and by track#seq, an
   const a = await testAuthority(t);
   const { store } = a.service.deps;
   const { run } = (await startRun(a.service, { ref: 'main' })).evidence;
-  t.match(nodeStatus(a.service.deps.config, store).pipeline?.unfinished, [{ id: run.id, waiting: { state: 'idle' } }], 'status says what a pending run waits for');
-  t.throws(() => findManifest({ store }, run.id), { code: 'E_RUN_NOT_FOUND', message: /no signed manifest/ }, 'nothing signed yet');
+  t.match((await nodeStatus(a.service.deps.config, store)).pipeline?.unfinished, [{ id: run.id, waiting: { state: 'idle' } }], 'status says what a pending run waits for');
+  await t.rejects(() => findManifest({ store }, run.id), { code: 'E_RUN_NOT_FOUND', message: /no signed manifest/ }, 'nothing signed yet');
   await driveRun(a.service, { runId: run.id, until: 'terminal' });
-  const byRun = findManifest({ store }, run.id).evidence;
+  const byRun = (await findManifest({ store }, run.id)).evidence;
   t.match(byRun, { track: 'testnet', seq: 1, purpose: 'release', run_id: run.id });
-  t.equal(findManifest({ store }, 'testnet#1').evidence.envelope, byRun.envelope);
-  t.throws(() => findManifest({ store }, 'testnet#9'), { code: 'E_RUN_NOT_FOUND' });
-  t.throws(() => findManifest({ store }, 'testnet#1', 'canary'), { code: 'E_USAGE' });
-  t.throws(() => findManifest({ store }, run.id, 'rollback'), { code: 'E_RUN_NOT_FOUND', message: /no signed rollback manifest/ });
+  t.equal((await findManifest({ store }, 'testnet#1')).evidence.envelope, byRun.envelope);
+  await t.rejects(() => findManifest({ store }, 'testnet#9'), { code: 'E_RUN_NOT_FOUND' });
+  await t.rejects(() => findManifest({ store }, 'testnet#1', 'canary'), { code: 'E_USAGE' });
+  await t.rejects(() => findManifest({ store }, run.id, 'rollback'), { code: 'E_RUN_NOT_FOUND', message: /no signed rollback manifest/ });
 
   const out = join(tempDir(t, 'upshift-export-'), 'testnet-1.json');
   const cli = (...args: string[]) => runCli(['--config', a.ws.configPath, ...args]);
@@ -40,9 +40,9 @@ t.test('history lists the versions the poll passed over, newest first, by track'
   const a = await testAuthority(t);
   const { store } = a.service.deps;
   const at = Date.now();
-  store.appendEvent({ at, runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { track: 'production', version: 'v1.1.0', reason: 'only the newest unseen tag runs' } });
-  store.appendEvent({ at: at + 1, runId: null, stage: null, kind: 'version.refused', actor: 'scheduler', data: { track: 'production', version: 'v0.9.0', reason: 'older than v1.2.0' } });
-  const all = runHistory(store, { limit: 10 }).evidence.passed_over;
+  await store.appendEvent({ at, runId: null, stage: null, kind: 'version.skipped', actor: 'scheduler', data: { track: 'production', version: 'v1.1.0', reason: 'only the newest unseen tag runs' } });
+  await store.appendEvent({ at: at + 1, runId: null, stage: null, kind: 'version.refused', actor: 'scheduler', data: { track: 'production', version: 'v0.9.0', reason: 'older than v1.2.0' } });
+  const all = (await runHistory(store, { limit: 10 })).evidence.passed_over;
   t.same(all.map((p) => [p.kind, p.version]), [['refused', 'v0.9.0'], ['skipped', 'v1.1.0']]);
-  t.same(runHistory(store, { track: 'testnet', limit: 10 }).evidence.passed_over, [], 'another track passed over nothing');
+  t.same((await runHistory(store, { track: 'testnet', limit: 10 })).evidence.passed_over, [], 'another track passed over nothing');
 });

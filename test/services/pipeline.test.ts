@@ -19,7 +19,7 @@ t.test('startRun creates a run once and says so when the version already has one
 t.test('startRun refuses an unknown ref and writes nothing', async (t) => {
   const a = await testAuthority(t);
   await t.rejects(startRun(a.service, { ref: 'no-such-branch' }), { code: 'E_UNKNOWN_REF' });
-  t.same(a.service.deps.store.listRuns(), []);
+  t.same(await a.service.deps.store.listRuns(), []);
 });
 
 t.test('advanceRun drives one stage, refuses an ended run, and with nothing unfinished says so', async (t) => {
@@ -42,8 +42,8 @@ t.test('advanceRun without waiting returns at once and drives in the background'
   t.equal(r.evidence.driver, 'background');
   t.match(r.reason, /now being driven in the background/);
   // the background driver finishes the run by itself
-  for (let i = 0; i < 600 && a.service.deps.store.requireRun(run.id).status !== 'completed'; i++) await new Promise((ok) => setTimeout(ok, 100));
-  t.equal(a.service.deps.store.requireRun(run.id).status, 'completed');
+  for (let i = 0; i < 600 && (await a.service.deps.store.requireRun(run.id)).status !== 'completed'; i++) await new Promise((ok) => setTimeout(ok, 100));
+  t.equal((await a.service.deps.store.requireRun(run.id)).status, 'completed');
 });
 
 t.test('rollbackRun stops an unfinished run, records who and why, and refuses an ended one', async (t) => {
@@ -54,7 +54,7 @@ t.test('rollbackRun stops an unfinished run, records who and why, and refuses an
   t.equal(r.evidence.queued, false);
   t.not(r.evidence.run.status, 'completed');
   t.match(r.reason, /stopped/);
-  const events = a.service.deps.store.events({ runId: run.id });
+  const events = await a.service.deps.store.events({ runId: run.id });
   t.ok(events.some((e) => JSON.stringify(e.data).includes('wrong commit')), 'the reason is in the audit trail');
   await t.rejects(rollbackRun(a.service, { runId: run.id, reason: 'again', by: 'cli:test' }), { code: 'E_RUN_TERMINAL' });
 });
@@ -62,28 +62,28 @@ t.test('rollbackRun stops an unfinished run, records who and why, and refuses an
 t.test('approveRun needs a reason and refuses a completed run', async (t) => {
   const a = await testAuthority(t);
   const { run } = (await startRun(a.service, { ref: 'main' })).evidence;
-  t.throws(() => approveRun(a.service, { runId: run.id, reason: '', by: 'cli:test' }), { code: 'E_USAGE' });
-  const ok = approveRun(a.service, { runId: run.id, reason: 'paths reviewed', by: 'cli:test' });
+  await t.rejects(() => approveRun(a.service, { runId: run.id, reason: '', by: 'cli:test' }), { code: 'E_USAGE' });
+  const ok = await approveRun(a.service, { runId: run.id, reason: 'paths reviewed', by: 'cli:test' });
   t.equal(ok.evidence.retry, false);
-  t.match(a.service.deps.store.approvals.get(run.id), { by: 'cli:test', reason: 'paths reviewed' });
+  t.match(await a.service.deps.store.approvals.get(run.id), { by: 'cli:test', reason: 'paths reviewed' });
   await driveRun(a.service, { runId: run.id, until: 'terminal' });
-  t.throws(() => approveRun(a.service, { runId: run.id, reason: 'late', by: 'cli:test' }), { code: 'E_RUN_TERMINAL' });
+  await t.rejects(() => approveRun(a.service, { runId: run.id, reason: 'late', by: 'cli:test' }), { code: 'E_RUN_TERMINAL' });
 });
 
 t.test('show, history and status read what the runs recorded', async (t) => {
   const a = await testAuthority(t);
   const { store } = a.service.deps;
-  t.throws(() => showRun(store, 'r-missing'), { code: 'E_RUN_NOT_FOUND' });
-  t.throws(() => runHistory(store, { limit: 0 }), { code: 'E_USAGE' });
-  t.equal(runHistory(store, { limit: 5 }).reason, 'no runs yet');
+  await t.rejects(() => showRun(store, 'r-missing'), { code: 'E_RUN_NOT_FOUND' });
+  await t.rejects(() => runHistory(store, { limit: 0 }), { code: 'E_USAGE' });
+  t.equal((await runHistory(store, { limit: 5 })).reason, 'no runs yet');
   const { run } = (await startRun(a.service, { ref: 'main' })).evidence;
   await driveRun(a.service, { runId: run.id, until: 'terminal' });
-  const shown = showRun(store, run.id).evidence;
+  const shown = (await showRun(store, run.id)).evidence;
   t.equal(shown.stages.length, 7);
   t.match(shown.manifests, [{ purpose: 'release', signed: true }]);
   t.equal(shown.waiting, null, 'an ended run waits for nothing');
-  t.same(runHistory(store, { limit: 5 }).evidence.runs.map((r) => r.id), [run.id]);
-  const status = pipelineStatus(store).evidence;
+  t.same((await runHistory(store, { limit: 5 })).evidence.runs.map((r) => r.id), [run.id]);
+  const status = (await pipelineStatus(store)).evidence;
   t.same(status.unfinished, []);
   t.same(status.latest.map((r) => r.id), [run.id], 'one latest run per track');
 });

@@ -19,7 +19,7 @@ async function setup(t: Tap.Test, nodes: SimNode[], authority: Record<string, un
 
 /** Drive a run into its canary soak, then stop the driver there, as a crash would. */
 async function crashMidSoak(a: Awaited<ReturnType<typeof setup>>['a'], sleeps: number[], runId: string) {
-  while (a.service.deps.store.requireRun(runId).stage !== 'canary') await a.service.orchestrator.drive(runId, { until: 'stage' });
+  while ((await a.service.deps.store.requireRun(runId)).stage !== 'canary') await a.service.orchestrator.drive(runId, { until: 'stage' });
   const ctl = new AbortController();
   const driving = a.service.orchestrator.drive(runId, { signal: ctl.signal });
   const before = sleeps.length;
@@ -29,7 +29,7 @@ async function crashMidSoak(a: Awaited<ReturnType<typeof setup>>['a'], sleeps: n
 }
 
 async function releaseBaseline(a: Awaited<ReturnType<typeof setup>>['a']) {
-  const first = a.service.startOrFind(await a.service.resolve('main')).run;
+  const first = (await a.service.startOrFind(await a.service.resolve('main'))).run;
   const done = await a.service.orchestrator.drive(first.id);
   if (done.status !== 'completed') throw new Error(`baseline ${done.status}: ${done.reason}`);
   return first;
@@ -37,10 +37,10 @@ async function releaseBaseline(a: Awaited<ReturnType<typeof setup>>['a']) {
 
 t.test('a healthy canary soaks for the whole soak, then the fleet gets a manifest above the canary seq', async (t) => {
   const { a, published, sleeps } = await setup(t, fleet(20));
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed', done.reason ?? '');
-  const canary = a.service.deps.store.getStageResult(run.id, 'canary');
+  const canary = await a.service.deps.store.getStageResult(run.id, 'canary');
   t.equal((canary?.evidence.canaries as string[]).length, 2, '10% of 20, rounded up');
   t.match(canary?.reason, /2 canary node\(s\) soaked: all five canary criteria hold/);
   t.equal(sleeps.slice(0, 30).reduce((s, x) => s + x, 0), 30 * 60_000, 'the soak lasted its 30 minutes of (virtual) time');
@@ -53,18 +53,18 @@ t.test('a canary whose health fails is rolled back there with a signed rollback;
   const base = await releaseBaseline(a);
   const head = a.commitVersion({ version: 'v2', latencyMs: 10 });
   for (const n of nodes) n.unhealthyOn = head;
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'rolled_back');
   t.match(done.reason, /canary failed on node-\d: health: health probe failing on node-\d/);
-  const canary = a.service.deps.store.getStageResult(run.id, 'canary');
+  const canary = await a.service.deps.store.getStageResult(run.id, 'canary');
   const canaries = canary?.evidence.canaries as string[];
   t.equal(canaries.length, 1);
   const after = published.slice(-2);
   t.same(after.map((p) => [p.kind, p.targets, p.commit]), [['release', canaries, head], ['rollback', canaries, base.commit]], 'canary manifest, then a rollback to the stable commit, both to the canaries only');
   t.ok(after[1]!.seq > after[0]!.seq, 'the rollback has the higher seq');
   t.notOk(published.some((p) => p.commit === head && p.targets === 'all'), 'the release never went fleet-wide');
-  const rollback = a.service.deps.store.manifests.forRun(run.id, 'rollback');
+  const rollback = await a.service.deps.store.manifests.forRun(run.id, 'rollback');
   t.equal(verifyManifest(rollback?.envelope ?? '', a.service.deps.keyset).payload.kind, 'rollback');
 });
 
@@ -73,7 +73,7 @@ t.test('an error-rate rise on the canaries beyond +50% of the control group is c
   const { a } = await setup(t, nodes);
   await releaseBaseline(a);
   a.commitVersion({ version: 'v2', latencyMs: 10 });
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   // the canary set is fixed by the run id: make exactly those nodes error more
   const { selectCanaries } = await import('../../src/core/decisions/canary.js');
   const chosen = selectCanaries(nodes.map((n) => ({ id: n.id, labels: { region: n.region }, verified: true, healthy: true })), { fraction: 0.1, labels: ['region'], seed: run.id }).canaries;
@@ -86,7 +86,7 @@ t.test('an error-rate rise on the canaries beyond +50% of the control group is c
 t.test('a canary whose checkout was tampered with fails the code-hash criterion', async (t) => {
   const nodes = fleet(4, () => ({ tamperHash: 'f'.repeat(64) }));
   const { a } = await setup(t, nodes);
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'rolled_back');
   t.match(done.reason, /code_hash: code hash differs from the manifest's [0-9a-f]{12} on node-\d \(ffffffffffff\)/);
@@ -95,23 +95,23 @@ t.test('a canary whose checkout was tampered with fails the code-hash criterion'
 t.test('a restarted authority continues the same soak with the same canaries', async (t) => {
   const nodes = fleet(10);
   const { a, sleeps } = await setup(t, nodes);
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   await a.service.orchestrator.drive(run.id, { until: 'stage' });
-  while (a.service.deps.store.requireRun(run.id).stage !== 'canary') await a.service.orchestrator.drive(run.id, { until: 'stage' });
+  while ((await a.service.deps.store.requireRun(run.id)).stage !== 'canary') await a.service.orchestrator.drive(run.id, { until: 'stage' });
   // start the canary stage, then stop the driver mid-soak as a crash would
   const ctl = new AbortController();
   const driving = a.service.orchestrator.drive(run.id, { signal: ctl.signal });
   while (sleeps.length < 5) await new Promise((r) => setImmediate(r));
   ctl.abort();
   await driving;
-  const plan = a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[]; confirmBy: number };
-  const confirmed = a.service.deps.store.plans.canaryConfirms(run.id);
+  const plan = await a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[]; confirmBy: number };
+  const confirmed = await a.service.deps.store.plans.canaryConfirms(run.id);
   t.same(Object.keys(confirmed).sort(), [...plan.canaries].sort(), 'each canary confirmation is stored as it is seen');
-  t.equal(a.service.deps.store.requireRun(run.id).stage, 'canary', 'interrupted mid-soak');
+  t.equal((await a.service.deps.store.requireRun(run.id)).stage, 'canary', 'interrupted mid-soak');
   const before = sleeps.length;
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed');
-  const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence;
+  const evidence = (await a.service.deps.store.getStageResult(run.id, 'canary'))?.evidence;
   t.same(evidence?.canaries, plan.canaries, 'the same canaries');
   t.equal(evidence?.confirm_deadline, new Date(plan.confirmBy).toISOString(), 'the same confirm deadline');
   const soakEnd = Math.max(...Object.values(confirmed)) + 30 * 60_000;
@@ -122,10 +122,10 @@ t.test('a restarted authority continues the same soak with the same canaries', a
 
 t.test('a fleet that goes silent during deploy does not pass it: deploy waits for the progress deadline, then fails', async (t) => {
   const { a } = await setup(t, fleet(4, () => ({ silentAfterFleetWide: true })));
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'failed');
-  const deploy = a.service.deps.store.getStageResult(run.id, 'deploy');
+  const deploy = await a.service.deps.store.getStageResult(run.id, 'deploy');
   t.match(deploy?.reason, /progress deadline passed; behind: node-0 \(at seq \d+ \(silent\)\)/);
   t.same(deploy?.evidence.converged, [], 'nobody confirmed');
 });
@@ -135,11 +135,11 @@ t.test('the soak of a canary starts when it confirms: a slow apply does not eat 
   const { a, sleeps } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '5m', check_every: '1m' }, deploy: { progress_deadline: '10m' } });
   await releaseBaseline(a);
   a.commitVersion({ version: 'v2', latencyMs: 10 });
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const before = sleeps.length;
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed', done.reason ?? '');
-  const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence as { confirmed_at: Record<string, string>; soak_until: string };
+  const evidence = (await a.service.deps.store.getStageResult(run.id, 'canary'))?.evidence as { confirmed_at: Record<string, string>; soak_until: string };
   const [confirmedAt] = Object.values(evidence.confirmed_at);
   t.equal(Date.parse(evidence.soak_until) - Date.parse(confirmedAt ?? ''), 5 * 60_000, 'five minutes of soak after the confirm');
   const soaked = sleeps.slice(before).filter((ms) => ms <= 60_000).slice(0, 12).reduce((x, y) => x + y, 0);
@@ -152,7 +152,7 @@ t.test('a canary that does not confirm by the confirm deadline fails for that re
   await releaseBaseline(a);
   for (const n of nodes) n.applyMs = 20 * 60_000;
   a.commitVersion({ version: 'v2', latencyMs: 10 });
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'rolled_back');
   t.match(done.reason, /canary failed on node-\d: canary node-\d did not confirm the release within 600 s \(last heard: fetching #\d+\)/);
@@ -164,16 +164,16 @@ t.test('an authority restarted after the soak deadline hears fresh heartbeats be
   const { a, sleeps, clock, advance, freeze } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '30m', check_every: '5s', heartbeat_timeout: '30s' } });
   await releaseBaseline(a);
   a.commitVersion({ version: 'v2', latencyMs: 10 });
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   await crashMidSoak(a, sleeps, run.id);
-  const { canaries } = a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
+  const { canaries } = await a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
   // what the store holds is how the canaries were heard before the crash, an hour ago (mid-probation, say);
   // fresh heartbeats come 20 s after the restart
   freeze(canaries, clock.now() + 60 * 60_000 + 20_000, (r) => ({ ...r, health: 'failing', tracks: { testnet: { ...r.tracks.testnet!, state: 'probation', codeHash: 'e'.repeat(64) } } }));
   advance(60 * 60_000);
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed', done.reason ?? '');
-  const evidence = a.service.deps.store.getStageResult(run.id, 'canary')?.evidence as { criteria: Array<{ ok: boolean }> };
+  const evidence = (await a.service.deps.store.getStageResult(run.id, 'canary'))?.evidence as { criteria: Array<{ ok: boolean }> };
   t.ok(evidence.criteria.every((c) => c.ok), 'judged on the heartbeats heard after the restart');
 });
 
@@ -182,9 +182,9 @@ t.test('a restarted authority whose canaries stay silent judges them silent afte
   const { a, sleeps, clock, advance, freeze } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '30m', check_every: '5s', heartbeat_timeout: '30s' } });
   await releaseBaseline(a);
   a.commitVersion({ version: 'v2', latencyMs: 10 });
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   await crashMidSoak(a, sleeps, run.id);
-  const { canaries } = a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
+  const { canaries } = await a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
   freeze(canaries, clock.now() + 24 * 3_600_000);
   advance(60 * 60_000);
   const done = await a.service.orchestrator.drive(run.id);

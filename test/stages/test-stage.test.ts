@@ -3,9 +3,9 @@ import { testAuthority } from '../helpers/authority.js';
 
 const run = async (t: Tap.Test, test: Record<string, unknown>) => {
   const a = await testAuthority(t, { authority: { test: { ...test } } });
-  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
-  return { a, done, result: a.service.deps.store.getStageResult(run.id, 'test') };
+  return { a, done, result: await a.service.deps.store.getStageResult(run.id, 'test') };
 };
 
 t.test('a test command that hangs is killed at its timeout and fails with E_TIMEOUT', async (t) => {

@@ -1,8 +1,15 @@
 // Fleet identity records: join tokens (hashed, spent once), issued node certificates,
-// revocations, and known peers. Callers that combine several steps (redeem a token and
-// issue a certificate) wrap them in Store.tx so that a failure spends nothing.
+// revocations, and known peers. Steps that belong together (redeem a token and issue a
+// certificate; revoke and sign the next list) are one method each, one transaction, so a
+// failure spends nothing.
 import { UpshiftError } from '../../core/errors.js';
+import type { Audit, CertDraft, IssuedCert, RevocationSigner } from '../../core/store-ports.js';
 import type { Db } from './db.js';
+import { insertEvent, KvTable } from './records.js';
+
+/** Where the revocation list held for gossip is kept, and the authority's last list seq. */
+const HELD_LIST_KEY = 'gossip.revocations';
+const LIST_SEQ_KEY = 'authority.revocations.seq';
 
 export type { CertRecord, JoinTokenRecord, PeerRecord, PeerState, RevocationRecord } from '../../core/records.js';
 import type { CertRecord, JoinTokenRecord, PeerRecord, PeerState, RevocationRecord } from '../../core/records.js';
@@ -31,12 +38,24 @@ const CERTS_WITH_REVOCATION = `SELECT c.*,
   FROM node_certs c`;
 
 export class IdentityTable {
-  constructor(private readonly db: Db) {}
+  private readonly kv: KvTable;
+
+  constructor(private readonly db: Db) {
+    this.kv = new KvTable(db);
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
 
   // ---- join tokens
-  addToken(t: { tokenHash: string; labels: Record<string, string>; nodeId: string | null; createdAt: number; expiresAt: number }): void {
-    this.db.prepare('INSERT INTO join_tokens (token_hash, labels, node_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
-      .run(t.tokenHash, JSON.stringify(t.labels), t.nodeId, t.createdAt, t.expiresAt);
+  /** A new token, with its `identity.token_created` event when `audit` says who made it. */
+  addToken(t: { tokenHash: string; labels: Record<string, string>; nodeId: string | null; createdAt: number; expiresAt: number }, audit?: Audit): void {
+    this.tx(() => {
+      this.db.prepare('INSERT INTO join_tokens (token_hash, labels, node_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+        .run(t.tokenHash, JSON.stringify(t.labels), t.nodeId, t.createdAt, t.expiresAt);
+      if (audit) insertEvent(this.db, { at: t.createdAt, runId: null, stage: null, kind: 'identity.token_created', actor: audit.actor, data: audit.data });
+    });
   }
 
   token(tokenHash: string): JoinTokenRecord | null {
@@ -66,6 +85,23 @@ export class IdentityTable {
   }
 
   // ---- certificates
+  /**
+   * Spend the token (if any), take the next serial, let `sign` build the certificate (a
+   * throw commits nothing), store it, supersede the node's older ones, append the event.
+   */
+  issue(r: { nodeId: string; tokenHash: string | null; at: number; sign: (d: CertDraft) => IssuedCert }): CertRecord {
+    return this.tx(() => {
+      const token = r.tokenHash === null ? null : this.redeemToken(r.tokenHash, r.nodeId, r.at);
+      const held = this.latestCert(r.nodeId);
+      const serial = this.nextSerial();
+      const c = r.sign({ serial, held, token });
+      this.addCert({ serial, nodeId: r.nodeId, publicKey: c.publicKey, labels: c.labels, cert: c.cert, issuedAt: c.issuedAt, expiresAt: c.expiresAt, tokenHash: r.tokenHash });
+      if (held) this.revoke(r.nodeId, serial - 1, `superseded by serial ${serial}`, r.at);
+      insertEvent(this.db, { at: r.at, runId: null, stage: null, kind: 'identity.cert_issued', actor: c.event.actor, data: c.event.data });
+      return this.latestCert(r.nodeId) as CertRecord;
+    });
+  }
+
   nextSerial(): number {
     return ((this.db.prepare('SELECT MAX(serial) FROM node_certs').pluck().get() as number | null) ?? 0) + 1;
   }
@@ -94,6 +130,48 @@ export class IdentityTable {
       .run(nodeId, serial, at, reason);
   }
 
+  /** Revoke a node's newest certificate and sign the next list, with the event; null when it never had one. */
+  revokeNode(r: { nodeId: string; reason: string; at: number; actor: string; sign: RevocationSigner }):
+    { serial: number; already: boolean; revokedAt: number; reason: string; list: number | null } | null {
+    return this.tx(() => {
+      const latest = this.latestCert(r.nodeId);
+      if (!latest) return null;
+      if (latest.revokedAt !== null) {
+        return { serial: latest.serial, already: true, revokedAt: latest.revokedAt, reason: latest.revokeReason ?? '', list: null };
+      }
+      this.revoke(r.nodeId, latest.serial, r.reason, r.at);
+      const list = this.publishRevocationList(r.sign);
+      insertEvent(this.db, {
+        at: r.at, runId: null, stage: null, kind: 'identity.cert_revoked', actor: r.actor,
+        data: { node_id: r.nodeId, serial: latest.serial, reason: r.reason, revocation_list: list.seq },
+      });
+      return { serial: latest.serial, already: false, revokedAt: r.at, reason: r.reason, list: list.seq };
+    });
+  }
+
+  /** The next revocation list of every revocation recorded, held for gossip. */
+  publishRevocationList(sign: RevocationSigner): { seq: number; revoked: number } {
+    return this.tx(() => {
+      const seq = Number(this.kv.get(LIST_SEQ_KEY) ?? '0') + 1;
+      const revoked = this.revocations();
+      const envelope = sign(seq, revoked);
+      this.kv.set(LIST_SEQ_KEY, String(seq));
+      this.kv.set(HELD_LIST_KEY, envelope);
+      return { seq, revoked: revoked.length };
+    });
+  }
+
+  revocationList(): string | null {
+    return this.kv.get(HELD_LIST_KEY);
+  }
+
+  holdRevocationList(envelope: string, revoked: RevocationRecord[]): void {
+    this.tx(() => {
+      this.kv.set(HELD_LIST_KEY, envelope);
+      for (const r of revoked) this.revoke(r.nodeId, r.serial, r.reason, r.revokedAt);
+    });
+  }
+
   isRevoked(nodeId: string, serial: number): boolean {
     return this.db.prepare('SELECT 1 FROM cert_revocations WHERE node_id = ? AND serial >= ? LIMIT 1').get(nodeId, serial) !== undefined;
   }
@@ -109,6 +187,12 @@ export class IdentityTable {
       ON CONFLICT(node_id) DO UPDATE SET url = excluded.url, cert = excluded.cert, labels = excluded.labels, state = excluded.state,
         last_seen = excluded.last_seen, heartbeat = excluded.heartbeat`)
       .run(p.nodeId, p.url, p.cert, JSON.stringify(p.labels), p.state, p.lastSeen, p.heartbeat);
+  }
+
+  upsertPeers(peers: PeerRecord[]): void {
+    this.tx(() => {
+      for (const p of peers) this.upsertPeer(p);
+    });
   }
 
   setPeerState(nodeId: string, state: PeerState): void {

@@ -2,7 +2,9 @@
 // the applies row and an append-only apply_steps row in one transaction, so the journal
 // never shows a state without the step that explains it (SPEC "Node agent", step 6).
 import { UpshiftError } from '../../core/errors.js';
+import type { ApplyAlso } from '../../core/store-ports.js';
 import type { Db } from './db.js';
+import { FloorTable, insertEvent } from './records.js';
 
 export { OPEN_STATES } from '../../core/records.js';
 export type { ApplyPatch, ApplyRecord, ApplyState, ApplyStep, BadVersion } from '../../core/records.js';
@@ -34,8 +36,8 @@ export class NodeTables {
     }).immediate();
   }
 
-  /** Move an apply to `state` (or record a note in its current state) with its step row. */
-  transition(id: number, state: ApplyState, note: string, at: number, patch: ApplyPatch = {}): ApplyRecord {
+  /** Move an apply to `state` (or record a note in its current state) with its step row, and `also`. */
+  transition(id: number, state: ApplyState, note: string, at: number, patch: ApplyPatch = {}, also: ApplyAlso = {}): ApplyRecord {
     return this.db.transaction(() => {
       const cur = this.require(id);
       if (TERMINAL.has(cur.state)) throw new UpshiftError('E_INTERNAL', `apply #${id} is already ${cur.state}; cannot move it to ${state}`);
@@ -48,8 +50,15 @@ export class NodeTables {
       }
       this.db.prepare(`UPDATE applies SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
       this.step(id, state, note, at);
+      if (also.markBad !== undefined) this.markBad({ track: cur.track, commit: cur.commit, version: cur.version, reason: also.markBad, at });
+      if (also.raiseFloor) new FloorTable(this.db).raise(cur.track, cur.seq, at);
       return this.require(id);
     }).immediate();
+  }
+
+  /** Run `fn` holding the database's write lock: the processes of this node take turns. */
+  serialized(fn: () => void): void {
+    this.db.transaction(fn).immediate();
   }
 
   get(id: number): ApplyRecord | null {
@@ -120,12 +129,18 @@ export class NodeTables {
   }
 
   /** Remove the marks of a version (by name or commit) on a track; returns what was removed. */
-  clearBad(track: string, versionOrCommit: string): BadVersion[] {
+  clearBad(track: string, versionOrCommit: string, audit?: { at: number; actor: string; reason: string }): BadVersion[] {
     return this.db.transaction(() => {
       const gone = this.badVersions().filter((b) => b.track === track && (b.version === versionOrCommit || b.commit === versionOrCommit));
       for (const b of gone) this.db.prepare('DELETE FROM bad_versions WHERE track = ? AND commit_sha = ?').run(b.track, b.commit);
+      if (audit && gone.length > 0) {
+        insertEvent(this.db, {
+          at: audit.at, runId: null, stage: null, kind: 'apply.unmarked', actor: audit.actor,
+          data: { track, version: versionOrCommit, reason: audit.reason, cleared: gone.map((b) => b.commit) },
+        });
+      }
       return gone;
-    })();
+    }).immediate();
   }
 
   badVersions(): BadVersion[] {

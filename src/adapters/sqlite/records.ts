@@ -1,9 +1,20 @@
 // Smaller record kinds of the state store, each over the same database.
 import { UpshiftError } from '../../core/errors.js';
 import type { Db } from './db.js';
-import type { ApprovalRecord, BenchmarkRecord, ManifestPurpose, ManifestRecord, RunCommand } from '../../core/records.js';
+import type { ApprovalRecord, BenchmarkRecord, EventRecord, ManifestPurpose, ManifestRecord, RunCommand } from '../../core/records.js';
 
 export type { ApprovalRecord, RunCommand } from '../../core/records.js';
+
+/** Append to the event log (append-only: triggers refuse UPDATE and DELETE). */
+export function insertEvent(db: Db, e: Omit<EventRecord, 'seq'>): void {
+  db.prepare('INSERT INTO events (at, run_id, stage, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)').run(e.at, e.runId, e.stage, e.kind, e.actor, JSON.stringify(e.data));
+}
+
+/** An approval with its `run.approved` event; the caller holds the transaction. */
+export function approve(db: Db, runId: string, by: string, reason: string, at: number, data: Record<string, unknown> = {}): void {
+  db.prepare('INSERT OR REPLACE INTO approvals (run_id, by, reason, at) VALUES (?, ?, ?, ?)').run(runId, by, reason, at);
+  insertEvent(db, { at, runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, ...data } });
+}
 
 export class ManifestTable {
   constructor(private readonly db: Db) {}
@@ -115,7 +126,7 @@ export class ApprovalTable {
   constructor(private readonly db: Db) {}
 
   approve(runId: string, by: string, reason: string, at: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO approvals (run_id, by, reason, at) VALUES (?, ?, ?, ?)').run(runId, by, reason, at);
+    this.db.transaction(() => approve(this.db, runId, by, reason, at))();
   }
 
   get(runId: string): ApprovalRecord | null {
@@ -147,5 +158,15 @@ export class KvTable {
   }
   set(key: string, value: string): void {
     this.db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+  setMany(entries: Record<string, string>): void {
+    this.db.transaction(() => {
+      for (const [key, value] of Object.entries(entries)) this.set(key, value);
+    })();
+  }
+  withPrefix(prefix: string): string[] {
+    // every key that starts with prefix sorts at or after it and before prefix with its last character bumped
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    return this.db.prepare('SELECT value FROM kv WHERE key >= ? AND key < ? ORDER BY key').pluck().all(prefix, end) as string[];
   }
 }

@@ -2,13 +2,9 @@
 // the same canaries and the same deadlines (migration 7). Each is written once.
 import type { Db } from './db.js';
 
-export interface CanaryPlan {
-  canaries: string[];
-  selection: string;
-  selectedAt: number;
-  /** Absolute: a canary that has not confirmed the release by then fails. */
-  confirmBy: number;
-}
+import type { CanaryPlan } from '../../core/records.js';
+
+export type { CanaryPlan } from '../../core/records.js';
 
 export class RunPlanTables {
   constructor(private readonly db: Db) {}

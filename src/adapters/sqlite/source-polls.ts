@@ -3,20 +3,9 @@
 // by readiness, status and metrics.
 import type { Db } from './db.js';
 
-export interface SourcePoll {
-  at: number;
-  ok: boolean;
-  /** The error code and message of a failed poll (E_GIT, E_UNREACHABLE, ...); null when ok. */
-  code: string | null;
-  message: string | null;
-}
+import type { BranchPresence, SourcePoll } from '../../core/records.js';
 
-export interface BranchPresence {
-  track: string;
-  branch: string;
-  present: boolean;
-  checkedAt: number;
-}
+export type { BranchPresence, SourcePoll } from '../../core/records.js';
 
 export class SourcePollTable {
   constructor(private readonly db: Db) {}

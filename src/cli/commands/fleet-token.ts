@@ -42,7 +42,7 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
       action(session, async (opts: { labels?: string; ttl?: string; node?: string; json?: boolean }) => {
         const labels = opts.labels ? parseLabelsArg(opts.labels) : {};
         const ttlMs = opts.ttl ? parseTtl(opts.ttl) : DEFAULT_TOKEN_TTL_MS;
-        const r = issueToken(session.context(), { labels, ttlMs, nodeId: opts.node ?? null });
+        const r = await issueToken(session.context(), { labels, ttlMs, nodeId: opts.node ?? null });
         const t = r.evidence;
         if (opts.json) return void printJson({ ok: true, ...t });
         say(`join token (shown only now; single use; valid until ${t.expires_at}):\n  ${t.token}`);
@@ -72,7 +72,7 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (opts: { json?: boolean }) => {
-        const r = listCerts(session.context());
+        const r = await listCerts(session.context());
         if (opts.json) return void printJson({ ok: true, certs: r.evidence.certs });
         if (r.evidence.certs.length === 0) return void say(r.reason);
         for (const c of r.evidence.certs) {

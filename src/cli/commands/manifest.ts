@@ -63,7 +63,7 @@ export function registerManifest(program: Command, session: Session): void {
     .option('--json', 'print a JSON summary (with the envelope) instead of the bare envelope')
     .action(
       action(session, async (what: string, opts: { purpose?: ManifestRecord['purpose']; out?: string; json?: boolean }) => {
-        const r = findManifest({ store: session.store() }, what, opts.purpose);
+        const r = await findManifest({ store: session.store() }, what, opts.purpose);
         const text = `${r.evidence.envelope}\n`;
         if (opts.out) await writeNewFile(opts.out, text);
         if (opts.json) printJson({ ok: true, reason: r.reason, ...(opts.out ? { out: opts.out } : {}), ...r.evidence });

@@ -12,7 +12,7 @@ export function registerNode(program: Command, session: Session): void {
 
   node.command('bad').description('versions this node marked bad after a failed apply').option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const r = badMarks(session.context());
+      const r = await badMarks(session.context());
       const bad = r.evidence.bad.map((b) => ({ ...b, at: new Date(b.at).toISOString() }));
       if (opts.json) return void printJson({ ok: true, bad });
       if (bad.length === 0) return void say(r.reason);
@@ -25,7 +25,7 @@ export function registerNode(program: Command, session: Session): void {
     .requiredOption('--reason <text>', 'why it is safe again, for the audit trail')
     .option('--json', 'print JSON')
     .action(action(session, async (version: string, opts: { track?: string; reason: string; json?: boolean }) => {
-      const r = unmarkBad(session.context(), { version, reason: opts.reason, ...(opts.track ? { track: opts.track } : {}) });
+      const r = await unmarkBad(session.context(), { version, reason: opts.reason, ...(opts.track ? { track: opts.track } : {}) });
       if (opts.json) return void printJson({ ok: true, ...r.evidence });
       say(r.reason);
     }));

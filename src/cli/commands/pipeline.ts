@@ -26,13 +26,13 @@ export function registerPipeline(program: Command, session: Session): void {
       const { run, created } = started.evidence;
       if (!created && TERMINAL.has(run.status)) {
         // a version runs once: say so, and how it ended
-        if (opts.json) printJson({ ok: run.status === 'completed', already_ran: true, reason: started.reason, run, stages: svc.deps.store.stageResults(run.id) });
-        else say(`${started.reason}\n${runSummary(run, svc.deps.store.stageResults(run.id))}`);
+        if (opts.json) printJson({ ok: run.status === 'completed', already_ran: true, reason: started.reason, run, stages: await svc.deps.store.stageResults(run.id) });
+        else say(`${started.reason}\n${runSummary(run, await svc.deps.store.stageResults(run.id))}`);
         return exitCodeOfRun(run);
       }
       const tty = !opts.json && process.stdout.isTTY;
       if (!opts.json) say(`${created ? 'started' : 'resuming'} run ${run.id}: ${run.track} ${run.version}`);
-      const onState = tty ? progressPrinter(process.stdout, (id) => svc.deps.store.stageResults(id)) : undefined;
+      const onState = tty ? progressPrinter(process.stdout, async (id) => await svc.deps.store.stageResults(id)) : undefined;
       const done = await driveRun(svc, { runId: run.id, until: 'terminal', signal: shutdownSignal(), ...(onState ? { onState } : {}) });
       return finish(done.evidence, opts.json);
     }));
@@ -61,7 +61,7 @@ export function registerPipeline(program: Command, session: Session): void {
     .argument('<run>', 'run id').option('--reason <text>', 'why', 'approved by operator').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { reason: string; json?: boolean }) => {
       const { svc, actor } = service();
-      const r = approveRun(svc, { runId, reason: opts.reason, by: actor });
+      const r = await approveRun(svc, { runId, reason: opts.reason, by: actor });
       if (opts.json) printJson({ ok: true, reason: r.reason, ...r.evidence });
       else say(r.reason);
     }));
@@ -77,7 +77,7 @@ export function registerPipeline(program: Command, session: Session): void {
 
   pipeline.command('status').description('unfinished runs and the latest run of each track').option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const { unfinished, latest } = pipelineStatus(session.store()).evidence;
+      const { unfinished, latest } = (await pipelineStatus(session.store())).evidence;
       if (opts.json) return printJson({ ok: true, unfinished, latest });
       say(unfinished.length ? `unfinished:\n${unfinished.map(runLine).join('\n')}` : 'no unfinished runs');
       if (latest.length) say(`latest per track:\n${latest.map(runLine).join('\n')}`);
@@ -86,7 +86,7 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('history').description('runs, newest first').option('--track <track>').option('--limit <n>', 'how many', '20').option('--json', 'print JSON')
     .action(action(session, async (opts: { track?: string; limit: string; json?: boolean }) => {
       const limit = /^\d+$/.test(opts.limit) ? Number(opts.limit) : NaN;
-      const r = runHistory(session.store(), { ...(opts.track ? { track: opts.track } : {}), limit });
+      const r = await runHistory(session.store(), { ...(opts.track ? { track: opts.track } : {}), limit });
       if (opts.json) return printJson({ ok: true, runs: r.evidence.runs, passed_over: r.evidence.passed_over });
       say(r.evidence.runs.length ? r.evidence.runs.map(runLine).join('\n') : r.reason);
       if (r.evidence.passed_over.length) {
@@ -97,7 +97,7 @@ export function registerPipeline(program: Command, session: Session): void {
 
   pipeline.command('show').description('one run: stages, reasons, evidence, events, manifests').argument('<run>', 'run id').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { json?: boolean }) => {
-      const shown = showRun(session.store(), runId, session.config().config.authority?.canary.soak ?? 0).evidence;
+      const shown = (await showRun(session.store(), runId, session.config().config.authority?.canary.soak ?? 0)).evidence;
       if (opts.json) return printJson({ ok: true, ...shown });
       say(runShow(shown));
     }));

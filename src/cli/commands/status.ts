@@ -8,7 +8,7 @@ export function registerStatus(program: Command, session: Session): void {
   program.command('status').description('this node, its tracks, and the pipeline').option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
       const { config, path } = session.config();
-      const status = nodeStatus(config, session.store(), { configPath: path });
+      const status = await nodeStatus(config, session.store(), { configPath: path });
       if (opts.json) return printJson({ ok: true, ...status });
       say(`node ${config.node.id} in fleet ${config.fleet}${config.authority ? ' (authority)' : ''}`);
       for (const [track, t] of Object.entries(status.tracks)) {

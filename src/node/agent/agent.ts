@@ -10,7 +10,8 @@ import { PeerUrlPolicy } from '../../core/peer-url.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
-import type { Store } from '../../adapters/sqlite/store.js';
+import type { StateStore } from '../../core/ports.js';
+import type { PeerRecord } from '../../core/records.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
@@ -22,7 +23,9 @@ import type { Keyset } from '../../trust/keyset.js';
 import type { NodeCert } from '../../trust/node-cert.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
-import { revocationCheck } from '../identity.js';
+import type { TrackApplyStatus } from '../apply/engine.js';
+import { RevocationView } from './revocation-view.js';
+import type { SmokeVerdict } from './smoke.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
@@ -33,7 +36,7 @@ import { loadReplayFloors, saveReplayFloors } from './replay-floors.js';
 
 export interface NodeAgentDeps {
   config: Config;
-  store: Store;
+  store: StateStore;
   /** From loadNodeIdentity(); a node without a valid certificate cannot be heard on gossip. */
   identity: { nodeId: string; signer: Signer; cert: NodeCert | null; envelope: Envelope | null };
   keyset: Keyset;
@@ -68,26 +71,44 @@ export class NodeAgent {
   /** The on-node smoke benchmark; null unless `app.smoke` is configured. */
   readonly smoke: SmokeRunner | null;
 
-  constructor(private readonly deps: NodeAgentDeps) {
+  /** What the heartbeat reads from the store, read before each round: gossip asks for it synchronously. */
+  private status: { apply: Record<string, TrackApplyStatus>; smoke: SmokeVerdict | null } = { apply: {}, smoke: null };
+  /** The revocations known here, for gossip's synchronous certificate checks. */
+  readonly revocations: RevocationView;
+
+  /** An agent with what the store kept: held manifests, revocations, peers, replay floors, apply status. */
+  static async open(deps: NodeAgentDeps): Promise<NodeAgent> {
+    const { config, store, identity } = deps;
+    const revocations = await new RevocationView(store).refresh();
+    const source = await StoreManifestSource.open({
+      store, keyset: deps.keyset, node: sourceNode(config, identity.nodeId), clock: deps.clock, engine: deps.engine,
+      onRevocations: async () => void await revocations.refresh(), ...(deps.log ? { log: deps.log } : {}),
+    });
+    const agent = new NodeAgent(deps, { source, revocations, peers: await store.identity.peers(), replayFloors: await loadReplayFloors(store) });
+    await agent.readStatus();
+    return agent;
+  }
+
+  private constructor(private readonly deps: NodeAgentDeps, loaded: { source: StoreManifestSource; revocations: RevocationView; peers: PeerRecord[]; replayFloors: Record<string, number> }) {
     const { config, store, identity } = deps;
     if (!identity.envelope || !identity.cert) {
       throw new UpshiftError('E_NOT_CERTIFIED', `node ${identity.nodeId} has no valid certificate; run \`upshift join\` before gossiping`);
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
-    const node = sourceNode(config, identity.nodeId);
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
       : null;
     this.smoke = this.monitor && config.app?.smoke
       ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}), ...(deps.signal ? { signal: deps.signal } : {}) })
       : null;
-    this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
-    const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
+    this.source = loaded.source;
+    this.revocations = loaded.revocations;
+    const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: this.revocations.revoked });
     const policy = new PeerUrlPolicy(config.gossip.allow);
     const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy });
     // peers saved by an earlier run, on today's URL policy
-    const peers = store.identity.peers()
+    const peers = loaded.peers
       .filter((p) => p.state !== 'dead' && p.nodeId !== identity.nodeId && acceptsUrl(transport, p.url))
       .map((p) => ({ id: p.nodeId, url: p.url }));
     // peers call this node where its certificate says; the configured address is for older certificates
@@ -104,7 +125,7 @@ export class NodeAgent {
       rng: seededRng(randomBytes(4).readUInt32LE(0)),
       nonce: randomUUID,
       transport,
-      replayFloors: loadReplayFloors(store),
+      replayFloors: loaded.replayFloors,
       auth,
       source: this.source,
       heartbeat: () => this.heartbeat(),
@@ -129,7 +150,7 @@ export class NodeAgent {
         const e = toUpshiftError(err);
         this.deps.log?.warn({ module: 'agent', code: e.code }, `start-up reconciliation: ${e.message}`);
       }
-      this.source.resume();
+      await this.source.resume();
     }
     const { interval, anti_entropy } = this.deps.config.gossip;
     const { app } = this.deps.config;
@@ -151,24 +172,35 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
-    this.saveHeartbeats();
-    this.saveMembers();
+    await this.saveHeartbeats();
+    await this.saveMembers();
   }
 
 
 
   /** One push round (what the interval timer runs); tests call it directly. */
   async tick(): Promise<void> {
-    this.source.refresh();
+    await this.source.refresh();
+    await this.readStatus();
     this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat: this.heartbeat() });
-    this.saveHeartbeats();
+    await this.saveHeartbeats();
     await this.node.tick();
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
   async antiEntropy(): Promise<void> {
+    await this.readStatus();
     await this.node.antiEntropy();
-    this.saveMembers();
+    await this.saveMembers();
+  }
+
+  /** The apply status, the smoke verdict and the revocations as the store has them now. */
+  private async readStatus(): Promise<void> {
+    const apply = (await this.deps.engine?.applyStatus()) ?? {};
+    const attested = this.monitor?.snapshot()?.attested;
+    const smoke = attested && this.smoke ? await this.smoke.verdict(attested.release) : null;
+    this.status = { apply, smoke };
+    await this.revocations.refresh();
   }
 
   /**
@@ -177,7 +209,7 @@ export class NodeAgent {
    * app runs no track: its versions are empty, so it counts in no track's convergence.
    */
   heartbeat(): Heartbeat {
-    const status = this.deps.engine?.applyStatus() ?? {};
+    const status = this.status.apply;
     const app = this.monitor?.snapshot() ?? null;
     const versions: Record<string, string | null> = {};
     const codeHash: Record<string, string | null> = {};
@@ -193,7 +225,7 @@ export class NodeAgent {
     }
     // configured but not finished counts against the canary: nothing passes that did not run
     const smoke = app?.attested && this.smoke
-      ? (this.smoke.verdict(app.attested.release) ?? { regressed: true, detail: 'pending: the smoke benchmark of this release has not finished' })
+      ? ((this.status.smoke?.release === app.attested.release ? this.status.smoke : null) ?? { regressed: true, detail: 'pending: the smoke benchmark of this release has not finished' })
       : null;
     return {
       node: this.node.id, versions, code_hash: codeHash,
@@ -225,31 +257,29 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  private saveHeartbeats(): void {
+  private async saveHeartbeats(): Promise<void> {
     if (this.heard.size === 0) return;
     const { store } = this.deps;
     try {
-      store.tx(() => {
-        for (const [node, saved] of this.heard) store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify(saved));
-      });
+      await store.kv.setMany(Object.fromEntries([...this.heard].map(([node, saved]) => [HEARTBEAT_KEY_PREFIX + node, JSON.stringify(saved)])));
       this.heard.clear();
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
     }
   }
 
-  private saveMembers(): void {
+  private async saveMembers(): Promise<void> {
     const { store } = this.deps;
     // what the next run must refuse (gossip/replay.ts), saved with the members
-    saveReplayFloors(store, this.node.replayFloors(), this.deps.log);
+    await saveReplayFloors(store, this.node.replayFloors(), this.deps.log);
     try {
-      store.tx(() => {
-        for (const m of this.node.members()) {
-          const saved = store.kv.get(HEARTBEAT_KEY_PREFIX + m.id);
-          const labels = saved ? (JSON.parse(saved) as { heartbeat: Heartbeat }).heartbeat.labels : {};
-          store.identity.upsertPeer({ nodeId: m.id, url: m.url, cert: null, labels, state: m.state, lastSeen: m.last_seen, heartbeat: saved });
-        }
-      });
+      const peers: PeerRecord[] = [];
+      for (const m of this.node.members()) {
+        const saved = await store.kv.get(HEARTBEAT_KEY_PREFIX + m.id);
+        const labels = saved ? (JSON.parse(saved) as { heartbeat: Heartbeat }).heartbeat.labels : {};
+        peers.push({ nodeId: m.id, url: m.url, cert: null, labels, state: m.state, lastSeen: m.last_seen, heartbeat: saved });
+      }
+      await store.identity.upsertPeers(peers);
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
     }

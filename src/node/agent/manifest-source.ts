@@ -9,7 +9,7 @@ import type { Config } from '../../core/config.js';
 import { acceptForHolding } from '../../core/decisions/acceptance.js';
 import type { ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
-import type { Store } from '../../adapters/sqlite/store.js';
+import type { StateStore } from '../../core/ports.js';
 import type { ManifestSource, OfferResult } from '../../gossip/ports.js';
 import { admit, newestFor, worthPulling } from '../../gossip/held.js';
 import type { Digest } from '../../gossip/types.js';
@@ -23,11 +23,8 @@ import type { ApplyEngine } from '../apply/engine.js';
 export const MANIFEST_KEY_PREFIX = 'gossip.manifest.';
 /** Every manifest held per track, a JSON array of envelopes, newest first. */
 export const HELD_KEY_PREFIX = 'gossip.held.';
-/** Where the latest verified revocation list is kept (it gossips under REVOCATIONS_KEY). */
-export const REVOCATIONS_STORE_KEY = 'gossip.revocations';
-
 export interface ManifestSourceDeps {
-  store: Store;
+  store: StateStore;
   keyset: Keyset;
   /**
    * `tracks`: what this node's app runs (a manifest of these may be applied). `relay`: tracks
@@ -38,7 +35,11 @@ export interface ManifestSourceDeps {
   /** Null when this node has no `app:` section: it stores and forwards, and applies nothing. */
   engine: ApplyEngine | null;
   log?: ApplyLog;
+  /** Told after a revocation list was recorded (the agent reads its revocations again). */
+  onRevocations?: () => Promise<void>;
 }
+
+const heldTracksOf = (node: ManifestSourceDeps['node']): string[] => [...new Set([...node.tracks, ...(node.relay ?? [])])];
 
 /**
  * This node as its gossip source sees it. The authority's own source takes every track it
@@ -63,8 +64,8 @@ interface Held {
 }
 
 /** The envelopes held for a track as the store keeps them, newest first (older stores: just the newest). */
-export function storedHeld(store: Store, track: string): string[] {
-  const list = store.kv.get(HELD_KEY_PREFIX + track);
+export async function storedHeld(store: StateStore, track: string): Promise<string[]> {
+  const list = await store.kv.get(HELD_KEY_PREFIX + track);
   if (list !== null) {
     try {
       const parsed = JSON.parse(list) as unknown;
@@ -73,7 +74,7 @@ export function storedHeld(store: Store, track: string): string[] {
       // unreadable: fall back to the newest alone
     }
   }
-  const newest = store.kv.get(MANIFEST_KEY_PREFIX + track);
+  const newest = await store.kv.get(MANIFEST_KEY_PREFIX + track);
   return newest === null ? [] : [newest];
 }
 
@@ -92,11 +93,22 @@ export class StoreManifestSource implements ManifestSource {
   /** Tracks held and forwarded: the ones this node runs and the ones it relays. */
   private readonly heldTracks: readonly string[];
 
-  constructor(private readonly deps: ManifestSourceDeps) {
-    this.heldTracks = [...new Set([...deps.node.tracks, ...(deps.node.relay ?? [])])];
+  /** Serializes accept(): each decides against what the one before it left (and wrote). */
+  private turn: Promise<unknown> = Promise.resolve();
+
+  /** A source with what the store holds: the manifests of every track held, the revocation list. */
+  static async open(deps: ManifestSourceDeps): Promise<StoreManifestSource> {
+    const tracks = heldTracksOf(deps.node);
+    const stored = new Map<string, string[]>();
+    for (const track of tracks) stored.set(track, await storedHeld(deps.store, track));
+    return new StoreManifestSource(deps, stored, await deps.store.identity.revocationList());
+  }
+
+  private constructor(private readonly deps: ManifestSourceDeps, stored: Map<string, string[]>, list: string | null) {
+    this.heldTracks = heldTracksOf(deps.node);
     for (const track of this.heldTracks) {
       const held: Held[] = [];
-      for (const envelope of storedHeld(deps.store, track)) {
+      for (const envelope of stored.get(track) ?? []) {
         try {
           // Our own store, but the keyset may have rotated since: what no longer verifies is not served.
           const m = verifyManifest(envelope, deps.keyset);
@@ -107,7 +119,6 @@ export class StoreManifestSource implements ManifestSource {
       }
       if (held.length > 0) this.held.set(track, held);
     }
-    const list = deps.store.kv.get(REVOCATIONS_STORE_KEY);
     if (list !== null) {
       try {
         this.revocations = { envelope: list, hash: this.hash(list), seq: verifyRevocations(list, deps.keyset, deps.node.fleet).seq };
@@ -150,7 +161,7 @@ export class StoreManifestSource implements ManifestSource {
 
   async offer(envelope: string): Promise<OfferResult> {
     try {
-      return this.accept(envelope);
+      return await this.accept(envelope);
     } catch (err) {
       const e = toUpshiftError(err, 'E_MANIFEST_PARSE');
       this.deps.log?.warn({ module: 'gossip', code: e.code }, `manifest refused: ${e.message}`);
@@ -159,7 +170,13 @@ export class StoreManifestSource implements ManifestSource {
   }
 
   /** offer() for the authority's own publish: a refusal throws its code instead of returning 'refused'. */
-  accept(envelope: string): 'accepted' | 'same' {
+  accept(envelope: string): Promise<'accepted' | 'same'> {
+    const next = this.turn.then(() => this.acceptNow(envelope));
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
+  private async acceptNow(envelope: string): Promise<'accepted' | 'same'> {
     if (isRevocationEnvelope(envelope)) return this.acceptRevocations(envelope);
     const { deps } = this;
     let m: Held;
@@ -179,9 +196,9 @@ export class StoreManifestSource implements ManifestSource {
       throw toUpshiftError(err, 'E_MANIFEST_PARSE');
     }
     const { track, seq, version } = m.payload;
-    deps.store.tx(() => {
-      deps.store.kv.set(MANIFEST_KEY_PREFIX + track, (held[0] as Held).envelope);
-      deps.store.kv.set(HELD_KEY_PREFIX + track, JSON.stringify(held.map((h) => h.envelope)));
+    await deps.store.kv.setMany({
+      [MANIFEST_KEY_PREFIX + track]: (held[0] as Held).envelope,
+      [HELD_KEY_PREFIX + track]: JSON.stringify(held.map((h) => h.envelope)),
     });
     this.held.set(track, held);
     this.rebuild();
@@ -195,14 +212,15 @@ export class StoreManifestSource implements ManifestSource {
    * Take up a manifest another process of this node stored (`pipeline run` from the CLI
    * while the daemon runs): one kv read per track, verified like any offer.
    */
-  refresh(): void {
-    const stored: string[] = this.heldTracks.flatMap((t) => {
-      const list = this.deps.store.kv.get(HELD_KEY_PREFIX + t);
-      if (list === this.looked.get(t)) return []; // unchanged since the last round
+  async refresh(): Promise<void> {
+    const stored: string[] = [];
+    for (const t of this.heldTracks) {
+      const list = await this.deps.store.kv.get(HELD_KEY_PREFIX + t);
+      if (list === this.looked.get(t)) continue; // unchanged since the last round
       if (list !== null) this.looked.set(t, list);
-      return storedHeld(this.deps.store, t);
-    });
-    const revocations = this.deps.store.kv.get(REVOCATIONS_STORE_KEY);
+      stored.push(...await storedHeld(this.deps.store, t));
+    }
+    const revocations = await this.deps.store.identity.revocationList();
     if (revocations !== null && revocations !== this.looked.get(REVOCATIONS_KEY)) {
       this.looked.set(REVOCATIONS_KEY, revocations);
       stored.push(revocations);
@@ -216,7 +234,7 @@ export class StoreManifestSource implements ManifestSource {
   }
 
   /** A newer revocation list: kept, served, and its revocations recorded, so revoked senders are refused here too. */
-  private acceptRevocations(envelope: string): 'accepted' | 'same' {
+  private async acceptRevocations(envelope: string): Promise<'accepted' | 'same'> {
     const { deps } = this;
     const list = verifyRevocations(envelope, deps.keyset, deps.node.fleet);
     const have = this.revocations;
@@ -226,10 +244,9 @@ export class StoreManifestSource implements ManifestSource {
       throw new UpshiftError('E_SEQ_CONFLICT', `a different revocation list #${list.seq} is already held`);
     }
     if (have && list.seq < have.seq) throw new UpshiftError('E_ROLLBACK', `revocation list #${list.seq} is older than the #${have.seq} held`);
-    deps.store.tx(() => {
-      deps.store.kv.set(REVOCATIONS_STORE_KEY, envelope);
-      for (const r of list.revoked) deps.store.identity.revoke(r.node_id, r.serial, r.reason, Date.parse(r.revoked_at));
-    });
+    const revoked = list.revoked.map((r) => ({ nodeId: r.node_id, serial: r.serial, reason: r.reason, revokedAt: Date.parse(r.revoked_at) }));
+    await deps.store.identity.holdRevocationList(envelope, revoked);
+    await deps.onRevocations?.();
     this.revocations = { envelope, hash, seq: list.seq };
     this.rebuild();
     deps.log?.info({ module: 'gossip', seq: list.seq, revoked: list.revoked.length }, 'revocation list accepted');
@@ -237,10 +254,10 @@ export class StoreManifestSource implements ManifestSource {
   }
 
   /** Manifests held but not yet applied here (after a restart mid-apply, say): apply them. */
-  resume(): void {
+  async resume(): Promise<void> {
     if (this.deps.engine === null) return;
     for (const [track, held] of this.held) {
-      const floor = this.deps.store.floors.get(track);
+      const floor = await this.deps.store.floors.get(track);
       const mine = newestFor(held, this.deps.node.id);
       if (mine && this.targetsMe(mine.payload) && (floor === null || mine.seq > floor)) this.enqueue(mine.m);
     }

@@ -3,7 +3,7 @@
 // per SPEC; it carries every track as `track=state#seq`, comma-separated, so a report can
 // say per track what the node runs.
 import type { NodeReport } from '../../core/ports.js';
-import type { Store } from '../../adapters/sqlite/store.js';
+import type { StateStore } from '../../core/ports.js';
 import { heartbeatSchema, type Heartbeat } from '../../gossip/types.js';
 
 export const HEARTBEAT_KEY_PREFIX = 'gossip.heartbeat.';
@@ -41,9 +41,8 @@ export function toReport(hb: Heartbeat, at: number): NodeReport {
 }
 
 /** Every node's latest saved heartbeat (this node's own included), by node id. Unreadable rows are skipped. */
-export function reports(store: Store): NodeReport[] {
-  // kv has no prefix scan of its own; a key range keeps the index usable ('/' follows '.').
-  const rows = store.db.prepare('SELECT value FROM kv WHERE key >= ? AND key < ? ORDER BY key').pluck().all(HEARTBEAT_KEY_PREFIX, 'gossip.heartbeat/') as string[];
+export async function reports(store: StateStore): Promise<NodeReport[]> {
+  const rows = await store.kv.withPrefix(HEARTBEAT_KEY_PREFIX);
   const out: NodeReport[] = [];
   for (const row of rows) {
     try {

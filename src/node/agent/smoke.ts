@@ -6,7 +6,7 @@ import { compareBenchmarks, parseBenchmarkOutput, type Metrics } from '../../cor
 import type { AppConfig } from '../../core/config.js';
 import { toUpshiftError } from '../../core/errors.js';
 import type { Exec } from '../../core/ports.js';
-import type { Store } from '../../adapters/sqlite/store.js';
+import type { StateStore } from '../../core/ports.js';
 import type { ApplyLog } from '../apply/context.js';
 
 const RESULT_PREFIX = 'smoke.result.';
@@ -25,19 +25,19 @@ interface Saved extends SmokeVerdict {
 export class SmokeRunner {
   private running: Promise<void> | null = null;
 
-  constructor(private readonly deps: { smoke: NonNullable<AppConfig['smoke']>; appDir: string; store: Store; exec: Exec; log?: ApplyLog; signal?: AbortSignal }) {}
+  constructor(private readonly deps: { smoke: NonNullable<AppConfig['smoke']>; appDir: string; store: StateStore; exec: Exec; log?: ApplyLog; signal?: AbortSignal }) {}
 
   /** The verdict of this release, or null while it has not run. */
-  verdict(release: string): SmokeVerdict | null {
-    const saved = this.deps.store.kv.get(RESULT_PREFIX + release);
+  async verdict(release: string): Promise<SmokeVerdict | null> {
+    const saved = await this.deps.store.kv.get(RESULT_PREFIX + release);
     if (saved === null) return null;
     const { regressed, detail } = JSON.parse(saved) as Saved;
     return { release, regressed, detail };
   }
 
   /** Run the smoke benchmark of `release` unless it has a verdict or a run is in flight. */
-  ensure(release: string): Promise<void> {
-    if (this.verdict(release) !== null) return Promise.resolve();
+  async ensure(release: string): Promise<void> {
+    if (await this.verdict(release) !== null) return;
     this.running ??= this.run(release).finally(() => {
       this.running = null;
     });
@@ -55,7 +55,7 @@ export class SmokeRunner {
     } else {
       try {
         const metrics = parseBenchmarkOutput(res.stdout);
-        const base = store.kv.get(BASELINE_KEY);
+        const base = await store.kv.get(BASELINE_KEY);
         const baseline = base ? (JSON.parse(base) as { release: string; metrics: Metrics }) : null;
         const cmp = compareBenchmarks(baseline && { version: baseline.release, metrics: baseline.metrics }, metrics, smoke.tolerance);
         saved = { release, regressed: cmp.verdict === 'regressed', detail: cmp.reason.slice(0, 300), metrics };
@@ -63,9 +63,9 @@ export class SmokeRunner {
         saved = { release, regressed: true, detail: `smoke output: ${toUpshiftError(err).message}`.slice(0, 300), metrics: null };
       }
     }
-    store.tx(() => {
-      store.kv.set(RESULT_PREFIX + release, JSON.stringify(saved));
-      if (!saved.regressed && saved.metrics) store.kv.set(BASELINE_KEY, JSON.stringify({ release, metrics: saved.metrics }));
+    await store.kv.setMany({
+      [RESULT_PREFIX + release]: JSON.stringify(saved),
+      ...(!saved.regressed && saved.metrics ? { [BASELINE_KEY]: JSON.stringify({ release, metrics: saved.metrics }) } : {}),
     });
     this.deps.log?.[saved.regressed ? 'warn' : 'info']({ module: 'smoke', release }, `smoke benchmark: ${saved.detail}`);
   }

@@ -4,7 +4,7 @@
 // says was reached. Each journal move is written before the effect it announces.
 import { rmSync } from 'node:fs';
 import { UpshiftError, toUpshiftError, type ErrorCode } from '../../core/errors.js';
-import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
+import type { ApplyRecord } from '../../core/records.js';
 import { ApplyFailure, isCancel, type ApplyContext } from './context.js';
 import { probeHealth, runProbation } from './probe.js';
 import { pruneReleases } from './prune.js';
@@ -13,7 +13,7 @@ import { currentRelease, releaseExists, switchCurrent } from './switch.js';
 
 /** staged → switching → (rename, fsync, restart) → probation → confirmed | rolled_back. */
 export async function activate(ctx: ApplyContext, staged: ApplyRecord): Promise<ApplyRecord> {
-  let apply = ctx.move(staged, 'switching', `switching current from ${staged.previousDir ?? '(none)'} to ${staged.releaseDir}`);
+  let apply = await ctx.move(staged, 'switching', `switching current from ${staged.previousDir ?? '(none)'} to ${staged.releaseDir}`);
   try {
     switchCurrent(ctx.appDir, apply.releaseDir, ctx.fp, 'apply');
     await ctx.runCommand('restart', ctx.deps.app.restart, apply.releaseDir, 'apply');
@@ -22,14 +22,14 @@ export async function activate(ctx: ApplyContext, staged: ApplyRecord): Promise<
     if (isCancel(err)) throw err; // shutting down: reconcile() finishes this apply
     return rollBack(ctx, apply, failureOf(err));
   }
-  apply = enterProbation(ctx, apply, 'restarted');
+  apply = await enterProbation(ctx, apply, 'restarted');
   return probation(ctx, apply);
 }
 
 /** Journal probation with its absolute deadline, counted from now (the restart). */
-export function enterProbation(ctx: ApplyContext, apply: ApplyRecord, after: string): ApplyRecord {
+export async function enterProbation(ctx: ApplyContext, apply: ApplyRecord, after: string): Promise<ApplyRecord> {
   const healthyBy = ctx.now() + ctx.deps.app.healthy_deadline;
-  const moved = ctx.move(apply, 'probation', `${after}; healthy by ${new Date(healthyBy).toISOString()}`, { healthyBy });
+  const moved = await ctx.move(apply, 'probation', `${after}; healthy by ${new Date(healthyBy).toISOString()}`, { healthyBy });
   ctx.fp('apply:probation');
   return moved;
 }
@@ -45,8 +45,8 @@ export async function probation(ctx: ApplyContext, apply: ApplyRecord): Promise<
     probe: () => probeHealth(app.health.url, app.health.timeout),
     clock,
     ...(signal ? { signal } : {}),
-    onHealthy: (healthySince, stableUntil) => {
-      current = ctx.move(current, 'probation', `healthy; must stay healthy until ${new Date(stableUntil).toISOString()}`, { healthySince, stableUntil });
+    onHealthy: async (healthySince, stableUntil) => {
+      current = await ctx.move(current, 'probation', `healthy; must stay healthy until ${new Date(stableUntil).toISOString()}`, { healthySince, stableUntil });
       ctx.fp('apply:healthy');
     },
   });
@@ -55,18 +55,13 @@ export async function probation(ctx: ApplyContext, apply: ApplyRecord): Promise<
 }
 
 /** Confirmed and floor raised in one transaction, then prune (SPEC step 6, success). */
-export function confirm(ctx: ApplyContext, apply: ApplyRecord, detail: string): ApplyRecord {
-  const { store } = ctx.deps;
-  const done = store.tx(() => {
-    const moved = ctx.move(apply, 'confirmed', `confirmed: ${detail}`, { reason: detail });
-    store.floors.raise(apply.track, apply.seq, ctx.now());
-    return moved;
-  });
+export async function confirm(ctx: ApplyContext, apply: ApplyRecord, detail: string): Promise<ApplyRecord> {
+  const done = await ctx.move(apply, 'confirmed', `confirmed: ${detail}`, { reason: detail }, { raiseFloor: true });
   saveDiskFloor(ctx, done);
   ctx.fp('apply:confirmed');
-  ctx.event('apply.confirmed', { apply: apply.id, track: apply.track, seq: apply.seq, version: apply.version, commit: apply.commit });
+  await ctx.event('apply.confirmed', { apply: apply.id, track: apply.track, seq: apply.seq, version: apply.version, commit: apply.commit });
   try {
-    const removed = pruneReleases(ctx, done);
+    const removed = await pruneReleases(ctx, done);
     if (removed.length > 0) ctx.deps.log?.info({ module: 'apply', removed }, 'pruned old releases');
   } catch (err) {
     // A full disk of old releases is an operator's problem to see, not a reason to undo a good release.
@@ -113,23 +108,20 @@ export async function rollBack(ctx: ApplyContext, apply: ApplyRecord, f: Failure
   const on = currentRelease(ctx.appDir);
   if (on !== apply.releaseDir) {
     const note = `rolled back before the switch took effect (current is ${on ?? '(none)'}): ${f.reason}`;
-    const done = ctx.move(apply, 'rolled_back', note, { reason: f.reason, code: f.code });
+    const done = await ctx.move(apply, 'rolled_back', note, { reason: f.reason, code: f.code });
     removeRelease(ctx, done);
-    ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason: f.reason, code: f.code });
+    await ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason: f.reason, code: f.code });
     return done;
   }
   if (apply.previousDir === null || !releaseExists(ctx.appDir, apply.previousDir)) {
     // First release on this node (or the old one vanished): there is nothing to return to,
     // and a `current` pointing nowhere would be worse than the failed release.
     const reason = `${f.reason}; no previous release to roll back to, current stays on ${apply.releaseDir}`;
-    const done = ctx.deps.store.tx(() => {
-      if (f.markBad) markBad(ctx, apply, f.reason);
-      return ctx.move(apply, 'failed', reason, { reason, code: f.code });
-    });
-    ctx.event('apply.failed', { apply: apply.id, track: apply.track, version: apply.version, reason, code: f.code });
+    const done = await ctx.move(apply, 'failed', reason, { reason, code: f.code }, f.markBad ? { markBad: f.reason } : {});
+    await ctx.event('apply.failed', { apply: apply.id, track: apply.track, version: apply.version, reason, code: f.code });
     return done;
   }
-  const rolling = ctx.move(apply, 'rolling_back', `rolling back to ${apply.previousDir}: ${f.reason}`, { reason: f.reason, code: f.code });
+  const rolling = await ctx.move(apply, 'rolling_back', `rolling back to ${apply.previousDir}: ${f.reason}`, { reason: f.reason, code: f.code });
   ctx.fp('rollback:started');
   return finishRollback(ctx, rolling);
 }
@@ -145,23 +137,17 @@ export async function finishRollback(ctx: ApplyContext, apply: ApplyRecord): Pro
     if (isCancel(err)) throw err;
     reason += `; restarting ${previous} also failed: ${(err as Error).message}`;
   }
-  const done = ctx.deps.store.tx(() => {
-    if (VERSION_FAILED.has(apply.code ?? '')) markBad(ctx, apply, apply.reason ?? reason);
-    return ctx.move(apply, 'rolled_back', `back on ${previous}: ${reason}`, { reason });
-  });
+  const bad = VERSION_FAILED.has(apply.code ?? '') ? { markBad: apply.reason ?? reason } : {};
+  const done = await ctx.move(apply, 'rolled_back', `back on ${previous}: ${reason}`, { reason }, bad);
   ctx.fp('rollback:done');
   removeRelease(ctx, done);
-  ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason, code: apply.code });
+  await ctx.event('apply.rolled_back', { apply: apply.id, track: apply.track, version: apply.version, reason, code: apply.code });
   return done;
 }
 
 // Failures the version itself caused: its health, or its restart. Read from the journal's
 // code, so a rollback finished by reconcile() decides the same way the live one would.
 const VERSION_FAILED = new Set<string>(['E_HEALTH', 'E_COMMAND_FAILED', 'E_TIMEOUT']);
-
-function markBad(ctx: ApplyContext, apply: ApplyRecord, reason: string): void {
-  ctx.deps.tables.markBad({ track: apply.track, commit: apply.commit, version: apply.version, reason, at: ctx.now() });
-}
 
 /** Remove an apply's release dir unless `current` or the apply's previous release is it. */
 export function removeRelease(ctx: ApplyContext, apply: ApplyRecord): void {

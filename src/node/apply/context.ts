@@ -5,8 +5,9 @@ import { resolve } from 'node:path';
 import type { AppConfig } from '../../core/config.js';
 import { UpshiftError, type ErrorCode } from '../../core/errors.js';
 import type { Clock, Exec } from '../../core/ports.js';
-import type { Store } from '../../adapters/sqlite/store.js';
-import type { ApplyPatch, ApplyRecord, ApplyState, NodeTables } from '../../adapters/sqlite/node-tables.js';
+import type { StateStore } from '../../core/ports.js';
+import type { ApplyPatch, ApplyRecord, ApplyState } from '../../core/records.js';
+import type { ApplyAlso, ApplyJournal } from '../../core/ports.js';
 import type { Keyset } from '../../trust/keyset.js';
 import type { Failpoint } from '../../core/ports.js';
 
@@ -22,8 +23,8 @@ export interface ApplyDeps {
   /** Where the apply lock file lives (the state dir beside the database). */
   stateDir: string;
   /** floors, events and transactions. */
-  store: Store;
-  tables: NodeTables;
+  store: StateStore;
+  tables: ApplyJournal;
   keyset: Keyset;
   exec: Exec;
   clock: Clock;
@@ -58,14 +59,14 @@ export class ApplyContext {
     return this.deps.clock.now();
   }
 
-  /** Journal a transition (state + step row, one transaction). */
-  move(apply: ApplyRecord, state: ApplyState, note: string, patch: ApplyPatch = {}): ApplyRecord {
+  /** Journal a transition (state + step row, and `also`: one transaction). */
+  async move(apply: ApplyRecord, state: ApplyState, note: string, patch: ApplyPatch = {}, also: ApplyAlso = {}): Promise<ApplyRecord> {
     this.deps.log?.info({ module: 'apply', apply: apply.id, track: apply.track, version: apply.version, state }, note);
-    return this.deps.tables.transition(apply.id, state, note, this.now(), patch);
+    return this.deps.tables.transition(apply.id, state, note, this.now(), patch, also);
   }
 
-  event(kind: string, data: Record<string, unknown>): void {
-    this.deps.store.appendEvent({ at: this.now(), runId: null, stage: null, kind, actor: `node:${this.deps.node.id}`, data });
+  async event(kind: string, data: Record<string, unknown>): Promise<void> {
+    await this.deps.store.appendEvent({ at: this.now(), runId: null, stage: null, kind, actor: `node:${this.deps.node.id}`, data });
   }
 
   /** Absolute path of a release dir name. */

@@ -52,16 +52,16 @@ export class ApplyEngine {
    */
   async applyManifest(m: VerifiedManifest, source?: ReleaseSource): Promise<ApplyOutcome> {
     const { deps } = this.ctx;
-    if (this.refuseOrPass(m) === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
-    const lock = this.lock('apply');
+    if (await this.refuseOrPass(m) === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
+    const lock = await this.lock('apply');
     try {
       // A dead process's apply is finished first; it may even have been this manifest.
       await reconcileOpen(this.ctx);
-      if (this.refuseOrPass(m) === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
+      if (await this.refuseOrPass(m) === 'same') return { apply: null, reason: 'already applied: seq equals the floor' };
       const { payload } = m;
       const name = releaseName(payload.version, payload.commit);
       const previous = currentRelease(this.ctx.appDir);
-      const apply = deps.tables.begin({
+      const apply = await deps.tables.begin({
         track: payload.track, seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind,
         codeHash: payload.code_hash, releaseDir: name, previousDir: previous, envelope: m.text,
       }, this.ctx.now(), `verified ${payload.track}#${payload.seq} ${payload.version} (${payload.commit})`);
@@ -77,7 +77,7 @@ export class ApplyEngine {
 
   /** Finish any apply left open by a dead process. E_APPLY_LOCKED while one is running. */
   async reconcile(): Promise<Reconciled | null> {
-    const lock = this.lock('reconcile');
+    const lock = await this.lock('reconcile');
     try {
       return await reconcileOpen(this.ctx);
     } finally {
@@ -86,10 +86,10 @@ export class ApplyEngine {
   }
 
   /** Per track, the newest apply: what heartbeats carry. */
-  applyStatus(): Record<string, TrackApplyStatus> {
+  async applyStatus(): Promise<Record<string, TrackApplyStatus>> {
     const out: Record<string, TrackApplyStatus> = {};
-    const running = new Map(this.ctx.deps.tables.latestConfirmedPerTrack().map((a) => [a.track, a]));
-    for (const a of this.ctx.deps.tables.latestPerTrack()) {
+    const running = new Map((await this.ctx.deps.tables.latestConfirmedPerTrack()).map((a) => [a.track, a]));
+    for (const a of await this.ctx.deps.tables.latestPerTrack()) {
       const r = running.get(a.track);
       out[a.track] = {
         seq: a.seq, version: a.version, commit: a.commit, code_hash: a.actualCodeHash, state: a.state, since: a.updatedAt, reason: a.reason,
@@ -100,14 +100,14 @@ export class ApplyEngine {
   }
 
   /** SPEC step 1 (the signature was checked when `m` was made): the acceptance rules, then the app dir and the floor on disk. */
-  private refuseOrPass(m: VerifiedManifest): 'newer' | 'same' {
+  private async refuseOrPass(m: VerifiedManifest): Promise<'newer' | 'same'> {
     const { deps } = this.ctx;
     const p = m.payload;
     try {
       const verdict = acceptForApply(p, {
         now: this.ctx.now(), limits: deps.keyset.limits, node: deps.node,
-        floorSeq: deps.store.floors.get(p.track),
-        badMark: deps.tables.badMark(p.track, p.commit, p.version),
+        floorSeq: await deps.store.floors.get(p.track),
+        badMark: await deps.tables.badMark(p.track, p.commit, p.version),
       });
       if (verdict === 'same') return 'same';
       // Before anything is read from or fetched into the app dir; then the floor kept there,
@@ -116,24 +116,24 @@ export class ApplyEngine {
       checkDiskFloor(this.ctx.appDir, p);
       return 'newer';
     } catch (err) {
-      this.refused(err, p);
+      await this.refused(err, p);
       throw err;
     }
   }
 
-  private lock(holder: string): ApplyLock {
+  private async lock(holder: string): Promise<ApplyLock> {
     try {
-      return ApplyLock.acquire(this.ctx.deps.stateDir, this.ctx.deps.store, `${holder} on ${this.ctx.deps.node.id}`, this.ctx.now());
+      return await ApplyLock.acquire(this.ctx.deps.stateDir, this.ctx.deps.store, `${holder} on ${this.ctx.deps.node.id}`, this.ctx.now());
     } catch (err) {
-      this.refused(err, undefined);
+      await this.refused(err, undefined);
       throw err;
     }
   }
 
-  private refused(err: unknown, p: ManifestPayload | undefined): void {
+  private async refused(err: unknown, p: ManifestPayload | undefined): Promise<void> {
     const e = toUpshiftError(err);
     const about = p ? { track: p.track, seq: p.seq, version: p.version, commit: p.commit } : {};
-    this.ctx.event('apply.refused', { code: e.code, reason: e.message, ...about });
+    await this.ctx.event('apply.refused', { code: e.code, reason: e.message, ...about });
     this.ctx.deps.log?.warn({ module: 'apply', code: e.code, ...about }, e.message);
   }
 
@@ -156,7 +156,7 @@ export class ApplyEngine {
         if (command) await this.ctx.runCommand(kind, command, apply.releaseDir, 'apply');
       }
       fp('apply:hooks-done');
-      apply = this.ctx.move(apply, 'staged', `fetched, code hash verified, hooks done in releases/${apply.releaseDir}`, { actualCodeHash: hash });
+      apply = await this.ctx.move(apply, 'staged', `fetched, code hash verified, hooks done in releases/${apply.releaseDir}`, { actualCodeHash: hash });
       fp('apply:staged');
     } catch (err) {
       if (isCancel(err)) return this.fail(apply, { code: 'E_CANCELLED', reason: 'cancelled before the switch', markBad: false }, null);
@@ -166,14 +166,11 @@ export class ApplyEngine {
   }
 
   /** Before the switch: nothing ran, so `failed`, the release dir removed, maybe marked bad. */
-  private fail(apply: ApplyRecord, f: Failure, hash: string | null): ApplyRecord {
-    const { store, tables } = this.ctx.deps;
-    const done = store.tx(() => {
-      if (f.markBad) tables.markBad({ track: apply.track, commit: apply.commit, version: apply.version, reason: f.reason, at: this.ctx.now() });
-      return this.ctx.move(apply, 'failed', f.reason, { reason: f.reason, code: f.code, ...(hash ? { actualCodeHash: hash } : {}) });
-    });
+  private async fail(apply: ApplyRecord, f: Failure, hash: string | null): Promise<ApplyRecord> {
+    const patch = { reason: f.reason, code: f.code, ...(hash ? { actualCodeHash: hash } : {}) };
+    const done = await this.ctx.move(apply, 'failed', f.reason, patch, f.markBad ? { markBad: f.reason } : {});
     removeRelease(this.ctx, done);
-    this.ctx.event('apply.failed', { apply: apply.id, track: apply.track, version: apply.version, code: f.code, reason: f.reason });
+    await this.ctx.event('apply.failed', { apply: apply.id, track: apply.track, version: apply.version, code: f.code, reason: f.reason });
     return done;
   }
 
@@ -183,7 +180,7 @@ export class ApplyEngine {
     if (hash !== apply.codeHash) {
       return this.fail(apply, { code: 'E_BAD_VERSION', reason: `current release ${apply.releaseDir} has code hash ${hash}, the signed manifest says ${apply.codeHash}`, markBad: false }, hash);
     }
-    const staged = this.ctx.move(apply, 'staged', `releases/${apply.releaseDir} is already current`, { actualCodeHash: hash });
+    const staged = await this.ctx.move(apply, 'staged', `releases/${apply.releaseDir} is already current`, { actualCodeHash: hash });
     return confirm(this.ctx, staged, `${apply.releaseDir} was already current; code hash verified`);
   }
 }

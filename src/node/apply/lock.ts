@@ -8,7 +8,7 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UpshiftError } from '../../core/errors.js';
 import { processAlive } from '../../adapters/exec.js';
-import type { Store } from '../../adapters/sqlite/store.js';
+import type { StateStore } from '../../core/ports.js';
 
 export const LOCK_FILE = 'apply.lock';
 
@@ -25,10 +25,11 @@ export class ApplyLock {
   private constructor(readonly path: string, private readonly token: string) {}
 
   /** Take the lock or throw E_APPLY_LOCKED naming who holds it. */
-  static acquire(stateDir: string, store: Store, holder: string, now: number): ApplyLock {
+  static async acquire(stateDir: string, store: StateStore, holder: string, now: number): Promise<ApplyLock> {
     const path = join(stateDir, LOCK_FILE);
     const body: LockBody = { pid: process.pid, started: startTime(process.pid), token: randomBytes(12).toString('hex'), holder, at: now };
-    store.tx(() => {
+    // the state database's write lock makes the look and the take one step across processes
+    await store.journal.serialized(() => {
       const held = readLock(path);
       if (held && holderAlive(held)) {
         throw new UpshiftError('E_APPLY_LOCKED', `another apply is in progress (${held.holder}, pid ${held.pid}, since ${new Date(held.at).toISOString()})`, {

@@ -4,7 +4,7 @@
 // directories the journal does not know (left by hand, or by an older install) go first.
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
+import type { ApplyRecord } from '../../core/records.js';
 import type { ApplyContext } from './context.js';
 import { currentRelease } from './switch.js';
 
@@ -24,7 +24,7 @@ export function planPrune(p: { names: string[]; keep: number; protect: Array<str
 }
 
 /** Remove release dirs beyond `keep_releases`; returns the names removed. */
-export function pruneReleases(ctx: ApplyContext, confirmed: ApplyRecord): string[] {
+export async function pruneReleases(ctx: ApplyContext, confirmed: ApplyRecord): Promise<string[]> {
   const root = join(ctx.appDir, 'releases');
   const names: string[] = [];
   const mtime = new Map<string, number>();
@@ -34,7 +34,7 @@ export function pruneReleases(ctx: ApplyContext, confirmed: ApplyRecord): string
     mtime.set(entry.name, statSync(join(root, entry.name)).mtimeMs);
   }
   const lastUse = new Map<string, number>();
-  for (const a of ctx.deps.tables.list(1000)) {
+  for (const a of await ctx.deps.tables.list(1000)) {
     if (!lastUse.has(a.releaseDir)) lastUse.set(a.releaseDir, a.id);
   }
   // Read `current` again rather than trusting the record: it is what a rollback would keep.

@@ -8,7 +8,7 @@
 // Afterwards `current` is valid and the journal has no open apply. An open apply below
 // the floor on disk is a journal restored from an old backup: abandoned, nothing touched.
 // An apply that keeps killing its process is not started again forever: see stopRetrying.
-import type { ApplyRecord } from '../../adapters/sqlite/node-tables.js';
+import type { ApplyRecord } from '../../core/records.js';
 import { UpshiftError } from '../../core/errors.js';
 import {
   enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack, saveDiskFloor,
@@ -31,24 +31,24 @@ export const MAX_INTERRUPTED_APPLIES = 3;
 /** Finish the open apply, if any. The caller holds the apply lock. */
 export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | null> {
   removeStrayLinks(ctx.appDir);
-  syncDiskFloors(ctx);
-  const open = ctx.deps.tables.open();
+  await syncDiskFloors(ctx);
+  const open = await ctx.deps.tables.open();
   if (!open) return null;
   ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
-  ctx.deps.tables.noteInterrupted(open.id, `found ${open.state} after the process applying it died or was stopped`, ctx.now());
+  await ctx.deps.tables.noteInterrupted(open.id, `found ${open.state} after the process applying it died or was stopped`, ctx.now());
   const floor = readDiskFloor(ctx.appDir, open.track)?.seq ?? 0;
   const stale = `the journal is older than the floor ${floor} on disk (a restored database); current left as it is`;
   const done = open.seq < floor
-    ? ctx.move(open, 'abandoned', stale, { reason: 'below the floor on disk' })
+    ? await ctx.move(open, 'abandoned', stale, { reason: 'below the floor on disk' })
     : await finish(ctx, open);
-  ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
-  if (open.seq >= floor) stopRetrying(ctx, done);
+  await ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
+  if (open.seq >= floor) await stopRetrying(ctx, done);
   return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
 }
 
 /** Floor files behind the database's confirmed applies (written by an older upshift, or a failed write). */
-function syncDiskFloors(ctx: ApplyContext): void {
-  for (const a of ctx.deps.tables.latestConfirmedPerTrack()) {
+async function syncDiskFloors(ctx: ApplyContext): Promise<void> {
+  for (const a of await ctx.deps.tables.latestConfirmedPerTrack()) {
     if ((readDiskFloor(ctx.appDir, a.track)?.seq ?? 0) >= a.seq) continue;
     ensureAppDir(ctx.appDir);
     saveDiskFloor(ctx, a);
@@ -61,14 +61,14 @@ function syncDiskFloors(ctx: ApplyContext): void {
  * After MAX_INTERRUPTED_APPLIES interrupted applies that did not end confirmed, the version
  * is marked bad, so resume() and gossip refuse it (E_BAD_VERSION) until an operator unmarks it.
  */
-function stopRetrying(ctx: ApplyContext, done: ApplyRecord): void {
+async function stopRetrying(ctx: ApplyContext, done: ApplyRecord): Promise<void> {
   if (done.state === 'confirmed') return;
   const { tables } = ctx.deps;
-  const times = tables.interruptions(done.track, done.seq, done.commit);
-  if (times < MAX_INTERRUPTED_APPLIES || tables.badMark(done.track, done.commit, done.version)) return;
+  const times = await tables.interruptions(done.track, done.seq, done.commit);
+  if (times < MAX_INTERRUPTED_APPLIES || await tables.badMark(done.track, done.commit, done.version)) return;
   const reason = `the apply of ${done.track}#${done.seq} was interrupted ${times} times (the process applying it died or was stopped before it finished); not tried again`;
-  tables.markBad({ track: done.track, commit: done.commit, version: done.version, reason, at: ctx.now() });
-  ctx.event('apply.marked_bad', { apply: done.id, track: done.track, seq: done.seq, version: done.version, commit: done.commit, reason });
+  await tables.markBad({ track: done.track, commit: done.commit, version: done.version, reason, at: ctx.now() });
+  await ctx.event('apply.marked_bad', { apply: done.id, track: done.track, seq: done.seq, version: done.version, commit: done.commit, reason });
   ctx.deps.log?.warn({ module: 'apply', apply: done.id, track: done.track, version: done.version }, reason);
 }
 
@@ -77,7 +77,7 @@ async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord
   switch (open.state) {
     case 'verified':
     case 'staged': {
-      const done = ctx.move(open, 'abandoned', `interrupted while ${open.state}; nothing was switched`, { reason: `interrupted while ${open.state}` });
+      const done = await ctx.move(open, 'abandoned', `interrupted while ${open.state}; nothing was switched`, { reason: `interrupted while ${open.state}` });
       removeRelease(ctx, done);
       return done;
     }
@@ -90,7 +90,7 @@ async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord
         if (isCancel(err)) throw err;
         return rollBack(ctx, open, failureOf(err));
       }
-      return probation(ctx, enterProbation(ctx, open, 'restarted after an interrupted switch'));
+      return probation(ctx, await enterProbation(ctx, open, 'restarted after an interrupted switch'));
     }
     case 'probation':
       if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_HEALTH', reason: `current is ${on ?? '(none)'}, not the release on probation`, markBad: false });

@@ -70,14 +70,14 @@ async function startPeer(id: string, serial: number, seeds: string[], opts: { ce
     store.close();
   });
   const cert = certFor(id, signer, serial, [authority], opts.certifyUrl ? url : undefined);
-  const start = () => new NodeAgent({
+  const start = async () => await NodeAgent.open({
     config, store, keyset, engine: null, clock: systemClock, url, seeds,
     identity: { nodeId: id, signer, cert: verifyCert(cert, keyset, { now, fleet: 'edge' }), envelope: cert },
   });
-  agent = start();
+  agent = await start();
   const restart = async () => {
     await agent?.stop();
-    return (agent = start());
+    return (agent = await start());
   };
   return { id, url, signer, cert, store, agent, restart };
 }
@@ -146,14 +146,14 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
   for (const p of [b, c]) {
     t.same(p.agent.source.digest().testnet, want, `${p.id} holds the same testnet#1`);
     t.equal(p.agent.source.get('testnet'), envelope, `${p.id} stored the exact bytes`);
-    t.equal(p.store.kv.get('gossip.manifest.testnet'), envelope, `${p.id} persisted it`);
+    t.equal(await p.store.kv.get('gossip.manifest.testnet'), envelope, `${p.id} persisted it`);
   }
   const served = all.reduce((n, p) => n + p.agent.node.stats.manifestsServed, 0);
   t.ok(served >= 2 && served <= 4, `manifest transfers: ${served}`);
   await a.agent.tick(); // heartbeats heard are written once per round
-  const heard = reports(a.store).map((r) => r.node).sort();
+  const heard = (await reports(a.store)).map((r) => r.node).sort();
   t.same(heard, ['node-a', 'node-b', 'node-c'], 'node-a keeps heartbeats of itself and both peers');
-  const b2 = reports(a.store).find((r) => r.node === 'node-b');
+  const b2 = (await reports(a.store)).find((r) => r.node === 'node-b');
   t.match(b2, { health: 'unknown', labels: { region: 'r-node-b' } });
   t.same(b2?.tracks, {}, 'a node without an app runs no track');
   t.equal(await b.agent.source.offer(envelope), 'same', 'the same manifest offered again is a no-op');
@@ -161,11 +161,11 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
 
 t.test('report() pushes this node\'s heartbeat to the given address, whatever the fanout picks', async (t) => {
   await a.agent.tick();
-  const before = reports(a.store).find((r) => r.node === 'node-c')?.at ?? 0;
+  const before = (await reports(a.store)).find((r) => r.node === 'node-c')?.at ?? 0;
   await sleep(5);
   await c.agent.node.report([a.url, c.url]);
   await a.agent.tick(); // heartbeats heard are written once per round
-  const after = reports(a.store).find((r) => r.node === 'node-c')?.at ?? 0;
+  const after = (await reports(a.store)).find((r) => r.node === 'node-c')?.at ?? 0;
   t.ok(after > before, 'node-a heard node-c again');
 });
 
@@ -218,16 +218,16 @@ t.test('a heartbeat of 1,000 labels from a certified node is refused with 413 E_
   t.equal(res.status, 413);
   t.match(res.json, { ok: false, error: { code: 'E_HEARTBEAT_TOO_LARGE', message: /labels: at most 32 labels/ } });
   await a.agent.tick();
-  const stored = a.store.kv.get('gossip.heartbeat.node-b');
+  const stored = await a.store.kv.get('gossip.heartbeat.node-b');
   t.notMatch(stored ?? '', /"l999"/, 'the oversized heartbeat was not kept');
 });
 
 t.test('a stored heartbeat past the bounds (kept before they existed) is left out of the reports', async (t) => {
   const labels = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`l${i}`, 'x']));
   const heartbeat = { node: 'node-z', versions: {}, code_hash: {}, health: 'ok', error_rate: null, apply_state: 'idle', labels };
-  a.store.kv.set('gossip.heartbeat.node-z', JSON.stringify({ at: Date.now(), heartbeat }));
-  t.teardown(() => a.store.kv.set('gossip.heartbeat.node-z', '{}'));
-  t.notOk(reports(a.store).some((r) => r.node === 'node-z'), 'not read back by fleet ls, canary or deploy');
+  await a.store.kv.set('gossip.heartbeat.node-z', JSON.stringify({ at: Date.now(), heartbeat }));
+  t.teardown(async () => await a.store.kv.set('gossip.heartbeat.node-z', '{}'));
+  t.notOk((await reports(a.store)).some((r) => r.node === 'node-z'), 'not read back by fleet ls, canary or deploy');
 });
 
 t.test('a replayed gossip message is refused with E_REPLAY', async (t) => {
@@ -244,7 +244,7 @@ t.test('a replayed gossip message is refused with E_REPLAY', async (t) => {
 t.test('gossip from a node whose certificate was revoked is refused, even with the certificate already verified once', async (t) => {
   const auth = new Ed25519MessageAuth({ signer: c.signer, cert: c.cert, keyset, fleet: 'edge', clock: systemClock });
   t.equal((await post(a.url, auth.sign(push(c.id, a.id, c.url)))).status, 200, 'heard before the revocation');
-  a.store.identity.revoke(c.id, 3, 'decommissioned', Date.now());
+  await a.store.identity.revoke(c.id, 3, 'decommissioned', Date.now());
   const res = await post(a.url, auth.sign(push(c.id, a.id, c.url)));
   t.equal(res.status, 403);
   t.match(res.json, { ok: false, error: { code: 'E_REVOKED' } });
@@ -257,12 +257,12 @@ t.test('the signed revocation list of the authority travels by gossip, and then 
   t.equal((await post(b.url, auth.sign(push(c.id, b.id, c.url)))).status, 200, 'node-b still hears node-c');
   t.equal(await b.agent.source.offer(list(1, [stranger])), 'refused', 'a list signed by an unknown key');
   t.equal(await a.agent.source.offer(list(2)), 'accepted', 'the authority side holds list #2');
-  for (let round = 0; round < 10 && !b.store.identity.isRevoked(c.id, 3); round++) {
+  for (let round = 0; round < 10 && !await b.store.identity.isRevoked(c.id, 3); round++) {
     await Promise.all([a.agent.tick(), b.agent.tick()]);
     await sleep(50);
   }
-  t.ok(b.store.identity.isRevoked(c.id, 3), 'node-b learned the revocation by gossip');
-  t.equal(b.store.kv.get('gossip.revocations'), a.agent.source.get('~revocations'), 'and keeps the exact list');
+  t.ok(await b.store.identity.isRevoked(c.id, 3), 'node-b learned the revocation by gossip');
+  t.equal(await b.store.kv.get('gossip.revocations'), a.agent.source.get('~revocations'), 'and keeps the exact list');
   const res = await post(b.url, auth.sign(push(c.id, b.id, c.url)));
   t.equal(res.status, 403);
   t.match(res.json, { ok: false, error: { code: 'E_REVOKED' } });
@@ -301,7 +301,7 @@ t.test('a certified member that names made-up members cannot turn the fleet agai
   }
   t.ok(target.hits() - before <= 1, `the named host was called ${target.hits() - before} time(s), at most once`);
   t.notOk(a.agent.node.members().some((m) => m.id.startsWith('ghost')), 'no ghost became a member');
-  t.notOk(a.store.identity.peers().some((p) => p.nodeId.startsWith('ghost')), 'nor was one saved for the next start');
+  t.notOk((await a.store.identity.peers()).some((p) => p.nodeId.startsWith('ghost')), 'nor was one saved for the next start');
 });
 
 t.test('a peer that answers with a redirect cannot send the request elsewhere', async (t) => {

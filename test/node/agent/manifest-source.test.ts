@@ -52,7 +52,7 @@ function openStore(t: Tap.Test): Store {
 
 t.test('a manifest that targets this node is applied in the background, one at a time', async (t) => {
   const rec = recordingEngine();
-  const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const source = await StoreManifestSource.open({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
   const one = sign({ seq: 1 });
   const two = sign({ seq: 2, version: 'v1.0.1', targets: ['node-1', 'node-2'] });
   t.equal(await source.offer(one), 'accepted', 'accepted before the apply finished');
@@ -66,13 +66,13 @@ t.test('a manifest that targets this node is applied in the background, one at a
 t.test('a manifest for other nodes is stored and forwarded but not applied', async (t) => {
   const rec = recordingEngine();
   const store = openStore(t);
-  const source = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const source = await StoreManifestSource.open({ store, keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
   const canary = sign({ targets: ['node-2'] });
   t.equal(await source.offer(canary), 'accepted');
   await source.idle();
   t.same(rec.applied, []);
   t.equal(source.get('testnet'), canary);
-  const reopened = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: null });
+  const reopened = await StoreManifestSource.open({ store, keyset, node, clock: { now: () => Date.now() }, engine: null });
   t.same(reopened.digest(), source.digest(), 'the digest survives a restart');
 });
 
@@ -80,7 +80,7 @@ t.test('the authority holds and forwards a track it releases but does not run, a
   const rec = recordingEngine();
   const store = openStore(t);
   const relaying = { ...node, relay: ['production'] };
-  const source = new StoreManifestSource({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: rec.engine });
+  const source = await StoreManifestSource.open({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: rec.engine });
   const production = sign({ track: 'production', seq: 4 });
   t.equal(source.accept(production), 'accepted', 'the authority\'s own publish of a production release');
   t.equal(await source.offer(sign({ seq: 1 })), 'accepted');
@@ -88,28 +88,28 @@ t.test('the authority holds and forwards a track it releases but does not run, a
   t.same(rec.applied, [sign({ seq: 1 })], 'only the testnet release was applied');
   t.equal(source.get('production'), production, 'served to peers that pull it');
   t.same(Object.keys(source.digest()).sort(), ['production', 'testnet'], 'advertised in the digest');
-  source.resume();
+  await source.resume();
   await source.idle();
   t.notOk(rec.applied.includes(production), 'resume does not apply the relayed track either');
-  const reopened = new StoreManifestSource({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: null });
+  const reopened = await StoreManifestSource.open({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: null });
   t.same(reopened.digest(), source.digest(), 'held across a restart');
-  t.throws(() => new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null }).accept(production),
+  await t.rejects(async () => await (await StoreManifestSource.open({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null })).accept(production),
     { code: 'E_WRONG_TRACK' }, 'a node that neither runs nor relays it refuses it');
 });
 
 t.test('gossip refuses a manifest valid for too long or created in the future, by the limits of the keyset in force', async (t) => {
   const week = 7 * 86_400_000;
   const strict = loadKeyset({ keys: [{ public: toHex(authority.publicKey) }], max_manifest_ttl: week, clock_skew: 60_000 });
-  const source = new StoreManifestSource({ store: openStore(t), keyset: strict, node, clock: { now: () => Date.now() }, engine: null });
-  t.throws(() => source.accept(sign({ expires_at: '9999-12-31T23:59:59.999Z' })), { code: 'E_MANIFEST_TTL' });
-  t.throws(() => source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week + 1) })), { code: 'E_MANIFEST_TTL' }, 'one ms over the configured week');
-  t.throws(() => source.accept(sign({ created_at: iso(now + 365 * 86_400_000), expires_at: iso(now + 366 * 86_400_000) })), { code: 'E_NOT_YET_VALID' });
+  const source = await StoreManifestSource.open({ store: openStore(t), keyset: strict, node, clock: { now: () => Date.now() }, engine: null });
+  await t.rejects(() => source.accept(sign({ expires_at: '9999-12-31T23:59:59.999Z' })), { code: 'E_MANIFEST_TTL' });
+  await t.rejects(() => source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week + 1) })), { code: 'E_MANIFEST_TTL' }, 'one ms over the configured week');
+  await t.rejects(() => source.accept(sign({ created_at: iso(now + 365 * 86_400_000), expires_at: iso(now + 366 * 86_400_000) })), { code: 'E_NOT_YET_VALID' });
   t.same(source.digest(), {}, 'nothing held');
   t.equal(source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week) })), 'accepted', 'exactly the configured week');
 });
 
 t.test('expired, other-track, lower and conflicting manifests are refused and change nothing', async (t) => {
-  const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null });
+  const source = await StoreManifestSource.open({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: null });
   t.equal(await source.offer(sign({ created_at: iso(now - 7200_000), expires_at: iso(now - 1000) })), 'refused', 'expired');
   t.equal(await source.offer(sign({ track: 'production' })), 'refused', 'a track this node does not follow');
   t.equal(await source.offer('{"payloadType":'), 'refused', 'garbage');
@@ -125,7 +125,7 @@ t.test('expired, other-track, lower and conflicting manifests are refused and ch
 t.test('a node that joins after a rolled-back canary holds both and applies the fleet-wide release', async (t) => {
   const rec = recordingEngine();
   const store = openStore(t);
-  const source = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const source = await StoreManifestSource.open({ store, keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
   const fleetWide = sign({ seq: 4 });
   const rollback = sign({ seq: 7, kind: 'rollback', targets: ['node-2'] });
   t.equal(await source.offer(rollback), 'accepted', 'the newest manifest, addressed to the canary');
@@ -138,13 +138,13 @@ t.test('a node that joins after a rolled-back canary holds both and applies the 
   t.equal(source.get('testnet', digest?.also?.[0]?.hash), fleetWide, 'each is served by its hash');
   t.equal(source.get('testnet'), rollback, 'the newest by default');
   t.notOk(source.wants('testnet', 7, digest?.hash ?? ''), 'nothing held is pulled again');
-  const reopened = new StoreManifestSource({ store, keyset, node, clock: { now: () => Date.now() }, engine: null });
+  const reopened = await StoreManifestSource.open({ store, keyset, node, clock: { now: () => Date.now() }, engine: null });
   t.same(reopened.digest(), source.digest(), 'the whole held set survives a restart');
 });
 
 t.test('a canary that missed its rollback still finds it after later canaries elsewhere', async (t) => {
   const rec = recordingEngine();
-  const source = new StoreManifestSource({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
+  const source = await StoreManifestSource.open({ store: openStore(t), keyset, node, clock: { now: () => Date.now() }, engine: rec.engine });
   const rollback = sign({ seq: 7, kind: 'rollback', targets: ['node-1'] });
   for (const env of [sign({ seq: 9, targets: ['node-2'] }), sign({ seq: 10, kind: 'rollback', targets: ['node-2'] }), rollback, sign({ seq: 4 })]) {
     t.equal(await source.offer(env), 'accepted');

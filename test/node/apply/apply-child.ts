@@ -2,7 +2,7 @@
 // dirs, a real HTTP health endpoint whose answer follows `current/health.txt` (so health
 // is a property of the release that is switched in), hook and restart commands that
 // record what they were asked, signed manifests from a throwaway key, and the engine both
-// in-process and as a real child process (dist/src/node/apply/child-entry.js) for kill -9.
+// in-process and as a real child process (dist/src/runtime/apply-child.js) for kill -9.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -26,7 +26,7 @@ import { signManifest, verifyManifest } from '../../../src/trust/verify-manifest
 import { gitRepo, type GitRepo } from '../../helpers/gitdir.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-export const CHILD_ENTRY = fileURLToPath(new URL('../../../dist/src/node/apply/child-entry.js', import.meta.url));
+export const CHILD_ENTRY = fileURLToPath(new URL('../../../dist/src/runtime/apply-child.js', import.meta.url));
 const signer = signerFromSeed(new Uint8Array(32).fill(7));
 const trust = { keys: [{ public: toHex(signer.publicKey) }], threshold: 1 };
 const NODE = { id: 'node-a', fleet: 'edge', tracks: ['testnet'] };
@@ -145,7 +145,7 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
       const s = store();
       const keyset = loadKeyset(trust);
       const engine = new ApplyEngine({
-        node: NODE, app: parsedApp(), stateDir, store: s, tables: new NodeTables(s.db), keyset,
+        node: NODE, app: parsedApp(), stateDir, store: s, tables: s.journal, keyset,
         exec: createExec(), clock: systemClock, codeHash: (dir) => codeHash(dir), ...d,
       });
       return {

@@ -26,19 +26,19 @@ t.test('an apply killed at the same point again and again is marked bad, not sta
   const restarted = await bed.child('reconcile');
   t.match(restarted.out, { ok: true, result: { from: 'verified', to: 'abandoned' } }, `the next start reconciles: ${restarted.stderr}`);
   const tables = bed.tables();
-  t.match(tables.badVersions(), [{ version: 'v2', commit: v2.commit, reason: /interrupted 3 times/ }], 'v2 is marked bad, saying why');
-  t.match(bed.store().events().filter((e) => e.kind === 'apply.marked_bad'), [{ data: { version: 'v2', seq: 2 } }], 'and an event says so');
+  t.match(await tables.badVersions(), [{ version: 'v2', commit: v2.commit, reason: /interrupted 3 times/ }], 'v2 is marked bad, saying why');
+  t.match((await bed.store().events()).filter((e) => e.kind === 'apply.marked_bad'), [{ data: { version: 'v2', seq: 2 } }], 'and an event says so');
 
   const resumed = await bed.child('apply', envelope); // what resume() does with the held manifest
   t.match(resumed.out, { ok: false, error: { code: 'E_BAD_VERSION', message: /interrupted 3 times/ } }, 'the held manifest is refused');
-  const applies = tables.list().filter((a) => a.version === 'v2');
+  const applies = (await tables.list()).filter((a) => a.version === 'v2');
   t.equal(applies.length, MAX_INTERRUPTED_APPLIES, 'no fourth apply of v2 was started');
   t.ok(applies.every((a) => a.state === 'abandoned'), 'each interrupted apply ended abandoned');
   t.equal(bed.current(), onV1, 'current is still v1');
   t.equal(bed.store().floors.get('testnet'), 1, 'the floor stays');
 
   // An operator's unmark lets it be tried once more: the next crash marks it again at once.
-  tables.clearBad('testnet', 'v2');
+  await tables.clearBad('testnet', 'v2');
   const retried = await bed.child('apply', envelope, { UPSHIFT_FAILPOINTS: 'apply:fetched' });
   t.equal(retried.signal, 'SIGKILL');
   await bed.child('reconcile');

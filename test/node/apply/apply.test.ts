@@ -8,7 +8,7 @@ import { serializeEnvelope, signEnvelope } from '../../../src/trust/envelope.js'
 import { signerFromSeed } from '../../../src/trust/keyfile.js';
 import { applyBed } from './apply-child.js';
 
-const refusals = (bed: Awaited<ReturnType<typeof applyBed>>) => bed.store().events({ limit: 1000 }).filter((e) => e.kind === 'apply.refused');
+const refusals = async (bed: Awaited<ReturnType<typeof applyBed>>) => (await bed.store().events({ limit: 1000 })).filter((e) => e.kind === 'apply.refused');
 const appliesCount = (bed: Awaited<ReturnType<typeof applyBed>>) => bed.tables().list().length;
 
 t.test('a good release is fetched, hooked, switched and confirmed, and the floor raised', async (t) => {
@@ -25,7 +25,7 @@ t.test('a good release is fetched, hooked, switched and confirmed, and the floor
   t.equal(bed.store().floors.get('testnet'), 1);
   const steps = bed.tables().steps(out.apply!.id).map((s) => s.state);
   t.same(steps, ['verified', 'staged', 'switching', 'probation', 'probation', 'confirmed'], 'every step journaled');
-  const status = bed.engine().applyStatus();
+  const status = await bed.engine().applyStatus();
   t.match(status.testnet, { seq: 1, version: 'v1', commit: v1.commit, code_hash: v1.codeHash, state: 'confirmed' });
   t.equal(readFileSync(join(bed.appDir, 'current', '.git', 'HEAD'), 'utf8').trim(), v1.commit, 'HEAD is the pinned commit, detached');
 
@@ -47,7 +47,7 @@ t.test('a release whose health fails is rolled back, marked bad and not retried'
   t.same(bed.releases(), [v1Name], 'the failed release dir is gone');
   t.equal(bed.store().floors.get('testnet'), 1, 'the floor is not raised (nor lowered)');
   t.match(bed.tables().badVersions(), [{ track: 'testnet', version: 'v2', commit: v2.commit, reason: /healthy_deadline/ }]);
-  t.match(bed.engine().applyStatus().testnet, { version: 'v2', state: 'rolled_back', reason: /healthy_deadline/ });
+  t.match((await bed.engine().applyStatus()).testnet, { version: 'v2', state: 'rolled_back', reason: /healthy_deadline/ });
 
   const before = appliesCount(bed);
   await t.rejects(bed.engine().applyManifest(env2), { code: 'E_BAD_VERSION' }, 'the same manifest again is refused');
@@ -113,10 +113,10 @@ t.test('refused manifests write nothing but an event', async (t) => {
   ];
   for (const [what, env, code] of cases) {
     const before = appliesCount(bed);
-    const events = refusals(bed).length;
+    const events = (await refusals(bed)).length;
     await t.rejects(engine.applyManifest(env), { code }, what);
     t.equal(appliesCount(bed), before, `${what}: no apply journaled`);
-    t.equal(refusals(bed).length, events + 1, `${what}: one refusal event`);
+    t.equal((await refusals(bed)).length, events + 1, `${what}: one refusal event`);
   }
   // an unknown signer never gets past the door: the engine only takes verified manifests
   const forged = serializeEnvelope(signEnvelope(PAYLOAD_TYPES.manifest, new TextEncoder().encode('{}'), [signerFromSeed(new Uint8Array(32).fill(9))]));

@@ -19,7 +19,7 @@ t.test('a second apply while one is running is refused with E_APPLY_LOCKED', asy
   const done = await first;
   t.equal(done.apply?.version, 'v1', 'the first apply finishes undisturbed');
   t.equal(bed.tables().list().length, 1, 'the refused apply journaled nothing');
-  t.equal(bed.store().events({ limit: 100 }).filter((e) => e.kind === 'apply.refused' && e.data.code === 'E_APPLY_LOCKED').length, 2);
+  t.equal((await bed.store().events({ limit: 100 })).filter((e) => e.kind === 'apply.refused' && e.data.code === 'E_APPLY_LOCKED').length, 2);
   t.notOk(existsSync(join(bed.stateDir, 'apply.lock')), 'the lock is released');
   const second = await bed.engine().applyManifest(bed.manifest(v2, 2));
   t.equal(second.apply?.state, 'confirmed', 'and the next apply goes ahead');

@@ -104,13 +104,13 @@ t.test('fleet certs lists the cert and fleet revoke makes it refused', async (t)
   const rev = await fleetCli('revoke', 'edge-1', '--reason', 'decommissioned', '--json');
   t.equal(rev.code, 0, diag(rev));
   t.match(rev.json(), { ok: true, node_id: 'edge-1', already_revoked: false, revocation_list: 1 });
-  const signed = verifyRevocations(store.kv.get('gossip.revocations') as string, keyset, 'edge');
+  const signed = verifyRevocations(await store.kv.get('gossip.revocations') as string, keyset, 'edge');
   t.match(signed, { seq: 1, revoked: [{ node_id: 'edge-1', reason: 'decommissioned' }] }, 'a signed revocation list is held for gossip');
   t.match((await fleetCli('certs', '--json')).json().certs, [{ node_id: 'edge-1', status: 'revoked', revoke_reason: 'decommissioned' }]);
   t.equal((await fleetCli('revoke', 'nobody', '--reason', 'x', '--json')).json().error.code, 'E_USAGE');
 
   const { config } = loadConfig(nodeConfig('edge-1'));
-  const identity = await loadNodeIdentity(config, { now: Date.now(), revoked: revocationCheck(store) });
+  const identity = await loadNodeIdentity(config, { now: Date.now(), revoked: await revocationCheck(store) });
   t.match(identity, { cert: null, problem: { code: 'E_REVOKED' } });
 });
 
@@ -130,7 +130,7 @@ t.test('the authority certifies its own node key with join --self', async (t) =>
   const r = await runCli(['-c', ws.configPath, 'join', '--self', '--json']);
   t.equal(r.code, 0, diag(r));
   const { config } = loadConfig(ws.configPath);
-  const identity = await loadNodeIdentity(config, { now: Date.now(), revoked: revocationCheck(store) });
+  const identity = await loadNodeIdentity(config, { now: Date.now(), revoked: await revocationCheck(store) });
   t.equal(identity.problem, null);
   t.equal(identity.cert?.node_id, 'authority');
 });

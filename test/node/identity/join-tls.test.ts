@@ -89,7 +89,7 @@ t.test('a wrong pin and an untrusted certificate are refused with nothing writte
   const unpinned = await runCli(['-c', node.path, 'join', '--authority', url, '--token', firstToken, '--json']);
   t.match(unpinned.json(), { ok: false, error: { code: 'E_TLS_UNTRUSTED' } }, 'a self-signed certificate needs a pin');
   t.ok(nothingWritten(node.dir));
-  t.equal(store.identity.certs().length, 0, 'the authority issued nothing');
+  t.equal((await store.identity.certs()).length, 0, 'the authority issued nothing');
 
   const plain = await runCli(['-c', node.path, 'join', '--authority', 'http://auth.invalid:7400', '--token', firstToken, '--json']);
   t.equal(plain.code, 2, diag(plain));

@@ -2,21 +2,19 @@
 // SIGKILL itself at a failpoint (UPSHIFT_FAILPOINTS) mid-apply, and a second one that
 // reconciles afterwards. Built into dist like the rest of src/.
 //
-//   node dist/src/node/apply/child-entry.js '<json ChildArgs>'
+//   node dist/src/runtime/apply-child.js '<json ChildArgs>'
 //
 // Prints one JSON line ({ ok, result } or { ok: false, error }) and exits 0 or 1.
-import { join } from 'node:path';
-import { configSchema } from '../../core/config.js';
-import { toUpshiftError } from '../../core/errors.js';
-import { systemClock } from '../../adapters/clock.js';
-import { codeHash } from '../../adapters/code-hash-files.js';
-import { createExec } from '../../adapters/exec.js';
-import { NodeTables } from '../../adapters/sqlite/node-tables.js';
-import { Store } from '../../adapters/sqlite/store.js';
-import { failpointsFromEnv } from '../../adapters/failpoints.js';
-import { loadKeyset } from '../../trust/keyset.js';
-import { ApplyEngine } from './engine.js';
-import { verifyManifest } from '../../trust/verify-manifest.js';
+import { configSchema } from '../core/config.js';
+import { toUpshiftError } from '../core/errors.js';
+import { systemClock } from '../adapters/clock.js';
+import { codeHash } from '../adapters/code-hash-files.js';
+import { createExec } from '../adapters/exec.js';
+import { failpointsFromEnv } from '../adapters/failpoints.js';
+import { loadKeyset } from '../trust/keyset.js';
+import { ApplyEngine } from '../node/apply/engine.js';
+import { openStore } from './open-store.js';
+import { verifyManifest } from '../trust/verify-manifest.js';
 
 export interface ChildArgs {
   mode: 'apply' | 'reconcile' | 'status';
@@ -32,7 +30,7 @@ async function main(raw: string | undefined): Promise<unknown> {
   const args = JSON.parse(raw ?? '') as ChildArgs;
   // The config schema normalizes durations and defaults exactly as the daemon would.
   const app = configSchema.shape.app.unwrap().parse(args.app);
-  const store = Store.open(join(args.stateDir, 'upshift.db'), () => systemClock.now());
+  const store = openStore(args.stateDir, systemClock);
   try {
     const keyset = loadKeyset(args.trust);
     const engine = new ApplyEngine({
@@ -40,7 +38,7 @@ async function main(raw: string | undefined): Promise<unknown> {
       app,
       stateDir: args.stateDir,
       store,
-      tables: new NodeTables(store.db),
+      tables: store.journal,
       keyset,
       exec: createExec(),
       clock: systemClock,
@@ -48,7 +46,7 @@ async function main(raw: string | undefined): Promise<unknown> {
       codeHash: (dir) => codeHash(dir),
     });
     if (args.mode === 'reconcile') return await engine.reconcile();
-    if (args.mode === 'status') return engine.applyStatus();
+    if (args.mode === 'status') return await engine.applyStatus();
     // this process's door: the envelope it was handed is verified here, once
     return await engine.applyManifest(verifyManifest(args.envelope ?? '', keyset));
   } finally {
