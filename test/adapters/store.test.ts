@@ -114,9 +114,9 @@ t.test('events are append-only: UPDATE and DELETE are refused by triggers', asyn
 
 t.test('a version runs once per track; only a retry may run it again', async (t) => {
   const { store } = freshStore(t);
-  t.match(newRun(store, 'r1', 'v1.0.0'), { status: 'pending', stage: 'idle', retryOf: null, finishedAt: null });
+  t.match(await newRun(store, 'r1', 'v1.0.0'), { status: 'pending', stage: 'idle', retryOf: null, finishedAt: null });
   await t.rejects(() => newRun(store, 'r2', 'v1.0.0'), /UNIQUE constraint failed/);
-  t.ok(newRun(store, 'r3', 'v1.0.0', { track: 'production' }), 'the same version on another track is a separate run');
+  t.ok(await newRun(store, 'r3', 'v1.0.0', { track: 'production' }), 'the same version on another track is a separate run');
   t.equal((await newRun(store, 'r4', 'v1.0.0', { retryOf: 'r1', at: 2_000 })).retryOf, 'r1');
   t.equal((await store.findRun('testnet', 'v1.0.0'))?.id, 'r4', 'the retry is the run found for the version');
   t.same(await store.versionsSeen('testnet'), ['v1.0.0']);
@@ -130,7 +130,7 @@ t.test('a run has at most one retry: the store refuses a second, and retry_of ne
   await t.rejects(() => newRun(store, 'r3', 'v1.0.0', { retryOf: 'r1', at: 3_000 }), /UNIQUE constraint failed: run_retries\.retry_of/);
   t.equal(await store.getRun('r3'), null, 'the refused retry left no run behind');
   t.equal((await store.findRetry('r1'))?.id, 'r2');
-  t.ok(newRun(store, 'r4', 'v1.0.0', { retryOf: 'r2', at: 4_000 }), 'a retry may itself be retried once');
+  t.ok(await newRun(store, 'r4', 'v1.0.0', { retryOf: 'r2', at: 4_000 }), 'a retry may itself be retried once');
   t.throws(() => store.db.prepare("UPDATE runs SET retry_of = 'r4' WHERE id = 'r3' OR id = 'r2'").run(), /retry_of is fixed/);
 });
 

@@ -39,7 +39,7 @@ t.test('two approvals of one failed run at once make one retry, and a later one 
     t.equal(again.code, 0, diag(again));
     t.match(again.stdout, new RegExp(`already approved: ${runId} has its one retry ${answers[0]?.run.id} \\(pending\\)`));
     t.equal((await retries()).length, 1, 'still one retry');
-    t.equal(events(), before, 'and nothing recorded');
+    t.equal(await events(), before, 'and nothing recorded');
   } finally {
     store.close();
   }

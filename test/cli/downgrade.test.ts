@@ -39,5 +39,5 @@ t.test('an older tag after a newer release is refused with E_DOWNGRADE and nothi
   const start = await cli('pipeline', 'start', '--ref', 'v2.0.0');
   t.equal(start.code, 2, diag(start));
   t.match(start.stderr, /upshift: E_DOWNGRADE: v2\.0\.0 is older than v10\.0\.0/);
-  t.same(counts(), before, 'no run, no manifest, no event');
+  t.same(await counts(), before, 'no run, no manifest, no event');
 });

@@ -67,7 +67,7 @@ t.test('bad input gets its code and leaves the store as it was', async (t) => {
   const unknown = await b.cli('pipeline', 'run', '--ref', 'no-such-ref');
   t.equal(unknown.code, 2, 'unknown ref exits 2', diag(unknown));
   t.match(unknown.stderr, /E_UNKNOWN_REF/);
-  t.same(b.counts(), before, 'unknown ref changed nothing');
+  t.same(await b.counts(), before, 'unknown ref changed nothing');
 
   chmodSync(b.ws.keyPath, 0o644);
   const perms = await b.cli('pipeline', 'run', '--ref', 'main~0');
@@ -80,7 +80,7 @@ t.test('bad input gets its code and leaves the store as it was', async (t) => {
   t.equal(missing.code, 2, diag(missing));
   t.match(missing.stderr, /E_KEY_MISSING/);
   renameSync(`${b.ws.keyPath}.gone`, b.ws.keyPath);
-  t.same(b.counts(), before, 'key problems changed nothing');
+  t.same(await b.counts(), before, 'key problems changed nothing');
 
   const good = readFileSync(b.ws.configPath, 'utf8');
   writeFileSync(b.ws.configPath, good.replace('min_pass_rate: 0.95', 'min_pass_rate: 1.5').replace('fleet: demo', 'fleet: Demo Fleet').replace('timeout: 1m', 'timeout: soon'));
@@ -91,7 +91,7 @@ t.test('bad input gets its code and leaves the store as it was', async (t) => {
   t.match(config.stderr, /authority\.test\.min_pass_rate/);
   t.match(config.stderr, /authority\.build\.timeout: expected a duration like 30s/);
   writeFileSync(b.ws.configPath, good);
-  t.same(b.counts(), before, 'a config error changed nothing');
+  t.same(await b.counts(), before, 'a config error changed nothing');
 
   const noRun = await b.cli('pipeline', 'show', 'r-nope', '--json');
   t.equal(noRun.code, 2);
@@ -119,7 +119,7 @@ t.test('with no sandbox user configured, pipeline run and the daemon refuse with
   const run = await b.cli('pipeline', 'run', '--ref', 'main');
   t.equal(run.code, 2, diag(run));
   t.match(run.stderr, /E_SANDBOX: authority\.sandbox\.user is not set/);
-  t.same(b.counts(), { runs: 0, events: 0 }, 'no run was created');
+  t.same(await b.counts(), { runs: 0, events: 0 }, 'no run was created');
   const daemon = await b.cli('daemon');
   t.equal(daemon.code, 2, 'the daemon does not start', diag(daemon));
   t.match(daemon.stderr, /E_SANDBOX/);

@@ -82,7 +82,7 @@ t.test('the authority holds and forwards a track it releases but does not run, a
   const relaying = { ...node, relay: ['production'] };
   const source = await StoreManifestSource.open({ store, keyset, node: relaying, clock: { now: () => Date.now() }, engine: rec.engine });
   const production = sign({ track: 'production', seq: 4 });
-  t.equal(source.accept(production), 'accepted', 'the authority\'s own publish of a production release');
+  t.equal(await source.accept(production), 'accepted', 'the authority\'s own publish of a production release');
   t.equal(await source.offer(sign({ seq: 1 })), 'accepted');
   await source.idle();
   t.same(rec.applied, [sign({ seq: 1 })], 'only the testnet release was applied');
@@ -105,7 +105,7 @@ t.test('gossip refuses a manifest valid for too long or created in the future, b
   await t.rejects(() => source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week + 1) })), { code: 'E_MANIFEST_TTL' }, 'one ms over the configured week');
   await t.rejects(() => source.accept(sign({ created_at: iso(now + 365 * 86_400_000), expires_at: iso(now + 366 * 86_400_000) })), { code: 'E_NOT_YET_VALID' });
   t.same(source.digest(), {}, 'nothing held');
-  t.equal(source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week) })), 'accepted', 'exactly the configured week');
+  t.equal(await source.accept(sign({ created_at: iso(now - 1000), expires_at: iso(now - 1000 + week) })), 'accepted', 'exactly the configured week');
 });
 
 t.test('expired, other-track, lower and conflicting manifests are refused and change nothing', async (t) => {

@@ -32,13 +32,13 @@ t.test('each release is compared with the last one that did not regress', async 
   release('r1', 10);
   release('r2', 15);
   release('r3', 10.5);
-  t.equal(smoke.verdict('r1'), null, 'no verdict before it ran');
+  t.equal(await smoke.verdict('r1'), null, 'no verdict before it ran');
   await smoke.ensure('r1');
-  t.match(smoke.verdict('r1'), { regressed: false, detail: /no baseline/ }, 'the first one is the baseline');
+  t.match(await smoke.verdict('r1'), { regressed: false, detail: /no baseline/ }, 'the first one is the baseline');
   await smoke.ensure('r2');
-  t.match(smoke.verdict('r2'), { regressed: true, detail: /latency_ms/ }, '+50% latency regressed');
+  t.match(await smoke.verdict('r2'), { regressed: true, detail: /latency_ms/ }, '+50% latency regressed');
   await smoke.ensure('r3');
-  t.match(smoke.verdict('r3'), { regressed: false, detail: /r1/ }, 'r3 is compared with r1, not with the regressed r2');
+  t.match(await smoke.verdict('r3'), { regressed: false, detail: /r1/ }, 'r3 is compared with r1, not with the regressed r2');
   await smoke.ensure('r1');
   t.same(ran(), ['r1', 'r2', 'r3'], 'a release with a verdict is not run again (a switch back reuses it)');
 });
@@ -47,7 +47,7 @@ t.test('a smoke command that fails counts as a regression', async (t) => {
   const { release, smoke } = setup(t);
   release('r1', null);
   await smoke.ensure('r1');
-  t.match(smoke.verdict('r1'), { regressed: true, detail: /exited with code 1/ });
+  t.match(await smoke.verdict('r1'), { regressed: true, detail: /exited with code 1/ });
 });
 
 t.test('heartbeats carry the verdict into the report the canary judges', async (t) => {

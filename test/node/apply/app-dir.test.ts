@@ -13,7 +13,7 @@ async function refused(t: Test, bed: Bed, path: RegExp, fix: RegExp): Promise<vo
   t.equal(bed.current(), null, 'nothing switched');
   t.same(bed.tables().list(), [], 'no apply journaled');
   t.same(bed.restarts(), [], 'nothing restarted');
-  t.match(bed.store().events({ limit: 5 }), [{ kind: 'apply.refused', data: { code: 'E_UNSAFE_PATH' } }]);
+  t.match(await bed.store().events({ limit: 5 }), [{ kind: 'apply.refused', data: { code: 'E_UNSAFE_PATH' } }]);
 }
 
 t.test('a pre-made releases/ symlink is refused and its target stays empty', async (t) => {

@@ -36,16 +36,16 @@ async function setUp(t: Test, tarball: Buffer, bundles: Record<string, unknown> 
 }
 
 /** What every refused bundle leaves: v1 current and restarted once, v2 failed and marked bad. */
-function refusedAndMarked(t: Test, bed: Bed, v1: Release, code: string): void {
+async function refusedAndMarked(t: Test, bed: Bed, v1: Release, code: string): Promise<void> {
   const tables = bed.tables();
   t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`, 'current unchanged');
   t.equal(bed.restarts().length, 1, 'nothing restarted');
   t.equal(tables.open(), null, 'no open apply');
-  const applies = tables.list().filter((a) => a.version === 'v2');
+  const applies = (await tables.list()).filter((a) => a.version === 'v2');
   t.match(applies, [{ state: 'failed', code }], 'one apply of v2, failed with the code');
-  t.match(tables.badVersions(), [{ version: 'v2', reason: /^bundle / }], 'v2 is marked bad');
+  t.match(await tables.badVersions(), [{ version: 'v2', reason: /^bundle / }], 'v2 is marked bad');
   t.same(bed.releases(), [`v1-${v1.commit.slice(0, 12)}`], 'nothing of v2 left under releases/');
-  t.equal(bed.store().floors.get('testnet'), 1, 'the floor stays');
+  t.equal(await bed.store().floors.get('testnet'), 1, 'the floor stays');
 }
 
 const limits = '0123456789abcdefghijklmnopqrstuvwxyz\n'.repeat(100_000); // 3.7 MB of text, ~60:1

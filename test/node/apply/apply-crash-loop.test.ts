@@ -35,7 +35,7 @@ t.test('an apply killed at the same point again and again is marked bad, not sta
   t.equal(applies.length, MAX_INTERRUPTED_APPLIES, 'no fourth apply of v2 was started');
   t.ok(applies.every((a) => a.state === 'abandoned'), 'each interrupted apply ended abandoned');
   t.equal(bed.current(), onV1, 'current is still v1');
-  t.equal(bed.store().floors.get('testnet'), 1, 'the floor stays');
+  t.equal(await bed.store().floors.get('testnet'), 1, 'the floor stays');
 
   // An operator's unmark lets it be tried once more: the next crash marks it again at once.
   await tables.clearBad('testnet', 'v2');

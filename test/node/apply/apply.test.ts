@@ -22,7 +22,7 @@ t.test('a good release is fetched, hooked, switched and confirmed, and the floor
   t.ok(existsSync(join(bed.appDir, 'shared')), 'shared/ exists beside releases/');
   t.same(bed.hooks(), [`install ${name} v1`, `migrate ${name}`], 'install then migrate ran in the new release dir');
   t.same(bed.restarts(), [`apply ${name}`]);
-  t.equal(bed.store().floors.get('testnet'), 1);
+  t.equal(await bed.store().floors.get('testnet'), 1);
   const steps = bed.tables().steps(out.apply!.id).map((s) => s.state);
   t.same(steps, ['verified', 'staged', 'switching', 'probation', 'probation', 'confirmed'], 'every step journaled');
   const status = await bed.engine().applyStatus();
@@ -45,7 +45,7 @@ t.test('a release whose health fails is rolled back, marked bad and not retried'
   t.ok(bed.currentValid());
   t.same(bed.restarts(), [`apply ${v1Name}`, `apply v2-${v2.commit.slice(0, 12)}`, `rollback ${v1Name}`]);
   t.same(bed.releases(), [v1Name], 'the failed release dir is gone');
-  t.equal(bed.store().floors.get('testnet'), 1, 'the floor is not raised (nor lowered)');
+  t.equal(await bed.store().floors.get('testnet'), 1, 'the floor is not raised (nor lowered)');
   t.match(bed.tables().badVersions(), [{ track: 'testnet', version: 'v2', commit: v2.commit, reason: /healthy_deadline/ }]);
   t.match((await bed.engine().applyStatus()).testnet, { version: 'v2', state: 'rolled_back', reason: /healthy_deadline/ });
 
@@ -91,7 +91,7 @@ t.test('a checkout whose code hash differs from the signed one is refused before
   t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
   t.equal(bed.releases().length, 1);
   t.equal(bed.hooks().length, 2, 'no hook ran for the refused release');
-  t.equal(bed.store().floors.get('testnet'), 1);
+  t.equal(await bed.store().floors.get('testnet'), 1);
 });
 
 t.test('refused manifests write nothing but an event', async (t) => {
@@ -125,7 +125,7 @@ t.test('refused manifests write nothing but an event', async (t) => {
   t.equal(appliesCount(bed), before, 'an unknown signer: no apply journaled');
   t.equal(bed.releases().length, 1, 'nothing fetched');
   t.equal(bed.restarts().length, 1, 'nothing restarted');
-  t.equal(bed.store().floors.get('testnet'), 5);
+  t.equal(await bed.store().floors.get('testnet'), 5);
 });
 
 t.test('a commit id that is not a full hex SHA never reaches git', async (t) => {
@@ -214,7 +214,7 @@ t.test('a first release that fails has nothing to roll back to: failed, current 
   const v1 = await bed.release('v1', { healthy: false });
   await t.rejects(bed.engine().applyManifest(bed.manifest(v1, 1)), { code: 'E_HEALTH', details: { state: 'failed' }, message: /no previous release/ });
   t.ok(bed.currentValid(), 'current still names an existing release');
-  t.equal(bed.store().floors.get('testnet'), null);
+  t.equal(await bed.store().floors.get('testnet'), null);
   t.match(bed.tables().badVersions(), [{ version: 'v1' }]);
 });
 
@@ -227,7 +227,7 @@ t.test('a signed rollback manifest (higher seq, older commit) switches back and 
   const out = await bed.engine().applyManifest(bed.manifest(v1, 3, { kind: 'rollback' }));
   t.match(out.apply, { kind: 'rollback', state: 'confirmed', seq: 3, version: 'v1', previousDir: `v2-${v2.commit.slice(0, 12)}` });
   t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
-  t.equal(bed.store().floors.get('testnet'), 3);
+  t.equal(await bed.store().floors.get('testnet'), 3);
   await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), { code: 'E_ROLLBACK' }, 'the older v2 manifest cannot come back');
 });
 
@@ -238,7 +238,7 @@ t.test('a manifest pinning the release already current is confirmed without a re
   const out = await bed.engine().applyManifest(bed.manifest(v1, 2, { kind: 'rollback' }));
   t.match(out.apply, { state: 'confirmed', reason: /already current/ });
   t.equal(bed.restarts().length, 1);
-  t.equal(bed.store().floors.get('testnet'), 2);
+  t.equal(await bed.store().floors.get('testnet'), 2);
   // A tampered running checkout does not get confirmed by a new manifest.
   const { appendFileSync } = await import('node:fs');
   appendFileSync(join(bed.appDir, 'current', 'app.txt'), 'tampered');

@@ -32,12 +32,12 @@ t.test('with the database deleted, an older still-valid manifest is refused and 
   t.equal(bed.current(), `releases/${v2Name}`, 'current is still v2');
   t.equal(bed.restarts().length, restarts, 'nothing restarted');
   t.same(bed.tables().list(), [], 'no apply journaled');
-  t.match(bed.store().events({ limit: 10 }), [{ kind: 'apply.refused', data: { code: 'E_ROLLBACK', seq: 1 } }]);
+  t.match(await bed.store().events({ limit: 10 }), [{ kind: 'apply.refused', data: { code: 'E_ROLLBACK', seq: 1 } }]);
 
   // The manifest at the floor itself confirms what runs, and rebuilds the journal and the database floor.
   const again = await bed.engine().applyManifest(bed.manifest(v2, 2));
   t.match(again.apply, { state: 'confirmed', version: 'v2', reason: /already current/ });
-  t.equal(bed.store().floors.get('testnet'), 2);
+  t.equal(await bed.store().floors.get('testnet'), 2);
   t.equal(bed.restarts().length, restarts, 'still no restart');
 });
 
@@ -55,7 +55,7 @@ t.test('a database restored from an old backup cannot lower the floor', async (t
 
   deleteDb(bed);
   copyFileSync(backup, join(bed.stateDir, 'upshift.db'));
-  t.equal(bed.store().floors.get('testnet'), 1, 'the restored database floor is the old one');
+  t.equal(await bed.store().floors.get('testnet'), 1, 'the restored database floor is the old one');
   await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), { code: 'E_ROLLBACK', details: { floor: 3 } });
   t.equal(bed.current(), `releases/v3-${v3.commit.slice(0, 12)}`);
 });
@@ -70,7 +70,7 @@ t.test('a signed rollback manifest (higher seq) still goes back, and raises both
   const out = await bed.engine().applyManifest(bed.manifest(v1, 3, { kind: 'rollback' }));
   t.match(out.apply, { kind: 'rollback', state: 'confirmed', version: 'v1' });
   t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
-  t.equal(bed.store().floors.get('testnet'), 3);
+  t.equal(await bed.store().floors.get('testnet'), 3);
   t.match(floorOnDisk(bed), { seq: 3, version: 'v1', commit: v1.commit });
   await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), { code: 'E_ROLLBACK' });
 });
