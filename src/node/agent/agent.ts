@@ -138,7 +138,9 @@ export class NodeAgent {
   }
 
   /** For the HTTP route. */
-  receive(wire: SignedMessage): Promise<SignedMessage> {
+  async receive(wire: SignedMessage): Promise<SignedMessage> {
+    // the sender's certificate is checked against the revocations recorded now, as before the store went async
+    await this.revocations.refresh();
     return this.node.receive(wire);
   }
 

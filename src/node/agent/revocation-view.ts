@@ -1,7 +1,7 @@
 // The revocations this node knows, held in memory: gossip checks a sender's certificate on
-// every message, synchronously, and the store is async (and may be a network away). The
-// agent reads them again every round and right after it records a revocation list, so a
-// revocation recorded by another process takes effect here within one gossip interval.
+// every message, synchronously, and the store is async. The agent reads them again before
+// it handles each message it receives, before each round it starts, and right after it
+// records a revocation list.
 import type { StateStore } from '../../core/ports.js';
 
 export class RevocationView {
