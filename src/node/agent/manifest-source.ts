@@ -229,7 +229,7 @@ export class StoreManifestSource implements ManifestSource {
       const hash = this.hash(envelope);
       if (this.offered.has(hash) || this.holds(hash)) continue;
       this.offered.add(hash); // a refused one is not offered again every round
-      void this.offer(envelope);
+      await this.offer(envelope);
     }
   }
 
