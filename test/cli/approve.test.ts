@@ -34,7 +34,7 @@ t.test('two approvals of one failed run at once make one retry, and a later one 
   const events = async () => (await store.events({ limit: 10_000 })).length;
   try {
     t.equal((await retries()).length, 1, 'one retry in the store');
-    const before = events();
+    const before = await events();
     const again = await cli('pipeline', 'approve', runId, '--reason', 'once more');
     t.equal(again.code, 0, diag(again));
     t.match(again.stdout, new RegExp(`already approved: ${runId} has its one retry ${answers[0]?.run.id} \\(pending\\)`));

@@ -28,7 +28,7 @@ t.test('an older tag after a newer release is refused with E_DOWNGRADE and nothi
       s.close();
     }
   };
-  const before = counts();
+  const before = await counts();
   const run = await cli('pipeline', 'run', '--ref', 'v2.0.0', '--json');
   t.equal(run.code, 2, 'refused before any stage ran', diag(run));
   const err = run.json<{ ok: boolean; error: { code: string; message: string; details: Record<string, string> } }>().error;

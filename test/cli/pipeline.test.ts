@@ -62,7 +62,7 @@ t.test('a test command that hangs is killed at its timeout: exit 3 with E_TIMEOU
 t.test('bad input gets its code and leaves the store as it was', async (t) => {
   const b = await bed(t);
   t.equal((await b.cli('pipeline', 'run', '--ref', 'main')).code, 0);
-  const before = b.counts();
+  const before = await b.counts();
 
   const unknown = await b.cli('pipeline', 'run', '--ref', 'no-such-ref');
   t.equal(unknown.code, 2, 'unknown ref exits 2', diag(unknown));
