@@ -33,7 +33,8 @@ export class RunTables {
       if (first) {
         const { machineVersion, snapshot, at } = first;
         this.saveSnapshot({ runId: r.id, machineVersion, state: 'idle', status: 'pending', snapshot, reason: null, code: null, at });
-        this.appendEvent({ at, runId: r.id, stage: null, kind: 'run.created', actor: 'pipeline', data: { track: r.track, version: r.version, ref: r.ref, commit: r.commit, retry_of: r.retryOf } });
+        const data = { track: r.track, version: r.version, ref: r.ref, commit: r.commit, retry_of: r.retryOf };
+        this.appendEvent({ at, runId: r.id, stage: null, kind: 'run.created', actor: 'pipeline', data });
       }
       return this.getRun(r.id) as Run;
     });
