@@ -10,6 +10,8 @@ import type { Exec, ExecRequest, ExecResult } from '../core/ports.js';
 
 export const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_TAIL_BYTES = 64 * 1024;
+/** stderr kept on its own: a tool's cause (npm's error line) is often buried under its usage text on stdout. */
+const STDERR_TAIL_BYTES = 16 * 1024;
 export const DEFAULT_KILL_GRACE_MS = 2000;
 /** How long to wait for stdio to close once the shell is gone (and, if killed, SIGKILL sent). */
 export const DEFAULT_STDIO_WAIT_MS = 2000;
@@ -31,7 +33,7 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
   const started = performance.now();
   const result = (partial: Partial<ExecResult>): ExecResult => ({
     command: req.command, exitCode: null, signal: null, timedOut: false, cancelled: false,
-    durationMs: Math.round(performance.now() - started), stdout: '', stdoutTruncated: false, tail: '', ...partial,
+    durationMs: Math.round(performance.now() - started), stdout: '', stdoutTruncated: false, tail: '', stderrTail: '', ...partial,
   });
   // Starting work that the caller already gave up on would only create something to clean up.
   if (req.signal?.aborted) return result({ cancelled: true });
@@ -62,9 +64,10 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
 
   const stdout = new CappedBuffer(maxStdout);
   const tail = new TailRing(req.tailBytes ?? DEFAULT_TAIL_BYTES);
+  const errTail = new TailRing(STDERR_TAIL_BYTES);
   const [stdoutPipe, stderrPipe] = [child.stdout!, child.stderr!];
   stdoutPipe.on('data', (chunk: Buffer) => { stdout.push(chunk); tail.push(chunk); });
-  stderrPipe.on('data', (chunk: Buffer) => tail.push(chunk));
+  stderrPipe.on('data', (chunk: Buffer) => { tail.push(chunk); errTail.push(chunk); });
 
   return new Promise<ExecResult>((resolve) => {
     let exitCode: number | null = null, exitSignal: string | null = null;
@@ -109,7 +112,7 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
       stderrPipe.destroy();
       resolve(result({
         exitCode, signal: exitSignal, timedOut, cancelled,
-        stdout: stdout.bytes().toString('utf8'), stdoutTruncated: stdout.truncated, tail: tail.text(),
+        stdout: stdout.bytes().toString('utf8'), stdoutTruncated: stdout.truncated, tail: tail.text(), stderrTail: errTail.text(),
       }));
     };
     const onAbort = (): void => stop('abort');

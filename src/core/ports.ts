@@ -43,6 +43,8 @@ export interface ExecResult {
   stdoutTruncated: boolean;
   /** The last `tailBytes` of stdout and stderr interleaved as they arrived. */
   tail: string;
+  /** The end of stderr alone (16 KiB). */
+  stderrTail: string;
 }
 
 export interface Exec {
