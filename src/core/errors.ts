@@ -85,6 +85,14 @@ export const CODES = {
   /** A version older than the newest released on its track: that is a rollback, not a release. */
   E_DOWNGRADE: usage(409),
   E_STATE_CORRUPT: failed(500),
+  /** This replica lost leadership (its epoch was superseded or its session ended): it stops, failing closed. */
+  E_FENCED: failed(409),
+  /** No configured PostgreSQL host accepts writes. */
+  E_STORE_UNAVAILABLE: failed(503, true),
+  /** The database schema is newer than this binary knows. */
+  E_SCHEMA_NEWER: failed(500),
+  /** The leader's lock session goes through a transaction-pooling proxy, which cannot hold a session lock. */
+  E_POOLED_SESSION: usage(500),
   E_STATE_BUSY: failed(503, true),
   E_MACHINE_VERSION: failed(500),
   E_NOT_IMPLEMENTED: failed(501),
