@@ -9,7 +9,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
-import { createMetrics, type SourceView } from './metrics.js';
+import { createMetrics, type GossipView, type SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
@@ -25,6 +25,10 @@ export interface ServerDeps {
   heldSeq: (track: string) => number | null;
   /** The authority's last poll of its source (for /metrics); absent on other nodes. */
   source?: () => SourceView;
+  /** This node's gossip traffic (for /metrics); absent without a gossip agent. */
+  gossip?: () => GossipView;
+  /** For ages in /metrics; default the system clock. */
+  now?: () => number;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
   exposure?: HttpExposure;
 }
@@ -38,7 +42,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq, deps.source);
+  const metrics = createMetrics(deps.config, deps.store, {
+    heldSeq: deps.heldSeq,
+    ...(deps.source ? { source: deps.source } : {}),
+    ...(deps.gossip ? { gossip: deps.gossip } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };

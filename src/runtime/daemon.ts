@@ -82,6 +82,8 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held() }),
     heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
+    ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
+    now: () => clock.now(),
   });
   const authority = pipeline ? new Authority(pipeline) : null;
   const stop = async () => {

@@ -4,6 +4,7 @@ import type { Config } from '../core/config.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import type { ManifestPayload } from '../core/manifest.js';
+import type { Run } from '../core/run.js';
 import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
 import { sourceHealth } from './source-health.js';
@@ -52,7 +53,9 @@ export function nodeStatus(config: Config, store: Store, extra: { configPath?: s
       running: r ? { seq: r.seq, version: r.version, commit: r.commit, release: r.releaseDir } : null,
       last_apply: a ? { seq: a.seq, version: a.version, state: a.state, reason: a.reason } : null,
       last_stable: stable && { run: stable.id, version: stable.version, finished_at: stable.finishedAt },
-      latest_run: latest && { run: latest.id, version: latest.version, status: latest.status, stage: latest.stage, reason: latest.reason },
+      latest_run: latest && {
+        run: latest.id, version: latest.version, status: latest.status, stage: latest.stage, stopped_at: stoppedAt(store, latest), reason: latest.reason,
+      },
     }];
   }));
   const lastPoll = store.kv.get('authority.last_poll');
@@ -75,3 +78,24 @@ export function nodeStatus(config: Config, store: Store, extra: { configPath?: s
 }
 
 export type NodeStatus = ReturnType<typeof nodeStatus>;
+
+/**
+ * The stage a finished run stopped at (a finished run's `stage` is its end state, so
+ * "failed at failed" said nothing): the one the machine recorded when it stopped, else the
+ * last stage whose result stopped it; null for a run still going, one that completed, or one
+ * aborted before any stage.
+ */
+export function stoppedAt(store: Store, run: Run): string | null {
+  if (run.status === 'pending' || run.status === 'running' || run.status === 'completed') return null;
+  const saved = store.loadSnapshot(run.id)?.snapshot as { context?: { stop?: { stage?: unknown } | null } } | undefined;
+  const stage = saved?.context?.stop?.stage;
+  if (typeof stage === 'string') return stage === 'idle' ? null : stage;
+  const last = store.stageResults(run.id).filter((r) => r.outcome === 'failed' || r.outcome === 'rolled_back').at(-1);
+  return last?.stage ?? null;
+}
+
+/** How `status` says where a run is: `running at test`, `failed at build`, `completed`. */
+export function runPlace(run: { status: string; stage: string; stopped_at: string | null }): string {
+  if (run.status === 'pending' || run.status === 'running') return `${run.status} at ${run.stage}`;
+  return run.stopped_at ? `${run.status} at ${run.stopped_at}` : run.status;
+}

@@ -1,0 +1,25 @@
+// `upshift status` says where the latest run of a track stopped: the stage whose gate failed
+// it, never the end state twice ("failed at failed"). A real pipeline, then the built CLI.
+import t from 'tap';
+import { nodeStatus, runPlace } from '../../src/runtime/status.js';
+import { testAuthority } from '../helpers/authority.js';
+import { diag, runCli } from '../helpers/cli.js';
+
+t.test('a run that failed its tests is reported as failed at test', async (t) => {
+  const a = await testAuthority(t);
+  a.commitVersion({ version: 'v1.1.0', latencyMs: 10, failingTests: 3 });
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  const done = await a.service.orchestrator.drive(run.id);
+  t.equal(done.status, 'failed', done.reason ?? '');
+  t.equal(done.stage, 'failed', 'the run record keeps its end state as its stage');
+  const latest = nodeStatus(a.service.deps.config, a.service.deps.store).tracks.testnet?.latest_run;
+  t.match(latest, { status: 'failed', stage: 'failed', stopped_at: 'test' });
+  t.equal(runPlace(latest!), 'failed at test');
+  t.equal(runPlace({ status: 'running', stage: 'benchmarking', stopped_at: null }), 'running at benchmarking');
+  t.equal(runPlace({ status: 'completed', stage: 'completed', stopped_at: null }), 'completed');
+
+  const r = await runCli(['--config', a.ws.configPath, 'status']);
+  t.equal(r.code, 0, 'exit 0', diag(r));
+  t.match(r.stdout, /latest run \S+ \S+ failed at test/);
+  t.notMatch(r.stdout, /failed at failed/);
+});
