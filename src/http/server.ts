@@ -20,7 +20,7 @@ export interface ServerDeps {
   /** Routes mounted by other parts of the daemon (gossip, join). */
   plugins?: Array<(app: FastifyInstance) => void>;
   /** What GET /v1/status answers (runtime/status.ts nodeStatus, given by the composition root). */
-  status: () => Record<string, unknown>;
+  status: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** The seq of the manifest this node holds for gossip on a track (for /metrics). */
   heldSeq: (track: string) => number | null;
   /** The authority's last poll of its source (for /metrics); absent on other nodes. */
@@ -82,7 +82,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.status(ready ? 200 : 503).send({ ok: ready, checks });
   });
 
-  app.get('/v1/status', reads, async () => ({ ok: true, ...deps.status() }));
+  app.get('/v1/status', reads, async () => ({ ok: true, ...(await deps.status()) }));
 
   app.get('/metrics', reads, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);

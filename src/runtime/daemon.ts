@@ -79,7 +79,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
     // what gossip verified on arrival; a node without an agent reads its store once
-    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held() }),
+    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held(), now: clock.now() }),
     heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
     ...(agent ? { gossip: () => agent.gossipCounts() } : {}),

@@ -5,6 +5,7 @@ import type { Store } from '../adapters/sqlite/store.js';
 import { NodeTables } from '../adapters/sqlite/node-tables.js';
 import type { ManifestPayload } from '../core/manifest.js';
 import type { Run } from '../core/run.js';
+import { isLive } from '../core/node-state.js';
 import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
 import { sourceHealth } from './source-health.js';
@@ -37,7 +38,7 @@ export function heldManifest(config: Config, store: Store, track: string, held: 
   return { seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind, targets: payload.targets };
 }
 
-export function nodeStatus(config: Config, store: Store, extra: { configPath?: string; peers?: number; held?: HeldManifests } = {}) {
+export async function nodeStatus(config: Config, store: Store, extra: { configPath?: string; peers?: number; held?: HeldManifests; now?: number } = {}) {
   const held = extra.held ?? storedManifests(config, store);
   const tables = new NodeTables(store.db);
   const running = new Map(tables.latestConfirmedPerTrack().map((a) => [a.track, a]));
@@ -73,11 +74,18 @@ export function nodeStatus(config: Config, store: Store, extra: { configPath?: s
       source: source.polledAt === null ? null : source.problems.length ? source.problems.join('; ') : 'ok',
       source_polled_at: source.polledAt === null ? null : new Date(source.polledAt).toISOString(),
     } : null,
-    fleet: { peers: extra.peers ?? 0 },
+    fleet: { peers: extra.peers ?? 0, ...(await heard(config, store, extra.now ?? Date.now())) },
   };
 }
 
-export type NodeStatus = ReturnType<typeof nodeStatus>;
+export type NodeStatus = Awaited<ReturnType<typeof nodeStatus>>;
+
+/** How many nodes this one has heard (the fleet read model; on the authority, every node), and how many fell silent. */
+async function heard(config: Config, store: Store, now: number): Promise<{ heard: number; silent: number }> {
+  const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
+  const nodes = await store.fleet.nodes();
+  return { heard: nodes.length, silent: nodes.filter((n) => !isLive(n, now, silentAfter)).length };
+}
 
 /**
  * The stage a finished run stopped at (a finished run's `stage` is its end state, so

@@ -12,14 +12,21 @@ t.test('a run that failed its tests is reported as failed at test', async (t) =>
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'failed', done.reason ?? '');
   t.equal(done.stage, 'failed', 'the run record keeps its end state as its stage');
-  const latest = nodeStatus(a.service.deps.config, a.service.deps.store).tracks.testnet?.latest_run;
+  const latest = (await nodeStatus(a.service.deps.config, a.service.deps.store)).tracks.testnet?.latest_run;
   t.match(latest, { status: 'failed', stage: 'failed', stopped_at: 'test' });
   t.equal(runPlace(latest!), 'failed at test');
   t.equal(runPlace({ status: 'running', stage: 'benchmarking', stopped_at: null }), 'running at benchmarking');
   t.equal(runPlace({ status: 'completed', stage: 'completed', stopped_at: null }), 'completed');
 
+  // the fleet read model, as heartbeats left it: one node heard just now, one long ago
+  const now = Date.now();
+  const node = (id: string, heardAt: number) => ({ node: id, heardAt, labels: {}, health: 'ok' as const, errorRate: 0, smoke: null, tracks: {} });
+  await a.service.deps.store.fleet.record([node('web-1', now), node('web-2', now - 3_600_000)]);
+  t.match((await nodeStatus(a.service.deps.config, a.service.deps.store, { now })).fleet, { heard: 2, silent: 1 });
+
   const r = await runCli(['--config', a.ws.configPath, 'status']);
   t.equal(r.code, 0, 'exit 0', diag(r));
+  t.match(r.stdout, /fleet: 2 node\(s\) heard, 1 silent/);
   t.match(r.stdout, /latest run \S+ \S+ failed at test/);
   t.notMatch(r.stdout, /failed at failed/);
 });

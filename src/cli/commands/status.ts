@@ -8,7 +8,7 @@ export function registerStatus(program: Command, session: Session): void {
   program.command('status').description('this node, its tracks, and the pipeline').option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
       const { config, path } = session.config();
-      const status = nodeStatus(config, session.store(), { configPath: path });
+      const status = await nodeStatus(config, session.store(), { configPath: path });
       if (opts.json) return printJson({ ok: true, ...status });
       say(`node ${config.node.id} in fleet ${config.fleet}${config.authority ? ' (authority)' : ''}`);
       for (const [track, t] of Object.entries(status.tracks)) {
@@ -17,6 +17,8 @@ export function registerStatus(program: Command, session: Session): void {
       }
       const p = status.pipeline;
       if (p) say(`source: ${p.source ?? 'not polled yet'}${p.last_poll ? ` (last good poll ${p.last_poll})` : ''}`);
+      const f = status.fleet;
+      if (f.heard > 0) say(`fleet: ${f.heard} node(s) heard${f.silent ? `, ${f.silent} silent` : ''} (\`upshift fleet health\` says more)`);
       const unfinished = p?.unfinished ?? [];
       if (unfinished.length) say(`unfinished runs:\n${unfinished.map((r) => `${runLine(r)}${r.waiting ? `\n    waiting for ${r.waiting.what}` : ''}`).join('\n')}`);
     }));

@@ -208,6 +208,20 @@ t.test('a tampered message is refused with E_SIG_INVALID and 403, like every oth
   t.equal(garbled.status, 403, 'a signature that is not even base64');
 });
 
+t.test('the agent counts the gossip it receives, sends and refuses, for /metrics', async (t) => {
+  const before = a.agent.gossipCounts();
+  const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
+  const wire = auth.sign(push(b.id, a.id, b.url));
+  const res = await post(a.url, { ...wire, payload: wire.payload.replace('"apply_state":"idle"', '"apply_state":"ohno"') });
+  t.equal(res.status, 403);
+  await a.agent.tick();
+  const after = a.agent.gossipCounts();
+  // peers gossip on their own timers meanwhile: at least this one was received
+  t.ok(after.received >= before.received + 1, `requests received: ${before.received} → ${after.received}`);
+  t.equal(after.refused.E_SIG_INVALID, (before.refused.E_SIG_INVALID ?? 0) + 1, 'refused, by its code');
+  t.ok(after.sent.push > before.sent.push, `pushes sent: ${before.sent.push} → ${after.sent.push}`);
+});
+
 t.test('a heartbeat of 1,000 labels from a certified node is refused with 413 E_HEARTBEAT_TOO_LARGE and never stored', async (t) => {
   const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
   const msg = push(b.id, a.id, b.url);
