@@ -79,7 +79,8 @@ export function createMetrics(config: Config, store: Store, deps: MetricsDeps): 
 function gossipMetrics(registry: Registry, view: () => GossipView): void {
   const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter, v: GossipView) => void) =>
     new Counter({ name, help, labelNames, registers: [registry], collect() { this.reset(); fill(this, view()); } });
-  counter('upshift_gossip_messages_received_total', 'Gossip requests received from peers (refused ones included)', [], (c, v) => c.inc(v.received));
+  counter('upshift_gossip_messages_received_total', 'Gossip requests received from peers (refused ones included)', [],
+    (c, v) => c.inc(v.received));
   counter('upshift_gossip_messages_sent_total', 'Gossip requests sent to peers, by kind (push, sync, pull)', ['kind'], (c, v) => {
     for (const [kind, n] of Object.entries(v.sent)) c.inc({ kind }, n);
   });

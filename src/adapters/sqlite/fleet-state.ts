@@ -8,7 +8,9 @@ interface NodeRow {
   node: string; heard_at: number; labels: string; health: AppHealth; error_rate: number | null;
   smoke_regressed: number | null; smoke_detail: string | null;
 }
-interface TrackRow { node: string; track: string; version: string | null; seq: number | null; apply: string; reason: string | null; code_hash: string | null }
+interface TrackRow {
+  node: string; track: string; version: string | null; seq: number | null; apply: string; reason: string | null; code_hash: string | null;
+}
 
 export class FleetStateTable implements FleetStateStore {
   constructor(private readonly db: Db) {}

@@ -27,7 +27,8 @@ export class Tallies {
 
   /** Pipeline runs by track and status. */
   async runsByStatus(): Promise<Array<{ track: string; status: string; n: number }>> {
-    return this.db.prepare('SELECT track, status, COUNT(*) AS n FROM runs GROUP BY track, status').all() as Array<{ track: string; status: string; n: number }>;
+    const sql = 'SELECT track, status, COUNT(*) AS n FROM runs GROUP BY track, status';
+    return this.db.prepare(sql).all() as Array<{ track: string; status: string; n: number }>;
   }
 
   /** Ended applies of this node by track and outcome (one journal row per apply, so a small table). */

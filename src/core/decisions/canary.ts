@@ -163,11 +163,13 @@ function healthCriterion(canaries: CanaryObservation[]): CriterionResult {
  */
 function codeHashCriterion(canaries: CanaryObservation[], expected: string): CriterionResult {
   const back = canaries.filter(rolledBack);
-  const wrong = canaries.filter((c) => !rolledBack(c) && c.codeHash !== expected).map((c) => `${c.node} (${c.codeHash?.slice(0, 12) ?? 'none'})`);
+  const wrong = canaries.filter((c) => !rolledBack(c) && c.codeHash !== expected)
+    .map((c) => `${c.node} (${c.codeHash?.slice(0, 12) ?? 'none'})`);
   const note = back.length ? `; not compared: ${back.map((c) => c.node).join(', ')} rolled back to the previous release` : '';
-  if (wrong.length) return { name: 'code_hash', ok: false, detail: `code hash differs from the manifest's ${expected.slice(0, 12)} on ${wrong.join(', ')}${note}` };
-  if (back.length === canaries.length) return { name: 'code_hash', ok: false, detail: `no canary runs the release to attest it${note}` };
-  return { name: 'code_hash', ok: true, detail: `every canary running the release attests the manifest code hash${note}` };
+  const result = (ok: boolean, detail: string): CriterionResult => ({ name: 'code_hash', ok, detail: `${detail}${note}` });
+  if (wrong.length) return result(false, `code hash differs from the manifest's ${expected.slice(0, 12)} on ${wrong.join(', ')}`);
+  if (back.length > 0 && back.length === canaries.length) return result(false, 'no canary runs the release to attest it');
+  return result(true, 'every canary running the release attests the manifest code hash');
 }
 
 /** A canary during the soak, as the authority last heard it. */

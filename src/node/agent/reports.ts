@@ -8,7 +8,8 @@ type ApplyState = Record<string, { state: string; seq: number | null }>;
 
 /** What this node sends: per track its newest apply's state and seq (`{}` before any). */
 export function applyStateOf(status: Record<string, { state: string; seq: number }>): ApplyState {
-  return Object.fromEntries(Object.keys(status).sort().map((track) => [track, { state: status[track]?.state ?? IDLE, seq: status[track]?.seq ?? null }]));
+  const entry = (track: string) => ({ state: status[track]?.state ?? IDLE, seq: status[track]?.seq ?? null });
+  return Object.fromEntries(Object.keys(status).sort().map((track) => [track, entry(track)]));
 }
 
 /** The apply state of a heartbeat in either form; an unreadable part of the old form is skipped. */

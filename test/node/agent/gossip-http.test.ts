@@ -13,7 +13,7 @@ import type { SignedMessage } from '../../../src/gossip/ports.js';
 import type { GossipMessage } from '../../../src/gossip/types.js';
 import { buildServer } from '../../../src/http/server.js';
 import { gossipRoutes } from '../../../src/http/gossip-routes.js';
-import { NodeAgent } from '../../../src/node/agent/agent.js';
+import { FORGET_AFTER_MS, NodeAgent } from '../../../src/node/agent/agent.js';
 import { Ed25519MessageAuth } from '../../../src/node/agent/message-auth.js';
 import { toHex } from '../../../src/trust/bytes.js';
 import { serializeEnvelope, type Envelope } from '../../../src/trust/envelope.js';
@@ -220,6 +220,14 @@ t.test('the agent counts the gossip it receives, sends and refuses, for /metrics
   t.ok(after.received >= before.received + 1, `requests received: ${before.received} → ${after.received}`);
   t.equal(after.refused.E_SIG_INVALID, (before.refused.E_SIG_INVALID ?? 0) + 1, 'refused, by its code');
   t.ok(after.sent.push > before.sent.push, `pushes sent: ${before.sent.push} → ${after.sent.push}`);
+});
+
+t.test('a node not heard for a week is dropped from the read model at the next anti-entropy round', async (t) => {
+  const old = { node: 'long-gone', heardAt: Date.now() - FORGET_AFTER_MS - 60_000, labels: {}, health: 'ok' as const, errorRate: 0, smoke: null, tracks: {} };
+  await a.store.fleet.record([old, { ...old, node: 'recent', heardAt: Date.now() - FORGET_AFTER_MS + 3_600_000 }]);
+  await a.agent.antiEntropy();
+  t.equal(await a.store.fleet.node('long-gone'), null, 'forgotten');
+  t.ok(await a.store.fleet.node('recent'), 'six days and some is still kept');
 });
 
 t.test('a heartbeat of 1,000 labels from a certified node is refused with 413 E_HEARTBEAT_TOO_LARGE and never stored', async (t) => {
