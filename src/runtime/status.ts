@@ -22,10 +22,18 @@ export interface HeldManifests {
  */
 export function storedManifests(config: Config, store: Store): HeldManifests {
   let source: StoreManifestSource | null = null;
+  // verified again only when what is stored changed: a daemon without an agent keeps this
+  // view for its life, and /metrics and /v1/status must not verify signatures per request
+  let seen = '';
+  const node = sourceNode(config);
+  const tracks = [...node.tracks, ...(node.relay ?? [])];
   return {
     payloads(track) {
       if (storedHeld(store, track).length === 0) return []; // nothing held: no keyset needed
-      source ??= new StoreManifestSource({ store, keyset: keysetOf(config), node: sourceNode(config), clock: { now: () => Date.now() }, engine: null });
+      const stored = JSON.stringify(tracks.map((t) => storedHeld(store, t)));
+      if (stored !== seen) source = null;
+      seen = stored;
+      source ??= new StoreManifestSource({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null });
       return source.payloads(track);
     },
   };

@@ -1,7 +1,9 @@
 // `upshift status` says where the latest run of a track stopped: the stage whose gate failed
 // it, never the end state twice ("failed at failed"). A real pipeline, then the built CLI.
 import t from 'tap';
-import { nodeStatus, runPlace } from '../../src/runtime/status.js';
+import { nodeStatus, runPlace, storedManifests } from '../../src/runtime/status.js';
+import { toHex } from '../../src/trust/bytes.js';
+import { signerFromSeed } from '../../src/trust/keyfile.js';
 import { testAuthority } from '../helpers/authority.js';
 import { diag, runCli } from '../helpers/cli.js';
 
@@ -29,4 +31,23 @@ t.test('a run that failed its tests is reported as failed at test', async (t) =>
   t.match(r.stdout, /fleet: 2 node\(s\) heard, 1 silent/);
   t.match(r.stdout, /latest run \S+ \S+ failed at test/);
   t.notMatch(r.stdout, /failed at failed/);
+});
+
+t.test('the stored manifests a daemon without an agent shows are verified when they change, not per request', async (t) => {
+  const a = await testAuthority(t);
+  const { store } = a.service.deps;
+  const { run } = a.service.startOrFind(await a.service.resolve('main'));
+  await a.service.orchestrator.drive(run.id); // the release is held for gossip
+  // a copy of the config whose trusted keys we swap after the first read: a view that
+  // verified again would then refuse what it holds, so it shows whether it did
+  const config = structuredClone(a.service.deps.config);
+  const view = storedManifests(config, store);
+  const seq = () => view.payloads('testnet')[0]?.seq ?? null;
+  t.equal(seq(), 1, 'verified on the first read');
+  config.trust = { ...config.trust, keys: [{ public: toHex(signerFromSeed(new Uint8Array(32).fill(9)).publicKey) }] } as typeof config.trust;
+  for (let i = 0; i < 5; i++) t.equal(seq(), 1, `read ${i + 2}: not verified again`);
+  a.commitVersion({ version: 'v1.2.0', latencyMs: 10 });
+  const next = a.service.startOrFind(await a.service.resolve('main')).run;
+  await a.service.orchestrator.drive(next.id);
+  t.equal(seq(), null, 'a change in the store is verified again (and under the swapped keys refused)');
 });
