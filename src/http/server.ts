@@ -9,7 +9,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
-import { createMetrics, type SourceView } from './metrics.js';
+import { createMetrics, type GossipView, type SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
@@ -20,11 +20,15 @@ export interface ServerDeps {
   /** Routes mounted by other parts of the daemon (gossip, join). */
   plugins?: Array<(app: FastifyInstance) => void>;
   /** What GET /v1/status answers (runtime/status.ts nodeStatus, given by the composition root). */
-  status: () => Record<string, unknown>;
+  status: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** The seq of the manifest this node holds for gossip on a track (for /metrics). */
   heldSeq: (track: string) => number | null;
   /** The authority's last poll of its source (for /metrics); absent on other nodes. */
   source?: () => SourceView;
+  /** This node's gossip traffic (for /metrics); absent without a gossip agent. */
+  gossip?: () => GossipView;
+  /** For ages in /metrics; default the system clock. */
+  now?: () => number;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
   exposure?: HttpExposure;
 }
@@ -38,7 +42,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq, deps.source);
+  const metrics = createMetrics(deps.config, deps.store, {
+    heldSeq: deps.heldSeq,
+    ...(deps.source ? { source: deps.source } : {}),
+    ...(deps.gossip ? { gossip: deps.gossip } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };
@@ -73,7 +82,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.status(ready ? 200 : 503).send({ ok: ready, checks });
   });
 
-  app.get('/v1/status', reads, async () => ({ ok: true, ...deps.status() }));
+  app.get('/v1/status', reads, async () => ({ ok: true, ...(await deps.status()) }));
 
   app.get('/metrics', reads, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);

@@ -75,13 +75,17 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
   }
-  const held = () => agent?.source ?? storedManifests(config, store);
+  // one view of the stored manifests for a node without an agent, verified when they change, not per request
+  const stored = storedManifests(config, store);
+  const held = () => agent?.source ?? stored;
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
     // what gossip verified on arrival; a node without an agent reads its store once
-    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held() }),
+    status: () => nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: held(), now: clock.now() }),
     heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
+    ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
+    now: () => clock.now(),
   });
   const authority = pipeline ? new Authority(pipeline) : null;
   const stop = async () => {

@@ -2,18 +2,18 @@
 // a heartbeat from (the authority hears every node), per track what it runs and what its
 // last apply did, its app's health and error rate, and how long ago it was heard.
 import type { Config } from '../core/config.js';
-import type { NodeReport } from '../core/ports.js';
+import { isLive, type AppHealth } from '../core/node-state.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
-import { reports } from '../node/agent/reports.js';
 import { storedManifests, type HeldManifests } from './status.js';
 
+/** A node's state as `fleet ls --json` prints it (a stable output shape), with what this node judges of it. */
 export interface FleetNodeView {
   node: string;
   labels: Record<string, string>;
   /** alive | suspect | dead as this node's membership last saw it; null when never saved. */
   member: string | null;
-  health: NodeReport['health'];
+  health: AppHealth;
   error_rate: number | null;
   last_heartbeat: string;
   age_ms: number;
@@ -36,26 +36,26 @@ export interface FleetView {
   nodes: FleetNodeView[];
 }
 
-export function fleetView(config: Config, store: Store, now: number, heldView: HeldManifests = storedManifests(config, store)): FleetView {
+export async function fleetView(config: Config, store: Store, now: number, heldView: HeldManifests = storedManifests(config, store)): Promise<FleetView> {
   const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
   const held = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
   const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t).map((p): HeldRef => ({ seq: p.seq, hash: '', targets: p.targets }))]));
   const members = new Map(store.identity.peers().map((p) => [p.nodeId, p.state]));
-  const nodes = reports(store).map((r): FleetNodeView => {
+  const nodes = (await store.fleet.nodes()).map((r): FleetNodeView => {
     const cert = store.identity.latestCert(r.node);
     const tracks: FleetNodeView['tracks'] = {};
     for (const [track, t] of Object.entries(r.tracks)) {
       // Behind what targets this node, not behind the newest manifest: after a stopped canary that one
       // is a rollback addressed to the canaries only.
       const due = newestFor(sets[track] ?? [], r.node)?.seq ?? null;
-      const behind = due !== null && (t.seq === null || t.seq < due || t.state !== 'confirmed');
-      tracks[track] = { version: t.version, seq: t.seq, state: t.state, reason: t.reason ?? null, due, behind };
+      const behind = due !== null && (t.seq === null || t.seq < due || t.apply !== 'confirmed');
+      tracks[track] = { version: t.version, seq: t.seq, state: t.apply, reason: t.reason, due, behind };
     }
     return {
       // the certified labels where this node holds the certificate (the authority): those place canaries
       node: r.node, labels: cert?.labels ?? r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
-      health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.at).toISOString(), age_ms: now - r.at,
-      silent: now - r.at > silentAfter, revoked: cert !== null && cert.revokedAt !== null, tracks,
+      health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.heardAt).toISOString(), age_ms: now - r.heardAt,
+      silent: !isLive(r, now, silentAfter), revoked: cert !== null && cert.revokedAt !== null, tracks,
     };
   });
   return { now: new Date(now).toISOString(), silent_after_ms: silentAfter, held, nodes };

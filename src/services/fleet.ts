@@ -143,8 +143,8 @@ export function listCerts(ctx: ServiceContext): Outcome<{ certs: CertView[] }> {
 }
 
 /** Every node heard: version per track, health, error rate, apply state, last heartbeat. */
-export function listFleet(ctx: ServiceContext): Outcome<FleetView> {
-  const view = fleetView(ctx.config, ctx.store, ctx.clock.now());
+export async function listFleet(ctx: ServiceContext): Promise<Outcome<FleetView>> {
+  const view = await fleetView(ctx.config, ctx.store, ctx.clock.now());
   const reason = view.nodes.length ? `${view.nodes.length} node(s) heard` : 'no heartbeats heard yet: is `upshift daemon` running, and has any node joined?';
   return { reason, evidence: view };
 }
@@ -158,8 +158,8 @@ export interface FleetHealth {
 }
 
 /** Whether every node is heard, healthy and on what targets it; what is wrong otherwise. */
-export function fleetHealth(ctx: ServiceContext): Outcome<FleetHealth> {
-  const view = fleetView(ctx.config, ctx.store, ctx.clock.now());
+export async function fleetHealth(ctx: ServiceContext): Promise<Outcome<FleetHealth>> {
+  const view = await fleetView(ctx.config, ctx.store, ctx.clock.now());
   const problems = fleetProblems(view);
   // nothing heard proves nothing: a fleet with no heartbeats is not healthy
   if (view.nodes.length === 0) problems.push({ node: '-', problem: 'no node heard yet: is `upshift daemon` running, and has any node joined?' });

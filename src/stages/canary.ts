@@ -4,9 +4,9 @@
 // happen, so a restarted authority continues the same soak with the same canaries instead of
 // starting over. With no peers it says so.
 import {
-  judgeCanary, selectCanaries, soakStep, type CanaryObservation, type SoakCanary, type SoakInput,
+  judgeCanary, observeCanary, selectCanaries, soakStep, type SoakCanary, type SoakInput,
 } from '../core/decisions/canary.js';
-import type { NodeReport } from '../core/ports.js';
+import type { NodeState } from '../core/node-state.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
@@ -38,7 +38,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 
   // Each canary soaks from its confirmation; stop early when one already rolled itself back.
   let confirmedAt = ctx.store.plans.canaryConfirms(run.id);
-  let reports = await ctx.fleet.reports();
+  let reports = await ctx.fleet.nodes();
   let step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   for (;;) {
     if (Object.keys(step.confirmedAt).length !== Object.keys(confirmedAt).length) {
@@ -47,11 +47,11 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     }
     if (step.kind !== 'wait') break;
     await ctx.clock.sleep(Math.min(authority.canary.check_every, step.until - ctx.clock.now()), ctx.signal);
-    reports = await ctx.fleet.reports();
+    reports = await ctx.fleet.nodes();
     step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   }
 
-  const observations = plan.canaries.map((id) => observe(id, reports.find((r) => r.node === id), run.track));
+  const observations = plan.canaries.map((id) => observeCanary(id, reports.find((r) => r.node === id), run.track));
   const control = reports.filter((r) => !plan.canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
   const verdict = judgeCanary(observations, control, {
     now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
@@ -85,29 +85,17 @@ async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
 }
 
 function soakInput(
-  ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeReport[], confirmedAt: Record<string, number>, watchingSince: number,
+  ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeState[], confirmedAt: Record<string, number>, watchingSince: number,
 ): SoakInput {
   const canaries = plan.canaries.map((node): SoakCanary => {
     const r = reports.find((x) => x.node === node);
     const t = r?.tracks[ctx.run.track];
-    const last = t ? `${t.state} #${t.seq ?? '-'}` : 'nothing';
-    return { node, heardAt: r?.at ?? null, state: t?.seq === seq ? t.state : null, last };
+    const last = t ? `${t.apply} #${t.seq ?? '-'}` : 'nothing';
+    return { node, heardAt: r?.heardAt ?? null, state: t?.seq === seq ? t.apply : null, last };
   });
   const { soak, heartbeat_timeout } = ctx.authority.canary;
   return {
     now: ctx.clock.now(), canaries, confirmedAt, confirmDeadline: plan.confirmBy, confirmWithinMs: plan.confirmBy - plan.selectedAt,
     soakMs: soak, watchingSince, heartbeatTimeoutMs: heartbeat_timeout,
-  };
-}
-
-function observe(node: string, r: NodeReport | undefined, track: string): CanaryObservation {
-  const t = r?.tracks[track];
-  return {
-    node,
-    lastHeartbeat: r?.at ?? null,
-    healthOk: r?.health === 'ok' && t?.state === 'confirmed',
-    errorRate: r?.errorRate ?? null,
-    codeHash: t?.codeHash ?? null,
-    smokeRegressed: r?.smokeRegressed ?? null,
   };
 }

@@ -2,7 +2,6 @@
 // which are behind and why) until all live nodes confirm it or the progress deadline,
 // stored the first time, passes. On a missed deadline `auto_revert` decides.
 import { UpshiftError } from '../core/errors.js';
-import type { NodeReport, NodeTrackState } from '../core/ports.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
@@ -51,8 +50,8 @@ async function fleetManifest(ctx: StageContext): Promise<{ envelope: string; seq
   return { envelope, seq: record.seq };
 }
 
+/** The fleet read model as it stands, judged (core/decisions/convergence.ts); silent after canary.heartbeat_timeout. */
 async function convergence(ctx: StageContext, seq: number): Promise<Convergence> {
-  const all: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
-  const reports: NodeReport[] = await ctx.fleet.reports();
-  return judgeConvergence(all, seq, (node) => reports.find((r) => r.node === node)?.tracks[ctx.run.track]?.reason);
+  const nodes = await ctx.fleet.nodes();
+  return judgeConvergence(nodes, ctx.run.track, seq, { now: ctx.clock.now(), silentAfterMs: ctx.authority.canary.heartbeat_timeout });
 }

@@ -48,8 +48,8 @@ t.test('revokeNode refuses a node never certified, revokes once, and says when i
 
 t.test('fleet health is not ok when no node was heard', async (t) => {
   const ctx = await authorityContext(t);
-  t.same(listFleet(ctx).evidence.nodes, []);
-  const h = fleetHealth(ctx);
+  t.same((await listFleet(ctx)).evidence.nodes, []);
+  const h = await fleetHealth(ctx);
   t.equal(h.evidence.ok, false);
   t.match(h.evidence.problems, [{ problem: /no node heard/ }]);
 });

@@ -14,7 +14,7 @@ t.test('a completed run exports its signed manifest, by run and by track#seq, an
   const a = await testAuthority(t);
   const { store } = a.service.deps;
   const { run } = (await startRun(a.service, { ref: 'main' })).evidence;
-  t.match(nodeStatus(a.service.deps.config, store).pipeline?.unfinished, [{ id: run.id, waiting: { state: 'idle' } }], 'status says what a pending run waits for');
+  t.match((await nodeStatus(a.service.deps.config, store)).pipeline?.unfinished, [{ id: run.id, waiting: { state: 'idle' } }], 'status says what a pending run waits for');
   t.throws(() => findManifest({ store }, run.id), { code: 'E_RUN_NOT_FOUND', message: /no signed manifest/ }, 'nothing signed yet');
   await driveRun(a.service, { runId: run.id, until: 'terminal' });
   const byRun = findManifest({ store }, run.id).evidence;

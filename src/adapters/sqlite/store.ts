@@ -6,6 +6,8 @@ import { openDb, type Db } from './db.js';
 import { IdentityTable } from './identity-tables.js';
 import { SourcePollTable } from './source-polls.js';
 import { RunPlanTables } from './run-plans.js';
+import { FleetStateTable } from './fleet-state.js';
+import { Tallies } from './tallies.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 
 interface RunRow {
@@ -31,6 +33,10 @@ export class Store {
   readonly identity: IdentityTable;
   readonly sourcePolls: SourcePollTable;
   readonly plans: RunPlanTables;
+  /** The fleet read model: each node's latest heartbeat (migration 8). */
+  readonly fleet: FleetStateTable;
+  /** Counts /metrics reads. */
+  readonly tallies: Tallies;
 
   constructor(readonly db: Db) {
     this.manifests = new ManifestTable(db);
@@ -42,6 +48,8 @@ export class Store {
     this.identity = new IdentityTable(db);
     this.sourcePolls = new SourcePollTable(db);
     this.plans = new RunPlanTables(db);
+    this.fleet = new FleetStateTable(db);
+    this.tallies = new Tallies(db);
   }
 
   static open(file: string, now: () => number): Store {

@@ -20,7 +20,7 @@ export function registerFleetView(fleet: Command, session: Session): void {
     .description('every node heard from: version per track, health, error rate, apply state, last heartbeat')
     .option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const r = listFleet(session.context());
+      const r = await listFleet(session.context());
       if (opts.json) return void printJson({ ok: true, ...r.evidence });
       if (r.evidence.nodes.length === 0) return void say(r.reason);
       for (const n of r.evidence.nodes) say(oneLine(line(n)));
@@ -31,7 +31,7 @@ export function registerFleetView(fleet: Command, session: Session): void {
     .description('exit 0 when every node is heard, healthy and on the held manifest; else list what is wrong and exit 1')
     .option('--json', 'print JSON')
     .action(action(session, async (opts: { json?: boolean }) => {
-      const r = fleetHealth(session.context());
+      const r = await fleetHealth(session.context());
       const h = r.evidence;
       if (opts.json) printJson(h);
       else {

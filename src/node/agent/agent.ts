@@ -25,7 +25,7 @@ import type { ApplyEngine } from '../apply/engine.js';
 import { revocationCheck } from '../identity.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
-import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
+import { applyStateOf, toNodeState } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
@@ -54,6 +54,21 @@ export interface NodeAgentDeps {
   /** Aborted on shutdown: a smoke benchmark in flight is stopped, not waited for. */
   signal?: AbortSignal;
 }
+
+/** Gossip traffic of this node's agent since it started (what /metrics shows of gossip). */
+export interface GossipView {
+  /** Requests that reached the gossip handler. */
+  received: number;
+  /** Of those, the ones refused, by error code (E_SIG_INVALID, E_REPLAY, E_RATE_LIMITED, ...). */
+  refused: Record<string, number>;
+  /** Requests this node sent, by kind. */
+  sent: { push: number; sync: number; pull: number };
+  /** Manifests offered by peers: accepted (verified and newer) or refused. */
+  manifests: { accepted: number; refused: number };
+}
+
+/** A node not heard from for this long is dropped from the fleet read model (and `fleet ls`). */
+export const FORGET_AFTER_MS = 7 * 24 * 3_600_000;
 
 export class NodeAgent {
   readonly node: GossipNode<SignedMessage>;
@@ -116,9 +131,22 @@ export class NodeAgent {
     });
   }
 
+  /** Gossip requests received, and the refused ones by code, since start (for /metrics). */
+  private readonly traffic = { received: 0, refused: new Map<string, number>() };
+
   /** For the HTTP route. */
   receive(wire: SignedMessage): Promise<SignedMessage> {
+    this.traffic.received++;
     return this.node.receive(wire);
+  }
+
+  /** What /metrics shows of gossip: in memory, from zero at each start. */
+  gossipCounts(): GossipView {
+    const s = this.node.stats;
+    return {
+      received: this.traffic.received, refused: Object.fromEntries(this.traffic.refused),
+      sent: { push: s.pushes, sync: s.syncs, pull: s.pulls }, manifests: { accepted: s.accepted, refused: s.refused },
+    };
   }
 
   async start(): Promise<void> {
@@ -151,8 +179,8 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
-    this.saveHeartbeats();
-    this.saveMembers();
+    await this.saveHeartbeats();
+    await this.saveMembers();
   }
 
 
@@ -161,14 +189,14 @@ export class NodeAgent {
   async tick(): Promise<void> {
     this.source.refresh();
     this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat: this.heartbeat() });
-    this.saveHeartbeats();
+    await this.saveHeartbeats();
     await this.node.tick();
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
   async antiEntropy(): Promise<void> {
     await this.node.antiEntropy();
-    this.saveMembers();
+    await this.saveMembers();
   }
 
   /**
@@ -198,7 +226,7 @@ export class NodeAgent {
     return {
       node: this.node.id, versions, code_hash: codeHash,
       health: app?.health ?? 'unknown', error_rate: app?.errorRate ?? null,
-      apply_state: encodeApplyState(status), apply_reason: reasons, labels: this.labels,
+      apply_state: applyStateOf(status), apply_reason: reasons, labels: this.labels,
       ...(smoke ? { smoke: { regressed: smoke.regressed, detail: smoke.detail } } : {}),
     };
   }
@@ -225,42 +253,43 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  private saveHeartbeats(): void {
+  private async saveHeartbeats(): Promise<void> {
     if (this.heard.size === 0) return;
-    const { store } = this.deps;
+    const states = [...this.heard.values()].map((h) => toNodeState(h.heartbeat, h.at));
+    this.heard.clear();
     try {
-      store.tx(() => {
-        for (const [node, saved] of this.heard) store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify(saved));
-      });
-      this.heard.clear();
+      await this.deps.store.fleet.record(states);
     } catch (err) {
+      // the next round saves newer ones; a heartbeat is not worth retrying
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
     }
   }
 
-  private saveMembers(): void {
+  private async saveMembers(): Promise<void> {
     const { store } = this.deps;
     // what the next run must refuse (gossip/replay.ts), saved with the members
     saveReplayFloors(store, this.node.replayFloors(), this.deps.log);
     try {
+      // labels as each member last said in its heartbeat (certified ones come from its certificate)
+      const labels = new Map((await store.fleet.nodes()).map((n) => [n.node, n.labels]));
       store.tx(() => {
         for (const m of this.node.members()) {
-          const saved = store.kv.get(HEARTBEAT_KEY_PREFIX + m.id);
-          const labels = saved ? (JSON.parse(saved) as { heartbeat: Heartbeat }).heartbeat.labels : {};
-          store.identity.upsertPeer({ nodeId: m.id, url: m.url, cert: null, labels, state: m.state, lastSeen: m.last_seen, heartbeat: saved });
+          store.identity.upsertPeer({ nodeId: m.id, url: m.url, cert: null, labels: labels.get(m.id) ?? {}, state: m.state, lastSeen: m.last_seen, heartbeat: null });
         }
       });
+      // retention: a node unheard for a week is gone from the read model, so it cannot grow without bound
+      await store.fleet.forget(this.deps.clock.now() - FORGET_AFTER_MS);
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
     }
   }
 
   private logEvent(e: GossipEvent): void {
+    if (e.type === 'rejected') this.traffic.refused.set(e.code, (this.traffic.refused.get(e.code) ?? 0) + 1);
     const log = this.deps.log;
     if (!log) return;
     if (e.type === 'accepted') log.info({ module: 'gossip', ...e }, `accepted ${e.track}#${e.seq} from ${e.from}`);
     else log.warn({ module: 'gossip', ...e }, `gossip ${e.type}`);
   }
 }
-export { reports } from './reports.js';
 

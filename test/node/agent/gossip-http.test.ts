@@ -13,7 +13,7 @@ import type { SignedMessage } from '../../../src/gossip/ports.js';
 import type { GossipMessage } from '../../../src/gossip/types.js';
 import { buildServer } from '../../../src/http/server.js';
 import { gossipRoutes } from '../../../src/http/gossip-routes.js';
-import { NodeAgent, reports } from '../../../src/node/agent/agent.js';
+import { FORGET_AFTER_MS, NodeAgent } from '../../../src/node/agent/agent.js';
 import { Ed25519MessageAuth } from '../../../src/node/agent/message-auth.js';
 import { toHex } from '../../../src/trust/bytes.js';
 import { serializeEnvelope, type Envelope } from '../../../src/trust/envelope.js';
@@ -151,9 +151,9 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
   const served = all.reduce((n, p) => n + p.agent.node.stats.manifestsServed, 0);
   t.ok(served >= 2 && served <= 4, `manifest transfers: ${served}`);
   await a.agent.tick(); // heartbeats heard are written once per round
-  const heard = reports(a.store).map((r) => r.node).sort();
+  const heard = (await a.store.fleet.nodes()).map((r) => r.node).sort();
   t.same(heard, ['node-a', 'node-b', 'node-c'], 'node-a keeps heartbeats of itself and both peers');
-  const b2 = reports(a.store).find((r) => r.node === 'node-b');
+  const b2 = await a.store.fleet.node('node-b');
   t.match(b2, { health: 'unknown', labels: { region: 'r-node-b' } });
   t.same(b2?.tracks, {}, 'a node without an app runs no track');
   t.equal(await b.agent.source.offer(envelope), 'same', 'the same manifest offered again is a no-op');
@@ -161,11 +161,11 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
 
 t.test('report() pushes this node\'s heartbeat to the given address, whatever the fanout picks', async (t) => {
   await a.agent.tick();
-  const before = reports(a.store).find((r) => r.node === 'node-c')?.at ?? 0;
+  const before = (await a.store.fleet.node('node-c'))?.heardAt ?? 0;
   await sleep(5);
   await c.agent.node.report([a.url, c.url]);
   await a.agent.tick(); // heartbeats heard are written once per round
-  const after = reports(a.store).find((r) => r.node === 'node-c')?.at ?? 0;
+  const after = (await a.store.fleet.node('node-c'))?.heardAt ?? 0;
   t.ok(after > before, 'node-a heard node-c again');
 });
 
@@ -208,6 +208,28 @@ t.test('a tampered message is refused with E_SIG_INVALID and 403, like every oth
   t.equal(garbled.status, 403, 'a signature that is not even base64');
 });
 
+t.test('the agent counts the gossip it receives, sends and refuses, for /metrics', async (t) => {
+  const before = a.agent.gossipCounts();
+  const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
+  const wire = auth.sign(push(b.id, a.id, b.url));
+  const res = await post(a.url, { ...wire, payload: wire.payload.replace('"apply_state":"idle"', '"apply_state":"ohno"') });
+  t.equal(res.status, 403);
+  await a.agent.tick();
+  const after = a.agent.gossipCounts();
+  // peers gossip on their own timers meanwhile: at least this one was received
+  t.ok(after.received >= before.received + 1, `requests received: ${before.received} → ${after.received}`);
+  t.equal(after.refused.E_SIG_INVALID, (before.refused.E_SIG_INVALID ?? 0) + 1, 'refused, by its code');
+  t.ok(after.sent.push > before.sent.push, `pushes sent: ${before.sent.push} → ${after.sent.push}`);
+});
+
+t.test('a node not heard for a week is dropped from the read model at the next anti-entropy round', async (t) => {
+  const old = { node: 'long-gone', heardAt: Date.now() - FORGET_AFTER_MS - 60_000, labels: {}, health: 'ok' as const, errorRate: 0, smoke: null, tracks: {} };
+  await a.store.fleet.record([old, { ...old, node: 'recent', heardAt: Date.now() - FORGET_AFTER_MS + 3_600_000 }]);
+  await a.agent.antiEntropy();
+  t.equal(await a.store.fleet.node('long-gone'), null, 'forgotten');
+  t.ok(await a.store.fleet.node('recent'), 'six days and some is still kept');
+});
+
 t.test('a heartbeat of 1,000 labels from a certified node is refused with 413 E_HEARTBEAT_TOO_LARGE and never stored', async (t) => {
   const auth = new Ed25519MessageAuth({ signer: b.signer, cert: b.cert, keyset, fleet: 'edge', clock: systemClock });
   const msg = push(b.id, a.id, b.url);
@@ -218,16 +240,8 @@ t.test('a heartbeat of 1,000 labels from a certified node is refused with 413 E_
   t.equal(res.status, 413);
   t.match(res.json, { ok: false, error: { code: 'E_HEARTBEAT_TOO_LARGE', message: /labels: at most 32 labels/ } });
   await a.agent.tick();
-  const stored = a.store.kv.get('gossip.heartbeat.node-b');
-  t.notMatch(stored ?? '', /"l999"/, 'the oversized heartbeat was not kept');
-});
-
-t.test('a stored heartbeat past the bounds (kept before they existed) is left out of the reports', async (t) => {
-  const labels = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`l${i}`, 'x']));
-  const heartbeat = { node: 'node-z', versions: {}, code_hash: {}, health: 'ok', error_rate: null, apply_state: 'idle', labels };
-  a.store.kv.set('gossip.heartbeat.node-z', JSON.stringify({ at: Date.now(), heartbeat }));
-  t.teardown(() => a.store.kv.set('gossip.heartbeat.node-z', '{}'));
-  t.notOk(reports(a.store).some((r) => r.node === 'node-z'), 'not read back by fleet ls, canary or deploy');
+  const stored = await a.store.fleet.node('node-b');
+  t.notOk(stored && 'l999' in stored.labels, 'the oversized heartbeat was not kept');
 });
 
 t.test('a replayed gossip message is refused with E_REPLAY', async (t) => {
