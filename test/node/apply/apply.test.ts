@@ -258,3 +258,19 @@ t.test('a manifest pinning the release already current is confirmed without a re
   await t.rejects(bed.engine().applyManifest(bed.manifest(v1, 3, { kind: 'rollback' })), { code: 'E_BAD_VERSION', message: /code hash/ });
   t.ok(bed.currentValid(), 'and current is left alone');
 });
+
+t.test('at start, a current release that does not answer is started with the restart command (reason boot)', async (t) => {
+  const bed = await applyBed(t);
+  t.same(await bed.engine().startIfDown(), { action: 'none', reason: 'no release is current yet' });
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const name = `v1-${v1.commit.slice(0, 12)}`;
+  t.match(await bed.engine().startIfDown(), { action: 'none' }, 'an app that answers (its own unit started it) is left alone');
+  t.same(bed.restarts(), [`apply ${name}`]);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(bed.appDir, 'current', 'health.txt'), 'broken'); // as after a reboot: nothing answers
+  t.match(await bed.engine().startIfDown(), { action: 'started', release: name });
+  t.same(bed.restarts(), [`apply ${name}`, `boot ${name}`], 'restart ran once, in the app dir, told why');
+  t.match(bed.store().events({ limit: 100 }).filter((e) => e.kind === 'app.started_at_boot'), [{ data: { release: name } }]);
+  t.equal(bed.current(), `releases/${name}`, 'nothing switched');
+});
