@@ -78,7 +78,9 @@ export function issueToken(
   const join = ['upshift join', `--authority ${authority}`, ...(fingerprint ? [`--authority-fingerprint ${fingerprint}`] : []),
     `--token ${token}`, `--trust ${trust}`, ...(input.nodeId ? [`--node-id ${input.nodeId}`] : [])].join(' ');
   const host = new URL(authority).hostname;
-  const note = authority.startsWith('http:') && !isLoopbackHost(host)
+  const note = ['0.0.0.0', '[::]'].includes(host)
+    ? `gossip.listen is every interface, which is no address a node can call: set gossip.advertise to the URL nodes reach`
+    : authority.startsWith('http:') && !isLoopbackHost(host)
     ? `${authority} is plain http beyond loopback: join refuses to send the token in clear text unless given --insecure; `
       + 'serve the authority over https (http.tls) instead'
     : null;

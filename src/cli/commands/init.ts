@@ -130,7 +130,8 @@ function report(opts: InitOptions, r: Written): void {
   if (r.releaseKey) {
     say('stage commands run as the unprivileged user upshift-build (authority.sandbox); create it with\n'
       + '  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin upshift-build');
-    say(`next: point authority.source at your app, then on every other node run\n  upshift init --fleet ${opts.fleet} --trust-key ${r.releaseKey.public}`);
+    say(`next: point authority.source at your app and start \`upshift daemon\`; then for each node,\n`
+      + '  upshift fleet token --node NAME [--labels region=eu]\nprints the one command to run on that node (README, "Run a real fleet")');
   } else {
     say(`next: upshift --config ${r.config} status`);
   }
