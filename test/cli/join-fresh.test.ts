@@ -3,7 +3,7 @@
 // token, TLS pin or keyset mismatch, an existing config) is coded, names its step and
 // leaves nothing behind. The authority: the daemon's /v1/join routes over HTTPS on a loopback port.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { createLogger } from '../../src/adapters/logger.js';
@@ -88,6 +88,11 @@ t.test('a refused join names the step, has a code, and writes nothing', async (t
     t.match(r.json(), { ok: false, error: { code, message: new RegExp(`^join failed at "${step}": .*nothing was written$`), details: { step } } }, what);
     t.ok(nothingLeft(dir), `${what}: no config, no key, no directory`);
   }
+  mkdirSync(join(root, 'keys-file'));
+  writeFileSync(join(root, 'keys-file', 'keys'), 'not a directory');
+  const blocked = await join_(first, join(root, 'keys-file'));
+  t.match(blocked.json(), { ok: false, error: { code: 'E_EXISTS', details: { step: 'check the arguments' } } }, 'keys/ is a file: found before the token is spent');
+  t.same(readdirSync(join(root, 'keys-file')), ['keys']);
   t.equal(store.identity.certs().length, 0, 'no certificate was issued: the token is unspent');
 });
 

@@ -5,7 +5,8 @@
 // the disk until the certificate verified; then every file is staged as a temp file and
 // renamed into place, the config last, so a failed join leaves nothing behind.
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { validateConfig } from '../../core/config.js';
@@ -81,6 +82,14 @@ export async function joinNew(opts: JoinNewOptions): Promise<JoinedNode> {
     if (await exists(path) && !opts.force) {
       throw new UpshiftError('E_EXISTS', `${path} exists: this node has a config already (to get a new certificate for it, run join without --trust; `
         + 'to replace the config, add --force)', { details: { path } });
+    }
+    // found now, not after the token is spent: where the files go must be a directory we can write
+    for (const d of [dir, keys]) {
+      const st = await lstat(d).catch(() => null);
+      if (st && !st.isDirectory()) throw new UpshiftError('E_EXISTS', `${d} is not a directory; join writes its files there`, { details: { path: d } });
+      if (st) await access(d, constants.W_OK).catch((err: unknown) => {
+        throw new UpshiftError('E_CONFIG', `cannot write in ${d}: ${(err as Error).message}`, { cause: err, details: { path: d } });
+      });
     }
     return { target, listen, beyondLoopback: !isLoopbackHost(host), nodeId: opts.nodeId ?? defaultNodeId() };
   });
