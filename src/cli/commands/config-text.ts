@@ -1,5 +1,6 @@
 // Sections of upshift.yaml that `init` and `join` both write, commented where an operator
 // sets them. A JSON string is also a YAML double-quoted scalar, so user input cannot break a file.
+import type { TrustDoc } from '../../trust/keyset-fingerprint.js';
 
 export const q = (s: string): string => JSON.stringify(s);
 
@@ -15,11 +16,19 @@ export function exactDuration(ms: number): string {
 }
 
 /** gossip and http: where this daemon listens, and the seeds it greets first. */
-export function gossipSection(i: { listen: string; advertise?: string | undefined; seeds: string[]; readTokenFile?: string | undefined }): string {
+export interface GossipText {
+  listen: string;
+  advertise?: string | undefined;
+  seeds: string[];
+  readTokenFile?: string | undefined;
+}
+
+export function gossipSection(i: GossipText): string {
   const advertise = i.advertise ? `  advertise: ${q(i.advertise)}` : '  # advertise: "http://10.0.0.5:7400"';
   const seeds = i.seeds.length ? `[${i.seeds.map(q).join(', ')}]` : '[]';
   const http = i.readTokenFile
-    ? `http:\n  # /v1/status and /metrics need Authorization: Bearer <this file's token> (listen is beyond loopback).\n  read_token_file: ${q(i.readTokenFile)}\n`
+    ? 'http:\n  # /v1/status and /metrics need Authorization: Bearer <this file\'s token> (listen is beyond loopback).\n'
+      + `  read_token_file: ${q(i.readTokenFile)}\n`
     : '# http:\n#   tls: { cert: keys/tls.crt, key: keys/tls.key }   # serve HTTPS (README, "TLS and exposure")\n'
       + '#   read_token_file: keys/read.token                # needed to listen beyond loopback\n';
   return `gossip:
@@ -80,7 +89,7 @@ export interface JoinedConfig {
   nodeId: string;
   labels: Record<string, string>;
   tracks: string[];
-  trust: { keys: Array<{ keyid: string; public: string }>; threshold: number; max_manifest_ttl: number; clock_skew: number };
+  trust: TrustDoc;
   listen: string;
   advertise?: string | undefined;
   readTokenFile?: string | undefined;

@@ -57,7 +57,8 @@ async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
     return await fn();
   } catch (err) {
     const e = toUpshiftError(err);
-    throw new UpshiftError(e.code, `join failed at "${name}": ${e.message}; nothing was written`, { cause: err, details: { ...(e.details ?? {}), step: name } });
+    const details = { ...(e.details ?? {}), step: name };
+    throw new UpshiftError(e.code, `join failed at "${name}": ${e.message}; nothing was written`, { cause: err, details });
   }
 }
 
@@ -67,17 +68,23 @@ export async function joinNew(opts: JoinNewOptions): Promise<JoinedNode> {
   const path = resolve(opts.configPath);
   const dir = dirname(path);
   const keys = join(dir, 'keys');
-  const paths = { key: join(keys, 'node.key'), cert: join(keys, 'node.cert'), pin: join(keys, 'authority-tls.json'), read: join(keys, 'read.token') };
+  const paths = {
+    key: join(keys, 'node.key'), cert: join(keys, 'node.cert'), pin: join(keys, 'authority-tls.json'), read: join(keys, 'read.token'),
+  };
   const args = await step('check the arguments', async () => {
     if (!TRUST_FINGERPRINT.test(opts.trust)) {
-      throw new UpshiftError('E_USAGE', `--trust expects sha256:HEX (64 hex digits) as printed by \`upshift fleet token\`, got "${opts.trust}"`);
+      const expected = 'sha256:HEX (64 hex digits) as printed by `upshift fleet token`';
+      throw new UpshiftError('E_USAGE', `--trust expects ${expected}, got "${opts.trust}"`);
     }
     const target = authorityTarget(opts.authority, { fingerprint: opts.authorityFingerprint, insecure: opts.insecure });
     const listen = opts.listen ?? DEFAULT_LISTEN;
     const host = listen.slice(0, listen.lastIndexOf(':'));
-    if (!/^[^\s:]+:\d{1,5}$/.test(listen)) throw new UpshiftError('E_USAGE', `--listen expects host:port like 127.0.0.1:7400, got "${listen}"`);
+    if (!/^[^\s:]+:\d{1,5}$/.test(listen)) {
+      throw new UpshiftError('E_USAGE', `--listen expects host:port like 127.0.0.1:7400, got "${listen}"`);
+    }
     if (['0.0.0.0', '::', '[::]'].includes(host) && !opts.advertise) {
-      throw new UpshiftError('E_USAGE', `--listen ${listen} is every interface, which no peer can call: add --advertise http://<this node's address>:<port>`);
+      const fix = "add --advertise http://<this node's address>:<port>";
+      throw new UpshiftError('E_USAGE', `--listen ${listen} is every interface, which no peer can call: ${fix}`);
     }
     if (await exists(path) && !opts.force) {
       throw new UpshiftError('E_EXISTS', `${path} exists: this node has a config already (to get a new certificate for it, run join without --trust; `
@@ -86,7 +93,9 @@ export async function joinNew(opts: JoinNewOptions): Promise<JoinedNode> {
     // found now, not after the token is spent: where the files go must be a directory we can write
     for (const d of [dir, keys]) {
       const st = await lstat(d).catch(() => null);
-      if (st && !st.isDirectory()) throw new UpshiftError('E_EXISTS', `${d} is not a directory; join writes its files there`, { details: { path: d } });
+      if (st && !st.isDirectory()) {
+        throw new UpshiftError('E_EXISTS', `${d} is not a directory; join writes its files there`, { details: { path: d } });
+      }
       if (st) await access(d, constants.W_OK).catch((err: unknown) => {
         throw new UpshiftError('E_CONFIG', `cannot write in ${d}: ${(err as Error).message}`, { cause: err, details: { path: d } });
       });
@@ -104,20 +113,24 @@ export async function joinNew(opts: JoinNewOptions): Promise<JoinedNode> {
   const text = render(input, got.cert.labels);
   await step('check the config', () => {
     const config = configOf(text);
-    if (trustFingerprint(keysetOf(config)) !== opts.trust) throw new UpshiftError('E_INTERNAL', 'the written trust section does not hash to --trust');
+    if (trustFingerprint(keysetOf(config)) !== opts.trust) {
+      throw new UpshiftError('E_INTERNAL', 'the written trust section does not hash to --trust');
+    }
   });
 
-  const files: Array<{ path: string; write: (tmp: string) => Promise<unknown> }> = [];
+  const files: FileToWrite[] = [];
   if (key.seed) files.push({ path: paths.key, write: (tmp) => generateKeyFile(tmp, key.seed as Uint8Array<ArrayBuffer>) });
-  files.push({ path: paths.cert, write: (tmp) => writeFile(tmp, `${serializeEnvelope(got.envelope)}\n`, { mode: 0o644, flag: 'wx' }) });
+  const publicFile = { mode: 0o644, flag: 'wx' } as const;
+  files.push({ path: paths.cert, write: (tmp) => writeFile(tmp, `${serializeEnvelope(got.envelope)}\n`, publicFile) });
   const pin = authorityPinText(args.target);
-  if (pin) files.push({ path: paths.pin, write: (tmp) => writeFile(tmp, pin, { mode: 0o644, flag: 'wx' }) });
-  if (input.readTokenFile) files.push({ path: paths.read, write: (tmp) => writeFile(tmp, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' }) });
-  files.push({ path, write: (tmp) => writeFile(tmp, text, { mode: 0o644, flag: 'wx' }) });
+  if (pin) files.push({ path: paths.pin, write: (tmp) => writeFile(tmp, pin, publicFile) });
+  const readToken = `${randomBytes(32).toString('hex')}\n`;
+  if (input.readTokenFile) files.push({ path: paths.read, write: (tmp) => writeFile(tmp, readToken, { mode: 0o600, flag: 'wx' }) });
+  files.push({ path, write: (tmp) => writeFile(tmp, text, publicFile) });
   await step('write the files', () => commit(dir, keys, files));
   return {
-    config: path, node_id: got.cert.node_id, fleet: got.cert.fleet, labels: got.cert.labels, serial: got.cert.serial, expires_at: got.cert.expires_at,
-    trust: opts.trust, written: files.map((f) => f.path), key_created: key.seed !== null,
+    config: path, node_id: got.cert.node_id, fleet: got.cert.fleet, labels: got.cert.labels, serial: got.cert.serial,
+    expires_at: got.cert.expires_at, trust: opts.trust, written: files.map((f) => f.path), key_created: key.seed !== null,
   };
 }
 
@@ -127,11 +140,12 @@ function configInput(opts: JoinNewOptions, args: Args, info: JoinInfo): Omit<Joi
   const tracks = opts.tracks ? opts.tracks.split(',').map((s) => s.trim()).filter(Boolean) : info.default_tracks;
   const unknown = tracks.filter((t) => !info.tracks.includes(t));
   if (tracks.length === 0 || unknown.length) {
-    throw new UpshiftError('E_USAGE', `--tracks: the authority releases ${info.tracks.join(', ')}; got ${unknown.join(', ') || '(none)'}`);
+    const got = unknown.join(', ') || '(none)';
+    throw new UpshiftError('E_USAGE', `--tracks: the authority releases ${info.tracks.join(', ')}; got ${got}`);
   }
   return {
-    authority: opts.authority.replace(/\/+$/, ''), trustFingerprint: opts.trust, fleet: info.fleet, nodeId: args.nodeId, tracks, trust: info.trust,
-    listen: args.listen, advertise: opts.advertise, readTokenFile: args.beyondLoopback ? 'keys/read.token' : undefined,
+    authority: opts.authority.replace(/\/+$/, ''), trustFingerprint: opts.trust, fleet: info.fleet, nodeId: args.nodeId, tracks,
+    trust: info.trust, listen: args.listen, advertise: opts.advertise, readTokenFile: args.beyondLoopback ? 'keys/read.token' : undefined,
   };
 }
 
@@ -150,7 +164,9 @@ async function nodeKey(path: string): Promise<{ signer: Signer; seed: Uint8Array
 }
 
 /** Stage every file as a temp file, then rename them in order (the config last); undo on any failure. */
-async function commit(dir: string, keys: string, files: Array<{ path: string; write: (tmp: string) => Promise<unknown> }>): Promise<void> {
+type FileToWrite = { path: string; write: (tmp: string) => Promise<unknown> };
+
+async function commit(dir: string, keys: string, files: FileToWrite[]): Promise<void> {
   const madeDir = await mkdir(dir, { recursive: true });
   const madeKeys = await exists(keys) ? null : await mkdir(keys, { mode: 0o700 }).then(() => keys);
   const staged: Array<{ tmp: string; path: string; existed: boolean }> = [];

@@ -76,10 +76,12 @@ const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 async function joinFresh(session: Session, opts: JoinOptions): Promise<void> {
   if (opts.self) throw new UpshiftError('E_USAGE', '--self and --trust do not go together');
-  if (!opts.authority || !opts.token) throw new UpshiftError('E_USAGE', 'join --trust needs --authority URL and --token T, as `upshift fleet token` prints them');
+  if (!opts.authority || !opts.token) {
+    throw new UpshiftError('E_USAGE', 'join --trust needs --authority URL and --token T, as `upshift fleet token` prints them');
+  }
   const r = await joinNew({
-    authority: opts.authority, token: opts.token, trust: opts.trust as string, authorityFingerprint: opts.authorityFingerprint, insecure: opts.insecure,
-    nodeId: opts.nodeId, listen: opts.listen, advertise: opts.advertise, tracks: opts.tracks, force: opts.force,
+    authority: opts.authority, token: opts.token, trust: opts.trust as string, authorityFingerprint: opts.authorityFingerprint,
+    insecure: opts.insecure, nodeId: opts.nodeId, listen: opts.listen, advertise: opts.advertise, tracks: opts.tracks, force: opts.force,
     configPath: opts.dir ? join(opts.dir, 'upshift.yaml') : session.configPath,
   });
   if (opts.json) return void printJson({ ok: true, ...r });
