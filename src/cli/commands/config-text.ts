@@ -38,7 +38,8 @@ export function gossipSection(i: GossipText): string {
   listen: ${q(i.listen)}
   # How peers call this node (named in its certificate); default http://<listen>.
 ${advertise}
-  # Peers greeted at start; the authority's URL, so this node is heard and learns the others.
+  # Peers greeted at start: the authority's URL (e.g. ["https://auth.example:7400"]), so this
+  # node is heard and learns the others. \`upshift join --trust\` fills it in.
   seeds: ${seeds}
 
 ${http}`;

@@ -176,7 +176,7 @@ trust:
 ${keys}
   threshold: 1
 
-${gossipSection({ listen: DEFAULT_LISTEN, seeds: i.authority ? [] : ['https://authority.example:7400'] })}
+${gossipSection({ listen: DEFAULT_LISTEN, seeds: [] })}
 ${APP_SECTION}
 log:
   # trace, debug, info, warn, error, fatal or silent
