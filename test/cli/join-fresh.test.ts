@@ -135,3 +135,18 @@ t.test('an existing config is kept unless --force', async (t) => {
   t.match(forced.json(), { key_created: false }, 'the node keeps its key');
   t.equal(loadConfig(join(dir, 'upshift.yaml')).config.gossip.listen, '127.0.0.1:7512');
 });
+
+t.test('a node listening beyond loopback names where peers call it and gets a read token', async (t) => {
+  const args = await printed('--node', 'web-5');
+  const dir = join(root, 'web-5');
+  const blind = await runCli([...args, '--dir', dir, '--listen', '0.0.0.0:7513', '--json']);
+  t.match(blind.json(), { ok: false, error: { code: 'E_USAGE', message: /--advertise/, details: { step: 'check the arguments' } } });
+  t.ok(nothingLeft(dir));
+  const r = await runCli([...args, '--dir', dir, '--listen', '0.0.0.0:7513', '--advertise', 'http://127.0.0.1:7513', '--json']);
+  t.equal(r.code, 0, diag(r));
+  const loaded = loadConfig(join(dir, 'upshift.yaml')).config;
+  t.match(loaded, { gossip: { listen: '0.0.0.0:7513', advertise: 'http://127.0.0.1:7513' }, http: { read_token_file: join(dir, 'keys/read.token') } });
+  t.equal(statSync(join(dir, 'keys/read.token')).mode & 0o777, 0o600);
+  t.match(loadHttpExposure(loaded), { readToken: /^[0-9a-f]{64}$/ }, 'the daemon would start with its reads behind the token');
+  t.equal((await loadNodeIdentity(loaded, { now: Date.now() })).cert?.url, 'http://127.0.0.1:7513', 'the certificate names the advertised address');
+});
