@@ -120,9 +120,15 @@ t.test('v1, then v2 through a canary, reach every node', async (t) => {
   const v2 = commit({ version: 'v2', latencyMs: 9 });
   const on2 = await everyNodeOn(nodes, v2);
   t.ok(on2.every((s) => s.version === v2 && s.state === 'confirmed'), 'every node confirmed on v2', { on2 });
-  const history = await runCli(['-c', authorityConfig, 'pipeline', 'history', '--json']);
-  const runs = history.json<{ runs: Array<{ id: string; commit: string; status: string }> }>().runs;
-  const run = runs.find((r) => r.commit === v2);
+  // the nodes confirm first; the authority's deploy sees it in their next heartbeats
+  type Run = { id: string; commit: string; status: string };
+  let history = await runCli(['-c', authorityConfig, 'pipeline', 'history', '--json']);
+  let run = history.json<{ runs: Run[] }>().runs.find((r) => r.commit === v2);
+  for (let i = 0; i < 120 && run?.status === 'running'; i += 1) {
+    await sleep(500);
+    history = await runCli(['-c', authorityConfig, 'pipeline', 'history', '--json']);
+    run = history.json<{ runs: Run[] }>().runs.find((r) => r.commit === v2);
+  }
   t.match(run, { status: 'completed' }, 'the v2 run completed', diag(history));
   const shown = await runCli(['-c', authorityConfig, 'pipeline', 'show', run?.id ?? '-', '--json']);
   const stages = shown.json<{ stages: Array<{ stage: string; outcome: string }> }>().stages;
