@@ -61,6 +61,8 @@ export const CODES = {
   E_UNAUTHORIZED: failed(401),
   E_TLS_PIN: failed(502),
   E_TLS_UNTRUSTED: failed(502),
+  /** `join --trust`: the authority's trust section is not the one whose fingerprint was printed. */
+  E_TRUST_MISMATCH: failed(409),
   E_INSECURE: usage(),
   E_APPLY_LOCKED: failed(423, true),
   E_BAD_VERSION: failed(409),

@@ -13,6 +13,7 @@ import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
+import { joinInfo } from '../node/join-info.js';
 import { Authority } from './authority.js';
 import { pipelineDeps } from './deps.js';
 import { gossipFleet } from './gossip-fleet.js';
@@ -73,7 +74,8 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     };
     const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
-    plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
+    const info = joinInfo(config, pipeline.deps.keyset);
+    plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() }), () => info));
   }
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifests(config, store);

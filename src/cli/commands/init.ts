@@ -12,6 +12,7 @@ import { generateKeyFile } from '../../trust/keyfile.js';
 import { loadKeyset } from '../../trust/keyset.js';
 import { action, printJson, say, type Session } from '../shared.js';
 import { writeNewFile } from '../io.js';
+import { APP_SECTION, DEFAULT_LISTEN, gossipSection, q } from './config-text.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -129,7 +130,8 @@ function report(opts: InitOptions, r: Written): void {
   if (r.releaseKey) {
     say('stage commands run as the unprivileged user upshift-build (authority.sandbox); create it with\n'
       + '  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin upshift-build');
-    say(`next: point authority.source at your app, then on every other node run\n  upshift init --fleet ${opts.fleet} --trust-key ${r.releaseKey.public}`);
+    say(`next: point authority.source at your app and start \`upshift daemon\`; then for each node,\n`
+      + '  upshift fleet token --node NAME [--labels region=eu]\nprints the one command to run on that node (README, "Run a real fleet")');
   } else {
     say(`next: upshift --config ${r.config} status`);
   }
@@ -143,8 +145,6 @@ interface TemplateInput {
   authority: { source: string | null } | null;
 }
 
-// A JSON string is also a valid YAML double-quoted scalar, so user input cannot break the file.
-const q = (s: string): string => JSON.stringify(s);
 
 function renderConfig(i: TemplateInput): string {
   const keys = i.trusted
@@ -176,6 +176,8 @@ trust:
 ${keys}
   threshold: 1
 
+${gossipSection({ listen: DEFAULT_LISTEN, seeds: [] })}
+${APP_SECTION}
 log:
   # trace, debug, info, warn, error, fatal or silent
   level: info
@@ -241,8 +243,11 @@ authority:
     soak: 30m
     # Largest tolerated rise of the canaries' error rate over the others (0.5 = +50%).
     max_error_increase: 0.5
+    # Certificate labels the canaries are spread across (one per label value in turn).
     labels: [region]
   deploy:
+    # How long every live node gets to confirm a release before the run stops (and, with
+    # auto_revert: true, publishes a signed rollback to all).
     progress_deadline: 10m
   # Trust boundary: the application's build, test, audit and benchmark commands are untrusted
   # code. They run as this unprivileged user (the daemon runs as root and switches to it),

@@ -153,6 +153,8 @@ export class NodeAgent {
     if (this.deps.engine) {
       try {
         await this.deps.engine.reconcile();
+        // after a reboot a plain-process app is down: nobody but the daemon starts it
+        await this.deps.engine.startIfDown();
       } catch (err) {
         const e = toUpshiftError(err);
         this.deps.log?.warn({ module: 'agent', code: e.code }, `start-up reconciliation: ${e.message}`);

@@ -12,6 +12,7 @@ import { activate, confirm, endError, failureOf, removeRelease, type Failure } f
 import { ApplyContext, isCancel, type ApplyDeps } from './context.js';
 import { ApplyLock } from './lock.js';
 import { reconcileOpen, type Reconciled } from './reconcile.js';
+import { startAppIfDown, type BootOutcome } from './boot.js';
 import { releaseName } from './release-dir.js';
 import { releaseSourceFor, type ReleaseSource } from './release-source.js';
 import { currentRelease } from './switch.js';
@@ -80,6 +81,16 @@ export class ApplyEngine {
     const lock = this.lock('reconcile');
     try {
       return await reconcileOpen(this.ctx);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** At daemon start, after reconcile(): run the current release if it does not answer (boot.ts). */
+  async startIfDown(): Promise<BootOutcome> {
+    const lock = this.lock('boot');
+    try {
+      return await startAppIfDown(this.ctx);
     } finally {
       lock.release();
     }

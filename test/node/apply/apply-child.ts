@@ -65,6 +65,7 @@ export interface Bed {
 export interface TestEngine {
   applyManifest(envelope: string): ReturnType<ApplyEngine['applyManifest']>;
   reconcile(): ReturnType<ApplyEngine['reconcile']>;
+  startIfDown(): ReturnType<ApplyEngine['startIfDown']>;
   applyStatus(): ReturnType<ApplyEngine['applyStatus']>;
 }
 
@@ -151,6 +152,7 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
       return {
         applyManifest: async (envelope) => engine.applyManifest(verifyManifest(envelope, d.keyset ?? keyset)),
         reconcile: () => engine.reconcile(),
+        startIfDown: () => engine.startIfDown(),
         applyStatus: () => engine.applyStatus(),
       };
     },
