@@ -54,7 +54,7 @@ function fromShell(command: string, line: number): ReadmeCommand[] {
 function fromInline(span: string, line: number): ReadmeCommand[] {
   const ws = words(span.replace(/[[\]]/g, ' ')).filter((w) => w !== '...' && w !== '…');
   const args = afterPrefix(ws);
-  if (!args) return [];
+  if (!args || args.length === 0) return []; // the program's name in prose
   let variants: string[][] = [[]];
   for (const w of args) {
     const alts = !w.startsWith('-') && w.includes('|') ? w.split('|').filter(Boolean) : [w];
