@@ -1,0 +1,234 @@
+// `upshift ota check [--apply]` (SPEC "OTA"): the newest release of the node's track in the
+// feed, above what it runs; its manifest verified at the one door (verifyManifest) and by
+// the acceptance rules; its bundle downloaded into a private staging dir and checked
+// (length, sha256, every tar entry); the approval gate; then the one apply engine with a
+// local-bundle source, under the same apply lock as the daemon. Every refusal leaves the
+// staging dir gone and `current` unchanged. Steps are ordered cheapest-refusal first.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../core/config.js';
+import { acceptForApply } from '../core/decisions/acceptance.js';
+import { bundleAssetName, MANIFEST_ASSET, pickRelease, tagFor } from '../core/decisions/ota-release.js';
+import { toUpshiftError, UpshiftError, type ErrorCode } from '../core/errors.js';
+import type { ManifestPayload } from '../core/manifest.js';
+import type { NodeTables } from '../adapters/sqlite/node-tables.js';
+import type { Store } from '../adapters/sqlite/store.js';
+import type { ApplyLog } from '../node/apply/context.js';
+import type { ApplyEngine } from '../node/apply/engine.js';
+import { scanBundle } from '../node/apply/bundle.js';
+import { readDiskFloor } from '../node/apply/disk-floor.js';
+import { localBundleSource } from '../node/apply/release-source.js';
+import type { Keyset } from '../trust/keyset.js';
+import { verifyManifest, type VerifiedManifest } from '../trust/verify-manifest.js';
+import { askApproval } from './approval.js';
+import { downloadFile, fetchText, type HttpPolicy } from './download.js';
+import { assetUrl, readFeed, type Release } from './feed.js';
+import { holdForDaemon } from './hold.js';
+import { copyLocalAsset, readLocalAsset } from './local-asset.js';
+
+export interface OtaDeps {
+  config: Config;
+  store: Store;
+  tables: NodeTables;
+  keyset: Keyset;
+  /** Null without an `app:` section: the check can report, never apply. */
+  engine: ApplyEngine | null;
+  clock: { now(): number };
+  log?: ApplyLog;
+}
+
+export interface OtaOptions {
+  apply: boolean;
+  track?: string;
+  onProgress?: (got: number, total: number) => void;
+}
+
+export type OtaOutcomeKind = 'up-to-date' | 'available' | 'updated' | 'refused' | 'failed';
+
+export interface OtaOutcome {
+  ok: boolean;
+  outcome: OtaOutcomeKind;
+  track: string;
+  reason: string;
+  /** Where the node was on the track before the check. */
+  from: { seq: number | null; version: string | null };
+  /** The release picked from the feed, once known. */
+  release: { tag: string; seq: number | null; version: string | null } | null;
+  error?: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+  download?: { bytes: number; resumes: number };
+}
+
+// What a gate refused (verification, approval): exit 3. Anything else that stops a check is a failure: exit 1.
+const GATE_CODES = new Set<ErrorCode>([
+  'E_SIG_INVALID', 'E_UNKNOWN_KEY', 'E_THRESHOLD', 'E_SMALL_ORDER_KEY', 'E_MANIFEST_PARSE', 'E_MANIFEST_SCHEMA', 'E_PAYLOAD_TYPE',
+  'E_ROLLBACK', 'E_EXPIRED', 'E_NOT_YET_VALID', 'E_MANIFEST_TTL', 'E_WRONG_FLEET', 'E_WRONG_TRACK', 'E_NOT_TARGETED', 'E_BAD_VERSION',
+  'E_CHECKSUM', 'E_OTA_ORIGIN', 'E_OTA_REDIRECT', 'E_OTA_ASSET', 'E_DOWNLOAD_TOO_LARGE', 'E_BUNDLE_PATH', 'E_BUNDLE_LIMIT',
+  'E_BUNDLE_INTEGRITY', 'E_APPROVAL_DENIED', 'E_APPROVAL_UNAVAILABLE',
+]);
+
+export function exitCodeOf(o: OtaOutcome): 0 | 1 | 3 {
+  return o.outcome === 'refused' ? 3 : o.outcome === 'failed' ? 1 : 0;
+}
+
+/** Run one check. Config and usage problems throw (exit 2); everything else is an outcome. */
+export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaOutcome> {
+  const { config } = deps;
+  const track = trackOf(config, opts.track);
+  const feed = config.ota.feed;
+  if (feed === null) throw new UpshiftError('E_CONFIG', 'ota.feed is not set: there is no release feed to check (see README "OTA")');
+  if (opts.apply && (!config.app || !deps.engine)) throw new UpshiftError('E_CONFIG', 'ota check --apply needs an `app:` section: this node runs no app');
+  const from = position(deps, track);
+  const out: OtaOutcome = { ok: true, outcome: 'up-to-date', track, reason: '', from: { seq: from.floorSeq, version: from.runningVersion }, release: null };
+  const staging = stagingDir(config.ota.staging_dir as string);
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new UpshiftError('E_TIMEOUT', `the OTA check did not finish within ota.deadline (${config.ota.deadline} ms)`)), config.ota.deadline);
+  try {
+    const feedUrl = feed.replaceAll('{track}', track);
+    const policy: HttpPolicy = { allow: config.ota.allow, feed: feedUrl, signal: deadline.signal };
+    const limits = { maxBytes: config.ota.max_feed_bytes, maxReleases: config.ota.max_releases };
+    const { releases, base } = await readFeed(feedUrl, limits, (url, max) => fetchText(url, max, policy, 'E_FEED_TOO_LARGE'));
+    const pick = pickRelease(releases, from);
+    if (pick.kind === 'up-to-date') return done(out, 'up-to-date', pick.reason);
+    out.release = { tag: pick.release.tag_name, seq: null, version: null };
+    const m = await verifiedManifestOf(deps, pick.release, base, policy, track, from.floorSeq);
+    out.release = { tag: pick.release.tag_name, seq: m.payload.seq, version: m.payload.version };
+    if (tagFor(m.payload, pick.order) !== pick.release.tag_name) {
+      throw new UpshiftError('E_OTA_ASSET', `release ${pick.release.tag_name} carries the manifest of ${m.payload.track}#${m.payload.seq} (${m.payload.version})`);
+    }
+    if (!opts.apply) return done(out, 'available', `${pick.reason}; its manifest verifies (run with --apply to install it)`);
+    const bundle = await downloadBundle(deps, pick.release, m.payload, base, policy, staging, opts, out);
+    if (config.ota.approval.url !== null) {
+      const said = await askApproval({
+        url: config.ota.approval.url, timeoutMs: config.ota.approval.timeout, node: config.node.id,
+        track, version: m.payload.version, seq: m.payload.seq, signal: deadline.signal,
+      });
+      deps.log?.info({ module: 'ota', track, seq: m.payload.seq }, said);
+    }
+    clearTimeout(timer); // the deadline is the download's; the apply has its own (healthy_deadline, hook_timeout)
+    const source = localBundleSource(bundle, (config.app as NonNullable<Config['app']>).bundles, m.payload.bundle !== undefined);
+    const applied = await (deps.engine as ApplyEngine).applyManifest(m, source);
+    await holdForDaemon(deps, m);
+    return done(out, 'updated', `${track} ${from.runningVersion ?? '(none)'} → ${m.payload.version} (#${m.payload.seq}): ${applied.reason}`);
+  } catch (err) {
+    const e = toUpshiftError(deadline.signal.aborted && deadline.signal.reason instanceof UpshiftError && !(err instanceof UpshiftError) ? deadline.signal.reason : err);
+    if (e.code === 'E_CONFIG' || e.code === 'E_USAGE' || e.code === 'E_UNSAFE_PATH') throw e;
+    out.ok = false;
+    out.outcome = GATE_CODES.has(e.code) ? 'refused' : 'failed';
+    out.reason = e.message;
+    out.error = { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) };
+    deps.log?.warn({ module: 'ota', track, code: e.code }, `OTA check ${out.outcome}: ${e.message}`);
+    return out;
+  } finally {
+    clearTimeout(timer);
+    rmSync(staging, { recursive: true, force: true });
+    deps.store.appendEvent({ at: deps.clock.now(), runId: null, stage: null, kind: 'ota.check', actor: `node:${config.node.id}`, data: { ...out } });
+  }
+}
+
+function done(out: OtaOutcome, outcome: OtaOutcomeKind, reason: string): OtaOutcome {
+  out.outcome = outcome;
+  out.reason = reason;
+  return out;
+}
+
+function trackOf(config: Config, wanted: string | undefined): string {
+  const tracks = config.node.tracks;
+  if (wanted !== undefined) {
+    if (!tracks.includes(wanted)) throw new UpshiftError('E_UNKNOWN_TRACK', `this node does not follow track "${wanted}" (node.tracks: ${tracks.join(', ')})`);
+    return wanted;
+  }
+  if (tracks.length !== 1) throw new UpshiftError('E_USAGE', `this node follows ${tracks.join(', ')}: name one with --track`);
+  return tracks[0] as string;
+}
+
+/** The floor (the higher of the database's and the one beside the releases) and the version running. */
+function position(deps: OtaDeps, track: string): { track: string; floorSeq: number | null; runningVersion: string | null } {
+  const db = deps.store.floors.get(track);
+  const disk = deps.config.app ? readDiskFloor(deps.config.app.dir, track)?.seq ?? null : null;
+  const floorSeq = db === null ? disk : disk === null ? db : Math.max(db, disk);
+  const running = deps.tables.latestConfirmedPerTrack().find((a) => a.track === track);
+  return { track, floorSeq, runningVersion: running?.version ?? null };
+}
+
+/** The private staging dir: 0700, one fresh subdir per check; leftovers of a killed check go first. */
+function stagingDir(root: string): string {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(root)) {
+    const pid = /^check-(\d+)-/.exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) rmSync(join(root, name), { recursive: true, force: true });
+  }
+  const dir = join(root, `check-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const asset = (r: Release, name: string) => {
+  const found = r.assets.filter((a) => a.name === name);
+  if (found.length !== 1) throw new UpshiftError('E_OTA_ASSET', `release ${r.tag_name} has ${found.length === 0 ? 'no' : 'more than one'} asset named ${name}`);
+  return found[0] as Release['assets'][number];
+};
+
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+/** The one verification (signature and keyset), then the acceptance rules for this node and track. */
+async function verifiedManifestOf(deps: OtaDeps, r: Release, base: string, policy: HttpPolicy, track: string, floorSeq: number | null): Promise<VerifiedManifest> {
+  const a = asset(r, MANIFEST_ASSET);
+  const url = assetUrl(a, base, deps.config.ota.allow);
+  const text = url.startsWith('file:') ? await readLocalAsset(url, MAX_MANIFEST_BYTES) : (await fetchText(url, MAX_MANIFEST_BYTES, policy, 'E_DOWNLOAD_TOO_LARGE')).text;
+  const m = verifyManifest(text, deps.keyset);
+  const p = m.payload;
+  if (p.track !== track) throw new UpshiftError('E_WRONG_TRACK', `release ${r.tag_name} is for track "${p.track}", this check is for "${track}"`);
+  const { config } = deps;
+  const verdict = acceptForApply(p, {
+    now: deps.clock.now(), limits: deps.keyset.limits, floorSeq,
+    node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks },
+    badMark: deps.tables.badMark(p.track, p.commit, p.version),
+  });
+  if (verdict === 'same') {
+    throw new UpshiftError('E_ROLLBACK', `release ${r.tag_name} is ${p.track}#${p.seq}, which this node already runs (its floor): not newer`, { details: { seq: p.seq, floor: floorSeq } });
+  }
+  return m;
+}
+
+/** Length and sha256 from the signed manifest when it names a bundle, else from the feed's asset; then the pre-scan. */
+async function downloadBundle(
+  deps: OtaDeps, r: Release, p: ManifestPayload, base: string, policy: HttpPolicy, staging: string, opts: OtaOptions, out: OtaOutcome,
+): Promise<string> {
+  const app = deps.config.app as NonNullable<Config['app']>;
+  const a = asset(r, bundleAssetName(p.version, p.commit));
+  const digest = /^sha256:([0-9a-f]{64})$/.exec(a.digest ?? '')?.[1];
+  const length = p.bundle?.length ?? a.size;
+  const sha256 = p.bundle?.sha256 ?? digest;
+  if (sha256 === undefined) throw new UpshiftError('E_OTA_ASSET', `asset ${a.name} has no sha256 digest and the manifest names no bundle: nothing to check it against`);
+  if (p.bundle && (a.size !== p.bundle.length || (digest !== undefined && digest !== p.bundle.sha256))) {
+    throw new UpshiftError('E_CHECKSUM', `asset ${a.name} is announced as ${a.size} bytes (${a.digest ?? 'no digest'}), the signed manifest says ${p.bundle.length} bytes, sha256 ${p.bundle.sha256}`);
+  }
+  if (length > app.bundles.max_bytes || length < 1) {
+    throw new UpshiftError('E_DOWNLOAD_TOO_LARGE', `asset ${a.name} is ${length} bytes, over app.bundles.max_bytes (${app.bundles.max_bytes})`, { details: { length, max: app.bundles.max_bytes } });
+  }
+  const url = assetUrl(a, base, deps.config.ota.allow);
+  const dest = join(staging, a.name);
+  const { ota } = deps.config;
+  let resumes = 0;
+  if (url.startsWith('file:')) await copyLocalAsset(url, dest, length, sha256);
+  else {
+    ({ resumes } = await downloadFile({
+      url, dest, length, sha256, minRate: ota.min_rate, rateWindowMs: ota.rate_window, resumeAttempts: ota.resume_attempts,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      onResume: (at, why) => deps.log?.warn({ module: 'ota', asset: a.name, at }, `transfer interrupted (${why}); resuming at byte ${at}`),
+    }, policy));
+  }
+  out.download = { bytes: length, resumes };
+  await scanBundle(dest, { maxUnpackedBytes: app.bundles.max_unpacked_bytes, maxEntries: app.bundles.max_entries, signal: policy.signal });
+  return dest;
+}
