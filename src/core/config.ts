@@ -166,6 +166,8 @@ const gossipSchema = z.strictObject({
 const otaSchema = z.strictObject({
   /** URL or file path of the feed; "{track}" is replaced by the track. Unset: `ota check` is a config error. */
   feed: z.string().min(1).nullable().default(null),
+  /** Sent as `Authorization: Bearer` to the feed's origin only (the authority's http.read_token_file). */
+  token_file: z.string().min(1).nullable().default(null),
   /** URL prefixes assets may be downloaded from (as app.bundles.allow). Empty: the feed's own origin. */
   allow: z.array(httpUrl).default([]),
   approval: z.strictObject({

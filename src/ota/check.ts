@@ -5,7 +5,7 @@
 // local-bundle source, under the same apply lock as the daemon. Every refusal leaves the
 // staging dir gone and `current` unchanged. Steps are ordered cheapest-refusal first.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { acceptForApply } from '../core/decisions/acceptance.js';
@@ -85,7 +85,8 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
   const timer = setTimeout(() => deadline.abort(new UpshiftError('E_TIMEOUT', `the OTA check did not finish within ota.deadline (${config.ota.deadline} ms)`)), config.ota.deadline);
   try {
     const feedUrl = feed.replaceAll('{track}', track);
-    const policy: HttpPolicy = { allow: config.ota.allow, feed: feedUrl, signal: deadline.signal };
+    const token = config.ota.token_file ? readToken(config.ota.token_file) : undefined;
+    const policy: HttpPolicy = { allow: config.ota.allow, feed: feedUrl, signal: deadline.signal, ...(token ? { token } : {}) };
     const limits = { maxBytes: config.ota.max_feed_bytes, maxReleases: config.ota.max_releases };
     const { releases, base } = await readFeed(feedUrl, limits, (url, max) => fetchText(url, max, policy, 'E_FEED_TOO_LARGE'));
     const pick = pickRelease(releases, from);
@@ -123,6 +124,14 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
     clearTimeout(timer);
     rmSync(staging, { recursive: true, force: true });
     deps.store.appendEvent({ at: deps.clock.now(), runId: null, stage: null, kind: 'ota.check', actor: `node:${config.node.id}`, data: { ...out } });
+  }
+}
+
+function readToken(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UpshiftError('E_CONFIG', `ota.token_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -47,13 +47,24 @@ export interface HttpPolicy {
   feed: string;
   /** The check's deadline and cancellation; its reason is thrown as is. */
   signal: AbortSignal;
+  /** Bearer token for the feed's own origin; never sent anywhere else. */
+  token?: string;
+}
+
+function authFor(url: string, policy: HttpPolicy): Record<string, string> {
+  if (!policy.token) return {};
+  try {
+    return new URL(url).origin === new URL(policy.feed).origin ? { authorization: `Bearer ${policy.token}` } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** GET with redirects checked hop by hop (E_OTA_REDIRECT), errors mapped to the signal's reason or E_FETCH. */
 async function get(url: string, policy: HttpPolicy, headers: Record<string, string> = {}): Promise<{ res: Response; url: string }> {
   let at = url;
   for (let hop = 0; ; hop++) {
-    const res = await guarded(() => fetch(at, { redirect: 'manual', signal: policy.signal, headers: { 'accept-encoding': 'identity', ...headers } }), policy.signal, at);
+    const res = await guarded(() => fetch(at, { redirect: 'manual', signal: policy.signal, headers: { 'accept-encoding': 'identity', ...authFor(at, policy), ...headers } }), policy.signal, at);
     const location = res.headers.get('location');
     if (!REDIRECTS.has(res.status) || location === null) return { res, url: at };
     await res.body?.cancel();

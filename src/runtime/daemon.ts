@@ -11,6 +11,8 @@ import type { Store } from '../adapters/sqlite/store.js';
 import { loadHttpExposure } from '../http/exposure.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
+import { otaRoutes } from '../http/ota-routes.js';
+import { requireReadToken } from '../http/exposure.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
 import { Authority } from './authority.js';
@@ -74,6 +76,9 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
+    // the OTA feed `ota publish` writes, read-only (and the same read token as /v1/status when set)
+    const otaDir = config.ota.publish.dir;
+    if (otaDir) plugins.push(otaRoutes(otaDir, exposure.readToken ? requireReadToken(exposure.readToken) : undefined));
   }
   const held = () => agent?.source ?? storedManifests(config, store);
   const server = buildServer({
