@@ -80,7 +80,7 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
   if (opts.apply && (!config.app || !deps.engine)) throw new UpshiftError('E_CONFIG', 'ota check --apply needs an `app:` section: this node runs no app');
   const from = position(deps, track);
   const out: OtaOutcome = { ok: true, outcome: 'up-to-date', track, reason: '', from: { seq: from.floorSeq, version: from.runningVersion }, release: null };
-  const staging = stagingDir(config.ota.staging_dir as string);
+  const staging = stagingDir(config.ota.staging_dir ?? join(config.state_dir, 'ota'));
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new UpshiftError('E_TIMEOUT', `the OTA check did not finish within ota.deadline (${config.ota.deadline} ms)`)), config.ota.deadline);
   try {
