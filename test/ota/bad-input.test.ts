@@ -23,7 +23,7 @@ function tarWith(entry: { path: string; type: string; linkpath?: string }): Buff
     blocks.push(header.block as Buffer, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   };
   add({ path: 'app.txt', type: 'File' }, Buffer.from('v2'));
-  add({ path: entry.path, type: entry.type as tar.EntryTypeName, ...(entry.linkpath ? { linkpath: entry.linkpath } : {}) });
+  add({ path: entry.path, type: entry.type as tar.HeaderData['type'], ...(entry.linkpath ? { linkpath: entry.linkpath } : {}) });
   blocks.push(Buffer.alloc(1024));
   return gzipSync(Buffer.concat(blocks));
 }
