@@ -124,13 +124,8 @@ async function writeRelease(deps: PublishDeps, relDir: string, p: ManifestPayloa
 /** One release in the GitHub Releases API shape. */
 function feedEntry(relDir: string, tag: string, p: ManifestPayload, base: string | null): Record<string, unknown> {
   const asset = (name: string, type: string) => {
-    const file = join(relDir, name);
-    const bytes = readFileSync(file);
-    return {
-      name, size: statSync(file).size, content_type: type,
-      digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
-      browser_download_url: `${base ?? ''}${encodeURIComponent(tag)}/${encodeURIComponent(name)}`,
-    };
+    const { size, digest } = assetFacts(relDir, name);
+    return { name, size, content_type: type, digest, browser_download_url: `${base ?? ''}${encodeURIComponent(tag)}/${encodeURIComponent(name)}` };
   };
   return {
     id: p.seq, tag_name: tag, name: `${p.track}#${p.seq} ${p.version}`, draft: false, prerelease: false,
@@ -138,6 +133,26 @@ function feedEntry(relDir: string, tag: string, p: ManifestPayload, base: string
     body: `${p.kind} ${p.version} (${p.commit}), seq ${p.seq}, expires ${p.expires_at}`,
     assets: [asset(MANIFEST_ASSET, 'application/json'), asset(bundleAssetName(p.version, p.commit), 'application/gzip')],
   };
+}
+
+// Size and digest of each asset, kept beside it (a dot file the /v1/ota/ route never serves)
+// so that a pass every few minutes does not hash every bundle ever published again.
+const FACTS = '.assets.json';
+
+function assetFacts(relDir: string, name: string): { size: number; digest: string } {
+  let facts: Record<string, { size: number; digest: string }> = {};
+  try {
+    facts = JSON.parse(readFileSync(join(relDir, FACTS), 'utf8')) as typeof facts;
+  } catch {
+    // absent or unreadable: computed below and written again
+  }
+  const file = join(relDir, name);
+  const size = statSync(file).size;
+  const known = facts[name];
+  if (known && known.size === size) return known;
+  const fresh = { size, digest: `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}` };
+  atomicWrite(join(relDir, FACTS), JSON.stringify({ ...facts, [name]: fresh }));
+  return fresh;
 }
 
 function atomicWrite(path: string, text: string): void {
