@@ -78,7 +78,7 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
   const feed = config.ota.feed;
   if (feed === null) throw new UpshiftError('E_CONFIG', 'ota.feed is not set: there is no release feed to check (see README "OTA")');
   if (opts.apply && (!config.app || !deps.engine)) throw new UpshiftError('E_CONFIG', 'ota check --apply needs an `app:` section: this node runs no app');
-  const from = position(deps, track);
+  const from = await position(deps, track);
   const out: OtaOutcome = { ok: true, outcome: 'up-to-date', track, reason: '', from: { seq: from.floorSeq, version: from.runningVersion }, release: null };
   const staging = stagingDir(config.ota.staging_dir ?? join(config.state_dir, 'ota'));
   const deadline = new AbortController();
@@ -123,7 +123,7 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
   } finally {
     clearTimeout(timer);
     rmSync(staging, { recursive: true, force: true });
-    deps.store.appendEvent({ at: deps.clock.now(), runId: null, stage: null, kind: 'ota.check', actor: `node:${config.node.id}`, data: { ...out } });
+    await deps.store.appendEvent({ at: deps.clock.now(), runId: null, stage: null, kind: 'ota.check', actor: `node:${config.node.id}`, data: { ...out } });
   }
 }
 
@@ -152,11 +152,11 @@ function trackOf(config: Config, wanted: string | undefined): string {
 }
 
 /** The floor (the higher of the database's and the one beside the releases) and the version running. */
-function position(deps: OtaDeps, track: string): { track: string; floorSeq: number | null; runningVersion: string | null } {
-  const db = deps.store.floors.get(track);
+async function position(deps: OtaDeps, track: string): Promise<{ track: string; floorSeq: number | null; runningVersion: string | null }> {
+  const db = await deps.store.floors.get(track);
   const disk = deps.config.app ? readDiskFloor(deps.config.app.dir, track)?.seq ?? null : null;
   const floorSeq = db === null ? disk : disk === null ? db : Math.max(db, disk);
-  const running = deps.tables.latestConfirmedPerTrack().find((a) => a.track === track);
+  const running = (await deps.tables.latestConfirmedPerTrack()).find((a) => a.track === track);
   return { track, floorSeq, runningVersion: running?.version ?? null };
 }
 
@@ -201,7 +201,7 @@ async function verifiedManifestOf(deps: OtaDeps, r: Release, base: string, polic
   const verdict = acceptForApply(p, {
     now: deps.clock.now(), limits: deps.keyset.limits, floorSeq,
     node: { id: config.node.id, fleet: config.fleet, tracks: config.node.tracks },
-    badMark: deps.tables.badMark(p.track, p.commit, p.version),
+    badMark: await deps.tables.badMark(p.track, p.commit, p.version),
   });
   if (verdict === 'same') {
     throw new UpshiftError('E_ROLLBACK', `release ${r.tag_name} is ${p.track}#${p.seq}, which this node already runs (its floor): not newer`, { details: { seq: p.seq, floor: floorSeq } });

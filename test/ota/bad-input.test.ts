@@ -83,6 +83,10 @@ const CASES: Case[] = [
     spoil: (o, v2) => void o.srv.files.set(`/testnet/${v2.tag}/${v2.bundleName}`, { body: v2.bundle, trickle: { bytes: 8, everyMs: 100 } }),
   },
   {
+    name: 'a download past the overall deadline', code: 'E_TIMEOUT', exit: 1, ota: { deadline: '1s', min_rate: 0 },
+    spoil: (o, v2) => void o.srv.files.set(`/testnet/${v2.tag}/${v2.bundleName}`, { body: v2.bundle, trickle: { bytes: 8, everyMs: 100 } }),
+  },
+  {
     name: 'a disk that cannot hold the bundle', code: 'E_DISK_FULL', exit: 1, app: { bundles: { max_bytes: 2 ** 52 } },
     spoil: (_o, v2) => ({ ...v2, size: 2 ** 51 }),
   },
