@@ -130,12 +130,13 @@ export interface FileDownload {
 /**
  * Download to `dest` with exactly `length` bytes whose sha256 is `sha256`. A transfer cut
  * off mid-body is resumed from the byte it reached (`Range: bytes=N-`, `If-Range` when the
- * server named a validator); a 200 to a Range request starts over. Returns the resumes.
+ * server named a validator); a 200 to a Range request is taken as the whole file, from zero.
+ * Returns the resumes.
  */
 export async function downloadFile(req: FileDownload, policy: HttpPolicy): Promise<{ resumes: number }> {
   await checkRoom(dirname(req.dest), req.length);
   const file = await open(req.dest, 'wx', 0o600);
-  const hash = createHash('sha256');
+  let hash = createHash('sha256');
   let got = 0;
   let resumes = 0;
   let validator: string | null = null;
@@ -158,12 +159,12 @@ export async function downloadFile(req: FileDownload, policy: HttpPolicy): Promi
       const headers: Record<string, string> = got > 0 ? { range: `bytes=${got}-`, ...(validator ? { 'if-range': validator } : {}) } : {};
       const { res, url } = await get(req.url, p, headers);
       if (got > 0 && res.status === 200) {
-        // the server ignored the Range (or the file changed): start over
+        // the server ignored the Range (or the file changed since, per If-Range): this answer is the whole file
         await file.truncate(0);
         got = 0;
         windowStart = 0;
-        hash.destroy();
-        return await restart(req, policy, resumes);
+        hash = createHash('sha256');
+        req.onResume?.(0, 'the server answered the Range request with the whole file; starting over');
       }
       if (res.status !== 200 && res.status !== 206) {
         await res.body?.cancel();
@@ -180,7 +181,7 @@ export async function downloadFile(req: FileDownload, policy: HttpPolicy): Promi
         for await (const chunk of res.body ?? []) {
           if (got + chunk.byteLength > req.length) throw tooLarge(url, req.length, 'the body runs past it');
           hash.update(chunk);
-          await writeAll(file, chunk);
+          await writeAll(file, chunk, got);
           got += chunk.byteLength;
           req.onProgress?.(got, req.length);
         }
@@ -213,15 +214,6 @@ export async function downloadFile(req: FileDownload, policy: HttpPolicy): Promi
   }
 }
 
-/** After a 200 to a Range request: the file was truncated; download it whole once more. */
-async function restart(req: FileDownload, policy: HttpPolicy, resumes: number): Promise<{ resumes: number }> {
-  const { rm } = await import('node:fs/promises');
-  await rm(req.dest, { force: true });
-  if (resumes >= req.resumeAttempts) throw new UpshiftError('E_FETCH', `${shown(req.url)}: the server ignored the Range request; no attempts left`);
-  const again = await downloadFile({ ...req, resumeAttempts: req.resumeAttempts - resumes - 1 }, policy);
-  return { resumes: resumes + 1 + again.resumes };
-}
-
 function checkContentRange(header: string | null, from: number, length: number, url: string): void {
   const m = header === null ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header);
   if (!m || Number(m[1]) !== from || (m[3] !== '*' && Number(m[3]) !== length) || Number(m[2]) >= length) {
@@ -234,9 +226,10 @@ function checkContentRange(header: string | null, from: number, length: number, 
 const tooLarge = (url: string, length: number, why: string): UpshiftError =>
   new UpshiftError('E_DOWNLOAD_TOO_LARGE', `${shown(url)}: longer than the ${length} bytes announced: ${why}`, { details: { url: shown(url), length } });
 
-async function writeAll(file: Awaited<ReturnType<typeof open>>, chunk: Uint8Array): Promise<void> {
+/** At an explicit position: after a start-over the file offset would still be where the old transfer stopped. */
+async function writeAll(file: Awaited<ReturnType<typeof open>>, chunk: Uint8Array, at: number): Promise<void> {
   try {
-    await file.write(chunk);
+    await file.write(chunk, 0, chunk.byteLength, at);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw diskFull(`the disk filled while writing: ${(err as Error).message}`);
     throw err;

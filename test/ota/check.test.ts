@@ -59,6 +59,22 @@ t.test('an interrupted download resumes with a Range request instead of starting
   t.equal(ota.bed.store().floors.get('testnet'), 2);
 });
 
+t.test('a server that answers the Range request with the whole file is read again from the start', async (t) => {
+  const ota = await otaBed(t);
+  const { randomBytes } = await import('node:crypto');
+  const rel = await ota.bed.release('v1', { files: { 'blob.bin': randomBytes(300_000).toString('base64') } });
+  const bundle = ota.archive(rel.commit);
+  const v1 = { r: rel, tag: 'testnet-1', manifest: ota.bed.manifest(rel, 1), bundle, bundleName: `v1-${rel.commit.slice(0, 12)}.tar.gz` };
+  ota.srv.files.set(`/testnet/testnet-1/${v1.bundleName}`, { body: bundle, cutAfter: 100_000, ignoreRange: true });
+  ota.serve([v1]);
+  const out = await ota.check();
+  t.equal(out.outcome, 'updated', out.reason);
+  const hits = ota.srv.log.filter((l) => l.url.endsWith(v1.bundleName));
+  t.equal(hits.length, 2);
+  t.match(hits[1]!.range, /^bytes=\d+-$/, 'it asked for the rest');
+  t.equal(ota.bed.store().floors.get('testnet'), 1, 'and the whole file it got instead hashed right');
+});
+
 for (const [name, file, ota_, code] of [
   ['down', null, {}, 'E_APPROVAL_UNAVAILABLE'],
   ['answering 500', { status: 500, body: Buffer.from('{"approved": true}') }, {}, 'E_APPROVAL_DENIED'],

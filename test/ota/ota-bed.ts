@@ -32,6 +32,8 @@ export interface ServedFile {
   /** Content-Length to claim (default the body's). */
   announce?: number;
   status?: number;
+  /** Answer a Range request with the whole file (200), as a server without Range support does. */
+  ignoreRange?: boolean;
   /** Delay before answering (the approval timeout). */
   delayMs?: number;
 }
@@ -59,13 +61,13 @@ export async function feedServer(t: Tap.Test): Promise<FeedServer> {
         res.writeHead(302, { location: f.redirect });
         return void res.end();
       }
-      const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const range = f.ignoreRange ? null : /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
       const start = range ? Number(range[1]) : 0;
       const body = f.body.subarray(start);
       const headers: Record<string, string> = { 'content-length': String(f.announce ?? body.length), etag: `"${sha256(f.body).slice(0, 16)}"` };
       if (range) headers['content-range'] = `bytes ${start}-${f.body.length - 1}/${f.body.length}`;
       res.writeHead(f.status ?? (range ? 206 : 200), headers);
-      if (f.cutAfter !== undefined && !range && !cut.has(path)) {
+      if (f.cutAfter !== undefined && !cut.has(path)) {
         cut.add(path);
         res.write(body.subarray(0, f.cutAfter));
         return void setTimeout(() => res.destroy(), 20);
