@@ -200,8 +200,13 @@ export async function downloadFile(req: FileDownload, policy: HttpPolicy): Promi
       }
       break;
     }
+    if (got < req.length) {
+      throw new UpshiftError('E_FETCH', `${shown(req.url)}: the transfer ended at byte ${got} of ${req.length} after ${resumes} resume(s)`, {
+        details: { url: shown(req.url), got, length: req.length, resumes },
+      });
+    }
     const digest = hash.digest('hex');
-    if (got !== req.length || digest !== req.sha256) {
+    if (digest !== req.sha256) {
       throw new UpshiftError('E_CHECKSUM', `${shown(req.url)}: got ${got} bytes with sha256 ${digest}, expected ${req.length} bytes with sha256 ${req.sha256}`, {
         details: { url: shown(req.url), got, length: req.length, sha256: digest, expected: req.sha256 },
       });

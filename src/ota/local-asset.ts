@@ -1,6 +1,7 @@
 // Assets of a feed read from a file path (an air-gapped node with a copied feed directory):
 // the same caps and checks as a download, without HTTP.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { UpshiftError } from '../core/errors.js';
@@ -31,7 +32,9 @@ export async function copyLocalAsset(url: string, dest: string, length: number, 
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new UpshiftError('E_DISK_FULL', `the disk filled while copying ${path}`, { cause: err });
     throw err;
   }
-  const digest = createHash('sha256').update(await readFile(dest)).digest('hex');
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(dest)) hash.update(chunk as Buffer);
+  const digest = hash.digest('hex');
   if (size !== length || digest !== sha256) {
     throw new UpshiftError('E_CHECKSUM', `${path}: ${size} bytes with sha256 ${digest}, expected ${length} bytes with sha256 ${sha256}`, {
       details: { got: size, length, sha256: digest, expected: sha256 },

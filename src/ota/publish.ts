@@ -24,7 +24,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { extractBundle } from '../node/apply/bundle.js';
 import type { Keyset } from '../trust/keyset.js';
-import { verifyManifest } from '../trust/verify-manifest.js';
+import { verifyManifest, type VerifiedManifest } from '../trust/verify-manifest.js';
 
 const run = promisify(execFile);
 
@@ -66,7 +66,13 @@ async function publishTrack(deps: PublishDeps, dir: string, track: string, order
     if (rec.envelope === null || rec.kind !== 'release') continue;
     const run = await store.getRun(rec.runId);
     if (run?.status !== 'completed') continue;
-    const m = verifyManifest(rec.envelope, keyset);
+    let m: VerifiedManifest;
+    try {
+      m = verifyManifest(rec.envelope, keyset); // signed under an older keyset: nodes would refuse it
+    } catch (err) {
+      result.skipped.push({ seq: rec.seq, version: rec.version, reason: `${toUpshiftError(err).code}: no longer verifies` });
+      continue;
+    }
     if (m.payload.targets !== 'all' || m.payload.fleet !== config.fleet) continue;
     const had = byRun.get(rec.runId);
     if (!had || had.payload.seq < m.payload.seq) byRun.set(rec.runId, { payload: m.payload, text: m.text });

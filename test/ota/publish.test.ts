@@ -69,14 +69,14 @@ t.test('a completed run is published, served with Range, and installed by a node
   await new Promise<void>((ok) => health.listen(0, '127.0.0.1', ok));
   t.teardown(() => new Promise<void>((ok) => health.close(() => ok())));
   const root = tempDir(t, 'upshift-otanode-');
-  const node = validateConfig({
-    fleet: config.fleet, state_dir: join(root, 'state'), node: { id: 'far-away', tracks: ['testnet'] }, trust: { keys: [{ public: a.ws.publicKey }] },
+  const nodeConfigOf = (r: string) => ({
+    fleet: config.fleet, state_dir: join(r, 'state'), node: { id: 'far-away', tracks: ['testnet'] }, trust: { keys: [{ public: a.ws.publicKey }] },
     app: {
-      dir: join(root, 'app'), remote: '/nonexistent', restart: 'true', healthy_deadline: '5s', min_healthy: '100ms',
+      dir: join(r, 'app'), remote: '/nonexistent', restart: 'true', healthy_deadline: '5s', min_healthy: '100ms',
       health: { url: `http://127.0.0.1:${(health.address() as AddressInfo).port}/`, interval: '50ms' },
     },
-    ota: { feed: `${base}/v1/ota/{track}/releases.json` },
   });
+  const node = validateConfig({ ...nodeConfigOf(root), ota: { feed: `${base}/v1/ota/{track}/releases.json` } });
   const nodeStore = Store.open(join(root, 'state', 'upshift.db'), () => Date.now());
   t.teardown(() => nodeStore.close());
   const tables = new NodeTables(nodeStore.db);
@@ -90,4 +90,18 @@ t.test('a completed run is published, served with Range, and installed by a node
   t.equal(nodeStore.floors.get('testnet'), 1);
   t.ok(existsSync(join(root, 'app', 'current', 'sample.json')), 'the sample app is installed from the bundle');
   t.notOk(existsSync(join(root, 'app', 'current', '.git')), 'extracted, not cloned');
+
+  // an air-gapped node: the same directory copied, read as a file feed
+  const root2 = tempDir(t, 'upshift-otanode-');
+  const fileNode = validateConfig({ ...nodeConfigOf(root2), ota: { feed: join(dir, '{track}', 'releases.json') } });
+  const store2 = Store.open(join(root2, 'state', 'upshift.db'), () => Date.now());
+  t.teardown(() => store2.close());
+  const tables2 = new NodeTables(store2.db);
+  const engine2 = new ApplyEngine({
+    node: { id: 'far-away', fleet: node.fleet, tracks: ['testnet'] }, app: fileNode.app!, stateDir: fileNode.state_dir, store: store2, tables: tables2,
+    keyset: nodeKeys, exec: createExec(), clock: systemClock, codeHash: (d) => codeHash(d),
+  });
+  const fromFile = await runOtaCheck({ config: fileNode, store: store2, tables: tables2, keyset: nodeKeys, engine: engine2, clock: systemClock }, { apply: true });
+  t.equal(fromFile.outcome, 'updated', `from a file feed: ${fromFile.reason}`);
+  t.ok(existsSync(join(root2, 'app', 'current', 'sample.json')));
 });
