@@ -41,22 +41,34 @@ export async function askApproval(req: ApprovalRequest): Promise<string> {
     });
   }
   if (status !== 200) {
-    throw new UpshiftError('E_APPROVAL_DENIED', `approval endpoint ${where} answered HTTP ${status}: no update`, { details: { url: where, status } });
+    throw new UpshiftError('E_APPROVAL_DENIED',
+      `approval endpoint ${where} answered HTTP ${status}: no update`,
+      { details: { url: where, status } },
+    );
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    throw new UpshiftError('E_APPROVAL_UNAVAILABLE', `approval endpoint ${where} answered 200 with a body that is not JSON: no update`, { details: { url: where } });
+    throw new UpshiftError('E_APPROVAL_UNAVAILABLE',
+      `approval endpoint ${where} answered 200 with a body that is not JSON: no update`,
+      { details: { url: where } },
+    );
   }
   const approved = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).approved : undefined;
   if (approved === true) return `approved by ${where}`;
   const reason = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).reason : undefined;
   const said = typeof reason === 'string' ? `: ${reason.slice(0, 300)}` : '';
   if (approved === false) {
-    throw new UpshiftError('E_APPROVAL_DENIED', `approval endpoint ${where} did not approve ${req.track} ${req.version}${said}`, { details: { url: where } });
+    throw new UpshiftError('E_APPROVAL_DENIED',
+      `approval endpoint ${where} did not approve ${req.track} ${req.version}${said}`,
+      { details: { url: where } },
+    );
   }
-  throw new UpshiftError('E_APPROVAL_UNAVAILABLE', `approval endpoint ${where} answered without "approved": true or false: no update`, { details: { url: where } });
+  throw new UpshiftError('E_APPROVAL_UNAVAILABLE',
+    `approval endpoint ${where} answered without "approved": true or false: no update`,
+    { details: { url: where } },
+  );
 }
 
 async function readCapped(res: Response): Promise<string> {

@@ -76,13 +76,25 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
   const { config } = deps;
   const track = trackOf(config, opts.track);
   const feed = config.ota.feed;
-  if (feed === null) throw new UpshiftError('E_CONFIG', 'ota.feed is not set: there is no release feed to check (see README "OTA")');
-  if (opts.apply && (!config.app || !deps.engine)) throw new UpshiftError('E_CONFIG', 'ota check --apply needs an `app:` section: this node runs no app');
+  if (feed === null) {
+    throw new UpshiftError('E_CONFIG',
+      'ota.feed is not set: there is no release feed to check (see README "OTA")',
+    );
+  }
+  if (opts.apply && (!config.app || !deps.engine)) {
+    throw new UpshiftError('E_CONFIG',
+      'ota check --apply needs an `app:` section: this node runs no app',
+    );
+  }
   const from = await position(deps, track);
-  const out: OtaOutcome = { ok: true, outcome: 'up-to-date', track, reason: '', from: { seq: from.floorSeq, version: from.runningVersion }, release: null };
+  const out: OtaOutcome = {
+    ok: true, outcome: 'up-to-date', track, reason: '', from: { seq: from.floorSeq, version: from.runningVersion }, release: null,
+  };
   const staging = stagingDir(config.ota.staging_dir ?? join(config.state_dir, 'ota'));
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new UpshiftError('E_TIMEOUT', `the OTA check did not finish within ota.deadline (${config.ota.deadline} ms)`)), config.ota.deadline);
+  const timer = setTimeout(() => deadline.abort(new UpshiftError('E_TIMEOUT',
+    `the OTA check did not finish within ota.deadline (${config.ota.deadline} ms)`,
+  )), config.ota.deadline);
   try {
     const feedUrl = feed.replaceAll('{track}', track);
     const token = config.ota.token_file ? readToken(config.ota.token_file) : undefined;
@@ -95,7 +107,9 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
     const m = await verifiedManifestOf(deps, pick.release, base, policy, track, from.floorSeq);
     out.release = { tag: pick.release.tag_name, seq: m.payload.seq, version: m.payload.version };
     if (tagFor(m.payload, pick.order) !== pick.release.tag_name) {
-      throw new UpshiftError('E_OTA_ASSET', `release ${pick.release.tag_name} carries the manifest of ${m.payload.track}#${m.payload.seq} (${m.payload.version})`);
+      throw new UpshiftError('E_OTA_ASSET',
+        `release ${pick.release.tag_name} carries the manifest of ${m.payload.track}#${m.payload.seq} (${m.payload.version})`,
+      );
     }
     if (!opts.apply) return done(out, 'available', `${pick.reason}; its manifest verifies (run with --apply to install it)`);
     const bundle = await downloadBundle(deps, pick.release, m.payload, base, policy, staging, opts, out);
@@ -112,7 +126,9 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
     await holdForDaemon(deps, m);
     return done(out, 'updated', `${track} ${from.runningVersion ?? '(none)'} → ${m.payload.version} (#${m.payload.seq}): ${applied.reason}`);
   } catch (err) {
-    const e = toUpshiftError(deadline.signal.aborted && deadline.signal.reason instanceof UpshiftError && !(err instanceof UpshiftError) ? deadline.signal.reason : err);
+    // a fetch aborted by the deadline throws a plain AbortError; the deadline's own error says more
+    const late = deadline.signal.aborted && deadline.signal.reason instanceof UpshiftError && !(err instanceof UpshiftError);
+    const e = toUpshiftError(late ? deadline.signal.reason : err);
     if (e.code === 'E_CONFIG' || e.code === 'E_USAGE' || e.code === 'E_UNSAFE_PATH') throw e;
     out.ok = false;
     out.outcome = GATE_CODES.has(e.code) ? 'refused' : 'failed';
@@ -123,7 +139,8 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
   } finally {
     clearTimeout(timer);
     rmSync(staging, { recursive: true, force: true });
-    await deps.store.appendEvent({ at: deps.clock.now(), runId: null, stage: null, kind: 'ota.check', actor: `node:${config.node.id}`, data: { ...out } });
+    const actor = `node:${config.node.id}`;
+    await deps.store.appendEvent({ at: deps.clock.now(), runId: null, stage: null, kind: 'ota.check', actor, data: { ...out } });
   }
 }
 
@@ -131,7 +148,10 @@ function readToken(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new UpshiftError('E_CONFIG', `ota.token_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw new UpshiftError('E_CONFIG',
+      `ota.token_file: cannot read ${file}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -144,10 +164,18 @@ function done(out: OtaOutcome, outcome: OtaOutcomeKind, reason: string): OtaOutc
 function trackOf(config: Config, wanted: string | undefined): string {
   const tracks = config.node.tracks;
   if (wanted !== undefined) {
-    if (!tracks.includes(wanted)) throw new UpshiftError('E_UNKNOWN_TRACK', `this node does not follow track "${wanted}" (node.tracks: ${tracks.join(', ')})`);
+    if (!tracks.includes(wanted)) {
+      throw new UpshiftError('E_UNKNOWN_TRACK',
+        `this node does not follow track "${wanted}" (node.tracks: ${tracks.join(', ')})`,
+      );
+    }
     return wanted;
   }
-  if (tracks.length !== 1) throw new UpshiftError('E_USAGE', `this node follows ${tracks.join(', ')}: name one with --track`);
+  if (tracks.length !== 1) {
+    throw new UpshiftError('E_USAGE',
+      `this node follows ${tracks.join(', ')}: name one with --track`,
+    );
+  }
   return tracks[0] as string;
 }
 
@@ -183,20 +211,32 @@ function alive(pid: number): boolean {
 
 const asset = (r: Release, name: string) => {
   const found = r.assets.filter((a) => a.name === name);
-  if (found.length !== 1) throw new UpshiftError('E_OTA_ASSET', `release ${r.tag_name} has ${found.length === 0 ? 'no' : 'more than one'} asset named ${name}`);
+  if (found.length !== 1) {
+    throw new UpshiftError('E_OTA_ASSET',
+      `release ${r.tag_name} has ${found.length === 0 ? 'no' : 'more than one'} asset named ${name}`,
+    );
+  }
   return found[0] as Release['assets'][number];
 };
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The one verification (signature and keyset), then the acceptance rules for this node and track. */
-async function verifiedManifestOf(deps: OtaDeps, r: Release, base: string, policy: HttpPolicy, track: string, floorSeq: number | null): Promise<VerifiedManifest> {
+async function verifiedManifestOf(
+  deps: OtaDeps, r: Release, base: string, policy: HttpPolicy, track: string, floorSeq: number | null,
+): Promise<VerifiedManifest> {
   const a = asset(r, MANIFEST_ASSET);
   const url = assetUrl(a, base, deps.config.ota.allow);
-  const text = url.startsWith('file:') ? await readLocalAsset(url, MAX_MANIFEST_BYTES) : (await fetchText(url, MAX_MANIFEST_BYTES, policy, 'E_DOWNLOAD_TOO_LARGE')).text;
+  const text = url.startsWith('file:')
+    ? await readLocalAsset(url, MAX_MANIFEST_BYTES)
+    : (await fetchText(url, MAX_MANIFEST_BYTES, policy, 'E_DOWNLOAD_TOO_LARGE')).text;
   const m = verifyManifest(text, deps.keyset);
   const p = m.payload;
-  if (p.track !== track) throw new UpshiftError('E_WRONG_TRACK', `release ${r.tag_name} is for track "${p.track}", this check is for "${track}"`);
+  if (p.track !== track) {
+    throw new UpshiftError('E_WRONG_TRACK',
+      `release ${r.tag_name} is for track "${p.track}", this check is for "${track}"`,
+    );
+  }
   const { config } = deps;
   const verdict = acceptForApply(p, {
     now: deps.clock.now(), limits: deps.keyset.limits, floorSeq,
@@ -204,7 +244,10 @@ async function verifiedManifestOf(deps: OtaDeps, r: Release, base: string, polic
     badMark: await deps.tables.badMark(p.track, p.commit, p.version),
   });
   if (verdict === 'same') {
-    throw new UpshiftError('E_ROLLBACK', `release ${r.tag_name} is ${p.track}#${p.seq}, which this node already runs (its floor): not newer`, { details: { seq: p.seq, floor: floorSeq } });
+    throw new UpshiftError('E_ROLLBACK',
+      `release ${r.tag_name} is ${p.track}#${p.seq}, which this node already runs (its floor): not newer`,
+      { details: { seq: p.seq, floor: floorSeq } },
+    );
   }
   return m;
 }
@@ -218,12 +261,21 @@ async function downloadBundle(
   const digest = /^sha256:([0-9a-f]{64})$/.exec(a.digest ?? '')?.[1];
   const length = p.bundle?.length ?? a.size;
   const sha256 = p.bundle?.sha256 ?? digest;
-  if (sha256 === undefined) throw new UpshiftError('E_OTA_ASSET', `asset ${a.name} has no sha256 digest and the manifest names no bundle: nothing to check it against`);
+  if (sha256 === undefined) {
+    throw new UpshiftError('E_OTA_ASSET',
+      `asset ${a.name} has no sha256 digest and the manifest names no bundle: nothing to check it against`,
+    );
+  }
   if (p.bundle && (a.size !== p.bundle.length || (digest !== undefined && digest !== p.bundle.sha256))) {
-    throw new UpshiftError('E_CHECKSUM', `asset ${a.name} is announced as ${a.size} bytes (${a.digest ?? 'no digest'}), the signed manifest says ${p.bundle.length} bytes, sha256 ${p.bundle.sha256}`);
+    throw new UpshiftError('E_CHECKSUM',
+      `asset ${a.name} is announced as ${a.size} bytes (${a.digest ?? 'no digest'}), the signed manifest says ${p.bundle.length} bytes, sha256 ${p.bundle.sha256}`,
+    );
   }
   if (length > app.bundles.max_bytes || length < 1) {
-    throw new UpshiftError('E_DOWNLOAD_TOO_LARGE', `asset ${a.name} is ${length} bytes, over app.bundles.max_bytes (${app.bundles.max_bytes})`, { details: { length, max: app.bundles.max_bytes } });
+    throw new UpshiftError('E_DOWNLOAD_TOO_LARGE',
+      `asset ${a.name} is ${length} bytes, over app.bundles.max_bytes (${app.bundles.max_bytes})`,
+      { details: { length, max: app.bundles.max_bytes } },
+    );
   }
   const url = assetUrl(a, base, deps.config.ota.allow);
   const dest = join(staging, a.name);

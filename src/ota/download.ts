@@ -64,7 +64,8 @@ function authFor(url: string, policy: HttpPolicy): Record<string, string> {
 async function get(url: string, policy: HttpPolicy, headers: Record<string, string> = {}): Promise<{ res: Response; url: string }> {
   let at = url;
   for (let hop = 0; ; hop++) {
-    const res = await guarded(() => fetch(at, { redirect: 'manual', signal: policy.signal, headers: { 'accept-encoding': 'identity', ...authFor(at, policy), ...headers } }), policy.signal, at);
+    const all = { 'accept-encoding': 'identity', ...authFor(at, policy), ...headers };
+    const res = await guarded(() => fetch(at, { redirect: 'manual', signal: policy.signal, headers: all }), policy.signal, at);
     const location = res.headers.get('location');
     if (!REDIRECTS.has(res.status) || location === null) return { res, url: at };
     await res.body?.cancel();
@@ -91,22 +92,33 @@ function failure(err: unknown, signal: AbortSignal, url: string): UpshiftError {
   if (err instanceof UpshiftError) return err;
   if (signal.aborted && signal.reason instanceof UpshiftError) return signal.reason;
   const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return new UpshiftError('E_FETCH', `cannot download ${shown(url)}: ${(err as Error).message}${cause}`, { cause: err, details: { url: shown(url) } });
+  return new UpshiftError('E_FETCH',
+    `cannot download ${shown(url)}: ${(err as Error).message}${cause}`,
+    { cause: err, details: { url: shown(url) } },
+  );
 }
 
 /** A small document (feed, manifest): 200 only, at most maxBytes. */
-export async function fetchText(url: string, maxBytes: number, policy: HttpPolicy, tooLarge: 'E_FEED_TOO_LARGE' | 'E_DOWNLOAD_TOO_LARGE'): Promise<Fetched> {
+export async function fetchText(
+  url: string, maxBytes: number, policy: HttpPolicy, tooLarge: 'E_FEED_TOO_LARGE' | 'E_DOWNLOAD_TOO_LARGE',
+): Promise<Fetched> {
   const { res, url: final } = await get(url, policy);
   if (res.status !== 200) {
     await res.body?.cancel();
-    throw new UpshiftError('E_FETCH', `${shown(final)}: HTTP ${res.status}`, { details: { url: shown(final), status: res.status } });
+    throw new UpshiftError('E_FETCH',
+      `${shown(final)}: HTTP ${res.status}`,
+      { details: { url: shown(final), status: res.status } },
+    );
   }
   const chunks: Uint8Array[] = [];
   let got = 0;
   await guarded(async () => {
     for await (const chunk of res.body ?? []) {
       got += chunk.byteLength;
-      if (got > maxBytes) throw new UpshiftError(tooLarge, `${shown(final)} is longer than ${maxBytes} bytes`, { details: { url: shown(final), max: maxBytes } });
+      if (got > maxBytes) throw new UpshiftError(tooLarge,
+        `${shown(final)} is longer than ${maxBytes} bytes`,
+        { details: { url: shown(final), max: maxBytes } },
+      );
       chunks.push(chunk);
     }
   }, policy.signal, final);
@@ -168,7 +180,10 @@ export async function downloadFile(req: FileDownload, policy: HttpPolicy): Promi
       }
       if (res.status !== 200 && res.status !== 206) {
         await res.body?.cancel();
-        throw new UpshiftError('E_FETCH', `${shown(url)}: HTTP ${res.status}`, { details: { url: shown(url), status: res.status } });
+        throw new UpshiftError('E_FETCH',
+          `${shown(url)}: HTTP ${res.status}`,
+          { details: { url: shown(url), status: res.status } },
+        );
       }
       if (res.status === 206) checkContentRange(res.headers.get('content-range'), got, req.length, url);
       validator = res.headers.get('etag') ?? res.headers.get('last-modified') ?? validator;
@@ -229,7 +244,10 @@ function checkContentRange(header: string | null, from: number, length: number, 
 }
 
 const tooLarge = (url: string, length: number, why: string): UpshiftError =>
-  new UpshiftError('E_DOWNLOAD_TOO_LARGE', `${shown(url)}: longer than the ${length} bytes announced: ${why}`, { details: { url: shown(url), length } });
+  new UpshiftError('E_DOWNLOAD_TOO_LARGE',
+    `${shown(url)}: longer than the ${length} bytes announced: ${why}`,
+    { details: { url: shown(url), length } },
+  );
 
 /** At an explicit position: after a start-over the file offset would still be where the old transfer stopped. */
 async function writeAll(file: Awaited<ReturnType<typeof open>>, chunk: Uint8Array, at: number): Promise<void> {
@@ -248,4 +266,7 @@ async function checkRoom(dir: string, length: number): Promise<void> {
   if (free < length * 2) throw diskFull(`${dir} has ${free} bytes free; the bundle needs ${length} bytes and as much again to extract`, { free, length });
 }
 
-const diskFull = (message: string, details: Record<string, unknown> = {}): UpshiftError => new UpshiftError('E_DISK_FULL', message, { details });
+const diskFull = (message: string, details: Record<string, unknown> = {}): UpshiftError => new UpshiftError('E_DISK_FULL',
+  message,
+  { details },
+);

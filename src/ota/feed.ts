@@ -35,7 +35,11 @@ export interface FeedLimits {
 
 /** Parse feed bytes: JSON, an array, at most maxReleases, each in the Releases shape. */
 export function parseFeed(text: string, limits: FeedLimits, where: string): Release[] {
-  if (jsonTooDeep(text)) throw new UpshiftError('E_FEED_PARSE', `feed ${where} is nested too deeply to be a release list`);
+  if (jsonTooDeep(text)) {
+    throw new UpshiftError('E_FEED_PARSE',
+      `feed ${where} is nested too deeply to be a release list`,
+    );
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -52,7 +56,10 @@ export function parseFeed(text: string, limits: FeedLimits, where: string): Rele
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const at = first ? `${first.path.join('.')}: ${first.message}` : 'invalid';
-    throw new UpshiftError('E_FEED_PARSE', `feed ${where} is not in the GitHub Releases shape (${at})`, { details: { issues: parsed.error.issues.length } });
+    throw new UpshiftError('E_FEED_PARSE',
+      `feed ${where} is not in the GitHub Releases shape (${at})`,
+      { details: { issues: parsed.error.issues.length } },
+    );
   }
   return parsed.data;
 }
@@ -74,7 +81,9 @@ export async function readFeed(
     throw new UpshiftError('E_FETCH', `cannot read feed ${feed}: ${(err as Error).message}`, { cause: err });
   }
   if (size > limits.maxBytes) {
-    throw new UpshiftError('E_FEED_TOO_LARGE', `feed ${feed} is ${size} bytes, over ota.max_feed_bytes (${limits.maxBytes})`);
+    throw new UpshiftError('E_FEED_TOO_LARGE',
+      `feed ${feed} is ${size} bytes, over ota.max_feed_bytes (${limits.maxBytes})`,
+    );
   }
   const text = await readFile(feed, 'utf8');
   return { releases: parseFeed(text, limits, feed), base: new URL(`file://${feed}`).href };
@@ -89,13 +98,17 @@ export function assetUrl(a: Asset, base: string, allow: readonly string[]): stri
   try {
     url = new URL(a.browser_download_url, base);
   } catch {
-    throw new UpshiftError('E_OTA_ORIGIN', `asset ${a.name}: ${JSON.stringify(a.browser_download_url.slice(0, 200))} is not a URL`);
+    throw new UpshiftError('E_OTA_ORIGIN',
+      `asset ${a.name}: ${JSON.stringify(a.browser_download_url.slice(0, 200))} is not a URL`,
+    );
   }
   const b = new URL(base);
   if (b.protocol === 'file:') {
     const dir = b.pathname.slice(0, b.pathname.lastIndexOf('/') + 1);
     if (url.protocol !== 'file:' || !url.pathname.startsWith(dir) || url.pathname.includes('/../')) {
-      throw new UpshiftError('E_OTA_ORIGIN', `asset ${a.name} of a file feed must lie below ${dir}, not at ${url.href}`);
+      throw new UpshiftError('E_OTA_ORIGIN',
+        `asset ${a.name} of a file feed must lie below ${dir}, not at ${url.href}`,
+      );
     }
     return url.href;
   }

@@ -17,7 +17,11 @@ async function sizeOf(path: string): Promise<number> {
 /** A small document (the manifest) of at most maxBytes. */
 export async function readLocalAsset(url: string, maxBytes: number): Promise<string> {
   const path = fileURLToPath(url);
-  if ((await sizeOf(path)) > maxBytes) throw new UpshiftError('E_DOWNLOAD_TOO_LARGE', `${path} is longer than ${maxBytes} bytes`);
+  if ((await sizeOf(path)) > maxBytes) {
+    throw new UpshiftError('E_DOWNLOAD_TOO_LARGE',
+      `${path} is longer than ${maxBytes} bytes`,
+    );
+  }
   return readFile(path, 'utf8');
 }
 
@@ -25,11 +29,21 @@ export async function readLocalAsset(url: string, maxBytes: number): Promise<str
 export async function copyLocalAsset(url: string, dest: string, length: number, sha256: string): Promise<void> {
   const path = fileURLToPath(url);
   const size = await sizeOf(path);
-  if (size > length) throw new UpshiftError('E_DOWNLOAD_TOO_LARGE', `${path} is ${size} bytes, longer than the ${length} announced`, { details: { size, length } });
+  if (size > length) {
+    throw new UpshiftError('E_DOWNLOAD_TOO_LARGE',
+      `${path} is ${size} bytes, longer than the ${length} announced`,
+      { details: { size, length } },
+    );
+  }
   try {
     await copyFile(path, dest);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new UpshiftError('E_DISK_FULL', `the disk filled while copying ${path}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new UpshiftError('E_DISK_FULL',
+        `the disk filled while copying ${path}`,
+        { cause: err },
+      );
+    }
     throw err;
   }
   const hash = createHash('sha256');

@@ -45,18 +45,25 @@ export interface PublishedTrack {
 export async function publishFeed(deps: PublishDeps, opts: { dir?: string; baseUrl?: string | null } = {}): Promise<PublishedTrack[]> {
   const { config } = deps;
   const authority = config.authority;
-  if (!authority) throw new UpshiftError('E_CONFIG', 'ota publish runs on the authority (the config has no `authority:` section)');
+  if (!authority) {
+    throw new UpshiftError('E_CONFIG',
+      'ota publish runs on the authority (the config has no `authority:` section)',
+    );
+  }
   const dir = opts.dir ?? config.ota.publish.dir;
   if (!dir) throw new UpshiftError('E_USAGE', 'where to publish: pass --out DIR or set ota.publish.dir');
   const baseUrl = opts.baseUrl === undefined ? config.ota.publish.base_url : opts.baseUrl;
   const out: PublishedTrack[] = [];
   for (const [track, spec] of Object.entries(authority.tracks)) {
-    out.push(await publishTrack(deps, join(dir, track), track, 'branch' in spec ? 'seq' : 'semver', baseUrl ? `${baseUrl.replace(/\/+$/, '')}/${track}/` : null));
+    const base = baseUrl ? `${baseUrl.replace(/\/+$/, '')}/${track}/` : null;
+    out.push(await publishTrack(deps, join(dir, track), track, 'branch' in spec ? 'seq' : 'semver', base));
   }
   return out;
 }
 
-async function publishTrack(deps: PublishDeps, dir: string, track: string, order: 'seq' | 'semver', base: string | null): Promise<PublishedTrack> {
+async function publishTrack(
+  deps: PublishDeps, dir: string, track: string, order: 'seq' | 'semver', base: string | null,
+): Promise<PublishedTrack> {
   const { store, keyset, config } = deps;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const result: PublishedTrack = { track, releases: [], skipped: [] };
@@ -107,18 +114,24 @@ async function writeRelease(deps: PublishDeps, relDir: string, p: ManifestPayloa
     const mirror = join(deps.config.state_dir, 'source.git');
     try {
       // the same guards as every git call here: no hooks, no global or system config
-      await run('git', ['-c', 'core.hooksPath=/dev/null', '-c', 'core.attributesFile=/dev/null', 'archive', '--format=tar.gz', '-o', tarball, p.commit], {
+      const safe = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.attributesFile=/dev/null'];
+      await run('git', [...safe, 'archive', '--format=tar.gz', '-o', tarball, p.commit], {
         cwd: mirror, env: gitEnv(),
       });
     } catch (err) {
-      throw new UpshiftError('E_GIT', `git archive of ${p.commit} in ${mirror} failed: ${(err as Error).message}`, { cause: err });
+      throw new UpshiftError('E_GIT',
+        `git archive of ${p.commit} in ${mirror} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const tree = join(tmp, 'tree');
     const { bundles } = deps.config.app ?? { bundles: { max_unpacked_bytes: 2 * 1024 ** 3, max_entries: 100_000 } };
     await extractBundle(tarball, tree, { maxUnpackedBytes: bundles.max_unpacked_bytes, maxEntries: bundles.max_entries });
     const { hash } = await codeHash(tree);
     if (hash !== p.code_hash) {
-      throw new UpshiftError('E_BAD_VERSION', `the bundle of ${p.version} hashes to ${hash}, the signed manifest says ${p.code_hash} (export-ignore or export-subst attributes?)`);
+      throw new UpshiftError('E_BAD_VERSION',
+        `the bundle of ${p.version} hashes to ${hash}, the signed manifest says ${p.code_hash} (export-ignore or export-subst attributes?)`,
+      );
     }
     renameSync(tarball, join(relDir, name));
     atomicWrite(join(relDir, MANIFEST_ASSET), text);
@@ -131,7 +144,8 @@ async function writeRelease(deps: PublishDeps, relDir: string, p: ManifestPayloa
 function feedEntry(relDir: string, tag: string, p: ManifestPayload, base: string | null): Record<string, unknown> {
   const asset = (name: string, type: string) => {
     const { size, digest } = assetFacts(relDir, name);
-    return { name, size, content_type: type, digest, browser_download_url: `${base ?? ''}${encodeURIComponent(tag)}/${encodeURIComponent(name)}` };
+    const url = `${base ?? ''}${encodeURIComponent(tag)}/${encodeURIComponent(name)}`;
+    return { name, size, content_type: type, digest, browser_download_url: url };
   };
   return {
     id: p.seq, tag_name: tag, name: `${p.track}#${p.seq} ${p.version}`, draft: false, prerelease: false,
