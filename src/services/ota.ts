@@ -11,6 +11,14 @@ import { publishFeed, type PublishedTrack } from '../ota/publish.js';
 import { keysetOf } from '../trust/keyset.js';
 import type { Outcome, ServiceContext } from './context.js';
 
+/** Without a track, every track the node follows, one after the other (the timer names none). */
+export async function otaCheckTracks(ctx: ServiceContext, opts: OtaOptions): Promise<OtaOutcome[]> {
+  const tracks = opts.track !== undefined ? [opts.track] : ctx.config.node.tracks;
+  const out: OtaOutcome[] = [];
+  for (const track of tracks) out.push(await otaCheck(ctx, { ...opts, track }));
+  return out;
+}
+
 export async function otaCheck(ctx: ServiceContext, opts: OtaOptions): Promise<OtaOutcome> {
   const { config, store, clock, log } = ctx;
   const keyset = keysetOf(config);

@@ -45,4 +45,11 @@ t.test('ota check: config error, failed, up to date, each with its exit code and
 
   const unknown = await cli('--track', 'production');
   t.equal(unknown.code, 2, 'a track this node does not follow is a usage error');
+
+  // a node that follows two tracks: the timer names none, so both are checked
+  writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('tracks: [testnet]', 'tracks: [testnet, production]'));
+  writeFileSync(feed, JSON.stringify([{ tag_name: 'testnet-1', assets: [] }]));
+  const both = await cli('--json');
+  t.equal(both.code, 3, 'the worst outcome decides: a testnet release without its manifest is refused');
+  t.match(both.json(), { ok: false, checks: [{ track: 'testnet', outcome: 'refused', error: { code: 'E_OTA_ASSET' } }, { track: 'production', outcome: 'up-to-date' }] });
 });

@@ -1,10 +1,11 @@
 // `upshift ota check [--apply] [--track T] [--json]` and `upshift ota publish [--out DIR]`.
 // Exit codes: 0 up to date, available or updated; 1 failed; 3 refused by a gate
-// (verification, approval); 2 usage or config. --json prints one document; a progress bar
+// (verification, approval); 2 usage or config. Without --track every followed track is
+// checked, and the worst outcome decides the exit code. --json prints one document; a progress bar
 // goes to stderr only when it is a terminal and --json is off.
 import type { Command } from 'commander';
 import { exitCodeOf } from '../../ota/check.js';
-import { otaCheck, otaPublish } from '../../services/ota.js';
+import { otaCheckTracks, otaPublish } from '../../services/ota.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 export function registerOta(program: Command, session: Session): void {
@@ -12,20 +13,27 @@ export function registerOta(program: Command, session: Session): void {
 
   ota.command('check').description('look for a newer release in the feed (ota.feed); with --apply, install it')
     .option('--apply', 'download, verify, ask approval and apply the release')
-    .option('--track <track>', 'the track (default: the only one this node follows)')
+    .option('--track <track>', 'the track (default: every track this node follows, one after the other)')
     .option('--json', 'print one JSON document')
     .action(action(session, async (opts: { apply?: boolean; track?: string; json?: boolean }) => {
       const bar = !opts.json && process.stderr.isTTY ? progressBar() : null;
-      const out = await otaCheck(session.context(process.stderr.isTTY ? 'warn' : 'info'), {
+      const outs = await otaCheckTracks(session.context(process.stderr.isTTY ? 'warn' : 'info'), {
         apply: Boolean(opts.apply), ...(opts.track ? { track: opts.track } : {}), ...(bar ? { onProgress: bar.update } : {}),
       });
       bar?.end();
-      if (opts.json) printJson(out);
-      else {
-        say(`${out.track}: ${out.outcome}${out.release ? ` (${out.release.tag})` : ''}`);
-        say(out.error ? `${out.error.code}: ${out.reason}` : out.reason);
+      // a refusal outranks a failure, which outranks success
+      const codes = outs.map(exitCodeOf);
+      const exit = codes.includes(3) ? 3 : codes.includes(1) ? 1 : 0;
+      if (opts.json) {
+        // one track (the usual node): its outcome; several: all of them in one document
+        printJson(outs.length === 1 ? outs[0] : { ok: exit === 0, checks: outs });
+      } else {
+        for (const out of outs) {
+          say(`${out.track}: ${out.outcome}${out.release ? ` (${out.release.tag})` : ''}`);
+          say(out.error ? `${out.error.code}: ${out.reason}` : out.reason);
+        }
       }
-      return exitCodeOf(out);
+      return exit;
     }));
 
   ota.command('publish').description('write the feed, manifests and bundles of every track (authority)')
