@@ -17,6 +17,7 @@ import type { Store } from '../adapters/sqlite/store.js';
 import type { ApplyLog } from '../node/apply/context.js';
 import type { ApplyEngine } from '../node/apply/engine.js';
 import { scanBundle } from '../node/apply/bundle.js';
+import { ApplyLock } from '../node/apply/lock.js';
 import { readDiskFloor } from '../node/apply/disk-floor.js';
 import { localBundleSource } from '../node/apply/release-source.js';
 import type { Keyset } from '../trust/keyset.js';
@@ -112,6 +113,13 @@ export async function runOtaCheck(deps: OtaDeps, opts: OtaOptions): Promise<OtaO
       );
     }
     if (!opts.apply) return done(out, 'available', `${pick.reason}; its manifest verifies (run with --apply to install it)`);
+    // The engine takes the lock itself; looking first spares a download the apply could not use.
+    const busy = ApplyLock.heldBy(config.state_dir);
+    if (busy) {
+      throw new UpshiftError('E_APPLY_LOCKED', `another apply is in progress (${busy.holder}, pid ${busy.pid}); the next check tries again`, {
+        details: { ...busy },
+      });
+    }
     const bundle = await downloadBundle(deps, pick.release, m.payload, base, policy, staging, opts, out);
     if (config.ota.approval.url !== null) {
       const said = await askApproval({

@@ -57,6 +57,7 @@ t.test('a timer check during a daemon apply waits its turn; then the daemon hold
   t.equal(during.error?.code, 'E_APPLY_LOCKED', 'the timer does not apply beside the daemon');
   t.equal(duringRun.code, 1);
   t.equal(bed.current(), `releases/v1-${v1.r.commit.slice(0, 12)}`, 'nothing switched meanwhile');
+  t.notOk(ota.srv.log.some((l) => l.url.endsWith(v3.bundleName)), 'nor downloaded: the lock was looked at first');
   rmSync(hold);
   await daemon.idle();
   t.equal(bed.current(), `releases/v2-${v2.r.commit.slice(0, 12)}`, "the daemon's apply finished undisturbed");
