@@ -157,6 +157,43 @@ const gossipSchema = z.strictObject({
   })).default([]),
 });
 
+/**
+ * The OTA pull path (SPEC "OTA"): `upshift ota check` reads a GitHub-Releases-shaped feed,
+ * downloads a release's manifest and bundle into `staging_dir`, verifies them and applies
+ * through the apply engine. `publish` is the authority's side: where `ota publish` (and the
+ * daemon after each pipeline pass) writes the feed, served read-only at /v1/ota/.
+ */
+const otaSchema = z.strictObject({
+  /** URL or file path of the feed; "{track}" is replaced by the track. Unset: `ota check` is a config error. */
+  feed: z.string().min(1).nullable().default(null),
+  /** Sent as `Authorization: Bearer` to the feed's origin only (the authority's http.read_token_file). */
+  token_file: z.string().min(1).nullable().default(null),
+  /** URL prefixes assets may be downloaded from (as app.bundles.allow). Empty: the feed's own origin. */
+  allow: z.array(httpUrl).default([]),
+  approval: z.strictObject({
+    /** GET with node, track and version; only 200 `{"approved": true}` within `timeout` is a yes. */
+    url: httpUrl.nullable().default(null),
+    timeout: duration('10s'),
+  }).prefault({}),
+  /** The whole check (feed, manifest, bundle), before the apply starts. */
+  deadline: duration('30m'),
+  /** Bytes per second below which a transfer is given up, measured over `rate_window`. */
+  min_rate: z.int().min(0).default(1024),
+  rate_window: duration('30s'),
+  /** How many times an interrupted transfer is resumed (HTTP Range) within one check. */
+  resume_attempts: z.int().min(0).max(100).default(5),
+  max_feed_bytes: z.int().min(1024).default(4 * 1024 * 1024),
+  max_releases: z.int().min(1).default(1000),
+  /** Private dir (0700) for downloads, relative to the config file; default <state_dir>/ota. */
+  staging_dir: z.string().min(1).nullable().default(null),
+  publish: z.strictObject({
+    /** The authority writes the feed here (and serves it at /v1/ota/); unset: nothing is published. */
+    dir: z.string().min(1).nullable().default(null),
+    /** Absolute asset URLs start with this; unset: relative URLs, resolved against the feed's. */
+    base_url: httpUrl.nullable().default(null),
+  }).prefault({}),
+});
+
 export const configSchema = z.strictObject({
   fleet: name,
   state_dir: z.string().min(1).default('state'),
@@ -190,6 +227,7 @@ export const configSchema = z.strictObject({
     clock_skew: duration('5m'),
   }),
   authority: authoritySchema.optional(),
+  ota: otaSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });
 
@@ -198,6 +236,7 @@ export type AuthorityConfig = NonNullable<Config['authority']>;
 export type AppConfig = NonNullable<Config['app']>;
 export type GossipConfig = Config['gossip'];
 export type TrackConfig = z.output<typeof trackSchema>;
+export type OtaConfig = Config['ota'];
 
 export interface ConfigProblem {
   path: string;

@@ -72,6 +72,30 @@ export const CODES = {
   E_BUNDLE_INTEGRITY: failed(),
   E_BUNDLE_LIMIT: failed(413),
   E_UNREACHABLE: failed(503, true),
+  // OTA (src/ota): the feed, its assets and the approval gate. A refusal of what was
+  // downloaded or of the approval is a gate (exit 3); the CLI maps trust codes there too.
+  /** The release feed is not JSON, or not the GitHub Releases shape. */
+  E_FEED_PARSE: failed(502),
+  /** The feed is over ota.max_feed_bytes or lists more than ota.max_releases releases. */
+  E_FEED_TOO_LARGE: failed(413),
+  /** An asset URL (or the feed's) is not under ota.allow. */
+  E_OTA_ORIGIN: failed(),
+  /** A download redirected to a URL not under ota.allow. */
+  E_OTA_REDIRECT: failed(),
+  /** A release in the feed lacks its manifest or bundle asset, or names them twice. */
+  E_OTA_ASSET: failed(502),
+  /** The downloaded bytes' sha256 is not the one the manifest (or the feed) gives. */
+  E_CHECKSUM: failed(),
+  /** The server sent more bytes than announced (Content-Length, Content-Range or the asset size). */
+  E_DOWNLOAD_TOO_LARGE: failed(413),
+  /** The transfer fell below ota.min_rate over ota.rate_window. */
+  E_DOWNLOAD_SLOW: failed(504, true),
+  /** The staging dir's filesystem has no room for the download. */
+  E_DISK_FULL: failed(507, true),
+  /** The approval endpoint answered no (`approved` not true, or a non-200). */
+  E_APPROVAL_DENIED: { exit: 3, status: 403, retryable: false },
+  /** The approval endpoint could not be asked (down, timeout, malformed answer): fail closed. */
+  E_APPROVAL_UNAVAILABLE: { exit: 3, status: 503, retryable: true },
   // execution
   E_TIMEOUT: failed(504, true),
   E_CANCELLED: failed(499, true),

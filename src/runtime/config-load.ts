@@ -53,6 +53,10 @@ export function loadConfig(path: string): LoadedConfig {
   }
   const stateDir = abs(process.env.UPSHIFT_STATE_DIR ?? config.state_dir);
   config.state_dir = stateDir;
+  config.ota.staging_dir = config.ota.staging_dir === null ? resolve(stateDir, 'ota') : abs(config.ota.staging_dir);
+  if (config.ota.token_file !== null) config.ota.token_file = abs(config.ota.token_file);
+  if (config.ota.publish.dir !== null) config.ota.publish.dir = abs(config.ota.publish.dir);
+  if (config.ota.feed !== null && !isUrl(config.ota.feed)) config.ota.feed = abs(config.ota.feed);
   return { config, path: full, dir, stateDir };
 }
 

@@ -8,9 +8,10 @@ import { PeerUrlPolicy } from '../core/peer-url.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
-import { loadHttpExposure } from '../http/exposure.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
+import { otaRoutes } from '../http/ota-routes.js';
+import { loadHttpExposure, requireReadToken } from '../http/exposure.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
 import { joinInfo } from '../node/join-info.js';
@@ -76,6 +77,9 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     const info = joinInfo(config, pipeline.deps.keyset);
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() }), () => info));
+    // the OTA feed `ota publish` writes, read-only (and the same read token as /v1/status when set)
+    const otaDir = config.ota.publish.dir;
+    if (otaDir) plugins.push(otaRoutes(otaDir, exposure.readToken ? requireReadToken(exposure.readToken) : undefined));
   }
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifests(config, store);

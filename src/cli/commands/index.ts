@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
     return (program, session) => registerFleetView(registerFleetToken(program, session), session);
   },
   node: async () => (await import('./node.js')).registerNode,
+  ota: async () => (await import('./ota.js')).registerOta,
 };
 
 /** The command an argv names (global options and their values skipped), or null. */

@@ -146,6 +146,23 @@ interface TemplateInput {
 }
 
 
+// The OTA pull path (README "OTA"), commented: the defaults apply until an operator sets a feed.
+const OTA_SECTION = `
+# OTA: \`upshift ota check --apply\` (daily, by upshift-ota.timer) pulls the newest release
+# of this node's track from a release feed when gossip cannot reach it. The feed is the
+# GitHub Releases JSON shape; "{track}" is replaced by the track. Uncomment to use it.
+# ota:
+#   feed: https://authority.example.com:7400/v1/ota/{track}/releases.json   # or a file path
+#   token_file: null          # the authority's read token, sent to the feed's origin only
+#   allow: []                 # URL prefixes assets may come from; empty: the feed's origin
+#   approval: { url: null, timeout: 10s }   # only 200 {"approved": true} is a yes
+#   deadline: 30m             # the whole download
+#   min_rate: 1024            # bytes/s over rate_window, else the transfer is given up
+#   rate_window: 30s
+#   staging_dir: null         # default <state_dir>/ota, private (0700)
+#   publish: { dir: null, base_url: null }   # authority: write the feed there after each pass
+`;
+
 function renderConfig(i: TemplateInput): string {
   const keys = i.trusted
     .map((k) => `    - public: ${k.public}\n      keyid: ${q(k.keyid)}${k.keyid === i.releaseKeyid ? '  # keys/release.key' : ''}`)
@@ -178,6 +195,7 @@ ${keys}
 
 ${gossipSection({ listen: DEFAULT_LISTEN, seeds: [] })}
 ${APP_SECTION}
+${OTA_SECTION}
 log:
   # trace, debug, info, warn, error, fatal or silent
   level: info

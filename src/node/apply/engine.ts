@@ -160,7 +160,8 @@ export class ApplyEngine {
       fp('apply:fetched');
       const { hash } = await deps.codeHash(dir);
       if (hash !== apply.codeHash) {
-        return this.fail(apply, { code: 'E_BAD_VERSION', reason: `code hash of the checkout is ${hash}, the signed manifest says ${apply.codeHash}`, markBad: true }, hash);
+        const reason = `code hash of the checkout is ${hash}, the signed manifest says ${apply.codeHash}`;
+        return this.fail(apply, { code: 'E_BAD_VERSION', reason, markBad: source.signedBytes !== false }, hash);
       }
       for (const kind of ['install', 'migrate'] as const) {
         const command = deps.app[kind];
