@@ -13,6 +13,7 @@ import { reserveAndSign } from './release-manifest.js';
 import { releaseEvidence } from './sign.js';
 import { publishRollback } from './rollback.js';
 import type { CanaryPlan } from '../adapters/sqlite/run-plans.js';
+import { markAwaiting, promotionState } from './canary-promotion.js';
 
 /** The stored plan (adapters/sqlite/run-plans.ts); confirmBy is deploy.progress_deadline after selection. */
 type SoakPlan = CanaryPlan;
@@ -51,11 +52,15 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   }
 
-  const observations = plan.canaries.map((id) => observe(id, reports.find((r) => r.node === id), run.track));
-  const control = reports.filter((r) => !plan.canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
-  const verdict = judgeCanary(observations, control, {
-    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
-  });
+  let { observations, control, verdict } = judgeNow(ctx, plan.canaries, reports);
+  if (step.kind === 'judge' && verdict.pass && authority.canary.promotion === 'manual') {
+    // the soak passed: hold here until promoted, judging again at every check
+    markAwaiting(ctx.store, run.id, ctx.clock.now(), { canaries: plan.canaries, verdict: verdict.reason });
+    while (verdict.pass && promotionState(ctx.store, run.id) !== 'promoted') {
+      await ctx.clock.sleep(authority.canary.check_every, ctx.signal);
+      ({ observations, control, verdict } = judgeNow(ctx, plan.canaries, await ctx.fleet.reports()));
+    }
+  }
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
     canaries: plan.canaries, selection: plan.selection, seq: record.seq, published: published.held,
@@ -70,6 +75,18 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 
   evidence.rollback = await publishRollback(ctx, plan.canaries, `canary failed: ${failure}`);
   return { outcome: 'rolled_back', reason: `canary failed on ${plan.canaries.join(', ')}: ${failure}`, code: 'E_GATE', evidence };
+}
+
+/** The five criteria over the canaries against the non-canary control group, now. */
+export function judgeNow(ctx: StageContext, canaries: string[], reports: NodeReport[]) {
+  const { authority, run } = ctx;
+  const observations = canaries.map((id) => observe(id, reports.find((r) => r.node === id), run.track));
+  const control = reports.filter((r) => !canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
+  const verdict = judgeCanary(observations, control, {
+    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id),
+    maxErrorIncrease: authority.canary.max_error_increase,
+  });
+  return { observations, control, verdict };
 }
 
 async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
@@ -100,7 +117,7 @@ function soakInput(
   };
 }
 
-function observe(node: string, r: NodeReport | undefined, track: string): CanaryObservation {
+export function observe(node: string, r: NodeReport | undefined, track: string): CanaryObservation {
   const t = r?.tracks[track];
   return {
     node,
