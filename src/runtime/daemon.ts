@@ -11,6 +11,7 @@ import type { Store } from '../adapters/sqlite/store.js';
 import { loadHttpExposure } from '../http/exposure.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
+import { toolsRoute } from '../http/routes/tools.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
 import { Authority } from './authority.js';
@@ -75,6 +76,17 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
     plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
   }
+  // the agent tools: refused without http.tools_token_file; runs they start are driven here
+  const toolsStop = new AbortController();
+  plugins.push(toolsRoute(exposure.toolsToken ?? null, (actor) => ({
+    ctx: { config, store, clock, log, actor },
+    pipeline: () => {
+      if (!pipeline) throw new UpshiftError('E_CONFIG', 'this node has no `authority:` section: only the authority runs upgrades');
+      return pipeline;
+    },
+    drive: true,
+    signal: toolsStop.signal,
+  })));
   const held = () => agent?.source ?? storedManifests(config, store);
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
@@ -85,6 +97,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   });
   const authority = pipeline ? new Authority(pipeline) : null;
   const stop = async () => {
+    toolsStop.abort();
     await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
   };
 

@@ -93,7 +93,7 @@ export async function defaultRef(p: PipelineService, track?: string): Promise<{ 
 /** Start a version; refused (E_RUN_ACTIVE) while another run of its track is unfinished. */
 export async function startUpgrade(
   p: PipelineService,
-  input: { ref?: string; track?: string; drive: boolean },
+  input: { ref?: string; track?: string; drive: boolean; signal?: AbortSignal },
 ): Promise<Outcome<{ run: Run; created: boolean; driving: boolean }>> {
   const target = input.ref ? { ref: input.ref, track: input.track } : await defaultRef(p, input.track);
   const candidate = await p.resolve(target.ref, target.track);
@@ -109,7 +109,7 @@ export async function startUpgrade(
   }
   let driving = false;
   if (input.drive && !(await p.deps.store.leaseHolder(run.id))) {
-    await advanceRun(p, { runId: run.id, wait: 'none' });
+    await advanceRun(p, { runId: run.id, wait: 'none', ...(input.signal ? { signal: input.signal } : {}) });
     driving = true;
   }
   const how = driving ? 'driven in the background now' : 'the daemon (or advance_upgrade_pipeline) drives it';
@@ -131,7 +131,7 @@ export interface Advanced {
  */
 export async function advanceUpgrade(
   p: PipelineService,
-  input: { runId?: string; by: string; reason?: string; drive: boolean },
+  input: { runId?: string; by: string; reason?: string; drive: boolean; signal?: AbortSignal },
 ): Promise<Outcome<Advanced>> {
   const { store, clock } = p.deps;
   const id = input.runId ?? (await store.unfinishedRuns())[0]?.id;
@@ -141,13 +141,13 @@ export async function advanceUpgrade(
   if (run.status === 'failed' && (await store.getStageResult(id, 'audit'))?.outcome === 'failed') {
     const approved = await approveRun(p, { runId: id, reason, by: input.by });
     const retry = approved.evidence.run;
-    if (input.drive && !(await store.leaseHolder(retry.id))) await advanceRun(p, { runId: retry.id, wait: 'none' });
+    if (input.drive && !(await store.leaseHolder(retry.id))) await advanceRun(p, { runId: retry.id, wait: 'none', ...(input.signal ? { signal: input.signal } : {}) });
     return { reason: approved.reason, evidence: { run, action: 'approved', waiting: null, driver: null, retry } };
   }
   if (TERMINAL.has(run.status)) throw new UpshiftError('E_RUN_TERMINAL', `run ${id} already ended (${run.status}); nothing to advance`);
   if (run.stage === 'canary' && (await promote(store, id, input.by, reason, clock.now()))) {
     const holder = await store.leaseHolder(id);
-    if (!holder && input.drive) await advanceRun(p, { runId: id, wait: 'none' });
+    if (!holder && input.drive) await advanceRun(p, { runId: id, wait: 'none', ...(input.signal ? { signal: input.signal } : {}) });
     return {
       reason: `promoted run ${id}: the canary release goes to the fleet at the driver's next check`,
       evidence: { run, action: 'promoted', waiting: null, driver: holder?.owner ?? (input.drive ? 'background' : null), retry: null },
@@ -155,7 +155,7 @@ export async function advanceUpgrade(
   }
   const holder = await store.leaseHolder(id);
   if (!holder && input.drive) {
-    const r = await advanceRun(p, { runId: id, wait: 'none' });
+    const r = await advanceRun(p, { runId: id, wait: 'none', ...(input.signal ? { signal: input.signal } : {}) });
     return { reason: r.reason, evidence: { run: r.evidence.run, action: 'waiting', waiting: await runWaiting(p, run), driver: r.evidence.driver, retry: null } };
   }
   const waiting = await runWaiting(p, run);
