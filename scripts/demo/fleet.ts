@@ -25,6 +25,8 @@ export interface FleetOptions {
   authority?: Record<string, unknown>;
   /** Merged into every node's app section (`health` key by key). */
   app?: Record<string, unknown>;
+  /** The authority's `http` section (e.g. tools_token_file, relative to its directory). */
+  http?: Record<string, unknown>;
   /** Merged into every daemon's gossip section. */
   gossip?: Record<string, unknown>;
   /** The built CLI (dist/src/cli/main.js); found from this module by default. */
@@ -188,6 +190,7 @@ export class LoopbackFleet {
         ...(this.opts.authority ?? {}),
       },
       gossip: { listen: `127.0.0.1:${port}`, ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
+      ...(this.opts.http ? { http: this.opts.http } : {}),
       log: { level: 'info' },
     };
     const configPath = join(dir, 'upshift.yaml');

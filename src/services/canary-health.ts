@@ -11,6 +11,8 @@ import type { Outcome } from './context.js';
 
 export interface CanaryNodeHealth {
   node: string;
+  /** Whether it confirmed the canary release: CANARY judges a canary only from then on. */
+  confirmed: boolean;
   pass: boolean;
   criteria: CriterionResult[];
   numbers: {
@@ -52,7 +54,7 @@ export async function canaryHealth(p: PipelineService, input: { runId?: string }
     const verdict = judgeCanary([obs], control, opts);
     const at = confirmed[node];
     return {
-      node, pass: verdict.pass, criteria: verdict.criteria,
+      node, confirmed: at !== undefined, pass: verdict.pass, criteria: verdict.criteria,
       numbers: {
         error_rate: obs.errorRate, health: report?.health ?? 'unknown', apply_state: report?.tracks[run.track]?.state ?? null,
         last_heartbeat_age_ms: report ? now - report.at : null, code_hash: obs.codeHash, smoke_regressed: obs.smokeRegressed,
@@ -60,7 +62,10 @@ export async function canaryHealth(p: PipelineService, input: { runId?: string }
       },
     };
   });
-  const failing = nodes.flatMap((n) => n.criteria.filter((c) => !c.ok).map((c) => ({ node: n.node, criterion: c.name, detail: c.detail })));
+  // a canary still applying is not judged yet (nor does CANARY judge it): it is listed as pending
+  const failing = nodes.filter((n) => n.confirmed)
+    .flatMap((n) => n.criteria.filter((c) => !c.ok).map((c) => ({ node: n.node, criterion: c.name, detail: c.detail })));
+  const pending = nodes.filter((n) => !n.confirmed).map((n) => `${n.node} (${n.numbers.apply_state ?? 'not heard'})`);
   const allConfirmed = plan.canaries.every((n) => confirmed[n] !== undefined);
   const endsAt = allConfirmed ? Math.max(...plan.canaries.map((n) => confirmed[n] as number)) + authority.canary.soak : null;
   const promotion = authority.canary.promotion === 'manual' ? await promotionState(store, run.id) : 'auto';
@@ -72,9 +77,11 @@ export async function canaryHealth(p: PipelineService, input: { runId?: string }
     soak: { ends_at: endsAt === null ? null : new Date(endsAt).toISOString(), left_ms: endsAt === null ? null : Math.max(0, endsAt - now), promotion },
   };
   const left = endsAt === null ? 'soak not started (canaries still confirming)' : `${Math.round(Math.max(0, endsAt - now) / 1000)} s of soak left`;
+  const waitingOn = pending.length ? `; not confirmed yet, so not judged: ${pending.join(', ')}` : '';
+  const judged = nodes.length - pending.length;
   const reason = failing.length
-    ? `canary failing on ${[...new Set(failing.map((f) => f.node))].join(', ')}: ${failing.map((f) => `${f.criterion}: ${f.detail}`).join('; ')}; ${left}`
-    : `${nodes.length} canary node(s) pass all five criteria; ${left}`;
+    ? `canary failing on ${[...new Set(failing.map((f) => f.node))].join(', ')}: ${failing.map((f) => `${f.criterion}: ${f.detail}`).join('; ')}; ${left}${waitingOn}`
+    : `${judged} confirmed canary node(s) pass all five criteria; ${left}${waitingOn}`;
   return { reason, evidence };
 }
 
