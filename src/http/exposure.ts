@@ -90,7 +90,9 @@ export function loadHttpExposure(config: Config): HttpExposure {
     throw new UpshiftError('E_CONFIG', 'http.tools_token_file holds the read token: a token that may read must not also act; use another',
       { details: { setting: 'http.tools_token_file' } });
   }
-  if (!tls) return { tls: null, readToken, toolsToken };
+  // present only when configured, so the exposure of a daemon without tools stays as it was
+  const tools = toolsToken === null ? {} : { toolsToken };
+  if (!tls) return { tls: null, readToken, ...tools };
   if (config.gossip.advertise?.startsWith('http:')) {
     const message = `gossip.advertise ${config.gossip.advertise} is plain http, but http.tls serves HTTPS only`;
     throw new UpshiftError('E_CONFIG', message, { details: { setting: 'gossip.advertise' } });
@@ -110,7 +112,7 @@ export function loadHttpExposure(config: Config): HttpExposure {
     const message = `http.tls: ${tls.cert} and ${tls.key} are not a PEM certificate and its key: ${(err as Error).message}`;
     throw new UpshiftError('E_CONFIG', message, { cause: err, details: { setting: 'http.tls' } });
   }
-  return { tls: { cert, key }, readToken, toolsToken };
+  return { tls: { cert, key }, readToken, ...tools };
 }
 
 /** A bearer token from a private file: one word of at least 16 characters. */

@@ -230,6 +230,9 @@ authority:
     #  - name: http
     #    command: node bench/http.js
     #    repeat: 3
+    #    # fast or heavy: capture_benchmark and \`upshift bench capture --tier\` pick suites by it
+    #    tier: fast
+    # Benchmark repositories registered with \`upshift bench register\` run beside these.
     # Largest tolerated change for the worse (0.05 = 5%).
     tolerance: 0.05
     timeout: 10m
@@ -241,6 +244,9 @@ authority:
     # Largest tolerated rise of the canaries' error rate over the others (0.5 = +50%).
     max_error_increase: 0.5
     labels: [region]
+    # auto, or manual: after a passing soak the run waits until promoted
+    # (\`advance_upgrade_pipeline\`, README "Agent tools").
+    promotion: auto
   deploy:
     progress_deadline: 10m
   # Trust boundary: the application's build, test, audit and benchmark commands are untrusted
@@ -254,5 +260,11 @@ authority:
     work_dir: work
     # Daemon environment variables a build may see besides PATH, LANG, LC_ALL, TZ and UPSHIFT_*.
     env: []
+
+# Agent tools over HTTP (README, "Agent tools"): POST /v1/tools/<name> needs this bearer
+# token; without one the daemon serves no tools. Make it with
+#   openssl rand -hex 32 > keys/tools.token && chmod 600 keys/tools.token
+# http:
+#   tools_token_file: keys/tools.token
 `;
 }
