@@ -83,7 +83,17 @@ export async function planUpgrade(p: PipelineService, input: { ref?: string; tra
     return t?.commit === candidate.commit && /rolled_back|failed|bad/.test(t.state);
   });
   if (bad.length) {
-    gates.push({ gate: 'marked_bad', stops: true, detail: `${bad.map((r) => r.node).join(', ')} already rolled this version back (marked bad there)` });
+    gates.push({ gate: 'marked_bad', stops: true, detail: `${bad.map((r) => r.node).join(', ')} report this version rolled back (marked bad there)` });
+  }
+  // heartbeats move on after a rollback; the runs remember which canaries took the commit back
+  for (const r of (await store.listRuns({ limit: 1000 })).filter((x) => x.commit === candidate.commit && x.status === 'rolled_back')) {
+    const plan = await store.plans.canaryPlan(r.id);
+    const canary = await store.getStageResult(r.id, 'canary');
+    if (!plan?.canaries.length || !canary) continue;
+    gates.push({
+      gate: 'marked_bad', stops: true,
+      detail: `run ${r.id} rolled this commit back on canary ${plan.canaries.join(', ')}: ${r.reason ?? canary.reason}`,
+    });
   }
 
   const live = nodes.filter((n) => n.state !== 'silent').length;

@@ -154,3 +154,22 @@ t.test('a registered benchmark repository runs in the next BENCHMARK and shows i
 t.teardown(() => {
   if (process.env.TOOLS_TEST_DEBUG) console.error(stderr());
 });
+
+t.test('advance passes the protected-path gate: the run that failed its audit is approved and retried', async (t) => {
+  const files = sampleAppFiles({ version: 'v5', latencyMs: 10 });
+  const v5 = repo.commit('v5 touches a protected path', { ...files, 'stage.js': `${files['stage.js']}// reviewed change\n` });
+  const dry = await call('start_upgrade', { ref: v5, dry_run: true });
+  t.match(dry.evidence.gates, [{ gate: 'protected_paths_changed', stops: true, detail: /stage\.js \(modified\)/ }]);
+  t.equal((await call('start_upgrade', { ref: v5 })).ok, true);
+  const stopped = await ended(v5);
+  const run = stopped.evidence.tracks[0].run;
+  t.equal(run.status, 'failed');
+  t.match(run.reason, /protected paths changed.*stage\.js/);
+  const adv = await call('advance_upgrade_pipeline', { run: run.id, reason: 'stage.js change reviewed' });
+  t.equal(adv.ok, true, adv.reason);
+  t.equal(adv.evidence.action, 'approved');
+  const retry = adv.evidence.retry.id as string;
+  const done = await until(() => call('check_upgrade_status'), (s) => s.evidence.tracks[0].run?.id === retry
+    && s.evidence.tracks[0].run.status === 'completed', 120_000);
+  t.equal(done.evidence.tracks[0].run.status, 'completed', 'the approved retry went through');
+});
