@@ -68,6 +68,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
     soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,
     observations, control_size: control.length, criteria: verdict.criteria,
+    promotion: authority.canary.promotion === 'manual' ? promotionState(ctx.store, run.id) : 'auto',
   };
   // A canary that never confirmed fails for that reason, not for what its half-done apply looked like.
   const failure = step.kind === 'unconfirmed' ? step.why : verdict.pass ? null : verdict.reason;
