@@ -28,11 +28,12 @@ const fleet = new LoopbackFleet({
   },
   http: { tools_token_file: 'tools.token' },
 });
-await fleet.start();
+// registered before start: a fleet that fails half-way through starting is stopped too
 t.teardown(async () => {
   await fleet.stop();
   rmSync(dir, { recursive: true, force: true });
 });
+await fleet.start();
 
 type Tap = Test;
 type Call = (name: string, args?: Record<string, unknown>) => Promise<Answer>;
