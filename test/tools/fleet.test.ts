@@ -21,6 +21,7 @@ const fleet = new LoopbackFleet({
   dir,
   nodes: 3,
   cliPath: CLI_PATH,
+  startTimeoutMs: 120_000,
   // no poll during the test: every run is started by a tool
   authority: {
     poll: '0 0 1 1 *',
@@ -33,7 +34,12 @@ t.teardown(async () => {
   await fleet.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-await fleet.start();
+try {
+  await fleet.start();
+} catch (err) {
+  await fleet.stop();
+  throw err;
+}
 
 type Tap = Test;
 type Call = (name: string, args?: Record<string, unknown>) => Promise<Answer>;
