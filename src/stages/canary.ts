@@ -2,7 +2,8 @@
 // on the five criteria against the non-canary control group. The selection, the confirm
 // deadline and each canary's confirmation time (where its soak starts) are stored as they
 // happen, so a restarted authority continues the same soak with the same canaries instead of
-// starting over. With no peers it says so.
+// starting over. With no peers it says so. With canary.promotion: manual a passing soak
+// waits for promotion (canary-promotion.ts), judging the canaries again at every check.
 import {
   judgeCanary, selectCanaries, soakStep, type CanaryObservation, type SoakCanary, type SoakInput,
 } from '../core/decisions/canary.js';
