@@ -25,10 +25,14 @@ export interface FleetOptions {
   authority?: Record<string, unknown>;
   /** Merged into every node's app section (`health` key by key). */
   app?: Record<string, unknown>;
+  /** The authority's `http` section (e.g. tools_token_file, relative to its directory). */
+  http?: Record<string, unknown>;
   /** Merged into every daemon's gossip section. */
   gossip?: Record<string, unknown>;
   /** The built CLI (dist/src/cli/main.js); found from this module by default. */
   cliPath?: string;
+  /** How long a daemon may take to answer /healthz after it is started (default 20 s; a busy machine needs more). */
+  startTimeoutMs?: number;
   /** Extra environment for the node daemons (failpoints, say). */
   nodeEnv?: (id: string) => Record<string, string>;
 }
@@ -127,7 +131,8 @@ export class LoopbackFleet {
     d.child = spawn(process.execPath, [this.cli, '--config', d.configPath, 'daemon'], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
     closeSync(log);
     const child = d.child;
-    const until = Date.now() + 20_000;
+    const timeout = this.opts.startTimeoutMs ?? 20_000;
+    const until = Date.now() + timeout;
     while (Date.now() < until) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon ${d.id} exited (${child.exitCode ?? child.signalCode}); see ${d.logPath}`);
       try {
@@ -137,7 +142,9 @@ export class LoopbackFleet {
       }
       await sleep(100);
     }
-    throw new Error(`daemon ${d.id} did not answer /healthz within 20 s; see ${d.logPath}`);
+    // not left running: the caller never learns of a daemon whose start failed
+    await this.stopDaemon(d);
+    throw new Error(`daemon ${d.id} did not answer /healthz within ${timeout / 1000} s; see ${d.logPath}`);
   }
 
   /** SIGTERM (or the given signal) and wait for the process to end. */
@@ -188,6 +195,7 @@ export class LoopbackFleet {
         ...(this.opts.authority ?? {}),
       },
       gossip: { listen: `127.0.0.1:${port}`, ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
+      ...(this.opts.http ? { http: this.opts.http } : {}),
       log: { level: 'info' },
     };
     const configPath = join(dir, 'upshift.yaml');

@@ -49,7 +49,11 @@ const authoritySchema = z.strictObject({
     timeout: duration('5m'),
   }).prefault({}),
   benchmark: z.strictObject({
-    suites: z.array(z.strictObject({ name, command, repeat: z.int().min(1).max(100).default(3) })).default([]),
+    suites: z.array(z.strictObject({
+      name, command, repeat: z.int().min(1).max(100).default(3),
+      /** `capture_benchmark` and `upshift bench capture --tier` pick suites by tier; BENCHMARK runs every tier. */
+      tier: z.enum(['fast', 'heavy']).default('fast'),
+    })).default([]),
     tolerance: z.number().min(0).max(10).default(0.05),
     timeout: duration('10m'),
   }).prefault({}),
@@ -61,6 +65,8 @@ const authoritySchema = z.strictObject({
     /** How often canaries are looked at during the soak; a canary silent for heartbeat_timeout fails. */
     check_every: duration('5s'),
     heartbeat_timeout: duration('30s'),
+    /** `manual`: after a passing soak the run waits until someone promotes it (advance_upgrade_pipeline). */
+    promotion: z.enum(['auto', 'manual']).default('auto'),
   }).prefault({}),
   deploy: z.strictObject({
     progress_deadline: duration('10m'),
@@ -217,6 +223,8 @@ export const configSchema = z.strictObject({
     tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     read_token_file: z.string().min(1).optional(),
     public_reads: z.boolean().default(false),
+    /** A 0600 file holding the bearer token of POST /v1/tools/*; without it the daemon serves no tools. */
+    tools_token_file: z.string().min(1).optional(),
   }).prefault({}),
   trust: z.strictObject({
     keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),

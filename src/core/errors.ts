@@ -29,6 +29,8 @@ export const CODES = {
   E_UNKNOWN_REF: usage(404),
   E_UNKNOWN_TRACK: usage(404),
   E_RUN_NOT_FOUND: usage(404),
+  /** An agent tool name that is not one of the ten (MCP, POST /v1/tools/<name>, `upshift tool`). */
+  E_UNKNOWN_TOOL: usage(404),
   // trust: exit 1, never retryable
   E_SIG_INVALID: failed(),
   E_UNKNOWN_KEY: failed(),

@@ -47,6 +47,7 @@ export function loadConfig(path: string): LoadedConfig {
   config.node.cert = abs(config.node.cert);
   if (config.http.tls) config.http.tls = { cert: abs(config.http.tls.cert), key: abs(config.http.tls.key) };
   if (config.http.read_token_file) config.http.read_token_file = abs(config.http.read_token_file);
+  if (config.http.tools_token_file) config.http.tools_token_file = abs(config.http.tools_token_file);
   if (config.app) {
     config.app.dir = abs(config.app.dir);
     if (!isUrl(config.app.remote)) config.app.remote = abs(config.app.remote);

@@ -12,6 +12,7 @@ import { gossipRoutes } from '../http/gossip-routes.js';
 import { joinRoute } from '../http/routes/join.js';
 import { otaRoutes } from '../http/ota-routes.js';
 import { loadHttpExposure, requireReadToken } from '../http/exposure.js';
+import { toolsRoute } from '../http/routes/tools.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
 import { joinInfo } from '../node/join-info.js';
@@ -81,6 +82,17 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     const otaDir = config.ota.publish.dir;
     if (otaDir) plugins.push(otaRoutes(otaDir, exposure.readToken ? requireReadToken(exposure.readToken) : undefined));
   }
+  // the agent tools: refused without http.tools_token_file; runs they start are driven here
+  const toolsStop = new AbortController();
+  plugins.push(toolsRoute(exposure.toolsToken ?? null, (actor) => ({
+    ctx: { config, store, clock, log, actor },
+    pipeline: () => {
+      if (!pipeline) throw new UpshiftError('E_CONFIG', 'this node has no `authority:` section: only the authority runs upgrades');
+      return pipeline;
+    },
+    drive: true,
+    signal: toolsStop.signal,
+  })));
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifests(config, store);
   const held = () => agent?.source ?? stored;
@@ -95,6 +107,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   });
   const authority = pipeline ? new Authority(pipeline) : null;
   const stop = async () => {
+    toolsStop.abort();
     await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
   };
 

@@ -2,7 +2,8 @@
 // on the five criteria against the non-canary control group. The selection, the confirm
 // deadline and each canary's confirmation time (where its soak starts) are stored as they
 // happen, so a restarted authority continues the same soak with the same canaries instead of
-// starting over. With no peers it says so.
+// starting over. With no peers it says so. With canary.promotion: manual a passing soak
+// waits for promotion (canary-promotion.ts), judging the canaries again at every check.
 import {
   judgeCanary, observeCanary, selectCanaries, soakStep, type SoakCanary, type SoakInput,
 } from '../core/decisions/canary.js';
@@ -13,6 +14,7 @@ import { reserveAndSign } from './release-manifest.js';
 import { releaseEvidence } from './sign.js';
 import { publishRollback } from './rollback.js';
 import type { CanaryPlan } from '../adapters/sqlite/run-plans.js';
+import { markAwaiting, promotionState } from './canary-promotion.js';
 
 /** The stored plan (adapters/sqlite/run-plans.ts); confirmBy is deploy.progress_deadline after selection. */
 type SoakPlan = CanaryPlan;
@@ -51,11 +53,15 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   }
 
-  const observations = plan.canaries.map((id) => observeCanary(id, reports.find((r) => r.node === id), run.track));
-  const control = reports.filter((r) => !plan.canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
-  const verdict = judgeCanary(observations, control, {
-    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
-  });
+  let { observations, control, verdict } = judgeNow(ctx, plan.canaries, reports);
+  if (step.kind === 'judge' && verdict.pass && authority.canary.promotion === 'manual') {
+    // the soak passed: hold here until promoted, judging again at every check
+    markAwaiting(ctx.store, run.id, ctx.clock.now(), { canaries: plan.canaries, verdict: verdict.reason });
+    while (verdict.pass && promotionState(ctx.store, run.id) !== 'promoted') {
+      await ctx.clock.sleep(authority.canary.check_every, ctx.signal);
+      ({ observations, control, verdict } = judgeNow(ctx, plan.canaries, await ctx.fleet.nodes()));
+    }
+  }
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
     canaries: plan.canaries, selection: plan.selection, seq: record.seq, published: published.held,
@@ -63,6 +69,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
     soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,
     observations, control_size: control.length, criteria: verdict.criteria,
+    promotion: authority.canary.promotion === 'manual' ? promotionState(ctx.store, run.id) : 'auto',
   };
   // A canary that never confirmed fails for that reason, not for what its half-done apply looked like.
   const failure = step.kind === 'unconfirmed' ? step.why : verdict.pass ? null : verdict.reason;
@@ -70,6 +77,18 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 
   evidence.rollback = await publishRollback(ctx, plan.canaries, `canary failed: ${failure}`);
   return { outcome: 'rolled_back', reason: `canary failed on ${plan.canaries.join(', ')}: ${failure}`, code: 'E_GATE', evidence };
+}
+
+/** The five criteria over the canaries against the non-canary control group, now. */
+export function judgeNow(ctx: StageContext, canaries: string[], reports: NodeState[]) {
+  const { authority, run } = ctx;
+  const observations = canaries.map((id) => observeCanary(id, reports.find((r) => r.node === id), run.track));
+  const control = reports.filter((r) => !canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
+  const verdict = judgeCanary(observations, control, {
+    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: recordedCodeHash(ctx, run.id),
+    maxErrorIncrease: authority.canary.max_error_increase,
+  });
+  return { observations, control, verdict };
 }
 
 async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {

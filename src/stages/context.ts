@@ -47,7 +47,7 @@ export interface StageContext extends PipelineDeps {
   workDir: string;
   signal: AbortSignal;
   /** Run a configured command in the work tree, sandboxed, with the run's environment, recording its process group. */
-  runCommand(command: string, timeoutMs: number, opts?: { cwd?: string }): Promise<ExecResult>;
+  runCommand(command: string, timeoutMs: number, opts?: { cwd?: string; env?: Record<string, string> }): Promise<ExecResult>;
 }
 
 export type StageWork = (ctx: StageContext) => Promise<StageReport>;
@@ -108,6 +108,7 @@ export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'r
         await deps.sandbox.ready();
         // UPSHIFT_RUN_ID also lets a later driver recognise (and reap) an orphaned group
         const as = deps.sandbox.spawnAs({
+          ...opts.env,
           UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track,
           UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true',
         });

@@ -21,6 +21,11 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   },
   node: async () => (await import('./node.js')).registerNode,
   ota: async () => (await import('./ota.js')).registerOta,
+  tools: async () => (await import('./tools.js')).registerTools,
+  // the same registration as `tools`: `tool` and `mcp` live beside it
+  tool: async () => (await import('./tools.js')).registerTools,
+  mcp: async () => (await import('./tools.js')).registerTools,
+  bench: async () => (await import('./bench.js')).registerBench,
 };
 
 /** The command an argv names (global options and their values skipped), or null. */
@@ -42,5 +47,6 @@ export async function registerCommands(program: Command, session: Session, argv:
     : name === null && argv.some((a) => a === '-V' || a === '--version') ? []
       : Object.keys(COMMANDS);
   const registers = await Promise.all(wanted.map((n) => (COMMANDS[n] as () => Promise<Register>)()));
-  for (const register of registers) register(program, session);
+  // one module may register several commands (tools, tool, mcp): each register runs once
+  for (const register of new Set(registers)) register(program, session);
 }

@@ -251,6 +251,9 @@ authority:
     #  - name: http
     #    command: node bench/http.js
     #    repeat: 3
+    #    # fast or heavy: capture_benchmark and \`upshift bench capture --tier\` pick suites by it
+    #    tier: fast
+    # Benchmark repositories registered with \`upshift bench register\` run beside these.
     # Largest tolerated change for the worse (0.05 = 5%).
     tolerance: 0.05
     timeout: 10m
@@ -263,6 +266,9 @@ authority:
     max_error_increase: 0.5
     # Certificate labels the canaries are spread across (one per label value in turn).
     labels: [region]
+    # auto, or manual: after a passing soak the run waits until promoted
+    # (\`advance_upgrade_pipeline\`, README "Agent tools").
+    promotion: auto
   deploy:
     # How long every live node gets to confirm a release before the run stops (and, with
     # auto_revert: true, publishes a signed rollback to all).
@@ -278,5 +284,11 @@ authority:
     work_dir: work
     # Daemon environment variables a build may see besides PATH, LANG, LC_ALL, TZ and UPSHIFT_*.
     env: []
+
+# Agent tools over HTTP (README, "Agent tools"): POST /v1/tools/<name> needs this bearer
+# token; without one the daemon serves no tools. Make it with
+#   openssl rand -hex 32 > keys/tools.token && chmod 600 keys/tools.token
+# http:
+#   tools_token_file: keys/tools.token
 `;
 }

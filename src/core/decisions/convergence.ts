@@ -29,7 +29,7 @@ export interface Convergence {
 export function judgeConvergence(
   states: readonly NodeState[], track: string, seq: number, opts: { now: number; silentAfterMs: number },
 ): Convergence {
-  const all = states.filter((s) => follows(s, track)).map((s) => judged(s, track, opts));
+  const all = trackNodes(states, track, opts);
   const live = all.filter((n) => n.state !== 'silent');
   const nodes = live.length > 0 ? live : all;
   const silent = all.filter((n) => !nodes.includes(n)).map((n) => ({ node: n.node, why: n.note ?? 'silent' }));
@@ -41,6 +41,11 @@ export function judgeConvergence(
     node: n.node, seq: n.seq, state: n.state, why: n.note ?? reason(n.node) ?? `at seq ${n.seq ?? '-'} (${n.state})`,
   }));
   return { nodes, converged, behind, silent };
+}
+
+/** Every node that follows `track`, live or silent, with its state on it. */
+export function trackNodes(states: readonly NodeState[], track: string, opts: { now: number; silentAfterMs: number }): ConvergenceNode[] {
+  return states.filter((s) => follows(s, track)).map((s) => judged(s, track, opts));
 }
 
 function judged(s: NodeState, track: string, opts: { now: number; silentAfterMs: number }): ConvergenceNode {
