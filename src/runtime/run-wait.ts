@@ -2,6 +2,7 @@
 // progress deadline, or just its next stage. Read from the deadlines the stages stored.
 import type { Run } from '../core/run.js';
 import type { Store } from '../adapters/sqlite/store.js';
+import { promotionState } from '../stages/canary-promotion.js';
 
 export interface Waiting {
   state: string;
@@ -22,6 +23,9 @@ export function waitingFor(store: Store, run: Run, soakMs: number): Waiting | nu
     if (waitingOn.length > 0) {
       const until = new Date(plan.confirmBy).toISOString();
       return { state: run.stage, what: `${waitingOn.join(', ')} to confirm the canary release, at the latest by ${until}`, until };
+    }
+    if (promotionState(store, run.id) === 'awaiting') {
+      return { state: run.stage, what: `promotion of canaries ${plan.canaries.join(', ')} (canary.promotion: manual): \`upshift tool advance_upgrade_pipeline\``, until: null };
     }
     const ends = Math.max(...plan.canaries.map((n) => (confirmed[n] as number) + soakMs));
     const until = new Date(ends).toISOString();
