@@ -35,7 +35,7 @@ export async function crashBed(t: { teardown(fn: () => void): void }): Promise<C
   const repo = gitRepo(t);
   repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
   // the sample app's knobs come from the daemon's environment, so the sandbox passes them on
-  const sandbox = { ...localSandbox(), env: ['SAMPLE_COUNTS', 'SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER'] };
+  const sandbox = localSandbox(['SAMPLE_COUNTS', 'SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER']);
   const ws = await createWorkspace(tempDir(t, 'upshift-crash-'), { source: repo.dir, authority: { sandbox } });
   // where the stage commands, running as the build user, leave their traces
   const shared = join(ws.dir, 'shared');
