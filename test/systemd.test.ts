@@ -4,10 +4,10 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
-const UNIT = fileURLToPath(new URL('../systemd/upshift.service', import.meta.url));
+const UNIT = repoPath('systemd', 'upshift.service');
 
 t.test('upshift.service verifies and keeps its exposure at or below 6.5', async (t) => {
   const dir = tempDir(t);

@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 /** Set by test/helpers/reaper.mjs in each test process; the name is repeated there. */
-export const PROCESS_SCOPE_VAR = 'UPSHIFT_TEST_PROCESS_SCOPE';
+export const PROCESS_SCOPE_VAR = 'TEST_REAPER_SCOPE';
 
 /** `env` on top of this process's environment (with its scope mark); undefined removes a variable. */
 export function childEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

@@ -1,7 +1,7 @@
 // Preloaded into every tap test process (.taprc `node-arg: --import=./test/helpers/reaper.mjs`):
 // whatever a test starts dies with the test process, even when tap SIGKILLs it on a timeout.
 //
-// - The test process gets a scope mark in its environment (UPSHIFT_TEST_PROCESS_SCOPE, the
+// - The test process gets a scope mark in its environment (TEST_REAPER_SCOPE, the
 //   name is PROCESS_SCOPE_VAR in scripts/demo/procs.ts). Every process it starts inherits
 //   it: daemons, CLI runs, sample apps started by a daemon's restart command in a session
 //   of their own, git. Stage commands get it through the sandbox's env list (localSandbox).
@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
-const SCOPE_VAR = 'UPSHIFT_TEST_PROCESS_SCOPE';
+const SCOPE_VAR = 'TEST_REAPER_SCOPE';
 
 // $1 scope, $2 node, $3 the sweep. `read` returns non-zero at EOF, when the test process is
 // gone; grep finds any process still carrying the mark (-z: environ is NUL-separated).
@@ -63,6 +63,13 @@ for (let round = 0; round < 100; round++) {
 }
 for (const pid of doomed) try { process.kill(pid, 'SIGKILL'); } catch {}
 `;
+
+// With coverage off (.taprc), the processes a test starts need none of tap's per-process
+// instrumentation, which costs each of them (every CLI run, every daemon) about 0.3 s of CPU.
+if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0' && process.env.NODE_OPTIONS) {
+  const opts = process.env.NODE_OPTIONS.split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo'));
+  process.env.NODE_OPTIONS = opts.join(' ');
+}
 
 if (!process.env[SCOPE_VAR] && process.platform === 'linux') {
   const scope = `${process.pid}-${randomBytes(6).toString('hex')}`;
