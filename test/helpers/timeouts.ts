@@ -20,3 +20,16 @@ export const WAIT = {
   /** A daemon given SIGTERM has exited before it gets SIGKILL. */
   stopGrace: ms(25_000),
 } as const;
+
+/**
+ * Probe until `ok` holds or `ms` pass; returns the last value either way, so the test's own
+ * assertion on it says what was wrong. Polls every `every` ms.
+ */
+export async function poll<T>(probe: () => Promise<T> | T, ok: (v: T) => boolean, ms: number, every = 250): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (ok(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
