@@ -66,9 +66,18 @@ for (const pid of doomed) try { process.kill(pid, 'SIGKILL'); } catch {}
 
 // With coverage off (.taprc), the processes a test starts need none of tap's per-process
 // instrumentation, which costs each of them (every CLI run, every daemon) about 0.3 s of CPU.
-if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0' && process.env.NODE_OPTIONS) {
-  const opts = process.env.NODE_OPTIONS.split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo'));
-  process.env.NODE_OPTIONS = opts.join(' ');
+// tap's processinfo adds it to every spawn through process-on-spawn's hooks (a global
+// singleton); a hook of ours, after it, takes it out again.
+const withoutProcessinfo = (env) => {
+  const out = { ...env };
+  for (const k of Object.keys(out)) if (k.startsWith('_TAPJS_PROCESSINFO_')) delete out[k];
+  if (out.NODE_OPTIONS) out.NODE_OPTIONS = out.NODE_OPTIONS.split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo')).join(' ');
+  return out;
+};
+const spawnHooks = globalThis[Symbol.for('process-on-spawn@*:singletonId')];
+if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0') {
+  if (Array.isArray(spawnHooks?.listeners)) spawnHooks.listeners.push((opts) => (opts.env = withoutProcessinfo(opts.env)));
+  if (process.env.NODE_OPTIONS) process.env.NODE_OPTIONS = withoutProcessinfo(process.env).NODE_OPTIONS;
 }
 
 if (!process.env[SCOPE_VAR] && process.platform === 'linux') {
