@@ -4,10 +4,10 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoPath } from './helpers/paths.js';
 import { tempDir } from './helpers/tmp.js';
 
-const SYSTEMD = fileURLToPath(new URL('../systemd/', import.meta.url));
+const SYSTEMD = repoPath('systemd');
 const UNITS = ['upshift.service', 'upshift-ota.service', 'upshift-ota.timer'];
 
 /** The units in a temp dir; verify checks that ExecStart exists, so it points at this machine's node. */

@@ -24,6 +24,7 @@ import { signRevocations } from '../../../src/trust/revocation-list.js';
 import { signManifest } from '../../../src/trust/verify-manifest.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { serverViews } from '../../helpers/server-views.js';
+import { poll } from '../../helpers/timeouts.js';
 
 // Three node agents in this process, each with its own state dir, store, node key and
 // certificate, and a real fastify server on a loopback port carrying /v1/gossip.
@@ -136,11 +137,14 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
   const want = a.agent.source.digest().testnet;
   t.ok(want, 'node-a advertises testnet#1');
   let rounds = 0;
-  while (rounds < 10 && !(b.agent.source.digest().testnet && c.agent.source.digest().testnet)) {
+  const converged = () => Boolean(b.agent.source.digest().testnet && c.agent.source.digest().testnet);
+  while (rounds < 10 && !converged()) {
     rounds++;
     await Promise.all(all.map((p) => p.agent.tick()));
     await Promise.all(all.map((p) => p.agent.antiEntropy()));
-    await sleep(50); // pulls run after the message that triggered them was answered
+    // pulls run after the message that triggered them was answered: they get a moment (a
+    // long one on a loaded machine) to land before the next round counts
+    await poll(converged, (ok) => ok, 1000, 10);
   }
   t.ok(rounds <= 5, `converged in ${rounds} round(s)`);
   for (const p of [b, c]) {
@@ -273,7 +277,7 @@ t.test('the signed revocation list of the authority travels by gossip, and then 
   t.equal(await a.agent.source.offer(list(2)), 'accepted', 'the authority side holds list #2');
   for (let round = 0; round < 10 && !b.store.identity.isRevoked(c.id, 3); round++) {
     await Promise.all([a.agent.tick(), b.agent.tick()]);
-    await sleep(50);
+    await poll(() => b.store.identity.isRevoked(c.id, 3), (ok) => ok, 1000, 10);
   }
   t.ok(b.store.identity.isRevoked(c.id, 3), 'node-b learned the revocation by gossip');
   t.equal(b.store.kv.get('gossip.revocations'), a.agent.source.get('~revocations'), 'and keeps the exact list');
