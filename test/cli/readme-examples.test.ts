@@ -6,8 +6,9 @@ import { Command, type Option } from 'commander';
 import { registerCommands } from '../../src/cli/commands/index.js';
 import { Session } from '../../src/cli/shared.js';
 import { readmeCommands, type ReadmeCommand } from './readme-commands.js';
+import { repoPath } from '../helpers/paths.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(repoPath('README.md'), 'utf8');
 // the program main.ts builds (importing main.ts would run the CLI)
 const program = new Command('upshift').version('0').option('-c, --config <path>');
 await registerCommands(program, new Session(program), []);

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { NodeTables } from '../../src/adapters/sqlite/node-tables.js';
 import { createMetrics, type GossipView } from '../../src/http/metrics.js';
 import { testAuthority } from '../helpers/authority.js';
+import { repoPath } from '../helpers/paths.js';
 
 /** The value of one series, matched on its labels (in any order); null when absent. */
 function value(text: string, name: string, labels: Record<string, string> = {}): number | null {
@@ -94,7 +95,7 @@ t.test('every metric is exposed under its documented name and moves with what it
 });
 
 t.test('the README documents every metric', async (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(repoPath('README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Metrics'));
   t.ok(readme.includes('## Metrics'), 'a Metrics section');
   for (const name of new Set(NAMES.map((n) => n.replace(/_(bucket|sum|count)$/, '')))) t.match(section, `\`${name}\``, name);

@@ -4,12 +4,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { tempDir } from '../helpers/tmp.js';
+import { repoPath } from '../helpers/paths.js';
 
-const SCRIPTS = fileURLToPath(new URL('../../scripts/', import.meta.url));
-const SYSTEMD = fileURLToPath(new URL('../../systemd/', import.meta.url));
+const SCRIPTS = repoPath('scripts');
+const SYSTEMD = repoPath('systemd');
 
 function fakeBuild(t: Tap.Test): string {
   const from = tempDir(t, 'upshift-build-');
