@@ -14,6 +14,7 @@ import { joinRoute } from '../http/routes/join.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
 import { Authority } from './authority.js';
+import { DeploymentDriver } from './deployment-driver.js';
 import { pipelineDeps } from './deps.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
@@ -84,8 +85,9 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
   });
   const authority = pipeline ? new Authority(pipeline) : null;
+  const deployments = pipeline ? new DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
   const stop = async () => {
-    await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
+    await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
   };
 
   return {
@@ -97,6 +99,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
         address = await listen(server, config.gossip.listen);
         await node.start();
         authority?.start();
+        deployments?.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();

@@ -5,6 +5,7 @@ import { MIGRATION_004_RUN_FACTS } from './migration-004-run-facts.js';
 import { MIGRATION_005_RETRIES } from './migration-005-retries.js';
 import { MIGRATION_006_SOURCE_POLLS } from './migration-006-source-polls.js';
 import { MIGRATION_007_RUN_PLANS } from './migration-007-run-plans.js';
+import { MIGRATION_009_DEPLOYMENTS } from './migration-009-deployments.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -143,4 +144,5 @@ CREATE TABLE kv (
   MIGRATION_005_RETRIES,
   MIGRATION_006_SOURCE_POLLS,
   MIGRATION_007_RUN_PLANS,
+  MIGRATION_009_DEPLOYMENTS,
 ];

@@ -6,6 +6,7 @@ import { openDb, type Db } from './db.js';
 import { IdentityTable } from './identity-tables.js';
 import { SourcePollTable } from './source-polls.js';
 import { RunPlanTables } from './run-plans.js';
+import { DeploymentTable } from './deployments.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 
 interface RunRow {
@@ -31,6 +32,7 @@ export class Store {
   readonly identity: IdentityTable;
   readonly sourcePolls: SourcePollTable;
   readonly plans: RunPlanTables;
+  readonly deployments: DeploymentTable;
 
   constructor(readonly db: Db) {
     this.manifests = new ManifestTable(db);
@@ -42,6 +44,7 @@ export class Store {
     this.identity = new IdentityTable(db);
     this.sourcePolls = new SourcePollTable(db);
     this.plans = new RunPlanTables(db);
+    this.deployments = new DeploymentTable(db);
   }
 
   static open(file: string, now: () => number): Store {

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
     return (program, session) => registerFleetView(registerFleetToken(program, session), session);
   },
   node: async () => (await import('./node.js')).registerNode,
+  deployment: async () => (await import('./deployment.js')).registerDeployment,
 };
 
 /** The command an argv names (global options and their values skipped), or null. */
