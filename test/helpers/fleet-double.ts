@@ -56,6 +56,12 @@ export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
       for (const n of nodes) {
         if (payload.targets !== 'all' && !payload.targets.includes(n.id)) continue;
         const r = state.get(n.id) as NodeReport;
+        const was = r.tracks[track];
+        // what the apply engine does for a release already current: confirm the new seq, no switch
+        if (was?.commit === payload.commit && was.state === 'confirmed') {
+          r.tracks[track] = { ...was, seq: payload.seq };
+          continue;
+        }
         const bad = n.unhealthyOn !== undefined && payload.version === n.unhealthyOn;
         const finish = () => {
           r.health = bad ? 'failing' : 'ok';
