@@ -98,8 +98,12 @@ async function record(deps: RolloutDeps, d: Deployment, decision: RolloutDecisio
       status = 'waiting_promote';
       reason = decision.why;
     } else if (decision.kind === 'complete') {
-      state.completeStep = 'complete';
-      reserve(deps, d, 'complete', 'all', 'complete', state.waves.length, state, now);
+      if (reusableRelease(deps, d, state)) {
+        state.completeStep = 'release'; // nothing moved by wave: the run's own signed release goes out, as before deployments
+      } else {
+        state.completeStep = 'complete';
+        reserve(deps, d, 'complete', 'all', 'complete', state.waves.length, state, now);
+      }
       status = 'succeeded';
       reason = decision.why;
     } else if (decision.kind === 'fail') {
@@ -153,8 +157,22 @@ function evidenceOf(deps: RolloutDeps, d: Deployment, step: string, run: string)
   return { ...evidence, notes: [...evidence.notes, note].slice(-20) };
 }
 
+/** A pipeline deployment that moved nobody by wave may publish SIGN's manifest, if nothing above it went out since. */
+function reusableRelease(deps: RolloutDeps, d: Deployment, state: RolloutState): boolean {
+  if (!d.runId || state.waves.length > 0 || deps.store.deployments.manifests(d.id).length > 0) return false;
+  const signed = deps.store.manifests.forRun(d.runId, 'release');
+  const newest = deps.store.manifests.list(d.track).at(-1);
+  const byDeployments = deps.store.deployments.maxSeq(d.track) ?? 0;
+  return Boolean(signed?.envelope) && newest?.seq === signed?.seq && (signed?.seq ?? 0) > byDeployments && signed?.commit === d.target.commit;
+}
+
 /** Sign (once: Ed25519 is deterministic, the bytes are fixed) and publish the deployment's newest manifest. */
 export async function publishLatest(deps: RolloutDeps, d: Deployment): Promise<void> {
+  if (d.state.completeStep === 'release' && d.runId) {
+    const signed = await deps.store.manifests.forRun(d.runId, 'release');
+    if (signed?.envelope) await deps.fleet.publish(signed.envelope, d.track);
+    return;
+  }
   const all = await deps.store.deployments.manifests(d.id);
   const latest = all.at(-1);
   if (!latest) return;

@@ -163,6 +163,11 @@ export class DeploymentTable {
     return this.manifest(r.deploymentId, r.step) as DeploymentManifest;
   }
 
+  /** The highest seq any deployment signed on a track, or null. */
+  maxSeq(track: string): number | null {
+    return (this.db.prepare('SELECT MAX(seq) FROM deployment_manifests WHERE track = ?').pluck().get(track) as number | null) ?? null;
+  }
+
   setEnvelope(deploymentId: string, step: string, envelope: string): void {
     this.db.prepare('UPDATE deployment_manifests SET envelope = ? WHERE deployment_id = ? AND step = ?').run(envelope, deploymentId, step);
   }
