@@ -68,7 +68,7 @@ export async function stepDeployment(deps: RolloutDeps, id: string): Promise<{ d
     }
     const nodes = await observe(deps, d.track);
     const now = deps.clock.now();
-    const decision = decideRollout({ now, policy: d.policy, state: d.state, nodes, targetVersion: d.target.version });
+    const decision = decideRollout({ now, policy: d.policy, state: d.state, nodes, targetVersion: d.target.version, slackMs: heartbeatTimeout(deps) });
     const health = summary(d, decision.state, nodes);
     const applied = await record(deps, d, decision, health, now);
     if (!applied) continue; // someone else changed it since we read it: look again

@@ -6,7 +6,9 @@
 // instant are more than max_parallel nodes switching or in probation. A wave node that rolls
 // back, or is not healthy by healthy_deadline after its wave started, fails the deployment;
 // so does no progress (a node turning healthy, a wave starting) within progress_deadline.
-// A node waiting for its maintenance window is neither failed nor counted as stuck.
+// healthy_deadline counts from the switch, as on the node (SPEC step 5): fetching and
+// installing count against progress_deadline only. A node waiting for its maintenance
+// window is neither failed nor counted as stuck.
 import { canarySize, countOf, type DeployPolicy } from '../deploy-policy.js';
 import { formatDuration } from '../duration.js';
 
@@ -20,6 +22,8 @@ export interface Wave {
   startedAt: number;
   /** When each node was first seen confirmed and healthy on the target. */
   healthyAt: Record<string, number>;
+  /** When each node was first seen switching or in probation on this wave's seq: its healthy_deadline counts from there. */
+  switchedAt?: Record<string, number>;
   doneAt: number | null;
 }
 
@@ -60,6 +64,8 @@ export interface RolloutInput {
   state: RolloutState;
   nodes: ObservedNode[];
   targetVersion: string;
+  /** How late a node's report of its own outcome may arrive (heartbeat delay); added to healthy_deadline + min_healthy. */
+  slackMs?: number;
 }
 
 export type RolloutDecision =
@@ -101,6 +107,10 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
         return { kind: 'fail', why: `${id} ${n.state.replace('_', ' ')} ${input.targetVersion}${n.reason ? `: ${n.reason}` : ''}`, state };
       }
       if (n?.waiting && current.healthyAt[id] === undefined) waiting = true;
+      if (n && (n.seq ?? 0) >= current.seq && (n.state === 'switching' || n.state === 'probation')) {
+        current.switchedAt ??= {};
+        current.switchedAt[id] ??= now;
+      }
     }
     const pending = current.nodes.filter((id) => current.healthyAt[id] === undefined);
     if (pending.length === 0) {
@@ -112,9 +122,12 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
         const who = pending.filter((id) => byId.get(id)?.waiting);
         return { kind: 'wait', why: `waiting for maintenance window: ${who.join(', ')}`, state };
       }
-      const late = pending.filter(() => now > current.startedAt + policy.healthy_deadline);
+      // the node rolls itself back at healthy_deadline (or min_healthy later); this is the backstop
+      // for one that goes quiet in probation. One that never switches is caught by progress_deadline.
+      const limit = policy.healthy_deadline + policy.min_healthy + (input.slackMs ?? 0);
+      const late = pending.filter((id) => current.switchedAt?.[id] !== undefined && now > (current.switchedAt[id] as number) + limit);
       if (late.length > 0) {
-        return { kind: 'fail', why: `${late.join(', ')} not healthy by the healthy_deadline (${formatDuration(policy.healthy_deadline)} after wave ${current.n} started)`, state };
+        return { kind: 'fail', why: `${late.join(', ')} not healthy by the healthy_deadline (${formatDuration(policy.healthy_deadline)} after it switched, wave ${current.n})`, state };
       }
       if (now - state.lastProgress > policy.progress_deadline) {
         return { kind: 'fail', why: `no progress for ${formatDuration(now - state.lastProgress)} (progress_deadline ${formatDuration(policy.progress_deadline)}); waiting on ${pending.join(', ')}`, state };
