@@ -6,6 +6,7 @@ import { UpshiftError } from './errors.js';
 import { deploymentEntrySchema, resolvePolicy } from './deploy-policy.js';
 import { labelsSchema } from './labels.js';
 import { allowEntryProblem } from './peer-url.js';
+import { parseWindow } from './windows.js';
 
 const duration = (fallback: string) =>
   z
@@ -171,6 +172,14 @@ export const configSchema = z.strictObject({
     /** Sent in the join request and in every heartbeat: the bounds of a certificate's labels. */
     labels: labelsSchema.default({}),
     tracks: z.array(name).min(1).default(['testnet']),
+    /** Maintenance windows (core/windows.ts), like "Sat 02:00-04:00 UTC": outside them only an urgent release switches. None: any time. */
+    windows: z.array(z.string().superRefine((text, ctx) => {
+      try {
+        parseWindow(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })).default([]),
     /** This node's own Ed25519 identity key and the certificate the authority issued for it. */
     key: z.string().min(1).default('keys/node.key'),
     cert: z.string().min(1).default('keys/node.cert'),
