@@ -31,6 +31,8 @@ export interface FleetOptions {
   cliPath?: string;
   /** Extra environment for the node daemons (failpoints, say). */
   nodeEnv?: (id: string) => Record<string, string>;
+  /** How long a daemon may take to answer /healthz after it is started (default 20 s; a loaded machine needs more). */
+  startTimeoutMs?: number;
 }
 
 export interface Daemon {
@@ -129,7 +131,8 @@ export class LoopbackFleet {
     d.child = spawn(process.execPath, [this.cli, '--config', d.configPath, 'daemon'], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
     closeSync(log);
     const child = d.child;
-    const until = Date.now() + 20_000;
+    const limit = this.opts.startTimeoutMs ?? 20_000;
+    const until = Date.now() + limit;
     while (Date.now() < until) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon ${d.id} exited (${child.exitCode ?? child.signalCode}); see ${d.logPath}`);
       try {
@@ -139,7 +142,7 @@ export class LoopbackFleet {
       }
       await sleep(100);
     }
-    throw new Error(`daemon ${d.id} did not answer /healthz within 20 s; see ${d.logPath}`);
+    throw new Error(`daemon ${d.id} did not answer /healthz within ${limit / 1000} s; see ${d.logPath}`);
   }
 
   /** SIGTERM (or the given signal) and wait for the process to end. */

@@ -19,6 +19,7 @@ const fleet = new LoopbackFleet({
   dir,
   nodes: 6,
   cliPath: CLI_PATH,
+  startTimeoutMs: 120_000,
   authority: {
     canary: { fraction: 0.2, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
     deployments: { testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '8s', progress_deadline: '60s', auto_revert: true } },
