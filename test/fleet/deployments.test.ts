@@ -22,7 +22,7 @@ const fleet = new LoopbackFleet({
   startTimeoutMs: 120_000,
   authority: {
     canary: { fraction: 0.2, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
-    deployments: { testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '8s', progress_deadline: '60s', auto_revert: true } },
+    deployments: { testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s', auto_revert: true } },
   },
 });
 /** Daemons of this fleet still running (a start that failed half way leaves some the fleet does not list): stopped by pid. */
