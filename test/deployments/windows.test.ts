@@ -98,3 +98,20 @@ t.test('an urgent release switches outside the window, and that is recorded', as
   t.equal(events.length, 1, 'recorded as urgent');
   t.match(JSON.parse(events[0] as string), { track: 'testnet', seq: 1, windows: ['Sat 02:00-04:00 UTC'] });
 });
+
+t.test("a canary marks itself in its heartbeat while the manifest it runs names it one", async (t) => {
+  const { canaryRoles } = await import('../../src/node/agent/agent.js');
+  const { heartbeatSchema } = await import('../../src/gossip/types.js');
+  const payload = (targets: 'all' | string[], canaries: string[], version = 'v2'): ManifestPayload => ({
+    schema: MANIFEST_SCHEMA_V2, fleet: 'edge', track: 'testnet', seq: 2, version, commit: 'c'.repeat(40), code_hash: 'b'.repeat(64),
+    created_at: iso(SAT_0100), expires_at: iso(SAT_0100 + H), kind: 'release', targets, evidence: { run_id: 'r', test: null, benchmark: null, notes: [] },
+    rollout: { ...rollout(false), phase: 'canary', canaries },
+  });
+  t.same(canaryRoles('n1', { testnet: 'v2' }, () => [payload(['n1'], ['n1'])]), { testnet: 'canary' });
+  t.same(canaryRoles('n2', { testnet: 'v1' }, () => [payload(['n1'], ['n1'])]), {}, 'not targeted: no mark');
+  t.same(canaryRoles('n1', { testnet: 'v1' }, () => [payload(['n1'], ['n1'])]), {}, 'not running it yet: no mark');
+  t.same(canaryRoles('n1', { testnet: 'v2' }, () => [{ ...payload('all', []), rollout: { ...rollout(false), phase: 'complete' as const } }]), {}, 'completed: the mark ends');
+  const hb = { node: 'n1', versions: { testnet: 'v2' }, code_hash: { testnet: null }, health: 'ok', error_rate: null, apply_state: 'idle', labels: {}, roles: { testnet: 'canary' } };
+  t.ok(heartbeatSchema.safeParse(hb).success, 'the heartbeat carries it');
+  t.notOk(heartbeatSchema.safeParse({ ...hb, roles: { testnet: 'boss' } }).success, 'and nothing else');
+});

@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
+import type { ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import { PeerUrlPolicy } from '../../core/peer-url.js';
 import { parseWindow } from '../../core/windows.js';
@@ -214,12 +215,7 @@ export class NodeAgent {
    * deployment names none, so the mark ends with it).
    */
   private roles(versions: Record<string, string | null>): Record<string, 'canary'> {
-    const out: Record<string, 'canary'> = {};
-    for (const [track, version] of Object.entries(versions)) {
-      const mine = this.source.payloads(track).find((p) => p.targets === 'all' || p.targets.includes(this.node.id));
-      if (version !== null && mine?.version === version && mine.rollout?.canaries.includes(this.node.id)) out[track] = 'canary';
-    }
-    return out;
+    return canaryRoles(this.node.id, versions, (track) => this.source.payloads(track));
   }
 
   /** The smoke benchmark of the release running now, once the app answers healthy. */
@@ -282,4 +278,14 @@ export class NodeAgent {
   }
 }
 export { reports } from './reports.js';
+
+/** Per track, 'canary' when the newest manifest held for `node` is of the version it runs and names it a canary. */
+export function canaryRoles(node: string, versions: Record<string, string | null>, held: (track: string) => ManifestPayload[]): Record<string, 'canary'> {
+  const out: Record<string, 'canary'> = {};
+  for (const [track, version] of Object.entries(versions)) {
+    const mine = held(track).find((p) => p.targets === 'all' || p.targets.includes(node));
+    if (version !== null && mine?.version === version && mine.rollout?.canaries.includes(node)) out[track] = 'canary';
+  }
+  return out;
+}
 
