@@ -22,7 +22,10 @@ const fleet = new LoopbackFleet({
   startTimeoutMs: 120_000,
   authority: {
     canary: { fraction: 0.2, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
-    deployments: { testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s', auto_revert: true } },
+    deployments: {
+      testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s', auto_revert: true },
+      careful: { track: 'testnet', strategy: 'canary', canary: 1, max_parallel: 2, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s' },
+    },
   },
 });
 /** Daemons of this fleet still running (a start that failed half way leaves some the fleet does not list): stopped by pid. */
@@ -212,4 +215,50 @@ t.test('pause holds the fleet still across an authority restart; resume finishes
     [['control.pause', 'accepted'], ['control.promote', 'refused'], ['control.resume', 'accepted']], 'every control action audited');
   t.ok(journalOverlap(v4.commit).max <= 2, 'v4 too: at most 2 at once');
   t.comment(`v4 with pause and restart: ${v4.ms} ms`);
+  v4commit = v4.commit;
+});
+
+let v4commit = '';
+
+/** Poll the authority's store until `ok` holds for the deployment (or `ms` pass). */
+async function until(id: string, ok: (d: ReturnType<typeof store.deployments.get>) => boolean, ms = 180_000) {
+  const end = Date.now() + ms;
+  let d = store.deployments.get(id);
+  while (!ok(d) && Date.now() < end) {
+    await sleep(300);
+    d = store.deployments.get(id);
+  }
+  return d;
+}
+
+t.test('an operator\'s canary deployment (driven by the daemon) waits for promote; rollback --version adds a version', async (t) => {
+  const v2run = store.findRun('testnet', v2);
+  const started = (await cli(['deployment', 'deploy', 'careful', '--run', v2run!.id])).deployment;
+  t.match(started, { key: 'careful', number: 1, strategy: 'canary', status: 'running' });
+  const waiting = await until(started.id, (d) => d?.status === 'waiting_promote');
+  t.equal(waiting?.status, 'waiting_promote', waiting?.reason ?? '');
+  const canary = waiting!.state.waves[0]!.nodes;
+  t.equal(canary.length, 1, 'one canary');
+  await sleep(5000); // waiting is waiting: nothing else moves
+  const rest = await Promise.all(fleet.nodes.filter((n) => !canary.includes(n.id)).map(status));
+  t.ok(rest.every((x) => x?.running?.version === v4commit), 'the other nodes still run v4');
+  t.equal(store.deployments.get(started.id)?.status, 'waiting_promote');
+  const hb = JSON.parse(store.kv.get(`gossip.heartbeat.${canary[0]}`) ?? '{}') as { heartbeat?: { roles?: Record<string, string> } };
+  t.same(hb.heartbeat?.roles, { testnet: 'canary' }, 'the canary says so in its heartbeat');
+  const status4 = await cli(['deployment', 'status', started.id]);
+  t.equal(status4.deployment.health[canary[0] as string].role, 'canary', 'and deployment status marks it');
+  await cli(['deployment', 'promote', started.id, '--reason', 'canary looks fine']);
+  const done = await until(started.id, (d) => d?.status === 'succeeded' || d?.status === 'failed');
+  t.equal(done?.status, 'succeeded', done?.reason ?? '');
+  t.ok((await eventually(runs(v2))).every(runs(v2)), 'every node runs v2');
+
+  const rb = (await cli(['deployment', 'rollback', 'testnet', '--version', '4', '--reason', 'back to v4'])).deployment;
+  t.match(rb, { key: 'testnet', number: 5, kind: 'rollback', rollbackOf: 4 });
+  const back = await until(rb.id, (d) => d?.status === 'succeeded' || d?.status === 'failed');
+  t.equal(back?.status, 'succeeded', back?.reason ?? '');
+  t.ok((await eventually(runs(v4commit))).every(runs(v4commit)), 'every node runs v4 again');
+  const history = (await cli(['deployment', 'list', '--key', 'testnet'])).deployments as Array<{ number: number; kind: string }>;
+  t.same(history.map((d) => [d.number, d.kind]), [[5, 'rollback'], [4, 'release'], [3, 'release'], [2, 'release'], [1, 'release']], 'history kept whole, the rollback on top');
+  // v4's switches (its rollout and the rollback to it) went in waves; a revert (v2, above) moves its nodes at once
+  t.ok(journalOverlap(v4commit).max <= 2, 'at most 2 at once');
 });
