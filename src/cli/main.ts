@@ -2,15 +2,18 @@
 // upshift's command line. Commands are thin: they parse, call runtime/ and print.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerCommands } from './commands/index.js';
+import { commandName, registerCommands } from './commands/index.js';
 import { Session } from './shared.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('upshift')
-    .description('autonomous upgrade orchestrator for Linux fleets')
-    .version(pkg.version)
+    .description('autonomous upgrade orchestrator for Linux fleets');
+  // `deployment deploy|rollback --version` are the command's own (a release, a deployment
+  // version); commander would take them for the program's --version anywhere on the line
+  if (commandName(argv) !== 'deployment') program.version(pkg.version);
+  program
     .option('-c, --config <path>', 'config file (default: $UPSHIFT_CONFIG or ./upshift.yaml)')
     .showHelpAfterError()
     .exitOverride();

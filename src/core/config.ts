@@ -3,8 +3,10 @@
 import { z } from 'zod';
 import { formatSpan, parseDuration } from './duration.js';
 import { UpshiftError } from './errors.js';
+import { deploymentEntrySchema, resolvePolicy } from './deploy-policy.js';
 import { labelsSchema } from './labels.js';
 import { allowEntryProblem } from './peer-url.js';
+import { parseWindow } from './windows.js';
 
 const duration = (fallback: string) =>
   z
@@ -73,6 +75,11 @@ const authoritySchema = z.strictObject({
     /** On a missed progress deadline: publish a signed rollback (true) or stop and report (false). */
     auto_revert: z.boolean().default(false),
   }).prefault({}),
+  /**
+   * Deployment policies by key (deploy-policy.ts); a key deploys the track of its name unless
+   * it says `track:`. A track without one deploys with SPEC's defaults (and deploy.* above).
+   */
+  deployments: z.record(name, deploymentEntrySchema).default(() => ({})),
   /**
    * Trust boundary (SPEC): the application's build, test, audit and benchmark commands are
    * untrusted. They run as `user` (the daemon, as root, switches to it) in work trees under
@@ -208,6 +215,14 @@ export const configSchema = z.strictObject({
     /** Sent in the join request and in every heartbeat: the bounds of a certificate's labels. */
     labels: labelsSchema.default({}),
     tracks: z.array(name).min(1).default(['testnet']),
+    /** Maintenance windows (core/windows.ts), like "Sat 02:00-04:00 UTC": outside them only an urgent release switches. None: any time. */
+    windows: z.array(z.string().superRefine((text, ctx) => {
+      try {
+        parseWindow(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })).default([]),
     /** This node's own Ed25519 identity key and the certificate the authority issued for it. */
     key: z.string().min(1).default('keys/node.key'),
     cert: z.string().min(1).default('keys/node.cert'),
@@ -281,6 +296,15 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
     cfg.node.tracks.forEach((t, i) => {
       if (!tracks.includes(t)) problems.push({ path: `node.tracks.${i}`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${t}"` });
     });
+    for (const [key, entry] of Object.entries(cfg.authority.deployments)) {
+      const track = entry.track ?? key;
+      if (!tracks.includes(track)) problems.push({ path: `authority.deployments.${key}.track`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${track}"` });
+      try {
+        resolvePolicy(entry);
+      } catch (err) {
+        problems.push({ path: `authority.deployments.${key}`, message: (err as Error).message });
+      }
+    }
     // The authority's own node holds and forwards every track it releases, whatever its app
     // runs: more than a digest carries and no peer would take any of them.
     if (tracks.length > MAX_HELD_TRACKS) {

@@ -112,6 +112,16 @@ export const CODES = {
   E_RUN_TERMINAL: failed(409),
   /** A version older than the newest released on its track: that is a rollback, not a release. */
   E_DOWNGRADE: usage(409),
+  /** A deployment policy or flag that cannot be used: unknown strategy, max_parallel 0 or above the fleet, flags that conflict. */
+  E_DEPLOY_POLICY: usage(),
+  /** No deployment key (or deployment id, or version number) by that name. */
+  E_DEPLOY_NOT_FOUND: usage(404),
+  /** A control action the deployment's state does not allow: promote with nothing waiting, resume of one not paused. */
+  E_DEPLOY_STATE: failed(409),
+  /** A rollback to a deployment version that never became healthy. */
+  E_DEPLOY_UNHEALTHY: failed(409),
+  /** A maintenance window that does not parse (expected like `Sat 02:00-04:00 UTC`). */
+  E_WINDOW: usage(),
   E_STATE_CORRUPT: failed(500),
   /** This replica lost leadership (its epoch was superseded or its session ended): it stops, failing closed. */
   E_FENCED: failed(409),

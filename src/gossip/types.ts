@@ -68,6 +68,8 @@ export const heartbeatSchema = z.strictObject({
   smoke: z.strictObject({ regressed: z.boolean(), detail: z.string().max(LIMITS.reason) }).optional(),
   /** As in a certificate: at most 32, names of 63 and values of 256 characters, no control characters. */
   labels: labelsSchema,
+  /** Per track, this node's part in a deployment in progress (the manifest it runs names it a canary); absent otherwise. */
+  roles: perTrack(z.enum(['canary'])).optional(),
 });
 
 /** A member as another node knows it; `age_ms` is how long ago that node last heard from it. */

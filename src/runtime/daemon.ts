@@ -17,6 +17,7 @@ import { buildServer, listenOptions } from '../http/server.js';
 import { handleJoin } from '../node/identity.js';
 import { joinInfo } from '../node/join-info.js';
 import { Authority } from './authority.js';
+import { DeploymentDriver } from './deployment-driver.js';
 import { pipelineDeps } from './deps.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
@@ -106,9 +107,10 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     now: () => clock.now(),
   });
   const authority = pipeline ? new Authority(pipeline) : null;
+  const deployments = pipeline ? new DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
   const stop = async () => {
     toolsStop.abort();
-    await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
+    await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
   };
 
   return {
@@ -120,6 +122,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
         address = await listen(server, config.gossip.listen);
         await node.start();
         authority?.start();
+        deployments?.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();

@@ -32,6 +32,13 @@ export function waitingFor(store: Store, run: Run, soakMs: number): Waiting | nu
     return { state: run.stage, what: `canary soak on ${plan.canaries.join(', ')} until ${until}`, until };
   }
   if (run.stage === 'deploying') {
+    // a deployment (issue 12): its status says what it waits for (a wave, promote, a resume)
+    const d = store.deployments.forRun(run.id);
+    if (d) {
+      const until = d.status === 'running' ? new Date(d.state.lastProgress + d.policy.progress_deadline).toISOString() : null;
+      const what = `deployment ${d.key}#${d.number} ${d.status === 'waiting_promote' ? 'waiting for promote' : d.status}${d.reason ? `: ${d.reason}` : ''}`;
+      return { state: run.stage, what, until };
+    }
     const deadline = store.plans.deadline(run.id, 'deploy.progress');
     if (deadline === null) return { state: run.stage, what: 'publishing to the fleet', until: null };
     const until = new Date(deadline).toISOString();

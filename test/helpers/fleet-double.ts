@@ -67,6 +67,12 @@ export function fleetDouble(nodes: SimNode[], keyset: Keyset, clock: Clock) {
           continue;
         }
         const r = state.get(n.id) as NodeState;
+        const was = r.tracks[track];
+        // what the apply engine does for a release already current: confirm the new seq, no switch
+        if (was?.version === payload.version && was.apply === 'confirmed') {
+          r.tracks[track] = { ...was, seq: payload.seq };
+          continue;
+        }
         const bad = n.unhealthyOn !== undefined && payload.version === n.unhealthyOn;
         const finish = () => {
           r.health = bad ? 'failing' : 'ok';

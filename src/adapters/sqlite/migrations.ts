@@ -6,6 +6,7 @@ import { MIGRATION_005_RETRIES } from './migration-005-retries.js';
 import { MIGRATION_006_SOURCE_POLLS } from './migration-006-source-polls.js';
 import { MIGRATION_007_RUN_PLANS } from './migration-007-run-plans.js';
 import { MIGRATION_008_FLEET_STATE } from './migration-008-fleet-state.js';
+import { MIGRATION_009_DEPLOYMENTS } from './migration-009-deployments.js';
 import { MIGRATION_010_BENCHMARK_REGISTRY } from './migration-010-benchmark-registry.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
@@ -146,5 +147,6 @@ CREATE TABLE kv (
   MIGRATION_006_SOURCE_POLLS,
   MIGRATION_007_RUN_PLANS,
   MIGRATION_008_FLEET_STATE,
+  MIGRATION_009_DEPLOYMENTS,
   MIGRATION_010_BENCHMARK_REGISTRY,
 ];

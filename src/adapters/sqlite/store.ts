@@ -8,6 +8,7 @@ import { SourcePollTable } from './source-polls.js';
 import { RunPlanTables } from './run-plans.js';
 import { FleetStateTable } from './fleet-state.js';
 import { Tallies } from './tallies.js';
+import { DeploymentTable } from './deployments.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 
 interface RunRow {
@@ -37,6 +38,7 @@ export class Store {
   readonly fleet: FleetStateTable;
   /** Counts /metrics reads. */
   readonly tallies: Tallies;
+  readonly deployments: DeploymentTable;
 
   constructor(readonly db: Db) {
     this.manifests = new ManifestTable(db);
@@ -50,6 +52,7 @@ export class Store {
     this.plans = new RunPlanTables(db);
     this.fleet = new FleetStateTable(db);
     this.tallies = new Tallies(db);
+    this.deployments = new DeploymentTable(db);
   }
 
   static open(file: string, now: () => number): Store {

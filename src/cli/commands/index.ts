@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   tool: async () => (await import('./tools.js')).registerTools,
   mcp: async () => (await import('./tools.js')).registerTools,
   bench: async () => (await import('./bench.js')).registerBench,
+  deployment: async () => (await import('./deployment.js')).registerDeployment,
 };
 
 /** The command an argv names (global options and their values skipped), or null. */

@@ -273,6 +273,18 @@ authority:
     # How long every live node gets to confirm a release before the run stops (and, with
     # auto_revert: true, publishes a signed rollback to all).
     progress_deadline: 10m
+  # Deployment policy per key (README "Deployments"); a key deploys the track of its name.
+  # Left out, a track deploys rolling, one node at a time, with these defaults.
+  # deployments:
+  #   production:
+  #     strategy: rolling        # rolling | canary | blue_green
+  #     max_parallel: 1          # nodes moving at once: a count or a percentage like 25%
+  #     canary: 0                # strategy canary: canary nodes (count or %), then wait for promote
+  #     min_healthy: 10s         # how long a wave stays healthy before the next one starts
+  #     healthy_deadline: 5m     # a node not healthy by then fails its wave
+  #     progress_deadline: 10m   # no node turning healthy for this long fails the deployment
+  #     auto_promote: false
+  #     auto_revert: false       # on failure, move every moved node back to the last stable release
   # Trust boundary: the application's build, test, audit and benchmark commands are untrusted
   # code. They run as this unprivileged user (the daemon runs as root and switches to it),
   # which must not be able to read keys/ or state/ (README, "Deployment model"). Create it:

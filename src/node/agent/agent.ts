@@ -5,8 +5,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
+import type { ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import { PeerUrlPolicy } from '../../core/peer-url.js';
+import { parseWindow } from '../../core/windows.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
@@ -97,7 +99,9 @@ export class NodeAgent {
     this.smoke = this.monitor && config.app?.smoke
       ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}), ...(deps.signal ? { signal: deps.signal } : {}) })
       : null;
-    this.source = new StoreManifestSource({ store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, ...(deps.log ? { log: deps.log } : {}) });
+    this.source = new StoreManifestSource({
+      store, keyset: deps.keyset, node, clock: deps.clock, engine: deps.engine, windows: config.node.windows.map(parseWindow), ...(deps.log ? { log: deps.log } : {}),
+    });
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: revocationCheck(store) });
     const policy = new PeerUrlPolicy(config.gossip.allow);
     const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy });
@@ -217,7 +221,7 @@ export class NodeAgent {
         const running = status[track]?.running ?? null;
         versions[track] = running?.version ?? null;
         codeHash[track] = running && app?.attested?.release === running.release ? app.attested.hash : (running?.code_hash ?? null);
-        const reason = status[track]?.reason;
+        const reason = this.source.waiting(track) ?? status[track]?.reason;
         if (reason) reasons[track] = reason.slice(0, 300);
       }
     }
@@ -225,12 +229,23 @@ export class NodeAgent {
     const smoke = app?.attested && this.smoke
       ? (this.smoke.verdict(app.attested.release) ?? { regressed: true, detail: 'pending: the smoke benchmark of this release has not finished' })
       : null;
+    const roles = this.roles(versions);
     return {
       node: this.node.id, versions, code_hash: codeHash,
       health: app?.health ?? 'unknown', error_rate: app?.errorRate ?? null,
       apply_state: applyStateOf(status), apply_reason: reasons, labels: this.labels,
       ...(smoke ? { smoke: { regressed: smoke.regressed, detail: smoke.detail } } : {}),
+      ...(Object.keys(roles).length > 0 ? { roles } : {}),
     };
+  }
+
+  /**
+   * A canary of a deployment in progress: the newest manifest aimed at this node, of the
+   * release it runs, names it in `rollout.canaries` (the fleet-wide manifest that completes a
+   * deployment names none, so the mark ends with it).
+   */
+  private roles(versions: Record<string, string | null>): Record<string, 'canary'> {
+    return canaryRoles(this.node.id, versions, (track) => this.source.payloads(track));
   }
 
   /** The smoke benchmark of the release running now, once the app answers healthy. */
@@ -293,5 +308,15 @@ export class NodeAgent {
     if (e.type === 'accepted') log.info({ module: 'gossip', ...e }, `accepted ${e.track}#${e.seq} from ${e.from}`);
     else log.warn({ module: 'gossip', ...e }, `gossip ${e.type}`);
   }
+}
+
+/** Per track, 'canary' when the newest manifest held for `node` is of the version it runs and names it a canary. */
+export function canaryRoles(node: string, versions: Record<string, string | null>, held: (track: string) => ManifestPayload[]): Record<string, 'canary'> {
+  const out: Record<string, 'canary'> = {};
+  for (const [track, version] of Object.entries(versions)) {
+    const mine = held(track).find((p) => p.targets === 'all' || p.targets.includes(node));
+    if (version !== null && mine?.version === version && mine.rollout?.canaries.includes(node)) out[track] = 'canary';
+  }
+  return out;
 }
 
