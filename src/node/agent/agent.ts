@@ -26,6 +26,7 @@ import { revocationCheck } from '../identity.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
 import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
+import { HeartbeatWrites } from './heartbeat-writes.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
@@ -63,6 +64,7 @@ export class NodeAgent {
   private readonly labels: Record<string, string>;
   /** Heartbeats heard since the last round, by node: the latest wins. */
   private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
+  private readonly heartbeatWrites: HeartbeatWrites;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
   /** The on-node smoke benchmark; null unless `app.smoke` is configured. */
@@ -75,6 +77,7 @@ export class NodeAgent {
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
+    this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
     const node = sourceNode(config, identity.nodeId);
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
@@ -151,7 +154,7 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
-    this.saveHeartbeats();
+    this.saveHeartbeats(true);
     this.saveMembers();
   }
 
@@ -225,13 +228,18 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  private saveHeartbeats(): void {
+  /** Changed heartbeats, and unchanged ones once per report_every (heartbeat-writes.ts); all at `force`. */
+  private saveHeartbeats(force = false): void {
     if (this.heard.size === 0) return;
     const { store } = this.deps;
     try {
-      store.tx(() => {
-        for (const [node, saved] of this.heard) store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify(saved));
-      });
+      const due = this.heartbeatWrites.due(this.heard, force);
+      if (due.length > 0) {
+        store.tx(() => {
+          for (const [node, json] of due) store.kv.set(HEARTBEAT_KEY_PREFIX + node, json);
+        });
+        this.heartbeatWrites.written(this.heard, due.map(([node]) => node));
+      }
       this.heard.clear();
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
