@@ -80,7 +80,7 @@ export class NodeAgent {
     this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
     const node = sourceNode(config, identity.nodeId);
     this.monitor = config.app && deps.engine
-      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
+      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir, o) => codeHash(dir, o)), ...(deps.log ? { log: deps.log } : {}) })
       : null;
     this.smoke = this.monitor && config.app?.smoke
       ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}), ...(deps.signal ? { signal: deps.signal } : {}) })

@@ -5,6 +5,7 @@
 import parsePrometheus from 'parse-prometheus-text-format';
 import type { AppConfig } from '../../core/config.js';
 import { toUpshiftError } from '../../core/errors.js';
+import { StatCache } from '../../adapters/stat-cache.js';
 import type { ApplyLog } from '../apply/context.js';
 import { probeHealth } from '../apply/probe.js';
 import { currentRelease } from '../apply/switch.js';
@@ -29,8 +30,11 @@ export interface AppMonitorDeps {
   /** Absolute app dir (releases/ and current live here). */
   appDir: string;
   clock: { now(): number };
-  codeHash: (dir: string) => Promise<{ hash: string }>;
+  /** With a cache: a re-attestation (adapters/code-hash-files.ts, stat-cache.ts). */
+  codeHash: (dir: string, opts?: { cache?: StatCache }) => Promise<{ hash: string }>;
   log?: ApplyLog;
+  /** Default: a StatCache on the wall clock. */
+  statCache?: StatCache;
 }
 
 /** The sum of every sample of one metric family (all label sets), or null when absent. */
@@ -66,8 +70,13 @@ export class AppMonitor {
   private samples: CounterSample[] = [];
   private attested: AppSnapshot['attested'] = null;
   private metricsProblem: string | null = null;
+  private readonly statCache: StatCache;
+  /** When every file was last read (the release and time of the last full hash). */
+  private lastFull: { release: string; at: number } | null = null;
 
-  constructor(private readonly deps: AppMonitorDeps) {}
+  constructor(private readonly deps: AppMonitorDeps) {
+    this.statCache = deps.statCache ?? new StatCache();
+  }
 
   snapshot(): AppSnapshot {
     return { health: this.health, healthDetail: this.healthDetail, errorRate: errorRate(this.samples), attested: this.attested };
@@ -99,7 +108,12 @@ export class AppMonitor {
       this.attested = null;
       return;
     }
-    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release));
+    const now = this.deps.clock.now();
+    // a new release, and every attest_full_every, is read whole; in between, the stat cache
+    const full = this.lastFull?.release !== release || now - this.lastFull.at >= this.deps.app.attest_full_every;
+    if (full) this.statCache.clear();
+    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release), { cache: this.statCache });
+    if (full) this.lastFull = { release, at: now };
     // switched while hashing: the release hashed is not what runs; the next probe attests again
     if (this.currentName() !== release) return;
     if (this.attested !== null && this.attested.release !== release) this.samples = [];
