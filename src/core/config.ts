@@ -137,6 +137,11 @@ const gossipSchema = z.strictObject({
   report_every: duration('5s'),
   fanout: z.int().min(1).max(16).default(3),
   interval: duration('1s'),
+  /**
+   * While nothing changes (this node's digest and heartbeat), the gap between pushes doubles
+   * from `interval` up to this; anything new pushes at once. Equal to `interval`: no back-off.
+   */
+  idle_interval: duration('8s'),
   anti_entropy: duration('10s'),
   suspect_after: duration('5s'),
   dead_after: duration('30s'),

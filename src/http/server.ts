@@ -9,7 +9,8 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
-import { createMetrics, type SourceView } from './metrics.js';
+import type { Registry } from 'prom-client';
+import type { SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
@@ -38,7 +39,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq, deps.source);
+  // prom-client (and its default collectors' timers) is loaded at the first scrape: many nodes
+  // are never scraped, and an idle daemon should not pay for it
+  let metrics: Promise<Registry> | null = null;
+  const registry = () => (metrics ??= import('./metrics.js')
+    .then((m) => m.createMetrics(deps.config, deps.store, deps.heldSeq, deps.source))
+    .catch((err: unknown) => {
+      metrics = null; // the next scrape tries again
+      throw err;
+    }));
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };
@@ -76,8 +85,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/v1/status', reads, async () => ({ ok: true, ...deps.status() }));
 
   app.get('/metrics', reads, async (_req, reply) => {
-    reply.header('content-type', metrics.contentType);
-    return metrics.metrics();
+    const r = await registry();
+    reply.header('content-type', r.contentType);
+    return r.metrics();
   });
 
   for (const plugin of deps.plugins ?? []) plugin(app);

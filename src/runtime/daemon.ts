@@ -10,14 +10,11 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { loadHttpExposure } from '../http/exposure.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
-import { joinRoute } from '../http/routes/join.js';
 import { buildServer, listenOptions } from '../http/server.js';
-import { handleJoin } from '../node/identity.js';
-import { Authority } from './authority.js';
-import { pipelineDeps } from './deps.js';
+import type { Authority } from './authority.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
-import { PipelineService } from './pipeline-service.js';
+import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
 import { nodeStatus, storedManifests } from './status.js';
 
@@ -50,7 +47,11 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
   // the pipeline reaches the fleet through this node's own gossip agent
   const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
-  const pipeline = config.authority ? new PipelineService(pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) })) : null;
+  // the pipeline (xstate, the stages, git, test-report parsers, cron) is loaded on the authority only
+  const authorityModules = config.authority ? await loadAuthorityModules() : null;
+  const pipeline = authorityModules
+    ? new authorityModules.PipelineService(authorityModules.pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) }))
+    : null;
   if (pipeline) {
     await pipeline.deps.loadSigners();
     // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
@@ -63,7 +64,8 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
   };
   const plugins: Array<(app: FastifyInstance) => void> = agent ? [gossipRoutes(agent, config.gossip)] : [];
-  if (pipeline) {
+  if (pipeline && authorityModules) {
+    const { joinRoute, handleJoin } = authorityModules;
     const keys = () => pipeline.deps.loadSigners();
     readiness.signing_keys = async () => void (await keys());
     // a source that cannot be fetched, or a tracked branch it lacks, means no new version ever runs
@@ -83,7 +85,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     heldSeq: (track) => held().payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
   });
-  const authority = pipeline ? new Authority(pipeline) : null;
+  const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
   const stop = async () => {
     await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
   };
@@ -108,6 +110,14 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
     stop,
   };
+}
+
+async function loadAuthorityModules() {
+  const [{ Authority }, { pipelineDeps }, { PipelineService }, { joinRoute }, { handleJoin }] = await Promise.all([
+    import('./authority.js'), import('./deps.js'), import('./pipeline-service.js'),
+    import('../http/routes/join.js'), import('../node/identity.js'),
+  ]);
+  return { Authority, pipelineDeps, PipelineService, joinRoute, handleJoin };
 }
 
 /** Refusals to bind name the setting and the address (EADDRINUSE is usually a second daemon). */

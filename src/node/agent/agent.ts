@@ -11,6 +11,7 @@ import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { Store } from '../../adapters/sqlite/store.js';
+import { IdleBackoff } from '../../gossip/idle-backoff.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
@@ -65,6 +66,7 @@ export class NodeAgent {
   /** Heartbeats heard since the last round, by node: the latest wins. */
   private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
   private readonly heartbeatWrites: HeartbeatWrites;
+  private readonly idle: IdleBackoff;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
   /** The on-node smoke benchmark; null unless `app.smoke` is configured. */
@@ -78,6 +80,7 @@ export class NodeAgent {
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
     this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
+    this.idle = new IdleBackoff(Math.max(1, Math.floor(config.gossip.idle_interval / config.gossip.interval)));
     const node = sourceNode(config, identity.nodeId);
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir, o) => codeHash(dir, o)), ...(deps.log ? { log: deps.log } : {}) })
@@ -143,7 +146,7 @@ export class NodeAgent {
       this.every('attest', app.attest_every, () => monitor.attest());
       if (this.smoke) this.every('smoke', app.health.interval, () => this.runSmoke());
     }
-    this.every('tick', interval, () => this.tick());
+    this.every('tick', interval, () => this.round(false));
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
     if (reportTo.length > 0) this.every('report', this.deps.config.gossip.report_every, () => this.node.report(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
@@ -160,12 +163,19 @@ export class NodeAgent {
 
 
 
-  /** One push round (what the interval timer runs); tests call it directly. */
+  /** One push round, whatever the idle back-off says (after a publish; tests call it directly). */
   async tick(): Promise<void> {
+    await this.round(true);
+  }
+
+  /** What the interval timer runs: on an idle node the pushes thin out (gossip/idle-backoff.ts). */
+  private async round(force: boolean): Promise<void> {
     this.source.refresh();
-    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat: this.heartbeat() });
+    const heartbeat = this.heartbeat();
+    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat });
     this.saveHeartbeats();
-    await this.node.tick();
+    const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
+    if (news || force) await this.node.tick();
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */

@@ -39,7 +39,13 @@ export interface AppMonitorDeps {
 
 /** The sum of every sample of one metric family (all label sets), or null when absent. */
 export function readCounter(text: string, name: string): number | null {
-  const family = parsePrometheus(text).find((f) => f.name === name);
+  // Only the family's own lines are parsed: an app's page is mostly other families, and it
+  // is read every health.interval. Comments name the family after `# HELP ` / `# TYPE `.
+  const own = text.split('\n').filter((line) => {
+    const rest = line.startsWith('# HELP ') || line.startsWith('# TYPE ') ? line.slice(7) : line;
+    return rest.startsWith(name) && /^[\s{]/.test(rest.slice(name.length));
+  });
+  const family = parsePrometheus(`${own.join('\n')}\n`).find((f) => f.name === name);
   if (!family) return null;
   let sum = 0;
   for (const m of family.metrics) {

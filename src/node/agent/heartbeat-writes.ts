@@ -11,16 +11,19 @@ export class HeartbeatWrites {
 
   constructor(private readonly refreshMs: number) {}
 
-  /** The entries of `heard` the store should get now (all of them when `force`). */
+  /**
+   * The entries of `heard` the store should get now: all of them when one is due (or at
+   * `force`), since a transaction costs its commit, not its rows; none otherwise. So the
+   * refreshes of every node fall in the same write rather than one write each.
+   */
   due(heard: ReadonlyMap<string, { at: number; heartbeat: Heartbeat }>, force = false): Array<[string, string]> {
-    const out: Array<[string, string]> = [];
+    let any = force;
     for (const [node, saved] of heard) {
-      const json = JSON.stringify(saved.heartbeat);
+      if (any) break;
       const last = this.stored.get(node);
-      if (!force && last !== undefined && last.json === json && saved.at - last.at < this.refreshMs) continue;
-      out.push([node, JSON.stringify(saved)]);
+      any = last === undefined || saved.at - last.at >= this.refreshMs || last.json !== JSON.stringify(saved.heartbeat);
     }
-    return out;
+    return any ? [...heard].map(([node, saved]) => [node, JSON.stringify(saved)]) : [];
   }
 
   /** After the transaction committed: what the store now holds. */

@@ -24,11 +24,20 @@ t.test('an unchanged heartbeat heard every round is written once per refresh int
   t.same(round(w, [['a', 7000, hb('a')]]), []);
 });
 
-t.test('a heartbeat whose content changed is written at once', async (t) => {
+t.test('a heartbeat whose content changed is written at once, with the others heard', async (t) => {
   const w = new HeartbeatWrites(5000);
   round(w, [['a', 1000, hb('a')], ['b', 1000, hb('b')]]);
-  t.same(round(w, [['a', 1500, hb('a', 'failing')], ['b', 1500, hb('b')]]), ['a']);
+  t.same(round(w, [['a', 1500, hb('a')], ['b', 1500, hb('b')]]), [], 'nothing changed: nothing written');
+  t.same(round(w, [['a', 1500, hb('a', 'failing')], ['b', 1500, hb('b')]]), ['a', 'b'], 'one write for all');
   t.same(round(w, [['a', 2000, hb('a', 'ok')]]), ['a'], 'and changing back is a change too');
+});
+
+t.test('refreshes of different nodes share one write', async (t) => {
+  const w = new HeartbeatWrites(5000);
+  round(w, [['a', 1000, hb('a')]]);
+  round(w, [['b', 3000, hb('b')]]);
+  t.same(round(w, [['a', 6000, hb('a')], ['b', 6000, hb('b')]]), ['a', 'b'], 'a is due and b goes with it');
+  t.same(round(w, [['a', 9000, hb('a')], ['b', 9000, hb('b')]]), [], 'so b is not due on its own at 8000');
 });
 
 t.test('the value written is the heartbeat with the time it was heard', async (t) => {
