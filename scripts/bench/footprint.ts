@@ -62,7 +62,7 @@ export async function benchFootprint(opts: FootprintOptions): Promise<object> {
     const [floor2, withPeers] = await idleReadings([bare.pid, pidOf(crowded)], opts.windowS) as [IdleReading, IdleReading];
 
     const summary = (rs: IdleReading[], base: IdleReading) => ({
-      cpu_pct: summarize(rs.map((r) => r.cpu_pct)),
+      cpu_pct: hundredths(rs.map((r) => r.cpu_pct)),
       rss_mb: summarize(rs.map((r) => r.rss_mb)),
       rss_ratio_to_bare_node: round1(Math.max(...rs.map((r) => r.rss_mb)) / base.rss_mb),
       bare_starts_per_minute: round1((Math.max(...rs.map((r) => r.cpu_pct)) * 600) / unitMs),
@@ -89,6 +89,15 @@ export async function benchFootprint(opts: FootprintOptions): Promise<object> {
     await fleet.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Median, min and max to 0.01 (summarize() rounds to 0.1, too coarse for a 1% target). */
+function hundredths(xs: number[]): { median: number; min: number; max: number } {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const r = (n: number) => Math.round(n * 100) / 100;
+  return { median: r(median), min: r(sorted[0]!), max: r(sorted.at(-1)!) };
 }
 
 function pidOf(d: Daemon): number {

@@ -35,7 +35,7 @@ export async function idleReadings(pids: readonly number[], seconds: number): Pr
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const wall = (performance.now() - t0) / 1000;
   return pids.map((pid, i) => ({
-    cpu_pct: round1(((cpuSecondsOf(pid) - (start[i] as number)) / wall) * 1000) / 10,
+    cpu_pct: Math.round(((cpuSecondsOf(pid) - (start[i] as number)) / wall) * 10_000) / 100,
     rss_mb: rssOf(pid),
   }));
 }

@@ -8,6 +8,7 @@ import { toUpshiftError } from '../../core/errors.js';
 import { StatCache } from '../../adapters/stat-cache.js';
 import type { ApplyLog } from '../apply/context.js';
 import { probeHealth } from '../apply/probe.js';
+import { getText } from './get-text.js';
 import { currentRelease } from '../apply/switch.js';
 import { join } from 'node:path';
 
@@ -139,9 +140,7 @@ export class AppMonitor {
     if (!metrics) return;
     let text: string;
     try {
-      const res = await fetch(metrics.url, { signal: AbortSignal.timeout(this.deps.app.health.timeout) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      text = await res.text();
+      text = await getText(metrics.url, this.deps.app.health.timeout);
     } catch (err) {
       const problem = (err as Error).message;
       // said once per change: an app that is down would otherwise log every interval
