@@ -10,9 +10,9 @@ import { defaultCliPath } from '../demo/fleet.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { generateKeyFile } from '../../src/trust/keyfile.js';
 import { startTimes } from './proc.js';
-import { progress, round1 } from './util.js';
+import { progress } from './util.js';
 
-const TARGET_RATIO = round1((0.25 / 0.13) * 10) / 10;
+const TARGET_RATIO = Math.round((0.25 / 0.13) * 100) / 100;
 
 export async function benchCliStart(opts: { runs: number }): Promise<object> {
   const dir = mkdtempSync(join(tmpdir(), 'upshift-bench-cli-'));
@@ -29,7 +29,7 @@ export async function benchCliStart(opts: { runs: number }): Promise<object> {
     let worst = 0;
     for (const [name, args] of Object.entries(commands)) {
       const t = startTimes([process.execPath, cli, ...args], opts.runs);
-      const ratio = round1((t.median / bare.median) * 10) / 10;
+      const ratio = Math.round((t.median / bare.median) * 100) / 100;
       worst = Math.max(worst, ratio);
       out[name] = { ms: t, ratio };
     }

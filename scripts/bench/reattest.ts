@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codeHash } from '../../src/adapters/code-hash-files.js';
 import { StatCache } from '../../src/adapters/stat-cache.js';
-import { makeRepo, progress, round1, summarize, timeOnce } from './util.js';
+import { makeRepo, progress, summarize, timeOnce } from './util.js';
 
 const RUNS = 5;
 const TARGET_RATIO = 0.1;
@@ -42,7 +42,7 @@ export async function benchReattest(opts: { files: number }): Promise<object> {
       full_hash_ms: f,
       cached_ms: c,
       files_from_cache: cachedFiles,
-      ratio: round1((c.median / f.median) * 100) / 100,
+      ratio: Math.round((c.median / f.median) * 100) / 100,
       target_ratio: TARGET_RATIO,
       meets_target: c.median <= TARGET_RATIO * f.median,
       note: 'Both read the same warm page cache; both list the tree with git ls-files. The cached pass lstat()s every tracked file and reads none.',
