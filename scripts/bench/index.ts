@@ -28,7 +28,10 @@ export const BENCHMARKS: readonly Benchmark[] = [
   // the same questions on a quiet machine: 20 daemons and their apps share 2 cores above
   // idle CPU and RSS at the default intervals, against a bare node in the same window (issue 9)
   { name: 'footprint_idle', run: () => benchFootprint({ nodes: 3, peers: 100, windowS: 60 }) },
-  { name: 'reattest_cached', run: () => benchReattest({ files: 10_000 }) },
+  {
+    name: 'reattest_cached',
+    run: () => benchReattest([{ files: 10_000, minBytes: 1024, maxBytes: 8192 }, { files: 1000, minBytes: 32_768, maxBytes: 262_144 }]),
+  },
   { name: 'cli_start', run: () => benchCliStart({ runs: 9 }) },
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];

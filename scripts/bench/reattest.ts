@@ -11,11 +11,24 @@ import { makeRepo, progress, summarize, timeOnce } from './util.js';
 const RUNS = 5;
 const TARGET_RATIO = 0.1;
 
-export async function benchReattest(opts: { files: number }): Promise<object> {
+export interface ReattestTree {
+  files: number;
+  minBytes: number;
+  maxBytes: number;
+}
+
+/** One result per tree: small files are the worst case (an lstat costs about a third of a read). */
+export async function benchReattest(trees: readonly ReattestTree[]): Promise<object> {
+  const results: object[] = [];
+  for (const tree of trees) results.push(await reattestTree(tree));
+  return { name: 'reattest_cached', trees: results };
+}
+
+async function reattestTree(opts: ReattestTree): Promise<object> {
   const dir = fs.mkdtempSync(join(tmpdir(), 'upshift-bench-reattest-'));
   try {
-    progress(`reattest: generating ${opts.files} files`);
-    const repo = await makeRepo(dir, opts.files, { minBytes: 1024, maxBytes: 8192, seed: 9 });
+    progress(`reattest: generating ${opts.files} files of ${opts.minBytes}-${opts.maxBytes} bytes`);
+    const repo = await makeRepo(dir, opts.files, { minBytes: opts.minBytes, maxBytes: opts.maxBytes, seed: 9 });
     // files younger than the cache's slack are racy and read every time, as git would
     await new Promise((r) => setTimeout(r, 3500));
     const cache = new StatCache();
@@ -36,7 +49,6 @@ export async function benchReattest(opts: { files: number }): Promise<object> {
     const f = summarize(fullMs);
     const c = summarize(cachedMs);
     return {
-      name: 'reattest_cached',
       files: repo.files,
       bytes: repo.bytes,
       full_hash_ms: f,
