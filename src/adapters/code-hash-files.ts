@@ -42,7 +42,7 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   const root = resolve(dir);
   // A git work tree (the authority's build, a node's fetched release) hashes its tracked
   // files; a tree without git metadata (an extracted bundle) hashes every file in it.
-  const index = fs.existsSync(`${root}/.git`) ? await lsFiles(root) : walkFiles(root);
+  const index = fs.existsSync(`${root}/.git`) ? await trackedFiles(root, opts.cache) : walkFiles(root);
   // Content hashes aligned with `index`; regular files are filled in after the bulk read.
   const contentSha = new Array<string>(index.length);
   const fileAt: number[] = [];
@@ -112,6 +112,28 @@ function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: 
     }
   }
   return { misses, stats, markedAt, bytes };
+}
+
+/**
+ * `git ls-files` of a work tree, or with a cache the listing kept from last time while the
+ * index file's stat key is unchanged and settled (the same rule as for files): one process
+ * spawn less per re-attestation. Any change to .git/index (a checkout, an edit) moves its ctime.
+ */
+async function trackedFiles(root: string, cache: StatCache | undefined): Promise<IndexEntry[]> {
+  if (!cache) return lsFiles(root);
+  cache.use(root);
+  const markedAt = cache.mark();
+  let st: fs.BigIntStats | undefined;
+  try {
+    st = fs.lstatSync(`${root}/.git/index`, { bigint: true });
+  } catch {
+    // no index file (a .git file of a linked work tree, or none yet): ask git
+  }
+  const kept = st ? (cache.listing(st) as IndexEntry[] | null) : null;
+  if (kept) return kept;
+  const entries = await lsFiles(root);
+  if (st) cache.keepListing(st, entries, markedAt);
+  return entries;
 }
 
 interface IndexEntry {

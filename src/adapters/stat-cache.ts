@@ -39,16 +39,34 @@ export class StatCache {
     this.slackNs = BigInt(opts.slackMs ?? 3000) * 1_000_000n;
   }
 
+  /** The tree's listing (git ls-files), kept under the index file's stat key. */
+  private kept: { key: Entry; listing: readonly unknown[] } | null = null;
+
   /** Entries hold for one tree: another root (a switch to a new release) starts empty. */
   use(root: string): void {
     if (root === this.root) return;
     this.root = root;
-    this.entries.clear();
+    this.clear();
   }
 
   /** Forget everything (the full re-hash). */
   clear(): void {
     this.entries.clear();
+    this.kept = null;
+  }
+
+  /** The listing kept for an index file with this stat, if unchanged and settled. */
+  listing(st: BigIntStats): readonly unknown[] | null {
+    const k = this.kept;
+    if (k === null || !k.key.settled) return null;
+    const same = k.key.ino === st.ino && k.key.size === st.size && k.key.mtimeNs === st.mtimeNs && k.key.ctimeNs === st.ctimeNs;
+    return same ? k.listing : null;
+  }
+
+  keepListing(st: BigIntStats, listing: readonly unknown[], markedAt: bigint): void {
+    const cutoff = markedAt - this.slackNs;
+    const settled = st.mtimeNs < cutoff && st.ctimeNs < cutoff;
+    this.kept = { key: { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, sha256: '', settled }, listing };
   }
 
   get size(): number {

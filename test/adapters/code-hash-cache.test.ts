@@ -102,3 +102,13 @@ t.test('a tracked file gone from disk still fails the hash with the cache', asyn
   (await import('node:fs')).rmSync(join(repo.dir, 'lib/c.txt'));
   await t.rejects(codeHash(repo.dir, { cache }), { code: 'E_WORKTREE' });
 });
+
+t.test('the tracked set comes from the index again when it changes (a file added and committed)', async (t) => {
+  const repo = tree(t);
+  const cache = new StatCache({ now: () => Date.now() + 10_000 });
+  const before = await codeHash(repo.dir, { cache });
+  repo.commit('v2', { 'lib/d.txt': 'ddd\n' });
+  const after = await codeHash(repo.dir, { cache });
+  t.equal(after.files, before.files + 1, 'the new file is listed');
+  t.equal(after.hash, (await codeHash(repo.dir)).hash);
+});
