@@ -1,7 +1,7 @@
 // What a process costs, read from /proc (Linux), and the bare-node baselines every footprint
 // figure is divided by: this machine is shared, so only ratios measured in the same run compare.
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { round1, summarize, type Timing } from './util.js';
 
 const TICKS_PER_SECOND = 100; // USER_HZ; 100 on every Linux this runs on
@@ -47,17 +47,30 @@ export function bareIdleNode(): { pid: number; stop: () => void } {
   return { pid: child.pid, stop: () => void child.kill('SIGKILL') };
 }
 
-/** Wall time of a command, in ms, median of `runs` after one warm-up. */
-export function startTimes(argv: readonly string[], runs: number, env: NodeJS.ProcessEnv = process.env): Timing {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  const once = () => {
+/**
+ * Wall time of a command in ms, and its CPU time (user + sys, from GNU time), medians of
+ * `runs` after one warm-up. On a shared machine the CPU time is the steadier of the two.
+ */
+export function startTimes(argv: readonly string[], runs: number, env: NodeJS.ProcessEnv = process.env): { wall: Timing; cpu: Timing | null } {
+  const timed = existsSync(GNU_TIME);
+  const once = (): [number, number] => {
     const t = performance.now();
-    execFileSync(cmd, args, { stdio: 'ignore', env });
-    return performance.now() - t;
+    if (!timed) {
+      execFileSync(argv[0] as string, argv.slice(1), { stdio: 'ignore', env });
+      return [performance.now() - t, NaN];
+    }
+    const r = spawnSync(GNU_TIME, ['-f', '%U %S', ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const wall = performance.now() - t;
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
+    const [user = NaN, sys = NaN] = (r.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+    return [wall, (user + sys) * 1000];
   };
   once();
-  return summarize(Array.from({ length: runs }, once));
+  const samples = Array.from({ length: runs }, once);
+  return { wall: summarize(samples.map((s) => s[0])), cpu: timed ? summarize(samples.map((s) => s[1])) : null };
 }
+
+const GNU_TIME = '/usr/bin/time';
 
 /** CPU ms of one `node -e 0`: the unit idle CPU is expressed in (start-ups per minute). */
 export function bareStartCpuMs(runs: number): number {
