@@ -58,15 +58,11 @@ export class StatCache {
   /** The listing kept for an index file with this stat, if unchanged and settled. */
   listing(st: BigIntStats): readonly unknown[] | null {
     const k = this.kept;
-    if (k === null || !k.key.settled) return null;
-    const same = k.key.ino === st.ino && k.key.size === st.size && k.key.mtimeNs === st.mtimeNs && k.key.ctimeNs === st.ctimeNs;
-    return same ? k.listing : null;
+    return k !== null && k.key.settled && sameKey(k.key, st) ? k.listing : null;
   }
 
   keepListing(st: BigIntStats, listing: readonly unknown[], markedAt: bigint): void {
-    const cutoff = markedAt - this.slackNs;
-    const settled = st.mtimeNs < cutoff && st.ctimeNs < cutoff;
-    this.kept = { key: { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, sha256: '', settled }, listing };
+    this.kept = { key: this.entryOf(st, '', markedAt), listing };
   }
 
   get size(): number {
@@ -76,9 +72,7 @@ export class StatCache {
   /** The recorded hash of `path` if its stat is unchanged and was settled when recorded, else null. */
   lookup(path: string, st: BigIntStats): string | null {
     const e = this.entries.get(path);
-    if (e === undefined || !e.settled || !st.isFile()) return null;
-    const same = e.ino === st.ino && e.size === st.size && e.mtimeNs === st.mtimeNs && e.ctimeNs === st.ctimeNs;
-    return same ? e.sha256 : null;
+    return e !== undefined && e.settled && st.isFile() && sameKey(e, st) ? e.sha256 : null;
   }
 
   /** The time to pass to record() for files stat'ed from now on: take it before the stats. */
@@ -88,13 +82,22 @@ export class StatCache {
 
   /** `st` was taken before the read that gave `sha256`, and `markedAt` (mark()) before `st`. */
   record(path: string, st: BigIntStats, sha256: string, markedAt: bigint): void {
+    this.entries.set(path, this.entryOf(st, sha256, markedAt));
+  }
+
+  /** The racy rule: both timestamps older than the recording by more than the slack. */
+  private entryOf(st: BigIntStats, sha256: string, markedAt: bigint): Entry {
     const cutoff = markedAt - this.slackNs;
     const settled = st.mtimeNs < cutoff && st.ctimeNs < cutoff;
-    this.entries.set(path, { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, sha256, settled });
+    return { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, sha256, settled };
   }
 
   /** Drop entries for paths no longer tracked. */
   keepOnly(paths: ReadonlySet<string>): void {
     for (const path of this.entries.keys()) if (!paths.has(path)) this.entries.delete(path);
   }
+}
+
+function sameKey(e: Entry, st: BigIntStats): boolean {
+  return e.ino === st.ino && e.size === st.size && e.mtimeNs === st.mtimeNs && e.ctimeNs === st.ctimeNs;
 }

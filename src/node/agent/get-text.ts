@@ -7,7 +7,7 @@ import { request as httpsRequest } from 'node:https';
 /** A metrics page larger than this is not an app's metrics page. */
 const MAX_BYTES = 8 * 1024 * 1024;
 
-/** The body of a 2xx answer as UTF-8; rejects on any other status, a network error, `timeoutMs` or an oversize body. */
+/** The body of a 2xx answer as UTF-8; rejects on another status, a network error, `timeoutMs` or an oversize body. */
 export function getText(url: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let done = false;
