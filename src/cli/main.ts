@@ -2,8 +2,7 @@
 // upshift's command line. Commands are thin: they parse, call runtime/ and print.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { commandName, registerCommands } from './commands/index.js';
-import { Session } from './shared.js';
+import { commandName, commandsFor, registerCommands } from './commands/index.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,7 +16,11 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .option('-c, --config <path>', 'config file (default: $UPSHIFT_CONFIG or ./upshift.yaml)')
     .showHelpAfterError()
     .exitOverride();
-  await registerCommands(program, new Session(program), argv);
+  // `--version` alone loads no command and none of what commands share (config, store, logger)
+  if (commandsFor(argv).length > 0) {
+    const { Session } = await import('./shared.js');
+    await registerCommands(program, new Session(program), argv);
+  }
   return program;
 }
 

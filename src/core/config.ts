@@ -114,6 +114,11 @@ const appSchema = z.strictObject({
   smoke: z.strictObject({ command, tolerance: z.number().min(0).max(10).default(0.1), timeout: duration('2m') }).optional(),
   /** How often the running release is hashed again, so a heartbeat attests what is on disk now. */
   attest_every: duration('1m'),
+  /**
+   * Between these, a re-attestation reads only files whose inode, size, mtime or ctime changed
+   * (a stat cache, as git's index); every attest_full_every it reads every file again.
+   */
+  attest_full_every: duration('1h'),
   healthy_deadline: duration('5m'),
   min_healthy: duration('10s'),
   keep_releases: z.int().min(2).default(3),
@@ -145,6 +150,11 @@ const gossipSchema = z.strictObject({
   report_every: duration('5s'),
   fanout: z.int().min(1).max(16).default(3),
   interval: duration('1s'),
+  /**
+   * While nothing changes (this node's digest and heartbeat), the gap between pushes doubles
+   * from `interval` up to this; anything new pushes at once. Equal to `interval`: no back-off.
+   */
+  idle_interval: duration('8s'),
   anti_entropy: duration('10s'),
   suspect_after: duration('5s'),
   dead_after: duration('30s'),

@@ -9,7 +9,8 @@ import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
-import { createMetrics, type GossipView, type SourceView } from './metrics.js';
+import type { Registry } from 'prom-client';
+import type { GossipView, SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
@@ -42,12 +43,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store, {
-    heldSeq: deps.heldSeq,
-    ...(deps.source ? { source: deps.source } : {}),
-    ...(deps.gossip ? { gossip: deps.gossip } : {}),
-    ...(deps.now ? { now: deps.now } : {}),
-  });
+  // prom-client (and its default collectors' timers) is loaded at the first scrape: many nodes
+  // are never scraped, and an idle daemon should not pay for it
+  let metrics: Promise<Registry> | null = null;
+  const registry = () => (metrics ??= import('./metrics.js')
+    .then((m) => m.createMetrics(deps.config, deps.store, {
+      heldSeq: deps.heldSeq,
+      ...(deps.source ? { source: deps.source } : {}),
+      ...(deps.gossip ? { gossip: deps.gossip } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    }))
+    .catch((err: unknown) => {
+      metrics = null; // the next scrape tries again
+      throw err;
+    }));
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };
@@ -85,8 +94,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/v1/status', reads, async () => ({ ok: true, ...(await deps.status()) }));
 
   app.get('/metrics', reads, async (_req, reply) => {
-    reply.header('content-type', metrics.contentType);
-    return metrics.metrics();
+    const r = await registry();
+    reply.header('content-type', r.contentType);
+    return r.metrics();
   });
 
   for (const plugin of deps.plugins ?? []) plugin(app);

@@ -1,8 +1,8 @@
 // Reading upshift.yaml: YAML (duplicate keys are an error), zod validation, then paths
 // made absolute relative to the file, so the daemon behaves the same from any cwd.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 import { validateConfig, type Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
@@ -67,7 +67,10 @@ export function loadConfig(path: string): LoadedConfig {
  */
 function checkPoll(config: Config, source: string): void {
   const poll = config.authority?.poll;
-  if (poll === undefined || cron.validate(poll)) return;
+  if (poll === undefined) return;
+  // loaded here, on the authority only: every CLI command reads the config
+  const cron = createRequire(import.meta.url)('node-cron') as typeof import('node-cron');
+  if (cron.validate(poll)) return;
   const problem = {
     path: 'authority.poll',
     message: `expected a cron expression (5 fields, or 6 with seconds first), got ${JSON.stringify(poll)}`,

@@ -9,19 +9,14 @@ import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Store } from '../adapters/sqlite/store.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
-import { joinRoute } from '../http/routes/join.js';
-import { otaRoutes } from '../http/ota-routes.js';
 import { loadHttpExposure, requireReadToken } from '../http/exposure.js';
 import { toolsRoute } from '../http/routes/tools.js';
 import { buildServer, listenOptions } from '../http/server.js';
-import { handleJoin } from '../node/identity.js';
-import { joinInfo } from '../node/join-info.js';
-import { Authority } from './authority.js';
-import { DeploymentDriver } from './deployment-driver.js';
-import { pipelineDeps } from './deps.js';
+import type { Authority } from './authority.js';
+import type { DeploymentDriver } from './deployment-driver.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
-import { PipelineService } from './pipeline-service.js';
+import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
 import { nodeStatus, storedManifests } from './status.js';
 
@@ -54,7 +49,11 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
   // the pipeline reaches the fleet through this node's own gossip agent
   const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
-  const pipeline = config.authority ? new PipelineService(pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) })) : null;
+  // the pipeline (xstate, the stages, git, test-report parsers, cron) is loaded on the authority only
+  const authorityModules = config.authority ? await loadAuthorityModules() : null;
+  const pipeline = authorityModules
+    ? new authorityModules.PipelineService(authorityModules.pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) }))
+    : null;
   if (pipeline) {
     await pipeline.deps.loadSigners();
     // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
@@ -67,7 +66,8 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
   };
   const plugins: Array<(app: FastifyInstance) => void> = agent ? [gossipRoutes(agent, config.gossip)] : [];
-  if (pipeline) {
+  if (pipeline && authorityModules) {
+    const { joinRoute, handleJoin, joinInfo, otaRoutes } = authorityModules;
     const keys = () => pipeline.deps.loadSigners();
     readiness.signing_keys = async () => void (await keys());
     // a source that cannot be fetched, or a tracked branch it lacks, means no new version ever runs
@@ -106,8 +106,9 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
     now: () => clock.now(),
   });
-  const authority = pipeline ? new Authority(pipeline) : null;
-  const deployments = pipeline ? new DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
+  const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
+  const deployments: DeploymentDriver | null = pipeline && authorityModules
+    ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
   const stop = async () => {
     toolsStop.abort();
     await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
@@ -134,6 +135,16 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
     stop,
   };
+}
+
+async function loadAuthorityModules() {
+  const [{ Authority }, { pipelineDeps }, { PipelineService }, { joinRoute }, { handleJoin }, { joinInfo }, { otaRoutes }, { DeploymentDriver }] =
+    await Promise.all([
+      import('./authority.js'), import('./deps.js'), import('./pipeline-service.js'),
+      import('../http/routes/join.js'), import('../node/identity.js'), import('../node/join-info.js'),
+      import('../http/ota-routes.js'), import('./deployment-driver.js'),
+    ]);
+  return { Authority, pipelineDeps, PipelineService, joinRoute, handleJoin, joinInfo, otaRoutes, DeploymentDriver };
 }
 
 /** Refusals to bind name the setting and the address (EADDRINUSE is usually a second daemon). */

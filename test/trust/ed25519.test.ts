@@ -101,3 +101,33 @@ t.test('a small-order key never reaches the node:crypto path', async (t) => {
   const forged = hex(IDENTITY + '00'.repeat(32));
   t.notOk(verifySignature(forged, new TextEncoder().encode('x'), hex(IDENTITY)));
 });
+
+t.test('OpenSSL and noble agree: same signatures, same verdicts on good and tampered ones', async (t) => {
+  for (let i = 0; i < 20; i++) {
+    const seed = ed.utils.randomSecretKey();
+    const pub = trustCheckedKey(publicKeyFromSeed(seed));
+    const msg = ed.etc.randomBytes(i * 37);
+    const sig = signBytes(msg, seed);
+    t.equal(toHex(sig), toHex(ed.sign(msg, seed)), 'signing is deterministic: the same bytes as noble');
+    t.ok(verifySignature(sig, msg, pub));
+    const bad = Uint8Array.from(sig);
+    bad[i % 64] = (bad[i % 64] as number) ^ 1;
+    t.equal(verifySignature(bad, msg, pub), ed.verify(bad, msg, pub, { zip215: false }), `flipped byte ${i % 64}`);
+  }
+});
+
+t.test('a signature with S + L (the malleable twin) is refused', async (t) => {
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  let s = 0n;
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(RFC_SIG[i] as number);
+  const twin = Uint8Array.from(RFC_SIG);
+  let v = s + L;
+  for (let i = 32; i < 64; i++) {
+    twin[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  for (const key of [RFC_PUB, trustCheckedKey(Uint8Array.from(RFC_PUB))]) {
+    t.notOk(verifySignature(twin, new Uint8Array(), key));
+    t.ok(verifySignature(RFC_SIG, new Uint8Array(), key), 'the original still verifies');
+  }
+});

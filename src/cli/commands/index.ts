@@ -42,11 +42,16 @@ export function commandName(argv: readonly string[]): string | null {
   return null;
 }
 
-export async function registerCommands(program: Command, session: Session, argv: readonly string[]): Promise<void> {
+/** The commands an argv needs registered: the one it names, none for `--version`, else all. */
+export function commandsFor(argv: readonly string[]): string[] {
   const name = commandName(argv);
-  const wanted = name !== null && name in COMMANDS ? [name]
+  return name !== null && name in COMMANDS ? [name]
     : name === null && argv.some((a) => a === '-V' || a === '--version') ? []
       : Object.keys(COMMANDS);
+}
+
+export async function registerCommands(program: Command, session: Session, argv: readonly string[]): Promise<void> {
+  const wanted = commandsFor(argv);
   const registers = await Promise.all(wanted.map((n) => (COMMANDS[n] as () => Promise<Register>)()));
   // one module may register several commands (tools, tool, mcp): each register runs once
   for (const register of new Set(registers)) register(program, session);

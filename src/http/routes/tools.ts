@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CODES, UpshiftError } from '../../core/errors.js';
-import { callTool, type ToolEnv } from '../../tools/index.js';
+import type { ToolEnv } from '../../tools/index.js';
 import { perAddressLimit } from '../body-limits.js';
 
 const TOOL_BODY_BYTES = 64 * 1024;
@@ -29,6 +29,8 @@ export function toolsRoute(token: string | null, env: (actor: string) => ToolEnv
     };
     const opts = { bodyLimit: TOOL_BODY_BYTES, onRequest: [perAddressLimit(CALLS_PER_ADDRESS_PER_SEC), guard] };
     app.post<{ Params: { name: string } }>('/v1/tools/:name', opts, async (req, reply) => {
+      // the tools (services, pipeline) load at the first call: most daemons never serve one
+      const { callTool } = await import('../../tools/index.js');
       const answer = await callTool(env(`http:${req.ip}`), req.params.name, req.body ?? {});
       return reply.status(answer.ok ? 200 : CODES[answer.error.code].status).send(answer);
     });

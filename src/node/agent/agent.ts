@@ -13,6 +13,7 @@ import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { Store } from '../../adapters/sqlite/store.js';
+import { IdleBackoff } from '../../gossip/idle-backoff.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
@@ -28,6 +29,7 @@ import { revocationCheck } from '../identity.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
 import { applyStateOf, toNodeState } from './reports.js';
+import { HeartbeatWrites } from './heartbeat-writes.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
@@ -80,6 +82,8 @@ export class NodeAgent {
   private readonly labels: Record<string, string>;
   /** Heartbeats heard since the last round, by node: the latest wins. */
   private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
+  private readonly heartbeatWrites: HeartbeatWrites;
+  private readonly idle: IdleBackoff;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
   /** The on-node smoke benchmark; null unless `app.smoke` is configured. */
@@ -92,9 +96,11 @@ export class NodeAgent {
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
+    this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
+    this.idle = new IdleBackoff(Math.max(1, Math.floor(config.gossip.idle_interval / config.gossip.interval)));
     const node = sourceNode(config, identity.nodeId);
     this.monitor = config.app && deps.engine
-      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
+      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir, o) => codeHash(dir, o)), ...(deps.log ? { log: deps.log } : {}) })
       : null;
     this.smoke = this.monitor && config.app?.smoke
       ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}), ...(deps.signal ? { signal: deps.signal } : {}) })
@@ -174,7 +180,7 @@ export class NodeAgent {
       this.every('attest', app.attest_every, () => monitor.attest());
       if (this.smoke) this.every('smoke', app.health.interval, () => this.runSmoke());
     }
-    this.every('tick', interval, () => this.tick());
+    this.every('tick', interval, () => this.round(false));
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
     if (reportTo.length > 0) this.every('report', this.deps.config.gossip.report_every, () => this.node.report(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
@@ -185,18 +191,25 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
-    await this.saveHeartbeats();
+    await this.saveHeartbeats(true);
     await this.saveMembers();
   }
 
 
 
-  /** One push round (what the interval timer runs); tests call it directly. */
+  /** One push round, whatever the idle back-off says (after a publish; tests call it directly). */
   async tick(): Promise<void> {
+    await this.round(true);
+  }
+
+  /** What the interval timer runs: on an idle node the pushes thin out (gossip/idle-backoff.ts). */
+  private async round(force: boolean): Promise<void> {
     this.source.refresh();
-    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat: this.heartbeat() });
+    const heartbeat = this.heartbeat();
+    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat });
     await this.saveHeartbeats();
-    await this.node.tick();
+    const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
+    if (news || force) await this.node.tick();
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
@@ -270,12 +283,17 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  private async saveHeartbeats(): Promise<void> {
+  /** Changed heartbeats, and unchanged ones once per report_every (heartbeat-writes.ts); all at `force`. */
+  private async saveHeartbeats(force = false): Promise<void> {
     if (this.heard.size === 0) return;
-    const states = [...this.heard.values()].map((h) => toNodeState(h.heartbeat, h.at));
+    // what arrives while the write is in flight belongs to the next round
+    const heard = new Map(this.heard);
     this.heard.clear();
     try {
-      await this.deps.store.fleet.record(states);
+      const due = this.heartbeatWrites.due(heard, force);
+      if (due.length === 0) return;
+      await this.deps.store.fleet.record([...heard.values()].map((h) => toNodeState(h.heartbeat, h.at)));
+      this.heartbeatWrites.written(heard, due.map(([node]) => node));
     } catch (err) {
       // the next round saves newer ones; a heartbeat is not worth retrying
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, posix, win32 } from 'node:path';
-import { extract, Parser, ReadEntry } from 'tar';
+// node-tar is loaded when a bundle is unpacked: most nodes never get one
+import type { ReadEntry } from 'tar';
 import { UpshiftError } from '../../core/errors.js';
 
 export interface BundleRequest {
@@ -283,6 +284,7 @@ async function scan(tmp: string, dir: string, limits: Pick<BundleRequest, 'maxUn
   let bad: UpshiftError | undefined;
   let entries = 0;
   let bytes = 0;
+  const { Parser } = await import('tar');
   const parser = new Parser({ strict: true });
   const count = (entry: ReadEntry): void => {
     entries += 1;
@@ -343,14 +345,15 @@ async function scan(tmp: string, dir: string, limits: Pick<BundleRequest, 'maxUn
 
 async function unpack(tmp: string, dir: string): Promise<void> {
   let bad: UpshiftError | undefined;
+  const tar = await import('tar');
   try {
-    await extract({
+    await tar.extract({
       file: tmp,
       cwd: dir,
       strict: true,
       preserveOwner: false, // node-tar would chown as root by default
       filter: (path, entry) => {
-        if (!(entry instanceof ReadEntry)) return false;
+        if (!(entry instanceof tar.ReadEntry)) return false;
         // Checked again: the scan read the same file, but this costs nothing.
         const problem = entryProblem(path, entry.type, dir);
         if (problem !== null) {

@@ -55,7 +55,9 @@ interface Peer {
 async function startPeer(id: string, serial: number, seeds: string[], opts: { certifyUrl?: boolean } = {}): Promise<Peer> {
   const dir = tempDir(t, `upshift-agent-${id}-`);
   // every peer here calls from 127.0.0.1: the per-address limit is tested in test/http/gossip-limits.test.ts
-  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id, labels: { region: 'here' } }, trust, gossip: { max_body_bytes: MAX_BODY, rate_limit_per_address: 10_000 } });
+  // report_every 1ms: every heartbeat heard is written, not only changed ones (heartbeat-writes.ts)
+  const gossip = { max_body_bytes: MAX_BODY, rate_limit_per_address: 10_000, report_every: '1ms' };
+  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id, labels: { region: 'here' } }, trust, gossip });
   const store = Store.open(join(dir, 'upshift.db'), () => Date.now());
   const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
   let agent: NodeAgent | null = null;
