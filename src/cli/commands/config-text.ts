@@ -41,6 +41,9 @@ ${advertise}
   # Peers greeted at start: the authority's URL (e.g. ["https://auth.example:7400"]), so this
   # node is heard and learns the others. \`upshift join --trust\` fills it in.
   seeds: ${seeds}
+  # While nothing changes, pushes thin out from gossip.interval (1s) up to this; anything
+  # new pushes at once. Set it to the interval to push every round.
+  # idle_interval: 8s
 
 ${http}`;
 }
@@ -71,6 +74,8 @@ export const APP_SECTION = `# The application this node runs. Without this secti
 #   # smoke: { command: "node bench/smoke.js", tolerance: 0.1, timeout: 2m }   # canary criterion 5
 #   healthy_deadline: 5m   # a new release must answer health within this
 #   min_healthy: 10s       # and then stay healthy this long to be confirmed
+#   attest_every: 1m       # re-hash current from a stat cache (inode, size, mtime, ctime)
+#   attest_full_every: 1h  # and read every file again this often
 #
 # (b) A plain process the restart command starts in the background (the daemon starts it
 # again at boot when its health probe fails):
