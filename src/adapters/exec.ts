@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { UpshiftError } from '../core/errors.js';
 import type { Exec, ExecRequest, ExecResult } from '../core/ports.js';
+import { switchUser } from './switch-user.js';
 
 export const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_TAIL_BYTES = 64 * 1024;
@@ -38,12 +39,12 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
   // Starting work that the caller already gave up on would only create something to clean up.
   if (req.signal?.aborted) return result({ cancelled: true });
 
-  const child = spawn('/bin/sh', ['-c', req.command], {
+  // libuv drops supplementary groups (setgroups) before setgid/setuid in the child
+  const as = switchUser('/bin/sh', ['-c', req.command], req.uid, req.gid);
+  const child = spawn(as.file, as.args, {
     cwd: req.cwd,
     env: req.inheritEnv === false ? { ...req.env } : { ...process.env, ...req.env },
-    // libuv drops supplementary groups (setgroups) before setgid/setuid in the child
-    ...(req.uid !== undefined ? { uid: req.uid } : {}),
-    ...(req.gid !== undefined ? { gid: req.gid } : {}),
+    ...as.ids,
     detached: true, // own process group: pgid = pid, so -pid reaches every descendant
     stdio: ['ignore', 'pipe', 'pipe'],
   });
