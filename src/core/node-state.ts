@@ -20,6 +20,8 @@ export interface TrackState {
   reason: string | null;
   /** The code hash of the running release as the node last attested it from disk. */
   codeHash: string | null;
+  /** `canary` while the manifest the node runs names it a canary of a deployment. */
+  role?: 'canary';
 }
 
 /** The smoke benchmark of the release the node runs now. */

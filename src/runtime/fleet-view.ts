@@ -21,6 +21,8 @@ export interface FleetNodeView {
   revoked: boolean;
   tracks: Record<string, {
     version: string | null; seq: number | null; state: string; reason: string | null;
+    /** `canary` while the node runs a deployment's canary manifest; null otherwise. */
+    role: 'canary' | null;
     /** The newest held manifest that targets this node (fleet-wide or naming it): what it should run. */
     due: number | null;
     behind: boolean;
@@ -49,7 +51,7 @@ export async function fleetView(config: Config, store: Store, now: number, heldV
       // is a rollback addressed to the canaries only.
       const due = newestFor(sets[track] ?? [], r.node)?.seq ?? null;
       const behind = due !== null && (t.seq === null || t.seq < due || t.apply !== 'confirmed');
-      tracks[track] = { version: t.version, seq: t.seq, state: t.apply, reason: t.reason, due, behind };
+      tracks[track] = { version: t.version, seq: t.seq, state: t.apply, reason: t.reason, role: t.role ?? null, due, behind };
     }
     return {
       // the certified labels where this node holds the certificate (the authority): those place canaries

@@ -200,7 +200,8 @@ t.test('a node daemon killed at an apply step comes back with a valid current an
   // releases straight to one node, committed on a branch the authority's pipeline does not track
   execFileSync('git', ['symbolic-ref', 'HEAD', 'refs/heads/side'], { cwd: fleet.repoDir });
   const node = fleet.nodes[2] as Daemon;
-  let seq = Math.max(...store.manifests.list('testnet').map((m) => m.seq));
+  // one seq line: the pipeline's manifests and the deployments' waves
+  let seq = Math.max(...store.manifests.list('testnet').map((m) => m.seq), store.deployments.maxSeq('testnet') ?? 0);
   for (const [i, point] of ['apply:fetched', 'apply:switched', 'apply:probation'].entries()) {
     await fleet.stopDaemon(node);
     await fleet.startDaemon(node, { UPSHIFT_FAILPOINTS: point });

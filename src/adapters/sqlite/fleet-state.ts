@@ -9,7 +9,7 @@ interface NodeRow {
   smoke_regressed: number | null; smoke_detail: string | null;
 }
 interface TrackRow {
-  node: string; track: string; version: string | null; seq: number | null; apply: string; reason: string | null; code_hash: string | null;
+  node: string; track: string; version: string | null; seq: number | null; apply: string; reason: string | null; code_hash: string | null; role: 'canary' | null;
 }
 
 export class FleetStateTable implements FleetStateStore {
@@ -25,14 +25,14 @@ export class FleetStateTable implements FleetStateStore {
       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET heard_at = excluded.heard_at, labels = excluded.labels,
       health = excluded.health, error_rate = excluded.error_rate, smoke_regressed = excluded.smoke_regressed, smoke_detail = excluded.smoke_detail`);
     const clear = this.db.prepare('DELETE FROM fleet_tracks WHERE node = ?');
-    const track = this.db.prepare('INSERT INTO fleet_tracks (node, track, version, seq, apply, reason, code_hash) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const track = this.db.prepare('INSERT INTO fleet_tracks (node, track, version, seq, apply, reason, code_hash, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     // one transaction (one fsync) for a whole round of heartbeats
     this.db.transaction(() => {
       for (const s of states) {
         const smoke = s.smoke === null ? null : s.smoke.regressed ? 1 : 0;
         upsert.run(s.node, s.heardAt, JSON.stringify(s.labels), s.health, s.errorRate, smoke, s.smoke?.detail ?? null);
         clear.run(s.node);
-        for (const [name, t] of Object.entries(s.tracks)) track.run(s.node, name, t.version, t.seq, t.apply, t.reason, t.codeHash);
+        for (const [name, t] of Object.entries(s.tracks)) track.run(s.node, name, t.version, t.seq, t.apply, t.reason, t.codeHash, t.role ?? null);
       }
     })();
   }
@@ -67,7 +67,7 @@ function assemble(rows: NodeRow[], trackRows: TrackRow[]): NodeState[] {
   const byNode = new Map<string, Record<string, TrackState>>();
   for (const t of trackRows) {
     const tracks = byNode.get(t.node) ?? {};
-    tracks[t.track] = { version: t.version, seq: t.seq, apply: t.apply, reason: t.reason, codeHash: t.code_hash };
+    tracks[t.track] = { version: t.version, seq: t.seq, apply: t.apply, reason: t.reason, codeHash: t.code_hash, ...(t.role ? { role: t.role } : {}) };
     byNode.set(t.node, tracks);
   }
   return rows.map((r) => ({

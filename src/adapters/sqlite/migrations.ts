@@ -8,6 +8,7 @@ import { MIGRATION_007_RUN_PLANS } from './migration-007-run-plans.js';
 import { MIGRATION_008_FLEET_STATE } from './migration-008-fleet-state.js';
 import { MIGRATION_009_DEPLOYMENTS } from './migration-009-deployments.js';
 import { MIGRATION_010_BENCHMARK_REGISTRY } from './migration-010-benchmark-registry.js';
+import { MIGRATION_011_FLEET_ROLES } from './migration-011-fleet-roles.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -149,4 +150,5 @@ CREATE TABLE kv (
   MIGRATION_008_FLEET_STATE,
   MIGRATION_009_DEPLOYMENTS,
   MIGRATION_010_BENCHMARK_REGISTRY,
+  MIGRATION_011_FLEET_ROLES,
 ];

@@ -34,6 +34,7 @@ export function toNodeState(hb: Heartbeat, at: number): NodeState {
       apply: states[track]?.state ?? IDLE,
       reason: hb.apply_reason?.[track] || null,
       codeHash: hb.code_hash[track] ?? null,
+      ...(hb.roles?.[track] ? { role: hb.roles[track] } : {}),
     };
   }
   return {
