@@ -10,7 +10,8 @@ async function setup(t: Tap.Test, nodes: SimNode[], authority: Record<string, un
   const { clock, sleeps, advance } = virtualClock();
   let port: ReturnType<typeof fleetDouble> | null = null;
   const a = await testAuthority(t, {
-    authority: { canary: { fraction: 0.1, soak: '30m', check_every: '1m' }, ...authority },
+    // CANARY is under test: the rest of the fleet moves in one wave (deployments are tested in test/deployments)
+    authority: { canary: { fraction: 0.1, soak: '30m', check_every: '1m' }, deployments: { testnet: { max_parallel: '100%' } }, ...authority },
     overrides: { clock, fleet: { nodes: () => port!.port.nodes(), canaryCandidates: (tr) => port!.port.canaryCandidates(tr), publish: (e, tr) => port!.port.publish(e, tr) } },
   });
   port = fleetDouble(nodes, a.service.deps.keyset, clock);
@@ -44,7 +45,8 @@ t.test('a healthy canary soaks for the whole soak, then the fleet gets a manifes
   t.equal((canary?.evidence.canaries as string[]).length, 2, '10% of 20, rounded up');
   t.match(canary?.reason, /2 canary node\(s\) soaked: all five canary criteria hold/);
   t.equal(sleeps.slice(0, 30).reduce((s, x) => s + x, 0), 30 * 60_000, 'the soak lasted its 30 minutes of (virtual) time');
-  t.same(published.map((p) => [p.seq, Array.isArray(p.targets) ? 'canaries' : p.targets]), [[2, 'canaries'], [3, 'all']], 'release #1 held back; canary #2; fleet #3');
+  t.same(published.map((p) => [p.seq, Array.isArray(p.targets) ? 'canaries' : p.targets]), [[2, 'canaries'], [3, 'canaries'], [4, 'all']],
+    'release #1 held back; canary #2; one wave naming every node #3; then fleet-wide #4');
 });
 
 t.test('a canary whose health fails is rolled back there with a signed rollback; the rest never see the release', async (t) => {
