@@ -4,6 +4,9 @@
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 import { benchCodeHash } from './codehash.js';
 import { benchFleet } from './fleet.js';
+import { benchFootprint } from './footprint.js';
+import { benchCliStart } from './cli-start.js';
+import { benchReattest } from './reattest.js';
 import { benchGossipFlood } from './gossip-flood.js';
 import { benchGossip } from './gossip-sim.js';
 import { benchOverhead } from './overhead.js';
@@ -23,6 +26,13 @@ export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'gossip_flood', run: () => benchGossipFlood({ seconds: 3, inFlight: 6 }) },
   { name: 'fleet_loopback', run: () => benchFleet({ name: 'fleet_loopback', nodes: 20, singleRuns: 3, peers: 100 }) },
   // the same questions on a quiet machine: 20 daemons and their apps share 2 cores above
+  // idle CPU and RSS at the default intervals, against a bare node in the same window (issue 9)
+  { name: 'footprint_idle', run: () => benchFootprint({ nodes: 3, peers: 100, windowS: 60 }) },
+  {
+    name: 'reattest_cached',
+    run: () => benchReattest([{ files: 10_000, minBytes: 1024, maxBytes: 8192 }, { files: 1000, minBytes: 32_768, maxBytes: 262_144 }]),
+  },
+  { name: 'cli_start', run: () => benchCliStart({ runs: 9 }) },
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];
 

@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExitCode } from '../../src/core/errors.js';
 import { formatDuration } from '../../src/core/duration.js';
-import type { NodeReport } from '../../src/core/ports.js';
+import type { NodeState } from '../../src/core/node-state.js';
 import type { Run } from '../../src/core/run.js';
-import { reports } from '../../src/node/agent/reports.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { stageLine } from '../../src/cli/render.js';
 import type { SampleKnobs } from './sample-app.js';
@@ -80,20 +79,20 @@ export async function runDemo(opts: { keep: boolean; out: NodeJS.WritableStream;
 }
 
 /** The authority's view once every node runs `version` confirmed (or 20 s pass): heartbeats lag the apply. */
-async function settledFleet(store: ReturnType<typeof openStore>, ids: string[], version: string): Promise<NodeReport[]> {
+async function settledFleet(store: ReturnType<typeof openStore>, ids: string[], version: string): Promise<NodeState[]> {
   const until = Date.now() + 20_000;
   for (;;) {
-    const view = (await reports(store)).filter((r) => ids.includes(r.node)).sort((a, b) => a.node.localeCompare(b.node));
-    const settled = view.length === ids.length && view.every((r) => r.tracks.testnet?.version === version && r.health === 'ok' && !/probation|switching|staged|verified/.test(r.tracks.testnet?.state ?? ''));
+    const view = (await store.fleet.nodes()).filter((r) => ids.includes(r.node)).sort((a, b) => a.node.localeCompare(b.node));
+    const settled = view.length === ids.length && view.every((r) => r.tracks.testnet?.version === version && r.health === 'ok' && !/probation|switching|staged|verified/.test(r.tracks.testnet?.apply ?? ''));
     if (settled || Date.now() > until) return view;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
 
-function fleetLines(view: NodeReport[], label: Map<string, string>): string[] {
+function fleetLines(view: NodeState[], label: Map<string, string>): string[] {
   return view.map((r) => {
     const t = r.tracks.testnet;
     const rate = r.errorRate === null ? '-' : r.errorRate.toFixed(3);
-    return `    ${r.node.padEnd(8)} ${(r.labels.region ?? '').padEnd(4)} runs ${(t?.version ? (label.get(t.version) ?? t.version.slice(0, 12)) : '-').padEnd(4)} health ${r.health.padEnd(7)} errors ${rate.padEnd(6)} last apply #${t?.seq ?? '-'} ${t?.state ?? 'idle'}`;
+    return `    ${r.node.padEnd(8)} ${(r.labels.region ?? '').padEnd(4)} runs ${(t?.version ? (label.get(t.version) ?? t.version.slice(0, 12)) : '-').padEnd(4)} health ${r.health.padEnd(7)} errors ${rate.padEnd(6)} last apply #${t?.seq ?? '-'} ${t?.apply ?? 'idle'}`;
   });
 }

@@ -14,6 +14,8 @@ export interface SampleKnobs {
   healthy?: boolean;
   /** Share of the app's requests that fail, 0..1 (default 0). */
   errorRate?: number;
+  /** /healthz answers 500 on a node whose directory (three levels above the release) holds a file of this name. */
+  unhealthyIf?: string;
 }
 
 const hook = `// shared by every stage script
@@ -53,14 +55,16 @@ console.log(JSON.stringify({ metrics: { latency_ms: { value: latencyMs, better: 
 const app = `// the application itself: an HTTP server with /healthz, /work and /metrics. It sends
 // itself 20 requests a second to /work, so its counters move as a busy app's would.
 const http = require('node:http');
-const { version, healthy = true, errorRate = 0 } = require('./sample.json');
+const { version, healthy = true, errorRate = 0, unhealthyIf = null } = require('./sample.json');
+const sick = () => unhealthyIf !== null && require('node:fs').existsSync(require('node:path').join(process.cwd(), '..', '..', '..', unhealthyIf));
 const port = Number(process.env.PORT || 8080);
 let requests = 0;
 let errors = 0;
 const server = http.createServer((req, res) => {
   if (req.url === '/healthz') {
-    res.statusCode = healthy ? 200 : 500;
-    return res.end(JSON.stringify({ ok: healthy, version }));
+    const ok = healthy && !sick();
+    res.statusCode = ok ? 200 : 500;
+    return res.end(JSON.stringify({ ok, version }));
   }
   if (req.url === '/metrics') {
     res.setHeader('content-type', 'text/plain; version=0.0.4');
@@ -82,7 +86,7 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 
 export function sampleAppFiles(k: SampleKnobs): Record<string, string> {
   return {
-    'sample.json': `${JSON.stringify({ version: k.version, latencyMs: k.latencyMs, failingTests: k.failingTests ?? 0, healthy: k.healthy ?? true, errorRate: k.errorRate ?? 0 }, null, 2)}\n`,
+    'sample.json': `${JSON.stringify({ version: k.version, latencyMs: k.latencyMs, failingTests: k.failingTests ?? 0, healthy: k.healthy ?? true, errorRate: k.errorRate ?? 0, ...(k.unhealthyIf ? { unhealthyIf: k.unhealthyIf } : {}) }, null, 2)}\n`,
     'stage.js': hook,
     'build.js': build,
     'test.js': test,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { toHex } from '../../src/trust/bytes.js';
 import { generateKeyFile } from '../../src/trust/keyfile.js';
+import { PROCESS_SCOPE_VAR } from './procs.js';
 import { SAMPLE_PIPELINE } from './sample-app.js';
 
 export interface Workspace {
@@ -20,8 +21,10 @@ export interface Workspace {
  * every Linux system has, so the real uid switch is what runs; otherwise the daemon cannot
  * switch users and runs them itself ("none", with its warning).
  */
-export function localSandbox(): { user: string } {
-  return { user: process.getuid?.() === 0 ? 'nobody' : 'none' };
+export function localSandbox(env: string[] = []): { user: string; env: string[] } {
+  // under a test, stage commands keep the test's scope mark, so that they die with the test
+  const scope = process.env[PROCESS_SCOPE_VAR] ? [PROCESS_SCOPE_VAR] : [];
+  return { user: process.getuid?.() === 0 ? 'nobody' : 'none', env: [...env, ...scope] };
 }
 
 /** The build user must be able to pass through `dir` to the work dir in it (keys/ and state/ stay 0700). */

@@ -11,12 +11,15 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { codeHashLines, contentKind, type CodeHashEntry } from '../core/code-hash-format.js';
 import { UpshiftError } from '../core/errors.js';
+import type { StatCache } from './stat-cache.js';
 
 export interface CodeHash {
   hash: string;
   files: number;
   /** Content bytes hashed (file bytes, symlink targets, gitlink ids). */
   bytes: number;
+  /** Regular files whose hash came from the stat cache (0 without one). */
+  cached: number;
 }
 
 export interface CodeHashOptions {
@@ -24,6 +27,8 @@ export interface CodeHashOptions {
   workers?: number;
   /** false leaves all reading to the workers (when there are any): the event loop only merges. */
   readOnCallingThread?: boolean;
+  /** Re-attestation: files unchanged since they were last hashed are not read (stat-cache.ts). */
+  cache?: StatCache;
 }
 
 /** Below this many files, starting a worker costs more than it saves. */
@@ -37,7 +42,7 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   const root = resolve(dir);
   // A git work tree (the authority's build, a node's fetched release) hashes its tracked
   // files; a tree without git metadata (an extracted bundle) hashes every file in it.
-  const index = fs.existsSync(`${root}/.git`) ? await lsFiles(root) : walkFiles(root);
+  const index = fs.existsSync(`${root}/.git`) ? await trackedFiles(root, opts.cache) : walkFiles(root);
   // Content hashes aligned with `index`; regular files are filled in after the bulk read.
   const contentSha = new Array<string>(index.length);
   const fileAt: number[] = [];
@@ -57,17 +62,78 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // Measured (npm run bench): on 2 cores a worker only competes with the calling thread
   // and costs its start-up; it pays off from 4 cores up.
   const workers = opts.workers ?? (availableParallelism() >= 4 ? 2 : 0);
-  const absolute = fileAt.map((i) => `${root}/${index[i]!.path}`);
+  const cached = opts.cache ? fromCache(opts.cache, root, index, fileAt, contentSha) : null;
+  const toRead = cached ? cached.misses : fileAt;
+  const absolute = toRead.map((i) => `${root}/${index[i]!.path}`);
   const pool = absolute.length >= PARALLEL_MIN_FILES ? workers : 0;
   const read = await hashChunks(absolute, pool, pool === 0 || opts.readOnCallingThread !== false);
   if ('failed' in read) throw readError(read.failed, root);
-  for (let k = 0; k < fileAt.length; k++) contentSha[fileAt[k]!] = read.hex[k]!;
-  bytes += read.bytes;
+  for (let k = 0; k < toRead.length; k++) contentSha[toRead[k]!] = read.hex[k]!;
+  bytes += read.bytes + (cached?.bytes ?? 0);
+  if (cached && opts.cache) {
+    for (let k = 0; k < toRead.length; k++) {
+      const st = cached.stats.get(toRead[k]!);
+      if (st) opts.cache.record(index[toRead[k]!]!.path, st, read.hex[k]!, cached.markedAt);
+    }
+    opts.cache.keepOnly(new Set(fileAt.map((i) => index[i]!.path)));
+  }
 
   const entries: CodeHashEntry[] = index.map((e, i) => ({ path: e.path, mode: e.mode, contentSha256: contentSha[i]! }));
   // One update rather than one per file: each call crosses into native code.
   const outer = nodeCrypto.createHash('sha256').update(codeHashLines(entries).join(''));
-  return { hash: outer.digest('hex'), files: entries.length, bytes };
+  return { hash: outer.digest('hex'), files: entries.length, bytes, cached: fileAt.length - toRead.length };
+}
+
+/**
+ * Fills `contentSha` for the files the cache vouches for; the rest (misses) are read. Each
+ * file is stat'ed before it is read, and the mark is taken before any stat (stat-cache.ts).
+ */
+function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[]) {
+  cache.use(root);
+  const markedAt = cache.mark();
+  const misses: number[] = [];
+  const stats = new Map<number, fs.BigIntStats>();
+  let bytes = 0;
+  for (const i of fileAt) {
+    const path = index[i]!.path;
+    let st: fs.BigIntStats | undefined;
+    try {
+      st = fs.lstatSync(`${root}/${path}`, { bigint: true });
+    } catch {
+      // missing or unreadable: the read reports it
+    }
+    const hit = st ? cache.lookup(path, st) : null;
+    if (hit !== null && st) {
+      contentSha[i] = hit;
+      bytes += Number(st.size);
+    } else {
+      misses.push(i);
+      if (st?.isFile()) stats.set(i, st);
+    }
+  }
+  return { misses, stats, markedAt, bytes };
+}
+
+/**
+ * `git ls-files` of a work tree, or with a cache the listing kept from last time while the
+ * index file's stat key is unchanged and settled (the same rule as for files): one process
+ * spawn less per re-attestation. Any change to .git/index (a checkout, an edit) moves its ctime.
+ */
+async function trackedFiles(root: string, cache: StatCache | undefined): Promise<IndexEntry[]> {
+  if (!cache) return lsFiles(root);
+  cache.use(root);
+  const markedAt = cache.mark();
+  let st: fs.BigIntStats | undefined;
+  try {
+    st = fs.lstatSync(`${root}/.git/index`, { bigint: true });
+  } catch {
+    // no index file (a .git file of a linked work tree, or none yet): ask git
+  }
+  const kept = st ? (cache.listing(st) as IndexEntry[] | null) : null;
+  if (kept) return kept;
+  const entries = await lsFiles(root);
+  if (st) cache.keepListing(st, entries, markedAt);
+  return entries;
 }
 
 interface IndexEntry {

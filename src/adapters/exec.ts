@@ -7,9 +7,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { UpshiftError } from '../core/errors.js';
 import type { Exec, ExecRequest, ExecResult } from '../core/ports.js';
+import { switchUser } from './switch-user.js';
 
 export const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_TAIL_BYTES = 64 * 1024;
+/** stderr kept on its own: a tool's cause (npm's error line) is often buried under its usage text on stdout. */
+const STDERR_TAIL_BYTES = 16 * 1024;
 export const DEFAULT_KILL_GRACE_MS = 2000;
 /** How long to wait for stdio to close once the shell is gone (and, if killed, SIGKILL sent). */
 export const DEFAULT_STDIO_WAIT_MS = 2000;
@@ -31,17 +34,17 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
   const started = performance.now();
   const result = (partial: Partial<ExecResult>): ExecResult => ({
     command: req.command, exitCode: null, signal: null, timedOut: false, cancelled: false,
-    durationMs: Math.round(performance.now() - started), stdout: '', stdoutTruncated: false, tail: '', ...partial,
+    durationMs: Math.round(performance.now() - started), stdout: '', stdoutTruncated: false, tail: '', stderrTail: '', ...partial,
   });
   // Starting work that the caller already gave up on would only create something to clean up.
   if (req.signal?.aborted) return result({ cancelled: true });
 
-  const child = spawn('/bin/sh', ['-c', req.command], {
+  // libuv drops supplementary groups (setgroups) before setgid/setuid in the child
+  const as = switchUser('/bin/sh', ['-c', req.command], req.uid, req.gid);
+  const child = spawn(as.file, as.args, {
     cwd: req.cwd,
     env: req.inheritEnv === false ? { ...req.env } : { ...process.env, ...req.env },
-    // libuv drops supplementary groups (setgroups) before setgid/setuid in the child
-    ...(req.uid !== undefined ? { uid: req.uid } : {}),
-    ...(req.gid !== undefined ? { gid: req.gid } : {}),
+    ...as.ids,
     detached: true, // own process group: pgid = pid, so -pid reaches every descendant
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -62,9 +65,10 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
 
   const stdout = new CappedBuffer(maxStdout);
   const tail = new TailRing(req.tailBytes ?? DEFAULT_TAIL_BYTES);
+  const errTail = new TailRing(STDERR_TAIL_BYTES);
   const [stdoutPipe, stderrPipe] = [child.stdout!, child.stderr!];
   stdoutPipe.on('data', (chunk: Buffer) => { stdout.push(chunk); tail.push(chunk); });
-  stderrPipe.on('data', (chunk: Buffer) => tail.push(chunk));
+  stderrPipe.on('data', (chunk: Buffer) => { tail.push(chunk); errTail.push(chunk); });
 
   return new Promise<ExecResult>((resolve) => {
     let exitCode: number | null = null, exitSignal: string | null = null;
@@ -109,7 +113,7 @@ async function run(req: ExecRequest, maxStdout: number, stdioWaitMs: number): Pr
       stderrPipe.destroy();
       resolve(result({
         exitCode, signal: exitSignal, timedOut, cancelled,
-        stdout: stdout.bytes().toString('utf8'), stdoutTruncated: stdout.truncated, tail: tail.text(),
+        stdout: stdout.bytes().toString('utf8'), stdoutTruncated: stdout.truncated, tail: tail.text(), stderrTail: errTail.text(),
       }));
     };
     const onAbort = (): void => stop('abort');

@@ -3,6 +3,7 @@
 // below so that hooks, submodules, prompts and inherited repo env are off everywhere.
 import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
+import { shownRemote } from './git-remote.js';
 import { simpleGit, GitPluginError } from 'simple-git';
 import { gitEnv, GitExit, safeGitOptions } from './git-safety.js';
 import { UpshiftError } from '../core/errors.js';
@@ -27,10 +28,7 @@ const SHORT_SHA = /^[0-9a-f]{7,64}$/;
 const BAD_REF = /^-|\.\.|@\{|[\s\x00-\x1f\x7f~^:?*[\\]/;
 
 
-/** A remote as messages and logs name it: credentials in an https URL must not go with it. */
-export function shownRemote(remote: string): string {
-  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
-}
+export { shownRemote };
 
 export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
   const { log } = opts;

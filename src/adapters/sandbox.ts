@@ -11,6 +11,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { AuthorityConfig } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
 import type { StageSandbox } from '../core/ports.js';
+import { switchUser } from './switch-user.js';
 import type { Logger } from './logger.js';
 
 /** A report file larger than this is not read (the cap on a command's stdout). */
@@ -53,7 +54,7 @@ export function createSandbox(o: SandboxOptions): StageSandbox {
 
   async function check(): Promise<void> {
     const name = o.sandbox.user;
-    const me = userInfo().username;
+    const me = daemonUserName();
     if (name === null) {
       refuse(`authority.sandbox.user is not set: the application's commands would run as ${me} and could read `
         + 'the signing keys and the state database. Set it to an unprivileged user that owns nothing of '
@@ -171,11 +172,32 @@ function usableUser(name: string, me: string): BuildUser {
   const daemonUid = process.getuid?.() ?? -1;
   if (u.uid === 0 || u.gid === 0) refuse(`sandbox user "${name}" has uid or gid 0: it must be unprivileged`);
   if (u.uid === daemonUid) refuse(`sandbox user "${name}" is the daemon's own user: it must be another one`);
-  if (daemonUid !== 0) {
-    refuse(`the daemon runs as ${me}, not root, so it cannot run commands as "${name}": run it as root, `
+  if (daemonUid !== 0 && !canSwitchUsers()) {
+    refuse(`the daemon runs as ${me}, not root and without CAP_SETUID and CAP_SETGID, so it cannot run commands as "${name}": `
+      + `run it as root, under the authority's systemd drop-in (README "Install as systemd units"), `
       + `or set authority.sandbox.user: none on a development machine (${SEE})`);
   }
   return u;
+}
+
+/** The daemon's user name, or its uid when it has no passwd entry. */
+function daemonUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
+/** CAP_SETGID (6) and CAP_SETUID (7) in the effective set: a non-root daemon given them by its unit. */
+function canSwitchUsers(): boolean {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+    const eff = BigInt(`0x${line?.split(/\s+/)[1] ?? '0'}`);
+    return (eff & (1n << 6n)) !== 0n && (eff & (1n << 7n)) !== 0n;
+  } catch {
+    return false;
+  }
 }
 
 /** The passwd entry of `name` (getent, so NSS users count; /etc/passwd without it), or null. */
@@ -209,9 +231,9 @@ function getent(name: string): string | null {
 /** stdout of a short helper command, as the build user (null: as the daemon), or an error. */
 function runAs(user: BuildUser | null, file: string, args: string[], maxBuffer: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, {
-      cwd: '/', encoding: 'utf8', maxBuffer, timeout: 60_000, env: { PATH: SAFE_PATH },
-      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    const as = switchUser(file, args, user?.uid, user?.gid);
+    execFile(as.file, as.args, {
+      cwd: '/', encoding: 'utf8', maxBuffer, timeout: 60_000, env: { PATH: SAFE_PATH }, ...as.ids,
     }, (err, stdout, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve(stdout)));
   });
 }

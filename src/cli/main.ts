@@ -2,19 +2,25 @@
 // upshift's command line. Commands are thin: they parse, call runtime/ and print.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerCommands } from './commands/index.js';
-import { Session } from './shared.js';
+import { commandName, commandsFor, registerCommands } from './commands/index.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('upshift')
-    .description('autonomous upgrade orchestrator for Linux fleets')
-    .version(pkg.version)
+    .description('autonomous upgrade orchestrator for Linux fleets');
+  // `deployment deploy|rollback --version` are the command's own (a release, a deployment
+  // version); commander would take them for the program's --version anywhere on the line
+  if (commandName(argv) !== 'deployment') program.version(pkg.version);
+  program
     .option('-c, --config <path>', 'config file (default: $UPSHIFT_CONFIG or ./upshift.yaml)')
     .showHelpAfterError()
     .exitOverride();
-  await registerCommands(program, new Session(program), argv);
+  // `--version` alone loads no command and none of what commands share (config, store, logger)
+  if (commandsFor(argv).length > 0) {
+    const { Session } = await import('./shared.js');
+    await registerCommands(program, new Session(program), argv);
+  }
   return program;
 }
 

@@ -46,7 +46,14 @@ export class Session {
 
   /** The service context for this invocation; the actor is the invoking user. */
   context(logLevel?: string): ServiceContext {
-    return { config: this.config().config, store: this.store(), clock: systemClock, log: this.log(logLevel), actor: cliActor() };
+    const session = this;
+    // the logger (pino) is made when a service first logs: `fleet ls` never does
+    return {
+      config: this.config().config, store: this.store(), clock: systemClock, actor: cliActor(),
+      get log() {
+        return session.log(logLevel);
+      },
+    };
   }
 
   close(): void {

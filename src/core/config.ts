@@ -3,8 +3,10 @@
 import { z } from 'zod';
 import { formatSpan, parseDuration } from './duration.js';
 import { UpshiftError } from './errors.js';
+import { deploymentEntrySchema, resolvePolicy } from './deploy-policy.js';
 import { labelsSchema } from './labels.js';
 import { allowEntryProblem } from './peer-url.js';
+import { parseWindow } from './windows.js';
 
 const duration = (fallback: string) =>
   z
@@ -49,7 +51,11 @@ const authoritySchema = z.strictObject({
     timeout: duration('5m'),
   }).prefault({}),
   benchmark: z.strictObject({
-    suites: z.array(z.strictObject({ name, command, repeat: z.int().min(1).max(100).default(3) })).default([]),
+    suites: z.array(z.strictObject({
+      name, command, repeat: z.int().min(1).max(100).default(3),
+      /** `capture_benchmark` and `upshift bench capture --tier` pick suites by tier; BENCHMARK runs every tier. */
+      tier: z.enum(['fast', 'heavy']).default('fast'),
+    })).default([]),
     tolerance: z.number().min(0).max(10).default(0.05),
     timeout: duration('10m'),
   }).prefault({}),
@@ -61,12 +67,19 @@ const authoritySchema = z.strictObject({
     /** How often canaries are looked at during the soak; a canary silent for heartbeat_timeout fails. */
     check_every: duration('5s'),
     heartbeat_timeout: duration('30s'),
+    /** `manual`: after a passing soak the run waits until someone promotes it (advance_upgrade_pipeline). */
+    promotion: z.enum(['auto', 'manual']).default('auto'),
   }).prefault({}),
   deploy: z.strictObject({
     progress_deadline: duration('10m'),
     /** On a missed progress deadline: publish a signed rollback (true) or stop and report (false). */
     auto_revert: z.boolean().default(false),
   }).prefault({}),
+  /**
+   * Deployment policies by key (deploy-policy.ts); a key deploys the track of its name unless
+   * it says `track:`. A track without one deploys with SPEC's defaults (and deploy.* above).
+   */
+  deployments: z.record(name, deploymentEntrySchema).default(() => ({})),
   /**
    * Trust boundary (SPEC): the application's build, test, audit and benchmark commands are
    * untrusted. They run as `user` (the daemon, as root, switches to it) in work trees under
@@ -101,6 +114,11 @@ const appSchema = z.strictObject({
   smoke: z.strictObject({ command, tolerance: z.number().min(0).max(10).default(0.1), timeout: duration('2m') }).optional(),
   /** How often the running release is hashed again, so a heartbeat attests what is on disk now. */
   attest_every: duration('1m'),
+  /**
+   * Between these, a re-attestation reads only files whose inode, size, mtime or ctime changed
+   * (a stat cache, as git's index); every attest_full_every it reads every file again.
+   */
+  attest_full_every: duration('1h'),
   healthy_deadline: duration('5m'),
   min_healthy: duration('10s'),
   keep_releases: z.int().min(2).default(3),
@@ -132,6 +150,11 @@ const gossipSchema = z.strictObject({
   report_every: duration('5s'),
   fanout: z.int().min(1).max(16).default(3),
   interval: duration('1s'),
+  /**
+   * While nothing changes (this node's digest and heartbeat), the gap between pushes doubles
+   * from `interval` up to this; anything new pushes at once. Equal to `interval`: no back-off.
+   */
+  idle_interval: duration('8s'),
   anti_entropy: duration('10s'),
   suspect_after: duration('5s'),
   dead_after: duration('30s'),
@@ -157,6 +180,43 @@ const gossipSchema = z.strictObject({
   })).default([]),
 });
 
+/**
+ * The OTA pull path (SPEC "OTA"): `upshift ota check` reads a GitHub-Releases-shaped feed,
+ * downloads a release's manifest and bundle into `staging_dir`, verifies them and applies
+ * through the apply engine. `publish` is the authority's side: where `ota publish` (and the
+ * daemon after each pipeline pass) writes the feed, served read-only at /v1/ota/.
+ */
+const otaSchema = z.strictObject({
+  /** URL or file path of the feed; "{track}" is replaced by the track. Unset: `ota check` is a config error. */
+  feed: z.string().min(1).nullable().default(null),
+  /** Sent as `Authorization: Bearer` to the feed's origin only (the authority's http.read_token_file). */
+  token_file: z.string().min(1).nullable().default(null),
+  /** URL prefixes assets may be downloaded from (as app.bundles.allow). Empty: the feed's own origin. */
+  allow: z.array(httpUrl).default([]),
+  approval: z.strictObject({
+    /** GET with node, track and version; only 200 `{"approved": true}` within `timeout` is a yes. */
+    url: httpUrl.nullable().default(null),
+    timeout: duration('10s'),
+  }).prefault({}),
+  /** The whole check (feed, manifest, bundle), before the apply starts. */
+  deadline: duration('30m'),
+  /** Bytes per second below which a transfer is given up, measured over `rate_window`. */
+  min_rate: z.int().min(0).default(1024),
+  rate_window: duration('30s'),
+  /** How many times an interrupted transfer is resumed (HTTP Range) within one check. */
+  resume_attempts: z.int().min(0).max(100).default(5),
+  max_feed_bytes: z.int().min(1024).default(4 * 1024 * 1024),
+  max_releases: z.int().min(1).default(1000),
+  /** Private dir (0700) for downloads, relative to the config file; default <state_dir>/ota. */
+  staging_dir: z.string().min(1).nullable().default(null),
+  publish: z.strictObject({
+    /** The authority writes the feed here (and serves it at /v1/ota/); unset: nothing is published. */
+    dir: z.string().min(1).nullable().default(null),
+    /** Absolute asset URLs start with this; unset: relative URLs, resolved against the feed's. */
+    base_url: httpUrl.nullable().default(null),
+  }).prefault({}),
+});
+
 export const configSchema = z.strictObject({
   fleet: name,
   state_dir: z.string().min(1).default('state'),
@@ -165,6 +225,14 @@ export const configSchema = z.strictObject({
     /** Sent in the join request and in every heartbeat: the bounds of a certificate's labels. */
     labels: labelsSchema.default({}),
     tracks: z.array(name).min(1).default(['testnet']),
+    /** Maintenance windows (core/windows.ts), like "Sat 02:00-04:00 UTC": outside them only an urgent release switches. None: any time. */
+    windows: z.array(z.string().superRefine((text, ctx) => {
+      try {
+        parseWindow(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })).default([]),
     /** This node's own Ed25519 identity key and the certificate the authority issued for it. */
     key: z.string().min(1).default('keys/node.key'),
     cert: z.string().min(1).default('keys/node.cert'),
@@ -180,6 +248,8 @@ export const configSchema = z.strictObject({
     tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     read_token_file: z.string().min(1).optional(),
     public_reads: z.boolean().default(false),
+    /** A 0600 file holding the bearer token of POST /v1/tools/*; without it the daemon serves no tools. */
+    tools_token_file: z.string().min(1).optional(),
   }).prefault({}),
   trust: z.strictObject({
     keys: z.array(z.strictObject({ public: hex64, keyid: z.string().optional() })).min(1, 'expected at least one trusted key'),
@@ -190,6 +260,7 @@ export const configSchema = z.strictObject({
     clock_skew: duration('5m'),
   }),
   authority: authoritySchema.optional(),
+  ota: otaSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });
 
@@ -198,6 +269,7 @@ export type AuthorityConfig = NonNullable<Config['authority']>;
 export type AppConfig = NonNullable<Config['app']>;
 export type GossipConfig = Config['gossip'];
 export type TrackConfig = z.output<typeof trackSchema>;
+export type OtaConfig = Config['ota'];
 
 export interface ConfigProblem {
   path: string;
@@ -234,6 +306,15 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
     cfg.node.tracks.forEach((t, i) => {
       if (!tracks.includes(t)) problems.push({ path: `node.tracks.${i}`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${t}"` });
     });
+    for (const [key, entry] of Object.entries(cfg.authority.deployments)) {
+      const track = entry.track ?? key;
+      if (!tracks.includes(track)) problems.push({ path: `authority.deployments.${key}.track`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${track}"` });
+      try {
+        resolvePolicy(entry);
+      } catch (err) {
+        problems.push({ path: `authority.deployments.${key}`, message: (err as Error).message });
+      }
+    }
     // The authority's own node holds and forwards every track it releases, whatever its app
     // runs: more than a digest carries and no peer would take any of them.
     if (tracks.length > MAX_HELD_TRACKS) {

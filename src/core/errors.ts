@@ -29,6 +29,8 @@ export const CODES = {
   E_UNKNOWN_REF: usage(404),
   E_UNKNOWN_TRACK: usage(404),
   E_RUN_NOT_FOUND: usage(404),
+  /** An agent tool name that is not one of the ten (MCP, POST /v1/tools/<name>, `upshift tool`). */
+  E_UNKNOWN_TOOL: usage(404),
   // trust: exit 1, never retryable
   E_SIG_INVALID: failed(),
   E_UNKNOWN_KEY: failed(),
@@ -61,6 +63,8 @@ export const CODES = {
   E_UNAUTHORIZED: failed(401),
   E_TLS_PIN: failed(502),
   E_TLS_UNTRUSTED: failed(502),
+  /** `join --trust`: the authority's trust section is not the one whose fingerprint was printed. */
+  E_TRUST_MISMATCH: failed(409),
   E_INSECURE: usage(),
   E_APPLY_LOCKED: failed(423, true),
   E_BAD_VERSION: failed(409),
@@ -70,6 +74,30 @@ export const CODES = {
   E_BUNDLE_INTEGRITY: failed(),
   E_BUNDLE_LIMIT: failed(413),
   E_UNREACHABLE: failed(503, true),
+  // OTA (src/ota): the feed, its assets and the approval gate. A refusal of what was
+  // downloaded or of the approval is a gate (exit 3); the CLI maps trust codes there too.
+  /** The release feed is not JSON, or not the GitHub Releases shape. */
+  E_FEED_PARSE: failed(502),
+  /** The feed is over ota.max_feed_bytes or lists more than ota.max_releases releases. */
+  E_FEED_TOO_LARGE: failed(413),
+  /** An asset URL (or the feed's) is not under ota.allow. */
+  E_OTA_ORIGIN: failed(),
+  /** A download redirected to a URL not under ota.allow. */
+  E_OTA_REDIRECT: failed(),
+  /** A release in the feed lacks its manifest or bundle asset, or names them twice. */
+  E_OTA_ASSET: failed(502),
+  /** The downloaded bytes' sha256 is not the one the manifest (or the feed) gives. */
+  E_CHECKSUM: failed(),
+  /** The server sent more bytes than announced (Content-Length, Content-Range or the asset size). */
+  E_DOWNLOAD_TOO_LARGE: failed(413),
+  /** The transfer fell below ota.min_rate over ota.rate_window. */
+  E_DOWNLOAD_SLOW: failed(504, true),
+  /** The staging dir's filesystem has no room for the download. */
+  E_DISK_FULL: failed(507, true),
+  /** The approval endpoint answered no (`approved` not true, or a non-200). */
+  E_APPROVAL_DENIED: { exit: 3, status: 403, retryable: false },
+  /** The approval endpoint could not be asked (down, timeout, malformed answer): fail closed. */
+  E_APPROVAL_UNAVAILABLE: { exit: 3, status: 503, retryable: true },
   // execution
   E_TIMEOUT: failed(504, true),
   E_CANCELLED: failed(499, true),
@@ -84,7 +112,25 @@ export const CODES = {
   E_RUN_TERMINAL: failed(409),
   /** A version older than the newest released on its track: that is a rollback, not a release. */
   E_DOWNGRADE: usage(409),
+  /** A deployment policy or flag that cannot be used: unknown strategy, max_parallel 0 or above the fleet, flags that conflict. */
+  E_DEPLOY_POLICY: usage(),
+  /** No deployment key (or deployment id, or version number) by that name. */
+  E_DEPLOY_NOT_FOUND: usage(404),
+  /** A control action the deployment's state does not allow: promote with nothing waiting, resume of one not paused. */
+  E_DEPLOY_STATE: failed(409),
+  /** A rollback to a deployment version that never became healthy. */
+  E_DEPLOY_UNHEALTHY: failed(409),
+  /** A maintenance window that does not parse (expected like `Sat 02:00-04:00 UTC`). */
+  E_WINDOW: usage(),
   E_STATE_CORRUPT: failed(500),
+  /** This replica lost leadership (its epoch was superseded or its session ended): it stops, failing closed. */
+  E_FENCED: failed(409),
+  /** No configured PostgreSQL host accepts writes. */
+  E_STORE_UNAVAILABLE: failed(503, true),
+  /** The database schema is newer than this binary knows. */
+  E_SCHEMA_NEWER: failed(500),
+  /** The leader's lock session goes through a transaction-pooling proxy, which cannot hold a session lock. */
+  E_POOLED_SESSION: usage(500),
   E_STATE_BUSY: failed(503, true),
   E_MACHINE_VERSION: failed(500),
   E_NOT_IMPLEMENTED: failed(501),

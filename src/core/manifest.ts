@@ -14,6 +14,11 @@ export const PAYLOAD_TYPES = {
 } as const;
 
 export const MANIFEST_SCHEMA = 'upshift.manifest/v1';
+/**
+ * v2 adds `rollout`: what a deployment asks of the nodes it targets (deploy-policy.ts).
+ * Nodes accept v1 and v2; a v1 manifest carries no rollout and nodes use their own config.
+ */
+export const MANIFEST_SCHEMA_V2 = 'upshift.manifest/v2';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -54,9 +59,28 @@ const evidence = z.strictObject({
   notes: z.array(z.string()),
 });
 
+/** The part of a deployment's policy that nodes enforce, and where this manifest sits in it. */
+const rollout = z.strictObject({
+  key: z.string().min(1).max(63),
+  deployment: z.string().min(1).max(100),
+  /** The deployment's version number under its key. */
+  number: z.int().min(1),
+  strategy: z.enum(['rolling', 'canary', 'blue_green']),
+  /** canary / wave: the nodes named move now; complete: everyone runs it; revert: back to the stable release. */
+  phase: z.enum(['canary', 'wave', 'complete', 'revert']),
+  wave: z.int().min(0),
+  /** The nodes of the canary wave, so a node can say in its heartbeat that it is one. */
+  canaries: z.array(z.string().min(1)).max(10_000),
+  healthy_deadline: z.int().min(1),
+  min_healthy: z.int().min(0),
+  /** Applies outside a node's maintenance windows; recorded as such. */
+  urgent: z.boolean(),
+});
+export type Rollout = z.infer<typeof rollout>;
+
 export const manifestPayloadSchema = z
   .strictObject({
-    schema: z.literal(MANIFEST_SCHEMA),
+    schema: z.enum([MANIFEST_SCHEMA, MANIFEST_SCHEMA_V2]),
     fleet: z.string().min(1),
     track: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected lowercase letters, digits, "_" and "-"'),
     seq: z.int().min(1).describe('monotonic per track; nodes refuse anything below their floor'),
@@ -81,10 +105,15 @@ export const manifestPayloadSchema = z
       })
       .optional(),
     evidence,
+    rollout: rollout.optional(),
   })
   .refine((p) => Date.parse(p.expires_at) > Date.parse(p.created_at), {
     message: 'expires_at must be later than created_at',
     path: ['expires_at'],
+  })
+  .refine((p) => (p.schema === MANIFEST_SCHEMA_V2) === (p.rollout !== undefined), {
+    message: `rollout is carried by ${MANIFEST_SCHEMA_V2} manifests, and only by them`,
+    path: ['rollout'],
   });
 
 export type ManifestPayload = z.infer<typeof manifestPayloadSchema>;

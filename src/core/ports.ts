@@ -1,5 +1,7 @@
 // Interfaces between the pure core and the adapters that do I/O. Adapters implement
 // them; runtime/ wires them; tests swap the edges they cannot run (clock, systemd).
+import type { CanaryCandidate } from './decisions/canary.js';
+import type { NodeState } from './node-state.js';
 
 // The storage ports (one file of their own; every method async, every method atomic).
 export type * from './store-ports.js';
@@ -46,6 +48,8 @@ export interface ExecResult {
   stdoutTruncated: boolean;
   /** The last `tailBytes` of stdout and stderr interleaved as they arrived. */
   tail: string;
+  /** The end of stderr alone (16 KiB). */
+  stderrTail: string;
 }
 
 export interface Exec {
@@ -95,14 +99,6 @@ export interface SourceRepo {
   tree(commit: string): Promise<TreeEntry[]>;
 }
 
-export interface FleetNode {
-  id: string;
-  labels: Record<string, string>;
-  /** The node's certificate verified against the authority. */
-  verified: boolean;
-  healthy: boolean;
-}
-
 /**
  * What publishing did: the manifest is verified and held by the authority's own node for
  * gossip (`same` when it already was). Whether nodes took it up shows in their heartbeats.
@@ -111,38 +107,26 @@ export interface Publication {
   held: 'accepted' | 'same';
 }
 
-export interface NodeTrackState {
-  node: string;
-  /** Highest manifest seq the node accepted on the track, or null. */
-  seq: number | null;
-  version: string | null;
-  /** What the node is doing with it, e.g. `accepted`, `applying`, `confirmed`, `rolled_back`. */
-  state: string;
-  note?: string;
-}
-
-/** What a node last said about itself (its heartbeat), as the authority saw it. */
-export interface NodeReport {
-  node: string;
-  /** When the heartbeat was received (authority clock). */
-  at: number;
-  labels: Record<string, string>;
-  health: 'ok' | 'failing' | 'unknown';
-  /** Errors per request over the node's recent window, or null when the app reports none. */
-  errorRate: number | null;
-  tracks: Record<string, { seq: number | null; version: string | null; commit: string | null; codeHash: string | null; state: string; reason?: string }>;
-  /** Smoke benchmark verdict of the running release; null when not configured. */
-  smokeRegressed: boolean | null;
+/**
+ * The fleet read model: the latest heartbeat of every node heard, in typed rows (one per
+ * node, one per node and track). Async, as every store port, for a networked store later.
+ */
+export interface FleetStateStore {
+  /** Keep these as each node's current state (the latest per node wins), in one transaction. */
+  record(states: readonly NodeState[]): Promise<void>;
+  /** Every node's current state, by node id. */
+  nodes(): Promise<NodeState[]>;
+  node(id: string): Promise<NodeState | null>;
+  /** Drop nodes not heard since `before` (retention); returns how many were dropped. */
+  forget(before: number): Promise<number>;
 }
 
 /** How the pipeline reaches nodes. The authority's own node is always one of them. */
 export interface FleetPort {
-  /** The latest report of every node known, self included. */
-  reports(): Promise<NodeReport[]>;
+  /** The current state of every node known (revoked ones left out), self included. */
+  nodes(): Promise<NodeState[]>;
   /** Peers eligible as canaries: verified and healthy, never the authority itself. */
-  canaryCandidates(track: string): Promise<FleetNode[]>;
+  canaryCandidates(track: string): Promise<CanaryCandidate[]>;
   /** Hand a signed manifest (envelope JSON) to gossip; the nodes it targets pull it from there. */
   publish(envelope: string, track: string): Promise<Publication>;
-  /** What every known node reports for a track. */
-  convergence(track: string): Promise<NodeTrackState[]>;
 }

@@ -1,5 +1,6 @@
 // The records the stores keep, as the rest of upshift sees them. The storage ports in
 // ports.ts speak these types; the SQLite adapter maps its rows to them.
+import type { Metrics } from './decisions/benchmark.js';
 
 // ---- pipeline
 export interface EventRecord {
@@ -145,4 +146,30 @@ export interface BranchPresence {
   branch: string;
   present: boolean;
   checkedAt: number;
+}
+
+/** Benchmark registry (migration 10). */
+export type Tier = 'fast' | 'heavy';
+
+export interface BenchmarkRepo {
+  name: string;
+  repoUrl: string;
+  ref: string;
+  commit: string;
+  command: string;
+  tier: Tier;
+  registeredAt: number;
+  registeredBy: string;
+}
+
+export interface BenchmarkCapture {
+  id: number;
+  suite: string;
+  version: string;
+  commit: string;
+  tier: Tier;
+  metrics: Metrics;
+  samples: unknown[];
+  createdAt: number;
+  actor: string;
 }

@@ -26,7 +26,7 @@ export const LIMITS = {
   version: 200,
   /** A hex digest (sha256 is 64); room for a longer one. */
   hash: 128,
-  /** `track=state#seq` per track (reports.ts), comma-separated. */
+  /** The packed apply state older nodes send, `track=state#seq` per track, comma-separated. */
   applyState: 4096,
   /** An apply reason or a smoke benchmark verdict. */
   reason: 300,
@@ -55,13 +55,21 @@ export const heartbeatSchema = z.strictObject({
   code_hash: perTrack(z.string().max(LIMITS.hash).nullable()),
   health: z.enum(['ok', 'failing', 'unknown']),
   error_rate: z.number().min(0).nullable(),
-  apply_state: z.string().max(LIMITS.applyState),
+  // Per track, what the newest apply is and its seq. Older nodes pack it into one string
+  // (`testnet=confirmed#4,production=probation#2`, or `idle`), still accepted and read by
+  // node/agent/reports.ts; this node sends the record.
+  apply_state: z.union([
+    z.string().max(LIMITS.applyState),
+    perTrack(z.strictObject({ state: name, seq: z.int().nonnegative().nullable() })),
+  ]),
   /** Per track, why the last apply ended as it did (refusal, rollback); short. */
   apply_reason: perTrack(z.string().max(LIMITS.reason)).optional(),
   /** The smoke benchmark of the release running now (`regressed` until it has run); absent when not configured. */
   smoke: z.strictObject({ regressed: z.boolean(), detail: z.string().max(LIMITS.reason) }).optional(),
   /** As in a certificate: at most 32, names of 63 and values of 256 characters, no control characters. */
   labels: labelsSchema,
+  /** Per track, this node's part in a deployment in progress (the manifest it runs names it a canary); absent otherwise. */
+  roles: perTrack(z.enum(['canary'])).optional(),
 });
 
 /** A member as another node knows it; `age_ms` is how long ago that node last heard from it. */

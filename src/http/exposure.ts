@@ -15,6 +15,8 @@ export interface HttpExposure {
   tls: { cert: Buffer; key: Buffer } | null;
   /** The token /v1/status and /metrics require, or null when they are open. */
   readToken: string | null;
+  /** The token POST /v1/tools/* requires (http.tools_token_file); null: the daemon serves no tools. */
+  toolsToken?: string | null;
 }
 
 export { isLoopbackHost } from '../core/hosts.js';
@@ -83,7 +85,14 @@ export function loadHttpExposure(config: Config): HttpExposure {
         + ' (e.g. `openssl rand -hex 32`)', { details: { setting: 'http.read_token_file' } });
     }
   }
-  if (!tls) return { tls: null, readToken };
+  const toolsToken = config.http.tools_token_file ? loadToken(config.http.tools_token_file, 'http.tools_token_file') : null;
+  if (toolsToken !== null && toolsToken === readToken) {
+    throw new UpshiftError('E_CONFIG', 'http.tools_token_file holds the read token: a token that may read must not also act; use another',
+      { details: { setting: 'http.tools_token_file' } });
+  }
+  // present only when configured, so the exposure of a daemon without tools stays as it was
+  const tools = toolsToken === null ? {} : { toolsToken };
+  if (!tls) return { tls: null, readToken, ...tools };
   if (config.gossip.advertise?.startsWith('http:')) {
     const message = `gossip.advertise ${config.gossip.advertise} is plain http, but http.tls serves HTTPS only`;
     throw new UpshiftError('E_CONFIG', message, { details: { setting: 'gossip.advertise' } });
@@ -103,7 +112,17 @@ export function loadHttpExposure(config: Config): HttpExposure {
     const message = `http.tls: ${tls.cert} and ${tls.key} are not a PEM certificate and its key: ${(err as Error).message}`;
     throw new UpshiftError('E_CONFIG', message, { cause: err, details: { setting: 'http.tls' } });
   }
-  return { tls: { cert, key }, readToken };
+  return { tls: { cert, key }, readToken, ...tools };
+}
+
+/** A bearer token from a private file: one word of at least 16 characters. */
+function loadToken(file: string, setting: string): string {
+  const token = readPrivateFile(file, setting).toString('utf8').trim();
+  if (token.length < 16 || /\s/.test(token)) {
+    throw new UpshiftError('E_CONFIG', `${setting}: ${file} must hold one token of at least 16 characters, no spaces`
+      + ' (e.g. `openssl rand -hex 32`)', { details: { setting } });
+  }
+  return token;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();

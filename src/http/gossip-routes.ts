@@ -29,10 +29,13 @@ export interface GossipRouteLimits {
   rate_limit_per_address: number;
 }
 
-/** `limits` default to the config's defaults; the daemon passes its gossip config. */
-export function gossipRoutes(receiver: GossipReceiver, limits: GossipRouteLimits = DEFAULT_LIMITS): (app: FastifyInstance) => void {
+/**
+ * `limits` default to the config's defaults; the daemon passes its gossip config. `now` is
+ * the per-address bucket's clock (a test freezes it so that no token refills mid-test).
+ */
+export function gossipRoutes(receiver: GossipReceiver, limits: GossipRouteLimits = DEFAULT_LIMITS, now: () => number = Date.now): (app: FastifyInstance) => void {
   return (app) => {
-    const onRequest = perAddressLimit(limits.rate_limit_per_address);
+    const onRequest = perAddressLimit(limits.rate_limit_per_address, now);
     app.post('/v1/gossip', { bodyLimit: limits.max_request_bytes, onRequest }, async (req, reply) => {
       try {
         return reply.status(200).send(await receiver.receive(req.body as SignedMessage));

@@ -1,68 +1,100 @@
-// Prometheus metrics. Gauges are read from the store at scrape time, so a metric never
-// reports a state change that was not persisted first.
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// Prometheus metrics (every one is listed in the README's "Metrics" section). What the store
+// holds is read from it at scrape time, so a metric never reports a state change that was
+// not persisted first; gossip traffic lives in memory and restarts at zero with the process,
+// as Prometheus counters may. Nothing here verifies a signature: held manifests come from
+// the gossip source, which verified them on arrival.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
 import type { StateStore } from '../core/ports.js';
+import type { GossipView } from '../node/agent/agent.js';
+import { pipelineMetrics } from './metrics-pipeline.js';
+
+export type { GossipView };
 
 /** The authority's last poll of its source (runtime/source-health.ts); null fields are not yet known. */
 export interface SourceView {
+  /** When the last poll ran (good or not), ms; null before the first. */
+  polledAt?: number | null;
   pollOk: boolean | null;
   branches: Array<{ track: string; present: boolean | null }>;
 }
 
-export function createMetrics(config: Config, store: StateStore, heldSeq: (track: string) => Promise<number | null>,
-  source?: () => Promise<SourceView>): Registry {
+export interface MetricsDeps {
+  heldSeq: (track: string) => Promise<number | null>;
+  /** On the authority only. */
+  source?: () => Promise<SourceView>;
+  /** Absent on a node without a gossip agent. */
+  gossip?: () => GossipView;
+  now?: () => number;
+}
+
+export function createMetrics(config: Config, store: StateStore, deps: MetricsDeps): Registry {
+  const now = deps.now ?? Date.now;
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.node.id, fleet: config.fleet });
   collectDefaultMetrics({ register: registry, prefix: 'upshift_' });
-  new Gauge({
-    name: 'upshift_floor_seq',
-    help: 'Highest manifest seq this node accepted, per track',
-    labelNames: ['track'],
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void | Promise<void>) =>
+    new Gauge({ name, help, labelNames, registers: [registry], async collect() { this.reset(); await collect(this); } });
+
+  gauge('upshift_floor_seq', 'Highest manifest seq this node accepted, per track', ['track'], async (g) => {
+    for (const [track, seq] of Object.entries(await store.floors.all())) g.set({ track }, seq);
+  });
+  gauge('upshift_gossip_manifest_seq', 'Seq of the verified manifest this node holds and gossips, per track', ['track'], async (g) => {
+    for (const track of config.node.tracks) {
+      const seq = await deps.heldSeq(track);
+      if (seq !== null) g.set({ track }, seq);
+    }
+  });
+  new Counter({
+    name: 'upshift_applies_total',
+    help: 'Applies on this node that ended, by track and outcome (confirmed, rolled_back, failed, abandoned)',
+    labelNames: ['track', 'outcome'],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [track, seq] of Object.entries(await store.floors.all())) this.set({ track }, seq);
+      for (const r of await store.tallies.appliesByOutcome()) this.inc({ track: r.track, outcome: r.outcome }, r.n);
     },
   });
-  new Gauge({
-    name: 'upshift_gossip_manifest_seq',
-    help: 'Seq of the verified manifest this node holds and gossips, per track',
-    labelNames: ['track'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const track of config.node.tracks) {
-        const seq = await heldSeq(track);
-        if (seq !== null) this.set({ track }, seq);
-      }
-    },
-  });
-  new Gauge({
-    name: 'upshift_runs',
-    help: 'Pipeline runs by track and status',
-    labelNames: ['track', 'status'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await store.runCounts()) this.set({ track: r.track, status: r.status }, r.n);
-    },
-  });
-  new Gauge({
-    name: 'upshift_last_poll_timestamp_seconds',
-    help: 'When the authority last polled its source',
-    registers: [registry],
-    async collect() {
+  if (deps.gossip) gossipMetrics(registry, deps.gossip);
+  if (config.authority) {
+    gauge('upshift_runs', 'Pipeline runs by track and status', ['track', 'status'], async (g) => {
+      for (const r of await store.tallies.runsByStatus()) g.set({ track: r.track, status: r.status }, r.n);
+    });
+    pipelineMetrics(registry, store);
+    // the authority hears every node: how long ago, per node (a series per node, so only here)
+    gauge('upshift_node_heartbeat_age_seconds', 'Seconds since each node\'s last heartbeat was received', ['peer'], async (g) => {
+      const at = now();
+      for (const n of await store.fleet.nodes()) g.set({ peer: n.node }, Math.max(0, at - n.heardAt) / 1000);
+    });
+    gauge('upshift_last_poll_timestamp_seconds', 'When the authority last polled its source successfully', [], async (g) => {
       const at = await store.kv.get('authority.last_poll');
-      this.set(at ? Number(at) / 1000 : 0);
-    },
-  });
-  if (source) sourceGauges(registry, source);
+      g.set(at ? Number(at) / 1000 : 0);
+    });
+  }
+  if (deps.source) sourceGauges(registry, deps.source, now);
   return registry;
 }
 
+/** Set from the agent's counts at each scrape; they only grow while the process lives. */
+function gossipMetrics(registry: Registry, view: () => GossipView): void {
+  const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter, v: GossipView) => void) =>
+    new Counter({ name, help, labelNames, registers: [registry], collect() { this.reset(); fill(this, view()); } });
+  counter('upshift_gossip_messages_received_total', 'Gossip requests received from peers (refused ones included)', [],
+    (c, v) => c.inc(v.received));
+  counter('upshift_gossip_messages_sent_total', 'Gossip requests sent to peers, by kind (push, sync, pull)', ['kind'], (c, v) => {
+    for (const [kind, n] of Object.entries(v.sent)) c.inc({ kind }, n);
+  });
+  counter('upshift_gossip_messages_refused_total', 'Gossip requests refused, by reason (the error code)', ['reason'], (c, v) => {
+    for (const [reason, n] of Object.entries(v.refused)) c.inc({ reason }, n);
+  });
+  counter('upshift_gossip_manifests_total', 'Manifests offered by peers, by result (accepted, refused)', ['result'], (c, v) => {
+    c.inc({ result: 'accepted' }, v.manifests.accepted);
+    c.inc({ result: 'refused' }, v.manifests.refused);
+  });
+}
+
 /** Set only once known: a series that is absent before the first poll does not read as a failure. */
-function sourceGauges(registry: Registry, source: () => Promise<SourceView>): void {
+function sourceGauges(registry: Registry, source: () => Promise<SourceView>, now: () => number): void {
   new Gauge({
     name: 'upshift_source_poll_success',
     help: 'Whether the authority\'s last poll fetched its source (1) or failed (0)',
@@ -71,6 +103,16 @@ function sourceGauges(registry: Registry, source: () => Promise<SourceView>): vo
       this.reset();
       const ok = (await source()).pollOk;
       if (ok !== null) this.set(ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'upshift_source_poll_age_seconds',
+    help: 'Seconds since the authority last polled its source, successfully or not',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const at = (await source()).polledAt;
+      if (at !== null && at !== undefined) this.set(Math.max(0, now() - at) / 1000);
     },
   });
   new Gauge({

@@ -9,7 +9,8 @@ import type { Logger } from '../adapters/logger.js';
 import type { StateStore } from '../core/ports.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
-import { createMetrics, type SourceView } from './metrics.js';
+import type { Registry } from 'prom-client';
+import type { GossipView, SourceView } from './metrics.js';
 
 export interface ServerDeps {
   config: Config;
@@ -25,6 +26,10 @@ export interface ServerDeps {
   heldSeq: (track: string) => Promise<number | null>;
   /** The authority's last poll of its source (for /metrics); absent on other nodes. */
   source?: () => Promise<SourceView>;
+  /** This node's gossip traffic (for /metrics); absent without a gossip agent. */
+  gossip?: () => GossipView;
+  /** For ages in /metrics; default the system clock. */
+  now?: () => number;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
   exposure?: HttpExposure;
 }
@@ -38,7 +43,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   depthLimitedJson(app);
   const readToken = deps.exposure?.readToken;
   const reads = readToken ? { onRequest: requireReadToken(readToken) } : {};
-  const metrics = createMetrics(deps.config, deps.store, deps.heldSeq, deps.source);
+  // prom-client (and its default collectors' timers) is loaded at the first scrape: many nodes
+  // are never scraped, and an idle daemon should not pay for it
+  let metrics: Promise<Registry> | null = null;
+  const registry = () => (metrics ??= import('./metrics.js')
+    .then((m) => m.createMetrics(deps.config, deps.store, {
+      heldSeq: deps.heldSeq,
+      ...(deps.source ? { source: deps.source } : {}),
+      ...(deps.gossip ? { gossip: deps.gossip } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    }))
+    .catch((err: unknown) => {
+      metrics = null; // the next scrape tries again
+      throw err;
+    }));
 
   app.setErrorHandler((raw, _req, reply) => {
     const err = raw as Error & { code?: string; statusCode?: number };
@@ -76,8 +94,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/v1/status', reads, async () => ({ ok: true, ...(await deps.status()) }));
 
   app.get('/metrics', reads, async (_req, reply) => {
-    reply.header('content-type', metrics.contentType);
-    return metrics.metrics();
+    const r = await registry();
+    reply.header('content-type', r.contentType);
+    return r.metrics();
   });
 
   for (const plugin of deps.plugins ?? []) plugin(app);

@@ -62,11 +62,18 @@ const pinFileSchema = z.strictObject({
   tls: z.union([z.literal('ca'), z.strictObject({ pin: z.string().regex(/^sha256:[0-9a-f]{64}$/) })]),
 });
 
+/** What authority-tls.json holds after a join to `target`; null for a plain http authority. */
+export function authorityPinText(target: AuthorityTarget): string | null {
+  if (!target.tls || target.tls === 'none') return null;
+  return `${JSON.stringify({ origin: target.url.origin, tls: target.tls }, null, 2)}\n`;
+}
+
 /** After a join over https: remember how the authority's certificate was checked. */
 export async function writeAuthorityPin(config: Config, target: AuthorityTarget): Promise<string | null> {
-  if (!target.tls || target.tls === 'none') return null;
+  const text = authorityPinText(target);
+  if (text === null) return null;
   const path = authorityPinPath(config);
-  await writeFileAtomic(path, `${JSON.stringify({ origin: target.url.origin, tls: target.tls }, null, 2)}\n`);
+  await writeFileAtomic(path, text);
   return path;
 }
 

@@ -6,6 +6,7 @@ import { isUpshiftError, toUpshiftError, UpshiftError } from '../core/errors.js'
 import { newestVersion, type Candidate, type TrackSpec } from '../core/decisions/versions.js';
 import { createDetector, type Detector } from './detector.js';
 import { PipelineService, trackSpecs } from './pipeline-service.js';
+import { publishFeed } from '../ota/publish.js';
 
 export interface Schedule {
   stop(): void;
@@ -98,6 +99,21 @@ export class Authority {
       } catch (err) {
         log.error({ runId: run.id, err: (err as Error).message, code: (err as UpshiftError).code }, 'driving run failed');
       }
+    }
+    if (!signal.aborted) await this.publishOta();
+  }
+
+  /** After DEPLOY, when ota.publish.dir is set: the feed brought up to date (releases already written stay). */
+  private async publishOta(): Promise<void> {
+    const { config, store, keyset, log } = this.service.deps;
+    if (!config.ota.publish.dir) return;
+    try {
+      const tracks = await publishFeed({ config, store, keyset, log });
+      const added = tracks.flatMap((t) => t.releases.filter((r) => r.added).map((r) => `${t.track} ${r.tag}`));
+      if (added.length > 0) log.info({ module: 'ota', added }, `OTA feed: published ${added.join(', ')}`);
+    } catch (err) {
+      const e = toUpshiftError(err);
+      log.error({ module: 'ota', code: e.code, err: e.message }, 'publishing the OTA feed failed; the next pass tries again');
     }
   }
 }

@@ -1,8 +1,8 @@
 // Reading upshift.yaml: YAML (duplicate keys are an error), zod validation, then paths
 // made absolute relative to the file, so the daemon behaves the same from any cwd.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 import { validateConfig, type Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
@@ -47,12 +47,17 @@ export function loadConfig(path: string): LoadedConfig {
   config.node.cert = abs(config.node.cert);
   if (config.http.tls) config.http.tls = { cert: abs(config.http.tls.cert), key: abs(config.http.tls.key) };
   if (config.http.read_token_file) config.http.read_token_file = abs(config.http.read_token_file);
+  if (config.http.tools_token_file) config.http.tools_token_file = abs(config.http.tools_token_file);
   if (config.app) {
     config.app.dir = abs(config.app.dir);
     if (!isUrl(config.app.remote)) config.app.remote = abs(config.app.remote);
   }
   const stateDir = abs(process.env.UPSHIFT_STATE_DIR ?? config.state_dir);
   config.state_dir = stateDir;
+  config.ota.staging_dir = config.ota.staging_dir === null ? resolve(stateDir, 'ota') : abs(config.ota.staging_dir);
+  if (config.ota.token_file !== null) config.ota.token_file = abs(config.ota.token_file);
+  if (config.ota.publish.dir !== null) config.ota.publish.dir = abs(config.ota.publish.dir);
+  if (config.ota.feed !== null && !isUrl(config.ota.feed)) config.ota.feed = abs(config.ota.feed);
   return { config, path: full, dir, stateDir };
 }
 
@@ -62,7 +67,10 @@ export function loadConfig(path: string): LoadedConfig {
  */
 function checkPoll(config: Config, source: string): void {
   const poll = config.authority?.poll;
-  if (poll === undefined || cron.validate(poll)) return;
+  if (poll === undefined) return;
+  // loaded here, on the authority only: every CLI command reads the config
+  const cron = createRequire(import.meta.url)('node-cron') as typeof import('node-cron');
+  if (cron.validate(poll)) return;
   const problem = {
     path: 'authority.poll',
     message: `expected a cron expression (5 fields, or 6 with seconds first), got ${JSON.stringify(poll)}`,

@@ -8,18 +8,17 @@ import { PeerUrlPolicy } from '../core/peer-url.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../adapters/logger.js';
 import type { StateStore } from '../core/ports.js';
-import { loadHttpExposure } from '../http/exposure.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
-import { joinRoute } from '../http/routes/join.js';
+import { loadHttpExposure, requireReadToken } from '../http/exposure.js';
+import { toolsRoute } from '../http/routes/tools.js';
 import { buildServer, listenOptions } from '../http/server.js';
-import { handleJoin } from '../node/identity.js';
-import { Authority } from './authority.js';
-import { pipelineDeps } from './deps.js';
+import type { Authority } from './authority.js';
+import type { DeploymentDriver } from './deployment-driver.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
-import { PipelineService } from './pipeline-service.js';
+import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
-import { nodeStatus, storedManifests } from './status.js';
+import { nodeStatus, storedManifestsView } from './status.js';
 
 export interface Daemon {
   server: FastifyInstance;
@@ -50,7 +49,11 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
   // the pipeline reaches the fleet through this node's own gossip agent
   const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
-  const pipeline = config.authority ? new PipelineService(pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) })) : null;
+  // the pipeline (xstate, the stages, git, test-report parsers, cron) is loaded on the authority only
+  const authorityModules = config.authority ? await loadAuthorityModules() : null;
+  const pipeline = authorityModules
+    ? new authorityModules.PipelineService(authorityModules.pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) }))
+    : null;
   if (pipeline) {
     await pipeline.deps.loadSigners();
     // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
@@ -63,7 +66,8 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
   };
   const plugins: Array<(app: FastifyInstance) => void> = agent ? [gossipRoutes(agent, config.gossip)] : [];
-  if (pipeline) {
+  if (pipeline && authorityModules) {
+    const { joinRoute, handleJoin, joinInfo, otaRoutes } = authorityModules;
     const keys = () => pipeline.deps.loadSigners();
     readiness.signing_keys = async () => void (await keys());
     // a source that cannot be fetched, or a tracked branch it lacks, means no new version ever runs
@@ -73,19 +77,41 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     };
     const peerPolicy = new PeerUrlPolicy(config.gossip.allow);
     const issue = { store, keyset: pipeline.deps.keyset, fleet: config.fleet, now: () => clock.now(), peerPolicy };
-    plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() })));
+    const info = joinInfo(config, pipeline.deps.keyset);
+    plugins.push(joinRoute(async (body) => handleJoin(body, { ...issue, signers: await keys() }), () => info));
+    // the OTA feed `ota publish` writes, read-only (and the same read token as /v1/status when set)
+    const otaDir = config.ota.publish.dir;
+    if (otaDir) plugins.push(otaRoutes(otaDir, exposure.readToken ? requireReadToken(exposure.readToken) : undefined));
   }
-  const held = async () => agent?.source ?? await storedManifests(config, store);
+  // the agent tools: refused without http.tools_token_file; runs they start are driven here
+  const toolsStop = new AbortController();
+  plugins.push(toolsRoute(exposure.toolsToken ?? null, (actor) => ({
+    ctx: { config, store, clock, log, actor },
+    pipeline: () => {
+      if (!pipeline) throw new UpshiftError('E_CONFIG', 'this node has no `authority:` section: only the authority runs upgrades');
+      return pipeline;
+    },
+    drive: true,
+    signal: toolsStop.signal,
+  })));
+  // one view of the stored manifests for a node without an agent, verified when they change, not per request
+  const stored = storedManifestsView(config, store);
+  const held = async () => agent?.source ?? await stored();
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
     // what gossip verified on arrival; a node without an agent reads its store once
-    status: async () => await nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: await held() }),
+    status: async () => await nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: await held(), now: clock.now() }),
     heldSeq: async (track) => (await held()).payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
+    ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
+    now: () => clock.now(),
   });
-  const authority = pipeline ? new Authority(pipeline) : null;
+  const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
+  const deployments: DeploymentDriver | null = pipeline && authorityModules
+    ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
   const stop = async () => {
-    await Promise.allSettled([authority?.stop(), node.stop(), server.close()]);
+    toolsStop.abort();
+    await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
   };
 
   return {
@@ -97,6 +123,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
         address = await listen(server, config.gossip.listen);
         await node.start();
         authority?.start();
+        deployments?.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();
@@ -108,6 +135,16 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
     stop,
   };
+}
+
+async function loadAuthorityModules() {
+  const [{ Authority }, { pipelineDeps }, { PipelineService }, { joinRoute }, { handleJoin }, { joinInfo }, { otaRoutes }, { DeploymentDriver }] =
+    await Promise.all([
+      import('./authority.js'), import('./deps.js'), import('./pipeline-service.js'),
+      import('../http/routes/join.js'), import('../node/identity.js'), import('../node/join-info.js'),
+      import('../http/ota-routes.js'), import('./deployment-driver.js'),
+    ]);
+  return { Authority, pipelineDeps, PipelineService, joinRoute, handleJoin, joinInfo, otaRoutes, DeploymentDriver };
 }
 
 /** Refusals to bind name the setting and the address (EADDRINUSE is usually a second daemon). */

@@ -2,18 +2,18 @@
 // a heartbeat from (the authority hears every node), per track what it runs and what its
 // last apply did, its app's health and error rate, and how long ago it was heard.
 import type { Config } from '../core/config.js';
-import type { NodeReport } from '../core/ports.js';
+import { isLive, type AppHealth } from '../core/node-state.js';
 import type { StateStore } from '../core/ports.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
-import { reports } from '../node/agent/reports.js';
 import { storedManifests, type HeldManifests } from './status.js';
 
+/** A node's state as `fleet ls --json` prints it (a stable output shape), with what this node judges of it. */
 export interface FleetNodeView {
   node: string;
   labels: Record<string, string>;
   /** alive | suspect | dead as this node's membership last saw it; null when never saved. */
   member: string | null;
-  health: NodeReport['health'];
+  health: AppHealth;
   error_rate: number | null;
   last_heartbeat: string;
   age_ms: number;
@@ -21,6 +21,8 @@ export interface FleetNodeView {
   revoked: boolean;
   tracks: Record<string, {
     version: string | null; seq: number | null; state: string; reason: string | null;
+    /** `canary` while the node runs a deployment's canary manifest; null otherwise. */
+    role: 'canary' | null;
     /** The newest held manifest that targets this node (fleet-wide or naming it): what it should run. */
     due: number | null;
     behind: boolean;
@@ -42,21 +44,21 @@ export async function fleetView(config: Config, store: StateStore, now: number, 
   const heldSeq = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
   const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t).map((p): HeldRef => ({ seq: p.seq, hash: '', targets: p.targets }))]));
   const members = new Map((await store.identity.peers()).map((p) => [p.nodeId, p.state]));
-  const nodes = await Promise.all((await reports(store)).map(async (r): Promise<FleetNodeView> => {
+  const nodes = await Promise.all((await store.fleet.nodes()).map(async (r): Promise<FleetNodeView> => {
     const cert = await store.identity.latestCert(r.node);
     const tracks: FleetNodeView['tracks'] = {};
     for (const [track, t] of Object.entries(r.tracks)) {
       // Behind what targets this node, not behind the newest manifest: after a stopped canary that one
       // is a rollback addressed to the canaries only.
       const due = newestFor(sets[track] ?? [], r.node)?.seq ?? null;
-      const behind = due !== null && (t.seq === null || t.seq < due || t.state !== 'confirmed');
-      tracks[track] = { version: t.version, seq: t.seq, state: t.state, reason: t.reason ?? null, due, behind };
+      const behind = due !== null && (t.seq === null || t.seq < due || t.apply !== 'confirmed');
+      tracks[track] = { version: t.version, seq: t.seq, state: t.apply, reason: t.reason, role: t.role ?? null, due, behind };
     }
     return {
       // the certified labels where this node holds the certificate (the authority): those place canaries
       node: r.node, labels: cert?.labels ?? r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
-      health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.at).toISOString(), age_ms: now - r.at,
-      silent: now - r.at > silentAfter, revoked: cert !== null && cert.revokedAt !== null, tracks,
+      health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.heardAt).toISOString(), age_ms: now - r.heardAt,
+      silent: !isLive(r, now, silentAfter), revoked: cert !== null && cert.revokedAt !== null, tracks,
     };
   }));
   return { now: new Date(now).toISOString(), silent_after_ms: silentAfter, held: heldSeq, nodes };

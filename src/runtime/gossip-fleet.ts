@@ -1,15 +1,20 @@
-// The fleet as the authority's pipeline sees it through gossip: every node's latest
-// heartbeat (kept in the store by the node agent), canary candidates among certified
-// peers that are healthy and heard from recently, and publishing as handing the signed
-// manifest to this node's gossip source, from where digests carry it to every node.
-import type { FleetNode, FleetPort, NodeReport, NodeTrackState, Publication } from '../core/ports.js';
+// The fleet as the authority's pipeline sees it through gossip: every node's current state
+// (the fleet read model the node agent keeps from heartbeats), canary candidates among
+// certified peers that are healthy and heard from recently, and publishing as handing the
+// signed manifest to this node's gossip source, from where digests carry it to every node.
+import type { CanaryCandidate } from '../core/decisions/canary.js';
+import { follows, isLive, type NodeState } from '../core/node-state.js';
+import type { FleetPort, FleetStateStore, Publication } from '../core/ports.js';
 import type { Config } from '../core/config.js';
 import type { StateStore } from '../core/ports.js';
 import type { StoreManifestSource } from '../node/agent/manifest-source.js';
-import { reports } from '../node/agent/reports.js';
+
+interface CertView { labels: Record<string, string>; revokedAt: number | null; expiresAt: number }
 
 export interface GossipFleetDeps {
-  store: StateStore;
+  fleet: FleetStateStore;
+  /** The latest certificate this authority issued the node, or null. */
+  cert: (node: string) => Promise<CertView | null>;
   /** The authority's own node id: never a canary, and no member of the control group. */
   selfId: string;
   clock: { now(): number };
@@ -22,64 +27,40 @@ export interface GossipFleetDeps {
 export class GossipFleet implements FleetPort {
   constructor(private readonly deps: GossipFleetDeps) {}
 
-  /** Reports of nodes whose certificate is not revoked (the authority's own heartbeat included). */
-  async reports(): Promise<NodeReport[]> {
-    const all = await reports(this.deps.store);
-    const revoked = await Promise.all(all.map((r) => this.revoked(r.node)));
-    return all.filter((_, i) => !revoked[i]);
+  /** Nodes whose certificate is not revoked (the authority's own state included). */
+  async nodes(): Promise<NodeState[]> {
+    const all = await this.deps.fleet.nodes();
+    const certs = await Promise.all(all.map((n) => this.deps.cert(n.node)));
+    return all.filter((_, i) => !revoked(certs[i] ?? null));
   }
 
   /**
    * Labels decide canary placement, so they come from the certificate this authority signed
    * (SPEC "Security"), never from the node's own heartbeat; a node without one has none.
    */
-  async canaryCandidates(track: string): Promise<FleetNode[]> {
+  async canaryCandidates(track: string): Promise<CanaryCandidate[]> {
     const now = this.deps.clock.now();
-    return Promise.all((await this.reports())
-      .filter((r) => r.node !== this.deps.selfId && follows(r, track))
-      .map(async (r) => ({
-        id: r.node,
-        labels: (await this.deps.store.identity.latestCert(r.node))?.labels ?? {},
-        verified: await this.certified(r.node, now),
-        healthy: r.health === 'ok' && now - r.at <= this.deps.heartbeatTimeoutMs,
-      })));
+    const peers = (await this.nodes()).filter((n) => n.node !== this.deps.selfId && follows(n, track));
+    const certs = await Promise.all(peers.map((n) => this.deps.cert(n.node)));
+    return peers.map((n, i) => {
+      const cert = certs[i] ?? null;
+      return {
+        id: n.node,
+        labels: cert?.labels ?? {},
+        // this authority issued it a certificate that is neither revoked nor expired
+        verified: cert !== null && cert.revokedAt === null && cert.expiresAt > now,
+        healthy: n.health === 'ok' && isLive(n, now, this.deps.heartbeatTimeoutMs),
+      };
+    });
   }
 
   publish(envelope: string): Promise<Publication> {
     return this.deps.publish(envelope);
   }
-
-  /** Every node that runs the track: what it runs, and for a silent one since when. */
-  async convergence(track: string): Promise<NodeTrackState[]> {
-    const now = this.deps.clock.now();
-    return (await this.reports()).filter((r) => follows(r, track)).map((r) => {
-      const t = r.tracks[track];
-      const silent = now - r.at > this.deps.heartbeatTimeoutMs;
-      return {
-        node: r.node,
-        seq: t?.seq ?? null,
-        version: t?.version ?? null,
-        state: silent ? 'silent' : (t?.state ?? 'idle'),
-        ...(silent ? { note: `no heartbeat for ${Math.round((now - r.at) / 1000)} s (last state ${t?.state ?? 'idle'})` } : t?.reason && t.state !== 'confirmed' ? { note: t.reason } : {}),
-      };
-    });
-  }
-
-  /** This authority issued the node a certificate that is neither revoked nor expired. */
-  private async certified(node: string, now: number): Promise<boolean> {
-    const cert = await this.deps.store.identity.latestCert(node);
-    return cert !== null && cert.revokedAt === null && cert.expiresAt > now;
-  }
-
-  private async revoked(node: string): Promise<boolean> {
-    const cert = await this.deps.store.identity.latestCert(node);
-    return cert !== null && cert.revokedAt !== null;
-  }
 }
 
-/** A node runs a track when its heartbeat has a slot for it (a node without an app has none). */
-function follows(r: NodeReport, track: string): boolean {
-  return r.tracks[track] !== undefined;
+function revoked(cert: CertView | null): boolean {
+  return cert !== null && cert.revokedAt !== null;
 }
 
 /**
@@ -90,7 +71,8 @@ function follows(r: NodeReport, track: string): boolean {
  */
 export function gossipFleet(config: Config, store: StateStore, clock: { now(): number }, source: Pick<StoreManifestSource, 'accept'>, pushNow?: () => void): GossipFleet {
   return new GossipFleet({
-    store,
+    fleet: store.fleet,
+    cert: async (node) => store.identity.latestCert(node),
     selfId: config.node.id,
     clock,
     heartbeatTimeoutMs: config.authority?.canary.heartbeat_timeout ?? 30_000,

@@ -2,6 +2,7 @@
 // progress deadline, or just its next stage. Read from the deadlines the stages stored.
 import type { Run } from '../core/run.js';
 import type { StateStore } from '../core/ports.js';
+import { promotionState } from '../stages/canary-promotion.js';
 
 export interface Waiting {
   state: string;
@@ -23,11 +24,21 @@ export async function waitingFor(store: StateStore, run: Run, soakMs: number): P
       const until = new Date(plan.confirmBy).toISOString();
       return { state: run.stage, what: `${waitingOn.join(', ')} to confirm the canary release, at the latest by ${until}`, until };
     }
+    if (await promotionState(store, run.id) === 'awaiting') {
+      return { state: run.stage, what: `promotion of canaries ${plan.canaries.join(', ')} (canary.promotion: manual): \`upshift tool advance_upgrade_pipeline\``, until: null };
+    }
     const ends = Math.max(...plan.canaries.map((n) => (confirmed[n] as number) + soakMs));
     const until = new Date(ends).toISOString();
     return { state: run.stage, what: `canary soak on ${plan.canaries.join(', ')} until ${until}`, until };
   }
   if (run.stage === 'deploying') {
+    // a deployment (issue 12): its status says what it waits for (a wave, promote, a resume)
+    const d = await store.deployments.forRun(run.id);
+    if (d) {
+      const until = d.status === 'running' ? new Date(d.state.lastProgress + d.policy.progress_deadline).toISOString() : null;
+      const what = `deployment ${d.key}#${d.number} ${d.status === 'waiting_promote' ? 'waiting for promote' : d.status}${d.reason ? `: ${d.reason}` : ''}`;
+      return { state: run.stage, what, until };
+    }
     const deadline = await store.plans.deadline(run.id, 'deploy.progress');
     if (deadline === null) return { state: run.stage, what: 'publishing to the fleet', until: null };
     const until = new Date(deadline).toISOString();

@@ -4,7 +4,7 @@
 import type { Config } from '../core/config.js';
 import { trackSpecOf } from '../core/decisions/versions.js';
 import type { StateStore } from '../core/ports.js';
-import { shownRemote } from '../adapters/git.js';
+import { shownRemote } from '../adapters/git-remote.js';
 
 export interface SourceHealth {
   /** When the authority last polled (successfully or not); null before its first poll. */

@@ -3,6 +3,8 @@
 import type { Config } from '../core/config.js';
 import type { StateStore } from '../core/ports.js';
 import type { ManifestPayload } from '../core/manifest.js';
+import type { Run } from '../core/run.js';
+import { isLive } from '../core/node-state.js';
 import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
 import { keysetOf } from '../trust/keyset.js';
 import { sourceHealth } from './source-health.js';
@@ -18,11 +20,32 @@ export interface HeldManifests {
  * agent (the CLI). The daemon passes its agent's source, which verified them on arrival.
  */
 export async function storedManifests(config: Config, store: StateStore): Promise<HeldManifests> {
+  return storedManifestsView(config, store)();
+}
+
+/**
+ * A view of the held manifests that verifies them again only when what is stored changed: a
+ * daemon without an agent keeps one for its life, and /metrics and /v1/status must not verify
+ * signatures per request. Each call reads the stored lists (one kv read per track).
+ */
+export function storedManifestsView(config: Config, store: StateStore): () => Promise<HeldManifests> {
   const node = sourceNode(config);
-  const stored = await Promise.all([...node.tracks, ...(node.relay ?? [])].map((t) => storedHeld(store, t)));
-  if (stored.every((s) => s.length === 0)) return { payloads: () => [] }; // nothing held: no keyset needed
-  const source = await StoreManifestSource.open({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null });
-  return { payloads: (track) => source.payloads(track) };
+  const tracks = [...node.tracks, ...(node.relay ?? [])];
+  let seen = '';
+  let view: HeldManifests = { payloads: () => [] };
+  return async () => {
+    const stored = await Promise.all(tracks.map((t) => storedHeld(store, t)));
+    const key = JSON.stringify(stored);
+    if (key === seen) return view;
+    if (stored.every((s) => s.length === 0)) {
+      view = { payloads: () => [] }; // nothing held: no keyset needed
+    } else {
+      const source = await StoreManifestSource.open({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null });
+      view = { payloads: (track) => source.payloads(track) };
+    }
+    seen = key;
+    return view;
+  };
 }
 
 /** The newest manifest this node holds for gossip on a track. */
@@ -32,7 +55,7 @@ export async function heldManifest(config: Config, store: StateStore, track: str
   return { seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind, targets: payload.targets };
 }
 
-export async function nodeStatus(config: Config, store: StateStore, extra: { configPath?: string; peers?: number; held?: HeldManifests } = {}) {
+export async function nodeStatus(config: Config, store: StateStore, extra: { configPath?: string; peers?: number; held?: HeldManifests; now?: number } = {}) {
   const held = extra.held ?? await storedManifests(config, store);
   const running = new Map((await store.journal.latestConfirmedPerTrack()).map((a) => [a.track, a]));
   const last = new Map((await store.journal.latestPerTrack()).map((a) => [a.track, a]));
@@ -47,7 +70,9 @@ export async function nodeStatus(config: Config, store: StateStore, extra: { con
       running: r ? { seq: r.seq, version: r.version, commit: r.commit, release: r.releaseDir } : null,
       last_apply: a ? { seq: a.seq, version: a.version, state: a.state, reason: a.reason } : null,
       last_stable: stable && { run: stable.id, version: stable.version, finished_at: stable.finishedAt },
-      latest_run: latest && { run: latest.id, version: latest.version, status: latest.status, stage: latest.stage, reason: latest.reason },
+      latest_run: latest && {
+        run: latest.id, version: latest.version, status: latest.status, stage: latest.stage, stopped_at: await stoppedAt(store, latest), reason: latest.reason,
+      },
     }] as const;
   })));
   const lastPoll = await store.kv.get('authority.last_poll');
@@ -65,8 +90,36 @@ export async function nodeStatus(config: Config, store: StateStore, extra: { con
       source: source.polledAt === null ? null : source.problems.length ? source.problems.join('; ') : 'ok',
       source_polled_at: source.polledAt === null ? null : new Date(source.polledAt).toISOString(),
     } : null,
-    fleet: { peers: extra.peers ?? 0 },
+    fleet: { peers: extra.peers ?? 0, ...(await heard(config, store, extra.now ?? Date.now())) },
   };
 }
 
 export type NodeStatus = Awaited<ReturnType<typeof nodeStatus>>;
+
+/** How many nodes this one has heard (the fleet read model; on the authority, every node), and how many fell silent. */
+async function heard(config: Config, store: StateStore, now: number): Promise<{ heard: number; silent: number }> {
+  const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
+  const nodes = await store.fleet.nodes();
+  return { heard: nodes.length, silent: nodes.filter((n) => !isLive(n, now, silentAfter)).length };
+}
+
+/**
+ * The stage a finished run stopped at (a finished run's `stage` is its end state, so
+ * "failed at failed" said nothing): the one the machine recorded when it stopped, else the
+ * last stage whose result stopped it; null for a run still going, one that completed, or one
+ * aborted before any stage.
+ */
+export async function stoppedAt(store: StateStore, run: Run): Promise<string | null> {
+  if (run.status === 'pending' || run.status === 'running' || run.status === 'completed') return null;
+  const saved = (await store.loadSnapshot(run.id))?.snapshot as { context?: { stop?: { stage?: unknown } | null } } | undefined;
+  const stage = saved?.context?.stop?.stage;
+  if (typeof stage === 'string') return stage === 'idle' ? null : stage;
+  const last = (await store.stageResults(run.id)).filter((r) => r.outcome === 'failed' || r.outcome === 'rolled_back').at(-1);
+  return last?.stage ?? null;
+}
+
+/** How `status` says where a run is: `running at test`, `failed at build`, `completed`. */
+export function runPlace(run: { status: string; stage: string; stopped_at: string | null }): string {
+  if (run.status === 'pending' || run.status === 'running') return `${run.status} at ${run.stage}`;
+  return run.stopped_at ? `${run.status} at ${run.stopped_at}` : run.status;
+}

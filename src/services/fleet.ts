@@ -2,7 +2,9 @@
 // read side on any node (who is heard, what runs where, what is wrong).
 import { readFileSync } from 'node:fs';
 import { UpshiftError } from '../core/errors.js';
-import { certFingerprint, selfUrl } from '../http/exposure.js';
+import { certFingerprint, isLoopbackHost, selfUrl } from '../http/exposure.js';
+import { keysetOf } from '../trust/keyset.js';
+import { trustFingerprint } from '../trust/keyset-fingerprint.js';
 import type { CertRecord } from '../core/records.js';
 import { hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../trust/join-token.js';
 import { labelsSchema, nodeIdSchema } from '../trust/node-cert.js';
@@ -27,6 +29,12 @@ export interface TokenIssued {
   authority: string;
   /** SHA-256 of the authority's TLS certificate for `join` to pin; null without http.tls. */
   authority_fingerprint: string | null;
+  /** The fingerprint of the trust section (`join --trust`): the node takes the keys from the authority and checks them. */
+  trust_fingerprint: string;
+  /** The command to run on the new node, complete. */
+  join_command: string;
+  /** Why join_command needs something more (a plain http authority beyond loopback), or null. */
+  note: string | null;
 }
 
 function authorityFingerprint(certPath: string | undefined): string | null {
@@ -63,10 +71,21 @@ export async function issueToken(
     data: { token_sha256_prefix: hashToken(token).slice(0, 12), labels: labels.data, node_id: input.nodeId, expires_at: expiresAt },
   });
   const authority = selfUrl(ctx.config);
+  const trust = trustFingerprint(keysetOf(ctx.config));
+  const join = ['upshift join', `--authority ${authority}`, ...(fingerprint ? [`--authority-fingerprint ${fingerprint}`] : []),
+    `--token ${token}`, `--trust ${trust}`, ...(input.nodeId ? [`--node-id ${input.nodeId}`] : [])].join(' ');
+  const host = new URL(authority).hostname;
+  const note = ['0.0.0.0', '[::]'].includes(host)
+    ? `gossip.listen is every interface, which is no address a node can call: set gossip.advertise to the URL nodes reach`
+    : authority.startsWith('http:') && !isLoopbackHost(host)
+    ? `${authority} is plain http beyond loopback: join refuses to send the token in clear text unless given --insecure; `
+      + 'serve the authority over https (http.tls) instead'
+    : null;
   return {
     reason: `join token for ${input.nodeId ?? 'any node'}, single use, valid until ${iso(expiresAt)}`,
     evidence: {
       token, expires_at: iso(expiresAt) as string, labels: labels.data, node_id: input.nodeId, authority, authority_fingerprint: fingerprint,
+      trust_fingerprint: trust, join_command: join, note,
     },
   };
 }

@@ -2,17 +2,19 @@
 // on the five criteria against the non-canary control group. The selection, the confirm
 // deadline and each canary's confirmation time (where its soak starts) are stored as they
 // happen, so a restarted authority continues the same soak with the same canaries instead of
-// starting over. With no peers it says so.
+// starting over. With no peers it says so. With canary.promotion: manual a passing soak
+// waits for promotion (canary-promotion.ts), judging the canaries again at every check.
 import {
-  judgeCanary, selectCanaries, soakStep, type CanaryObservation, type SoakCanary, type SoakInput,
+  judgeCanary, observeCanary, selectCanaries, soakStep, type SoakCanary, type SoakInput,
 } from '../core/decisions/canary.js';
-import type { NodeReport } from '../core/ports.js';
+import type { NodeState } from '../core/node-state.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
 import { reserveAndSign } from './release-manifest.js';
 import { releaseEvidence } from './sign.js';
 import { publishRollback } from './rollback.js';
 import type { CanaryPlan } from '../core/records.js';
+import { markAwaiting, promotionState } from './canary-promotion.js';
 
 /** The stored plan (StateStore.plans); confirmBy is deploy.progress_deadline after selection. */
 type SoakPlan = CanaryPlan;
@@ -38,7 +40,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 
   // Each canary soaks from its confirmation; stop early when one already rolled itself back.
   let confirmedAt = await ctx.store.plans.canaryConfirms(run.id);
-  let reports = await ctx.fleet.reports();
+  let reports = await ctx.fleet.nodes();
   let step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   for (;;) {
     if (Object.keys(step.confirmedAt).length !== Object.keys(confirmedAt).length) {
@@ -47,15 +49,19 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     }
     if (step.kind !== 'wait') break;
     await ctx.clock.sleep(Math.min(authority.canary.check_every, step.until - ctx.clock.now()), ctx.signal);
-    reports = await ctx.fleet.reports();
+    reports = await ctx.fleet.nodes();
     step = soakStep(soakInput(ctx, plan, record.seq, reports, confirmedAt, watchingSince));
   }
 
-  const observations = plan.canaries.map((id) => observe(id, reports.find((r) => r.node === id), run.track));
-  const control = reports.filter((r) => !plan.canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
-  const verdict = judgeCanary(observations, control, {
-    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: await recordedCodeHash(ctx, run.id), maxErrorIncrease: authority.canary.max_error_increase,
-  });
+  let { observations, control, verdict } = await judgeNow(ctx, plan.canaries, reports);
+  if (step.kind === 'judge' && verdict.pass && authority.canary.promotion === 'manual') {
+    // the soak passed: hold here until promoted, judging again at every check
+    await markAwaiting(ctx.store, run.id, ctx.clock.now(), { canaries: plan.canaries, verdict: verdict.reason });
+    while (verdict.pass && (await promotionState(ctx.store, run.id)) !== 'promoted') {
+      await ctx.clock.sleep(authority.canary.check_every, ctx.signal);
+      ({ observations, control, verdict } = await judgeNow(ctx, plan.canaries, await ctx.fleet.nodes()));
+    }
+  }
   const iso = (ms: number) => new Date(ms).toISOString();
   const evidence: Record<string, unknown> = {
     canaries: plan.canaries, selection: plan.selection, seq: record.seq, published: published.held,
@@ -63,6 +69,7 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
     confirmed_at: Object.fromEntries(Object.entries(confirmedAt).map(([n, at]) => [n, iso(at)])),
     soak_until: step.kind === 'judge' && step.soakEnd !== null ? iso(step.soakEnd) : null, ended: step.why,
     observations, control_size: control.length, criteria: verdict.criteria,
+    promotion: authority.canary.promotion === 'manual' ? await promotionState(ctx.store, run.id) : 'auto',
   };
   // A canary that never confirmed fails for that reason, not for what its half-done apply looked like.
   const failure = step.kind === 'unconfirmed' ? step.why : verdict.pass ? null : verdict.reason;
@@ -70,6 +77,18 @@ export async function canary(ctx: StageContext): Promise<StageReport> {
 
   evidence.rollback = await publishRollback(ctx, plan.canaries, `canary failed: ${failure}`);
   return { outcome: 'rolled_back', reason: `canary failed on ${plan.canaries.join(', ')}: ${failure}`, code: 'E_GATE', evidence };
+}
+
+/** The five criteria over the canaries against the non-canary control group, now. */
+export async function judgeNow(ctx: StageContext, canaries: string[], reports: NodeState[]) {
+  const { authority, run } = ctx;
+  const observations = canaries.map((id) => observeCanary(id, reports.find((r) => r.node === id), run.track));
+  const control = reports.filter((r) => !canaries.includes(r.node) && r.node !== ctx.config.node.id).map((r) => ({ errorRate: r.errorRate }));
+  const verdict = judgeCanary(observations, control, {
+    now: ctx.clock.now(), heartbeatTimeoutMs: authority.canary.heartbeat_timeout, expectedCodeHash: await recordedCodeHash(ctx, run.id),
+    maxErrorIncrease: authority.canary.max_error_increase,
+  });
+  return { observations, control, verdict };
 }
 
 async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
@@ -85,29 +104,17 @@ async function soakPlan(ctx: StageContext): Promise<SoakPlan | null> {
 }
 
 function soakInput(
-  ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeReport[], confirmedAt: Record<string, number>, watchingSince: number,
+  ctx: StageContext, plan: SoakPlan, seq: number, reports: NodeState[], confirmedAt: Record<string, number>, watchingSince: number,
 ): SoakInput {
   const canaries = plan.canaries.map((node): SoakCanary => {
     const r = reports.find((x) => x.node === node);
     const t = r?.tracks[ctx.run.track];
-    const last = t ? `${t.state} #${t.seq ?? '-'}` : 'nothing';
-    return { node, heardAt: r?.at ?? null, state: t?.seq === seq ? t.state : null, last };
+    const last = t ? `${t.apply} #${t.seq ?? '-'}` : 'nothing';
+    return { node, heardAt: r?.heardAt ?? null, state: t?.seq === seq ? t.apply : null, last };
   });
   const { soak, heartbeat_timeout } = ctx.authority.canary;
   return {
     now: ctx.clock.now(), canaries, confirmedAt, confirmDeadline: plan.confirmBy, confirmWithinMs: plan.confirmBy - plan.selectedAt,
     soakMs: soak, watchingSince, heartbeatTimeoutMs: heartbeat_timeout,
-  };
-}
-
-function observe(node: string, r: NodeReport | undefined, track: string): CanaryObservation {
-  const t = r?.tracks[track];
-  return {
-    node,
-    lastHeartbeat: r?.at ?? null,
-    healthOk: r?.health === 'ok' && t?.state === 'confirmed',
-    errorRate: r?.errorRate ?? null,
-    codeHash: t?.codeHash ?? null,
-    smokeRegressed: r?.smokeRegressed ?? null,
   };
 }

@@ -48,7 +48,7 @@ export interface StageContext extends PipelineDeps {
   workDir: string;
   signal: AbortSignal;
   /** Run a configured command in the work tree, sandboxed, with the run's environment, recording its process group. */
-  runCommand(command: string, timeoutMs: number, opts?: { cwd?: string }): Promise<ExecResult>;
+  runCommand(command: string, timeoutMs: number, opts?: { cwd?: string; env?: Record<string, string> }): Promise<ExecResult>;
 }
 
 export type StageWork = (ctx: StageContext) => Promise<StageReport>;
@@ -124,6 +124,7 @@ export function stageContext(deps: PipelineDeps, run: Run, stage: StageName | 'r
         await deps.sandbox.ready();
         // UPSHIFT_RUN_ID also lets a later driver recognise (and reap) an orphaned group
         const as = deps.sandbox.spawnAs({
+          ...opts.env,
           UPSHIFT_RUN_ID: run.id, UPSHIFT_STAGE: stage, UPSHIFT_TRACK: run.track,
           UPSHIFT_VERSION: run.version, UPSHIFT_COMMIT: run.commit, CI: 'true',
         });
@@ -154,7 +155,10 @@ export function evidenceTail(text: string, lines = 40): string {
 
 /** A command result as evidence, and a reason when it did not exit 0. */
 export function commandEvidence(r: ExecResult): { evidence: Record<string, unknown>; problem: { reason: string; code: 'E_TIMEOUT' | 'E_COMMAND_FAILED' | 'E_CANCELLED' } | null } {
-  const evidence = { command: r.command, exit_code: r.exitCode, signal: r.signal, timed_out: r.timedOut, duration_ms: Math.round(r.durationMs), tail: evidenceTail(r.tail) };
+  const evidence: Record<string, unknown> = { command: r.command, exit_code: r.exitCode, signal: r.signal, timed_out: r.timedOut, duration_ms: Math.round(r.durationMs), tail: evidenceTail(r.tail) };
+  // A failure's cause is usually on stderr; keep its end even when stdout buried it in the mixed tail.
+  const errTail = evidenceTail(r.stderrTail, 20).trimEnd();
+  if (r.exitCode !== 0 && errTail && !(evidence.tail as string).includes(errTail)) evidence.stderr_tail = errTail;
   if (r.cancelled) return { evidence, problem: { reason: `\`${r.command}\` was cancelled`, code: 'E_CANCELLED' } };
   if (r.timedOut) return { evidence, problem: { reason: `\`${r.command}\` timed out after ${Math.round(r.durationMs / 1000)}s and was killed`, code: 'E_TIMEOUT' } };
   if (r.exitCode !== 0) return { evidence, problem: { reason: `\`${r.command}\` exited with ${r.exitCode ?? `signal ${r.signal}`}`, code: 'E_COMMAND_FAILED' } };

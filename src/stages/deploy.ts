@@ -1,58 +1,58 @@
-// DEPLOY: publish the release to every node and track convergence (which nodes run it,
-// which are behind and why) until all live nodes confirm it or the progress deadline,
-// stored the first time, passes. On a missed deadline `auto_revert` decides.
+// DEPLOY: run the track's deployment policy (issue 12). The run's release becomes a
+// deployment (once: a restarted authority finds it by run id and continues, paused if it
+// was paused), driven step by step (stages/rollout.ts) until it succeeds, fails or is
+// reverted. Waves, deadlines, promote and auto_revert are the rollout's; this stage waits
+// and reports. Silent nodes are not waited for; they take the release up when they return.
 import { UpshiftError } from '../core/errors.js';
-import type { NodeReport, NodeTrackState } from '../core/ports.js';
+import type { Deployment } from '../core/deployment-records.js';
+import { createDeployment, keyForTrack, policyFor } from './deployment-plan.js';
 import { recordedCodeHash } from './build.js';
 import type { StageContext, StageReport } from './context.js';
-import { reserveAndSign } from './release-manifest.js';
-import { publishRollback } from './rollback.js';
-import { releaseEvidence } from './sign.js';
-import { judgeConvergence, type Convergence } from '../core/decisions/convergence.js';
+import { isActive, observe, stepDeployment } from './rollout.js';
 
 export async function deploy(ctx: StageContext): Promise<StageReport> {
-  const { run, authority } = ctx;
-  const envelope = await fleetManifest(ctx);
-  const published = await ctx.fleet.publish(envelope.envelope, run.track);
-  ctx.failpoint('deploy:published');
-  const deadline = await ctx.store.plans.fixDeadline(run.id, 'deploy.progress', ctx.clock.now() + authority.deploy.progress_deadline);
-
-  let view = await convergence(ctx, envelope.seq);
-  while (view.behind.length > 0 && ctx.clock.now() < deadline) {
-    await ctx.clock.sleep(Math.min(authority.canary.check_every, deadline - ctx.clock.now()), ctx.signal);
-    view = await convergence(ctx, envelope.seq);
+  const { run, authority, store } = ctx;
+  let d = await store.deployments.forRun(run.id);
+  if (!d) {
+    const key = keyForTrack(authority, run.track);
+    const { track, policy } = policyFor(authority, key);
+    const live = (await observe(ctx, track)).filter((n) => n.live).map((n) => ({ id: n.id, version: n.version }));
+    d = await createDeployment(store, ctx.clock.now(), {
+      key, track, policy, runId: run.id, kind: 'release', urgent: false, rollbackOf: null, live,
+      target: { version: run.version, commit: run.commit, code_hash: await recordedCodeHash(ctx, run.id), run: run.id, number: null },
+    });
+    await store.deployments.appendEvent({ deploymentId: d.id, at: ctx.clock.now(), kind: 'created', actor: 'pipeline', outcome: 'accepted', data: { run: run.id, policy } });
   }
-  const notes = [...new Set(view.nodes.map((n) => n.note).filter((n): n is string => Boolean(n)))];
-  const evidence: Record<string, unknown> = { seq: envelope.seq, published: published.held, converged: view.converged, behind: view.behind, silent: view.silent, nodes: view.nodes, deadline: new Date(deadline).toISOString() };
-  const silent = view.silent.length ? `; silent, not waited for: ${view.silent.map((s) => `${s.node} (${s.why})`).join(', ')}` : '';
-  if (view.behind.length === 0 && view.converged.length === 0) {
-    return { outcome: 'passed', reason: `no node runs track ${run.track} yet: ${run.track}#${envelope.seq} is held for gossip, and nodes take it up when they join`, evidence };
+  let first = true;
+  for (;;) {
+    d = (await stepDeployment(ctx, d.id)).deployment;
+    if (first) ctx.failpoint('deploy:published');
+    first = false;
+    if (!isActive(d)) break;
+    await ctx.clock.sleep(authority.canary.check_every, ctx.signal);
   }
-  if (view.behind.length === 0) {
-    return { outcome: 'passed', reason: `${run.track}#${envelope.seq} confirmed by ${view.converged.length} node(s) (${view.converged.join(', ')})${notes.length ? `; ${notes.join('; ')}` : ''}${silent}`, evidence };
-  }
-  const behind = view.behind.map((b) => `${b.node} (${b.why})`).join(', ');
-  const why = 'progress deadline passed';
-  if (authority.deploy.auto_revert) {
-    evidence.rollback = await publishRollback(ctx, 'all', `${why}: ${behind} behind`);
-    return { outcome: 'rolled_back', reason: `${why}; behind: ${behind}; auto_revert published a rollback`, code: 'E_GATE', evidence };
-  }
-  return { outcome: 'failed', reason: `${why}; behind: ${behind}`, code: 'E_GATE', evidence };
+  return report(ctx, d);
 }
 
-/** After a canary the fleet-wide manifest needs a seq above the canary's; without one, SIGN's release goes out as is. */
-async function fleetManifest(ctx: StageContext): Promise<{ envelope: string; seq: number }> {
-  const release = await ctx.store.manifests.forRun(ctx.run.id, 'release');
-  if (!release?.envelope) throw new UpshiftError('E_INTERNAL', `run ${ctx.run.id} reached deploy without a signed release manifest`);
-  if (!await ctx.store.manifests.forRun(ctx.run.id, 'canary')) return { envelope: release.envelope, seq: release.seq };
-  const { record, envelope } = await reserveAndSign(ctx, {
-    purpose: 'deploy', kind: 'release', version: ctx.run.version, commit: ctx.run.commit, codeHash: await recordedCodeHash(ctx, ctx.run.id), targets: 'all', evidence: await releaseEvidence(ctx),
-  });
-  return { envelope, seq: record.seq };
-}
-
-async function convergence(ctx: StageContext, seq: number): Promise<Convergence> {
-  const all: NodeTrackState[] = await ctx.fleet.convergence(ctx.run.track);
-  const reports: NodeReport[] = await ctx.fleet.reports();
-  return judgeConvergence(all, seq, (node) => reports.find((r) => r.node === node)?.tracks[ctx.run.track]?.reason);
+async function report(ctx: StageContext, d: Deployment): Promise<StageReport> {
+  const manifests = await ctx.store.deployments.manifests(d.id);
+  const seq = manifests.at(-1)?.seq ?? null;
+  const nodes = Object.entries(d.health);
+  const converged = nodes.filter(([, h]) => h.version === d.target.version && h.state === 'confirmed').map(([n]) => n);
+  const silent = nodes.filter(([, h]) => h.state === 'silent').map(([n]) => n);
+  const evidence: Record<string, unknown> = {
+    deployment: d.id, key: d.key, number: d.number, status: d.status, strategy: d.strategy, policy: d.policy, seq,
+    waves: d.state.waves.map((w) => ({ n: w.n, kind: w.kind, nodes: w.nodes, seq: w.seq })), converged, silent, health: d.health,
+    rollback_target: d.rollbackTarget,
+  };
+  const silentNote = silent.length ? `; silent, not waited for: ${silent.join(', ')}` : '';
+  if (d.status === 'succeeded') {
+    const reason = converged.length === 0
+      ? `no node runs track ${d.track} yet: ${d.track}#${seq} is held for gossip, and nodes take it up when they join`
+      : `${d.track}#${seq} confirmed by ${converged.length} node(s) (${converged.join(', ')}) in ${d.state.waves.length} wave(s), deployment ${d.key}#${d.number}${silentNote}`;
+    return { outcome: 'passed', reason, evidence };
+  }
+  if (d.status === 'reverted') return { outcome: 'rolled_back', reason: `deployment ${d.key}#${d.number}: ${d.reason}`, code: 'E_GATE', evidence };
+  if (d.status === 'failed') return { outcome: 'failed', reason: `deployment ${d.key}#${d.number}: ${d.reason}`, code: 'E_GATE', evidence };
+  throw new UpshiftError('E_INTERNAL', `deployment ${d.id} stopped while ${d.status}`);
 }

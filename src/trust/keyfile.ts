@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { UpshiftError } from '../core/errors.js';
 import { bytesEqual, fromHex, toHex } from './bytes.js';
-import { keyIdOf, publicKeyFromSeed, SEED_LENGTH, signBytes } from './ed25519.js';
+import { keyIdOf, publicKeyFromSeed, SEED_LENGTH, seedSigner } from './ed25519.js';
 
 export const KEY_FILE_TYPE = 'upshift-ed25519-private-v1';
 
@@ -32,7 +32,7 @@ export function signerFromSeed(seed: Uint8Array): Signer {
   if (seed.length !== SEED_LENGTH) throw new UpshiftError('E_KEY_INVALID', `an Ed25519 seed is ${SEED_LENGTH} bytes, got ${seed.length}`);
   const secret = Uint8Array.from(seed);
   const publicKey = publicKeyFromSeed(secret);
-  return { keyid: keyIdOf(publicKey), publicKey, sign: (message) => signBytes(message, secret) };
+  return { keyid: keyIdOf(publicKey), publicKey, sign: seedSigner(secret) };
 }
 
 /** Create a new key file (a random seed unless given); never overwrites one (E_EXISTS). */

@@ -5,7 +5,7 @@ import type { Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
 import { DEFAULT_MANIFEST_LIMITS, type ManifestLimits } from '../core/decisions/acceptance.js';
 import { fromHex, toHex } from './bytes.js';
-import { checkPublicKey, keyIdOf, PUBLIC_KEY_LENGTH } from './ed25519.js';
+import { checkPublicKey, keyIdOf, PUBLIC_KEY_LENGTH, trustCheckedKey } from './ed25519.js';
 
 export interface Keyset {
   /** keyid → public key; one entry per distinct key. */
@@ -58,7 +58,7 @@ export function loadKeyset(input: KeysetInput): Keyset {
     if (known) {
       throw new UpshiftError('E_CONFIG', `keys.${i}: two different keys share the key id ${keyid}`, { details: { index: i, keyid } });
     }
-    keys.set(keyid, publicKey);
+    keys.set(keyid, trustCheckedKey(publicKey));
   });
   if (keys.size === 0) throw new UpshiftError('E_CONFIG', 'a keyset needs at least one public key');
   const threshold = input.threshold ?? 1;

@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createExec, groupAlive, killGroup, processAlive } from '../../src/adapters/exec.js';
 import { isUpshiftError } from '../../src/core/errors.js';
+import { commandEvidence } from '../../src/stages/context.js';
 import type { ExecRequest } from '../../src/core/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -49,6 +50,16 @@ t.test('the tail interleaves stdout and stderr in arrival order', async (t) => {
   const r = await exec.run(req(t, 'echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2'));
   t.equal(r.stdout, 'out1\nout2\n');
   t.equal(r.tail, 'out1\nerr1\nout2\n');
+});
+
+t.test('a cause on stderr survives a long usage text on stdout (npm ci without a lockfile)', async (t) => {
+  const r = await exec.run(req(t, 'echo "npm error: no package-lock.json" >&2; seq 1 200; exit 1'));
+  t.equal(r.stderrTail, 'npm error: no package-lock.json\n');
+  const { evidence } = commandEvidence(r);
+  t.notMatch(evidence.tail as string, /package-lock/, 'the mixed tail lost it');
+  t.equal(evidence.stderr_tail, 'npm error: no package-lock.json');
+  const ok = commandEvidence(await exec.run(req(t, 'echo warn >&2; seq 1 200')));
+  t.equal(ok.evidence.stderr_tail, undefined, 'a command that passed keeps the plain tail');
 });
 
 t.test('the tail keeps the end of a long output while stdout keeps all of it', async (t) => {

@@ -1,13 +1,15 @@
 import t from 'tap';
 import { MIGRATIONS } from '../../src/adapters/sqlite/migrations.js';
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { openDb } from '../../src/adapters/sqlite/db.js';
 import { Store } from '../../src/adapters/sqlite/store.js';
 import type { StageResult } from '../../src/core/run.js';
+import { repoPath } from '../helpers/paths.js';
+import { spawnChild } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function freshStore(t: Tap.Test, now = () => 1_000): { store: Store; file: string } {
@@ -77,7 +79,7 @@ t.test('processes opening the same fresh database at once all succeed and migrat
   const go = `${file}.go`;
   // Every child loads the code first, then spins on a marker file, so all of them open the
   // fresh file within microseconds of each other: the window where two would migrate it.
-  const child = `const { openDb } = await import(${JSON.stringify(new URL('../../src/adapters/sqlite/db.ts', import.meta.url).href)});
+  const child = `const { openDb } = await import(${JSON.stringify(pathToFileURL(repoPath('src', 'adapters', 'sqlite', 'db.ts')).href)});
     const { existsSync } = await import('node:fs');
     console.log('ready');
     while (!existsSync(${JSON.stringify(go)})) {}
@@ -87,11 +89,11 @@ t.test('processes opening the same fresh database at once all succeed and migrat
   const outputs: Array<Promise<string>> = [];
   const ready: Array<Promise<void>> = [];
   for (let i = 0; i < 6; i++) {
-    const proc = spawn(process.execPath, [...tsLoader, '--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
+    const proc = spawnChild(t, process.execPath, [...tsLoader, '--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'], env: { TS_NODE_TRANSPILE_ONLY: '1' } });
     let out = '';
     // a child that dies before it is ready counts as ready, so its output fails the test instead of hanging it
     ready.push(new Promise((resolve) => {
-      proc.stdout.on('data', (d: Buffer) => ((out += d), out.includes('ready') && resolve()));
+      proc.stdout!.on('data', (d: Buffer) => ((out += d), out.includes('ready') && resolve()));
       proc.on('close', () => resolve());
     }));
     outputs.push(new Promise((resolve) => proc.on('close', () => resolve(out.replace('ready\n', '').trim()))));

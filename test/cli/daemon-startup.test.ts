@@ -56,8 +56,8 @@ t.test('a daemon on an address another server holds exits 2 with E_LISTEN naming
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => holder.close(() => resolve())));
   const { port } = holder.address() as AddressInfo;
-  const { configPath } = await initAuthority(t);
-  writeFileSync(configPath, `${readFileSync(configPath, 'utf8')}\ngossip:\n  listen: "127.0.0.1:${port}"\n`);
+  const { configPath, edit } = await initAuthority(t);
+  edit(/^ {2}listen: .*$/m, `  listen: "127.0.0.1:${port}"`);
 
   const r = await runCli(['--config', configPath, 'daemon'], { timeoutMs: 30_000 });
   t.equal(r.code, 2, 'the daemon exits 2 (it does not stay up)', diag(r));

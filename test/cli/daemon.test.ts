@@ -1,24 +1,25 @@
 // `upshift daemon` on the authority: it catches up at start (runs the current head),
 // and SIGTERM stops it cleanly with the state persisted.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
 import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
 import { gitRepo } from '../helpers/gitdir.js';
+import { spawnChild } from '../helpers/procs.js';
+import { WAIT } from '../helpers/timeouts.js';
 import { tempDir } from '../helpers/tmp.js';
 
 t.test('the authority daemon runs the new head at start and exits 0 on SIGTERM', async (t) => {
   const repo = gitRepo(t);
   const head = repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
   const ws = await createWorkspace(tempDir(t), { source: repo.dir, authority: { poll: '0 0 1 1 *' } });
-  const child = spawn(process.execPath, [CLI_PATH, '--config', ws.configPath, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPSHIFT_LOG_LEVEL: 'info' } });
+  const child = spawnChild(t, process.execPath, [CLI_PATH, '--config', ws.configPath, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { UPSHIFT_LOG_LEVEL: 'info' } });
   let logs = '';
-  child.stderr.on('data', (d) => (logs += d));
+  child.stderr!.on('data', (d) => (logs += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
-  const until = Date.now() + 60_000;
+  const until = Date.now() + WAIT.run;
   let status: string | undefined;
   while (Date.now() < until) {
     const store = openStore(ws.stateDir);
@@ -38,11 +39,11 @@ t.test('the authority daemon runs the new head at start and exits 0 on SIGTERM',
 
 /** Start a daemon child; resolves with its address once it logged that it started. */
 async function startDaemon(t: Tap.Test, configPath: string) {
-  const child = spawn(process.execPath, [CLI_PATH, '--config', configPath, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPSHIFT_LOG_LEVEL: 'info' } });
+  const child = spawnChild(t, process.execPath, [CLI_PATH, '--config', configPath, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { UPSHIFT_LOG_LEVEL: 'info' } });
   let logs = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const address = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d) => {
+    child.stderr!.on('data', (d) => {
       logs += d;
       const m = /"address":"(http:\/\/[^"]+)"/.exec(logs);
       if (m) resolve(m[1] as string);
@@ -53,7 +54,6 @@ async function startDaemon(t: Tap.Test, configPath: string) {
     child.kill('SIGTERM');
     return exited;
   };
-  t.teardown(() => void child.kill('SIGKILL'));
   return { address, stop, logs: () => logs };
 }
 

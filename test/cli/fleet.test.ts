@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Store } from '../../src/adapters/sqlite/store.js';
-import { HEARTBEAT_KEY_PREFIX } from '../../src/node/agent/reports.js';
+import type { Heartbeat } from '../../src/gossip/types.js';
+import { toNodeState } from '../../src/node/agent/reports.js';
 import { diag, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -17,14 +18,15 @@ t.teardown(() => store.close());
 
 // Set the title (OSC 0), clear the screen (CSI 2J), an 8-bit CSI (U+009B), DEL and a fake line.
 const TITLE = '\u001b]0;owned\u0007';
-const heartbeat = {
+const heartbeat: Heartbeat = {
   node: 'web-9', versions: { testnet: `v7${TITLE}` }, code_hash: { testnet: null }, health: 'ok', error_rate: 0,
   apply_state: 'testnet=\u001b[2Jconfirmed#7', apply_reason: { testnet: 'fine\u009b31m\u007f\nweb-8 ok' }, labels: { region: 'eu' },
 };
-await store.kv.set(`${HEARTBEAT_KEY_PREFIX}web-9`, JSON.stringify({ at: Date.now(), heartbeat }));
+// the packed apply state of an older node, as received
+await store.fleet.record([toNodeState(heartbeat, Date.now())]);
 // A failing node whose id carries a newline and a line of its own after it.
-const liar = { ...heartbeat, node: 'evil\nweb-8 all fine', health: 'failing', apply_reason: {} };
-await store.kv.set(`${HEARTBEAT_KEY_PREFIX}evil`, JSON.stringify({ at: Date.now(), heartbeat: liar }));
+const liar: Heartbeat = { ...heartbeat, node: 'evil\nweb-8 all fine', health: 'failing', apply_reason: {} };
+await store.fleet.record([toNodeState(liar, Date.now())]);
 const cli = (...args: string[]) => runCli(['--config', configPath, 'fleet', ...args]);
 
 /** Any C0 control but newline, DEL or C1 character: what a terminal would act on. */

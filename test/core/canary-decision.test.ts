@@ -1,5 +1,6 @@
 import t from 'tap';
-import { judgeCanary, selectCanaries, soakStep, type CanaryCandidate, type CanaryObservation, type SoakCanary, type SoakInput } from '../../src/core/decisions/canary.js';
+import { judgeCanary, observeCanary, selectCanaries, soakStep, type CanaryCandidate, type CanaryObservation, type SoakCanary, type SoakInput } from '../../src/core/decisions/canary.js';
+import type { NodeState } from '../../src/core/node-state.js';
 
 const node = (id: string, region: string, extra: Partial<CanaryCandidate> = {}): CanaryCandidate => ({ id, labels: { region }, verified: true, healthy: true, ...extra });
 const fleet = (n: number, regions = ['eu', 'us', 'ap']) => Array.from({ length: n }, (_, i) => node(`n${String(i).padStart(3, '0')}`, regions[i % regions.length] as string));
@@ -54,6 +55,35 @@ t.test('the five criteria: each one alone fails the canary, naming the node', as
     t.same(v.criteria.filter((c) => !c.ok).map((c) => c.name), [name]);
     t.match(v.reason, reason);
   }
+});
+
+t.test('a canary that rolled itself back reads as a rollback, not as a code-hash mismatch', async (t) => {
+  // after its rollback it runs, and attests, the release it ran before
+  const back = obs('a', { healthOk: false, probeOk: true, apply: 'rolled_back', applyReason: 'health failed 3 s into min_healthy: HTTP 500', codeHash: 'p'.repeat(64) });
+  const v = judgeCanary([back, obs('b')], [{ errorRate: 0.01 }], opts);
+  t.equal(v.pass, false, 'the canary fails');
+  t.same(v.criteria.filter((c) => !c.ok).map((c) => c.name), ['health'], 'on its rollback alone');
+  t.match(v.reason, /health: a rolled itself back \(health failed 3 s into min_healthy: HTTP 500\)/);
+  t.notMatch(v.reason, /code hash differs/, 'no mismatch that reads like tampering');
+  t.match(v.criteria.find((c) => c.name === 'code_hash')?.detail, /not compared: a rolled back to the previous release/);
+  const still = judgeCanary([{ ...back, probeOk: false }], [], opts);
+  t.match(still.reason, /health probe failing on a; a rolled itself back/, 'a probe still failing is named too');
+  t.match(still.criteria.find((c) => c.name === 'code_hash')?.detail, /no canary runs the release/, 'with no canary on the release, the hash is unproven');
+  const tampered = judgeCanary([back, obs('b', { codeHash: 'e'.repeat(64) })], [], opts);
+  t.match(tampered.reason, /code_hash: code hash differs .* on b \(eeeeeeeeeeee\); not compared: a/, 'a real mismatch beside it still fails');
+});
+
+t.test('observeCanary reads a node state on the canary track', async (t) => {
+  const state: NodeState = {
+    node: 'a', heardAt: 1_500, labels: {}, health: 'ok', errorRate: 0.02, smoke: { regressed: false, detail: 'ok' },
+    tracks: { testnet: { version: 'v2', seq: 6, apply: 'confirmed', reason: null, codeHash: 'h'.repeat(64) } },
+  };
+  t.same(observeCanary('a', state, 'testnet'), {
+    node: 'a', lastHeartbeat: 1_500, healthOk: true, probeOk: true, errorRate: 0.02, codeHash: 'h'.repeat(64), smokeRegressed: false, apply: 'confirmed', applyReason: null,
+  });
+  t.match(observeCanary('a', { ...state, tracks: { testnet: { ...state.tracks.testnet!, apply: 'probation' } } }, 'testnet'), { healthOk: false, probeOk: true });
+  t.match(observeCanary('a', undefined, 'testnet'), { lastHeartbeat: null, healthOk: false, codeHash: null, apply: null });
+  t.equal(judgeCanary([observeCanary('a', state, 'testnet')], [], opts).pass, true);
 });
 
 t.test('the error rate is judged against the control group over the same window', async (t) => {

@@ -1,17 +1,18 @@
 // kill -9 harness: a real `upshift pipeline run` child, killed at a failpoint or while a
 // stage command runs, then started again to finish the run.
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
 import { createWorkspace, localSandbox, type Workspace } from '../../scripts/demo/workspace.js';
 import { openStore } from '../../src/runtime/deps.js';
 import type { Store } from '../../src/adapters/sqlite/store.js';
 import { gitRepo } from '../helpers/gitdir.js';
+import { CLI_PATH as CLI } from '../helpers/paths.js';
+import { spawnChild } from '../helpers/procs.js';
+import { WAIT } from '../helpers/timeouts.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export { processGone } from '../helpers/procs.js';
 
 export interface Child {
   code: number | null;
@@ -31,11 +32,11 @@ export interface CrashBed {
   store(): Store;
 }
 
-export async function crashBed(t: { teardown(fn: () => void): void }): Promise<CrashBed> {
+export async function crashBed(t: { teardown(fn: () => void | Promise<void>): void }): Promise<CrashBed> {
   const repo = gitRepo(t);
   repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
   // the sample app's knobs come from the daemon's environment, so the sandbox passes them on
-  const sandbox = { ...localSandbox(), env: ['SAMPLE_COUNTS', 'SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER'] };
+  const sandbox = localSandbox(['SAMPLE_COUNTS', 'SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER']);
   const ws = await createWorkspace(tempDir(t, 'upshift-crash-'), { source: repo.dir, authority: { sandbox } });
   // where the stage commands, running as the build user, leave their traces
   const shared = join(ws.dir, 'shared');
@@ -45,14 +46,14 @@ export async function crashBed(t: { teardown(fn: () => void): void }): Promise<C
   const marker = join(shared, 'hold.marker');
   const run = (env: Record<string, string> = {}, onSpawn?: (pid: number) => void) =>
     new Promise<Child>((resolve) => {
-      const child = spawn(process.execPath, [CLI, '--config', ws.configPath, 'pipeline', 'run', '--ref', 'main'], {
-        env: { ...process.env, UPSHIFT_LOG_LEVEL: 'warn', SAMPLE_COUNTS: counts, SAMPLE_HOLD_MARKER: marker, ...env },
+      const child = spawnChild(t, process.execPath, [CLI, '--config', ws.configPath, 'pipeline', 'run', '--ref', 'main'], {
+        env: { UPSHIFT_LOG_LEVEL: 'warn', SAMPLE_COUNTS: counts, SAMPLE_HOLD_MARKER: marker, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.stderr!.on('data', (d) => (stderr += d));
       if (child.pid) onSpawn?.(child.pid);
       child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
     });
@@ -71,20 +72,11 @@ export async function crashBed(t: { teardown(fn: () => void): void }): Promise<C
 }
 
 /** Wait until a file exists with content (the stage command is running), polling. */
-export async function waitForFile(path: string, timeoutMs = 60_000): Promise<void> {
+export async function waitForFile(path: string, timeoutMs = WAIT.run): Promise<void> {
   const until = Date.now() + timeoutMs;
   // the file appears before its content is written: wait for both
   while (!existsSync(path) || readFileSync(path, 'utf8') === '') {
     if (Date.now() > until) throw new Error(`timed out waiting for ${path}`);
     await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Gone, or a zombie: this sandbox's PID 1 does not reap orphans, so a killed orphan lingers as Z. */
-export function processGone(pid: number): boolean {
-  try {
-    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return true;
   }
 }

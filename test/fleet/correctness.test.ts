@@ -10,12 +10,14 @@ import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
+import { poll, WAIT } from '../helpers/timeouts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'upshift-fleetfix-'));
 const fleet = new LoopbackFleet({
   dir,
   nodes: 2,
   cliPath: CLI_PATH,
+  waits: WAIT,
   // ceil(0.3 × 2 or 3) = 1 canary; a release that carries a `slow-install` file sleeps that many seconds in install
   authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] } },
   app: { install: 'if [ -f slow-install ]; then sleep "$(cat slow-install)"; fi' },
@@ -38,14 +40,9 @@ async function status(d: Daemon): Promise<TrackStatus> {
   return body.tracks.testnet as TrackStatus;
 }
 
-/** Poll until every node satisfies `ok` (or `ms` pass); returns the last statuses. */
-async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean, ms = 45_000): Promise<TrackStatus[]> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const all = await Promise.all(nodes.map(status));
-    if (all.every(ok) || Date.now() > until) return all;
-    await sleep(250);
-  }
+/** Poll until every node satisfies `ok` (or WAIT.gossip passes); returns the last statuses. */
+async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Promise<TrackStatus[]> {
+  return poll(() => Promise.all(nodes.map(status)), (all) => all.every(ok), WAIT.gossip);
 }
 
 const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
@@ -55,19 +52,14 @@ async function release(knobs: SampleKnobs, slowInstallSec = 0) {
   if (slowInstallSec > 0) writeFileSync(marker, `${slowInstallSec}\n`);
   else rmSync(marker, { force: true });
   const commit = fleet.commit(knobs);
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 150_000 });
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
   const results = await store.stageResults(run.id);
   return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
 }
 
-/** `fleet health --json` until it exits 0 (a heartbeat or two may still be on its way), at most 20 s. */
+/** `fleet health --json` until it exits 0 (a heartbeat or two may still be on its way). */
 async function fleetHealth() {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const r = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']);
-    if (r.code === 0 || Date.now() > until) return r;
-    await sleep(1000);
-  }
+  return poll(() => runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']), (r) => r.code === 0, WAIT.gossip, 500);
 }
 
 let good = '';
@@ -109,7 +101,7 @@ t.test('a canary whose apply is slower than the soak is soaked from its confirm,
   const confirmed = Object.values(evidence.confirmed_at)[0] ?? '';
   t.equal(Date.parse(evidence.soak_until) - Date.parse(confirmed), 6000, 'the 6 s soak counted from the confirm');
   t.ok(Date.parse(confirmed) - (canary?.startedAt ?? 0) >= 9000, 'the confirm came after the 9 s install', { confirmed, started: canary?.startedAt });
-  const all = await eventually(fleet.nodes, runs(v3.commit), 90_000);
+  const all = await eventually(fleet.nodes, runs(v3.commit));
   t.ok(all.every(runs(v3.commit)), 'every node runs v3', { all });
   good = v3.commit;
 });
@@ -118,7 +110,7 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
   rmSync(join(fleet.repoDir, 'slow-install'), { force: true });
   const commit = fleet.commit({ version: 'v4', latencyMs: 9 });
   // wait until the canary runs v4, confirmed, and its soak runs
-  const until = Date.now() + 90_000;
+  const until = Date.now() + WAIT.run;
   let runId = '';
   let canary: Daemon | undefined;
   while (!runId && Date.now() < until) {
@@ -135,7 +127,10 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
   try {
     await fleet.stopDaemon(fleet.authority, 'SIGKILL');
     t.equal((await store.requireRun(runId)).status, 'running', 'the run is left mid-canary');
-    await sleep(14_000); // past the soak (6 s) and heartbeat_timeout (6 s): every stored heartbeat is stale
+    // Every stored heartbeat came before the kill, and the canary's confirm (the soak's
+    // start) before the pause: past heartbeat_timeout (6 s) and the soak (6 s) after the
+    // kill, with 2 s to spare, every stored heartbeat is stale and the soak's deadline passed.
+    await sleep(8_000);
     const logFrom = readFileSync(fleet.authority.logPath, 'utf8').length;
     await fleet.startDaemon(fleet.authority);
     const resumed = (line: string) => line.includes('"stage":"canary"') && line.includes('stage started');
@@ -143,7 +138,7 @@ t.test('an authority killed mid-soak and restarted after the deadline judges on 
   } finally {
     canary?.child?.kill('SIGCONT');
   }
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
   const stage = (await store.stageResults(run.id)).find((r) => r.stage === 'canary');
   t.equal(stage?.outcome, 'passed', stage?.reason ?? '');
   t.equal(run.status, 'completed', run.reason ?? '');

@@ -14,12 +14,14 @@ import { waitForRun } from '../../scripts/demo/watch.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
 import { startLiar } from '../helpers/liar.js';
+import { poll, WAIT } from '../helpers/timeouts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'upshift-e2e-'));
 const fleet = new LoopbackFleet({
   dir,
   nodes: 3,
   cliPath: CLI_PATH,
+  waits: WAIT,
   authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] } },
 });
 await fleet.start();
@@ -41,19 +43,14 @@ async function status(d: Daemon): Promise<TrackStatus> {
   return body.tracks.testnet as TrackStatus;
 }
 
-/** Poll until every node satisfies `ok` (or 30 s pass); returns the last statuses. */
+/** Poll until every node satisfies `ok` (or WAIT.gossip passes); returns the last statuses. */
 async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Promise<TrackStatus[]> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const all = await Promise.all(nodes.map(status));
-    if (all.every(ok) || Date.now() > until) return all;
-    await sleep(250);
-  }
+  return poll(() => Promise.all(nodes.map(status)), (all) => all.every(ok), WAIT.gossip);
 }
 
 async function release(knobs: SampleKnobs) {
   const commit = fleet.commit(knobs);
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 120_000 });
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
   const results = await store.stageResults(run.id);
   return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
 }
@@ -83,12 +80,19 @@ t.test('v2 goes through a canary and reaches every node', async (t) => {
   t.ok(all.every(runs(v2.commit)), 'every node runs v2', { all });
   good = v2.commit;
 
-  // the authority's view: every node, its version, health and apply state
-  await sleep(1500); // one more heartbeat from each node after its confirm
-  const ls = (await runCli(['--config', fleet.authority.configPath, 'fleet', 'ls', '--json'])).json<{ nodes: Array<{ node: string; health: string; tracks: Record<string, { version: string; state: string }> }> }>();
-  const apps = ls.nodes.filter((n) => n.node !== 'authority');
+  // the authority's view: every node, its version, health and apply state (once each
+  // node's heartbeat after its confirm has arrived)
+  type Ls = { nodes: Array<{ node: string; health: string; tracks: Record<string, { version: string; state: string }> }> };
+  const onV2 = (n: Ls['nodes'][number]) => n.health === 'ok' && n.tracks.testnet?.version === v2.commit && n.tracks.testnet.state === 'confirmed';
+  const appsOf = (ls: Ls) => ls.nodes.filter((n) => n.node !== 'authority');
+  const ls = await poll(
+    async () => (await runCli(['--config', fleet.authority.configPath, 'fleet', 'ls', '--json'])).json<Ls>(),
+    (l) => appsOf(l).length === fleet.nodes.length && appsOf(l).every(onV2),
+    WAIT.gossip,
+  );
+  const apps = appsOf(ls);
   t.same(apps.map((n) => n.node).sort(), fleet.nodes.map((n) => n.id), 'fleet ls lists every node');
-  t.ok(apps.every((n) => n.health === 'ok' && n.tracks.testnet?.version === v2.commit && n.tracks.testnet.state === 'confirmed'), 'all healthy on v2', { apps });
+  t.ok(apps.every(onV2), 'all healthy on v2', { apps });
   const health = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health']);
   t.equal(health.code, 0, 'fleet health exits 0', diag(health));
 });
@@ -122,7 +126,7 @@ t.test('a canary whose checkout is changed on disk fails the code-hash criterion
   const commit = fleet.commit({ version: 'v5', latencyMs: 9 });
   // wait for the canary to run v5, then change a tracked file in its release
   let tampered = '';
-  const until = Date.now() + 60_000;
+  const until = Date.now() + WAIT.run;
   while (!tampered && Date.now() < until) {
     const run = await store.findRun('testnet', commit);
     const [canary] = run ? await canaries(run.id) : [];
@@ -134,7 +138,7 @@ t.test('a canary whose checkout is changed on disk fails the code-hash criterion
     await sleep(100);
   }
   t.ok(tampered, 'the canary ran v5 and was changed');
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: 60_000 });
+  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
   const canaryStage = (await store.stageResults(run.id)).find((r) => r.stage === 'canary');
   t.equal(run.status, 'rolled_back');
   const criteria = (canaryStage?.evidence as { criteria: Array<{ name: string; ok: boolean; detail: string }> }).criteria;
@@ -147,8 +151,10 @@ t.test('a node cut off during a release catches up when the cut heals', async (t
   t.ok(settled.every(runs(good)), 'every node is settled on v2 before the cut', { settled });
   t.equal(await appVersion(cut), 'v2');
   cut.child?.kill('SIGSTOP');
-  await sleep(7000); // past heartbeat_timeout: silent, so no canary candidate and not waited for
-  const health = await runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']);
+  // until its last heartbeat is older than heartbeat_timeout: silent, so no canary candidate
+  // and not waited for
+  const silent = (r: Awaited<ReturnType<typeof runCli>>) => r.code === 1 && r.stdout.includes(cut.id) && /silent/.test(r.stdout);
+  const health = await poll(() => runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']), silent, WAIT.gossip, 500);
   t.equal(health.code, 1, 'fleet health exits 1 while a node is silent');
   t.match(health.json<{ problems: Array<{ node: string; problem: string }> }>().problems, [{ node: cut.id, problem: /silent/ }]);
   const v6 = await release({ version: 'v6', latencyMs: 9 });
@@ -174,7 +180,7 @@ t.test('an old manifest replayed by a certified insider is refused: not applied,
   const logBefore = readFileSync(target.logPath, 'utf8').length;
   const liar = await startLiar(t, { fleet: 'demo', trustKey: fleet.publicKey, releaseKeyPath: join(fleet.authority.dir, 'keys', 'release.key'), target: target.url, oldEnvelope: oldest?.envelope as string });
   // generous: under load a round of hello, push, pull and verify can take a while
-  const until = Date.now() + 40_000;
+  const until = Date.now() + WAIT.gossip;
   let refused = false;
   while (!refused && Date.now() < until) {
     await liar.tick();
@@ -194,14 +200,15 @@ t.test('a node daemon killed at an apply step comes back with a valid current an
   // releases straight to one node, committed on a branch the authority's pipeline does not track
   execFileSync('git', ['symbolic-ref', 'HEAD', 'refs/heads/side'], { cwd: fleet.repoDir });
   const node = fleet.nodes[2] as Daemon;
-  let seq = Math.max(...(await store.manifests.list('testnet')).map((m) => m.seq));
+  // one seq line: the pipeline's manifests and the deployments' waves
+  let seq = Math.max(...(await store.manifests.list('testnet')).map((m) => m.seq), (await store.deployments.maxSeq('testnet')) ?? 0);
   for (const [i, point] of ['apply:fetched', 'apply:switched', 'apply:probation'].entries()) {
     await fleet.stopDaemon(node);
     await fleet.startDaemon(node, { UPSHIFT_FAILPOINTS: point });
     const child = node.child as ChildProcess;
     const died = new Promise<string | null>((resolve) => {
       child.once('exit', (_code, signal) => resolve(signal));
-      setTimeout(() => resolve('still running'), 30_000).unref();
+      setTimeout(() => resolve('still running'), WAIT.run).unref();
     });
     const commit = fleet.commit({ version: `k${i}`, latencyMs: 9 });
     publish(fleet.authority, await signRelease(fleet, ++seq, commit, [node.id]));

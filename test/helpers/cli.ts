@@ -1,9 +1,10 @@
 // Run the built CLI as a real child process, the way an operator or a script would.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { CLI_PATH } from './paths.js';
+import { spawnGroup, stopGroup } from './procs.js';
+import { WAIT } from './timeouts.js';
 
-export const CLI_PATH = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export { CLI_PATH } from './paths.js';
 
 export interface CliResult {
   code: number | null;
@@ -20,7 +21,7 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   /** Written to stdin, which is then closed. */
   input?: string | Uint8Array;
-  /** Kill the process after this many milliseconds (default 60 s). */
+  /** Kill the process (its whole group) after this many milliseconds (default WAIT.cli). */
   timeoutMs?: number;
 }
 
@@ -37,23 +38,18 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
   if (!existsSync(CLI_PATH)) {
     return Promise.reject(new Error(`${CLI_PATH} is missing: build first with \`npx tsc -p tsconfig.build.json\``));
   }
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('UPSHIFT_')) env[k] = v;
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
+  const env: Record<string, string | undefined> = {};
+  for (const k of Object.keys(process.env)) if (k.startsWith('UPSHIFT_')) env[k] = undefined;
+  Object.assign(env, opts.env);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      cwd: opts.cwd ?? process.cwd(),
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs ?? 60_000,
-    });
+    // a group of its own, so that the timeout also ends what the CLI started
+    const child = spawnGroup(process.execPath, [CLI_PATH, ...args], { cwd: opts.cwd ?? process.cwd(), env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => void stopGroup(child, 'SIGKILL'), opts.timeoutMs ?? WAIT.cli);
+    child.once('exit', () => clearTimeout(timer));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const stdout = Buffer.concat(out).toString('utf8');
@@ -72,7 +68,7 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
         },
       });
     });
-    child.stdin.on('error', () => undefined); // the CLI may exit without reading stdin
-    child.stdin.end(opts.input ?? '');
+    child.stdin!.on('error', () => undefined); // the CLI may exit without reading stdin
+    child.stdin!.end(opts.input ?? '');
   });
 }

@@ -6,7 +6,7 @@ import { Store } from '../../src/adapters/sqlite/store.js';
 import { validateConfig } from '../../src/core/config.js';
 import type { Heartbeat } from '../../src/gossip/types.js';
 import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
-import { HEARTBEAT_KEY_PREFIX } from '../../src/node/agent/reports.js';
+import { toNodeState } from '../../src/node/agent/reports.js';
 import { fleetProblems, fleetView } from '../../src/runtime/fleet-view.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { serializeEnvelope } from '../../src/trust/envelope.js';
@@ -33,9 +33,10 @@ const held = signManifest({
 }, [key]);
 await (await StoreManifestSource.open({ store, keyset: loadKeyset(trust), clock: { now: () => NOW }, engine: null, node: { id: 'web-1', fleet: 'edge', tracks: ['testnet'] } })).accept(serializeEnvelope(held));
 
-async function heard(node: string, agoMs: number, hb: Partial<Heartbeat>): Promise<void> {
+/** A heartbeat received `agoMs` ago, kept as the node agent keeps it; the packed apply states are what older nodes send. */
+function heard(node: string, agoMs: number, hb: Partial<Heartbeat>): Promise<void> {
   const heartbeat: Heartbeat = { node, versions: {}, code_hash: {}, health: 'ok', error_rate: 0, apply_state: 'idle', labels: { region: 'eu' }, ...hb };
-  await store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({ at: NOW - agoMs, heartbeat }));
+  return store.fleet.record([toNodeState(heartbeat, NOW - agoMs)]);
 }
 
 await heard('web-1', 500, { versions: { testnet: 'v7' }, apply_state: 'testnet=confirmed#7' });
@@ -82,18 +83,18 @@ t.test('after a stopped canary only the canary is due the rollback; the rest are
   await source.accept(release(4, 'all'));
   await source.accept(release(6, ['web-2']));
   await source.accept(release(7, ['web-2'], 'rollback'));
-  const beat = (node: string, state: string) => s2.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({
-    at: NOW - 500, heartbeat: { node, versions: { testnet: 'v4' }, code_hash: {}, health: 'ok', error_rate: 0, apply_state: state, labels: {} },
-  }));
-  await beat('web-1', 'testnet=confirmed#4');
-  await beat('web-2', 'testnet=rolled_back#6');
-  await beat('web-3', 'testnet=confirmed#4');
+  const beat = (node: string, state: string, seq: number) => s2.fleet.record([toNodeState({
+    node, versions: { testnet: 'v4' }, code_hash: {}, health: 'ok', error_rate: 0, apply_state: { testnet: { state, seq } }, labels: {},
+  }, NOW - 500)]);
+  await beat('web-1', 'confirmed', 4);
+  await beat('web-2', 'rolled_back', 6);
+  await beat('web-3', 'confirmed', 4);
   const v = await fleetView(config, s2, NOW);
   t.same(v.held, { testnet: 7 }, 'the newest manifest held is the rollback to the canary');
   t.match(v.nodes.find((n) => n.node === 'web-1')?.tracks.testnet, { due: 4, behind: false });
   t.match(v.nodes.find((n) => n.node === 'web-3')?.tracks.testnet, { due: 4, behind: false });
   t.match(v.nodes.find((n) => n.node === 'web-2')?.tracks.testnet, { due: 7, behind: true });
   t.same(fleetProblems(v).map((p) => p.problem), ['testnet behind: at #6 (rolled_back), due #7'], 'only the canary, until it confirms the rollback');
-  await beat('web-2', 'testnet=confirmed#7');
-  t.same(fleetProblems((await fleetView(config, s2, NOW))), [], 'then the fleet is healthy');
+  await beat('web-2', 'confirmed', 7);
+  t.same(fleetProblems(await fleetView(config, s2, NOW)), [], 'then the fleet is healthy');
 });

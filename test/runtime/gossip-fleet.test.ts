@@ -9,7 +9,8 @@ import { UpshiftError } from '../../src/core/errors.js';
 import type { ManifestPayload } from '../../src/core/manifest.js';
 import type { Heartbeat } from '../../src/gossip/types.js';
 import { MANIFEST_KEY_PREFIX, StoreManifestSource } from '../../src/node/agent/manifest-source.js';
-import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from '../../src/node/agent/reports.js';
+import { applyStateOf, toNodeState } from '../../src/node/agent/reports.js';
+import { judgeConvergence } from '../../src/core/decisions/convergence.js';
 import { fleetView } from '../../src/runtime/fleet-view.js';
 import { gossipFleet } from '../../src/runtime/gossip-fleet.js';
 import { toHex } from '../../src/trust/bytes.js';
@@ -60,8 +61,8 @@ async function setup(t: Tap.Test) {
 type Runs = Record<string, { version: string | null; seq: number; state: string; reason?: string }>;
 
 /**
- * Save a heartbeat the way the node agent does: the latest per node, received at `at`.
- * `runs` fills versions, code_hash, apply_state and apply_reason for each track.
+ * Save a heartbeat the way the node agent does: the latest per node, received at `at`, in the
+ * fleet read model. `runs` fills versions, code_hash, apply_state and apply_reason for each track.
  */
 async function heard(store: Store, at: number, node: string, hb: Partial<Heartbeat> & { runs?: Runs } = {}): Promise<void> {
   const { runs = {}, ...rest } = hb;
@@ -72,12 +73,12 @@ async function heard(store: Store, at: number, node: string, hb: Partial<Heartbe
     code_hash: Object.fromEntries(Object.entries(runs).map(([track, r]) => [track, r.version === null ? null : `hash-of-${r.version}`])),
     health: 'ok',
     error_rate: 0,
-    apply_state: encodeApplyState(runs),
+    apply_state: applyStateOf(runs),
     ...(Object.keys(reasons).length > 0 ? { apply_reason: reasons } : {}),
     labels: { region: `r-${node}` },
     ...rest,
   };
-  await store.kv.set(HEARTBEAT_KEY_PREFIX + node, JSON.stringify({ at, heartbeat }));
+  await store.fleet.record([toNodeState(heartbeat, at)]);
 }
 
 /** A certificate record; the certificate text itself is not read by the fleet view. */
@@ -152,19 +153,23 @@ t.test('reports leave out nodes whose latest certificate is revoked', async (t) 
     await certify(f.store, node, serial);
     await heard(f.store, T0, node, { runs: testnet('v1', 1) });
   }
-  const ids = async () => (await f.fleet.reports()).map((r) => r.node);
+  const ids = async () => (await f.fleet.nodes()).map((r) => r.node);
   t.same(await ids(), [SELF, 'node-a', 'node-b', 'node-c'], "the authority's own heartbeat is a report too");
   await f.store.identity.revoke('node-a', 1, 'decommissioned', T0);
   await f.store.identity.revoke('node-b', 2, 'key rotated', T0);
   await certify(f.store, 'node-b', 4); // node-b was issued a new certificate after the revocation
   t.same(await ids(), [SELF, 'node-b', 'node-c'], 'node-a is out; node-b is back under its new certificate');
   t.same((await f.fleet.canaryCandidates('testnet')).map((n) => n.id), ['node-b', 'node-c'], 'a revoked node is no candidate');
-  t.same((await f.fleet.convergence('testnet')).map((n) => n.node), ['node-b', 'node-c'], 'nor part of convergence');
-  const report = (await f.fleet.reports()).find((r) => r.node === 'node-c');
-  t.match(report, { at: T0, health: 'ok', errorRate: 0, labels: { region: 'r-node-c' }, tracks: { testnet: { seq: 1, version: 'v1', codeHash: 'hash-of-v1', state: 'confirmed' } } }, 'a report is the heartbeat as received');
+  const judged = judgeConvergence(await f.fleet.nodes(), 'testnet', 1, { now: T0, silentAfterMs: TIMEOUT_MS });
+  t.same(judged.nodes.map((n) => n.node), ['node-b', 'node-c'], 'nor part of convergence');
+  const state = (await f.fleet.nodes()).find((r) => r.node === 'node-c');
+  t.same(state, {
+    node: 'node-c', heardAt: T0, health: 'ok', errorRate: 0, labels: { region: 'r-node-c' }, smoke: null,
+    tracks: { testnet: { seq: 1, version: 'v1', codeHash: 'hash-of-v1', apply: 'confirmed', reason: null } },
+  }, 'a node state is the heartbeat as received');
 });
 
-t.test('convergence says per node what it runs, who went silent and why a node is not confirmed', async (t) => {
+t.test('convergence over the read model says per node what it runs, who went silent and why a node is not confirmed', async (t) => {
   const f = await setup(t);
   f.advance(120_000);
   const now = f.clock.now();
@@ -176,24 +181,21 @@ t.test('convergence says per node what it runs, who went silent and why a node i
   await heard(f.store, now, 'node-e', { runs: testnet('v1.1.0', 5, 'confirmed', 'confirmed after a retry') });
   await heard(f.store, now, 'node-f'); // no app
   await heard(f.store, now, 'node-g', { versions: { testnet: null }, code_hash: { testnet: null } });
-  t.same(await f.fleet.convergence('testnet'), [
+  const judge = async (track: string) => {
+    const c = judgeConvergence(await f.fleet.nodes(), track, 5, { now, silentAfterMs: TIMEOUT_MS });
+    return [...c.nodes, ...c.silent.map((x) => ({ node: x.node, state: 'silent', note: x.why }))].sort((a, b) => a.node.localeCompare(b.node));
+  };
+  t.same(await judge('testnet'), [
     { node: SELF, seq: 5, version: 'v1.1.0', state: 'confirmed' },
     { node: 'node-a', seq: 5, version: 'v1.1.0', state: 'confirmed' },
     { node: 'node-b', seq: 5, version: 'v1.0.0', state: 'rolled_back', note: 'health failed 3000 ms into the min_healthy window: HTTP 500' },
     { node: 'node-c', seq: 4, version: 'v1.0.0', state: 'probation' },
-    { node: 'node-d', seq: 4, version: 'v1.0.0', state: 'silent', note: 'no heartbeat for 95 s (last state confirmed)' },
+    { node: 'node-d', state: 'silent', note: 'no heartbeat for 95 s (last state confirmed)' },
     { node: 'node-e', seq: 5, version: 'v1.1.0', state: 'confirmed' },
     { node: 'node-g', seq: null, version: null, state: 'idle' },
   ], 'node-f runs no app and is not listed; a confirmed node carries no note');
-  t.same(await f.fleet.convergence('production'), [], 'nobody runs production');
-});
-
-t.test('a heartbeat that does not parse is left out rather than failing the whole view', async (t) => {
-  const f = await setup(t);
-  await heard(f.store, T0, 'node-a', { runs: testnet('v1', 1) });
-  await f.store.kv.set(`${HEARTBEAT_KEY_PREFIX}node-b`, JSON.stringify({ at: T0, heartbeat: { node: 'node-b', health: 'great' } }));
-  await f.store.kv.set(`${HEARTBEAT_KEY_PREFIX}node-c`, '{not json');
-  t.same((await f.fleet.reports()).map((r) => r.node), ['node-a'], 'the bad rows are skipped');
+  t.notOk((await judge('testnet')).find((n) => n.node === 'node-e')?.note, 'a confirmed node carries no note');
+  t.same(await judge('production'), [], 'nobody runs production');
 });
 
 const manifest = (p: Partial<ManifestPayload> = {}): ManifestPayload => ({

@@ -42,6 +42,7 @@ t.test('a repository made on master while the config tracks main: the missing br
   t.match(metrics, /upshift_track_branch_present\{track="testnet",node="authority",fleet="demo"\} 0/);
   t.match(metrics, /upshift_source_poll_success\{node="authority",fleet="demo"\} 1/);
   t.notMatch(metrics, /upshift_track_branch_present\{track="production"/, 'a tag track has no branch');
+  t.match(metrics, /upshift_source_poll_age_seconds\{node="authority",fleet="demo"\} \d/, 'the daemon wires the poll age');
 
   const json = await runCli(['--config', a.ws.configPath, 'status', '--json']);
   t.equal(json.code, 0, 'status exits 0', diag(json));

@@ -34,6 +34,17 @@ t.test('issueToken stores only the hash, audits who asked, and checks its input'
   await t.rejects(() => issueToken(ctx, { labels: {}, ttlMs: 60_000, nodeId: 'Bad Id' }), { code: 'E_USAGE' });
 });
 
+t.test('issueToken gives the join command whole, and says when it cannot work as printed', async (t) => {
+  const ctx = await authorityContext(t);
+  const r = (await issueToken(ctx, { labels: {}, ttlMs: 60_000, nodeId: 'web-3' })).evidence;
+  t.match(r.join_command, new RegExp(`^upshift join --authority http://127\\.0\\.0\\.1:0 --token ${r.token} --trust sha256:[0-9a-f]{64} --node-id web-3$`));
+  t.equal(r.note, null);
+  ctx.config.gossip.listen = '0.0.0.0:7400';
+  t.match((await issueToken(ctx, { labels: {}, ttlMs: 60_000, nodeId: null })).evidence.note, /set gossip\.advertise/);
+  ctx.config.gossip.listen = '10.0.0.1:7400';
+  t.match((await issueToken(ctx, { labels: {}, ttlMs: 60_000, nodeId: null })).evidence, { note: /--insecure/, join_command: /^upshift join --authority http:\/\/10\.0\.0\.1:7400 --token \S+ --trust \S+$/ });
+});
+
 t.test('revokeNode refuses a node never certified, revokes once, and says when it already was', async (t) => {
   const ctx = await authorityContext(t);
   await t.rejects(revokeNode(ctx, { node: 'ghost', reason: 'gone' }), { code: 'E_USAGE' });

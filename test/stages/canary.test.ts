@@ -10,8 +10,9 @@ async function setup(t: Tap.Test, nodes: SimNode[], authority: Record<string, un
   const { clock, sleeps, advance } = virtualClock();
   let port: ReturnType<typeof fleetDouble> | null = null;
   const a = await testAuthority(t, {
-    authority: { canary: { fraction: 0.1, soak: '30m', check_every: '1m' }, ...authority },
-    overrides: { clock, fleet: { reports: () => port!.port.reports(), canaryCandidates: (tr) => port!.port.canaryCandidates(tr), publish: (e, tr) => port!.port.publish(e, tr), convergence: (tr) => port!.port.convergence(tr) } },
+    // CANARY is under test: the rest of the fleet moves in one wave (deployments are tested in test/deployments)
+    authority: { canary: { fraction: 0.1, soak: '30m', check_every: '1m' }, deployments: { testnet: { max_parallel: '100%' } }, ...authority },
+    overrides: { clock, fleet: { nodes: () => port!.port.nodes(), canaryCandidates: (tr) => port!.port.canaryCandidates(tr), publish: (e, tr) => port!.port.publish(e, tr) } },
   });
   port = fleetDouble(nodes, a.service.deps.keyset, clock);
   return { a, published: port.published, sleeps, clock, advance, freeze: port.freeze };
@@ -44,7 +45,8 @@ t.test('a healthy canary soaks for the whole soak, then the fleet gets a manifes
   t.equal((canary?.evidence.canaries as string[]).length, 2, '10% of 20, rounded up');
   t.match(canary?.reason, /2 canary node\(s\) soaked: all five canary criteria hold/);
   t.equal(sleeps.slice(0, 30).reduce((s, x) => s + x, 0), 30 * 60_000, 'the soak lasted its 30 minutes of (virtual) time');
-  t.same(published.map((p) => [p.seq, Array.isArray(p.targets) ? 'canaries' : p.targets]), [[2, 'canaries'], [3, 'all']], 'release #1 held back; canary #2; fleet #3');
+  t.same(published.map((p) => [p.seq, Array.isArray(p.targets) ? 'canaries' : p.targets]), [[2, 'canaries'], [3, 'canaries'], [4, 'all']],
+    'release #1 held back; canary #2; one wave naming every node #3; then fleet-wide #4');
 });
 
 t.test('a canary whose health fails is rolled back there with a signed rollback; the rest never see the release', async (t) => {
@@ -57,6 +59,8 @@ t.test('a canary whose health fails is rolled back there with a signed rollback;
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'rolled_back');
   t.match(done.reason, /canary failed on node-\d: health: health probe failing on node-\d/);
+  t.match(done.reason, /node-\d rolled itself back \(health failed in the min_healthy window\)/, 'the canary gave the release up itself, and says so');
+  t.notMatch(done.reason, /code hash differs/, 'its previous release\'s code hash is no mismatch');
   const canary = await a.service.deps.store.getStageResult(run.id, 'canary');
   const canaries = canary?.evidence.canaries as string[];
   t.equal(canaries.length, 1);
@@ -120,19 +124,23 @@ t.test('a restarted authority continues the same soak with the same canaries', a
   t.ok(soakSleeps.length < 30, `the resumed soak only slept out the remainder (${soakSleeps.length} checks)`);
 });
 
-t.test('a fleet that goes silent during deploy does not pass it: deploy waits for the progress deadline, then fails', async (t) => {
-  const { a } = await setup(t, fleet(4, () => ({ silentAfterFleetWide: true })));
+t.test('a fleet that goes silent only after the fleet-wide manifest does not fail deploy: every live node confirmed before it went out', async (t) => {
+  const { a, published } = await setup(t, fleet(4, () => ({ silentAfterFleetWide: true })));
   const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
-  t.equal(done.status, 'failed');
+  t.equal(done.status, 'completed', done.reason ?? '');
   const deploy = await a.service.deps.store.getStageResult(run.id, 'deploy');
-  t.match(deploy?.reason, /progress deadline passed; behind: node-0 \(at seq \d+ \(silent\)\)/);
-  t.same(deploy?.evidence.converged, [], 'nobody confirmed');
+  t.ok((deploy?.evidence.converged as string[]).length > 0, 'the nodes that run the track confirmed first');
+  t.equal(published.at(-1)?.targets, 'all', 'then the fleet-wide manifest went out');
 });
 
 t.test('the soak of a canary starts when it confirms: a slow apply does not eat the soak', async (t) => {
   const nodes = fleet(10, () => ({ applyMs: 7 * 60_000 }));
-  const { a, sleeps } = await setup(t, nodes, { canary: { fraction: 0.1, soak: '5m', check_every: '1m' }, deploy: { progress_deadline: '10m' } });
+  const { a, sleeps } = await setup(t, nodes, {
+    canary: { fraction: 0.1, soak: '5m', check_every: '1m' }, deploy: { progress_deadline: '10m' },
+    // 7-minute applies: each deploy wave needs a healthy_deadline above that (issue 12)
+    deployments: { testnet: { healthy_deadline: '9m' } },
+  });
   await releaseBaseline(a);
   a.commitVersion({ version: 'v2', latencyMs: 10 });
   const { run } = await a.service.startOrFind(await a.service.resolve('main'));
@@ -169,7 +177,7 @@ t.test('an authority restarted after the soak deadline hears fresh heartbeats be
   const { canaries } = await a.service.deps.store.plans.canaryPlan(run.id) as { canaries: string[] };
   // what the store holds is how the canaries were heard before the crash, an hour ago (mid-probation, say);
   // fresh heartbeats come 20 s after the restart
-  freeze(canaries, clock.now() + 60 * 60_000 + 20_000, (r) => ({ ...r, health: 'failing', tracks: { testnet: { ...r.tracks.testnet!, state: 'probation', codeHash: 'e'.repeat(64) } } }));
+  freeze(canaries, clock.now() + 60 * 60_000 + 20_000, (r) => ({ ...r, health: 'failing', tracks: { testnet: { ...r.tracks.testnet!, apply: 'probation', codeHash: 'e'.repeat(64) } } }));
   advance(60 * 60_000);
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'completed', done.reason ?? '');

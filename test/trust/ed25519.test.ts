@@ -1,7 +1,7 @@
 import t from 'tap';
 import * as ed from '@noble/ed25519';
 import { fromHex, toHex } from '../../src/trust/bytes.js';
-import { checkPublicKey, isSmallOrderKey, keyIdOf, publicKeyFromSeed, signBytes, verifySignature } from '../../src/trust/ed25519.js';
+import { checkPublicKey, isSmallOrderKey, keyIdOf, publicKeyFromSeed, signBytes, trustCheckedKey, verifySignature } from '../../src/trust/ed25519.js';
 
 const hex = (h: string): Uint8Array => fromHex(h) as Uint8Array;
 
@@ -68,4 +68,66 @@ t.test('a real key plus a torsion component is refused', async (t) => {
 t.test('a key id is ed25519: and 16 hex characters of the key sha256', async (t) => {
   t.equal(keyIdOf(RFC_PUB), 'ed25519:21fe31dfa154a261');
   t.match(keyIdOf(hex(ORDER_8)), /^ed25519:[0-9a-f]{16}$/);
+});
+
+t.test('a checked key verifies through node:crypto with the same verdicts as strict noble', async (t) => {
+  const seed = new Uint8Array(32).fill(7);
+  const fresh = () => publicKeyFromSeed(seed);
+  const msg = new TextEncoder().encode('manifest');
+  const sig = signBytes(msg, seed);
+  // S + L: the same signature in a non-canonical form, which strict verification refuses
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  let s = 0n;
+  for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(sig[32 + i] as number);
+  const malleated = Uint8Array.from(sig);
+  let sl = s + L;
+  for (let i = 0; i < 32; i++) { malleated[32 + i] = Number(sl & 0xffn); sl >>= 8n; }
+  const cases: Array<[string, Uint8Array, Uint8Array]> = [
+    ['valid', sig, msg],
+    ['another message', sig, new TextEncoder().encode('manifesto')],
+    ['S + L', malleated, msg],
+    ['flipped bit in R', Uint8Array.from(sig, (b, i) => (i === 3 ? b ^ 1 : b)), msg],
+  ];
+  const checked = trustCheckedKey(fresh());
+  for (const [name, signature, message] of cases) {
+    t.equal(verifySignature(signature, message, checked), verifySignature(signature, message, fresh()), name);
+  }
+  t.ok(verifySignature(sig, msg, checked));
+  t.notOk(verifySignature(malleated, msg, checked));
+});
+
+t.test('a small-order key never reaches the node:crypto path', async (t) => {
+  t.throws(() => trustCheckedKey(hex(IDENTITY)), /E_SMALL_ORDER_KEY/);
+  const forged = hex(IDENTITY + '00'.repeat(32));
+  t.notOk(verifySignature(forged, new TextEncoder().encode('x'), hex(IDENTITY)));
+});
+
+t.test('OpenSSL and noble agree: same signatures, same verdicts on good and tampered ones', async (t) => {
+  for (let i = 0; i < 20; i++) {
+    const seed = ed.utils.randomSecretKey();
+    const pub = trustCheckedKey(publicKeyFromSeed(seed));
+    const msg = ed.etc.randomBytes(i * 37);
+    const sig = signBytes(msg, seed);
+    t.equal(toHex(sig), toHex(ed.sign(msg, seed)), 'signing is deterministic: the same bytes as noble');
+    t.ok(verifySignature(sig, msg, pub));
+    const bad = Uint8Array.from(sig);
+    bad[i % 64] = (bad[i % 64] as number) ^ 1;
+    t.equal(verifySignature(bad, msg, pub), ed.verify(bad, msg, pub, { zip215: false }), `flipped byte ${i % 64}`);
+  }
+});
+
+t.test('a signature with S + L (the malleable twin) is refused', async (t) => {
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  let s = 0n;
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(RFC_SIG[i] as number);
+  const twin = Uint8Array.from(RFC_SIG);
+  let v = s + L;
+  for (let i = 32; i < 64; i++) {
+    twin[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  for (const key of [RFC_PUB, trustCheckedKey(Uint8Array.from(RFC_PUB))]) {
+    t.notOk(verifySignature(twin, new Uint8Array(), key));
+    t.ok(verifySignature(RFC_SIG, new Uint8Array(), key), 'the original still verifies');
+  }
 });

@@ -59,7 +59,7 @@ t.test('correctly signed but non-canonical manifest bytes fail with E_MANIFEST_P
 });
 
 t.test('a correctly signed payload of the wrong schema fails with E_MANIFEST_SCHEMA', async (t) => {
-  const wrong = canonicalize({ ...manifest, schema: 'upshift.manifest/v2' });
+  const wrong = canonicalize({ ...manifest, schema: 'upshift.manifest/v9' });
   t.throws(() => verifyManifest(signEnvelope(PAYLOAD_TYPES.manifest, enc(wrong), [a]), keyset), { code: 'E_MANIFEST_SCHEMA', message: /schema/ });
 });
 

@@ -5,6 +5,10 @@ import { MIGRATION_004_RUN_FACTS } from './migration-004-run-facts.js';
 import { MIGRATION_005_RETRIES } from './migration-005-retries.js';
 import { MIGRATION_006_SOURCE_POLLS } from './migration-006-source-polls.js';
 import { MIGRATION_007_RUN_PLANS } from './migration-007-run-plans.js';
+import { MIGRATION_008_FLEET_STATE } from './migration-008-fleet-state.js';
+import { MIGRATION_009_DEPLOYMENTS } from './migration-009-deployments.js';
+import { MIGRATION_010_BENCHMARK_REGISTRY } from './migration-010-benchmark-registry.js';
+import { MIGRATION_011_FLEET_ROLES } from './migration-011-fleet-roles.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -143,4 +147,8 @@ CREATE TABLE kv (
   MIGRATION_005_RETRIES,
   MIGRATION_006_SOURCE_POLLS,
   MIGRATION_007_RUN_PLANS,
+  MIGRATION_008_FLEET_STATE,
+  MIGRATION_009_DEPLOYMENTS,
+  MIGRATION_010_BENCHMARK_REGISTRY,
+  MIGRATION_011_FLEET_ROLES,
 ];

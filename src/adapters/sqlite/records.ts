@@ -58,7 +58,9 @@ export class ManifestTable {
     return this.db.transaction(() => {
       const existing = this.forRun(r.runId, r.purpose);
       if (existing) return existing;
-      const max = this.db.prepare('SELECT MAX(seq) FROM manifests WHERE track = ?').pluck().get(r.track) as number | null;
+      // deployments sign their own manifests (migration 9) from the same seq line
+      const max = this.db.prepare(`SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM manifests WHERE track = ?
+        UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = ?)`).pluck().get(r.track, r.track) as number | null;
       const seq = (max ?? 0) + 1;
       const payload = r.build(seq);
       this.db.prepare('INSERT INTO manifests (track, seq, run_id, kind, purpose, version, commit_sha, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')

@@ -233,6 +233,20 @@ export class RunTables {
     insertEvent(this.db, e);
   }
 
+  /**
+   * Append `e` in one transaction unless its run has an event of a kind in `unless`, or (with
+   * `requires`) none of a kind in `requires`: a mark set once (promotion). True when appended.
+   */
+  appendEventGuarded(e: Omit<EventRecord, 'seq'> & { runId: string }, guard: { unless: readonly string[]; requires?: readonly string[] }): boolean {
+    return this.tx(() => {
+      const has = (kinds: readonly string[]): boolean => kinds.length > 0 && this.db.prepare(
+        `SELECT 1 FROM events WHERE run_id = ? AND kind IN (${kinds.map(() => '?').join(',')}) LIMIT 1`).get(e.runId, ...kinds) !== undefined;
+      if (has(guard.unless) || (guard.requires && !has(guard.requires))) return false;
+      insertEvent(this.db, e);
+      return true;
+    });
+  }
+
   /** The newest events of some kinds, newest first. */
   eventsOfKind(kinds: readonly string[], limit = 100): EventRecord[] {
     const marks = kinds.map(() => '?').join(',');

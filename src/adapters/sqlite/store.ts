@@ -7,7 +7,7 @@ import type { Run, RunFacts, StageName, StageResult } from '../../core/run.js';
 import type { EventRecord } from '../../core/records.js';
 import type {
   ApplyJournal, ApprovalStore, BenchmarkStore, CommandStore, FirstSnapshot, FloorStore, IdentityStore, KvStore, ManifestStore, NewRun,
-  RunPlanStore, SnapshotWrite, SourcePollStore, StateStore,
+  RunPlanStore, SnapshotWrite, SourcePollStore, StateStore, FleetStateStore, TallyStore, DeploymentStore, BenchmarkRegistryStore,
 } from '../../core/store-ports.js';
 import { openDb, type Db } from './db.js';
 import { IdentityTable } from './identity-tables.js';
@@ -15,6 +15,10 @@ import { NodeTables } from './node-tables.js';
 import { promised } from './promised.js';
 import { SourcePollTable } from './source-polls.js';
 import { RunPlanTables } from './run-plans.js';
+import { FleetStateTable } from './fleet-state.js';
+import { Tallies } from './tallies.js';
+import { DeploymentTable } from './deployments.js';
+import { BenchmarkRegistry } from './benchmark-registry.js';
 import { ApprovalTable, BenchmarkTable, CommandTable, FloorTable, KvTable, ManifestTable } from './records.js';
 import { RunTables } from './runs.js';
 
@@ -31,6 +35,12 @@ export class Store implements StateStore {
   readonly sourcePolls: SourcePollStore;
   readonly plans: RunPlanStore;
   readonly journal: ApplyJournal;
+  /** The fleet read model: each node's latest heartbeat (migration 8). */
+  readonly fleet: FleetStateStore;
+  /** Counts /metrics reads. */
+  readonly tallies: TallyStore;
+  readonly deployments: DeploymentStore;
+  readonly benchmarkRegistry: BenchmarkRegistryStore;
   private readonly runs: RunTables;
 
   constructor(readonly db: Db) {
@@ -45,6 +55,10 @@ export class Store implements StateStore {
     this.sourcePolls = promised(new SourcePollTable(db));
     this.plans = promised(new RunPlanTables(db));
     this.journal = promised(new NodeTables(db));
+    this.fleet = new FleetStateTable(db);
+    this.tallies = new Tallies(db);
+    this.deployments = promised(new DeploymentTable(db));
+    this.benchmarkRegistry = promised(new BenchmarkRegistry(db));
   }
 
   static open(file: string, now: () => number): Store {
@@ -91,6 +105,9 @@ export class Store implements StateStore {
 
   // ---- events
   async appendEvent(e: Omit<EventRecord, 'seq'>) { this.runs.appendEvent(e); }
+  async appendEventGuarded(e: Omit<EventRecord, 'seq'> & { runId: string }, guard: { unless: readonly string[]; requires?: readonly string[] }) {
+    return this.runs.appendEventGuarded(e, guard);
+  }
   async eventsOfKind(kinds: readonly string[], limit?: number) { return this.runs.eventsOfKind(kinds, limit); }
   async events(opts: { runId?: string; limit?: number } = {}) { return this.runs.events(opts); }
 }

@@ -45,10 +45,11 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
         const r = await issueToken(session.context(), { labels, ttlMs, nodeId: opts.node ?? null });
         const t = r.evidence;
         if (opts.json) return void printJson({ ok: true, ...t });
-        say(`join token (shown only now; single use; valid until ${t.expires_at}):\n  ${t.token}`);
+        say(`join token for ${t.node_id ?? 'any node'} (shown only now; single use; valid until ${t.expires_at})`);
         if (t.authority_fingerprint) say(`the authority's TLS certificate: ${t.authority_fingerprint}`);
-        const pin = t.authority_fingerprint ? ` --authority-fingerprint ${t.authority_fingerprint}` : '';
-        say(`on the new node run:\n  upshift join --authority ${t.authority}${pin} --token ${t.token}`);
+        say(`the fleet's release keys: ${t.trust_fingerprint}`);
+        if (t.note) say(`note: ${t.note}`);
+        say(`on the new node run:\n  ${t.join_command}`);
       }),
     );
 

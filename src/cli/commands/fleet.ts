@@ -7,7 +7,7 @@ import { oneLine, shortVersion } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 function line(n: FleetNodeView): string {
-  const tracks = Object.entries(n.tracks).map(([track, t]) => `${track} ${t.version ? shortVersion(t.version) : '-'} #${t.seq ?? '-'} ${t.state}${t.behind ? ' (behind)' : ''}`).join('; ') || 'no app';
+  const tracks = Object.entries(n.tracks).map(([track, t]) => `${track} ${t.version ? shortVersion(t.version) : '-'} #${t.seq ?? '-'} ${t.state}${t.role ? ` (${t.role})` : ''}${t.behind ? ' (behind)' : ''}`).join('; ') || 'no app';
   const labels = Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-';
   const rate = n.error_rate === null ? '-' : n.error_rate.toFixed(3);
   const heard = `${Math.round(n.age_ms / 1000)}s ago${n.silent ? ' (silent)' : ''}`;

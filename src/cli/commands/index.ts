@@ -20,6 +20,13 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
     return (program, session) => registerFleetView(registerFleetToken(program, session), session);
   },
   node: async () => (await import('./node.js')).registerNode,
+  ota: async () => (await import('./ota.js')).registerOta,
+  tools: async () => (await import('./tools.js')).registerTools,
+  // the same registration as `tools`: `tool` and `mcp` live beside it
+  tool: async () => (await import('./tools.js')).registerTools,
+  mcp: async () => (await import('./tools.js')).registerTools,
+  bench: async () => (await import('./bench.js')).registerBench,
+  deployment: async () => (await import('./deployment.js')).registerDeployment,
 };
 
 /** The command an argv names (global options and their values skipped), or null. */
@@ -35,11 +42,17 @@ export function commandName(argv: readonly string[]): string | null {
   return null;
 }
 
-export async function registerCommands(program: Command, session: Session, argv: readonly string[]): Promise<void> {
+/** The commands an argv needs registered: the one it names, none for `--version`, else all. */
+export function commandsFor(argv: readonly string[]): string[] {
   const name = commandName(argv);
-  const wanted = name !== null && name in COMMANDS ? [name]
+  return name !== null && name in COMMANDS ? [name]
     : name === null && argv.some((a) => a === '-V' || a === '--version') ? []
       : Object.keys(COMMANDS);
+}
+
+export async function registerCommands(program: Command, session: Session, argv: readonly string[]): Promise<void> {
+  const wanted = commandsFor(argv);
   const registers = await Promise.all(wanted.map((n) => (COMMANDS[n] as () => Promise<Register>)()));
-  for (const register of registers) register(program, session);
+  // one module may register several commands (tools, tool, mcp): each register runs once
+  for (const register of new Set(registers)) register(program, session);
 }

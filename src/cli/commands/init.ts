@@ -12,6 +12,7 @@ import { generateKeyFile } from '../../trust/keyfile.js';
 import { loadKeyset } from '../../trust/keyset.js';
 import { action, printJson, say, type Session } from '../shared.js';
 import { writeNewFile } from '../io.js';
+import { APP_SECTION, DEFAULT_LISTEN, gossipSection, q } from './config-text.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -129,7 +130,8 @@ function report(opts: InitOptions, r: Written): void {
   if (r.releaseKey) {
     say('stage commands run as the unprivileged user upshift-build (authority.sandbox); create it with\n'
       + '  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin upshift-build');
-    say(`next: point authority.source at your app, then on every other node run\n  upshift init --fleet ${opts.fleet} --trust-key ${r.releaseKey.public}`);
+    say(`next: point authority.source at your app and start \`upshift daemon\`; then for each node,\n`
+      + '  upshift fleet token --node NAME [--labels region=eu]\nprints the one command to run on that node (README, "Run a real fleet")');
   } else {
     say(`next: upshift --config ${r.config} status`);
   }
@@ -143,8 +145,23 @@ interface TemplateInput {
   authority: { source: string | null } | null;
 }
 
-// A JSON string is also a valid YAML double-quoted scalar, so user input cannot break the file.
-const q = (s: string): string => JSON.stringify(s);
+
+// The OTA pull path (README "OTA"), commented: the defaults apply until an operator sets a feed.
+const OTA_SECTION = `
+# OTA: \`upshift ota check --apply\` (daily, by upshift-ota.timer) pulls the newest release
+# of this node's track from a release feed when gossip cannot reach it. The feed is the
+# GitHub Releases JSON shape; "{track}" is replaced by the track. Uncomment to use it.
+# ota:
+#   feed: https://authority.example.com:7400/v1/ota/{track}/releases.json   # or a file path
+#   token_file: null          # the authority's read token, sent to the feed's origin only
+#   allow: []                 # URL prefixes assets may come from; empty: the feed's origin
+#   approval: { url: null, timeout: 10s }   # only 200 {"approved": true} is a yes
+#   deadline: 30m             # the whole download
+#   min_rate: 1024            # bytes/s over rate_window, else the transfer is given up
+#   rate_window: 30s
+#   staging_dir: null         # default <state_dir>/ota, private (0700)
+#   publish: { dir: null, base_url: null }   # authority: write the feed there after each pass
+`;
 
 function renderConfig(i: TemplateInput): string {
   const keys = i.trusted
@@ -176,6 +193,9 @@ trust:
 ${keys}
   threshold: 1
 
+${gossipSection({ listen: DEFAULT_LISTEN, seeds: [] })}
+${APP_SECTION}
+${OTA_SECTION}
 log:
   # trace, debug, info, warn, error, fatal or silent
   level: info
@@ -203,7 +223,8 @@ authority:
   # How long a signed manifest stays valid.
   manifest_ttl: 30d
   build:
-    command: npm ci && npm run build --if-present
+    # npm ci needs a lockfile; a repository without one gets npm install.
+    command: if [ -f package-lock.json ]; then npm ci; else npm install --no-audit --no-fund; fi && npm run build --if-present
     timeout: 10m
   test:
     command: npm test
@@ -230,6 +251,9 @@ authority:
     #  - name: http
     #    command: node bench/http.js
     #    repeat: 3
+    #    # fast or heavy: capture_benchmark and \`upshift bench capture --tier\` pick suites by it
+    #    tier: fast
+    # Benchmark repositories registered with \`upshift bench register\` run beside these.
     # Largest tolerated change for the worse (0.05 = 5%).
     tolerance: 0.05
     timeout: 10m
@@ -240,9 +264,27 @@ authority:
     soak: 30m
     # Largest tolerated rise of the canaries' error rate over the others (0.5 = +50%).
     max_error_increase: 0.5
+    # Certificate labels the canaries are spread across (one per label value in turn).
     labels: [region]
+    # auto, or manual: after a passing soak the run waits until promoted
+    # (\`advance_upgrade_pipeline\`, README "Agent tools").
+    promotion: auto
   deploy:
+    # How long every live node gets to confirm a release before the run stops (and, with
+    # auto_revert: true, publishes a signed rollback to all).
     progress_deadline: 10m
+  # Deployment policy per key (README "Deployments"); a key deploys the track of its name.
+  # Left out, a track deploys rolling, one node at a time, with these defaults.
+  # deployments:
+  #   production:
+  #     strategy: rolling        # rolling | canary | blue_green
+  #     max_parallel: 1          # nodes moving at once: a count or a percentage like 25%
+  #     canary: 0                # strategy canary: canary nodes (count or %), then wait for promote
+  #     min_healthy: 10s         # how long a wave stays healthy before the next one starts
+  #     healthy_deadline: 5m     # a node not healthy by then fails its wave
+  #     progress_deadline: 10m   # no node turning healthy for this long fails the deployment
+  #     auto_promote: false
+  #     auto_revert: false       # on failure, move every moved node back to the last stable release
   # Trust boundary: the application's build, test, audit and benchmark commands are untrusted
   # code. They run as this unprivileged user (the daemon runs as root and switches to it),
   # which must not be able to read keys/ or state/ (README, "Deployment model"). Create it:
@@ -254,5 +296,11 @@ authority:
     work_dir: work
     # Daemon environment variables a build may see besides PATH, LANG, LC_ALL, TZ and UPSHIFT_*.
     env: []
+
+# Agent tools over HTTP (README, "Agent tools"): POST /v1/tools/<name> needs this bearer
+# token; without one the daemon serves no tools. Make it with
+#   openssl rand -hex 32 > keys/tools.token && chmod 600 keys/tools.token
+# http:
+#   tools_token_file: keys/tools.token
 `;
 }

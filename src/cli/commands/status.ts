@@ -1,6 +1,6 @@
 // `upshift status`: this node, its tracks, and the pipeline at a glance.
 import type { Command } from 'commander';
-import { nodeStatus } from '../../runtime/status.js';
+import { nodeStatus, runPlace } from '../../runtime/status.js';
 import { runLine, shortVersion } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
@@ -13,10 +13,12 @@ export function registerStatus(program: Command, session: Session): void {
       say(`node ${config.node.id} in fleet ${config.fleet}${config.authority ? ' (authority)' : ''}`);
       for (const [track, t] of Object.entries(status.tracks)) {
         say(`  ${track}: floor ${t.floor ?? '-'}, manifest ${t.manifest ? `#${t.manifest.seq} ${shortVersion(t.manifest.version)}` : '-'}, last stable ${t.last_stable ? shortVersion(t.last_stable.version) : '-'}`);
-        if (t.latest_run) say(`    latest run ${t.latest_run.run} ${shortVersion(t.latest_run.version)} ${t.latest_run.status} at ${t.latest_run.stage}`);
+        if (t.latest_run) say(`    latest run ${t.latest_run.run} ${shortVersion(t.latest_run.version)} ${runPlace(t.latest_run)}`);
       }
       const p = status.pipeline;
       if (p) say(`source: ${p.source ?? 'not polled yet'}${p.last_poll ? ` (last good poll ${p.last_poll})` : ''}`);
+      const f = status.fleet;
+      if (f.heard > 0) say(`fleet: ${f.heard} node(s) heard${f.silent ? `, ${f.silent} silent` : ''} (\`upshift fleet health\` says more)`);
       const unfinished = p?.unfinished ?? [];
       if (unfinished.length) say(`unfinished runs:\n${unfinished.map((r) => `${runLine(r)}${r.waiting ? `\n    waiting for ${r.waiting.what}` : ''}`).join('\n')}`);
     }));

@@ -1,5 +1,6 @@
 // Canary decisions, pure: which nodes are canaries, and whether they passed. The stage
 // gathers observations; these functions decide and explain.
+import type { NodeState } from '../node-state.js';
 import { rngFromString } from '../rng.js';
 
 export interface CanaryCandidate {
@@ -53,16 +54,43 @@ export function selectCanaries(candidates: CanaryCandidate[], opts: { fraction: 
   return { canaries, eligible: eligible.length, excluded, reason: `${canaries.length} of ${eligible.length} eligible node(s) (fraction ${opts.fraction}, rounded up)${spread}` };
 }
 
+/**
+ * One canary's node state narrowed to what the five criteria read, for the canary's track
+ * (and kept as evidence): a projection of NodeState, not another name for it.
+ */
 export interface CanaryObservation {
   node: string;
   /** When the node last heartbeat, or null if never during the soak. */
   lastHeartbeat: number | null;
+  /** Its health probe passes and it confirmed the canary release. */
   healthOk: boolean;
   /** Errors per request (or per second) over the soak window; null when the node reports none. */
   errorRate: number | null;
   codeHash: string | null;
   /** The on-node smoke benchmark: null when not configured or not reported. */
   smokeRegressed: boolean | null;
+  /** Its health probe alone (healthOk also needs the release confirmed); absent in older evidence. */
+  probeOk?: boolean;
+  /** Its apply state on the track (`rolled_back` when it gave the release up itself); null when never heard. */
+  apply?: string | null;
+  /** Why its apply ended so (the rollback's cause); null when it said nothing. */
+  applyReason?: string | null;
+}
+
+/** A canary as its node state says, on `track`; never heard: null everywhere. */
+export function observeCanary(node: string, s: NodeState | undefined, track: string): CanaryObservation {
+  const t = s?.tracks[track];
+  return {
+    node,
+    lastHeartbeat: s?.heardAt ?? null,
+    healthOk: s?.health === 'ok' && t?.apply === 'confirmed',
+    probeOk: s?.health === 'ok',
+    errorRate: s?.errorRate ?? null,
+    codeHash: t?.codeHash ?? null,
+    smokeRegressed: s?.smoke?.regressed ?? null,
+    apply: t?.apply ?? null,
+    applyReason: t?.reason ?? null,
+  };
 }
 
 export interface CriterionResult {
@@ -100,18 +128,48 @@ export function judgeCanary(
     const allowed = controlRate * (1 + opts.maxErrorIncrease) + slack;
     criteria.push({ name: 'error_rate', ok: canaryRate <= allowed, detail: `canary ${canaryRate.toFixed(4)} vs control ${controlRate.toFixed(4)} (allowed ≤ ${allowed.toFixed(4)}, +${(opts.maxErrorIncrease * 100).toFixed(0)}%)` });
   }
-  const unhealthy = canaries.filter((c) => !c.healthOk).map((c) => c.node);
-  criteria.push({ name: 'health', ok: unhealthy.length === 0, detail: unhealthy.length ? `health probe failing on ${unhealthy.join(', ')}` : 'health probe passing on every canary' });
+  criteria.push(healthCriterion(canaries));
   const silent = canaries.filter((c) => c.lastHeartbeat === null || opts.now - c.lastHeartbeat > opts.heartbeatTimeoutMs).map((c) => c.node);
   criteria.push({ name: 'heartbeat', ok: silent.length === 0, detail: silent.length ? `no recent heartbeat from ${silent.join(', ')}` : 'every canary heartbeats' });
-  const wrongHash = canaries.filter((c) => c.codeHash !== opts.expectedCodeHash).map((c) => `${c.node} (${c.codeHash?.slice(0, 12) ?? 'none'})`);
-  criteria.push({ name: 'code_hash', ok: wrongHash.length === 0, detail: wrongHash.length ? `code hash differs from the manifest's ${opts.expectedCodeHash.slice(0, 12)} on ${wrongHash.join(', ')}` : 'every canary attests the manifest code hash' });
+  criteria.push(codeHashCriterion(canaries, opts.expectedCodeHash));
   const regressed = canaries.filter((c) => c.smokeRegressed === true).map((c) => c.node);
   const reported = canaries.some((c) => c.smokeRegressed !== null);
   criteria.push({ name: 'smoke_benchmark', ok: regressed.length === 0, detail: regressed.length ? `smoke benchmark regressed on ${regressed.join(', ')}` : reported ? 'smoke benchmark shows no regression' : 'no smoke benchmark configured' });
 
   const failing = criteria.filter((c) => !c.ok);
   return { pass: failing.length === 0, criteria, reason: failing.length ? failing.map((c) => `${c.name}: ${c.detail}`).join('; ') : 'all five canary criteria hold' };
+}
+
+const rolledBack = (c: CanaryObservation) => c.apply === 'rolled_back';
+const gaveUp = (c: CanaryObservation) => `${c.node} rolled itself back${c.applyReason ? ` (${c.applyReason})` : ''}`;
+
+/** Health: the probe passes and the release was confirmed; a canary that rolled back says so, as itself. */
+function healthCriterion(canaries: CanaryObservation[]): CriterionResult {
+  const failing = canaries.filter((c) => !c.healthOk);
+  if (failing.length === 0) return { name: 'health', ok: true, detail: 'health probe passing on every canary' };
+  const parts: string[] = [];
+  const back = failing.filter(rolledBack);
+  // a rolled-back canary is named for its probe only when the probe still fails now
+  const probe = failing.filter((c) => !rolledBack(c) || c.probeOk === false).map((c) => c.node);
+  if (probe.length) parts.push(`health probe failing on ${probe.join(', ')}`);
+  if (back.length) parts.push(back.map(gaveUp).join(', '));
+  return { name: 'health', ok: false, detail: parts.join('; ') };
+}
+
+/**
+ * The code hash each canary attests against the manifest's. A canary that rolled itself
+ * back runs its previous release, so its hash is that release's: it is reported as the
+ * rollback it is, never as a mismatch (which reads as tampering).
+ */
+function codeHashCriterion(canaries: CanaryObservation[], expected: string): CriterionResult {
+  const back = canaries.filter(rolledBack);
+  const wrong = canaries.filter((c) => !rolledBack(c) && c.codeHash !== expected)
+    .map((c) => `${c.node} (${c.codeHash?.slice(0, 12) ?? 'none'})`);
+  const note = back.length ? `; not compared: ${back.map((c) => c.node).join(', ')} rolled back to the previous release` : '';
+  const result = (ok: boolean, detail: string): CriterionResult => ({ name: 'code_hash', ok, detail: `${detail}${note}` });
+  if (wrong.length) return result(false, `code hash differs from the manifest's ${expected.slice(0, 12)} on ${wrong.join(', ')}`);
+  if (back.length > 0 && back.length === canaries.length) return result(false, 'no canary runs the release to attest it');
+  return result(true, 'every canary running the release attests the manifest code hash');
 }
 
 /** A canary during the soak, as the authority last heard it. */

@@ -6,7 +6,13 @@
 // and only the newest new tag is released, so a fleet that fell behind catches up in one
 // step instead of replaying every release in between.
 import picomatch from 'picomatch';
-import semver from 'semver';
+// the four functions used, not semver's index, which loads all of it (~8 MB resident per daemon)
+import compare from 'semver/functions/compare.js';
+import gt from 'semver/functions/gt.js';
+import prerelease from 'semver/functions/prerelease.js';
+import valid from 'semver/functions/valid.js';
+
+const semver = { compare, gt, prerelease, valid };
 import type { TrackConfig } from '../config.js';
 
 export type TrackSpec =

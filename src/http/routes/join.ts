@@ -1,5 +1,7 @@
-// POST /v1/join on the authority: a node redeems a one-time token for a certificate. The
-// signing keys are loaded per request, so a key problem answers with its code.
+// /v1/join on the authority. POST: a node redeems a one-time token for a certificate (the
+// signing keys are loaded per request, so a key problem answers with its code). GET: what a
+// fresh node needs to write its config (fleet, trust section, tracks): public data, which
+// `join --trust` checks against the fingerprint `fleet token` printed before spending a token.
 import type { FastifyInstance } from 'fastify';
 import { perAddressLimit } from '../body-limits.js';
 
@@ -12,12 +14,15 @@ export interface JoinAnswer {
   body: unknown;
 }
 
-export function joinRoute(join: (body: unknown) => Promise<JoinAnswer>) {
+export function joinRoute(join: (body: unknown) => Promise<JoinAnswer>, info?: () => unknown) {
   return (app: FastifyInstance): void => {
     const limits = { bodyLimit: JOIN_BODY_BYTES, onRequest: perAddressLimit(JOINS_PER_ADDRESS_PER_SEC) };
     app.post('/v1/join', limits, async (req, reply) => {
       const r = await join(req.body);
       return reply.status(r.status).send(r.body);
     });
+    if (info) {
+      app.get('/v1/join', { onRequest: perAddressLimit(JOINS_PER_ADDRESS_PER_SEC) }, async (_req, reply) => reply.send(info()));
+    }
   };
 }

@@ -5,13 +5,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../../core/config.js';
+import type { ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import { PeerUrlPolicy } from '../../core/peer-url.js';
+import { parseWindow } from '../../core/windows.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { StateStore } from '../../core/ports.js';
 import type { PeerRecord } from '../../core/records.js';
+import { IdleBackoff } from '../../gossip/idle-backoff.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
@@ -28,7 +31,8 @@ import { RevocationView } from './revocation-view.js';
 import type { SmokeVerdict } from './smoke.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
-import { encodeApplyState, HEARTBEAT_KEY_PREFIX } from './reports.js';
+import { applyStateOf, toNodeState } from './reports.js';
+import { HeartbeatWrites } from './heartbeat-writes.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
@@ -58,6 +62,21 @@ export interface NodeAgentDeps {
   signal?: AbortSignal;
 }
 
+/** Gossip traffic of this node's agent since it started (what /metrics shows of gossip). */
+export interface GossipView {
+  /** Requests that reached the gossip handler. */
+  received: number;
+  /** Of those, the ones refused, by error code (E_SIG_INVALID, E_REPLAY, E_RATE_LIMITED, ...). */
+  refused: Record<string, number>;
+  /** Requests this node sent, by kind. */
+  sent: { push: number; sync: number; pull: number };
+  /** Manifests offered by peers: accepted (verified and newer) or refused. */
+  manifests: { accepted: number; refused: number };
+}
+
+/** A node not heard from for this long is dropped from the fleet read model (and `fleet ls`). */
+export const FORGET_AFTER_MS = 7 * 24 * 3_600_000;
+
 export class NodeAgent {
   readonly node: GossipNode<SignedMessage>;
   readonly source: StoreManifestSource;
@@ -66,6 +85,8 @@ export class NodeAgent {
   private readonly labels: Record<string, string>;
   /** Heartbeats heard since the last round, by node: the latest wins. */
   private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
+  private readonly heartbeatWrites: HeartbeatWrites;
+  private readonly idle: IdleBackoff;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
   /** The on-node smoke benchmark; null unless `app.smoke` is configured. */
@@ -82,7 +103,7 @@ export class NodeAgent {
     const revocations = await new RevocationView(store).refresh();
     const source = await StoreManifestSource.open({
       store, keyset: deps.keyset, node: sourceNode(config, identity.nodeId), clock: deps.clock, engine: deps.engine,
-      onRevocations: async () => void await revocations.refresh(), ...(deps.log ? { log: deps.log } : {}),
+      onRevocations: async () => void await revocations.refresh(), windows: config.node.windows.map(parseWindow), ...(deps.log ? { log: deps.log } : {}),
     });
     const agent = new NodeAgent(deps, { source, revocations, peers: await store.identity.peers(), replayFloors: await loadReplayFloors(store) });
     await agent.readStatus();
@@ -96,8 +117,10 @@ export class NodeAgent {
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
+    this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
+    this.idle = new IdleBackoff(Math.max(1, Math.floor(config.gossip.idle_interval / config.gossip.interval)));
     this.monitor = config.app && deps.engine
-      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir) => codeHash(dir)), ...(deps.log ? { log: deps.log } : {}) })
+      ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir, o) => codeHash(dir, o)), ...(deps.log ? { log: deps.log } : {}) })
       : null;
     this.smoke = this.monitor && config.app?.smoke
       ? new SmokeRunner({ smoke: config.app.smoke, appDir: resolve(config.app.dir), store, exec: deps.exec ?? createExec(), ...(deps.log ? { log: deps.log } : {}), ...(deps.signal ? { signal: deps.signal } : {}) })
@@ -137,17 +160,32 @@ export class NodeAgent {
     });
   }
 
+  /** Gossip requests received, and the refused ones by code, since start (for /metrics). */
+  private readonly traffic = { received: 0, refused: new Map<string, number>() };
+
   /** For the HTTP route. */
   async receive(wire: SignedMessage): Promise<SignedMessage> {
+    this.traffic.received++;
     // the sender's certificate is checked against the revocations recorded now, as before the store went async
     await this.revocations.refresh();
     return this.node.receive(wire);
+  }
+
+  /** What /metrics shows of gossip: in memory, from zero at each start. */
+  gossipCounts(): GossipView {
+    const s = this.node.stats;
+    return {
+      received: this.traffic.received, refused: Object.fromEntries(this.traffic.refused),
+      sent: { push: s.pushes, sync: s.syncs, pull: s.pulls }, manifests: { accepted: s.accepted, refused: s.refused },
+    };
   }
 
   async start(): Promise<void> {
     if (this.deps.engine) {
       try {
         await this.deps.engine.reconcile();
+        // after a reboot a plain-process app is down: nobody but the daemon starts it
+        await this.deps.engine.startIfDown();
       } catch (err) {
         const e = toUpshiftError(err);
         this.deps.log?.warn({ module: 'agent', code: e.code }, `start-up reconciliation: ${e.message}`);
@@ -163,7 +201,7 @@ export class NodeAgent {
       this.every('attest', app.attest_every, () => monitor.attest());
       if (this.smoke) this.every('smoke', app.health.interval, () => this.runSmoke());
     }
-    this.every('tick', interval, () => this.tick());
+    this.every('tick', interval, () => this.round(false));
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
     if (reportTo.length > 0) this.every('report', this.deps.config.gossip.report_every, () => this.node.report(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
@@ -174,19 +212,26 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
-    await this.saveHeartbeats();
+    await this.saveHeartbeats(true);
     await this.saveMembers();
   }
 
 
 
-  /** One push round (what the interval timer runs); tests call it directly. */
+  /** One push round, whatever the idle back-off says (after a publish; tests call it directly). */
   async tick(): Promise<void> {
+    await this.round(true);
+  }
+
+  /** What the interval timer runs: on an idle node the pushes thin out (gossip/idle-backoff.ts). */
+  private async round(force: boolean): Promise<void> {
     await this.source.refresh();
     await this.readStatus();
-    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat: this.heartbeat() });
+    const heartbeat = this.heartbeat();
+    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat });
     await this.saveHeartbeats();
-    await this.node.tick();
+    const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
+    if (news || force) await this.node.tick();
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
@@ -221,7 +266,7 @@ export class NodeAgent {
         const running = status[track]?.running ?? null;
         versions[track] = running?.version ?? null;
         codeHash[track] = running && app?.attested?.release === running.release ? app.attested.hash : (running?.code_hash ?? null);
-        const reason = status[track]?.reason;
+        const reason = this.source.waiting(track) ?? status[track]?.reason;
         if (reason) reasons[track] = reason.slice(0, 300);
       }
     }
@@ -229,12 +274,23 @@ export class NodeAgent {
     const smoke = app?.attested && this.smoke
       ? ((this.status.smoke?.release === app.attested.release ? this.status.smoke : null) ?? { regressed: true, detail: 'pending: the smoke benchmark of this release has not finished' })
       : null;
+    const roles = this.roles(versions);
     return {
       node: this.node.id, versions, code_hash: codeHash,
       health: app?.health ?? 'unknown', error_rate: app?.errorRate ?? null,
-      apply_state: encodeApplyState(status), apply_reason: reasons, labels: this.labels,
+      apply_state: applyStateOf(status), apply_reason: reasons, labels: this.labels,
       ...(smoke ? { smoke: { regressed: smoke.regressed, detail: smoke.detail } } : {}),
+      ...(Object.keys(roles).length > 0 ? { roles } : {}),
     };
+  }
+
+  /**
+   * A canary of a deployment in progress: the newest manifest aimed at this node, of the
+   * release it runs, names it in `rollout.canaries` (the fleet-wide manifest that completes a
+   * deployment names none, so the mark ends with it).
+   */
+  private roles(versions: Record<string, string | null>): Record<string, 'canary'> {
+    return canaryRoles(this.node.id, versions, (track) => this.source.payloads(track));
   }
 
   /** The smoke benchmark of the release running now, once the app answers healthy. */
@@ -259,13 +315,19 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  private async saveHeartbeats(): Promise<void> {
+  /** Changed heartbeats, and unchanged ones once per report_every (heartbeat-writes.ts); all at `force`. */
+  private async saveHeartbeats(force = false): Promise<void> {
     if (this.heard.size === 0) return;
-    const { store } = this.deps;
+    // what arrives while the write is in flight belongs to the next round
+    const heard = new Map(this.heard);
+    this.heard.clear();
     try {
-      await store.kv.setMany(Object.fromEntries([...this.heard].map(([node, saved]) => [HEARTBEAT_KEY_PREFIX + node, JSON.stringify(saved)])));
-      this.heard.clear();
+      const due = this.heartbeatWrites.due(heard, force);
+      if (due.length === 0) return;
+      await this.deps.store.fleet.record([...heard.values()].map((h) => toNodeState(h.heartbeat, h.at)));
+      this.heartbeatWrites.written(heard, due.map(([node]) => node));
     } catch (err) {
+      // the next round saves newer ones; a heartbeat is not worth retrying
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
     }
   }
@@ -275,24 +337,35 @@ export class NodeAgent {
     // what the next run must refuse (gossip/replay.ts), saved with the members
     await saveReplayFloors(store, this.node.replayFloors(), this.deps.log);
     try {
-      const peers: PeerRecord[] = [];
-      for (const m of this.node.members()) {
-        const saved = await store.kv.get(HEARTBEAT_KEY_PREFIX + m.id);
-        const labels = saved ? (JSON.parse(saved) as { heartbeat: Heartbeat }).heartbeat.labels : {};
-        peers.push({ nodeId: m.id, url: m.url, cert: null, labels, state: m.state, lastSeen: m.last_seen, heartbeat: saved });
-      }
+      // labels as each member last said in its heartbeat (certified ones come from its certificate)
+      const labels = new Map((await store.fleet.nodes()).map((n) => [n.node, n.labels]));
+      const peers: PeerRecord[] = this.node.members().map((m) => ({
+        nodeId: m.id, url: m.url, cert: null, labels: labels.get(m.id) ?? {}, state: m.state, lastSeen: m.last_seen, heartbeat: null,
+      }));
       await store.identity.upsertPeers(peers);
+      // retention: a node unheard for a week is gone from the read model, so it cannot grow without bound
+      await store.fleet.forget(this.deps.clock.now() - FORGET_AFTER_MS);
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
     }
   }
 
   private logEvent(e: GossipEvent): void {
+    if (e.type === 'rejected') this.traffic.refused.set(e.code, (this.traffic.refused.get(e.code) ?? 0) + 1);
     const log = this.deps.log;
     if (!log) return;
     if (e.type === 'accepted') log.info({ module: 'gossip', ...e }, `accepted ${e.track}#${e.seq} from ${e.from}`);
     else log.warn({ module: 'gossip', ...e }, `gossip ${e.type}`);
   }
 }
-export { reports } from './reports.js';
+
+/** Per track, 'canary' when the newest manifest held for `node` is of the version it runs and names it a canary. */
+export function canaryRoles(node: string, versions: Record<string, string | null>, held: (track: string) => ManifestPayload[]): Record<string, 'canary'> {
+  const out: Record<string, 'canary'> = {};
+  for (const [track, version] of Object.entries(versions)) {
+    const mine = held(track).find((p) => p.targets === 'all' || p.targets.includes(node));
+    if (version !== null && mine?.version === version && mine.rollout?.canaries.includes(node)) out[track] = 'canary';
+  }
+  return out;
+}
 

@@ -5,8 +5,10 @@
 import parsePrometheus from 'parse-prometheus-text-format';
 import type { AppConfig } from '../../core/config.js';
 import { toUpshiftError } from '../../core/errors.js';
+import { StatCache } from '../../adapters/stat-cache.js';
 import type { ApplyLog } from '../apply/context.js';
 import { probeHealth } from '../apply/probe.js';
+import { getText } from './get-text.js';
 import { currentRelease } from '../apply/switch.js';
 import { join } from 'node:path';
 
@@ -29,13 +31,22 @@ export interface AppMonitorDeps {
   /** Absolute app dir (releases/ and current live here). */
   appDir: string;
   clock: { now(): number };
-  codeHash: (dir: string) => Promise<{ hash: string }>;
+  /** With a cache: a re-attestation (adapters/code-hash-files.ts, stat-cache.ts). */
+  codeHash: (dir: string, opts?: { cache?: StatCache }) => Promise<{ hash: string }>;
   log?: ApplyLog;
+  /** Default: a StatCache on the wall clock. */
+  statCache?: StatCache;
 }
 
 /** The sum of every sample of one metric family (all label sets), or null when absent. */
 export function readCounter(text: string, name: string): number | null {
-  const family = parsePrometheus(text).find((f) => f.name === name);
+  // Only the family's own lines are parsed: an app's page is mostly other families, and it
+  // is read every health.interval. Comments name the family after `# HELP ` / `# TYPE `.
+  const own = text.split('\n').filter((line) => {
+    const rest = line.startsWith('# HELP ') || line.startsWith('# TYPE ') ? line.slice(7) : line;
+    return rest.startsWith(name) && /^[\s{]/.test(rest.slice(name.length));
+  });
+  const family = parsePrometheus(`${own.join('\n')}\n`).find((f) => f.name === name);
   if (!family) return null;
   let sum = 0;
   for (const m of family.metrics) {
@@ -66,8 +77,13 @@ export class AppMonitor {
   private samples: CounterSample[] = [];
   private attested: AppSnapshot['attested'] = null;
   private metricsProblem: string | null = null;
+  private readonly statCache: StatCache;
+  /** When every file was last read (the release and time of the last full hash). */
+  private lastFull: { release: string; at: number } | null = null;
 
-  constructor(private readonly deps: AppMonitorDeps) {}
+  constructor(private readonly deps: AppMonitorDeps) {
+    this.statCache = deps.statCache ?? new StatCache();
+  }
 
   snapshot(): AppSnapshot {
     return { health: this.health, healthDetail: this.healthDetail, errorRate: errorRate(this.samples), attested: this.attested };
@@ -99,7 +115,12 @@ export class AppMonitor {
       this.attested = null;
       return;
     }
-    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release));
+    const now = this.deps.clock.now();
+    // a new release, and every attest_full_every, is read whole; in between, the stat cache
+    const full = this.lastFull?.release !== release || now - this.lastFull.at >= this.deps.app.attest_full_every;
+    if (full) this.statCache.clear();
+    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release), { cache: this.statCache });
+    if (full) this.lastFull = { release, at: now };
     // switched while hashing: the release hashed is not what runs; the next probe attests again
     if (this.currentName() !== release) return;
     if (this.attested !== null && this.attested.release !== release) this.samples = [];
@@ -119,9 +140,7 @@ export class AppMonitor {
     if (!metrics) return;
     let text: string;
     try {
-      const res = await fetch(metrics.url, { signal: AbortSignal.timeout(this.deps.app.health.timeout) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      text = await res.text();
+      text = await getText(metrics.url, this.deps.app.health.timeout);
     } catch (err) {
       const problem = (err as Error).message;
       // said once per change: an app that is down would otherwise log every interval

@@ -6,6 +6,7 @@
 // not target this node (or is of a track the authority releases but its app does not run); the newest one that targets this node is handed to the apply engine,
 // one at a time, in the background: gossip never waits for an apply.
 import type { Config } from '../../core/config.js';
+import { inWindow, nextOpening, type MaintenanceWindow } from '../../core/windows.js';
 import { acceptForHolding } from '../../core/decisions/acceptance.js';
 import type { ManifestPayload } from '../../core/manifest.js';
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
@@ -37,6 +38,8 @@ export interface ManifestSourceDeps {
   log?: ApplyLog;
   /** Told after a revocation list was recorded (the agent reads its revocations again). */
   onRevocations?: () => Promise<void>;
+  /** Maintenance windows (node.windows): outside them only an urgent release is applied; the rest waits. */
+  windows?: readonly MaintenanceWindow[];
 }
 
 const heldTracksOf = (node: ManifestSourceDeps['node']): string[] => [...new Set([...node.tracks, ...(node.relay ?? [])])];
@@ -92,6 +95,8 @@ export class StoreManifestSource implements ManifestSource {
   private revocations: { envelope: string; hash: string; seq: number } | null = null;
   /** Tracks held and forwarded: the ones this node runs and the ones it relays. */
   private readonly heldTracks: readonly string[];
+  /** Per track, a manifest held back until a maintenance window opens, and why (for the heartbeat). */
+  private readonly deferred = new Map<string, { m: VerifiedManifest; reason: string }>();
 
   /** Serializes accept(): each decides against what the one before it left (and wrote). */
   private turn: Promise<unknown> = Promise.resolve();
@@ -213,6 +218,7 @@ export class StoreManifestSource implements ManifestSource {
    * while the daemon runs): one kv read per track, verified like any offer.
    */
   async refresh(): Promise<void> {
+    this.retryDeferred();
     const stored: string[] = [];
     for (const t of this.heldTracks) {
       const list = await this.deps.store.kv.get(HELD_KEY_PREFIX + t);
@@ -288,11 +294,49 @@ export class StoreManifestSource implements ManifestSource {
     });
   }
 
+  /** Why a track's newest release waits (its maintenance window), or null. */
+  waiting(track: string): string | null {
+    return this.deferred.get(track)?.reason ?? null;
+  }
+
+  /**
+   * Outside every maintenance window a release waits (not urgent) or goes ahead and is
+   * recorded as urgent. Returns the reason it waits, or null to apply now.
+   */
+  private async windowGate(m: VerifiedManifest): Promise<string | null> {
+    const windows = this.deps.windows ?? [];
+    const now = this.deps.clock.now();
+    if (inWindow(windows, now)) return null;
+    const { track, seq, version } = m.payload;
+    if (m.payload.rollout?.urgent) {
+      await this.deps.store.appendEvent({ at: now, runId: null, stage: null, kind: 'apply.urgent', actor: `node:${this.deps.node.id}`, data: { track, seq, version, windows: windows.map((w) => w.text) } });
+      this.deps.log?.warn({ module: 'apply', track, seq }, `urgent release ${version}: switching outside the maintenance window`);
+      return null;
+    }
+    return `waiting for maintenance window ${windows.map((w) => w.text).join(', ')} (opens ${new Date(nextOpening(windows, now)).toISOString()})`;
+  }
+
+  /** Deferred releases whose window has opened, if still the newest for this node, are queued again. */
+  private retryDeferred(): void {
+    if (this.deferred.size === 0 || !inWindow(this.deps.windows ?? [], this.deps.clock.now())) return;
+    for (const [track, { m }] of [...this.deferred]) {
+      this.deferred.delete(track);
+      if (newestFor(this.held.get(track) ?? [], this.deps.node.id)?.hash === m.hash) this.enqueue(m);
+    }
+  }
+
   /** One apply at a time; the engine's own lock also guards against other processes. */
   private async drain(): Promise<void> {
     const engine = this.deps.engine;
     let next: VerifiedManifest | undefined;
     while (engine && (next = this.queue.shift()) !== undefined) {
+      const waits = await this.windowGate(next);
+      if (waits) {
+        this.deferred.set(next.payload.track, { m: next, reason: waits });
+        this.deps.log?.info({ module: 'apply', track: next.payload.track, seq: next.payload.seq }, waits);
+        continue;
+      }
+      this.deferred.delete(next.payload.track);
       try {
         const out = await engine.applyManifest(next);
         this.deps.log?.info({ module: 'apply' }, out.reason);

@@ -10,7 +10,7 @@ import { pae } from '../../core/manifest.js';
 import type { MessageAuth, SignedMessage } from '../../gossip/ports.js';
 import type { GossipMessage } from '../../gossip/types.js';
 import { fromBase64, toBase64 } from '../../trust/bytes.js';
-import { verifySignature } from '../../trust/ed25519.js';
+import { trustCheckedKey, verifySignature } from '../../trust/ed25519.js';
 import { serializeEnvelope, type Envelope } from '../../trust/envelope.js';
 import type { Signer } from '../../trust/keyfile.js';
 import type { Keyset } from '../../trust/keyset.js';
@@ -93,7 +93,7 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
     let hit = this.certs.get(key);
     if (!hit) {
       const cert = verifyCertOrRefuse(text, this.deps.keyset, check);
-      hit = { cert, publicKey: certPublicKey(cert), expiresAt: Date.parse(cert.expires_at) };
+      hit = { cert, publicKey: trustCheckedKey(certPublicKey(cert)), expiresAt: Date.parse(cert.expires_at) };
       if (this.certs.size >= MAX_CACHED_CERTS) this.certs.clear();
       this.certs.set(key, hit);
       return hit;

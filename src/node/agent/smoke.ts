@@ -4,6 +4,7 @@
 // release's verdict is kept, so a switch back to an older release reuses its own.
 import { compareBenchmarks, parseBenchmarkOutput, type Metrics } from '../../core/decisions/benchmark.js';
 import type { AppConfig } from '../../core/config.js';
+import { formatDuration } from '../../core/duration.js';
 import { toUpshiftError } from '../../core/errors.js';
 import type { Exec } from '../../core/ports.js';
 import type { StateStore } from '../../core/ports.js';
@@ -50,7 +51,7 @@ export class SmokeRunner {
     let saved: Saved;
     if (res.cancelled) return; // shutdown: no verdict, so it runs again after the restart
     if (res.exitCode !== 0 || res.timedOut) {
-      const how = res.timedOut ? `timed out after ${smoke.timeout} ms` : `exited with code ${String(res.exitCode)}`;
+      const how = res.timedOut ? `did not finish within app.smoke.timeout (${formatDuration(smoke.timeout)})` : `exited with code ${String(res.exitCode)}`;
       saved = { release, regressed: true, detail: `smoke command ${how}`, metrics: null };
     } else {
       try {

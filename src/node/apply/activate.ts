@@ -4,6 +4,8 @@
 // says was reached. Each journal move is written before the effect it announces.
 import { rmSync } from 'node:fs';
 import { UpshiftError, toUpshiftError, type ErrorCode } from '../../core/errors.js';
+import { decodeManifest, type Rollout } from '../../core/manifest.js';
+import { parseEnvelope } from '../../trust/envelope.js';
 import type { ApplyRecord } from '../../core/records.js';
 import { ApplyFailure, isCancel, type ApplyContext } from './context.js';
 import { probeHealth, runProbation } from './probe.js';
@@ -28,10 +30,22 @@ export async function activate(ctx: ApplyContext, staged: ApplyRecord): Promise<
 
 /** Journal probation with its absolute deadline, counted from now (the restart). */
 export async function enterProbation(ctx: ApplyContext, apply: ApplyRecord, after: string): Promise<ApplyRecord> {
-  const healthyBy = ctx.now() + ctx.deps.app.healthy_deadline;
+  const healthyBy = ctx.now() + (rolloutOf(apply)?.healthy_deadline ?? ctx.deps.app.healthy_deadline);
   const moved = await ctx.move(apply, 'probation', `${after}; healthy by ${new Date(healthyBy).toISOString()}`, { healthyBy });
   ctx.fp('apply:probation');
   return moved;
+}
+
+/**
+ * A deployment's manifest (v2) carries the healthy_deadline and min_healthy its policy
+ * sets; those win over app.* here. The envelope was verified before it was journaled.
+ */
+export function rolloutOf(apply: Pick<ApplyRecord, 'envelope'>): Rollout | null {
+  try {
+    return decodeManifest(Buffer.from(parseEnvelope(apply.envelope).payload, 'base64')).rollout ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Probe to the stored deadlines; confirmed or rolled back. */
@@ -40,7 +54,7 @@ export async function probation(ctx: ApplyContext, apply: ApplyRecord): Promise<
   let current = apply;
   const verdict = await runProbation({
     window: { healthyBy: apply.healthyBy ?? ctx.now(), healthySince: apply.healthySince, stableUntil: apply.stableUntil },
-    minHealthyMs: app.min_healthy,
+    minHealthyMs: rolloutOf(apply)?.min_healthy ?? app.min_healthy,
     intervalMs: app.health.interval,
     probe: () => probeHealth(app.health.url, app.health.timeout),
     clock,

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, posix, win32 } from 'node:path';
-import { extract, Parser, ReadEntry } from 'tar';
+// node-tar is loaded when a bundle is unpacked: most nodes never get one
+import type { ReadEntry } from 'tar';
 import { UpshiftError } from '../../core/errors.js';
 
 export interface BundleRequest {
@@ -103,23 +104,42 @@ export async function fetchBundle(req: BundleRequest): Promise<void> {
   const parent = dirname(req.dir);
   mkdirSync(parent, { recursive: true });
   const tmp = join(parent, `.${basename(req.dir)}.bundle.part`);
-  let created = false;
   try {
     await download(req, tmp, url);
-    await scan(tmp, req.dir, req);
-    throwIfCancelled(req.signal, url);
-    try {
-      mkdirSync(req.dir); // not recursive: EEXIST if someone made it meanwhile
-    } catch (err) {
-      throw new UpshiftError('E_WORKTREE', `cannot create release dir ${req.dir}: ${(err as Error).message}`, { cause: err });
-    }
-    created = true;
-    await unpack(tmp, req.dir);
-  } catch (err) {
-    if (created) rmSync(req.dir, { recursive: true, force: true });
-    throw err;
+    await extractBundle(tmp, req.dir, req);
   } finally {
     rmSync(tmp, { force: true });
+  }
+}
+
+export type ExtractLimits = Pick<BundleRequest, 'maxUnpackedBytes' | 'maxEntries' | 'signal'>;
+
+/** Only the pre-scan (nothing written): for a caller that refuses a bundle before any apply begins. */
+export async function scanBundle(file: string, limits: ExtractLimits): Promise<void> {
+  await scan(file, join(dirname(file), 'release'), limits);
+}
+
+/**
+ * A tarball already on disk and already checked against what was signed (the manifest's
+ * sha256, or the OTA check's): pre-scan every entry, then extract into `dir`, which must
+ * not exist. The same refusals as fetchBundle; on failure `dir` is not left behind.
+ */
+export async function extractBundle(file: string, dir: string, limits: ExtractLimits): Promise<void> {
+  if (existsSync(dir)) throw new UpshiftError('E_WORKTREE', `release dir ${dir} already exists; a release is always fetched fresh`);
+  let created = false;
+  try {
+    await scan(file, dir, limits);
+    throwIfCancelled(limits.signal, basename(file));
+    try {
+      mkdirSync(dir); // not recursive: EEXIST if someone made it meanwhile
+    } catch (err) {
+      throw new UpshiftError('E_WORKTREE', `cannot create release dir ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    created = true;
+    await unpack(file, dir);
+  } catch (err) {
+    if (created) rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
 }
 
@@ -208,6 +228,10 @@ async function get(req: BundleRequest, signal: AbortSignal): Promise<Response> {
  */
 function entryProblem(path: string, type: string, dir: string): string | null {
   if (!REGULAR_FILE.has(type) && type !== 'Directory') return `is a ${type} entry; only regular files and directories are allowed`;
+  return pathProblem(path, type, dir);
+}
+
+function pathProblem(path: string, type: string, dir: string): string | null {
   if (path.includes('\0')) return 'contains a NUL byte';
   if (posix.isAbsolute(path) || win32.isAbsolute(path) || win32.parse(path).root !== '') return 'is an absolute path';
   const segments = path.split(/[\\/]/);
@@ -221,8 +245,24 @@ function entryProblem(path: string, type: string, dir: string): string | null {
   return null;
 }
 
-const entryError = (path: string, problem: string): UpshiftError =>
-  new BundleContentError('E_BUNDLE_PATH', `bundle entry ${JSON.stringify(path)} ${problem}`, { details: { entry: path } });
+/**
+ * Which rule an entry broke, stable for scripts and tests (`details.check`): the code stays
+ * E_BUNDLE_PATH for all of them, as the gossip path has always answered.
+ */
+function checkOf(problem: string, type: string): string {
+  if (type === 'SymbolicLink') return 'symlink';
+  if (type === 'Link') return 'hardlink';
+  if (type === 'CharacterDevice' || type === 'BlockDevice' || type === 'FIFO') return 'device';
+  if (problem.startsWith('is a ')) return 'type';
+  if (problem.includes('".."')) return 'dotdot';
+  if (problem.includes('absolute')) return 'absolute';
+  return 'path';
+}
+
+const entryError = (path: string, problem: string, type = 'File'): UpshiftError =>
+  new BundleContentError('E_BUNDLE_PATH', `bundle entry ${JSON.stringify(path)} ${problem}`, {
+    details: { entry: path, check: checkOf(problem, type) },
+  });
 
 const limitError = (path: string, what: string, limits: Record<string, number>): UpshiftError =>
   new BundleContentError('E_BUNDLE_LIMIT', `bundle entry ${JSON.stringify(path)} makes ${what}; nothing was extracted`, { details: { entry: path, ...limits } });
@@ -244,6 +284,7 @@ async function scan(tmp: string, dir: string, limits: Pick<BundleRequest, 'maxUn
   let bad: UpshiftError | undefined;
   let entries = 0;
   let bytes = 0;
+  const { Parser } = await import('tar');
   const parser = new Parser({ strict: true });
   const count = (entry: ReadEntry): void => {
     entries += 1;
@@ -257,14 +298,14 @@ async function scan(tmp: string, dir: string, limits: Pick<BundleRequest, 'maxUn
   parser.on('entry', (entry: ReadEntry) => {
     count(entry);
     const problem = entryProblem(entry.path, entry.type, dir);
-    if (problem !== null) bad ??= entryError(entry.path, problem);
+    if (problem !== null) bad ??= entryError(entry.path, problem, entry.type);
     entry.resume();
   });
   // Entry types node-tar does not know (sparse files, volume headers, ...) and oversized
   // metadata skip the 'entry' event; they are refused all the same.
   parser.on('ignoredEntry', (entry: ReadEntry) => {
     count(entry);
-    bad ??= entryError(entry.path, `is a ${entry.type} entry; only regular files and directories are allowed`);
+    bad ??= entryError(entry.path, `is a ${entry.type} entry; only regular files and directories are allowed`, entry.type);
   });
   // Settles, never rejects: the error itself is kept in `bad`.
   const settled = new Promise<void>((ok) => {
@@ -304,14 +345,15 @@ async function scan(tmp: string, dir: string, limits: Pick<BundleRequest, 'maxUn
 
 async function unpack(tmp: string, dir: string): Promise<void> {
   let bad: UpshiftError | undefined;
+  const tar = await import('tar');
   try {
-    await extract({
+    await tar.extract({
       file: tmp,
       cwd: dir,
       strict: true,
       preserveOwner: false, // node-tar would chown as root by default
       filter: (path, entry) => {
-        if (!(entry instanceof ReadEntry)) return false;
+        if (!(entry instanceof tar.ReadEntry)) return false;
         // Checked again: the scan read the same file, but this costs nothing.
         const problem = entryProblem(path, entry.type, dir);
         if (problem !== null) {

@@ -3,6 +3,7 @@
 // and running the app's hooks and restart command.
 import { resolve } from 'node:path';
 import type { AppConfig } from '../../core/config.js';
+import { formatDuration } from '../../core/duration.js';
 import { UpshiftError, type ErrorCode } from '../../core/errors.js';
 import type { Clock, Exec } from '../../core/ports.js';
 import type { StateStore } from '../../core/ports.js';
@@ -95,7 +96,12 @@ export class ApplyContext {
       tailBytes: 4096,
     });
     if (res.cancelled) throw new UpshiftError('E_CANCELLED', `${kind} of ${release} cancelled`);
-    if (res.timedOut) throw new ApplyFailure('E_TIMEOUT', `${kind} of ${release} timed out after ${this.deps.app.hook_timeout} ms: ${lastLine(res.tail)}`, true);
+    if (res.timedOut) {
+      // name the setting, and for restart the contract most often broken: waiting on the app
+      const limit = `app.hook_timeout (${formatDuration(this.deps.app.hook_timeout)})`;
+      const hint = kind === 'restart' ? '; restart must return once the app is started (start it in the background or through its service manager)' : '';
+      throw new ApplyFailure('E_TIMEOUT', `${kind} of ${release} did not finish within ${limit}${hint}: ${lastLine(res.tail)}`, true);
+    }
     if (res.exitCode !== 0) {
       const how = res.signal ? `was killed by ${res.signal}` : `exited with code ${String(res.exitCode)}`;
       throw new ApplyFailure('E_COMMAND_FAILED', `${kind} of ${release} ${how}: ${lastLine(res.tail)}`, true);

@@ -12,6 +12,7 @@ import { activate, confirm, endError, failureOf, removeRelease, type Failure } f
 import { ApplyContext, isCancel, type ApplyDeps } from './context.js';
 import { ApplyLock } from './lock.js';
 import { reconcileOpen, type Reconciled } from './reconcile.js';
+import { startAppIfDown, type BootOutcome } from './boot.js';
 import { releaseName } from './release-dir.js';
 import { releaseSourceFor, type ReleaseSource } from './release-source.js';
 import { currentRelease } from './switch.js';
@@ -85,6 +86,16 @@ export class ApplyEngine {
     }
   }
 
+  /** At daemon start, after reconcile(): run the current release if it does not answer (boot.ts). */
+  async startIfDown(): Promise<BootOutcome> {
+    const lock = await this.lock('boot');
+    try {
+      return await startAppIfDown(this.ctx);
+    } finally {
+      lock.release();
+    }
+  }
+
   /** Per track, the newest apply: what heartbeats carry. */
   async applyStatus(): Promise<Record<string, TrackApplyStatus>> {
     const out: Record<string, TrackApplyStatus> = {};
@@ -149,7 +160,8 @@ export class ApplyEngine {
       fp('apply:fetched');
       const { hash } = await deps.codeHash(dir);
       if (hash !== apply.codeHash) {
-        return this.fail(apply, { code: 'E_BAD_VERSION', reason: `code hash of the checkout is ${hash}, the signed manifest says ${apply.codeHash}`, markBad: true }, hash);
+        const reason = `code hash of the checkout is ${hash}, the signed manifest says ${apply.codeHash}`;
+        return this.fail(apply, { code: 'E_BAD_VERSION', reason, markBad: source.signedBytes !== false }, hash);
       }
       for (const kind of ['install', 'migrate'] as const) {
         const command = deps.app[kind];

@@ -43,6 +43,12 @@ export class ApplyLock {
     return new ApplyLock(path, body.token);
   }
 
+  /** Who holds the lock, if a live process does: a look, not a claim (acquire() decides). */
+  static heldBy(stateDir: string): { pid: number; holder: string; since: number } | null {
+    const held = readLock(join(stateDir, LOCK_FILE));
+    return held && holderAlive(held) ? { pid: held.pid, holder: held.holder, since: held.at } : null;
+  }
+
   /** Remove the file if it is still ours; a lock broken and retaken by another process stays. */
   release(): void {
     const held = readLock(this.path);

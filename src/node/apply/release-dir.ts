@@ -5,8 +5,6 @@
 // switched to is what was signed.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { simpleGit, GitPluginError } from 'simple-git';
-import { gitEnv, GitExit, safeGitOptions } from '../../adapters/git-safety.js';
 import { UpshiftError } from '../../core/errors.js';
 import { checkVersionName } from '../../core/decisions/acceptance.js';
 
@@ -43,6 +41,10 @@ export async function fetchRelease(req: FetchRequest): Promise<void> {
   }
   if (existsSync(req.dir)) throw new UpshiftError('E_WORKTREE', `release dir ${req.dir} already exists; a release is always fetched fresh`);
   mkdirSync(req.dir, { recursive: true });
+  // simple-git (about 11 MB resident) is loaded at the first apply, not by every idle daemon
+  const [{ simpleGit, GitPluginError }, { gitEnv, GitExit, safeGitOptions }] = await Promise.all([
+    import('simple-git'), import('../../adapters/git-safety.js'),
+  ]);
 
   const git = async (args: string[]): Promise<string> => {
     try {

@@ -4,13 +4,19 @@
 // checks the tree's code hash against the signed manifest whatever the source was.
 import type { AppConfig } from '../../core/config.js';
 import type { VerifiedManifest } from '../../trust/verify-manifest.js';
-import { BundleContentError, bundleUrlAllowed, fetchBundle } from './bundle.js';
+import { BundleContentError, bundleUrlAllowed, extractBundle, fetchBundle } from './bundle.js';
 import { ApplyFailure, type ApplyLog } from './context.js';
 import { fetchRelease } from './release-dir.js';
 
 export interface ReleaseSource {
   /** For the journal and logs: where the files come from. */
   readonly describe: string;
+  /**
+   * False when the bytes are not bound by the signature (an OTA bundle checked against the
+   * unsigned feed): a tree whose code hash differs is then refused without marking the
+   * version bad, or whoever serves the feed could get good versions marked bad.
+   */
+  readonly signedBytes?: boolean;
   /** Fill `dir` (absent beforehand) with the release's files. */
   fetch(dir: string, signal?: AbortSignal): Promise<void>;
 }
@@ -34,6 +40,26 @@ export function bundleSource(bundle: NonNullable<VerifiedManifest['payload']['bu
       } catch (err) {
         // The signed bytes themselves are refused: every retry would fail the same way.
         if (err instanceof BundleContentError) throw new ApplyFailure(err.code, err.message, true);
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * A tarball already downloaded and checked by the caller (the OTA check: length and sha256
+ * against the signed manifest or the feed). Pre-scanned and extracted like a downloaded
+ * bundle; the engine then checks the tree's code hash against the signed manifest.
+ */
+export function localBundleSource(file: string, cfg: AppConfig['bundles'], signedBytes: boolean): ReleaseSource {
+  return {
+    describe: `bundle ${file} (downloaded by the OTA check)`,
+    signedBytes,
+    async fetch(dir, signal) {
+      try {
+        await extractBundle(file, dir, { maxUnpackedBytes: cfg.max_unpacked_bytes, maxEntries: cfg.max_entries, ...(signal ? { signal } : {}) });
+      } catch (err) {
+        if (err instanceof BundleContentError) throw new ApplyFailure(err.code, err.message, signedBytes);
         throw err;
       }
     },

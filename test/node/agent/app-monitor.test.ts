@@ -311,3 +311,40 @@ t.test('an attest that finishes after the switch does not name the release switc
   await m.sample(1000, { requests: 200, errors: 0 });
   t.match(m.monitor.snapshot().attested, { release: 'r2', hash: 'h2' }, 'the next probe puts it right either way');
 });
+
+t.test('re-attestation reads only changed files, and every file every attest_full_every', async (t) => {
+  const { codeHash } = await import('../../../src/adapters/code-hash-files.js');
+  const { StatCache } = await import('../../../src/adapters/stat-cache.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = appDir(t, ['r1', 'r2']);
+  for (const r of ['r1', 'r2']) for (const f of ['a.js', 'b.js', 'c.js']) writeFileSync(join(dir.dir, 'releases', r, f), `${r}/${f}\n`);
+  let now = T0;
+  const cachedCounts: number[] = [];
+  const config = { ...appConfig(dir.dir, 'http://127.0.0.1:9', null), attest_every: 60_000, attest_full_every: 3_600_000 };
+  const monitor = new AppMonitor({
+    app: config, appDir: dir.dir, clock: { now: () => now },
+    // files written just now are settled for a cache whose clock runs ahead
+    statCache: new StatCache({ now: () => Date.now() + 10_000 }),
+    codeHash: async (d, o) => {
+      const r = await codeHash(d, o);
+      cachedCounts.push(r.cached);
+      return r;
+    },
+  });
+  await monitor.attest();
+  now += 60_000;
+  await monitor.attest();
+  now += 60_000;
+  await monitor.attest();
+  t.same(cachedCounts, [0, 3, 3], 'the first attestation reads every file, the next ones none');
+  now = T0 + 3_600_000;
+  await monitor.attest();
+  t.equal(cachedCounts.at(-1), 0, 'after attest_full_every, every file is read again');
+  now += 60_000;
+  await monitor.attest();
+  t.equal(cachedCounts.at(-1), 3);
+  dir.point('r2');
+  await monitor.attest();
+  t.equal(cachedCounts.at(-1), 0, 'a new release is read whole');
+  t.match(monitor.snapshot().attested, { release: 'r2' });
+});

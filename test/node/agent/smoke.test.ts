@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createExec } from '../../../src/adapters/exec.js';
 import { Store } from '../../../src/adapters/sqlite/store.js';
-import { toReport } from '../../../src/node/agent/reports.js';
+import { toNodeState } from '../../../src/node/agent/reports.js';
 import { SmokeRunner } from '../../../src/node/agent/smoke.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -50,9 +50,9 @@ t.test('a smoke command that fails counts as a regression', async (t) => {
   t.match(await smoke.verdict('r1'), { regressed: true, detail: /exited with code 1/ });
 });
 
-t.test('heartbeats carry the verdict into the report the canary judges', async (t) => {
-  const hb = { node: 'n1', versions: { testnet: 'v2' }, code_hash: { testnet: null }, health: 'ok' as const, error_rate: 0, apply_state: 'testnet=confirmed#2', labels: {} };
-  t.equal(toReport(hb, 0).smokeRegressed, null, 'not configured');
-  t.equal(toReport({ ...hb, smoke: { regressed: true, detail: 'latency_ms +50%' } }, 0).smokeRegressed, true);
-  t.equal(toReport({ ...hb, smoke: { regressed: false, detail: 'ok' } }, 0).smokeRegressed, false);
+t.test('heartbeats carry the verdict into the node state the canary judges', async (t) => {
+  const hb = { node: 'n1', versions: { testnet: 'v2' }, code_hash: { testnet: null }, health: 'ok' as const, error_rate: 0, apply_state: { testnet: { state: 'confirmed', seq: 2 } }, labels: {} };
+  t.equal(toNodeState(hb, 0).smoke, null, 'not configured');
+  t.same(toNodeState({ ...hb, smoke: { regressed: true, detail: 'latency_ms +50%' } }, 0).smoke, { regressed: true, detail: 'latency_ms +50%' });
+  t.same(toNodeState({ ...hb, smoke: { regressed: false, detail: 'ok' } }, 0).smoke, { regressed: false, detail: 'ok' });
 });

@@ -3,12 +3,10 @@
 // is a property of the release that is switched in), hook and restart commands that
 // record what they were asked, signed manifests from a throwaway key, and the engine both
 // in-process and as a real child process (dist/src/runtime/apply-child.js) for kill -9.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../../src/adapters/clock.js';
 import { codeHash } from '../../../src/adapters/code-hash-files.js';
 import { createExec } from '../../../src/adapters/exec.js';
@@ -24,9 +22,11 @@ import { signerFromSeed } from '../../../src/trust/keyfile.js';
 import { loadKeyset } from '../../../src/trust/keyset.js';
 import { signManifest, verifyManifest } from '../../../src/trust/verify-manifest.js';
 import { gitRepo, type GitRepo } from '../../helpers/gitdir.js';
+import { repoPath } from '../../helpers/paths.js';
+import { spawnGroup } from '../../helpers/procs.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-export const CHILD_ENTRY = fileURLToPath(new URL('../../../dist/src/runtime/apply-child.js', import.meta.url));
+export const CHILD_ENTRY = repoPath('dist', 'src', 'runtime', 'apply-child.js');
 const signer = signerFromSeed(new Uint8Array(32).fill(7));
 const trust = { keys: [{ public: toHex(signer.publicKey) }], threshold: 1 };
 const NODE = { id: 'node-a', fleet: 'edge', tracks: ['testnet'] };
@@ -65,6 +65,7 @@ export interface Bed {
 export interface TestEngine {
   applyManifest(envelope: string): ReturnType<ApplyEngine['applyManifest']>;
   reconcile(): ReturnType<ApplyEngine['reconcile']>;
+  startIfDown(): ReturnType<ApplyEngine['startIfDown']>;
   applyStatus(): ReturnType<ApplyEngine['applyStatus']>;
 }
 
@@ -151,6 +152,7 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
       return {
         applyManifest: async (envelope) => engine.applyManifest(verifyManifest(envelope, d.keyset ?? keyset)),
         reconcile: () => engine.reconcile(),
+        startIfDown: () => engine.startIfDown(),
         applyStatus: () => engine.applyStatus(),
       };
     },
@@ -169,11 +171,11 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
       if (!existsSync(CHILD_ENTRY)) throw new Error(`${CHILD_ENTRY} is missing: build first with \`npx tsc -p tsconfig.build.json\``);
       const args = JSON.stringify({ mode, stateDir, node: NODE, app, trust, envelope });
       return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [CHILD_ENTRY, args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawnGroup(process.execPath, [CHILD_ENTRY, args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
-        child.stdout.on('data', (d) => (stdout += d));
-        child.stderr.on('data', (d) => (stderr += d));
+        child.stdout!.on('data', (d) => (stdout += d));
+        child.stderr!.on('data', (d) => (stderr += d));
         child.on('error', reject);
         child.on('close', (code, signal) => {
           const line = stdout.trim().split('\n').pop();

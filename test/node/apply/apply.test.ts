@@ -209,6 +209,19 @@ t.test('a failing restart is rolled back like a failing health check', async (t)
   t.match(bed.tables().badVersions(), [{ version: 'v2' }]);
 });
 
+t.test('a restart that never returns fails at app.hook_timeout, naming the setting, and is rolled back', async (t) => {
+  const bed = await applyBed(t, { app: { hook_timeout: '1s' } });
+  // the mistake this catches: running the app in the foreground from the restart command
+  bed.app.restart = `echo "$UPSHIFT_REASON $UPSHIFT_RELEASE" >> ${join(bed.appDir, '..', 'restarts.log')}; test "$(cat current/app.txt)" != v2 || sleep 30`;
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const v2 = await bed.release('v2');
+  await t.rejects(bed.engine().applyManifest(bed.manifest(v2, 2)), {
+    code: 'E_TIMEOUT', details: { state: 'rolled_back' }, message: /restart of v2-\S+ did not finish within app\.hook_timeout \(1\.0s\); restart must return once/,
+  });
+  t.equal(bed.current(), `releases/v1-${v1.commit.slice(0, 12)}`);
+});
+
 t.test('a first release that fails has nothing to roll back to: failed, current stays valid', async (t) => {
   const bed = await applyBed(t);
   const v1 = await bed.release('v1', { healthy: false });
@@ -244,4 +257,20 @@ t.test('a manifest pinning the release already current is confirmed without a re
   appendFileSync(join(bed.appDir, 'current', 'app.txt'), 'tampered');
   await t.rejects(bed.engine().applyManifest(bed.manifest(v1, 3, { kind: 'rollback' })), { code: 'E_BAD_VERSION', message: /code hash/ });
   t.ok(bed.currentValid(), 'and current is left alone');
+});
+
+t.test('at start, a current release that does not answer is started with the restart command (reason boot)', async (t) => {
+  const bed = await applyBed(t);
+  t.same(await bed.engine().startIfDown(), { action: 'none', reason: 'no release is current yet' });
+  const v1 = await bed.release('v1');
+  await bed.engine().applyManifest(bed.manifest(v1, 1));
+  const name = `v1-${v1.commit.slice(0, 12)}`;
+  t.match(await bed.engine().startIfDown(), { action: 'none' }, 'an app that answers (its own unit started it) is left alone');
+  t.same(bed.restarts(), [`apply ${name}`]);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(bed.appDir, 'current', 'health.txt'), 'broken'); // as after a reboot: nothing answers
+  t.match(await bed.engine().startIfDown(), { action: 'started', release: name });
+  t.same(bed.restarts(), [`apply ${name}`, `boot ${name}`], 'restart ran once, in the app dir, told why');
+  t.match((await bed.store().events({ limit: 100 })).filter((e) => e.kind === 'app.started_at_boot'), [{ data: { release: name } }]);
+  t.equal(bed.current(), `releases/${name}`, 'nothing switched');
 });

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -21,6 +20,7 @@ import { CLI_PATH, diag, runCli } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { makeTlsCert } from '../../helpers/tls.js';
 import { serverViews } from '../../helpers/server-views.js';
+import { spawnChild } from '../../helpers/procs.js';
 
 // An authority served over HTTPS with a self-signed certificate made by openssl: the same
 // buildServer, exposure and /v1/join handler the daemon mounts, on a loopback port.
@@ -125,11 +125,10 @@ t.test('a daemon bound beyond loopback without a read token does not start', asy
   const node = nodeConfig('edge-9');
   const cfg = parse(readFileSync(node.path, 'utf8')) as Record<string, unknown>;
   writeFileSync(node.path, stringify({ ...cfg, gossip: { listen: '0.0.0.0:0' } }));
-  const child = spawn(process.execPath, [CLI_PATH, '-c', node.path, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => void child.kill('SIGKILL'));
+  const child = spawnChild(t, process.execPath, [CLI_PATH, '-c', node.path, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.equal(code, 2, out);
   t.match(out, /E_CONFIG.*http\.read_token_file/s);
@@ -143,12 +142,11 @@ t.test('a daemon with http.tls and a read token serves HTTPS and asks for the to
   writeFileSync(node.path, stringify({ ...cfg, gossip: { listen: '0.0.0.0:0' }, http: { tls: { cert: tls.cert, key: tls.key }, read_token_file: tokenFile } }));
   mkdirSync(node.dir, { recursive: true });
   writeFileSync(tokenFile, 'a-read-token-of-some-length\n', { mode: 0o600 });
-  const child = spawn(process.execPath, [CLI_PATH, '-c', node.path, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPSHIFT_LOG_LEVEL: 'info' } });
-  t.teardown(() => void child.kill('SIGKILL'));
+  const child = spawnChild(t, process.execPath, [CLI_PATH, '-c', node.path, 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'], env: { UPSHIFT_LOG_LEVEL: 'info' } });
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   let logs = '';
   const port = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d) => {
+    child.stderr!.on('data', (d) => {
       logs += d;
       const m = /"address":"https:\/\/[^"]+:(\d+)"/.exec(logs);
       if (m) resolve(m[1] as string);

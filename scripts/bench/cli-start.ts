@@ -1,0 +1,53 @@
+// CLI start (issue 9): `upshift --version`, `status` and `fleet ls` on a plain node's config,
+// against a bare `node -e 0` timed in the same run. Goal: ≤ 0.25 s where `node -e 0` takes
+// about 0.13 s, so the target is a ratio of 0.25 / 0.13.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { defaultCliPath } from '../demo/fleet.js';
+import { toHex } from '../../src/trust/bytes.js';
+import { generateKeyFile } from '../../src/trust/keyfile.js';
+import { startTimes } from './proc.js';
+import { progress } from './util.js';
+
+const TARGET_RATIO = Math.round((0.25 / 0.13) * 100) / 100;
+
+export async function benchCliStart(opts: { runs: number }): Promise<object> {
+  const dir = mkdtempSync(join(tmpdir(), 'upshift-bench-cli-'));
+  try {
+    const { publicKey } = await generateKeyFile(join(dir, 'release.key'));
+    const config = join(dir, 'upshift.yaml');
+    writeFileSync(config, stringify({ fleet: 'demo', state_dir: 'state', node: { id: 'web-1' }, trust: { keys: [{ public: toHex(publicKey) }] } }));
+    const cli = defaultCliPath();
+    execFileSync(process.execPath, [cli, '-c', config, 'status'], { stdio: 'ignore' }); // creates the store
+    progress(`cli_start: ${opts.runs} runs of node -e 0 and of each command`);
+    const bare = startTimes([process.execPath, '-e', '0'], opts.runs);
+    const commands: Record<string, string[]> = { version: ['--version'], status: ['-c', config, 'status'], fleet_ls: ['-c', config, 'fleet', 'ls'] };
+    const out: Record<string, object> = {};
+    let worst = 0;
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    for (const [name, args] of Object.entries(commands)) {
+      const t = startTimes([process.execPath, cli, ...args], opts.runs);
+      const wall = ratio(t.wall.median, bare.wall.median);
+      worst = Math.max(worst, wall);
+      out[name] = {
+        ms: t.wall, ratio: wall,
+        ...(t.cpu && bare.cpu ? { cpu_ms: t.cpu, cpu_ratio: ratio(t.cpu.median, bare.cpu.median) } : {}),
+      };
+    }
+    return {
+      name: 'cli_start',
+      runs: opts.runs,
+      node_e_0_ms: bare.wall,
+      node_e_0_cpu_ms: bare.cpu,
+      ...out,
+      target_ratio: TARGET_RATIO,
+      meets_target: worst <= TARGET_RATIO,
+      note: 'Each command as a child process, medians; ratio = wall median / wall median of `node -e 0` in this run, cpu_ratio the same for user+sys CPU (steadier on a busy machine). status and fleet ls read a plain node\'s config and store.',
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

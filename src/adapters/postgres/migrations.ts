@@ -1,0 +1,16 @@
+// The PostgreSQL store's schema, append-only like the SQLite one (never edit a shipped one).
+import type { PgMigration } from './migrate.js';
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'leader',
+    sql: `CREATE TABLE upshift_leader (
+      fleet text PRIMARY KEY,
+      epoch bigint NOT NULL CHECK (epoch > 0),
+      replica text NOT NULL,
+      pid integer NOT NULL,
+      renewed_at timestamptz NOT NULL,
+      acquired_at timestamptz NOT NULL)`,
+  },
+];

@@ -1,0 +1,18 @@
+// The tool environment of a CLI invocation: the session's service context (the actor names
+// the door and the user) and the pipeline, built only when a tool needs it.
+import { pipelineDeps } from '../runtime/deps.js';
+import { PipelineService } from '../runtime/pipeline-service.js';
+import type { ToolEnv } from '../tools/index.js';
+import type { Session } from './shared.js';
+
+export function sessionToolEnv(session: Session, opts: { door: 'cli' | 'mcp'; drive: boolean; signal?: AbortSignal }): ToolEnv {
+  const ctx = session.context();
+  const actor = opts.door === 'cli' ? ctx.actor : ctx.actor.replace(/^cli:/, 'mcp:');
+  let pipeline: PipelineService | null = null;
+  return {
+    ctx: { ...ctx, actor },
+    pipeline: () => (pipeline ??= new PipelineService(pipelineDeps(ctx.config, ctx.store, ctx.log))),
+    drive: opts.drive,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+}
