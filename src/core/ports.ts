@@ -107,20 +107,6 @@ export interface Publication {
   held: 'accepted' | 'same';
 }
 
-/**
- * The fleet read model: the latest heartbeat of every node heard, in typed rows (one per
- * node, one per node and track). Async, as every store port, for a networked store later.
- */
-export interface FleetStateStore {
-  /** Keep these as each node's current state (the latest per node wins), in one transaction. */
-  record(states: readonly NodeState[]): Promise<void>;
-  /** Every node's current state, by node id. */
-  nodes(): Promise<NodeState[]>;
-  node(id: string): Promise<NodeState | null>;
-  /** Drop nodes not heard since `before` (retention); returns how many were dropped. */
-  forget(before: number): Promise<number>;
-}
-
 /** How the pipeline reaches nodes. The authority's own node is always one of them. */
 export interface FleetPort {
   /** The current state of every node known (revoked ones left out), self included. */

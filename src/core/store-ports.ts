@@ -10,13 +10,25 @@ import type {
   EventRecord, JoinTokenRecord, ManifestPurpose, ManifestRecord, PeerRecord, PeerState, RevocationRecord, RunCommand, SourcePoll,
   BenchmarkCapture, BenchmarkRepo,
 } from './records.js';
-import type { FleetStateStore } from './ports.js';
+import type { NodeState } from './node-state.js';
 import type {
   Deployment, DeploymentEvent, DeploymentManifest, DeploymentStatus, HealthSummary, NewDeployment,
 } from './deployment-records.js';
 import type { RolloutState } from './decisions/rollout.js';
 
-export type { FleetStateStore } from './ports.js';
+/**
+ * The fleet read model: the latest heartbeat of every node heard, in typed rows (one per
+ * node, one per node and track). Async, as every store port, for a networked store later.
+ */
+export interface FleetStateStore {
+  /** Keep these as each node's current state (the latest per node wins), in one transaction. */
+  record(states: readonly NodeState[]): Promise<void>;
+  /** Every node's current state, by node id. */
+  nodes(): Promise<NodeState[]>;
+  node(id: string): Promise<NodeState | null>;
+  /** Drop nodes not heard since `before` (retention); returns how many were dropped. */
+  forget(before: number): Promise<number>;
+}
 
 export type NewRun = Omit<Run, 'status' | 'stage' | 'reason' | 'code' | 'updatedAt' | 'finishedAt'>;
 

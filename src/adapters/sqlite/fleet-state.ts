@@ -1,6 +1,6 @@
 // The fleet read model over SQLite (migration 8): each node's current state, replaced
 // whole by its next heartbeat. Implements core/ports.ts FleetStateStore.
-import type { FleetStateStore } from '../../core/ports.js';
+import type { FleetStateStore } from '../../core/store-ports.js';
 import type { AppHealth, NodeState, TrackState } from '../../core/node-state.js';
 import type { Db } from './db.js';
 
