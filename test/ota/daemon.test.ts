@@ -41,7 +41,7 @@ t.test('a timer check during a daemon apply waits its turn; then the daemon hold
     exec: createExec(), clock: systemClock, codeHash: (dir) => codeHash(dir),
   });
   const daemon = await StoreManifestSource.open({ store, keyset, node: NODE, clock: systemClock, engine });
-  t.equal(daemon.accept(v2.manifest), 'accepted', 'gossip brings v2; the daemon starts applying it');
+  t.equal(await daemon.accept(v2.manifest), 'accepted', 'gossip brings v2; the daemon starts applying it');
   while ((await tables.open()) === null) await new Promise((r) => setTimeout(r, 10));
 
   const configPath = join(bed.stateDir, '..', 'upshift.yaml');
