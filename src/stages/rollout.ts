@@ -62,7 +62,8 @@ export async function stepDeployment(deps: RolloutDeps, id: string): Promise<{ d
       if (d.state.revertStep && d.rollbackTarget && !(await store.deployments.manifest(d.id, d.state.revertStep))) {
         const now = deps.clock.now();
         const ev = await evidenceOf(deps, d);
-        await store.deployments.reserveManifest(reservation(deps, d, ev, 'revert', movedNodes(d.state).sort(), 'revert', d.state.waves.length, d.state, now));
+        const moved = movedNodes(d.state).sort();
+        await store.deployments.reserveManifest(reservation(deps, d, ev, 'revert', moved, 'revert', d.state.waves.length, d.state, now));
       }
       await publishLatest(deps, d);
       return { deployment: d, decision: null };
@@ -145,7 +146,8 @@ async function evidenceOf(deps: RolloutDeps, d: Deployment): Promise<StepEvidenc
 
 /** A step's manifest reservation (bytes fixed once); signed and published after the transaction. */
 function reservation(
-  deps: RolloutDeps, d: Deployment, ev: StepEvidence, step: string, targets: 'all' | string[], phase: Phase, wave: number, state: RolloutState, now: number,
+  deps: RolloutDeps, d: Deployment, ev: StepEvidence,
+  step: string, targets: 'all' | string[], phase: Phase, wave: number, state: RolloutState, now: number,
 ): DeploymentReservation {
   const authority = deps.config.authority;
   if (!authority) throw new UpshiftError('E_CONFIG', 'only the authority deploys');

@@ -21,18 +21,22 @@ async function deployment(store: Store) {
   return store.deployments.create({
     id: 'dep-1', key: 'testnet', track: 'testnet', runId: null, kind: 'release', source: null,
     target: { version: 'v2', commit: 'c'.repeat(40), code_hash: 'd'.repeat(64), run: 'r2', number: null },
-    strategy: policy.strategy, policy, urgent: false, status: 'running', state: initialState(10, []), rollbackTarget: null, rollbackOf: null, createdAt: 10,
+    strategy: policy.strategy, policy, urgent: false, status: 'running', state: initialState(10, []),
+    rollbackTarget: null, rollbackOf: null, createdAt: 10,
   });
 }
 
-const step = (step: string) => ({ step, track: 'testnet', targets: ['web-1'], deploymentId: 'ignored', at: 0, build: (seq: number) => new TextEncoder().encode(`seq ${seq}`) });
+const step = (step: string) => ({
+  step, track: 'testnet', targets: ['web-1'], deploymentId: 'ignored', at: 0, build: (seq: number) => new TextEncoder().encode(`seq ${seq}`),
+});
 
 t.test('a deployment step reserves, changes and records in one transaction, only at the rev it read', async (t) => {
   const store = open(t);
   const d = await deployment(store);
   const ok = await store.deployments.advance(d.id, d.rev, 20, (reserve) => {
     const m = reserve(step('wave-1'));
-    return { patch: { state: { ...d.state, waves: [{ n: 1, kind: 'wave', nodes: ['web-1'], step: 'wave-1', seq: m.seq, startedAt: 20, healthyAt: {}, doneAt: null }] } }, event: { kind: 'wave', actor: 'rollout', outcome: 'accepted', data: {} } };
+    const wave = { n: 1, kind: 'wave' as const, nodes: ['web-1'], step: 'wave-1', seq: m.seq, startedAt: 20, healthyAt: {}, doneAt: null };
+    return { patch: { state: { ...d.state, waves: [wave] } }, event: { kind: 'wave', actor: 'rollout', outcome: 'accepted', data: {} } };
   });
   t.equal(ok, true);
   const after = await store.deployments.get(d.id);
@@ -63,7 +67,8 @@ t.test('a deployment step reserves, changes and records in one transaction, only
 t.test('several captures are saved together or not at all', async (t) => {
   const store = open(t);
   const c = (suite: string): Omit<BenchmarkCapture, 'id'> => ({
-    suite, version: 'v1', commit: 'c'.repeat(40), tier: 'fast', metrics: { rps: { value: 1, unit: 'req/s', better: 'higher' } } as BenchmarkCapture['metrics'],
+    suite, version: 'v1', commit: 'c'.repeat(40), tier: 'fast',
+    metrics: { rps: { value: 1, unit: 'req/s', better: 'higher' } } as BenchmarkCapture['metrics'],
     samples: [], createdAt: 5, actor: 'cli:t',
   });
   const ids = await store.benchmarkRegistry.saveCaptures([c('a'), c('b')]);

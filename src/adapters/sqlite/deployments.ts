@@ -7,7 +7,7 @@ import {
   ACTIVE_STATUSES, type Deployment, type DeploymentEvent, type DeploymentManifest, type DeploymentStatus, type HealthSummary, type NewDeployment,
 } from '../../core/deployment-records.js';
 import type { RolloutState } from '../../core/decisions/rollout.js';
-import type { DeploymentAdvance, DeploymentReservation } from '../../core/store-ports.js';
+import type { DeploymentPlan } from '../../core/store-ports.js';
 import type { Db } from './db.js';
 
 export {
@@ -149,7 +149,7 @@ export class DeploymentTable {
   }
 
   /** One step in one transaction: reservations, the compare-and-set on `rev`, the event (store-ports.ts). */
-  advance(id: string, rev: number, at: number, plan: (reserve: (r: DeploymentReservation) => DeploymentManifest) => DeploymentAdvance): boolean {
+  advance(id: string, rev: number, at: number, plan: DeploymentPlan): boolean {
     return this.db.transaction(() => {
       const cur = this.get(id);
       if (!cur) throw new UpshiftError('E_DEPLOY_NOT_FOUND', `no deployment with id "${id}"`);
