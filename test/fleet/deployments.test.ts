@@ -243,8 +243,10 @@ t.test('an operator\'s canary deployment (driven by the daemon) waits for promot
   const rest = await Promise.all(fleet.nodes.filter((n) => !canary.includes(n.id)).map(status));
   t.ok(rest.every((x) => x?.running?.version === v4commit), 'the other nodes still run v4');
   t.equal(store.deployments.get(started.id)?.status, 'waiting_promote');
-  const hb = JSON.parse(store.kv.get(`gossip.heartbeat.${canary[0]}`) ?? '{}') as { heartbeat?: { roles?: Record<string, string> } };
-  t.same(hb.heartbeat?.roles, { testnet: 'canary' }, 'the canary says so in its heartbeat');
+  const hb = await store.fleet.node(canary[0] as string);
+  t.equal(hb?.tracks.testnet?.role, 'canary', 'the canary says so in its heartbeat');
+  const ls = await cli(['fleet', 'ls']);
+  t.equal(ls.nodes.find((n: { node: string }) => n.node === canary[0]).tracks.testnet.role, 'canary', 'and fleet ls marks it');
   const status4 = await cli(['deployment', 'status', started.id]);
   t.equal(status4.deployment.health[canary[0] as string].role, 'canary', 'and deployment status marks it');
   await cli(['deployment', 'promote', started.id, '--reason', 'canary looks fine']);
