@@ -9,7 +9,7 @@ import { UpshiftError } from '../core/errors.js';
 import type { ManifestPayload } from '../core/manifest.js';
 import { scanBundle } from '../node/apply/bundle.js';
 import { verifyManifest, type VerifiedManifest } from '../trust/verify-manifest.js';
-import type { OtaDeps, OtaOptions, OtaOutcome } from './check.js';
+import type { OtaDeps, OtaOptions, OtaOutcome } from './types.js';
 import { downloadFile, fetchText, type HttpPolicy } from './download.js';
 import { assetUrl, type Release } from './feed.js';
 import { copyLocalAsset, readLocalAsset } from './local-asset.js';

@@ -10,51 +10,18 @@ import { join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { pickRelease, tagFor } from '../core/decisions/ota-release.js';
 import { toUpshiftError, UpshiftError, type ErrorCode } from '../core/errors.js';
-import type { ApplyJournal } from '../core/store-ports.js';
-import type { StateStore as Store } from '../core/store-ports.js';
-import type { ApplyLog } from '../node/apply/context.js';
 import type { ApplyEngine } from '../node/apply/engine.js';
 import { ApplyLock } from '../node/apply/lock.js';
 import { readDiskFloor } from '../node/apply/disk-floor.js';
 import { localBundleSource } from '../node/apply/release-source.js';
-import type { Keyset } from '../trust/keyset.js';
 import { askApproval } from './approval.js';
 import { fetchText, type HttpPolicy } from './download.js';
 import { downloadBundle, verifiedManifestOf } from './assets.js';
 import { readFeed } from './feed.js';
 import { holdForDaemon } from './hold.js';
 
-export interface OtaDeps {
-  config: Config;
-  store: Store;
-  tables: ApplyJournal;
-  keyset: Keyset;
-  /** Null without an `app:` section: the check can report, never apply. */
-  engine: ApplyEngine | null;
-  clock: { now(): number };
-  log?: ApplyLog;
-}
-
-export interface OtaOptions {
-  apply: boolean;
-  track?: string;
-  onProgress?: (got: number, total: number) => void;
-}
-
-export type OtaOutcomeKind = 'up-to-date' | 'available' | 'updated' | 'refused' | 'failed';
-
-export interface OtaOutcome {
-  ok: boolean;
-  outcome: OtaOutcomeKind;
-  track: string;
-  reason: string;
-  /** Where the node was on the track before the check. */
-  from: { seq: number | null; version: string | null };
-  /** The release picked from the feed, once known. */
-  release: { tag: string; seq: number | null; version: string | null } | null;
-  error?: { code: ErrorCode; message: string; details?: Record<string, unknown> };
-  download?: { bytes: number; resumes: number };
-}
+export type { OtaDeps, OtaOptions, OtaOutcome, OtaOutcomeKind } from './types.js';
+import type { OtaDeps, OtaOptions, OtaOutcome, OtaOutcomeKind } from './types.js';
 
 // What a gate refused (verification, approval): exit 3. Anything else that stops a check is a failure: exit 1.
 const GATE_CODES = new Set<ErrorCode>([

@@ -5,7 +5,7 @@
 import { toUpshiftError } from '../core/errors.js';
 import { sourceNode, StoreManifestSource } from '../node/agent/manifest-source.js';
 import type { VerifiedManifest } from '../trust/verify-manifest.js';
-import type { OtaDeps } from './check.js';
+import type { OtaDeps } from './types.js';
 
 export async function holdForDaemon(deps: OtaDeps, m: VerifiedManifest): Promise<void> {
   try {

@@ -85,7 +85,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   }
   // the agent tools: refused without http.tools_token_file; runs they start are driven here
   const toolsStop = new AbortController();
-  plugins.push(toolsRoute(exposure.toolsToken ?? null, (actor) => ({
+  const toolEnv = (actor: string) => ({
     ctx: { config, store, clock, log, actor },
     pipeline: () => {
       if (!pipeline) throw new UpshiftError('E_CONFIG', 'this node has no `authority:` section: only the authority runs upgrades');
@@ -93,7 +93,10 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     },
     drive: true,
     signal: toolsStop.signal,
-  })));
+  });
+  // the tools (services, pipeline) load at the first call: most daemons never serve one
+  plugins.push(toolsRoute(exposure.toolsToken ?? null, async (actor, name, args) =>
+    (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifestsView(config, store);
   const held = async () => agent?.source ?? await stored();

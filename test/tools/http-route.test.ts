@@ -11,7 +11,7 @@ import { loadHttpExposure } from '../../src/http/exposure.js';
 import { toolsRoute } from '../../src/http/routes/tools.js';
 import { openStore } from '../../src/runtime/deps.js';
 import { UpshiftError } from '../../src/core/errors.js';
-import type { ToolEnv } from '../../src/tools/index.js';
+import { callTool, type ToolEnv } from '../../src/tools/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir(t, 'upshift-tools-http-');
@@ -65,7 +65,7 @@ t.test('calls need the bearer token; without one configured every call is refuse
   };
   const serve = async (token: string | null) => {
     const app = Fastify({ logger: false });
-    toolsRoute(token, env)(app);
+    toolsRoute(token, (actor, name, args) => callTool(env(actor), name, args))(app);
     await app.ready();
     t.teardown(() => app.close());
     return (name: string, auth?: string, body: unknown = {}) => app.inject({

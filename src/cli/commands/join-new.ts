@@ -22,7 +22,7 @@ import { TRUST_FINGERPRINT, trustFingerprint } from '../../trust/keyset-fingerpr
 import type { NodeCert } from '../../trust/node-cert.js';
 import { DEFAULT_LISTEN, renderJoinedConfig, type JoinedConfig } from './config-text.js';
 import { defaultNodeId } from './init.js';
-import { JOIN_TIMEOUT_MS, requestCert } from './join.js';
+import { JOIN_TIMEOUT_MS, requestCert } from '../../node/join-request.js';
 
 export interface JoinNewOptions {
   authority: string;

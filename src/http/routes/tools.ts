@@ -3,8 +3,7 @@
 // the daemon serves no tools: every call is refused, before its body is looked at.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CODES, UpshiftError } from '../../core/errors.js';
-import type { ToolEnv } from '../../tools/index.js';
+import { CODES, UpshiftError, type ErrorCode } from '../../core/errors.js';
 import { perAddressLimit } from '../body-limits.js';
 
 const TOOL_BODY_BYTES = 64 * 1024;
@@ -16,8 +15,11 @@ function refuse(reply: FastifyReply, status: number, message: string) {
   return reply.status(status).header('www-authenticate', 'Bearer realm="upshift-tools"').send({ ok: false, reason: message, error, evidence: {} });
 }
 
-/** `env(actor)`: the tool environment for one caller (the daemon's store, pipeline, clock). */
-export function toolsRoute(token: string | null, env: (actor: string) => ToolEnv) {
+/** What a tool call answers (tools/index.ts ToolAnswer), as far as the route needs to know. */
+export interface RouteAnswer { ok: boolean; error?: { code: ErrorCode } }
+
+/** `call(actor, tool, args)`: runs a tool for one caller; the daemon wires it to tools/index.ts. */
+export function toolsRoute(token: string | null, call: (actor: string, name: string, args: unknown) => Promise<RouteAnswer>) {
   const expected = token === null ? null : digest(token);
   return (app: FastifyInstance): void => {
     const guard = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -29,10 +31,8 @@ export function toolsRoute(token: string | null, env: (actor: string) => ToolEnv
     };
     const opts = { bodyLimit: TOOL_BODY_BYTES, onRequest: [perAddressLimit(CALLS_PER_ADDRESS_PER_SEC), guard] };
     app.post<{ Params: { name: string } }>('/v1/tools/:name', opts, async (req, reply) => {
-      // the tools (services, pipeline) load at the first call: most daemons never serve one
-      const { callTool } = await import('../../tools/index.js');
-      const answer = await callTool(env(`http:${req.ip}`), req.params.name, req.body ?? {});
-      return reply.status(answer.ok ? 200 : CODES[answer.error.code].status).send(answer);
+      const answer = await call(`http:${req.ip}`, req.params.name, req.body ?? {});
+      return reply.status(answer.ok || !answer.error ? 200 : CODES[answer.error.code].status).send(answer);
     });
   };
 }
