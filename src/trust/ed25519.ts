@@ -9,6 +9,7 @@
 // wire bytes included, stays with noble, strict.
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import * as ed from '@noble/ed25519';
+import { UpshiftError } from '../core/errors.js';
 import { bytesEqual } from './bytes.js';
 
 // noble v3 ships no synchronous SHA-512; wiring node:crypto's makes the sync API usable.
@@ -52,7 +53,7 @@ const checkedKeys = new WeakMap<Uint8Array, KeyObject>();
 export function trustCheckedKey(publicKey: Uint8Array): Uint8Array {
   if (checkedKeys.has(publicKey)) return publicKey;
   const check = checkPublicKey(publicKey);
-  if (!check.ok) throw new Error(`${check.code}: ${check.reason}`);
+  if (!check.ok) throw new UpshiftError(check.code, `public key ${Buffer.from(publicKey).toString('hex')} is refused: ${check.reason}`);
   const der = Buffer.concat([SPKI_PREFIX, publicKey]);
   checkedKeys.set(publicKey, createPublicKey({ key: der, format: 'der', type: 'spki' }));
   return publicKey;

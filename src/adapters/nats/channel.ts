@@ -40,6 +40,8 @@ export type Refusal = 'oversize' | 'bad_subject';
 export interface ChannelHandlers {
   frame(frame: Frame): void | Promise<void>;
   refused?(reason: Refusal, subject: string): void;
+  /** The stream could not be read (not created yet, the server away); the channel retries each second. */
+  error?(err: unknown): void;
 }
 
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
@@ -144,8 +146,9 @@ export class NatsChannel {
             if (m.data.length > max) { handlers.refused?.('oversize', m.subject); continue; }
             try { await handlers.frame({ kind, key, data: m.data }); } catch { /* the handler counts its own refusals */ }
           }
-        } catch {
+        } catch (err) {
           if (this.closed) return;
+          handlers.error?.(err);
           await new Promise((r) => setTimeout(r, 1000)); // stream not created yet, or the server is away
         }
       }
