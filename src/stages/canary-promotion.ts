@@ -10,7 +10,8 @@ export const PROMOTED = 'run.promoted';
 export type PromotionState = 'none' | 'awaiting' | 'promoted';
 
 export async function promotionState(store: RunStore, runId: string): Promise<PromotionState> {
-  const kinds = new Set((await store.eventsOfKind([AWAITING, PROMOTED], 10_000)).filter((e) => e.runId === runId).map((e) => e.kind));
+  // the run's own events (indexed by run), not a scan of the whole log
+  const kinds = new Set((await store.events({ runId, limit: 100_000 })).map((e) => e.kind));
   return kinds.has(PROMOTED) ? 'promoted' : kinds.has(AWAITING) ? 'awaiting' : 'none';
 }
 
