@@ -2,7 +2,7 @@
 // the `postgres` user when the tests run as root. A watchdog kills the server's process
 // group when the test process dies, so a killed or timed-out test leaves nothing behind.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -19,6 +19,12 @@ export interface TestPostgres {
   user: string;
   database: string;
   client(): Promise<pg.Client>;
+  /** SIGKILL the server (and its backends). */
+  kill(): Promise<void>;
+  /** A streaming standby of this server (pg_basebackup), synchronous when asked. */
+  standbyOf(t: Teardownable, opts: { sync: boolean }): Promise<TestPostgres>;
+  /** Promote this standby to a primary. */
+  promote(): Promise<void>;
 }
 
 function pgBin(): string | null {
@@ -52,9 +58,16 @@ export async function startPostgres(t: Teardownable): Promise<TestPostgres> {
   const init = wrap([join(bin, 'initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const done = spawnSync(init[0] as string, init.slice(1), { encoding: 'utf8' });
   if (done.status !== 0) throw new Error(`initdb failed: ${done.stderr}`);
+  return launch(t, { bin, data, sock, wrap });
+}
+
+interface Launch { bin: string; data: string; sock: string; wrap: (cmd: string[]) => string[] }
+
+/** Start the server on `data`, listening only on a socket in `sock`; wait until it answers. */
+async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise<TestPostgres> {
   const port = 5432;
-  const server = wrap([join(bin, 'postgres'), '-D', data, '-k', sock, '-p', String(port),
-    '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'max_connections=50']);
+  const server = l.wrap([join(l.bin, 'postgres'), '-D', l.data, '-k', l.sock, '-p', String(port),
+    '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'max_connections=50', ...extra]);
   const child = spawn(server[0] as string, server.slice(1), { detached: true, stdio: 'ignore' });
   const pgid = child.pid as number;
   // the watchdog outlives us only long enough to take the server down with it
@@ -62,17 +75,24 @@ export async function startPostgres(t: Teardownable): Promise<TestPostgres> {
     { detached: true, stdio: 'ignore' });
   watchdog.unref();
   child.unref();
-  t.teardown(async () => {
-    try { process.kill(-pgid, 'SIGKILL'); } catch { /* already gone */ }
-    try { process.kill(-(watchdog.pid as number), 'SIGKILL'); } catch { /* already gone */ }
+  const gone = async (): Promise<void> => {
     for (let i = 0; i < 100; i++) {
       try { process.kill(-pgid, 0); } catch { return; }
       await sleep(50);
     }
+  };
+  const kill = async (): Promise<void> => {
+    try { process.kill(-pgid, 'SIGKILL'); } catch { /* already gone */ }
+    await gone();
+  };
+  t.teardown(async () => {
+    await kill();
+    try { process.kill(-(watchdog.pid as number), 'SIGKILL'); } catch { /* already gone */ }
   });
-  const info = { host: sock, port, user: 'postgres', database: 'postgres' };
+  const info = { host: l.sock, port, user: 'postgres', database: 'postgres' };
   const client = async (): Promise<pg.Client> => {
     const c = new pg.Client(info);
+    c.on('error', () => { /* a killed server surfaces on the next query */ });
     await c.connect();
     return c;
   };
@@ -86,5 +106,42 @@ export async function startPostgres(t: Teardownable): Promise<TestPostgres> {
       await sleep(100);
     }
   }
-  return { ...info, client };
+  const standbyOf = async (t2: Teardownable, opts: { sync: boolean }): Promise<TestPostgres> => {
+    const root = tempDir(t2, 'upshift-pg-standby-');
+    const data = join(root, 'data');
+    const sock = join(root, 'sock');
+    mkdirSync(sock);
+    if (process.getuid?.() === 0) {
+      const owner = statSync(l.sock);
+      chmodSync(root, 0o755);
+      chownSync(sock, owner.uid, owner.gid);
+      mkdirSync(data, { mode: 0o700 });
+      chownSync(data, owner.uid, owner.gid);
+    }
+    const name = `standby_${process.pid}_${Date.now() % 100000}`;
+    const base = l.wrap([join(l.bin, 'pg_basebackup'), '-h', l.sock, '-p', String(port), '-U', 'postgres', '-D', data,
+      '-R', '-X', 'stream', '-d', `application_name=${name}`]);
+    const done = spawnSync(base[0] as string, base.slice(1), { encoding: 'utf8' });
+    if (done.status !== 0) throw new Error(`pg_basebackup failed: ${done.stderr}`);
+    const standby = await launch(t2, { ...l, data, sock });
+    if (opts.sync) {
+      const c = await client();
+      await c.query(`ALTER SYSTEM SET synchronous_standby_names = '${name}'`);
+      await c.query('SELECT pg_reload_conf()');
+      for (let i = 0; ; i++) {
+        const { rows } = await c.query("SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", [name]);
+        if (rows[0]?.sync_state === 'sync') break;
+        if (i > 300) throw new Error('the standby never became synchronous');
+        await sleep(100);
+      }
+      await c.end();
+    }
+    return standby;
+  };
+  const promote = async (): Promise<void> => {
+    const cmd = l.wrap([join(l.bin, 'pg_ctl'), 'promote', '-w', '-D', l.data]);
+    const done = spawnSync(cmd[0] as string, cmd.slice(1), { encoding: 'utf8' });
+    if (done.status !== 0) throw new Error(`pg_ctl promote failed: ${done.stderr}`);
+  };
+  return { ...info, client, kill, standbyOf, promote };
 }
