@@ -3,6 +3,7 @@
 // failure: the exit code is non-zero only when a benchmark crashes or a name is unknown.
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 import { benchCodeHash } from './codehash.js';
+import { benchFailover } from './failover.js';
 import { benchFleet } from './fleet.js';
 import { benchFootprint } from './footprint.js';
 import { benchCliStart } from './cli-start.js';
@@ -33,6 +34,8 @@ export const BENCHMARKS: readonly Benchmark[] = [
     run: () => benchReattest([{ files: 10_000, minBytes: 1024, maxBytes: 8192 }, { files: 1000, minBytes: 32_768, maxBytes: 262_144 }]),
   },
   { name: 'cli_start', run: () => benchCliStart({ runs: 9 }) },
+  // replicas on a real PostgreSQL: leaderless time after kill -9 or a stall, fenced write cost (issue 13)
+  { name: 'authority_failover', run: () => benchFailover({ rounds: 6, stallMs: 3000, writes: 400 }) },
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];
 

@@ -74,10 +74,16 @@ export class Leadership {
     const watcher = await connectPrimary({ ...opts.target, applicationName: `upshift-watch:${opts.replica}` });
     const key = await lockKey(client, opts.fleet);
     let waiting = true;
+    let wake = (): void => undefined;
     const watch = (async () => {
       while (waiting && !opts.signal?.aborted) {
         await deposeIfStalled(watcher, opts.fleet, key, opts.stallTimeoutMs).catch(() => false);
-        await new Promise((r) => setTimeout(r, Math.min(1000, opts.stallTimeoutMs / 2)));
+        // woken at once when the lock is ours: taking over must not wait out this pause
+        await new Promise<void>((r) => {
+          if (!waiting) return r();
+          const timer = setTimeout(r, Math.min(1000, opts.stallTimeoutMs / 2));
+          wake = () => { clearTimeout(timer); r(); };
+        });
       }
     })();
     const abort = (): void => void client.end().catch(() => undefined);
@@ -103,6 +109,7 @@ export class Leadership {
       throw err;
     } finally {
       waiting = false;
+      wake();
       opts.signal?.removeEventListener('abort', abort);
       await watch;
       await watcher.end().catch(() => undefined);
