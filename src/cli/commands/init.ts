@@ -283,6 +283,7 @@ authority:
   #     min_healthy: 10s         # how long a wave stays healthy before the next one starts
   #     healthy_deadline: 5m     # a node not healthy by then fails its wave
   #     progress_deadline: 10m   # no node turning healthy for this long fails the deployment
+  #     health_check: checks     # checks: confirmed and health ok in heartbeats; agent_states: confirmed
   #     auto_promote: false
   #     auto_revert: false       # on failure, move every moved node back to the last stable release
   # Trust boundary: the application's build, test, audit and benchmark commands are untrusted

@@ -86,8 +86,13 @@ export function inFlight(s: RolloutState): string[] {
   return w && w.doneAt === null ? w.nodes.filter((n) => w.healthyAt[n] === undefined) : [];
 }
 
-const healthyOn = (n: ObservedNode | undefined, version: string, seq: number): boolean =>
-  n !== undefined && n.live && n.version === version && n.state === 'confirmed' && n.health === 'ok' && (n.seq ?? 0) >= seq;
+/**
+ * Moved and healthy: confirmed on the target at this wave's seq or later. `checks` (SPEC's
+ * default) also wants the app's health checks passing in its latest heartbeat;
+ * `agent_states` takes the node's own confirmation (its probation held min_healthy) alone.
+ */
+const healthyOn = (n: ObservedNode | undefined, version: string, seq: number, by: DeployPolicy['health_check']): boolean =>
+  n !== undefined && n.live && n.version === version && n.state === 'confirmed' && (by === 'agent_states' || n.health === 'ok') && (n.seq ?? 0) >= seq;
 
 export function decideRollout(input: RolloutInput): RolloutDecision {
   const { now, policy } = input;
@@ -99,7 +104,7 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
     let waiting = false;
     for (const id of current.nodes) {
       const n = byId.get(id);
-      if (current.healthyAt[id] === undefined && healthyOn(n, input.targetVersion, current.seq)) {
+      if (current.healthyAt[id] === undefined && healthyOn(n, input.targetVersion, current.seq, policy.health_check)) {
         current.healthyAt[id] = now;
         state.lastProgress = now;
       }
