@@ -82,7 +82,7 @@ function partialStore(pool: pg.Pool, now: () => number): StateStore {
     async recordStageResult(r: StageResult) {
       await pool.query(`INSERT INTO stage_results (run_id, stage, outcome, reason, code, evidence, started_at, finished_at, attempts)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [r.runId, r.stage, r.outcome, r.reason, r.code, JSON.stringify(r.evidence), r.startedAt, r.finishedAt, r.attempts]);
+      [r.runId, r.stage, r.outcome, r.reason, r.code ?? null, JSON.stringify(r.evidence), r.startedAt, r.finishedAt, r.attempts]);
     },
     async events(opts: { runId?: string; limit?: number } = {}): Promise<EventRecord[]> {
       const { rows } = await pool.query<Record<string, unknown>>('SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT $1) e ORDER BY seq', [opts.limit ?? 100]);
