@@ -9,7 +9,7 @@ import pg from 'pg';
 import { migrate, type PgMigration } from '../../src/adapters/postgres/migrate.js';
 import { PG_MIGRATIONS, PG_MIGRATION_003_FLEET } from '../../src/adapters/postgres/migrations.js';
 import { poolSession } from '../../src/adapters/postgres/session.js';
-import { nextManifestSeq } from '../../src/adapters/postgres/seq-line.js';
+import { nextManifestSeq } from '../../src/adapters/postgres/sql.js';
 import { PgIdentity } from '../../src/adapters/postgres/identity.js';
 import { PgFleetState } from '../../src/adapters/postgres/fleet-state.js';
 import { PgTallies } from '../../src/adapters/postgres/tallies.js';
