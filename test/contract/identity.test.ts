@@ -135,3 +135,8 @@ await eachStore(t, 'peers are upserted whole and their state changed alone', asy
   await t.rejects(store.identity.upsertPeers([peer('web-3', 1), { ...peer('web-4', 1), state: 'gone' as 'dead' }]));
   t.equal(await store.identity.peer('web-3'), null, 'all or none');
 });
+
+await eachStore(t, 'certificates issued at once get distinct serials', async (t, store) => {
+  const certs = await Promise.all(['a', 'b', 'c', 'd'].map((n) => issue(store, n, null)));
+  t.same(certs.map((c) => c.serial).sort(), [1, 2, 3, 4]);
+});

@@ -40,7 +40,8 @@ CREATE TABLE manifests (track text NOT NULL, seq bigint NOT NULL, run_id text NO
 CREATE TABLE kv (key text PRIMARY KEY, value text NOT NULL);`,
 };
 
-const MIGRATIONS: PgMigration[] = [...PG_MIGRATIONS.slice(0, 1), STAND_IN_2, PG_MIGRATION_003_FLEET];
+/** PostgreSQL migrations 1 and 3 around the stand-in 2 (the migrator wants contiguous numbers). */
+export const PARTIAL_MIGRATIONS: PgMigration[] = [...PG_MIGRATIONS.slice(0, 1), STAND_IN_2, PG_MIGRATION_003_FLEET];
 
 /** Registers the partial PostgreSQL adapter for this test file (its server lives as long as `root`). */
 export function registerPartialPostgres(root: Test): void {
@@ -58,7 +59,7 @@ export function registerPartialPostgres(root: Test): void {
       await admin.end();
       const pool = new pg.Pool({ host: db.host, port: db.port, user: db.user, database: name, max: 4 });
       const c = await pool.connect();
-      await migrate(c as unknown as pg.Client, MIGRATIONS);
+      await migrate(c as unknown as pg.Client, PARTIAL_MIGRATIONS);
       c.release();
       t.teardown(() => pool.end());
       return partialStore(pool, () => clock.now());
