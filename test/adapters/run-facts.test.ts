@@ -1,5 +1,5 @@
-// Typed facts between stages: recorded with the stage result, read back by later stages,
-// and recovered from the evidence of runs recorded before the facts table existed.
+// Typed facts of runs recorded before the SQLite facts table existed, recovered from their
+// evidence. (Recording and reading facts is a contract test: test/contract/run-facts-plans.test.ts.)
 import t from 'tap';
 import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';

@@ -1,5 +1,5 @@
-// Canary plans, confirmations and deadlines in typed tables: fixed once, read back after a
-// restart, and carried over from the kv rows an older version wrote.
+// Canary plans, confirmations and deadlines carried over from the kv rows an older SQLite
+// version wrote. (Fixed once, read back: a contract test, test/contract/run-facts-plans.test.ts.)
 import t from 'tap';
 import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';
