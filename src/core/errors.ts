@@ -48,6 +48,8 @@ export const CODES = {
   E_WRONG_TRACK: failed(),
   E_NOT_TARGETED: failed(),
   E_SEQ_CONFLICT: failed(409),
+  /** A record the store keeps once (a run's version, retry or stage result) was written again: the first stands. */
+  E_DUPLICATE: failed(409),
   // fleet: gossip, identity, apply
   E_REPLAY: failed(409),
   E_BODY_TOO_LARGE: failed(413),

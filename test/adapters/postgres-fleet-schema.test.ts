@@ -1,8 +1,7 @@
 // PostgreSQL migration 3 on a real server: the rules SQLite keeps in triggers hold here too
 // (a token spent once, issued certificates and signed manifest bytes immutable, a
 // deployment's identity fixed, its events append-only), and the fleet read model keeps the
-// channel a node was last heard on. Migration 2 is the contract tests' stand-in until the
-// full store lands (test/contract/pg-partial.ts).
+// channel a node was last heard on.
 import t, { type Test } from 'tap';
 import { migrate } from '../../src/adapters/postgres/migrate.js';
 import { poolSession } from '../../src/adapters/postgres/session.js';
@@ -10,16 +9,16 @@ import { PgFleetState } from '../../src/adapters/postgres/fleet-state.js';
 import type { NodeState } from '../../src/core/node-state.js';
 import pg from 'pg';
 import { startPostgres } from '../helpers/postgres.js';
-import { PARTIAL_MIGRATIONS } from '../contract/pg-partial.js';
+import { PG_MIGRATIONS } from '../../src/adapters/postgres/migrations.js';
 
 const db = await startPostgres(t);
 const admin = await db.client();
 t.teardown(() => admin.end());
-const applied = await migrate(admin, PARTIAL_MIGRATIONS);
+const applied = await migrate(admin, PG_MIGRATIONS);
 
 t.test('migration 3 applies after 1 and 2, once', async (t) => {
   t.same(applied, [1, 2, 3]);
-  t.same(await migrate(admin, PARTIAL_MIGRATIONS), []);
+  t.same(await migrate(admin, PG_MIGRATIONS), []);
 });
 
 const refused = async (t: Test, sql: string, why: RegExp): Promise<void> => {

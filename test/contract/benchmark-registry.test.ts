@@ -3,9 +3,8 @@
 import t from 'tap';
 import type { BenchmarkCapture, BenchmarkRepo } from '../../src/core/records.js';
 import { eachStore } from './stores.js';
-import { registerPartialPostgres } from './pg-partial.js';
+import './postgres.js';
 
-registerPartialPostgres(t);
 
 const repo = (name: string, extra: Partial<BenchmarkRepo> = {}): BenchmarkRepo => ({
   name, repoUrl: `https://git.example/${name}.git`, ref: 'main', commit: 'a'.repeat(40), command: 'npm run bench',

@@ -8,9 +8,8 @@ import type { NewDeployment } from '../../src/core/deployment-records.js';
 import type { StateStore } from '../../src/core/store-ports.js';
 import { isUpshiftError } from '../../src/core/errors.js';
 import { eachStore } from './stores.js';
-import { registerPartialPostgres } from './pg-partial.js';
+import './postgres.js';
 
-registerPartialPostgres(t);
 
 const policy = resolvePolicy(undefined, {}, { progress_deadline: 600_000, auto_revert: true });
 const draft = (id: string, extra: Partial<NewDeployment> = {}): NewDeployment => ({

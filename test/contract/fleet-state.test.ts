@@ -3,9 +3,8 @@
 import t from 'tap';
 import type { NodeState } from '../../src/core/node-state.js';
 import { eachStore } from './stores.js';
-import { registerPartialPostgres } from './pg-partial.js';
+import './postgres.js';
 
-registerPartialPostgres(t);
 
 const state = (node: string, heardAt: number, extra: Partial<NodeState> = {}): NodeState => ({
   node, heardAt, labels: { region: 'eu' }, health: 'ok', errorRate: 0.01, smoke: null,

@@ -7,9 +7,8 @@ import type { CertDraft, IssuedCert, RevocationSigner, StateStore } from '../../
 import type { RevocationRecord } from '../../src/core/records.js';
 import { isUpshiftError } from '../../src/core/errors.js';
 import { eachStore } from './stores.js';
-import { registerPartialPostgres } from './pg-partial.js';
+import './postgres.js';
 
-registerPartialPostgres(t);
 
 const token = (hash: string, extra: { nodeId?: string | null; expiresAt?: number; createdAt?: number } = {}) => ({
   tokenHash: hash, labels: { region: 'eu', zone: 'a' }, nodeId: extra.nodeId ?? null, createdAt: extra.createdAt ?? 100, expiresAt: extra.expiresAt ?? 10_000,

@@ -4,9 +4,8 @@ import t from 'tap';
 import type { StateStore } from '../../src/core/store-ports.js';
 import type { StageName } from '../../src/core/run.js';
 import { eachStore } from './stores.js';
-import { registerPartialPostgres } from './pg-partial.js';
+import './postgres.js';
 
-registerPartialPostgres(t);
 
 const run = (store: StateStore, id: string, track: string) =>
   store.createRun({ id, track, version: id, ref: 'main', commit: 'a'.repeat(40), retryOf: null, createdAt: 1 });

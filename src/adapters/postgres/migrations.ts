@@ -1,8 +1,7 @@
 // The PostgreSQL store's schema, append-only like the SQLite one (never edit a shipped one).
 import type { PgMigration } from './migrate.js';
+import { PG_MIGRATION_002_PIPELINE } from './migration-002-pipeline.js';
 import { PG_MIGRATION_003_FLEET } from './migration-003-fleet.js';
-
-export { PG_MIGRATION_003_FLEET };
 
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -16,8 +15,6 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       renewed_at timestamptz NOT NULL,
       acquired_at timestamptz NOT NULL)`,
   },
-  // ---- MERGE: version 2 (runs, events, manifests, kv, ...: store.ts's tables) goes here; the
-  // migrator wants contiguous numbers, so the fleet tables (version 3) join the list with it:
-  // PG_MIGRATION_003_FLEET,
+  PG_MIGRATION_002_PIPELINE,
+  PG_MIGRATION_003_FLEET,
 ];
-// Until then PG_MIGRATION_003_FLEET is exported on its own (its tests put a stand-in version 2 first).
