@@ -46,7 +46,7 @@ export async function activateBlueGreen(ctx: ApplyContext, staged: ApplyRecord):
     const reason = `slot ${next.slot} (port ${next.port}): ${watched.verdict.reason}`;
     return abandonSlot(ctx, watched.apply, next, { code: 'E_HEALTH', reason, markBad: true });
   }
-  flip(ctx, next);
+  await flip(ctx, next);
   const done = await confirm(ctx, watched.apply, `${watched.verdict.detail} in slot ${next.slot}; traffic flipped to port ${next.port}`);
   try {
     await retireSlot(ctx);
@@ -58,12 +58,13 @@ export async function activateBlueGreen(ctx: ApplyContext, staged: ApplyRecord):
 }
 
 /** The flip: slots.json names `next` (the old slot retiring after the drain), then `current` follows. */
-function flip(ctx: ApplyContext, next: SlotRef): void {
+async function flip(ctx: ApplyContext, next: SlotRef): Promise<void> {
   const old = readSlots(ctx.appDir)?.active ?? null;
   const retiring = old && old.slot !== next.slot ? { ...old, until: ctx.now() + configOf(ctx).drain } : null;
   writeSlots(ctx.appDir, { active: next, retiring });
   ctx.fp('apply:flipped');
   if (currentRelease(ctx.appDir) !== next.release) switchCurrent(ctx.appDir, next.release, ctx.fp, 'apply');
+  await ctx.event('app.slot_flipped', { from: old?.slot ?? null, to: next.slot, port: next.port, release: next.release, drain_until: retiring?.until ?? null });
 }
 
 /**
