@@ -58,4 +58,13 @@ t.test('the node runtime starts the proxy on app.blue_green.listen and stops it 
   t.equal(await get(listen), 'blue', 'the proxy serves the slot slots.json names');
   await runtime.stop();
   t.match(await get(listen), /^error ECONNREFUSED/, 'stopped with the runtime');
+
+  // the address taken: the daemon cannot start, and says which setting
+  const squatter = await listenOn(() => {});
+  t.teardown(() => new Promise<void>((ok) => squatter.close(() => ok())));
+  const taken = (squatter.address() as AddressInfo).port;
+  const again = await createNodeRuntime({ ...config, app: { ...config.app!, blue_green: { ...config.app!.blue_green!, listen: `127.0.0.1:${taken}` } } },
+    store, createLogger({ level: 'silent' }), systemClock);
+  await t.rejects(again.start(), { code: 'E_LISTEN', message: /app\.blue_green\.listen: cannot listen on 127\.0\.0\.1:\d+/ });
+  await again.stop();
 });

@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { UpshiftError } from '../../core/errors.js';
 import { readSlots, SLOTS_FILE, type SlotState } from '../apply/slots.js';
 
 export interface ProxyLog {
@@ -23,16 +24,23 @@ export class SlotProxy {
     this.server = createServer((client) => this.forward(client));
   }
 
-  /** Listen on `listen` (host:port; port 0 picks one, see port()). */
+  /** Listen on `listen` (host:port; port 0 picks one, see port()); E_LISTEN naming the setting. */
   async start(): Promise<void> {
     const at = this.listen.lastIndexOf(':');
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(Number(this.listen.slice(at + 1)), this.listen.slice(0, at), () => {
-        this.server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(Number(this.listen.slice(at + 1)), this.listen.slice(0, at), () => {
+          this.server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).code ?? 'unknown';
+      throw new UpshiftError('E_LISTEN', `app.blue_green.listen: cannot listen on ${this.listen}: ${(err as Error).message}`, {
+        cause: err, details: { listen: this.listen, errno },
+      });
+    }
   }
 
   port(): number {
