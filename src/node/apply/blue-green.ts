@@ -16,7 +16,8 @@ import { currentRelease, switchCurrent } from './switch.js';
 /** E_NO_BLUE_GREEN for a blue-green release on a node without app.blue_green: it has no second slot. */
 export function checkStrategy(p: ManifestPayload, bg: BlueGreenConfig | undefined): void {
   if (p.rollout?.strategy !== 'blue_green' || bg) return;
-  throw new UpshiftError('E_NO_BLUE_GREEN', `${p.track}#${p.seq} (${p.version}) is a blue-green release and this node has no app.blue_green (listen, ports, stop): it cannot start a release beside the running one`, {
+  const why = 'this node has no app.blue_green (listen, ports, stop): it cannot start a release beside the running one';
+  throw new UpshiftError('E_NO_BLUE_GREEN', `${p.track}#${p.seq} (${p.version}) is a blue-green release and ${why}`, {
     details: { track: p.track, seq: p.seq, strategy: 'blue_green' },
   });
 }
@@ -29,8 +30,9 @@ function configOf(ctx: ApplyContext): BlueGreenConfig {
 
 /** staged → switching (start in the idle slot) → probation (probe that slot) → flip → confirmed → drain, stop the old slot. */
 export async function activateBlueGreen(ctx: ApplyContext, staged: ApplyRecord): Promise<ApplyRecord> {
-  const serving = readSlots(ctx.appDir)?.active ?? null;
-  const next = { ...idleSlot(configOf(ctx), readSlots(ctx.appDir)), release: staged.releaseDir };
+  const state = readSlots(ctx.appDir);
+  const serving = state?.active ?? null;
+  const next = { ...idleSlot(configOf(ctx), state), release: staged.releaseDir };
   const beside = serving ? `beside ${serving.release} in slot ${serving.slot} (port ${serving.port})` : 'no slot serves yet';
   let apply = await ctx.move(staged, 'switching', `starting ${next.release} in slot ${next.slot} (port ${next.port}), ${beside}`);
   try {
@@ -64,7 +66,9 @@ async function flip(ctx: ApplyContext, next: SlotRef): Promise<void> {
   writeSlots(ctx.appDir, { active: next, retiring });
   ctx.fp('apply:flipped');
   if (currentRelease(ctx.appDir) !== next.release) switchCurrent(ctx.appDir, next.release, ctx.fp, 'apply');
-  await ctx.event('app.slot_flipped', { from: old?.slot ?? null, to: next.slot, port: next.port, release: next.release, drain_until: retiring?.until ?? null });
+  await ctx.event('app.slot_flipped', {
+    from: old?.slot ?? null, to: next.slot, port: next.port, release: next.release, drain_until: retiring?.until ?? null,
+  });
 }
 
 /**

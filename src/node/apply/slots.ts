@@ -45,7 +45,8 @@ export function readSlots(appDir: string): SlotState | null {
 
 function isRef(r: unknown): r is SlotRef {
   const o = r as SlotRef | null;
-  return o !== null && typeof o === 'object' && (o.slot === 'blue' || o.slot === 'green') && Number.isInteger(o.port) && typeof o.release === 'string' && o.release !== '';
+  return o !== null && typeof o === 'object' && (o.slot === 'blue' || o.slot === 'green')
+    && Number.isInteger(o.port) && typeof o.release === 'string' && /^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(o.release) && !o.release.includes('..');
 }
 
 /** Replace the slot state atomically (write, fsync, rename, fsync the dir): the flip itself. */

@@ -57,9 +57,9 @@ export class SlotProxy {
       mark = 'none';
     }
     if (mark !== this.seen) {
+      this.seen = mark; // a bad file is read (and reported) once, not at every connection
       try {
         this.state = mark === 'none' ? null : readSlots(this.appDir);
-        this.seen = mark;
       } catch (err) {
         // keep the slot it served: a bad file must not take traffic away from a good one
         this.log?.warn({ module: 'proxy', err: (err as Error).message }, 'cannot read the slot state; still serving the last slot');

@@ -82,9 +82,9 @@ export async function blueGreenBed(t: { teardown(fn: () => void | Promise<void>)
 }
 
 /** One GET on a new connection: the body, or the error that lost it. */
-export function get(port: number): Promise<{ ok: true; body: string } | { ok: false; error: string }> {
+export function get(port: number, path = '/'): Promise<{ ok: true; body: string } | { ok: false; error: string }> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, body } : { ok: false, error: `HTTP ${res.statusCode}` }));
@@ -96,7 +96,7 @@ export function get(port: number): Promise<{ ok: true; body: string } | { ok: fa
 }
 
 /** A steady stream of requests from `workers` clients until stopped; counts every answer. */
-export function traffic(port: number, workers = 4) {
+export function traffic(port: number, workers = 4, path = '/') {
   const seen = new Map<string, number>();
   const errors: string[] = [];
   let sent = 0;
@@ -104,7 +104,7 @@ export function traffic(port: number, workers = 4) {
   const loops = Array.from({ length: workers }, async () => {
     while (running) {
       sent += 1;
-      const r = await get(port);
+      const r = await get(port, path);
       if (r.ok) seen.set(r.body, (seen.get(r.body) ?? 0) + 1);
       else errors.push(r.error);
     }
