@@ -1,13 +1,16 @@
 // The restart command of a harness node, written next to its config as `app-ctl.cjs`:
 // `restart` stops the app recorded in app.pid and starts `current/app.js` detached on the
 // node's app port; `stop` only stops it. A real node would use systemctl; this is the
-// same contract (the command returns once the new process is started).
+// same contract (the command returns once the new process is started). Under blue-green
+// (UPSHIFT_SLOT set) it works on that slot alone: slot-<slot>.pid, app.js from
+// UPSHIFT_RELEASE_DIR on UPSHIFT_PORT; `stop` without a slot stops every app it started.
 export const APP_CTL = `'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const [cmd, appDir, port] = process.argv.slice(2);
-const pidFile = path.join(appDir, '..', 'app.pid');
+const slot = process.env.UPSHIFT_SLOT;
+const pidName = slot ? 'slot-' + slot + '.pid' : 'app.pid';
 
 function alive(pid) {
   try {
@@ -18,7 +21,7 @@ function alive(pid) {
   }
 }
 
-function stop() {
+function stop(pidFile) {
   let pid;
   try {
     pid = Number(fs.readFileSync(pidFile, 'utf8'));
@@ -34,10 +37,14 @@ function stop() {
   fs.rmSync(pidFile, { force: true });
 }
 
-if (cmd === 'stop' || cmd === 'restart') stop();
+const pidFile = path.join(appDir, '..', pidName);
+if (cmd === 'restart' || (cmd === 'stop' && slot)) stop(pidFile);
+if (cmd === 'stop' && !slot) for (const name of ['app.pid', 'slot-blue.pid', 'slot-green.pid']) stop(path.join(appDir, '..', name));
 if (cmd === 'restart') {
-  const out = fs.openSync(path.join(appDir, '..', 'app.log'), 'a');
-  const child = spawn(process.execPath, ['app.js'], { cwd: path.join(appDir, 'current'), detached: true, stdio: ['ignore', out, out], env: { ...process.env, PORT: port } });
+  const out = fs.openSync(path.join(appDir, '..', slot ? 'app-' + slot + '.log' : 'app.log'), 'a');
+  const cwd = slot ? process.env.UPSHIFT_RELEASE_DIR : path.join(appDir, 'current');
+  const env = { ...process.env, PORT: slot ? process.env.UPSHIFT_PORT : port };
+  const child = spawn(process.execPath, ['app.js'], { cwd, detached: true, stdio: ['ignore', out, out], env });
   fs.writeFileSync(pidFile, String(child.pid));
   child.unref();
 }

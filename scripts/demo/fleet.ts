@@ -38,6 +38,8 @@ export interface FleetOptions {
   nodeEnv?: (id: string) => Record<string, string>;
   /** How long a daemon may take to answer /healthz, and to exit on SIGTERM (ms). */
   waits?: { daemonStart: number; stopGrace: number };
+  /** Blue-green nodes: the app's port becomes the proxy's listen, two more ports are its slots. */
+  blueGreen?: { drain: string };
 }
 
 export interface Daemon {
@@ -214,6 +216,10 @@ export class LoopbackFleet {
     const regions = this.opts.regions ?? ['eu', 'us'];
     const region = regions[index % regions.length] as string;
     writeFileSync(join(dir, 'app-ctl.cjs'), APP_CTL);
+    const blueGreen = this.opts.blueGreen && {
+      listen: `127.0.0.1:${appPort}`, ports: [await freePort(), await freePort()], drain: this.opts.blueGreen.drain,
+      stop: `node ${join(dir, 'app-ctl.cjs')} stop ${appDir}`,
+    };
     const config = {
       fleet: 'demo',
       state_dir: 'state',
@@ -231,6 +237,7 @@ export class LoopbackFleet {
         ...(this.opts.app ?? {}),
         // per node (its URL), so merged rather than replaced: `app: { health: { interval } }` works
         health: { url: `http://127.0.0.1:${appPort}/healthz`, timeout: '1s', interval: '500ms', ...(this.opts.app?.health ?? {}) },
+        ...(blueGreen ? { blue_green: blueGreen } : {}),
       },
       gossip: { listen: `127.0.0.1:${port}`, seeds: [this.authority.url], ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
       log: { level: 'info' },

@@ -96,6 +96,21 @@ const authoritySchema = z.strictObject({
 
 const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected an http(s) URL like http://127.0.0.1:8080/healthz');
 
+const port = z.int().min(1).max(65_535);
+const blueGreenSchema = z.strictObject({
+  listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8080'),
+  ports: z.tuple([port, port], { error: 'expected two ports, e.g. [8081, 8082]' }),
+  drain: duration('10s'),
+  stop: command,
+}).superRefine((bg, ctx) => {
+  const listenPort = Number(bg.listen.slice(bg.listen.lastIndexOf(':') + 1));
+  if (bg.ports[0] === bg.ports[1]) ctx.addIssue({ code: 'custom', path: ['ports'], message: `expected two different ports, got ${bg.ports[0]} twice` });
+  bg.ports.forEach((p, i) => {
+    if (p === listenPort) ctx.addIssue({ code: 'custom', path: ['ports', i], message: `expected a port other than listen's (${listenPort})` });
+  });
+});
+export type BlueGreenConfig = z.output<typeof blueGreenSchema>;
+
 /** The application this node runs: where releases live and how to install, restart and probe it. */
 const appSchema = z.strictObject({
   dir: z.string().min(1),
@@ -134,6 +149,13 @@ const appSchema = z.strictObject({
     max_entries: z.int().min(1).default(100_000),
     timeout: duration('5m'),
   }).prefault({}),
+  /**
+   * Blue-green on this node (README "Blue-green"): releases run in two slots on `ports`
+   * (blue, green); a TCP proxy in the daemon listens on `listen` and sends each new
+   * connection to the active slot. The restart command starts a release in a slot
+   * (UPSHIFT_PORT, UPSHIFT_SLOT); `stop` stops the old slot once `drain` has passed.
+   */
+  blue_green: blueGreenSchema.optional(),
 });
 
 const gossipSchema = z.strictObject({

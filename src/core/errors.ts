@@ -71,6 +71,8 @@ export const CODES = {
   E_APPLY_LOCKED: failed(423, true),
   E_BAD_VERSION: failed(409),
   E_HEALTH: failed(503),
+  /** A blue-green release reached a node without `app.blue_green` (no second slot to start it in). */
+  E_NO_BLUE_GREEN: failed(409),
   E_FETCH: failed(502, true),
   E_BUNDLE_PATH: failed(),
   E_BUNDLE_INTEGRITY: failed(),

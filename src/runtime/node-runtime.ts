@@ -16,6 +16,8 @@ import { advertisedUrl, certifySelf, loadNodeIdentity, revocationCheck } from '.
 import { loadSigners } from '../trust/keyfile.js';
 import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
+import { SlotProxy } from '../node/traffic/proxy.js';
+import { resolve } from 'node:path';
 
 export interface NodeRuntime {
   agent: NodeAgent | null;
@@ -26,6 +28,25 @@ export interface NodeRuntime {
 }
 
 export async function createNodeRuntime(config: Config, store: StateStore, log: Logger, clock: Clock): Promise<NodeRuntime> {
+  const runtime = await createAgentRuntime(config, store, log, clock);
+  const bg = config.app?.blue_green;
+  if (!bg || !config.app) return runtime;
+  // Blue-green: clients reach the app through this proxy, certified or not, before the agent starts the serving slot.
+  const proxy = new SlotProxy(resolve(config.app.dir), bg.listen, log.child({ module: 'proxy' }));
+  return {
+    ...runtime,
+    start: async () => {
+      await proxy.start();
+      await runtime.start();
+    },
+    stop: async () => {
+      await runtime.stop();
+      await proxy.stop();
+    },
+  };
+}
+
+async function createAgentRuntime(config: Config, store: StateStore, log: Logger, clock: Clock): Promise<NodeRuntime> {
   const keyset = keysetOf(config);
   let { identity, error } = await tryLoadIdentity(config, store, clock);
   // the certificate names the address peers call: the authority certifies a new one itself

@@ -35,9 +35,6 @@ export function keyOf(a: AuthorityConfig, key: string) {
 export function policyFor(a: AuthorityConfig, key: string, flags: PolicyFlags = {}) {
   const k = keyOf(a, key);
   const policy = resolvePolicy(k.entry, flags, { progress_deadline: a.deploy.progress_deadline, auto_revert: a.deploy.auto_revert });
-  if (policy.strategy === 'blue_green') {
-    throw new UpshiftError('E_DEPLOY_POLICY', 'strategy blue_green is not available yet: nodes have no second slot to start a release beside the running one', { details: { strategy: 'blue_green' } });
-  }
   return { track: k.track, policy };
 }
 

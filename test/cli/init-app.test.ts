@@ -54,6 +54,12 @@ t.test('the plain-process example loads once uncommented, its restart command wh
   t.match(app?.restart, /^kill "\$\(cat shared\/app\.pid 2>\/dev\/null\)" .* echo \$! >"\$UPSHIFT_APP_DIR\/shared\/app\.pid"; }$/);
 });
 
+t.test('the blue-green example loads once uncommented: slots, drain and stop', async (t) => {
+  const app = loads(uncommentApp(text, 'c')).app;
+  t.match(app?.blue_green, { listen: '0.0.0.0:8080', ports: [8081, 8082], drain: 10_000, stop: 'kill "$(cat shared/$UPSHIFT_SLOT.pid)"' });
+  t.match(app?.restart, /PORT=\$UPSHIFT_PORT .*shared\/\$UPSHIFT_SLOT\.pid"; }$/);
+});
+
 t.test('bad app input is E_CONFIG naming the setting', async (t) => {
   const plain = uncommentApp(text, 'b');
   const tcp = setValue(plain, 'health', '{ url: "tcp://127.0.0.1:8080" }');

@@ -155,7 +155,6 @@ t.test('canary strategy waits for promote; rollback --version N adds a version; 
   const bad: Array<[string, () => Promise<unknown>, string]> = [
     ['unknown key', () => deploy(s.ctx(), { key: 'nope', runId: run.id }), 'E_DEPLOY_NOT_FOUND'],
     ['unknown strategy', () => deploy(s.ctx(), { key: 'careful', runId: run.id, flags: { strategy: 'yolo' } }), 'E_DEPLOY_POLICY'],
-    ['blue_green (not available)', () => deploy(s.ctx(), { key: 'careful', runId: run.id, flags: { strategy: 'blue_green' } }), 'E_DEPLOY_POLICY'],
     ['max_parallel 0', () => deploy(s.ctx(), { key: 'careful', runId: run.id, flags: { max_parallel: 0 } }), 'E_DEPLOY_POLICY'],
     ['both --version and --run', () => deploy(s.ctx(), { key: 'careful', runId: run.id, version: 'x' }), 'E_DEPLOY_POLICY'],
     ['a version never signed', () => deploy(s.ctx(), { key: 'careful', version: 'v9' }), 'E_DEPLOY_NOT_FOUND'],

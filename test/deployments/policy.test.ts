@@ -6,6 +6,7 @@ import {
   canarySize, countOf, parseAmount, POLICY_DEFAULTS, resolvePolicy, waveSize,
 } from '../../src/core/deploy-policy.js';
 import { isUpshiftError } from '../../src/core/errors.js';
+import { policyFor } from '../../src/stages/deployment-plan.js';
 import { decodeManifest, encodeManifest, type ManifestPayload } from '../../src/core/manifest.js';
 
 const base = (): any => ({
@@ -86,6 +87,15 @@ t.test('authority.deployments in upshift.yaml: keys per track, every problem rep
     t.match(text, /authority\.deployments\.nope: max_parallel must be at least 1/);
     t.match(text, /authority\.deployments\.other\.track: expected one of the authority's tracks/);
   }
+});
+
+t.test('strategy blue_green is accepted for a deployment key and on the CLI (nodes switch by slots)', async (t) => {
+  const cfg = base();
+  cfg.authority.deployments = { testnet: { strategy: 'blue_green', max_parallel: 2 } };
+  const a = validateConfig(cfg).authority!;
+  t.match(policyFor(a, 'testnet').policy, { strategy: 'blue_green', max_parallel: 2 });
+  t.match(policyFor(validateConfig(base()).authority!, 'production', { strategy: 'blue_green' }), { track: 'production', policy: { strategy: 'blue_green' } });
+  t.throws(() => resolvePolicy(undefined, { strategy: 'blue_green', canary: 1 }), { code: 'E_DEPLOY_POLICY', message: /needs strategy canary/ });
 });
 
 const v1: ManifestPayload = {

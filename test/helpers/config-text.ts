@@ -6,7 +6,7 @@
  * Uncomment the `# app:` example that follows the line starting with `# (<letter>)`:
  * every `# ` prefix of its lines is removed, down to the first line that is not part of it.
  */
-export function uncommentApp(text: string, letter: 'a' | 'b'): string {
+export function uncommentApp(text: string, letter: 'a' | 'b' | 'c'): string {
   const lines = text.split('\n');
   const at = lines.findIndex((l) => l.startsWith(`# (${letter})`));
   if (at < 0) throw new Error(`no example (${letter}) in the config`);

@@ -86,6 +86,21 @@ export const APP_SECTION = `# The application this node runs. Without this secti
 #   restart: kill "$(cat shared/app.pid 2>/dev/null)" 2>/dev/null; sleep 1; cd "$UPSHIFT_RELEASE_DIR" && { PORT=8080 setsid node server.js >>"$UPSHIFT_APP_DIR/shared/app.log" 2>&1 </dev/null & echo $! >"$UPSHIFT_APP_DIR/shared/app.pid"; }
 #   health: { url: "http://127.0.0.1:8080/healthz" }
 #   metrics: { url: "http://127.0.0.1:8080/metrics", errors: app_errors_total, requests: app_requests_total }
+#
+# (c) Blue-green (README "Blue-green"): clients connect to blue_green.listen, a proxy in the
+# daemon; restart starts the release in a slot on UPSHIFT_PORT (UPSHIFT_SLOT blue or green)
+# beside the one serving, health is probed on that port, then new connections go there and
+# stop runs for the old slot once drain has passed. Any release switches this way here.
+# app:
+#   dir: app
+#   remote: https://git.example.com/myapp.git
+#   restart: kill "$(cat shared/$UPSHIFT_SLOT.pid 2>/dev/null)" 2>/dev/null; cd "$UPSHIFT_RELEASE_DIR" && { PORT=$UPSHIFT_PORT setsid node server.js >>"$UPSHIFT_APP_DIR/shared/$UPSHIFT_SLOT.log" 2>&1 </dev/null & echo $! >"$UPSHIFT_APP_DIR/shared/$UPSHIFT_SLOT.pid"; }
+#   health: { url: "http://127.0.0.1:8080/healthz" }   # the proxy; slots are probed on their own port
+#   blue_green:
+#     listen: 0.0.0.0:8080     # where clients connect
+#     ports: [8081, 8082]      # blue, green: on 127.0.0.1, never listen's port
+#     drain: 10s               # connections opened before the flip finish on the old slot this long
+#     stop: kill "$(cat shared/$UPSHIFT_SLOT.pid)"
 `;
 
 export interface JoinedConfig {

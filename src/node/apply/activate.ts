@@ -8,7 +8,7 @@ import { decodeManifest, type Rollout } from '../../core/manifest.js';
 import { parseEnvelope } from '../../trust/envelope.js';
 import type { ApplyRecord } from '../../core/records.js';
 import { ApplyFailure, isCancel, type ApplyContext } from './context.js';
-import { probeHealth, runProbation } from './probe.js';
+import { probeHealth, runProbation, type ProbationVerdict } from './probe.js';
 import { pruneReleases } from './prune.js';
 import { raiseDiskFloor } from './disk-floor.js';
 import { currentRelease, releaseExists, switchCurrent } from './switch.js';
@@ -50,13 +50,20 @@ export function rolloutOf(apply: Pick<ApplyRecord, 'envelope'>): Rollout | null 
 
 /** Probe to the stored deadlines; confirmed or rolled back. */
 export async function probation(ctx: ApplyContext, apply: ApplyRecord): Promise<ApplyRecord> {
+  const { verdict, apply: current } = await watchHealth(ctx, apply, ctx.deps.app.health.url);
+  if (!verdict.ok) return rollBack(ctx, current, { code: 'E_HEALTH', reason: verdict.reason, markBad: true });
+  return confirm(ctx, current, verdict.detail);
+}
+
+/** Probe `url` to the apply's stored deadlines, journaling the healthy window; the verdict and the apply as journaled. */
+export async function watchHealth(ctx: ApplyContext, apply: ApplyRecord, url: string): Promise<{ verdict: ProbationVerdict; apply: ApplyRecord }> {
   const { app, clock, signal } = ctx.deps;
   let current = apply;
   const verdict = await runProbation({
     window: { healthyBy: apply.healthyBy ?? ctx.now(), healthySince: apply.healthySince, stableUntil: apply.stableUntil },
     minHealthyMs: rolloutOf(apply)?.min_healthy ?? app.min_healthy,
     intervalMs: app.health.interval,
-    probe: () => probeHealth(app.health.url, app.health.timeout),
+    probe: () => probeHealth(url, app.health.timeout),
     clock,
     ...(signal ? { signal } : {}),
     onHealthy: async (healthySince, stableUntil) => {
@@ -64,8 +71,7 @@ export async function probation(ctx: ApplyContext, apply: ApplyRecord): Promise<
       ctx.fp('apply:healthy');
     },
   });
-  if (!verdict.ok) return rollBack(ctx, current, { code: 'E_HEALTH', reason: verdict.reason, markBad: true });
-  return confirm(ctx, current, verdict.detail);
+  return { verdict, apply: current };
 }
 
 /** Confirmed and floor raised in one transaction, then prune (SPEC step 6, success). */

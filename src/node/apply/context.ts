@@ -45,7 +45,7 @@ export class ApplyFailure extends Error {
   }
 }
 
-export type CommandKind = 'install' | 'migrate' | 'restart';
+export type CommandKind = 'install' | 'migrate' | 'restart' | 'stop';
 
 export class ApplyContext {
   readonly appDir: string;
@@ -76,12 +76,13 @@ export class ApplyContext {
   }
 
   /**
-   * Run a configured hook or the restart command. Hooks run in the new release dir; the
-   * restart runs in the app dir, with the release it should start in the environment.
+   * Run a configured hook or the restart (or blue-green stop) command. Hooks run in the new
+   * release dir; restart and stop run in the app dir, with the release in the environment,
+   * and under blue-green the slot's UPSHIFT_PORT and UPSHIFT_SLOT (`extraEnv`).
    * Throws ApplyFailure when the command fails or times out.
    */
-  async runCommand(kind: CommandKind, command: string, release: string, why: string): Promise<void> {
-    const cwd = kind === 'restart' ? this.appDir : this.releasePath(release);
+  async runCommand(kind: CommandKind, command: string, release: string, why: string, extraEnv: Record<string, string> = {}): Promise<void> {
+    const cwd = kind === 'restart' || kind === 'stop' ? this.appDir : this.releasePath(release);
     const res = await this.deps.exec.run({
       command,
       cwd,
@@ -91,6 +92,7 @@ export class ApplyContext {
         UPSHIFT_RELEASE: release,
         UPSHIFT_RELEASE_DIR: this.releasePath(release),
         UPSHIFT_REASON: why,
+        ...extraEnv,
       },
       ...(this.deps.signal ? { signal: this.deps.signal } : {}),
       tailBytes: 4096,

@@ -9,6 +9,7 @@ import { toUpshiftError } from '../../core/errors.js';
 import type { ApplyRecord, ApplyState } from '../../core/records.js';
 import type { VerifiedManifest } from '../../trust/verify-manifest.js';
 import { activate, confirm, endError, failureOf, removeRelease, type Failure } from './activate.js';
+import { activateBlueGreen, checkStrategy } from './blue-green.js';
 import { ApplyContext, isCancel, type ApplyDeps } from './context.js';
 import { ApplyLock } from './lock.js';
 import { reconcileOpen, type Reconciled } from './reconcile.js';
@@ -121,6 +122,7 @@ export class ApplyEngine {
         badMark: await deps.tables.badMark(p.track, p.commit, p.version),
       });
       if (verdict === 'same') return 'same';
+      checkStrategy(p, deps.app.blue_green);
       // Before anything is read from or fetched into the app dir; then the floor kept there,
       // which a lost or restored database cannot lower.
       ensureAppDir(this.ctx.appDir);
@@ -174,7 +176,9 @@ export class ApplyEngine {
       if (isCancel(err)) return this.fail(apply, { code: 'E_CANCELLED', reason: 'cancelled before the switch', markBad: false }, null);
       return this.fail(apply, failureOf(err), null);
     }
-    return activate(this.ctx, apply);
+    // With app.blue_green every release switches by slots, whatever the manifest's strategy:
+    // the app runs behind the proxy and has no other place to start.
+    return deps.app.blue_green ? activateBlueGreen(this.ctx, apply) : activate(this.ctx, apply);
   }
 
   /** Before the switch: nothing ran, so `failed`, the release dir removed, maybe marked bad. */

@@ -5,6 +5,8 @@
 //                             current still at the old one: rolled back (nothing ran)
 //   probation               → continue to the stored deadlines: confirmed or rolled back
 //   rolling_back            → finish switching back, restart, mark bad
+//   blue-green (app.blue_green): switching / probation → confirmed if slots.json had flipped
+//                             to it, else its slot stopped and rolled back (blue-green.ts)
 // Afterwards `current` is valid and the journal has no open apply. An open apply below
 // the floor on disk is a journal restored from an old backup: abandoned, nothing touched.
 // An apply that keeps killing its process is not started again forever: see stopRetrying.
@@ -14,6 +16,7 @@ import {
   enterProbation, failureOf, finishRollback, probation, removeRelease, rollBack, saveDiskFloor,
 } from './activate.js';
 import { ensureAppDir } from './app-dir.js';
+import { reconcileBlueGreen, retireSlot } from './blue-green.js';
 import { readDiskFloor } from './disk-floor.js';
 import { isCancel, type ApplyContext } from './context.js';
 import { currentRelease, removeStrayLinks } from './switch.js';
@@ -33,7 +36,11 @@ export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | nul
   removeStrayLinks(ctx.appDir);
   await syncDiskFloors(ctx);
   const open = await ctx.deps.tables.open();
-  if (!open) return null;
+  // a drain the dead process did not finish: its proxy (and so its connections) went with it, or the wait resumes
+  if (!open) {
+    if (ctx.deps.app.blue_green) await retireSlot(ctx);
+    return null;
+  }
   ctx.deps.log?.warn({ module: 'apply', apply: open.id, state: open.state }, 'reconciling an apply left open by a restart');
   await ctx.deps.tables.noteInterrupted(open.id, `found ${open.state} after the process applying it died or was stopped`, ctx.now());
   const floor = readDiskFloor(ctx.appDir, open.track)?.seq ?? 0;
@@ -43,6 +50,7 @@ export async function reconcileOpen(ctx: ApplyContext): Promise<Reconciled | nul
     : await finish(ctx, open);
   await ctx.event('apply.reconciled', { apply: open.id, from: open.state, to: done.state, reason: done.reason });
   if (open.seq >= floor) await stopRetrying(ctx, done);
+  if (ctx.deps.app.blue_green) await retireSlot(ctx);
   return { apply: open.id, from: open.state, to: done.state, reason: done.reason };
 }
 
@@ -81,23 +89,30 @@ async function finish(ctx: ApplyContext, open: ApplyRecord): Promise<ApplyRecord
       removeRelease(ctx, done);
       return done;
     }
-    case 'switching': {
-      if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_CANCELLED', reason: `interrupted while switching`, markBad: false });
-      // The restart may or may not have run; restart commands are idempotent by nature.
-      try {
-        await ctx.runCommand('restart', ctx.deps.app.restart, open.releaseDir, 'reconcile');
-      } catch (err) {
-        if (isCancel(err)) throw err;
-        return rollBack(ctx, open, failureOf(err));
-      }
-      return probation(ctx, await enterProbation(ctx, open, 'restarted after an interrupted switch'));
-    }
+    case 'switching':
     case 'probation':
-      if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_HEALTH', reason: `current is ${on ?? '(none)'}, not the release on probation`, markBad: false });
-      return probation(ctx, open);
+      if (ctx.deps.app.blue_green) return reconcileBlueGreen(ctx, open);
+      return open.state === 'switching' ? finishSwitch(ctx, open, on) : finishProbation(ctx, open, on);
     case 'rolling_back':
       return finishRollback(ctx, open);
     default:
       throw new UpshiftError('E_INTERNAL', `apply #${open.id} is ${open.state}, which is not open`);
   }
+}
+
+async function finishSwitch(ctx: ApplyContext, open: ApplyRecord, on: string | null): Promise<ApplyRecord> {
+  if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_CANCELLED', reason: `interrupted while switching`, markBad: false });
+  // The restart may or may not have run; restart commands are idempotent by nature.
+  try {
+    await ctx.runCommand('restart', ctx.deps.app.restart, open.releaseDir, 'reconcile');
+  } catch (err) {
+    if (isCancel(err)) throw err;
+    return rollBack(ctx, open, failureOf(err));
+  }
+  return probation(ctx, await enterProbation(ctx, open, 'restarted after an interrupted switch'));
+}
+
+async function finishProbation(ctx: ApplyContext, open: ApplyRecord, on: string | null): Promise<ApplyRecord> {
+  if (on !== open.releaseDir) return rollBack(ctx, open, { code: 'E_HEALTH', reason: `current is ${on ?? '(none)'}, not the release on probation`, markBad: false });
+  return probation(ctx, open);
 }
