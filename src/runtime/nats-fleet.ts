@@ -69,8 +69,9 @@ export class NatsFleet {
     this.channel = channel;
   }
 
-  start(): void {
-    if (this.deps.config.authority) this.startAuthority();
+  /** The authority's part with an `authority:` section, a node's otherwise (a test may pick). */
+  start(role: 'authority' | 'node' = this.deps.config.authority ? 'authority' : 'node'): void {
+    if (role === 'authority') this.startAuthority();
     else this.startNode();
   }
 
