@@ -1,6 +1,9 @@
 // The NATS fleet channel on a real nats-server with JetStream (issue 13).
 import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatsChannel, type Frame } from '../../src/adapters/nats/channel.js';
 import { startNats } from '../helpers/nats.js';
@@ -122,4 +125,33 @@ t.test('closed before its first connect, a channel stops trying and says so', as
   await sleep(1500);
   t.notOk(ch.connected, 'a server that comes up later is not joined');
   await nats.stop();
+});
+
+t.test("the README's server permissions: a node publishes only its own heartbeat and reads manifests", async (t) => {
+  // the README's example, with test passwords and fleet `prod`
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = /```\n(jetstream \{[\s\S]*?)```/.exec(readme)?.[1];
+  if (!example) throw new Error('no nats-server example in the README');
+  const dir = mkdtempSync(join(tmpdir(), 'upshift-nats-conf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const conf = join(dir, 'nats.conf');
+  writeFileSync(conf, example.replace(/jetstream \{[^}]*\}\n/, '').replace('$AUTHORITY_PASS', 'apass').replace('$WEB1_PASS', 'wpass'));
+  const nats = await startNats(t, undefined, conf);
+  const authority = new NatsChannel({ servers: [nats.url], fleet: 'prod', name: 'authority', user: 'authority', pass: 'apass' });
+  const node = new NatsChannel({ servers: [nats.url], fleet: 'prod', name: 'web-1', user: 'web-1', pass: 'wpass' });
+  t.teardown(async () => { await node.close(); await authority.close(); });
+  await authority.ensureStreams();
+  await authority.publishManifest('testnet', 1, enc('m1'));
+  for (let k = 0; k < 200 && !node.connected; k++) await sleep(20);
+  const manifests = collector();
+  node.follow('manifest', { frame: (f) => { manifests.frames.push(f); } });
+  await manifests.until((f) => f.length === 1);
+  t.equal(dec(manifests.frames[0]?.data ?? new Uint8Array()), 'm1', 'the node reads manifests');
+  t.ok(await node.publishHeartbeat('web-1', enc('mine')), 'its own heartbeat subject is acknowledged');
+  t.notOk(await node.publishHeartbeat('web-2', enc('forged')), 'another node\'s subject is not');
+  await t.rejects(node.publishManifest('testnet', 2, enc('rogue')), 'nor may it publish a manifest');
+  const beats = collector();
+  authority.follow('heartbeat', { frame: (f) => { beats.frames.push(f); } });
+  await beats.until((f) => f.length >= 1);
+  t.same(beats.frames.map((f) => [f.key, dec(f.data)]), [['web-1', 'mine']], 'only web-1\'s own heartbeat was stored');
 });

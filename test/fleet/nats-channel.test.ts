@@ -77,6 +77,10 @@ t.test('with no gossip peers, a release reaches every node over NATS and they ar
   t.same(nodes.map((n) => [n.node, n.channel, n.silent]), [['node-1', 'nats', false], ['node-2', 'nats', false]]);
   const frames = await metric(fleet.nodes[0] as Daemon, 'upshift_nats_frames_total{kind="manifest"');
   t.ok(frames.length > 0, 'the node took manifests from NATS', { frames });
+  for (const node of fleet.nodes) {
+    const viaGossip = await metric(node, 'upshift_gossip_manifests_total{result="accepted"');
+    t.ok(viaGossip.every((l) => l.endsWith(' 0')), `${node.id} took no manifest by gossip`, { viaGossip });
+  }
 });
 
 t.test('NATS down, nodes restarted while it is down: a release still reaches every node by gossip', async (t) => {
