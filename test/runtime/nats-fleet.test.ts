@@ -23,6 +23,7 @@ import { serializeEnvelope, type Envelope } from '../../src/trust/envelope.js';
 import { signerFromSeed, type Signer } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
 import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
+import { signRevocations } from '../../src/trust/revocation-list.js';
 import { signManifest } from '../../src/trust/verify-manifest.js';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -151,6 +152,11 @@ t.test('the authority publishes what its source holds; a node reports on NATS an
   t.equal(await authority.agent.source.accept(serializeEnvelope(signManifest(payload, [release]))), 'accepted');
   await until('the node holds #3', () => node.agent.source.payload('testnet')?.seq === 3);
   t.ok(authority.nats.counts().published >= 1);
+  // the revocation list on its own subject, into the node's revocations
+  const list = signRevocations({ fleet: 'edge', seq: 1, issued_at: iso(Date.now()), revoked: [{ node_id: 'web-9', serial: 1, reason: 'lost', revoked_at: iso(Date.now()) }] }, [release]);
+  t.equal(await authority.agent.source.accept(list), 'accepted');
+  await until('the node holds the revocation', () => node.agent.revocations.revoked('web-9', 1));
+  t.equal(node.nats.counts().received.revocations, 1);
   await node.agent.start();
   await until('the node reported on NATS', () => node.nats.counts().heartbeats.nats > 0);
   await until('the authority heard it', async () => (await authority.agent.tick(), (await authority.store.fleet.node('web-1'))?.channel === 'nats'));
