@@ -72,7 +72,7 @@ export function createMetrics(config: Config, store: StateStore, deps: MetricsDe
     });
     // how the authority last heard each node: nats, gossip, or local (itself)
     gauge('upshift_node_channel', 'The channel each node was last heard on (1 for that channel)', ['peer', 'channel'], async (g) => {
-      for (const n of await store.fleet.nodes()) g.set({ peer: n.node, channel: n.channel ?? 'gossip' }, 1);
+      for (const n of await store.fleet.nodes()) g.set({ peer: n.node, channel: n.channel ?? 'unknown' }, 1);
     });
     gauge('upshift_last_poll_timestamp_seconds', 'When the authority last polled its source successfully', [], async (g) => {
       const at = await store.kv.get('authority.last_poll');
