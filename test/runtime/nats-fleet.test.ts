@@ -162,3 +162,26 @@ t.test('the authority publishes what its source holds; a node reports on NATS an
   await until('the authority heard it', async () => (await authority.agent.tick(), (await authority.store.fleet.node('web-1'))?.channel === 'nats'));
   t.equal(node.nats.counts().heartbeats.gossip, 0, 'no gossip report while NATS acknowledges');
 });
+
+t.test('a server that comes back empty gets the streams and the held manifests again', async (t) => {
+  const first = await startNats(t);
+  const port = Number(new URL(first.url).port);
+  const authority = await member(t, 'authority', first.url, 'authority');
+  const payload: ManifestPayload = {
+    schema: 'upshift.manifest/v1', fleet: 'edge', track: 'testnet', seq: 4, version: 'v1.0.4',
+    commit: 'a'.repeat(40), code_hash: 'b'.repeat(64), created_at: iso(now - 1000), expires_at: iso(now + 3_600_000),
+    kind: 'release', targets: 'all', evidence: { run_id: 'run-4', test: null, benchmark: null, notes: [] },
+  };
+  await authority.agent.source.accept(serializeEnvelope(signManifest(payload, [release])));
+  await until('published once', () => authority.nats.counts().published >= 1);
+  await first.stop();
+  await until('the authority saw it go', () => !authority.nats.counts().connected);
+  const second = await startNats(t, port); // the same address, fresh storage: nothing in it
+  const reader = new NatsChannel({ servers: [second.url], fleet: 'edge', name: 'reader' });
+  t.teardown(() => reader.close());
+  const seen: string[] = [];
+  reader.follow('manifest', { frame: (f) => void seen.push(`${f.key} ${new TextDecoder().decode(f.data).length > 0}`) });
+  await until('the manifest is in the new server', () => seen.length > 0);
+  t.same(seen, ['testnet true']);
+  t.ok(authority.nats.counts().published >= 2, 'published again after the outage');
+});
