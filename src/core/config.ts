@@ -194,7 +194,9 @@ const channelSchema = z.discriminatedUnion('kind', [
     creds_file: z.string().min(1).optional(),
     user: z.string().min(1).optional(),
     password_file: z.string().min(1).optional(),
-    tls: z.strictObject({ ca_file: z.string().min(1).optional(), cert_file: z.string().min(1).optional(), key_file: z.string().min(1).optional() }).optional(),
+    tls: z.strictObject({
+      ca_file: z.string().min(1).optional(), cert_file: z.string().min(1).optional(), key_file: z.string().min(1).optional(),
+    }).optional(),
     /** Frames above this are refused (the streams are created with it as their message cap). */
     max_frame_bytes: z.int().min(4096).max(8 * 1024 * 1024).default(64 * 1024),
   }).refine((c) => !(c.creds_file && c.user), 'set creds_file or user + password_file, not both')

@@ -40,7 +40,11 @@ export function channelOptions(c: NatsChannelConfig, fleet: string, name: string
       throw new UpshiftError('E_CONFIG', `channel.${what}: cannot read ${path}: ${(err as Error).message}`);
     }
   };
-  const tls = c.tls ? { ...(c.tls.ca_file ? { caFile: c.tls.ca_file } : {}), ...(c.tls.cert_file ? { certFile: c.tls.cert_file } : {}), ...(c.tls.key_file ? { keyFile: c.tls.key_file } : {}) } : undefined;
+  const tls = c.tls && {
+    ...(c.tls.ca_file ? { caFile: c.tls.ca_file } : {}),
+    ...(c.tls.cert_file ? { certFile: c.tls.cert_file } : {}),
+    ...(c.tls.key_file ? { keyFile: c.tls.key_file } : {}),
+  };
   return {
     servers: c.servers, fleet, name, maxFrameBytes: c.max_frame_bytes,
     ...(c.creds_file ? { creds: new Uint8Array(read(c.creds_file, 'creds_file')) } : {}),

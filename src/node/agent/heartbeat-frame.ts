@@ -52,7 +52,8 @@ export class HeartbeatFrames {
   /** The heartbeat and when it was said (the sender's clock, never later than ours); throws its refusal. */
   check(subjectNode: string, data: Uint8Array): { heartbeat: Heartbeat; at: number } {
     if (data.length > this.deps.maxBytes) {
-      throw new UpshiftError('E_FRAME_TOO_LARGE', `heartbeat frame of ${data.length} bytes on ${subjectNode}'s subject is over ${this.deps.maxBytes}`);
+      const why = `heartbeat frame of ${data.length} bytes on ${subjectNode}'s subject is over ${this.deps.maxBytes}`;
+      throw new UpshiftError('E_FRAME_TOO_LARGE', why);
     }
     let wire: unknown;
     try {
@@ -62,17 +63,21 @@ export class HeartbeatFrames {
     }
     const { from, content } = this.verify(wire as SignedMessage);
     if (from !== subjectNode) {
-      throw new UpshiftError('E_CHANNEL_SUBJECT', `heartbeat frame signed by ${from} was published on the subject of ${subjectNode}`, { details: { from, subject: subjectNode } });
+      const why = `heartbeat frame signed by ${from} was published on the subject of ${subjectNode}`;
+      throw new UpshiftError('E_CHANNEL_SUBJECT', why, { details: { from, subject: subjectNode } });
     }
     const parsed = frameSchema.safeParse(content);
-    if (!parsed.success) throw new UpshiftError('E_MALFORMED', `heartbeat frame of ${from}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    if (!parsed.success) {
+      throw new UpshiftError('E_MALFORMED', `heartbeat frame of ${from}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    }
     const frame = parsed.data;
     if (frame.heartbeat.node !== from) {
       throw new UpshiftError('E_CHANNEL_SUBJECT', `heartbeat of ${frame.heartbeat.node} in a frame signed by ${from}`);
     }
     const now = this.deps.clock.now();
     if (Math.abs(now - frame.at) > this.deps.windowMs) {
-      throw new UpshiftError('E_REPLAY', `heartbeat frame of ${from} is ${Math.round((now - frame.at) / 1000)}s off our clock, outside the ±${this.deps.windowMs / 1000}s replay window`);
+      const off = `${Math.round((now - frame.at) / 1000)}s off our clock`;
+      throw new UpshiftError('E_REPLAY', `heartbeat frame of ${from} is ${off}, outside the ±${this.deps.windowMs / 1000}s replay window`);
     }
     const last = this.newest.get(from);
     if (last !== undefined && frame.at <= last) {
