@@ -60,7 +60,8 @@ export class NatsFleet {
   private publishing: Promise<void> | null = null;
   /** Hashes of the envelopes published since the server was last seen connected. */
   private readonly published = new Set<string>();
-  private streamsReady = false;
+  /** The channel's connection count when the streams were last made sure of. */
+  private streamsFor = -1;
   private readonly lastError = new Map<string, string>();
 
   /** Null with `channel: { kind: gossip }`. */
@@ -135,15 +136,14 @@ export class NatsFleet {
    * have lost it; the stream's dedup window drops what it has).
    */
   private async publishHeld(): Promise<void> {
-    if (!this.channel.connected) {
-      this.published.clear();
-      this.streamsReady = false;
-      return;
-    }
+    if (!this.channel.connected) return;
     try {
-      if (!this.streamsReady) {
+      const connection = this.channel.connections;
+      if (this.streamsFor !== connection) {
+        // first connect, or a reconnect: the server may have lost the streams and what was in them
+        this.published.clear();
         await this.channel.ensureStreams();
-        this.streamsReady = true;
+        this.streamsFor = connection;
       }
       const source = this.deps.agent.source;
       for (const [track, d] of Object.entries(source.digest())) {

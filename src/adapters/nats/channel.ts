@@ -68,6 +68,7 @@ export class NatsChannel {
   private closed = false;
   /** Between a disconnect and the reconnect that follows it. */
   private away = false;
+  private connects = 0;
   private readonly ready: Promise<NatsConnection>;
   private readonly loops: Array<Promise<void>> = [];
 
@@ -82,6 +83,7 @@ export class NatsChannel {
     this.ready = this.firstConnect().then((nc) => {
       this.nc = nc;
       this.js = jetstream(nc);
+      this.connects++;
       void this.watch(nc);
       return nc;
     });
@@ -91,7 +93,10 @@ export class NatsChannel {
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect' || s.type === 'reconnecting') this.away = true;
-      else if (s.type === 'reconnect') this.away = false;
+      else if (s.type === 'reconnect') {
+        this.away = false;
+        this.connects++;
+      }
     }
   }
 
@@ -132,6 +137,11 @@ export class NatsChannel {
 
   get maxFrameBytes(): number {
     return this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** How many times the client connected (a server that comes back may have lost its streams). */
+  get connections(): number {
+    return this.connects;
   }
 
   /** Connected right now (publishing would reach the server). */
