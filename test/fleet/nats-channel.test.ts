@@ -106,4 +106,8 @@ t.test('NATS back: the nodes return to it', async (t) => {
   await nats.restart();
   const nodes = await nodesUntil((n) => n.channel === 'nats' && !n.silent);
   t.same(nodes.map((n) => [n.node, n.channel]), [['node-1', 'nats'], ['node-2', 'nats']]);
+  const gauge = await metric(fleet.authority, 'upshift_node_channel{');
+  for (const id of ['node-1', 'node-2']) {
+    t.ok(gauge.some((l) => l.includes(`peer="${id}"`) && l.includes('channel="nats"')), `/metrics: ${id} on nats`, { gauge });
+  }
 });
