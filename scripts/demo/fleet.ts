@@ -30,6 +30,8 @@ export interface FleetOptions {
   http?: Record<string, unknown>;
   /** Merged into every daemon's gossip section. */
   gossip?: Record<string, unknown>;
+  /** Every daemon's `channel` section (e.g. NATS); absent: gossip alone. */
+  channel?: Record<string, unknown>;
   /** The built CLI (dist/src/cli/main.js); found from this module by default. */
   cliPath?: string;
   /** How long a daemon may take to answer /healthz after it is started (default 20 s; a busy machine needs more). */
@@ -198,6 +200,7 @@ export class LoopbackFleet {
         ...(this.opts.authority ?? {}),
       },
       gossip: { listen: `127.0.0.1:${port}`, ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
+      ...(this.opts.channel ? { channel: this.opts.channel } : {}),
       ...(this.opts.http ? { http: this.opts.http } : {}),
       log: { level: 'info' },
     };
@@ -240,6 +243,7 @@ export class LoopbackFleet {
         ...(blueGreen ? { blue_green: blueGreen } : {}),
       },
       gossip: { listen: `127.0.0.1:${port}`, seeds: [this.authority.url], ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },
+      ...(this.opts.channel ? { channel: this.opts.channel } : {}),
       log: { level: 'info' },
     };
     const configPath = join(dir, 'upshift.yaml');

@@ -203,6 +203,29 @@ const gossipSchema = z.strictObject({
 });
 
 /**
+ * The fleet channel (README "NATS fleet channel"). `gossip` (default): gossip alone. `nats`:
+ * heartbeats, manifests and the revocation list also travel over NATS JetStream; gossip keeps
+ * running underneath and carries everything while the server is away. Credentials: a NATS
+ * creds file, or a user and a file holding its password (relative paths: this file's dir).
+ */
+const channelSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('gossip') }),
+  z.strictObject({
+    kind: z.literal('nats'),
+    servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s/]+$/, 'expected nats://host:port or tls://host:port')).min(1),
+    creds_file: z.string().min(1).optional(),
+    user: z.string().min(1).optional(),
+    password_file: z.string().min(1).optional(),
+    tls: z.strictObject({
+      ca_file: z.string().min(1).optional(), cert_file: z.string().min(1).optional(), key_file: z.string().min(1).optional(),
+    }).optional(),
+    /** Frames above this are refused (the streams are created with it as their message cap). */
+    max_frame_bytes: z.int().min(4096).max(8 * 1024 * 1024).default(64 * 1024),
+  }).refine((c) => !(c.creds_file && c.user), 'set creds_file or user + password_file, not both')
+    .refine((c) => (c.user === undefined) === (c.password_file === undefined), 'user and password_file go together'),
+]);
+
+/**
  * The OTA pull path (SPEC "OTA"): `upshift ota check` reads a GitHub-Releases-shaped feed,
  * downloads a release's manifest and bundle into `staging_dir`, verifies them and applies
  * through the apply engine. `publish` is the authority's side: where `ota publish` (and the
@@ -261,6 +284,7 @@ export const configSchema = z.strictObject({
   }),
   app: appSchema.optional(),
   gossip: gossipSchema.prefault({}),
+  channel: channelSchema.default({ kind: 'gossip' }),
   /**
    * The daemon's HTTP front door. `tls`: serve HTTPS with this PEM certificate and key.
    * With `read_token_file`, /v1/status and /metrics need `Authorization: Bearer <token>`;
@@ -290,6 +314,8 @@ export type Config = z.output<typeof configSchema>;
 export type AuthorityConfig = NonNullable<Config['authority']>;
 export type AppConfig = NonNullable<Config['app']>;
 export type GossipConfig = Config['gossip'];
+export type ChannelConfig = Config['channel'];
+export type NatsChannelConfig = Extract<ChannelConfig, { kind: 'nats' }>;
 export type TrackConfig = z.output<typeof trackSchema>;
 export type OtaConfig = Config['ota'];
 

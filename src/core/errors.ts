@@ -55,6 +55,11 @@ export const CODES = {
   E_BODY_TOO_LARGE: failed(413),
   E_HEARTBEAT_TOO_LARGE: failed(413),
   E_MALFORMED: failed(400),
+  // the NATS fleet channel: a frame on the wrong subject, too large, not canonical; the channel closed
+  E_CHANNEL_SUBJECT: failed(400),
+  E_FRAME_TOO_LARGE: failed(413),
+  E_NOT_CANONICAL: failed(400),
+  E_CHANNEL_CLOSED: failed(503),
   E_RATE_LIMITED: failed(429, true),
   E_NOT_CERTIFIED: failed(403),
   E_REVOKED: failed(403),

@@ -44,7 +44,15 @@ export interface NodeState {
   smoke: SmokeVerdict | null;
   /** A slot per track the node follows; none for a node without an app. */
   tracks: Record<string, TrackState>;
+  /** How the receiver last heard it (absent in rows written before it was recorded). */
+  channel?: HeardOn;
 }
+
+/**
+ * `nats`: its heartbeat frames arrive over the NATS channel (gossip heartbeats heard between
+ * them do not change that); `gossip`: only gossip carries them; `local`: the receiver itself.
+ */
+export type HeardOn = 'gossip' | 'nats' | 'local';
 
 /** A node runs a track when its heartbeat has a slot for it (a node without an app has none). */
 export function follows(n: NodeState, track: string): boolean {

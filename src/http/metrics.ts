@@ -7,6 +7,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
 import type { StateStore } from '../core/ports.js';
 import type { GossipView } from '../node/agent/agent.js';
+import type { ChannelView } from '../adapters/nats/channel.js';
 import { pipelineMetrics } from './metrics-pipeline.js';
 
 export type { GossipView };
@@ -25,6 +26,8 @@ export interface MetricsDeps {
   source?: () => Promise<SourceView>;
   /** Absent on a node without a gossip agent. */
   gossip?: () => GossipView;
+  /** Absent with `channel: gossip`. */
+  channel?: () => ChannelView;
   now?: () => number;
 }
 
@@ -56,6 +59,7 @@ export function createMetrics(config: Config, store: StateStore, deps: MetricsDe
     },
   });
   if (deps.gossip) gossipMetrics(registry, deps.gossip);
+  if (deps.channel) channelMetrics(registry, deps.channel);
   if (config.authority) {
     gauge('upshift_runs', 'Pipeline runs by track and status', ['track', 'status'], async (g) => {
       for (const r of await store.tallies.runsByStatus()) g.set({ track: r.track, status: r.status }, r.n);
@@ -65,6 +69,10 @@ export function createMetrics(config: Config, store: StateStore, deps: MetricsDe
     gauge('upshift_node_heartbeat_age_seconds', 'Seconds since each node\'s last heartbeat was received', ['peer'], async (g) => {
       const at = now();
       for (const n of await store.fleet.nodes()) g.set({ peer: n.node }, Math.max(0, at - n.heardAt) / 1000);
+    });
+    // how the authority last heard each node: nats, gossip, or local (itself)
+    gauge('upshift_node_channel', 'The channel each node was last heard on (1 for that channel)', ['peer', 'channel'], async (g) => {
+      for (const n of await store.fleet.nodes()) g.set({ peer: n.node, channel: n.channel ?? 'unknown' }, 1);
     });
     gauge('upshift_last_poll_timestamp_seconds', 'When the authority last polled its source successfully', [], async (g) => {
       const at = await store.kv.get('authority.last_poll');
@@ -91,6 +99,25 @@ function gossipMetrics(registry: Registry, view: () => GossipView): void {
     c.inc({ result: 'accepted' }, v.manifests.accepted);
     c.inc({ result: 'refused' }, v.manifests.refused);
   });
+}
+
+/** The NATS fleet channel's counts (runtime/nats-fleet.ts), set at each scrape. */
+function channelMetrics(registry: Registry, view: () => ChannelView): void {
+  new Gauge({ name: 'upshift_nats_connected', help: 'Whether the NATS fleet channel is connected (1) or not (0)', registers: [registry],
+    collect() { this.set(view().connected ? 1 : 0); } });
+  const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter, v: ChannelView) => void) =>
+    new Counter({ name, help, labelNames, registers: [registry], collect() { this.reset(); fill(this, view()); } });
+  counter('upshift_nats_frames_total', 'Frames read from NATS and taken, by kind (heartbeat, manifest, revocations)', ['kind'], (c, v) => {
+    for (const [kind, n] of Object.entries(v.received)) c.inc({ kind }, n);
+  });
+  counter('upshift_nats_refused_total', 'Frames from NATS refused, by reason (the error code)', ['reason'], (c, v) => {
+    for (const [reason, n] of Object.entries(v.refused)) c.inc({ reason }, n);
+  });
+  counter('upshift_nats_heartbeats_total', 'This node\'s heartbeats, by the channel that carried them (nats, gossip)', ['channel'], (c, v) => {
+    c.inc({ channel: 'nats' }, v.heartbeats.nats);
+    c.inc({ channel: 'gossip' }, v.heartbeats.gossip);
+  });
+  counter('upshift_nats_published_total', 'Manifests and revocation lists the authority published to NATS', [], (c, v) => c.inc(v.published));
 }
 
 /** Set only once known: a series that is absent before the first poll does not read as a failure. */

@@ -10,6 +10,7 @@ import type { StateStore } from '../core/ports.js';
 import { requireReadToken, type HttpExposure } from './exposure.js';
 import { depthLimitedJson } from './body-limits.js';
 import type { Registry } from 'prom-client';
+import type { ChannelView } from '../adapters/nats/channel.js';
 import type { GossipView, SourceView } from './metrics.js';
 
 export interface ServerDeps {
@@ -28,6 +29,8 @@ export interface ServerDeps {
   source?: () => Promise<SourceView>;
   /** This node's gossip traffic (for /metrics); absent without a gossip agent. */
   gossip?: () => GossipView;
+  /** The NATS fleet channel's traffic (for /metrics); absent with `channel: gossip`. */
+  channel?: () => ChannelView;
   /** For ages in /metrics; default the system clock. */
   now?: () => number;
   /** HTTPS and the read token (loadHttpExposure); default plain HTTP with open reads. */
@@ -51,6 +54,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       heldSeq: deps.heldSeq,
       ...(deps.source ? { source: deps.source } : {}),
       ...(deps.gossip ? { gossip: deps.gossip } : {}),
+      ...(deps.channel ? { channel: deps.channel } : {}),
       ...(deps.now ? { now: deps.now } : {}),
     }))
     .catch((err: unknown) => {

@@ -48,6 +48,12 @@ export function loadConfig(path: string): LoadedConfig {
   if (config.http.tls) config.http.tls = { cert: abs(config.http.tls.cert), key: abs(config.http.tls.key) };
   if (config.http.read_token_file) config.http.read_token_file = abs(config.http.read_token_file);
   if (config.http.tools_token_file) config.http.tools_token_file = abs(config.http.tools_token_file);
+  if (config.channel.kind === 'nats') {
+    const c = config.channel;
+    if (c.creds_file) c.creds_file = abs(c.creds_file);
+    if (c.password_file) c.password_file = abs(c.password_file);
+    if (c.tls) c.tls = Object.fromEntries(Object.entries(c.tls).map(([k, v]) => [k, abs(v)]));
+  }
   if (config.app) {
     config.app.dir = abs(config.app.dir);
     if (!isUrl(config.app.remote)) config.app.remote = abs(config.app.remote);

@@ -16,6 +16,7 @@ import type { Authority } from './authority.js';
 import type { DeploymentDriver } from './deployment-driver.js';
 import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
+import type { NatsFleet } from './nats-fleet.js';
 import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
 import { nodeStatus, storedManifestsView } from './status.js';
@@ -107,6 +108,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     heldSeq: async (track) => (await held()).payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
     ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
+    ...(node.channel ? { channel: () => (node.channel as NatsFleet).counts() } : {}),
     now: () => clock.now(),
   });
   const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
@@ -132,7 +134,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
         await stop();
         throw err;
       }
-      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on' },
+      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on', channel: config.channel.kind },
         config.authority ? 'authority daemon started' : 'node daemon started');
       return address;
     },

@@ -19,6 +19,8 @@ export interface FleetNodeView {
   age_ms: number;
   silent: boolean;
   revoked: boolean;
+  /** How this node last heard it: nats, gossip, local (itself); null when not recorded. */
+  channel: string | null;
   tracks: Record<string, {
     version: string | null; seq: number | null; state: string; reason: string | null;
     /** `canary` while the node runs a deployment's canary manifest; null otherwise. */
@@ -58,7 +60,7 @@ export async function fleetView(config: Config, store: StateStore, now: number, 
       // the certified labels where this node holds the certificate (the authority): those place canaries
       node: r.node, labels: cert?.labels ?? r.labels, member: r.node === config.node.id ? 'self' : (members.get(r.node) ?? null),
       health: r.health, error_rate: r.errorRate, last_heartbeat: new Date(r.heardAt).toISOString(), age_ms: now - r.heardAt,
-      silent: !isLive(r, now, silentAfter), revoked: cert !== null && cert.revokedAt !== null, tracks,
+      silent: !isLive(r, now, silentAfter), revoked: cert !== null && cert.revokedAt !== null, channel: r.channel ?? null, tracks,
     };
   }));
   return { now: new Date(now).toISOString(), silent_after_ms: silentAfter, held: heldSeq, nodes };

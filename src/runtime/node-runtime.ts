@@ -18,9 +18,12 @@ import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
 import { SlotProxy } from '../node/traffic/proxy.js';
 import { resolve } from 'node:path';
+import type { NatsFleet } from './nats-fleet.js';
 
 export interface NodeRuntime {
   agent: NodeAgent | null;
+  /** The NATS fleet channel beside gossip; null with `channel: gossip` or without an agent. */
+  channel: NatsFleet | null;
   /** Why this node does not gossip (no certificate yet), or null. */
   problem: string | null;
   start(): Promise<void>;
@@ -60,7 +63,7 @@ async function createAgentRuntime(config: Config, store: StateStore, log: Logger
   if (!identity || identity.problem || !identity.envelope) {
     const problem = identity?.problem ?? error ?? `no node key at ${config.node.key}`;
     log.warn({ problem }, 'this node is not certified: gossip is off until `upshift join` succeeds');
-    return { agent: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
+    return { agent: null, channel: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
   }
   const shutdown = new AbortController();
   const engine = config.app
@@ -82,12 +85,21 @@ async function createAgentRuntime(config: Config, store: StateStore, log: Logger
     config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log,
     signal: shutdown.signal, url: selfUrl(config), transport,
   });
+  // the NATS client is loaded only by a daemon configured for it
+  const channel = config.channel.kind !== 'nats' ? null : (await import('./nats-fleet.js')).NatsFleet.create({
+    config, agent, identity: { nodeId: identity.nodeId, signer: identity.signer, envelope: identity.envelope }, keyset, clock, log: log.child({ module: 'nats' }),
+  });
   return {
     agent,
+    channel,
     problem: null,
-    start: () => agent.start(),
+    start: async () => {
+      channel?.start(); // first: the agent's heartbeat report goes to the channel it attaches
+      await agent.start();
+    },
     stop: async () => {
       shutdown.abort();
+      await channel?.stop();
       await agent.stop();
     },
   };

@@ -1,6 +1,9 @@
 // The NATS fleet channel on a real nats-server with JetStream (issue 13).
 import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatsChannel, type Frame } from '../../src/adapters/nats/channel.js';
 import { startNats } from '../helpers/nats.js';
@@ -39,14 +42,14 @@ t.test('heartbeats: the newest per node, then every new one', async (t) => {
   await sleep(0);
   for (let i = 1; i <= 3; i++) {
     for (let k = 0; k < 100 && !node.connected; k++) await sleep(20);
-    t.ok(node.publishHeartbeat('web-1', enc(`beat ${i}`)));
+    t.ok(await node.publishHeartbeat('web-1', enc(`beat ${i}`)), 'acknowledged by the stream');
   }
   await node.publishManifest('testnet', 1, enc('m1')); // a round trip: the beats before it are stored
   const seen = collector();
   authority.follow('heartbeat', { frame: (f) => { seen.frames.push(f); } });
   await seen.until((f) => f.length >= 1);
   t.same(seen.frames.map((f) => [f.key, dec(f.data)]), [['web-1', 'beat 3']], 'only the newest is kept per node');
-  node.publishHeartbeat('web-1', enc('beat 4'));
+  await node.publishHeartbeat('web-1', enc('beat 4'));
   await seen.until((f) => f.some((x) => dec(x.data) === 'beat 4'));
 });
 
@@ -73,10 +76,10 @@ t.test('frames with a subject that names no node, or too large, are refused and 
   const seen = collector();
   auth.follow('heartbeat', { frame: (f) => { seen.frames.push(f); }, refused: (r, s) => { seen.refused.push(`${r} ${s}`); } });
   for (let k = 0; k < 100 && !big.connected; k++) await sleep(20);
-  big.publishHeartbeat('web-2', new Uint8Array(4096));
+  await big.publishHeartbeat('web-2', new Uint8Array(4096));
   // a subject outside the node-id rule, published past the client's own check
   (big as unknown as { nc: { publish(s: string, d: Uint8Array): void } }).nc.publish('upshift.f3.hb.Web_UPPER', enc('x'));
-  big.publishHeartbeat('web-3', enc('fine'));
+  await big.publishHeartbeat('web-3', enc('fine'));
   await seen.until((f) => f.some((x) => x.key === 'web-3'));
   for (let i = 0; i < 100 && seen.refused.length < 2; i++) await sleep(50);
   t.same(seen.refused.sort(), ['bad_subject upshift.f3.hb.Web_UPPER', 'oversize upshift.f3.hb.web-2']);
@@ -107,4 +110,48 @@ t.test('a daemon starts while the server is down and joins it when it comes up; 
   }
   await seen.until((f) => f.some((x) => dec(x.data) === 'two'));
   t.pass('reconnected and kept following');
+});
+
+t.test('closed before its first connect, a channel stops trying and says so', async (t) => {
+  const port = await freePort();
+  const ch = new NatsChannel({ servers: [`nats://127.0.0.1:${port}`], fleet: 'f5', name: 'node' });
+  t.equal(await ch.publishHeartbeat('node', enc('x')), false, 'not connected: the heartbeat is left to gossip');
+  await ch.close();
+  // before the fix this waited for a server forever (and kept the process alive retrying)
+  const guard = new Promise<string>((r) => setTimeout(() => r('still waiting'), 30_000).unref());
+  const outcome = await Promise.race([ch.ensureStreams().then(() => 'connected', (e: { code?: string }) => e.code), guard]);
+  t.equal(outcome, 'E_CHANNEL_CLOSED');
+  const nats = await startNats(t, port);
+  await sleep(1500);
+  t.notOk(ch.connected, 'a server that comes up later is not joined');
+  await nats.stop();
+});
+
+t.test("the README's server permissions: a node publishes only its own heartbeat and reads manifests", async (t) => {
+  // the README's example, with test passwords and fleet `prod`
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = /```\n(jetstream \{[\s\S]*?)```/.exec(readme)?.[1];
+  if (!example) throw new Error('no nats-server example in the README');
+  const dir = mkdtempSync(join(tmpdir(), 'upshift-nats-conf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const conf = join(dir, 'nats.conf');
+  writeFileSync(conf, example.replace(/jetstream \{[^}]*\}\n/, '').replace('$AUTHORITY_PASS', 'apass').replace('$WEB1_PASS', 'wpass'));
+  const nats = await startNats(t, undefined, conf);
+  const authority = new NatsChannel({ servers: [nats.url], fleet: 'prod', name: 'authority', user: 'authority', pass: 'apass' });
+  const node = new NatsChannel({ servers: [nats.url], fleet: 'prod', name: 'web-1', user: 'web-1', pass: 'wpass' });
+  t.teardown(async () => { await node.close(); await authority.close(); });
+  await authority.ensureStreams();
+  await authority.publishManifest('testnet', 1, enc('m1'));
+  for (let k = 0; k < 200 && !node.connected; k++) await sleep(20);
+  const manifests = collector();
+  node.follow('manifest', { frame: (f) => { manifests.frames.push(f); } });
+  await manifests.until((f) => f.length === 1);
+  t.equal(dec(manifests.frames[0]?.data ?? new Uint8Array()), 'm1', 'the node reads manifests');
+  t.ok(await node.publishHeartbeat('web-1', enc('mine')), 'its own heartbeat subject is acknowledged');
+  t.notOk(await node.publishHeartbeat('web-2', enc('forged')), 'another node\'s subject is not');
+  await t.rejects(node.publishManifest('testnet', 2, enc('rogue')), 'nor may it publish a manifest');
+  const beats = collector();
+  authority.follow('heartbeat', { frame: (f) => { beats.frames.push(f); } });
+  await beats.until((f) => f.length >= 1);
+  t.same(beats.frames.map((f) => [f.key, dec(f.data)]), [['web-1', 'mine']], 'only web-1\'s own heartbeat was stored');
 });

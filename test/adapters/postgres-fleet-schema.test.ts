@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { migrate } from '../../src/adapters/postgres/migrate.js';
 import { poolSession } from '../../src/adapters/postgres/session.js';
 import { PgFleetState } from '../../src/adapters/postgres/fleet-state.js';
-import type { NodeState } from '../../src/core/node-state.js';
+import type { HeardOn, NodeState } from '../../src/core/node-state.js';
 import pg from 'pg';
 import { startPostgres } from '../helpers/postgres.js';
 import { PG_MIGRATIONS } from '../../src/adapters/postgres/migrations.js';
@@ -63,7 +63,7 @@ t.test('the fleet read model keeps the channel a node was last heard on', async 
   const pool = new pg.Pool({ host: db.host, port: db.port, user: db.user, database: db.database, max: 2 });
   t.teardown(() => pool.end());
   const fleet = new PgFleetState(poolSession(pool), () => 0);
-  const state = (channel?: string): NodeState => ({
+  const state = (channel?: HeardOn): NodeState => ({
     node: 'web-1', heardAt: 5, labels: {}, health: 'ok', errorRate: null, smoke: null, tracks: {},
     ...(channel ? { channel } : {}),
   });

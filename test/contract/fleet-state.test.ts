@@ -47,3 +47,10 @@ await eachStore(t, 'a bad health is refused by the schema and nothing of the rou
   await t.rejects(store.fleet.record([state('ok', 1), state('bad', 2, { health: 'great' as NodeState['health'] })]));
   t.same(await store.fleet.nodes(), []);
 });
+
+await eachStore(t, 'the channel a node was last heard on is kept, and a state that names none has none', async (t, store) => {
+  await store.fleet.record([state('web-1', 1, { channel: 'nats' }), state('web-2', 1, { channel: 'gossip' })]);
+  t.same((await store.fleet.nodes()).map((n) => n.channel), ['nats', 'gossip']);
+  await store.fleet.record([state('web-1', 2)]);
+  t.same(await store.fleet.node('web-1'), state('web-1', 2));
+});

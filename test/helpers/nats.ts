@@ -21,14 +21,16 @@ export function natsAvailable(): boolean {
   return spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).status === 0;
 }
 
-export async function startNats(t: Teardownable, fixedPort?: number): Promise<TestNats> {
+/** `config`: a nats-server configuration file (users, permissions), given with `-c`. */
+export async function startNats(t: Teardownable, fixedPort?: number, config?: string): Promise<TestNats> {
   const dir = tempDir(t, 'upshift-nats-');
   let pgid = 0;
   let port = fixedPort ?? -1;
   const launch = async (): Promise<void> => {
     const portsDir = join(dir, `ports-${Date.now()}`);
     spawnSync('mkdir', ['-p', portsDir]);
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js'), '--ports_file_dir', portsDir],
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js'), '--ports_file_dir', portsDir, ...(config ? ['-c', config] : [])];
+    const child = spawn('nats-server', args,
       { detached: true, stdio: 'ignore' });
     pgid = child.pid as number;
     child.unref();

@@ -5,7 +5,8 @@
 //   upshift.<fleet>.hb.<node>         heartbeats, a stream keeping the newest per node
 //   upshift.<fleet>.manifest.<track>  signed manifests, a stream with history, dedup by (track, seq)
 //   upshift.<fleet>.revocations       the signed revocation list, newest only
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { UpshiftError } from '../../core/errors.js';
 
@@ -19,6 +20,8 @@ export interface ChannelOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** A NATS creds file's content (JWT and nkey seed). */
+  creds?: Uint8Array;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Frames above this are refused (as gossip's body cap). */
   maxFrameBytes?: number;
@@ -44,36 +47,85 @@ export interface ChannelHandlers {
   error?(err: unknown): void;
 }
 
+/** What /metrics shows of the channel (runtime/nats-fleet.ts counts it): in memory, from zero at each start. */
+export interface ChannelView {
+  connected: boolean;
+  /** Frames read and taken, by kind (heartbeat, manifest, revocations). */
+  received: Record<string, number>;
+  /** Frames refused, by reason (the error code). */
+  refused: Record<string, number>;
+  /** This node's heartbeats: acknowledged by NATS, or left to the gossip report. */
+  heartbeats: { nats: number; gossip: number };
+  /** Manifests and revocation lists the authority published (duplicates included). */
+  published: number;
+}
+
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 
 export class NatsChannel {
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private closed = false;
+  /** Between a disconnect and the reconnect that follows it. */
+  private away = false;
+  private connects = 0;
   private readonly ready: Promise<NatsConnection>;
   private readonly loops: Array<Promise<void>> = [];
 
-  /** Connects in the background: a daemon starts while the server is down and joins it later. */
+  /**
+   * Connects in the background: a daemon starts while the server is down and joins it later.
+   * Until the first connect it tries every second itself (so close() can stop it: a client
+   * waiting on its first connect cannot be told to give up); after that the client
+   * reconnects forever on its own.
+   */
   constructor(private readonly opts: ChannelOptions) {
     if (!NAME.test(opts.fleet)) throw new UpshiftError('E_CONFIG', `channel: fleet ${JSON.stringify(opts.fleet)} cannot name a NATS subject`);
-    this.ready = connect({
-      servers: opts.servers,
-      name: `upshift:${opts.name}`,
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      pingInterval: 5000,
-      waitOnFirstConnect: true,
-      ...(opts.user === undefined ? {} : { user: opts.user, pass: opts.pass ?? '' }),
-      ...(opts.token === undefined ? {} : { token: opts.token }),
-      ...(opts.tls === undefined ? {} : { tls: opts.tls }),
-    }).then((nc) => {
+    this.ready = this.firstConnect().then((nc) => {
       this.nc = nc;
       this.js = jetstream(nc);
-      if (this.closed) void nc.close();
+      this.connects++;
+      void this.watch(nc);
       return nc;
     });
     this.ready.catch(() => undefined);
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnecting') this.away = true;
+      else if (s.type === 'reconnect') {
+        this.away = false;
+        this.connects++;
+      }
+    }
+  }
+
+  private async firstConnect(): Promise<NatsConnection> {
+    const { opts } = this;
+    while (!this.closed) {
+      try {
+        const nc = await connect({
+          servers: opts.servers,
+          name: `upshift:${opts.name}`,
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1000,
+          pingInterval: 5000,
+          ...(opts.user === undefined ? {} : { user: opts.user, pass: opts.pass ?? '' }),
+          ...(opts.token === undefined ? {} : { token: opts.token }),
+          ...(opts.creds === undefined ? {} : { authenticator: credsAuthenticator(opts.creds) }),
+          ...(opts.tls === undefined ? {} : { tls: opts.tls }),
+        });
+        if (this.closed) {
+          await nc.close().catch(() => undefined);
+          break;
+        }
+        return nc;
+      } catch {
+        await sleep(1000); // the server is away (or refuses us): try again, as the client does after a connect
+      }
+    }
+    throw new UpshiftError('E_CHANNEL_CLOSED', 'the NATS channel was closed before it connected');
   }
 
   subject(kind: FrameKind, key = ''): string {
@@ -83,9 +135,18 @@ export class NatsChannel {
     return `${base}.${kind === 'heartbeat' ? 'hb' : 'manifest'}.${key}`;
   }
 
+  get maxFrameBytes(): number {
+    return this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** How many times the client connected (a server that comes back may have lost its streams). */
+  get connections(): number {
+    return this.connects;
+  }
+
   /** Connected right now (publishing would reach the server). */
   get connected(): boolean {
-    return this.nc !== null && !this.nc.isClosed() && this.nc.info !== undefined;
+    return this.nc !== null && !this.nc.isClosed() && !this.away;
   }
 
   /** The authority creates (or updates) the streams; nodes only publish and read. */
@@ -108,11 +169,18 @@ export class NatsChannel {
     }
   }
 
-  /** A node's own heartbeat; false when not connected (gossip carries it anyway). */
-  publishHeartbeat(node: string, data: Uint8Array): boolean {
-    if (!this.connected || !this.nc) return false;
-    this.nc.publish(this.subject('heartbeat', node), data);
-    return true;
+  /**
+   * A node's own heartbeat, stored in the heartbeat stream; true once the server acknowledged
+   * it, false when not connected or no ack came within `timeoutMs` (gossip carries it then).
+   */
+  async publishHeartbeat(node: string, data: Uint8Array, timeoutMs = 2000): Promise<boolean> {
+    if (!this.connected || !this.js) return false;
+    try {
+      await this.js.publish(this.subject('heartbeat', node), data, { timeout: timeoutMs });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** A signed manifest, deduplicated by (track, seq): every new leader may publish it again. */

@@ -2,20 +2,18 @@
 // node's current state, replaced whole by its next heartbeat. Same rows as SQLite's
 // (adapters/sqlite/fleet-state.ts), with a boolean smoke flag and the node's channel.
 import type { FleetStateStore } from '../../core/store-ports.js';
-import type { AppHealth, NodeState, TrackState } from '../../core/node-state.js';
+import type { AppHealth, HeardOn, NodeState, TrackState } from '../../core/node-state.js';
 import type { PgSession, Queryable } from './session.js';
 import { first, num, numOrNull, rows } from './sql.js';
 
 type NodeRow = {
   node: string; heard_at: string; labels: string; health: AppHealth; error_rate: number | null;
-  smoke_regressed: boolean | null; smoke_detail: string | null; channel: string | null;
+  smoke_regressed: boolean | null; smoke_detail: string | null; channel: HeardOn | null;
 };
 type TrackRow = {
   node: string; track: string; version: string | null; seq: string | null; apply: string; reason: string | null;
   code_hash: string | null; role: 'canary' | null;
 };
-/** The channel a node was last heard on, once node-state.ts carries it (kept if present). */
-type WithChannel = NodeState & { channel?: string | null };
 
 const UPSERT_NODE = `INSERT INTO fleet_nodes (node, heard_at, labels, health, error_rate, smoke_regressed, smoke_detail, channel)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (node) DO UPDATE SET heard_at = excluded.heard_at,
@@ -24,7 +22,7 @@ const UPSERT_NODE = `INSERT INTO fleet_nodes (node, heard_at, labels, health, er
 const INSERT_TRACK = `INSERT INTO fleet_tracks (node, track, version, seq, apply, reason, code_hash, role)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
 
-async function recordOne(q: Queryable, s: WithChannel): Promise<void> {
+async function recordOne(q: Queryable, s: NodeState): Promise<void> {
   const smoke = s.smoke === null ? null : s.smoke.regressed;
   await q.query(UPSERT_NODE,
     [s.node, s.heardAt, JSON.stringify(s.labels), s.health, s.errorRate, smoke, s.smoke?.detail ?? null, s.channel ?? null]);

@@ -1,12 +1,12 @@
 // The fleet read model over SQLite (migration 8): each node's current state, replaced
 // whole by its next heartbeat. Implements core/ports.ts FleetStateStore.
 import type { FleetStateStore } from '../../core/store-ports.js';
-import type { AppHealth, NodeState, TrackState } from '../../core/node-state.js';
+import type { AppHealth, HeardOn, NodeState, TrackState } from '../../core/node-state.js';
 import type { Db } from './db.js';
 
 interface NodeRow {
   node: string; heard_at: number; labels: string; health: AppHealth; error_rate: number | null;
-  smoke_regressed: number | null; smoke_detail: string | null;
+  smoke_regressed: number | null; smoke_detail: string | null; channel: HeardOn | null;
 }
 interface TrackRow {
   node: string; track: string; version: string | null; seq: number | null; apply: string; reason: string | null; code_hash: string | null; role: 'canary' | null;
@@ -21,16 +21,17 @@ export class FleetStateTable implements FleetStateStore {
 
   private recordNow(states: readonly NodeState[]): void {
     if (states.length === 0) return;
-    const upsert = this.db.prepare(`INSERT INTO fleet_nodes (node, heard_at, labels, health, error_rate, smoke_regressed, smoke_detail)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET heard_at = excluded.heard_at, labels = excluded.labels,
-      health = excluded.health, error_rate = excluded.error_rate, smoke_regressed = excluded.smoke_regressed, smoke_detail = excluded.smoke_detail`);
+    const upsert = this.db.prepare(`INSERT INTO fleet_nodes (node, heard_at, labels, health, error_rate, smoke_regressed, smoke_detail, channel)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET heard_at = excluded.heard_at, labels = excluded.labels,
+      health = excluded.health, error_rate = excluded.error_rate, smoke_regressed = excluded.smoke_regressed, smoke_detail = excluded.smoke_detail,
+      channel = excluded.channel`);
     const clear = this.db.prepare('DELETE FROM fleet_tracks WHERE node = ?');
     const track = this.db.prepare('INSERT INTO fleet_tracks (node, track, version, seq, apply, reason, code_hash, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     // one transaction (one fsync) for a whole round of heartbeats
     this.db.transaction(() => {
       for (const s of states) {
         const smoke = s.smoke === null ? null : s.smoke.regressed ? 1 : 0;
-        upsert.run(s.node, s.heardAt, JSON.stringify(s.labels), s.health, s.errorRate, smoke, s.smoke?.detail ?? null);
+        upsert.run(s.node, s.heardAt, JSON.stringify(s.labels), s.health, s.errorRate, smoke, s.smoke?.detail ?? null, s.channel ?? null);
         clear.run(s.node);
         for (const [name, t] of Object.entries(s.tracks)) track.run(s.node, name, t.version, t.seq, t.apply, t.reason, t.codeHash, t.role ?? null);
       }
@@ -74,5 +75,6 @@ function assemble(rows: NodeRow[], trackRows: TrackRow[]): NodeState[] {
     node: r.node, heardAt: r.heard_at, labels: JSON.parse(r.labels) as Record<string, string>, health: r.health, errorRate: r.error_rate,
     smoke: r.smoke_regressed === null ? null : { regressed: r.smoke_regressed === 1, detail: r.smoke_detail ?? '' },
     tracks: byNode.get(r.node) ?? {},
+    ...(r.channel === null ? {} : { channel: r.channel }),
   }));
 }

@@ -9,6 +9,7 @@ import { MIGRATION_008_FLEET_STATE } from './migration-008-fleet-state.js';
 import { MIGRATION_009_DEPLOYMENTS } from './migration-009-deployments.js';
 import { MIGRATION_010_BENCHMARK_REGISTRY } from './migration-010-benchmark-registry.js';
 import { MIGRATION_011_FLEET_ROLES } from './migration-011-fleet-roles.js';
+import { MIGRATION_012_FLEET_CHANNEL } from './migration-012-fleet-channel.js';
 
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
@@ -151,4 +152,5 @@ CREATE TABLE kv (
   MIGRATION_009_DEPLOYMENTS,
   MIGRATION_010_BENCHMARK_REGISTRY,
   MIGRATION_011_FLEET_ROLES,
+  MIGRATION_012_FLEET_CHANNEL,
 ];

@@ -11,7 +11,7 @@ function line(n: FleetNodeView): string {
   const labels = Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-';
   const rate = n.error_rate === null ? '-' : n.error_rate.toFixed(3);
   const heard = `${Math.round(n.age_ms / 1000)}s ago${n.silent ? ' (silent)' : ''}`;
-  return `${n.node.padEnd(16)} ${labels.padEnd(14)} ${n.health.padEnd(8)} errors ${rate.padEnd(6)} heard ${heard.padEnd(16)} ${n.member ?? '-'}${n.revoked ? ' REVOKED' : ''}  ${tracks}`;
+  return `${n.node.padEnd(16)} ${labels.padEnd(14)} ${n.health.padEnd(8)} errors ${rate.padEnd(6)} heard ${heard.padEnd(16)} via ${(n.channel ?? '-').padEnd(6)} ${n.member ?? '-'}${n.revoked ? ' REVOKED' : ''}  ${tracks}`;
 }
 
 export function registerFleetView(fleet: Command, session: Session): void {

@@ -146,6 +146,19 @@ interface TemplateInput {
 }
 
 
+// The fleet channel (README "NATS fleet channel"), commented: gossip alone until an operator sets NATS.
+const CHANNEL_SECTION = `
+# The fleet channel: gossip alone (default), or NATS JetStream as well. With NATS, heartbeats,
+# manifests and the revocation list also travel through the server; everything is verified
+# here as if gossip had brought it, and gossip keeps running, carrying it all while NATS is down.
+# channel:
+#   kind: nats
+#   servers: ["nats://nats-1.example:4222", "nats://nats-2.example:4222"]
+#   creds_file: keys/nats.creds          # or: user: web-1 and password_file: keys/nats.pass
+#   tls: { ca_file: keys/nats-ca.pem }   # for tls:// servers; cert_file/key_file for mutual TLS
+#   max_frame_bytes: 65536
+`;
+
 // The OTA pull path (README "OTA"), commented: the defaults apply until an operator sets a feed.
 const OTA_SECTION = `
 # OTA: \`upshift ota check --apply\` (daily, by upshift-ota.timer) pulls the newest release
@@ -193,7 +206,7 @@ trust:
 ${keys}
   threshold: 1
 
-${gossipSection({ listen: DEFAULT_LISTEN, seeds: [] })}
+${gossipSection({ listen: DEFAULT_LISTEN, seeds: [] })}${CHANNEL_SECTION}
 ${APP_SECTION}
 ${OTA_SECTION}
 log:

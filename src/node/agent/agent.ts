@@ -20,6 +20,7 @@ import { acceptsUrl } from '../../gossip/requests.js';
 import type { GossipEvent, SignedMessage, Transport } from '../../gossip/ports.js';
 import { seededRng } from '../../gossip/rng.js';
 import type { Heartbeat } from '../../gossip/types.js';
+import type { HeardOn } from '../../core/node-state.js';
 import type { Envelope } from '../../trust/envelope.js';
 import type { Signer } from '../../trust/keyfile.js';
 import type { Keyset } from '../../trust/keyset.js';
@@ -84,7 +85,12 @@ export class NodeAgent {
   private readonly running = new Map<string, Promise<void>>();
   private readonly labels: Record<string, string>;
   /** Heartbeats heard since the last round, by node: the latest wins. */
-  private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
+  private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat; channel: HeardOn }>();
+  /** Per node, when its newest heartbeat (any channel) and its newest NATS frame were said. */
+  private readonly heardAt = new Map<string, number>();
+  private readonly natsAt = new Map<string, number>();
+  /** The fleet channel's heartbeat publish: true when NATS acknowledged it (then no gossip report is sent). */
+  private channelReport: ((hb: Heartbeat) => Promise<boolean>) | null = null;
   private readonly heartbeatWrites: HeartbeatWrites;
   private readonly idle: IdleBackoff;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
@@ -155,7 +161,7 @@ export class NodeAgent {
       seeds: deps.seeds ?? config.gossip.seeds,
       peers,
       // kept in memory and written once per round: one transaction (one fsync) per interval, not per message
-      onHeartbeat: (hb, at) => void this.heard.set(hb.node, { at, heartbeat: hb }),
+      onHeartbeat: (hb, at) => this.hear(hb, at, 'gossip'),
       onEvent: (e) => this.logEvent(e),
     });
   }
@@ -169,6 +175,27 @@ export class NodeAgent {
     // the sender's certificate is checked against the revocations recorded now, as before the store went async
     await this.revocations.refresh();
     return this.node.receive(wire);
+  }
+
+  /**
+   * Every heartbeat heard, from gossip or the NATS channel, comes here: the one place the
+   * fleet read model is fed from (merge both inputs, newest wins). `at` is when it was said:
+   * the time of receipt for gossip, the sender's stamp (never later than ours) for NATS. A
+   * node counts as heard on NATS while its frames arrive (within two report intervals), so a
+   * gossip push it makes between them does not flip its channel back and forth.
+   */
+  hear(hb: Heartbeat, at: number, channel: 'gossip' | 'nats'): void {
+    if (channel === 'nats') this.natsAt.set(hb.node, Math.max(at, this.natsAt.get(hb.node) ?? -Infinity));
+    const last = this.heardAt.get(hb.node);
+    if (last !== undefined && at < last) return; // an older state than the one held
+    this.heardAt.set(hb.node, at);
+    const onNats = at - (this.natsAt.get(hb.node) ?? -Infinity) <= 2 * this.deps.config.gossip.report_every;
+    this.heard.set(hb.node, { at, heartbeat: hb, channel: onNats ? 'nats' : 'gossip' });
+  }
+
+  /** Heartbeats go to the fleet channel first; gossip reports one only when the channel did not take it. */
+  attachChannel(report: (hb: Heartbeat) => Promise<boolean>): void {
+    this.channelReport = report;
   }
 
   /** What /metrics shows of gossip: in memory, from zero at each start. */
@@ -203,7 +230,7 @@ export class NodeAgent {
     }
     this.every('tick', interval, () => this.round(false));
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
-    if (reportTo.length > 0) this.every('report', this.deps.config.gossip.report_every, () => this.node.report(reportTo));
+    if (reportTo.length > 0 || this.channelReport) this.every('report', this.deps.config.gossip.report_every, () => this.report(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
   }
 
@@ -228,10 +255,19 @@ export class NodeAgent {
     await this.source.refresh();
     await this.readStatus();
     const heartbeat = this.heartbeat();
-    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat });
+    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat, channel: 'local' });
     await this.saveHeartbeats();
     const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
     if (news || force) await this.node.tick();
+  }
+
+  /**
+   * This node's heartbeat to the authority: on the fleet channel when one is attached and the
+   * server acknowledges it; by gossip report otherwise (NATS down or slow, or no channel).
+   */
+  private async report(reportTo: readonly string[]): Promise<void> {
+    if (this.channelReport && await this.channelReport(this.heartbeat())) return;
+    if (reportTo.length > 0) await this.node.report(reportTo);
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
@@ -324,7 +360,7 @@ export class NodeAgent {
     try {
       const due = this.heartbeatWrites.due(heard, force);
       if (due.length === 0) return;
-      await this.deps.store.fleet.record([...heard.values()].map((h) => toNodeState(h.heartbeat, h.at)));
+      await this.deps.store.fleet.record([...heard.values()].map((h) => toNodeState(h.heartbeat, h.at, h.channel)));
       this.heartbeatWrites.written(heard, due.map(([node]) => node));
     } catch (err) {
       // the next round saves newer ones; a heartbeat is not worth retrying

@@ -5,6 +5,10 @@
 // the canary's silence check read is then at most that stale, far under heartbeat_timeout.
 import type { Heartbeat } from '../../gossip/types.js';
 
+/** A heartbeat as heard, and the channel it came by (a change of channel alone is worth a write). */
+type Heard = { at: number; heartbeat: Heartbeat; channel?: string };
+const contentOf = (h: Heard): string => JSON.stringify([h.heartbeat, h.channel ?? null]);
+
 export class HeartbeatWrites {
   /** Per node, what the store holds: the heartbeat's JSON and when it was heard. */
   private readonly stored = new Map<string, { json: string; at: number }>();
@@ -16,21 +20,21 @@ export class HeartbeatWrites {
    * `force`), since a transaction costs its commit, not its rows; none otherwise. So the
    * refreshes of every node fall in the same write rather than one write each.
    */
-  due(heard: ReadonlyMap<string, { at: number; heartbeat: Heartbeat }>, force = false): Array<[string, string]> {
+  due(heard: ReadonlyMap<string, Heard>, force = false): Array<[string, string]> {
     let any = force;
     for (const [node, saved] of heard) {
       if (any) break;
       const last = this.stored.get(node);
-      any = last === undefined || saved.at - last.at >= this.refreshMs || last.json !== JSON.stringify(saved.heartbeat);
+      any = last === undefined || saved.at - last.at >= this.refreshMs || last.json !== contentOf(saved);
     }
     return any ? [...heard].map(([node, saved]) => [node, JSON.stringify(saved)]) : [];
   }
 
   /** After the transaction committed: what the store now holds. */
-  written(heard: ReadonlyMap<string, { at: number; heartbeat: Heartbeat }>, nodes: readonly string[]): void {
+  written(heard: ReadonlyMap<string, Heard>, nodes: readonly string[]): void {
     for (const node of nodes) {
       const saved = heard.get(node);
-      if (saved) this.stored.set(node, { json: JSON.stringify(saved.heartbeat), at: saved.at });
+      if (saved) this.stored.set(node, { json: contentOf(saved), at: saved.at });
     }
   }
 }

@@ -30,6 +30,8 @@ export interface MessageAuthDeps {
   clock: { now(): number };
   /** True when a node's certificate with this serial has been revoked (or superseded). */
   revoked?: (nodeId: string, serial: number) => boolean;
+  /** The DSSE payload type signed under; default gossip's (a NATS heartbeat frame has its own). */
+  payloadType?: string;
 }
 
 interface CachedCert {
@@ -44,13 +46,22 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
   private readonly certText: string;
   private readonly certs = new Map<string, CachedCert>();
 
+  private get payloadType(): string {
+    return this.deps.payloadType ?? GOSSIP_PAYLOAD_TYPE;
+  }
+
   constructor(private readonly deps: MessageAuthDeps) {
     this.certText = typeof deps.cert === 'string' ? deps.cert : serializeEnvelope(deps.cert);
   }
 
   sign(message: GossipMessage): SignedMessage {
-    const payload = canonicalize(message);
-    const sig = this.deps.signer.sign(pae(GOSSIP_PAYLOAD_TYPE, encoder.encode(payload)));
+    return this.signContent(message);
+  }
+
+  /** Any object with a `from`, signed under this auth's payload type. */
+  signContent(content: { from: string } & Record<string, unknown>): SignedMessage {
+    const payload = canonicalize(content);
+    const sig = this.deps.signer.sign(pae(this.payloadType, encoder.encode(payload)));
     return { payload, sig: toBase64(sig), cert: this.certText };
   }
 
@@ -64,7 +75,7 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
     const signer = this.certificate(cert);
     const bytes = encoder.encode(payload);
     const signature = fromBase64(sig);
-    if (signature === null || !verifySignature(signature, pae(GOSSIP_PAYLOAD_TYPE, bytes), signer.publicKey)) {
+    if (signature === null || !verifySignature(signature, pae(this.payloadType, bytes), signer.publicKey)) {
       throw new UpshiftError('E_SIG_INVALID', `gossip message signature does not verify with the key of ${signer.cert.node_id}`, { details: { node_id: signer.cert.node_id } });
     }
     let content: unknown;

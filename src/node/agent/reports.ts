@@ -1,7 +1,7 @@
 // A heartbeat as received, turned into the node state the fleet read model keeps
 // (core/node-state.ts). The apply state travels per track as `{state, seq}`; older nodes
 // pack it into one string `track=state#seq,...` (or `idle`), which is still read here.
-import { IDLE, type NodeState, type TrackState } from '../../core/node-state.js';
+import { IDLE, type HeardOn, type NodeState, type TrackState } from '../../core/node-state.js';
 import type { Heartbeat } from '../../gossip/types.js';
 
 type ApplyState = Record<string, { state: string; seq: number | null }>;
@@ -24,7 +24,7 @@ export function readApplyState(wire: Heartbeat['apply_state']): ApplyState {
 }
 
 /** The node state a heartbeat received at `at` describes: a slot per track it names. */
-export function toNodeState(hb: Heartbeat, at: number): NodeState {
+export function toNodeState(hb: Heartbeat, at: number, channel?: HeardOn): NodeState {
   const states = readApplyState(hb.apply_state);
   const tracks: Record<string, TrackState> = {};
   for (const track of new Set([...Object.keys(hb.versions), ...Object.keys(states)])) {
@@ -40,5 +40,6 @@ export function toNodeState(hb: Heartbeat, at: number): NodeState {
   return {
     node: hb.node, heardAt: at, labels: hb.labels, health: hb.health, errorRate: hb.error_rate,
     smoke: hb.smoke ? { regressed: hb.smoke.regressed, detail: hb.smoke.detail } : null, tracks,
+    ...(channel === undefined ? {} : { channel }),
   };
 }
