@@ -18,6 +18,7 @@ import { gossipFleet } from './gossip-fleet.js';
 import { createNodeRuntime } from './node-runtime.js';
 import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
+import { withFleetView } from './heartbeat-ingest.js';
 import { nodeStatus, storedManifestsView } from './status.js';
 
 export interface Daemon {
@@ -41,8 +42,10 @@ export interface DaemonDeps {
 export async function createDaemon({ config, openStore, log, clock }: DaemonDeps): Promise<Daemon> {
   // before anything is opened or created: a front door that would show too much does not start
   const exposure = loadHttpExposure(config);
-  const store = openStore();
-  const node = await createNodeRuntime(config, store, log, clock);
+  const opened = openStore();
+  const node = await createNodeRuntime(config, opened, log, clock);
+  // what the daemon answers and judges merges the heartbeats it heard over the store's rows
+  const store = node.ingest ? withFleetView(opened, node.ingest.view()) : opened;
   const agent = node.agent;
   // the push right after a publish is a head start; the interval timer pushes anyway
   const pushNow = () => void agent?.tick().catch((err: unknown) =>

@@ -16,9 +16,12 @@ import { advertisedUrl, certifySelf, loadNodeIdentity, revocationCheck } from '.
 import { loadSigners } from '../trust/keyfile.js';
 import { keysetOf } from '../trust/keyset.js';
 import { failpointsFromEnv } from '../adapters/failpoints.js';
+import { heartbeatIngest, type HeartbeatIngest } from './heartbeat-ingest.js';
 
 export interface NodeRuntime {
   agent: NodeAgent | null;
+  /** Every heartbeat heard, latest per node in memory; null without an agent. */
+  ingest: HeartbeatIngest | null;
   /** Why this node does not gossip (no certificate yet), or null. */
   problem: string | null;
   start(): Promise<void>;
@@ -39,7 +42,7 @@ export async function createNodeRuntime(config: Config, store: StateStore, log: 
   if (!identity || identity.problem || !identity.envelope) {
     const problem = identity?.problem ?? error ?? `no node key at ${config.node.key}`;
     log.warn({ problem }, 'this node is not certified: gossip is off until `upshift join` succeeds');
-    return { agent: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
+    return { agent: null, ingest: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
   }
   const shutdown = new AbortController();
   const engine = config.app
@@ -57,12 +60,16 @@ export async function createNodeRuntime(config: Config, store: StateStore, log: 
     log.warn({ module: 'gossip', url, err: message }, 'peer TLS check failed; gossip to it is lost');
   };
   const transport = httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, tlsChecks: loadPeerTlsChecks(config), onTlsRefused });
+  const ingest = heartbeatIngest(config, store.fleet, clock, log.child({ module: 'heartbeats' }));
   const agent = await NodeAgent.open({
     config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log,
-    signal: shutdown.signal, url: selfUrl(config), transport,
+    signal: shutdown.signal, url: selfUrl(config), transport, heartbeats: ingest,
   });
+  // heartbeat frames from the fleet channel are checked as gossip is: this node's certificate cache
+  ingest.verifyFramesWith(agent.auth);
   return {
     agent,
+    ingest,
     problem: null,
     start: () => agent.start(),
     stop: async () => {

@@ -31,8 +31,7 @@ import { RevocationView } from './revocation-view.js';
 import type { SmokeVerdict } from './smoke.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
-import { applyStateOf, toNodeState } from './reports.js';
-import { HeartbeatWrites } from './heartbeat-writes.js';
+import { applyStateOf } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
@@ -60,6 +59,18 @@ export interface NodeAgentDeps {
   exec?: Exec;
   /** Aborted on shutdown: a smoke benchmark in flight is stopped, not waited for. */
   signal?: AbortSignal;
+  /** Where every heartbeat heard (and this node's own) goes: runtime/heartbeat-ingest.ts. */
+  heartbeats: HeartbeatSink;
+}
+
+/** Holds the latest heartbeat per node and writes the store as due (runtime/heartbeat-ingest.ts). */
+export interface HeartbeatSink {
+  /** A verified heartbeat heard at `at`; true when its content changed. */
+  accept(heartbeat: Heartbeat, at: number, via: 'gossip' | 'nats'): boolean;
+  /** Write what is due (everything unwritten at `force`). */
+  flush(force?: boolean): Promise<void>;
+  /** Retention: nodes unheard since `before` are dropped. */
+  forget(before: number): Promise<number>;
 }
 
 /** Gossip traffic of this node's agent since it started (what /metrics shows of gossip). */
@@ -83,9 +94,8 @@ export class NodeAgent {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<void>>();
   private readonly labels: Record<string, string>;
-  /** Heartbeats heard since the last round, by node: the latest wins. */
-  private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat }>();
-  private readonly heartbeatWrites: HeartbeatWrites;
+  /** This node's message auth: gossip messages, and heartbeat frames on the fleet channel. */
+  readonly auth: Ed25519MessageAuth;
   private readonly idle: IdleBackoff;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
@@ -117,7 +127,6 @@ export class NodeAgent {
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
-    this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
     this.idle = new IdleBackoff(Math.max(1, Math.floor(config.gossip.idle_interval / config.gossip.interval)));
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir, o) => codeHash(dir, o)), ...(deps.log ? { log: deps.log } : {}) })
@@ -128,6 +137,7 @@ export class NodeAgent {
     this.source = loaded.source;
     this.revocations = loaded.revocations;
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: this.revocations.revoked });
+    this.auth = auth;
     const policy = new PeerUrlPolicy(config.gossip.allow);
     const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy });
     // peers saved by an earlier run, on today's URL policy
@@ -154,8 +164,8 @@ export class NodeAgent {
       heartbeat: () => this.heartbeat(),
       seeds: deps.seeds ?? config.gossip.seeds,
       peers,
-      // kept in memory and written once per round: one transaction (one fsync) per interval, not per message
-      onHeartbeat: (hb, at) => void this.heard.set(hb.node, { at, heartbeat: hb }),
+      // held in memory; the store gets changes at once and the time of hearing coarsely
+      onHeartbeat: (hb, at) => void deps.heartbeats.accept(hb, at, 'gossip'),
       onEvent: (e) => this.logEvent(e),
     });
   }
@@ -228,7 +238,7 @@ export class NodeAgent {
     await this.source.refresh();
     await this.readStatus();
     const heartbeat = this.heartbeat();
-    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat });
+    this.deps.heartbeats.accept(heartbeat, this.deps.clock.now(), 'gossip');
     await this.saveHeartbeats();
     const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
     if (news || force) await this.node.tick();
@@ -315,17 +325,10 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  /** Changed heartbeats, and unchanged ones once per report_every (heartbeat-writes.ts); all at `force`. */
+  /** Changed heartbeats went at once; the times of hearing that are due go now (all at `force`). */
   private async saveHeartbeats(force = false): Promise<void> {
-    if (this.heard.size === 0) return;
-    // what arrives while the write is in flight belongs to the next round
-    const heard = new Map(this.heard);
-    this.heard.clear();
     try {
-      const due = this.heartbeatWrites.due(heard, force);
-      if (due.length === 0) return;
-      await this.deps.store.fleet.record([...heard.values()].map((h) => toNodeState(h.heartbeat, h.at)));
-      this.heartbeatWrites.written(heard, due.map(([node]) => node));
+      await this.deps.heartbeats.flush(force);
     } catch (err) {
       // the next round saves newer ones; a heartbeat is not worth retrying
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
@@ -344,7 +347,7 @@ export class NodeAgent {
       }));
       await store.identity.upsertPeers(peers);
       // retention: a node unheard for a week is gone from the read model, so it cannot grow without bound
-      await store.fleet.forget(this.deps.clock.now() - FORGET_AFTER_MS);
+      await this.deps.heartbeats.forget(this.deps.clock.now() - FORGET_AFTER_MS);
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
     }

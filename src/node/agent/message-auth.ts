@@ -49,12 +49,25 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
   }
 
   sign(message: GossipMessage): SignedMessage {
-    const payload = canonicalize(message);
-    const sig = this.deps.signer.sign(pae(GOSSIP_PAYLOAD_TYPE, encoder.encode(payload)));
-    return { payload, sig: toBase64(sig), cert: this.certText };
+    return this.seal(message, GOSSIP_PAYLOAD_TYPE);
   }
 
   verify(wire: SignedMessage): { from: string; content: unknown; url?: string } {
+    return this.open(wire, GOSSIP_PAYLOAD_TYPE);
+  }
+
+  /**
+   * Any document this node sends under its own key (a gossip message, a heartbeat frame on
+   * the fleet channel): the payload type is signed, so one can never pass as the other.
+   */
+  seal(content: { from: string; [key: string]: unknown }, payloadType: string): SignedMessage {
+    const payload = canonicalize(content);
+    const sig = this.deps.signer.sign(pae(payloadType, encoder.encode(payload)));
+    return { payload, sig: toBase64(sig), cert: this.certText };
+  }
+
+  /** What `seal` made, checked as a gossip message is: certificate, signature, canonical JSON, `from`. */
+  open(wire: SignedMessage, payloadType: string): { from: string; content: unknown; url?: string } {
     const w = wire as unknown;
     if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new UpshiftError('E_MALFORMED', 'a gossip message is an object { payload, sig, cert }');
     const { payload, sig, cert } = w as Record<string, unknown>;
@@ -64,7 +77,7 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
     const signer = this.certificate(cert);
     const bytes = encoder.encode(payload);
     const signature = fromBase64(sig);
-    if (signature === null || !verifySignature(signature, pae(GOSSIP_PAYLOAD_TYPE, bytes), signer.publicKey)) {
+    if (signature === null || !verifySignature(signature, pae(payloadType, bytes), signer.publicKey)) {
       throw new UpshiftError('E_SIG_INVALID', `gossip message signature does not verify with the key of ${signer.cert.node_id}`, { details: { node_id: signer.cert.node_id } });
     }
     let content: unknown;

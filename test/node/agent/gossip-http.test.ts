@@ -25,6 +25,7 @@ import { signManifest } from '../../../src/trust/verify-manifest.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { serverViews } from '../../helpers/server-views.js';
 import { poll } from '../../helpers/timeouts.js';
+import { heartbeatIngest } from '../../../src/runtime/heartbeat-ingest.js';
 
 // Three node agents in this process, each with its own state dir, store, node key and
 // certificate, and a real fastify server on a loopback port carrying /v1/gossip.
@@ -74,7 +75,7 @@ async function startPeer(id: string, serial: number, seeds: string[], opts: { ce
   });
   const cert = certFor(id, signer, serial, [authority], opts.certifyUrl ? url : undefined);
   const start = async () => await NodeAgent.open({
-    config, store, keyset, engine: null, clock: systemClock, url, seeds,
+    config, store, keyset, engine: null, clock: systemClock, url, seeds, heartbeats: heartbeatIngest(config, store.fleet, systemClock),
     identity: { nodeId: id, signer, cert: verifyCert(cert, keyset, { now, fleet: 'edge' }), envelope: cert },
   });
   agent = await start();
