@@ -9,6 +9,7 @@ import { benchCliStart } from './cli-start.js';
 import { benchReattest } from './reattest.js';
 import { benchGossipFlood } from './gossip-flood.js';
 import { benchGossip } from './gossip-sim.js';
+import { benchHeartbeatIngest } from './heartbeat-ingest.js';
 import { benchOverhead } from './overhead.js';
 import { progress } from './util.js';
 
@@ -33,6 +34,11 @@ export const BENCHMARKS: readonly Benchmark[] = [
     run: () => benchReattest([{ files: 10_000, minBytes: 1024, maxBytes: 8192 }, { files: 1000, minBytes: 32_768, maxBytes: 262_144 }]),
   },
   { name: 'cli_start', run: () => benchCliStart({ runs: 9 }) },
+  // 10,000 simulated nodes over NATS into the authority's ingest, against noble and HTTP (issue 13)
+  {
+    name: 'heartbeat_ingest',
+    run: () => benchHeartbeatIngest({ nodes: 10_000, everyMs: 5000, windowS: 20, senders: 2, connsPerSender: 10, httpNodes: 1000, maxPerSecond: 2000 }),
+  },
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];
 

@@ -32,9 +32,16 @@ export interface HeartbeatIngestOptions {
 interface Latest {
   at: number;
   heartbeat: Heartbeat;
-  /** The heartbeat's JSON: what "changed" compares. */
+  /** The heartbeat's JSON without its error rate: a change here is a state change, stored at once. */
+  state: string;
+  /** The whole heartbeat's JSON: a change only here (a metric) rides with the next coarse write. */
   json: string;
   via: HeardVia;
+}
+
+/** A node's state as compared for "changed": everything but the error rate, which moves all the time. */
+function stateOf(heartbeat: Heartbeat): string {
+  return JSON.stringify({ ...heartbeat, error_rate: null });
 }
 
 export class HeartbeatIngest {
@@ -42,7 +49,7 @@ export class HeartbeatIngest {
   readonly startedAt: number;
   private readonly latest = new Map<string, Latest>();
   /** Per node, what the store holds now (as far as this process wrote it). */
-  private readonly stored = new Map<string, { json: string; at: number }>();
+  private readonly stored = new Map<string, { state: string; json: string; at: number }>();
   private readonly changed = new Set<string>();
   /** Per node, the newest frame's send time: an older or equal one is a replay. */
   private readonly frameFloor = new Map<string, number>();
@@ -68,16 +75,17 @@ export class HeartbeatIngest {
    */
   accept(heartbeat: Heartbeat, at: number, via: HeardVia): boolean {
     const json = JSON.stringify(heartbeat);
+    const state = heartbeat.error_rate === null ? json : stateOf(heartbeat);
     const prev = this.latest.get(heartbeat.node);
     // newest wins across channels: one arriving late over the slower one does not go back
     if (prev && prev.at > at) return false;
-    this.latest.set(heartbeat.node, { at, heartbeat, json, via });
+    this.latest.set(heartbeat.node, { at, heartbeat, state, json, via });
     this.counts.heard[via]++;
-    if (this.stored.get(heartbeat.node)?.json === json) return false;
+    if (this.stored.get(heartbeat.node)?.state === state) return false;
     this.changed.add(heartbeat.node);
     this.soon ??= setImmediate(() => {
       this.soon = null;
-      void this.flush().catch(() => undefined);
+      void this.flushChanges().catch(() => undefined);
     });
     return true;
   }
@@ -114,19 +122,33 @@ export class HeartbeatIngest {
    * shutdown). A failed write is logged and retried by the next flush.
    */
   flush(force = false): Promise<void> {
-    const run = this.chain.then(() => this.write(force));
+    return this.queue(() => this.write(force, this.latest.keys()));
+  }
+
+  /** Only the changed nodes (no scan of the fleet): what accept() schedules. */
+  private flushChanges(): Promise<void> {
+    return this.queue(() => this.write(false, [...this.changed]));
+  }
+
+  private queue(write: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(write);
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async write(force: boolean): Promise<void> {
+  private async write(force: boolean, nodes: Iterable<string>): Promise<void> {
     const states: NodeState[] = [];
     const seen: Array<{ node: string; heardAt: number }> = [];
     const taken = new Map<string, Latest>();
-    for (const [node, l] of this.latest) {
+    for (const node of nodes) {
+      const l = this.latest.get(node);
+      if (!l) continue;
       const stored = this.stored.get(node);
+      const due = stored !== undefined && l.at > stored.at && (force || l.at - stored.at >= this.o.lastSeenEveryMs);
       if (this.changed.has(node) || stored === undefined) states.push(toNodeState(l.heartbeat, l.at));
-      else if (l.at > stored.at && (force || l.at - stored.at >= this.o.lastSeenEveryMs)) seen.push({ node, heardAt: l.at });
+      // a metric that moved (the error rate) is written whole, but only as often as last_seen
+      else if (due && stored.json !== l.json) states.push(toNodeState(l.heartbeat, l.at));
+      else if (due) seen.push({ node, heardAt: l.at });
       else continue;
       taken.set(node, l);
     }
@@ -144,7 +166,7 @@ export class HeartbeatIngest {
     this.counts.stateWrites += states.length;
     this.counts.seenWrites += seen.length;
     this.counts.transactions += (states.length > 0 ? 1 : 0) + (seen.length > 0 ? 1 : 0);
-    for (const [node, l] of taken) this.stored.set(node, { json: l.json, at: l.at });
+    for (const [node, l] of taken) this.stored.set(node, { state: l.state, json: l.json, at: l.at });
   }
 
   /** The newest heard state of a node in memory (this process heard it), or null. */

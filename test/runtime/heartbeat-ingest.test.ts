@@ -53,6 +53,23 @@ t.test('a changed heartbeat is stored at once; an unchanged one only refreshes l
   t.equal(stored?.heardAt, 1_031_000);
 });
 
+t.test('an error rate that moves is no state change: it is written with the next coarse refresh', async (t) => {
+  const { store, clock, ingest } = setup(t, 10_000);
+  ingest.accept({ ...hb('a'), error_rate: 0.01 }, clock.ms, 'gossip');
+  await tick();
+  await ingest.flush();
+  clock.ms += 1_000;
+  t.notOk(ingest.accept({ ...hb('a'), error_rate: 0.02 }, clock.ms, 'gossip'), 'not a change');
+  await ingest.flush();
+  t.equal((await store.fleet.node('a'))?.errorRate, 0.01, 'not written yet');
+  t.equal((await ingest.view().node('a'))?.errorRate, 0.02, 'but the daemon answers with it');
+  clock.ms += 10_000;
+  ingest.accept({ ...hb('a'), error_rate: 0.03 }, clock.ms, 'gossip');
+  await ingest.flush();
+  const stored = await store.fleet.node('a');
+  t.same([stored?.errorRate, stored?.heardAt], [0.03, clock.ms], 'written whole at the refresh');
+});
+
 t.test('many nodes: state changes go in one transaction, refreshes in one more', async (t) => {
   const { store, clock, ingest } = setup(t, 10_000);
   for (let i = 0; i < 500; i++) ingest.accept(hb(`n${i}`), clock.ms, 'gossip');
