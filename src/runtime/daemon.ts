@@ -19,6 +19,7 @@ import { createNodeRuntime } from './node-runtime.js';
 import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
 import { withFleetView } from './heartbeat-ingest.js';
+import { HeartbeatPacer } from './heartbeat-pacer.js';
 import { nodeStatus, storedManifestsView } from './status.js';
 
 export interface Daemon {
@@ -113,11 +114,15 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     now: () => clock.now(),
   });
   const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
+  // the authority sizes the fleet's heartbeat interval and signs it as a fleet setting
+  const pacer = pipeline && agent
+    ? new HeartbeatPacer({ config, store, source: agent.source, signers: () => pipeline.deps.loadSigners(), clock, log: log.child({ module: 'heartbeats' }) })
+    : null;
   const deployments: DeploymentDriver | null = pipeline && authorityModules
     ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
   const stop = async () => {
     toolsStop.abort();
-    await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
+    await Promise.allSettled([authority?.stop(), deployments?.stop(), pacer?.stop(), node.stop(), server.close()]);
   };
 
   return {
@@ -130,6 +135,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
         await node.start();
         authority?.start();
         deployments?.start();
+        pacer?.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();

@@ -13,7 +13,7 @@ import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { StateStore } from '../../core/ports.js';
-import type { PeerRecord } from '../../core/records.js';
+import { OPEN_STATES, type PeerRecord } from '../../core/records.js';
 import { IdleBackoff } from '../../gossip/idle-backoff.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
@@ -213,7 +213,9 @@ export class NodeAgent {
     }
     this.every('tick', interval, () => this.round(false));
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
-    if (reportTo.length > 0) this.every('report', this.deps.config.gossip.report_every, () => this.node.report(reportTo));
+    // looked at every second (or report_every when shorter): a state change goes at once, the rest at reportEvery()
+    const { report_every } = this.deps.config.gossip;
+    if (reportTo.length > 0) this.every('report', Math.min(1000, report_every), () => this.maybeReport(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
   }
 
@@ -242,6 +244,32 @@ export class NodeAgent {
     await this.saveHeartbeats();
     const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
     if (news || force) await this.node.tick();
+  }
+
+  /** When this node last reported to the authority, and the state it reported (error rate aside). */
+  private reported = { at: -Infinity, state: '' };
+
+  /** Report when the state changed since the last report, or when reportEvery() has passed. */
+  private async maybeReport(urls: readonly string[]): Promise<void> {
+    const heartbeat = this.heartbeat();
+    const state = JSON.stringify({ ...heartbeat, error_rate: null });
+    const now = this.deps.clock.now();
+    if (state === this.reported.state && now - this.reported.at < this.reportEvery(heartbeat)) return;
+    this.reported = { at: now, state };
+    await this.node.report(urls);
+  }
+
+  /**
+   * The interval the authority signed for the fleet (held-settings.ts), or gossip.report_every
+   * before any arrived. A canary, a node the authority pinned (the control sample) and a node
+   * in the middle of an apply stay at the signed base interval: they are the ones watched.
+   */
+  reportEvery(heartbeat: Heartbeat = this.heartbeat()): number {
+    const signed = this.source.settings()?.heartbeat;
+    if (!signed) return this.deps.config.gossip.report_every;
+    const applying = Object.values(this.status.apply).some((t) => OPEN_STATES.includes(t.state));
+    const watched = applying || heartbeat.roles !== undefined || signed.pinned.includes(this.node.id);
+    return watched ? signed.base_ms : signed.interval_ms;
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
