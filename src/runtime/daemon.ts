@@ -52,7 +52,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   const pushNow = () => void agent?.tick().catch((err: unknown) =>
     log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
   // the pipeline reaches the fleet through this node's own gossip agent
-  const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
+  const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow, node.ingest?.startedAt) : undefined;
   // the pipeline (xstate, the stages, git, test-report parsers, cron) is loaded on the authority only
   const authorityModules = config.authority ? await loadAuthorityModules() : null;
   const pipeline = authorityModules

@@ -21,6 +21,8 @@ export interface GossipFleetDeps {
   clock: { now(): number };
   /** A node whose last heartbeat is older than this is silent: not live, not a candidate. */
   heartbeatTimeoutMs: number;
+  /** When this process began hearing heartbeats: one heard only before does not make a healthy candidate. */
+  hearingSince?: number;
   /** The heartbeat interval the fleet was told (signed fleet settings), or null: silence stretches with it. */
   intervalMs?: () => number | null;
   /** Put a verified manifest into gossip (throws its refusal code). */
@@ -28,7 +30,11 @@ export interface GossipFleetDeps {
 }
 
 export class GossipFleet implements FleetPort {
-  constructor(private readonly deps: GossipFleetDeps) {}
+  readonly hearingSince?: number;
+
+  constructor(private readonly deps: GossipFleetDeps) {
+    if (deps.hearingSince !== undefined) this.hearingSince = deps.hearingSince;
+  }
 
   /** Nodes whose certificate is not revoked (the authority's own state included). */
   async nodes(): Promise<NodeState[]> {
@@ -52,7 +58,9 @@ export class GossipFleet implements FleetPort {
         labels: cert?.labels ?? {},
         // this authority issued it a certificate that is neither revoked nor expired
         verified: cert !== null && cert.revokedAt === null && cert.expiresAt > now,
-        healthy: n.health === 'ok' && isLive(n, now, silentAfterMs(this.deps.heartbeatTimeoutMs, this.deps.intervalMs?.() ?? null)),
+        // heard by this process: a new leader does not pick canaries on what an old one heard
+        healthy: n.health === 'ok' && isLive(n, now, silentAfterMs(this.deps.heartbeatTimeoutMs, this.deps.intervalMs?.() ?? null))
+          && n.heardAt >= (this.hearingSince ?? -Infinity),
       };
     });
   }
@@ -75,6 +83,7 @@ function revoked(cert: CertView | null): boolean {
 export function gossipFleet(
   config: Config, store: StateStore, clock: { now(): number },
   source: Pick<StoreManifestSource, 'accept'> & Partial<Pick<StoreManifestSource, 'settings'>>, pushNow?: () => void,
+  hearingSince?: number,
 ): GossipFleet {
   return new GossipFleet({
     fleet: store.fleet,
@@ -83,6 +92,7 @@ export function gossipFleet(
     clock,
     heartbeatTimeoutMs: config.authority?.canary.heartbeat_timeout ?? 30_000,
     intervalMs: () => source.settings?.()?.heartbeat.interval_ms ?? null,
+    ...(hearingSince === undefined ? {} : { hearingSince }),
     publish: async (envelope) => {
       const held = await source.accept(envelope);
       pushNow?.();
