@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as ed from '@noble/ed25519';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { systemClock } from '../../src/adapters/clock.js';
 import { createLogger } from '../../src/adapters/logger.js';
 import { NatsChannel } from '../../src/adapters/nats/channel.js';
@@ -95,9 +96,23 @@ async function authority(): Promise<void> {
   const flush = setInterval(() => void ingest.flush(), 1000);
   const channel = new NatsChannel({ servers: [env.HB_NATS as string], fleet: FLEET, name: 'authority', heartbeatMaxAgeMs: 600_000 });
   await channel.ensureStreams();
-  channel.follow('heartbeat', { frame: (f) => void ingest.receiveFrame(f.key, f.data) });
+  let core: NatsConnection | null = null;
+  if (env.HB_CORE) {
+    // live frames on a plain subscription (no JetStream consumer): what the stream adds is measured apart
+    core = await connect({ servers: [env.HB_NATS as string], name: 'upshift:authority-core' });
+    const prefix = `upshift.${FLEET}.hb.`;
+    core.subscribe(`${prefix}*`, {
+      callback: (err, m) => {
+        if (err) return;
+        try { ingest.receiveFrame(m.subject.slice(prefix.length), m.data); } catch { /* counted by the ingest */ }
+      },
+    });
+  } else {
+    channel.follow('heartbeat', { frame: (f) => void ingest.receiveFrame(f.key, f.data) });
+  }
   serve(() => ingest.counts.heard.nats, ingest, async () => {
     clearInterval(flush);
+    await core?.close();
     await channel.close();
     store.close();
   });

@@ -22,6 +22,8 @@ export interface HeartbeatIngestOptions {
   connsPerSender: number;
   httpNodes: number;
   maxPerSecond: number;
+  /** `core`: the authority reads live frames on a plain NATS subscription; `jetstream`: through the channel's stream consumer. */
+  consumer: 'core' | 'jetstream';
 }
 
 const CHILD = join(fileURLToPath(new URL('.', import.meta.url)), 'heartbeat-ingest-child.js');
@@ -92,7 +94,7 @@ export async function benchHeartbeatIngest(o: HeartbeatIngestOptions): Promise<o
   const nats = await startNats(dir);
   const procs: ChildProcess[] = [];
   try {
-    const auth = child({ HB_ROLE: 'authority', HB_DIR: dir, HB_NATS: nats.url });
+    const auth = child({ HB_ROLE: 'authority', HB_DIR: dir, HB_NATS: nats.url, ...(o.consumer === 'core' ? { HB_CORE: '1' } : {}) });
     procs.push(auth.proc);
     await auth.ready;
     const per = Math.ceil(o.nodes / o.senders);
@@ -127,6 +129,7 @@ export async function benchHeartbeatIngest(o: HeartbeatIngestOptions): Promise<o
       name: 'heartbeat_ingest',
       nodes: o.nodes,
       interval_s: o.everyMs / 1000,
+      consumer: o.consumer,
       transport: `${o.senders * o.connsPerSender} NATS connections from ${o.senders} sender processes, ${Math.ceil(o.nodes / (o.senders * o.connsPerSender))} simulated nodes multiplexed per connection; JetStream stream keeping the newest per node`,
       offered_per_s: r1(o.nodes / (o.everyMs / 1000)),
       ingested_per_s: r1(nats10k.rate),
