@@ -22,8 +22,8 @@ export interface HeartbeatIngestOptions {
   connsPerSender: number;
   httpNodes: number;
   maxPerSecond: number;
-  /** `core`: the authority reads live frames on a plain NATS subscription; `jetstream`: through the channel's stream consumer. */
-  consumer: 'core' | 'jetstream';
+  /** Also measure this many nodes read through the channel's JetStream consumer (0: skip). */
+  jetstreamNodes: number;
 }
 
 const CHILD = join(fileURLToPath(new URL('.', import.meta.url)), 'heartbeat-ingest-child.js');
@@ -89,27 +89,48 @@ async function measure(auth: ReturnType<typeof child>, target: number, windowS: 
   return { ...m, us_per_hb: m.cpu_us / Math.max(1, m.count), rate: m.count / (m.wall_ms / 1000), cores: m.cpu_us / (m.wall_ms * 1000) };
 }
 
+/** One NATS measurement: an authority child reading with `consumer`, sender children for `nodes`. */
+async function natsRun(o: HeartbeatIngestOptions, nodes: number, consumer: 'core' | 'jetstream', url: string, dir: string, procs: ChildProcess[]) {
+  const auth = child({ HB_ROLE: 'authority', HB_DIR: dir, HB_NATS: url, ...(consumer === 'core' ? { HB_CORE: '1' } : {}) });
+  procs.push(auth.proc);
+  await auth.ready;
+  const per = Math.ceil(nodes / o.senders);
+  const sends = Array.from({ length: o.senders }, (_, s) => child({
+    HB_ROLE: 'senders', HB_NATS: url, HB_FROM: String(s * per), HB_TO: String(Math.min(nodes, (s + 1) * per)),
+    HB_EVERY_MS: String(o.everyMs), HB_CONNS: String(o.connsPerSender),
+  }));
+  procs.push(...sends.map((s) => s.proc));
+  progress(`heartbeat_ingest: issuing ${nodes} node certificates in ${o.senders} sender processes`);
+  await Promise.all(sends.map((s) => s.ready));
+  const m = await measure(auth, nodes, o.windowS, `heartbeat_ingest nats ${consumer}`);
+  const verify = await auth.ask({ op: 'verify', runs: 20_000 }) as { fast_verify_us: number; noble_verify_us: number };
+  const sent = await Promise.all(sends.map((s) => s.ask({ op: 'count' })));
+  const refused = (await auth.ask({ op: 'count' })).refused;
+  for (const p of [auth.proc, ...sends.map((s) => s.proc)]) {
+    p.kill('SIGTERM');
+    procs.splice(procs.indexOf(p), 1);
+  }
+  return { m, verify, sent, refused };
+}
+
 export async function benchHeartbeatIngest(o: HeartbeatIngestOptions): Promise<object> {
   const dir = mkdtempSync(join(tmpdir(), 'upshift-hb-bench-'));
   const nats = await startNats(dir);
   const procs: ChildProcess[] = [];
   try {
-    const auth = child({ HB_ROLE: 'authority', HB_DIR: dir, HB_NATS: nats.url, ...(o.consumer === 'core' ? { HB_CORE: '1' } : {}) });
-    procs.push(auth.proc);
-    await auth.ready;
-    const per = Math.ceil(o.nodes / o.senders);
-    const sends = Array.from({ length: o.senders }, (_, s) => child({
-      HB_ROLE: 'senders', HB_NATS: nats.url, HB_FROM: String(s * per), HB_TO: String(Math.min(o.nodes, (s + 1) * per)),
-      HB_EVERY_MS: String(o.everyMs), HB_CONNS: String(o.connsPerSender),
-    }));
-    procs.push(...sends.map((s) => s.proc));
-    progress(`heartbeat_ingest: issuing ${o.nodes} node certificates in ${o.senders} sender processes`);
-    await Promise.all(sends.map((s) => s.ready));
-    const nats10k = await measure(auth, o.nodes, o.windowS, 'heartbeat_ingest nats');
-    const verify = await auth.ask({ op: 'verify', runs: 20_000 }) as { fast_verify_us: number; noble_verify_us: number };
-    const sent = await Promise.all(sends.map((s) => s.ask({ op: 'count' })));
-    const refused = (await auth.ask({ op: 'count' })).refused;
-    for (const p of procs.splice(0)) p.kill('SIGTERM');
+    const main = await natsRun(o, o.nodes, 'core', nats.url, dir, procs);
+    const nats10k = main.m;
+    const { verify, sent, refused } = main;
+    let viaJetStream: Awaited<ReturnType<typeof natsRun>>['m'] | null = null;
+    if (o.jetstreamNodes > 0) {
+      const jsDir = join(dir, 'js-run');
+      const jsNats = await startNats(jsDir);
+      try {
+        viaJetStream = (await natsRun(o, o.jetstreamNodes, 'jetstream', jsNats.url, jsDir, procs)).m;
+      } finally {
+        jsNats.stop();
+      }
+    }
 
     const http = child({ HB_ROLE: 'http', HB_DIR: dir });
     procs.push(http.proc);
@@ -129,7 +150,7 @@ export async function benchHeartbeatIngest(o: HeartbeatIngestOptions): Promise<o
       name: 'heartbeat_ingest',
       nodes: o.nodes,
       interval_s: o.everyMs / 1000,
-      consumer: o.consumer,
+      consumer: 'live frames on a plain NATS subscription to upshift.<fleet>.hb.* (the stream keeps the newest per node for a new leader)',
       transport: `${o.senders * o.connsPerSender} NATS connections from ${o.senders} sender processes, ${Math.ceil(o.nodes / (o.senders * o.connsPerSender))} simulated nodes multiplexed per connection; JetStream stream keeping the newest per node`,
       offered_per_s: r1(o.nodes / (o.everyMs / 1000)),
       ingested_per_s: r1(nats10k.rate),
@@ -145,6 +166,11 @@ export async function benchHeartbeatIngest(o: HeartbeatIngestOptions): Promise<o
       noble_path_us_per_heartbeat: r1(noblePath),
       noble_path_note: 'the ingest measured here with its verify replaced by the strict noble verify measured in the same process',
       speedup_vs_noble: r1(noblePath / usPerHb),
+      jetstream_consumer: viaJetStream === null ? null : {
+        nodes: o.jetstreamNodes, offered_per_s: r1(o.jetstreamNodes / (o.everyMs / 1000)), ingested_per_s: r1(viaJetStream.rate),
+        cpu_us_per_heartbeat: r1(viaJetStream.us_per_hb),
+        note: 'the same frames read through NatsChannel.follow (an ordered JetStream consumer, newest per subject)',
+      },
       http_path: {
         nodes: o.httpNodes, ingested_per_s: r1(viaHttp.rate), cpu_us_per_heartbeat: r1(viaHttp.us_per_hb),
         note: 'gossip push over keep-alive HTTP to a real node agent behind fastify, each answered with a signed ack',
