@@ -6,10 +6,7 @@ import { isLive, type AppHealth } from '../core/node-state.js';
 import type { StateStore } from '../core/ports.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
 import { storedManifests, type HeldManifests } from './status.js';
-import { silentAfterMs } from '../core/decisions/heartbeat-interval.js';
-import { FLEET_SETTINGS_KV } from '../node/agent/held-settings.js';
-import { verifyFleetSettings } from '../trust/fleet-settings.js';
-import { keysetOf } from '../trust/keyset.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 /** A node's state as `fleet ls --json` prints it (a stable output shape), with what this node judges of it. */
 export interface FleetNodeView {
@@ -45,7 +42,7 @@ export interface FleetView {
 export async function fleetView(config: Config, store: StateStore, now: number, held?: HeldManifests): Promise<FleetView> {
   const heldView = held ?? await storedManifests(config, store);
   // nodes told a longer heartbeat interval (signed fleet settings) are not silent between two of them
-  const silentAfter = silentAfterMs(config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after, await heldInterval(config, store));
+  const silentAfter = await silentAfterHeld(config, store, config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after);
   const heldSeq = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
   const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t).map((p): HeldRef => ({ seq: p.seq, hash: '', targets: p.targets }))]));
   const members = new Map((await store.identity.peers()).map((p) => [p.nodeId, p.state]));
@@ -84,15 +81,4 @@ export function fleetProblems(view: FleetView): Array<{ node: string; problem: s
     }
   }
   return out;
-}
-
-/** The heartbeat interval of the fleet settings this node holds, if they verify; null without any. */
-async function heldInterval(config: Config, store: StateStore): Promise<number | null> {
-  const envelope = await store.kv.get(FLEET_SETTINGS_KV);
-  if (envelope === null) return null;
-  try {
-    return verifyFleetSettings(envelope, keysetOf(config), config.fleet).heartbeat.interval_ms;
-  } catch {
-    return null;
-  }
 }

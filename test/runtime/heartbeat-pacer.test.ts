@@ -5,6 +5,8 @@ import { validateConfig, type Config } from '../../src/core/config.js';
 import type { NodeState } from '../../src/core/node-state.js';
 import { StoreManifestSource } from '../../src/node/agent/manifest-source.js';
 import { HeartbeatPacer } from '../../src/runtime/heartbeat-pacer.js';
+import { fleetView } from '../../src/runtime/fleet-view.js';
+import { silentAfterHeld } from '../../src/node/agent/held-settings.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { FLEET_SETTINGS_KEY, signFleetSettings } from '../../src/trust/fleet-settings.js';
 import { signerFromSeed } from '../../src/trust/keyfile.js';
@@ -75,4 +77,24 @@ t.test('a node never applies settings that are unsigned, signed by another key, 
   t.equal(await source.offer(signFleetSettings(settings(10, 20_000), [release])), 'accepted');
   t.equal(await source.offer(signFleetSettings(settings(9, 300_000), [release])), 'refused', 'an older seq');
   t.equal(source.settings()?.heartbeat.interval_ms, 20_000);
+});
+
+t.test('a node told a long interval is not silent between two heartbeats, in fleet ls and in deployments', async (t) => {
+  const clock = { ms: T0, now: () => clock.ms };
+  const config = validateConfig({ fleet: 'edge', state_dir: tempDir(t), node: { id: 'authority' }, trust });
+  const { store, source } = await sourceFor(t, 'authority', clock);
+  await store.fleet.record([state('far', T0)]);
+  clock.ms += 60_000; // a minute unheard: past dead_after (30 s)
+  t.ok((await fleetView(config, store, clock.ms)).nodes[0]?.silent, 'silent under the configured bound');
+  t.equal(await silentAfterHeld(config, store, 30_000), 30_000);
+  const settings = signFleetSettings({
+    fleet: 'edge', seq: T0, issued_at: new Date(T0).toISOString(), heartbeat: { base_ms: 5000, interval_ms: 50_000, pinned: [] },
+  }, [release]);
+  t.equal(await source.offer(settings), 'accepted');
+  t.equal(await silentAfterHeld(config, store, 30_000), 150_000, 'three told intervals');
+  t.notOk((await fleetView(config, store, clock.ms)).nodes[0]?.silent, 'not silent with a 50 s interval');
+  await store.kv.set('gossip.fleet-settings', signFleetSettings({
+    fleet: 'edge', seq: T0 + 1, issued_at: new Date(T0).toISOString(), heartbeat: { base_ms: 5000, interval_ms: 900_000, pinned: [] },
+  }, [stranger]));
+  t.equal(await silentAfterHeld(config, store, 30_000), 30_000, 'a value that does not verify is never used');
 });

@@ -5,7 +5,9 @@
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { StateStore } from '../../core/ports.js';
 import { verifyFleetSettings, type FleetSettings } from '../../trust/fleet-settings.js';
-import type { Keyset } from '../../trust/keyset.js';
+import { keysetOf, type Keyset } from '../../trust/keyset.js';
+import type { Config } from '../../core/config.js';
+import { silentAfterMs } from '../../core/decisions/heartbeat-interval.js';
 import type { ApplyLog } from '../apply/context.js';
 
 /** Where the newest verified settings envelope is kept across restarts. */
@@ -74,4 +76,32 @@ export class HeldSettings {
     this.deps.log?.info({ module: 'gossip', seq: settings.seq, interval_ms, base_ms, pinned: pinned.length }, 'fleet settings accepted');
     return 'accepted';
   }
+}
+
+let lastRead: { envelope: string; fleet: string; interval: number | null } | null = null;
+
+/**
+ * The heartbeat interval of the fleet settings this node's store holds, verified against the
+ * keyset (the result kept per envelope, so a read costs one kv lookup); null without any.
+ */
+export async function heldInterval(store: Pick<StateStore, 'kv'>, keyset: Keyset, fleet: string): Promise<number | null> {
+  const envelope = await store.kv.get(FLEET_SETTINGS_KV);
+  if (envelope === null) return null;
+  if (lastRead?.envelope === envelope && lastRead.fleet === fleet) return lastRead.interval;
+  let interval: number | null = null;
+  try {
+    interval = verifyFleetSettings(envelope, keyset, fleet).heartbeat.interval_ms;
+  } catch {
+    // not ours to apply: the configured bound stands
+  }
+  lastRead = { envelope, fleet, interval };
+  return interval;
+}
+
+/**
+ * How long a node may be unheard before it counts as silent: `configuredMs`, or three of the
+ * intervals the fleet was told when that is longer (heartbeat-interval.ts silentAfterMs).
+ */
+export async function silentAfterHeld(config: Pick<Config, 'trust' | 'fleet'>, store: Pick<StateStore, 'kv'>, configuredMs: number): Promise<number> {
+  return silentAfterMs(configuredMs, await heldInterval(store, keysetOf(config), config.fleet));
 }
