@@ -37,7 +37,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   // 10,000 simulated nodes over NATS into the authority's ingest, against noble and HTTP (issue 13)
   {
     name: 'heartbeat_ingest',
-    run: () => benchHeartbeatIngest({ nodes: 10_000, everyMs: 5000, windowS: 20, senders: 2, connsPerSender: 10, httpNodes: 1000, maxPerSecond: 2000, jetstreamNodes: 2000 }),
+    run: () => benchHeartbeatIngest({ nodes: 10_000, everyMs: 5000, windowS: 20, senders: 2, connsPerSender: 10, httpNodes: 1000, maxPerSecond: 2000, consumer: 'jetstream', compareNodes: 2000 }),
   },
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];
