@@ -98,3 +98,22 @@ t.test('a node told a long interval is not silent between two heartbeats, in fle
   }, [stranger]));
   t.equal(await silentAfterHeld(config, store, 30_000), 30_000, 'a value that does not verify is never used');
 });
+
+t.test('canaries of a run in CANARY and a control sample as large are pinned at the base interval', async (t) => {
+  const clock = { ms: T0, now: () => clock.ms };
+  const base = validateConfig({ fleet: 'edge', state_dir: tempDir(t), node: { id: 'authority' }, trust });
+  const config = { ...base, authority: { heartbeat: { base: 5000, max_per_second: 2 } } } as unknown as Config;
+  const { store, source } = await sourceFor(t, 'authority', clock);
+  await store.fleet.record(Array.from({ length: 30 }, (_, i) => state(`n${i}`, T0)));
+  await store.createRun({ id: 'r1', track: 'testnet', version: 'v2', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: T0 });
+  await store.saveSnapshot({ runId: 'r1', machineVersion: 1, state: 'canary', status: 'running', snapshot: {}, reason: null, code: null, at: T0 });
+  await store.plans.fixCanaryPlan('r1', { canaries: ['n3', 'n7'], selection: 'test', selectedAt: T0, confirmBy: T0 + 600_000 }, T0);
+  const pacer = new HeartbeatPacer({ config, store, source, signers: async () => [release], clock });
+  const held = await pacer.tick();
+  const pinned = held?.heartbeat.pinned ?? [];
+  t.equal(pinned.length, 4, 'two canaries and two control nodes');
+  t.ok(pinned.includes('n3') && pinned.includes('n7'), 'the canaries');
+  // 4 pinned at 5 s take 0.8/s; 26 share the other 1.2/s: 22 s
+  t.equal(held?.heartbeat.interval_ms, 22_000);
+  t.same((await pacer.tick())?.heartbeat.pinned, pinned, 'the same control sample on the next look (chosen by the run id)');
+});
