@@ -1,5 +1,5 @@
 import t from 'tap';
-import { heartbeatPlan, MAX_INTERVAL_MS, silentAfterMs } from '../../src/core/decisions/heartbeat-interval.js';
+import { heartbeatPlan, MAX_INTERVAL_MS, reportDue, silentAfterMs } from '../../src/core/decisions/heartbeat-interval.js';
 
 t.test('the interval grows with the fleet so the authority takes at most max_per_second', async (t) => {
   const cases = [
@@ -22,4 +22,16 @@ t.test('silence stretches to three told intervals, never below the configured ti
   t.equal(silentAfterMs(30_000, null), 30_000);
   t.equal(silentAfterMs(30_000, 5_000), 30_000);
   t.equal(silentAfterMs(30_000, 50_000), 150_000);
+});
+
+t.test('a node reports at once when its state changes, else once per interval', async (t) => {
+  const last = { at: 1000, state: 'confirmed#4' };
+  const cases: Array<[string, Parameters<typeof reportDue>, boolean]> = [
+    ['never reported: now', [null, 1000, 'idle', 60_000], true],
+    ['unchanged, inside the interval: not yet', [last, 30_000, 'confirmed#4', 60_000], false],
+    ['unchanged, a second before the interval: not yet', [last, 60_999, 'confirmed#4', 60_000], false],
+    ['unchanged, at the interval: now', [last, 61_000, 'confirmed#4', 60_000], true],
+    ['the state changed a second later: at once', [last, 2000, 'probation#5', 60_000], true],
+  ];
+  for (const [name, args, want] of cases) t.equal(reportDue(...args), want, name);
 });

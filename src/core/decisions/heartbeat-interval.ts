@@ -53,3 +53,11 @@ export function heartbeatPlan(i: HeartbeatPlanInput): HeartbeatPlan {
 export function silentAfterMs(configuredMs: number, intervalMs: number | null): number {
   return intervalMs === null ? configuredMs : Math.max(configuredMs, 3 * intervalMs);
 }
+
+/**
+ * Whether a node reports to the authority now: at once when its state (its heartbeat, error
+ * rate aside) changed since the last report, else once `everyMs` has passed since it.
+ */
+export function reportDue(last: { at: number; state: string } | null, now: number, state: string, everyMs: number): boolean {
+  return last === null || state !== last.state || now - last.at >= everyMs;
+}

@@ -14,6 +14,7 @@ import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { StateStore } from '../../core/ports.js';
 import { OPEN_STATES, type PeerRecord } from '../../core/records.js';
+import { reportDue } from '../../core/decisions/heartbeat-interval.js';
 import { IdleBackoff } from '../../gossip/idle-backoff.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
@@ -247,14 +248,14 @@ export class NodeAgent {
   }
 
   /** When this node last reported to the authority, and the state it reported (error rate aside). */
-  private reported = { at: -Infinity, state: '' };
+  private reported: { at: number; state: string } | null = null;
 
   /** Report when the state changed since the last report, or when reportEvery() has passed. */
   private async maybeReport(urls: readonly string[]): Promise<void> {
     const heartbeat = this.heartbeat();
     const state = JSON.stringify({ ...heartbeat, error_rate: null });
     const now = this.deps.clock.now();
-    if (state === this.reported.state && now - this.reported.at < this.reportEvery(heartbeat)) return;
+    if (!reportDue(this.reported, now, state, this.reportEvery(heartbeat))) return;
     this.reported = { at: now, state };
     await this.node.report(urls);
   }
