@@ -102,10 +102,12 @@ export class HeartbeatIngest {
       const now = this.o.clock.now();
       if (Math.abs(now - sentAt) > this.o.replayWindowMs) {
         const off = Math.round((now - sentAt) / 1000);
-        throw new UpshiftError('E_REPLAY', `heartbeat frame from ${subjectNode} is ${off}s off our clock`, { details: { from: subjectNode, at: sentAt } });
+        const details = { from: subjectNode, at: sentAt };
+        throw new UpshiftError('E_REPLAY', `heartbeat frame from ${subjectNode} is ${off}s off our clock`, { details });
       }
       if (sentAt <= (this.frameFloor.get(subjectNode) ?? -Infinity)) {
-        throw new UpshiftError('E_REPLAY', `heartbeat frame from ${subjectNode} is not newer than the last one`, { details: { from: subjectNode, at: sentAt } });
+        const details = { from: subjectNode, at: sentAt };
+        throw new UpshiftError('E_REPLAY', `heartbeat frame from ${subjectNode} is not newer than the last one`, { details });
       }
       this.frameFloor.set(subjectNode, sentAt);
       return this.accept(heartbeat, now, 'nats');
@@ -182,6 +184,7 @@ export class HeartbeatIngest {
       this.latest.delete(node);
       this.stored.delete(node);
       this.changed.delete(node);
+      this.frameFloor.delete(node);
     }
     return await this.o.fleet.forget(before);
   }
@@ -231,7 +234,9 @@ export function heartbeatIngest(
   log?: HeartbeatIngestOptions['log'],
 ): HeartbeatIngest {
   const { report_every, replay_window } = config.gossip;
-  return new HeartbeatIngest({ fleet, clock, lastSeenEveryMs: report_every, replayWindowMs: replay_window, ...(log ? { log } : {}) });
+  return new HeartbeatIngest({
+    fleet, clock, lastSeenEveryMs: report_every, replayWindowMs: replay_window, ...(log ? { log } : {}),
+  });
 }
 
 /**
@@ -239,5 +244,7 @@ export function heartbeatIngest(
  * the ingest's view (memory over the store). Everything else passes through untouched.
  */
 export function withFleetView<S extends { fleet: FleetStateStore }>(store: S, fleet: FleetStateStore): S {
-  return new Proxy(store, { get: (target, prop, receiver) => (prop === 'fleet' ? fleet : Reflect.get(target, prop, receiver)) });
+  return new Proxy(store, {
+    get: (target, prop, receiver) => (prop === 'fleet' ? fleet : Reflect.get(target, prop, receiver)),
+  });
 }

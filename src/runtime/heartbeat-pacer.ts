@@ -39,7 +39,9 @@ export class HeartbeatPacer {
     const now = clock.now();
     const nodes = (await store.fleet.nodes()).filter((n) => isLive(n, now, COUNTED_WITHIN_MS));
     const pinned = await this.pinned(nodes);
-    const plan = heartbeatPlan({ nodes: nodes.length, pinned: pinned.length, baseMs: hb.base, maxPerSecond: hb.max_per_second });
+    const plan = heartbeatPlan({
+      nodes: nodes.length, pinned: pinned.length, baseMs: hb.base, maxPerSecond: hb.max_per_second,
+    });
     const held = source.settings();
     const want = { base_ms: plan.baseMs, interval_ms: plan.intervalMs, pinned };
     if (held && sameHeartbeat(held.heartbeat, want)) return held;
@@ -48,7 +50,8 @@ export class HeartbeatPacer {
       fleet: config.fleet, seq, issued_at: new Date(now).toISOString(), heartbeat: want,
     }, await this.deps.signers());
     await source.accept(envelope);
-    this.deps.log?.info({ module: 'heartbeats', interval_ms: plan.intervalMs, pinned: pinned.length, nodes: nodes.length }, plan.reason);
+    const fields = { module: 'heartbeats', interval_ms: plan.intervalMs, pinned: pinned.length, nodes: nodes.length };
+    this.deps.log?.info(fields, plan.reason);
     return source.settings();
   }
 
@@ -62,7 +65,8 @@ export class HeartbeatPacer {
       if (!plan) continue;
       for (const c of plan.canaries) out.add(c);
       const rank = (n: string) => createHash('sha256').update(`${run.id}/${n}`).digest('hex');
-      const others = nodes.filter((n) => n.tracks[run.track] !== undefined && !plan.canaries.includes(n.node) && n.node !== config.node.id)
+      const others = nodes
+        .filter((n) => n.tracks[run.track] !== undefined && !plan.canaries.includes(n.node) && n.node !== config.node.id)
         .map((n) => n.node).sort((a, b) => (rank(a) < rank(b) ? -1 : 1));
       for (const n of others.slice(0, Math.max(1, plan.canaries.length))) out.add(n);
     }
@@ -74,7 +78,10 @@ export class HeartbeatPacer {
     const run = () => {
       if (this.running) return;
       this.running = this.tick()
-        .catch((err: unknown) => this.deps.log?.warn({ module: 'heartbeats', code: toUpshiftError(err).code }, `heartbeat interval not updated: ${(err as Error).message}`))
+        .catch((err: unknown) => {
+          const e = toUpshiftError(err);
+          this.deps.log?.warn({ module: 'heartbeats', code: e.code }, `heartbeat interval not updated: ${e.message}`);
+        })
         .finally(() => { this.running = null; });
     };
     run();

@@ -57,7 +57,8 @@ export function verifyFleetSettings(text: string, keyset: Keyset, fleet: string)
   const parsed = settingsSchema.safeParse(parseStrictJson(bytes));
   if (!parsed.success) throw schemaError(`${FLEET_SETTINGS_SCHEMA} settings`, parsed.error);
   if (parsed.data.fleet !== fleet) {
-    throw new UpshiftError('E_WRONG_FLEET', `fleet settings #${parsed.data.seq} are for fleet "${parsed.data.fleet}", not "${fleet}"`);
+    const why = `fleet settings #${parsed.data.seq} are for fleet "${parsed.data.fleet}", not "${fleet}"`;
+    throw new UpshiftError('E_WRONG_FLEET', why);
   }
   return parsed.data;
 }

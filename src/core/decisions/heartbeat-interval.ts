@@ -58,6 +58,8 @@ export function silentAfterMs(configuredMs: number, intervalMs: number | null): 
  * Whether a node reports to the authority now: at once when its state (its heartbeat, error
  * rate aside) changed since the last report, else once `everyMs` has passed since it.
  */
-export function reportDue(last: { at: number; state: string } | null, now: number, state: string, everyMs: number): boolean {
+export function reportDue(
+  last: { at: number; state: string } | null, now: number, state: string, everyMs: number,
+): boolean {
   return last === null || state !== last.state || now - last.at >= everyMs;
 }

@@ -24,8 +24,11 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** The bytes a node publishes on its own heartbeat subject. */
-export function sealHeartbeatFrame(auth: Pick<Ed25519MessageAuth, 'seal'>, heartbeat: Heartbeat, sentAt: number): Uint8Array {
-  return encoder.encode(JSON.stringify(auth.seal({ from: heartbeat.node, at: sentAt, heartbeat }, HEARTBEAT_FRAME_TYPE)));
+export function sealHeartbeatFrame(
+  auth: Pick<Ed25519MessageAuth, 'seal'>, heartbeat: Heartbeat, sentAt: number,
+): Uint8Array {
+  const sealed = auth.seal({ from: heartbeat.node, at: sentAt, heartbeat }, HEARTBEAT_FRAME_TYPE);
+  return encoder.encode(JSON.stringify(sealed));
 }
 
 /**
@@ -33,12 +36,15 @@ export function sealHeartbeatFrame(auth: Pick<Ed25519MessageAuth, 'seal'>, heart
  * are no frame, the certificate and signature errors of message-auth.ts, E_NOT_CERTIFIED
  * (reason E_WRONG_NODE) when another node signed it, E_HEARTBEAT_TOO_LARGE past a bound.
  */
-export function openHeartbeatFrame(auth: Pick<Ed25519MessageAuth, 'open'>, data: Uint8Array, subjectNode: string): HeartbeatFrame {
+export function openHeartbeatFrame(
+  auth: Pick<Ed25519MessageAuth, 'open'>, data: Uint8Array, subjectNode: string,
+): HeartbeatFrame {
   let wire: unknown;
   try {
     wire = JSON.parse(decoder.decode(data));
   } catch (err) {
-    throw new UpshiftError('E_MALFORMED', `a heartbeat frame is JSON { payload, sig, cert }: ${(err as Error).message}`, { cause: err });
+    const why = `a heartbeat frame is JSON { payload, sig, cert }: ${(err as Error).message}`;
+    throw new UpshiftError('E_MALFORMED', why, { cause: err });
   }
   const { from, content } = auth.open(wire as SignedMessage, HEARTBEAT_FRAME_TYPE);
   if (from !== subjectNode) {
@@ -52,7 +58,8 @@ export function openHeartbeatFrame(auth: Pick<Ed25519MessageAuth, 'open'>, data:
     const issue = oversize ?? parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
     const code = oversize ? 'E_HEARTBEAT_TOO_LARGE' : 'E_MALFORMED';
-    throw new UpshiftError(code, `heartbeat frame from ${from} refused at ${where}: ${issue?.message ?? 'invalid'}`, { details: { path: where } });
+    const why = `heartbeat frame from ${from} refused at ${where}: ${issue?.message ?? 'invalid'}`;
+    throw new UpshiftError(code, why, { details: { path: where } });
   }
   if (parsed.data.heartbeat.node !== from) {
     throw new UpshiftError('E_MALFORMED', `heartbeat of ${parsed.data.heartbeat.node} sent by ${from}`);

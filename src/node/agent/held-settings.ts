@@ -30,9 +30,11 @@ export class HeldSettings {
     const stored = await deps.store.kv.get(FLEET_SETTINGS_KV);
     if (stored !== null) {
       try {
-        out.held = { envelope: stored, hash: hash(stored), settings: verifyFleetSettings(stored, deps.keyset, deps.fleet) };
+        const settings = verifyFleetSettings(stored, deps.keyset, deps.fleet);
+        out.held = { envelope: stored, hash: hash(stored), settings };
       } catch (err) {
-        deps.log?.warn({ module: 'gossip', code: toUpshiftError(err).code }, 'stored fleet settings no longer verify; not using them');
+        const code = toUpshiftError(err).code;
+        deps.log?.warn({ module: 'gossip', code }, 'stored fleet settings no longer verify; not using them');
       }
     }
     return out;
@@ -68,12 +70,14 @@ export class HeldSettings {
       throw new UpshiftError('E_SEQ_CONFLICT', `different fleet settings #${settings.seq} are already held`);
     }
     if (have && settings.seq < have.settings.seq) {
-      throw new UpshiftError('E_ROLLBACK', `fleet settings #${settings.seq} are older than the #${have.settings.seq} held`);
+      const why = `fleet settings #${settings.seq} are older than the #${have.settings.seq} held`;
+      throw new UpshiftError('E_ROLLBACK', why);
     }
     await this.deps.store.kv.set(FLEET_SETTINGS_KV, envelope);
     this.held = { envelope, hash, settings };
     const { interval_ms, base_ms, pinned } = settings.heartbeat;
-    this.deps.log?.info({ module: 'gossip', seq: settings.seq, interval_ms, base_ms, pinned: pinned.length }, 'fleet settings accepted');
+    const fields = { module: 'gossip', seq: settings.seq, interval_ms, base_ms, pinned: pinned.length };
+    this.deps.log?.info(fields, 'fleet settings accepted');
     return 'accepted';
   }
 }
@@ -84,7 +88,9 @@ let lastRead: { envelope: string; fleet: string; interval: number | null } | nul
  * The heartbeat interval of the fleet settings this node's store holds, verified against the
  * keyset (the result kept per envelope, so a read costs one kv lookup); null without any.
  */
-export async function heldInterval(store: Pick<StateStore, 'kv'>, keyset: Keyset, fleet: string): Promise<number | null> {
+export async function heldInterval(
+  store: Pick<StateStore, 'kv'>, keyset: Keyset, fleet: string,
+): Promise<number | null> {
   const envelope = await store.kv.get(FLEET_SETTINGS_KV);
   if (envelope === null) return null;
   if (lastRead?.envelope === envelope && lastRead.fleet === fleet) return lastRead.interval;
@@ -102,6 +108,8 @@ export async function heldInterval(store: Pick<StateStore, 'kv'>, keyset: Keyset
  * How long a node may be unheard before it counts as silent: `configuredMs`, or three of the
  * intervals the fleet was told when that is longer (heartbeat-interval.ts silentAfterMs).
  */
-export async function silentAfterHeld(config: Pick<Config, 'trust' | 'fleet'>, store: Pick<StateStore, 'kv'>, configuredMs: number): Promise<number> {
+export async function silentAfterHeld(
+  config: Pick<Config, 'trust' | 'fleet'>, store: Pick<StateStore, 'kv'>, configuredMs: number,
+): Promise<number> {
   return silentAfterMs(configuredMs, await heldInterval(store, keysetOf(config), config.fleet));
 }
