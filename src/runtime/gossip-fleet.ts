@@ -21,7 +21,7 @@ export interface GossipFleetDeps {
   clock: { now(): number };
   /** A node whose last heartbeat is older than this is silent: not live, not a candidate. */
   heartbeatTimeoutMs: number;
-  /** When this process began hearing heartbeats: one heard only before does not make a healthy candidate. */
+  /** When this process began hearing heartbeats (FleetPort.hearingSince): judging waits for newer ones. */
   hearingSince?: number;
   /** The heartbeat interval the fleet was told (signed fleet settings), or null: silence stretches with it. */
   intervalMs?: () => number | null;
@@ -58,9 +58,7 @@ export class GossipFleet implements FleetPort {
         labels: cert?.labels ?? {},
         // this authority issued it a certificate that is neither revoked nor expired
         verified: cert !== null && cert.revokedAt === null && cert.expiresAt > now,
-        // heard by this process: a new leader does not pick canaries on what an old one heard
-        healthy: n.health === 'ok' && isLive(n, now, silentAfterMs(this.deps.heartbeatTimeoutMs, this.deps.intervalMs?.() ?? null))
-          && n.heardAt >= (this.hearingSince ?? -Infinity),
+        healthy: n.health === 'ok' && isLive(n, now, silentAfterMs(this.deps.heartbeatTimeoutMs, this.deps.intervalMs?.() ?? null)),
       };
     });
   }
