@@ -19,6 +19,7 @@ import { signerFromSeed } from '../../src/trust/keyfile.js';
 import { loadKeyset } from '../../src/trust/keyset.js';
 import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
 import { nodeStatus } from '../../src/runtime/status.js';
+import { heartbeatIngest } from '../../src/runtime/heartbeat-ingest.js';
 
 const dir = process.env.FLOOD_DIR as string;
 const authority = signerFromSeed(new Uint8Array(32).fill(1));
@@ -34,7 +35,7 @@ const cert = (id: string, seed: number) => issueCert({
 }, [authority]);
 const own = cert('target', 2);
 const agent = await NodeAgent.open({
-  config, store, keyset, engine: null, clock: systemClock, url: 'http://127.0.0.1:1',
+  config, store, keyset, engine: null, clock: systemClock, url: 'http://127.0.0.1:1', heartbeats: heartbeatIngest(config, store.fleet, systemClock),
   identity: { nodeId: 'target', signer: signerFromSeed(new Uint8Array(32).fill(2)), cert: verifyCert(own, keyset, { now, fleet: 'edge' }), envelope: own },
 });
 const server = buildServer({

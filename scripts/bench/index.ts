@@ -10,6 +10,7 @@ import { benchCliStart } from './cli-start.js';
 import { benchReattest } from './reattest.js';
 import { benchGossipFlood } from './gossip-flood.js';
 import { benchGossip } from './gossip-sim.js';
+import { benchHeartbeatIngest } from './heartbeat-ingest.js';
 import { benchOverhead } from './overhead.js';
 import { progress } from './util.js';
 
@@ -36,6 +37,11 @@ export const BENCHMARKS: readonly Benchmark[] = [
   { name: 'cli_start', run: () => benchCliStart({ runs: 9 }) },
   // replicas on a real PostgreSQL: leaderless time after kill -9 or a stall, fenced write cost (issue 13)
   { name: 'authority_failover', run: () => benchFailover({ rounds: 6, stallMs: 3000, writes: 400 }) },
+  // 10,000 simulated nodes over NATS into the authority's ingest, against noble and HTTP (issue 13)
+  {
+    name: 'heartbeat_ingest',
+    run: () => benchHeartbeatIngest({ nodes: 10_000, everyMs: 5000, windowS: 20, senders: 2, connsPerSender: 10, httpNodes: 1000, maxPerSecond: 2000, consumer: 'jetstream', compareNodes: 2000 }),
+  },
   { name: 'fleet_loopback_2', run: () => benchFleet({ name: 'fleet_loopback_2', nodes: 2, singleRuns: 5, peers: 100 }) },
 ];
 

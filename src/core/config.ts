@@ -70,6 +70,16 @@ const authoritySchema = z.strictObject({
     /** `manual`: after a passing soak the run waits until someone promotes it (advance_upgrade_pipeline). */
     promotion: z.enum(['auto', 'manual']).default('auto'),
   }).prefault({}),
+  /**
+   * The fleet's heartbeat interval, signed as a fleet setting that every node applies: `base`
+   * while the fleet is small, growing as max(base, nodes / max_per_second) so this authority
+   * takes at most `max_per_second` heartbeats a second; canaries, their control sample and
+   * applying nodes stay at `base`, and every node sends at once when its state changes.
+   */
+  heartbeat: z.strictObject({
+    base: duration('5s'),
+    max_per_second: z.int().min(1).default(2000),
+  }).prefault({}),
   deploy: z.strictObject({
     progress_deadline: duration('10m'),
     /** On a missed progress deadline: publish a signed rollback (true) or stop and report (false). */
@@ -330,9 +340,10 @@ function dotPath(path: ReadonlyArray<PropertyKey>): string {
 
 /**
  * Tracks one node's gossip source may hold: a digest names at most 32 keys (LIMITS.tracks in
- * gossip/types.ts) and the revocation list takes one. Peers refuse a larger digest whole.
+ * gossip/types.ts), the revocation list takes one and the fleet settings one. Peers refuse a
+ * larger digest whole.
  */
-export const MAX_HELD_TRACKS = 31;
+export const MAX_HELD_TRACKS = 30;
 
 /** Cross-field rules zod cannot see field by field. */
 function crossFieldProblems(cfg: Config): ConfigProblem[] {

@@ -115,4 +115,10 @@ export interface FleetPort {
   canaryCandidates(track: string): Promise<CanaryCandidate[]>;
   /** Hand a signed manifest (envelope JSON) to gossip; the nodes it targets pull it from there. */
   publish(envelope: string, track: string): Promise<Publication>;
+  /**
+   * When this process began hearing heartbeats (the daemon's start, a new leader's takeover):
+   * a node heard only before may be described by a past this authority did not see. Absent:
+   * no such bound (a pipeline driven from the CLI).
+   */
+  readonly hearingSince?: number;
 }

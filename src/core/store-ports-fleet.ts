@@ -15,6 +15,11 @@ import type { RolloutState } from './decisions/rollout.js';
 export interface FleetStateStore {
   /** Keep these as each node's current state (the latest per node wins), in one transaction. */
   record(states: readonly NodeState[]): Promise<void>;
+  /**
+   * Only when each node was last heard (its state unchanged), in one transaction; a time never
+   * moves back, and a node not recorded yet is skipped.
+   */
+  touch(seen: ReadonlyArray<{ node: string; heardAt: number }>): Promise<void>;
   /** Every node's current state, by node id. */
   nodes(): Promise<NodeState[]>;
   node(id: string): Promise<NodeState | null>;

@@ -134,7 +134,7 @@ export function parseMessage(content: unknown): GossipMessage {
 }
 
 /** A bound passed: a string, a record's entry count, or a record key too long (zod nests that one). */
-function tooBig(issue: z.core.$ZodIssue): boolean {
+export function tooBig(issue: z.core.$ZodIssue): boolean {
   if (issue.code === 'too_big') return true;
   return issue.code === 'invalid_key' && issue.issues.some((i) => i.code === 'too_big');
 }

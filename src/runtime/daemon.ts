@@ -19,6 +19,8 @@ import { createNodeRuntime } from './node-runtime.js';
 import type { NatsFleet } from './nats-fleet.js';
 import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
+import { withFleetView } from './heartbeat-ingest.js';
+import { HeartbeatPacer } from './heartbeat-pacer.js';
 import { nodeStatus, storedManifestsView } from './status.js';
 
 export interface Daemon {
@@ -42,14 +44,16 @@ export interface DaemonDeps {
 export async function createDaemon({ config, openStore, log, clock }: DaemonDeps): Promise<Daemon> {
   // before anything is opened or created: a front door that would show too much does not start
   const exposure = loadHttpExposure(config);
-  const store = openStore();
-  const node = await createNodeRuntime(config, store, log, clock);
+  const opened = openStore();
+  const node = await createNodeRuntime(config, opened, log, clock);
+  // what the daemon answers and judges merges the heartbeats it heard over the store's rows
+  const store = node.ingest ? withFleetView(opened, node.ingest.view()) : opened;
   const agent = node.agent;
   // the push right after a publish is a head start; the interval timer pushes anyway
   const pushNow = () => void agent?.tick().catch((err: unknown) =>
     log.warn({ module: 'gossip', err: (err as Error).message }, 'push after publish failed; the next round carries it'));
   // the pipeline reaches the fleet through this node's own gossip agent
-  const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow) : undefined;
+  const fleet = agent ? gossipFleet(config, store, clock, agent.source, pushNow, node.ingest?.startedAt) : undefined;
   // the pipeline (xstate, the stages, git, test-report parsers, cron) is loaded on the authority only
   const authorityModules = config.authority ? await loadAuthorityModules() : null;
   const pipeline = authorityModules
@@ -112,11 +116,15 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     now: () => clock.now(),
   });
   const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
+  // the authority sizes the fleet's heartbeat interval and signs it as a fleet setting
+  const pacer = pipeline && agent
+    ? new HeartbeatPacer({ config, store, source: agent.source, signers: () => pipeline.deps.loadSigners(), clock, log: log.child({ module: 'heartbeats' }) })
+    : null;
   const deployments: DeploymentDriver | null = pipeline && authorityModules
     ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
   const stop = async () => {
     toolsStop.abort();
-    await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
+    await Promise.allSettled([authority?.stop(), deployments?.stop(), pacer?.stop(), node.stop(), server.close()]);
   };
 
   return {
@@ -129,6 +137,7 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
         await node.start();
         authority?.start();
         deployments?.start();
+        pacer?.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();

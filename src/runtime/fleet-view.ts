@@ -6,6 +6,7 @@ import { isLive, type AppHealth } from '../core/node-state.js';
 import type { StateStore } from '../core/ports.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
 import { storedManifests, type HeldManifests } from './status.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 /** A node's state as `fleet ls --json` prints it (a stable output shape), with what this node judges of it. */
 export interface FleetNodeView {
@@ -42,7 +43,8 @@ export interface FleetView {
 
 export async function fleetView(config: Config, store: StateStore, now: number, held?: HeldManifests): Promise<FleetView> {
   const heldView = held ?? await storedManifests(config, store);
-  const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
+  // nodes told a longer heartbeat interval (signed fleet settings) are not silent between two of them
+  const silentAfter = await silentAfterHeld(config, store, config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after);
   const heldSeq = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t)[0]?.seq ?? null]));
   const sets = Object.fromEntries(config.node.tracks.map((t) => [t, heldView.payloads(t).map((p): HeldRef => ({ seq: p.seq, hash: '', targets: p.targets }))]));
   const members = new Map((await store.identity.peers()).map((p) => [p.nodeId, p.state]));

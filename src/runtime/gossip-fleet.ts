@@ -4,6 +4,7 @@
 // signed manifest to this node's gossip source, from where digests carry it to every node.
 import type { CanaryCandidate } from '../core/decisions/canary.js';
 import { follows, isLive, type NodeState } from '../core/node-state.js';
+import { silentAfterMs } from '../core/decisions/heartbeat-interval.js';
 import type { FleetPort, FleetStateStore, Publication } from '../core/ports.js';
 import type { Config } from '../core/config.js';
 import type { StateStore } from '../core/ports.js';
@@ -20,12 +21,20 @@ export interface GossipFleetDeps {
   clock: { now(): number };
   /** A node whose last heartbeat is older than this is silent: not live, not a candidate. */
   heartbeatTimeoutMs: number;
+  /** When this process began hearing heartbeats (FleetPort.hearingSince): judging waits for newer ones. */
+  hearingSince?: number;
+  /** The heartbeat interval the fleet was told (signed fleet settings), or null: silence stretches with it. */
+  intervalMs?: () => number | null;
   /** Put a verified manifest into gossip (throws its refusal code). */
   publish: (envelope: string) => Promise<Publication>;
 }
 
 export class GossipFleet implements FleetPort {
-  constructor(private readonly deps: GossipFleetDeps) {}
+  readonly hearingSince?: number;
+
+  constructor(private readonly deps: GossipFleetDeps) {
+    if (deps.hearingSince !== undefined) this.hearingSince = deps.hearingSince;
+  }
 
   /** Nodes whose certificate is not revoked (the authority's own state included). */
   async nodes(): Promise<NodeState[]> {
@@ -49,7 +58,7 @@ export class GossipFleet implements FleetPort {
         labels: cert?.labels ?? {},
         // this authority issued it a certificate that is neither revoked nor expired
         verified: cert !== null && cert.revokedAt === null && cert.expiresAt > now,
-        healthy: n.health === 'ok' && isLive(n, now, this.deps.heartbeatTimeoutMs),
+        healthy: n.health === 'ok' && isLive(n, now, silentAfterMs(this.deps.heartbeatTimeoutMs, this.deps.intervalMs?.() ?? null)),
       };
     });
   }
@@ -69,13 +78,19 @@ function revoked(cert: CertView | null): boolean {
  * from the CLI, one over the same store, from which a running daemon takes the manifest up
  * on its next round.
  */
-export function gossipFleet(config: Config, store: StateStore, clock: { now(): number }, source: Pick<StoreManifestSource, 'accept'>, pushNow?: () => void): GossipFleet {
+export function gossipFleet(
+  config: Config, store: StateStore, clock: { now(): number },
+  source: Pick<StoreManifestSource, 'accept'> & Partial<Pick<StoreManifestSource, 'settings'>>, pushNow?: () => void,
+  hearingSince?: number,
+): GossipFleet {
   return new GossipFleet({
     fleet: store.fleet,
     cert: async (node) => store.identity.latestCert(node),
     selfId: config.node.id,
     clock,
     heartbeatTimeoutMs: config.authority?.canary.heartbeat_timeout ?? 30_000,
+    intervalMs: () => source.settings?.()?.heartbeat.interval_ms ?? null,
+    ...(hearingSince === undefined ? {} : { hearingSince }),
     publish: async (envelope) => {
       const held = await source.accept(envelope);
       pushNow?.();

@@ -15,8 +15,7 @@ import { toUpshiftError, UpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import { NatsChannel, type ChannelOptions, type ChannelView, type Frame, type FrameKind } from '../adapters/nats/channel.js';
 import type { NodeAgent } from '../node/agent/agent.js';
-import { HEARTBEAT_FRAME_TYPE, heartbeatFrame, HeartbeatFrames } from '../node/agent/heartbeat-frame.js';
-import { Ed25519MessageAuth } from '../node/agent/message-auth.js';
+import { heartbeatFrame, HeartbeatFrames } from '../node/agent/heartbeat-frame.js';
 import { REVOCATIONS_KEY } from '../trust/revocation-list.js';
 import type { Envelope } from '../trust/envelope.js';
 import type { Signer } from '../trust/keyfile.js';
@@ -81,12 +80,10 @@ export class NatsFleet {
   }
 
   private startNode(): void {
-    const { agent, identity, config, keyset, clock } = this.deps;
-    const auth = new Ed25519MessageAuth({
-      signer: identity.signer, cert: identity.envelope, keyset, fleet: config.fleet, clock, payloadType: HEARTBEAT_FRAME_TYPE,
-    });
+    const { agent, identity, clock } = this.deps;
     agent.attachChannel(async (hb) => {
-      const acked = await this.channel.publishHeartbeat(identity.nodeId, heartbeatFrame(auth, hb, clock.now()));
+      // the agent's own message auth, sealing under the frame's payload type
+      const acked = await this.channel.publishHeartbeat(identity.nodeId, heartbeatFrame(agent.auth, hb, clock.now()));
       this.view.heartbeats[acked ? 'nats' : 'gossip']++;
       return acked;
     });
@@ -106,9 +103,10 @@ export class NatsFleet {
   }
 
   private startAuthority(): void {
-    const { agent, config, keyset, clock } = this.deps;
+    const { agent, config, clock } = this.deps;
     const frames = new HeartbeatFrames({
-      auth: new Ed25519MessageAuth({ signer: this.deps.identity.signer, cert: this.deps.identity.envelope, keyset, fleet: config.fleet, clock, revoked: agent.revocations.revoked, payloadType: HEARTBEAT_FRAME_TYPE }),
+      // the agent's certificate cache and cached keys: a frame is checked as a gossip message is
+      auth: agent.auth,
       clock, windowMs: config.gossip.replay_window, maxBytes: this.channel.maxFrameBytes,
     });
     this.follow('heartbeat', (f) => {

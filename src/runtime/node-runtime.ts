@@ -19,11 +19,14 @@ import { failpointsFromEnv } from '../adapters/failpoints.js';
 import { SlotProxy } from '../node/traffic/proxy.js';
 import { resolve } from 'node:path';
 import type { NatsFleet } from './nats-fleet.js';
+import { heartbeatIngest, type HeartbeatIngest } from './heartbeat-ingest.js';
 
 export interface NodeRuntime {
   agent: NodeAgent | null;
   /** The NATS fleet channel beside gossip; null with `channel: gossip` or without an agent. */
   channel: NatsFleet | null;
+  /** Every heartbeat heard, latest per node in memory; null without an agent. */
+  ingest: HeartbeatIngest | null;
   /** Why this node does not gossip (no certificate yet), or null. */
   problem: string | null;
   start(): Promise<void>;
@@ -63,7 +66,7 @@ async function createAgentRuntime(config: Config, store: StateStore, log: Logger
   if (!identity || identity.problem || !identity.envelope) {
     const problem = identity?.problem ?? error ?? `no node key at ${config.node.key}`;
     log.warn({ problem }, 'this node is not certified: gossip is off until `upshift join` succeeds');
-    return { agent: null, channel: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
+    return { agent: null, channel: null, ingest: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
   }
   const shutdown = new AbortController();
   const engine = config.app
@@ -81,9 +84,10 @@ async function createAgentRuntime(config: Config, store: StateStore, log: Logger
     log.warn({ module: 'gossip', url, err: message }, 'peer TLS check failed; gossip to it is lost');
   };
   const transport = httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, tlsChecks: loadPeerTlsChecks(config), onTlsRefused });
+  const ingest = heartbeatIngest(config, store.fleet, clock, log.child({ module: 'heartbeats' }));
   const agent = await NodeAgent.open({
     config, store, identity: { nodeId: identity.nodeId, signer: identity.signer, cert: identity.cert, envelope: identity.envelope }, keyset, engine, clock, log,
-    signal: shutdown.signal, url: selfUrl(config), transport,
+    signal: shutdown.signal, url: selfUrl(config), transport, heartbeats: ingest,
   });
   // the NATS client is loaded only by a daemon configured for it
   const channel = config.channel.kind !== 'nats' ? null : (await import('./nats-fleet.js')).NatsFleet.create({
@@ -92,6 +96,7 @@ async function createAgentRuntime(config: Config, store: StateStore, log: Logger
   return {
     agent,
     channel,
+    ingest,
     problem: null,
     start: async () => {
       channel?.start(); // first: the agent's heartbeat report goes to the channel it attaches

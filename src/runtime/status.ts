@@ -9,6 +9,7 @@ import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manif
 import { keysetOf } from '../trust/keyset.js';
 import { sourceHealth } from './source-health.js';
 import { waitingFor } from './run-wait.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 /** The verified manifests this node holds for gossip, newest first per track. */
 export interface HeldManifests {
@@ -98,7 +99,7 @@ export type NodeStatus = Awaited<ReturnType<typeof nodeStatus>>;
 
 /** How many nodes this one has heard (the fleet read model; on the authority, every node), and how many fell silent. */
 async function heard(config: Config, store: StateStore, now: number): Promise<{ heard: number; silent: number }> {
-  const silentAfter = config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after;
+  const silentAfter = await silentAfterHeld(config, store, config.authority?.canary.heartbeat_timeout ?? config.gossip.dead_after);
   const nodes = await store.fleet.nodes();
   return { heard: nodes.length, silent: nodes.filter((n) => !isLive(n, now, silentAfter)).length };
 }

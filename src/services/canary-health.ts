@@ -12,6 +12,8 @@ export interface CanaryNodeHealth {
   node: string;
   /** Whether it confirmed the canary release: CANARY judges a canary only from then on. */
   confirmed: boolean;
+  /** Heard since this authority began hearing (its start, a takeover): only then is it judged. */
+  heard_since_start: boolean;
   pass: boolean;
   criteria: CriterionResult[];
   numbers: {
@@ -52,8 +54,9 @@ export async function canaryHealth(p: PipelineService, input: { runId?: string }
     const obs = observeCanary(node, report, run.track);
     const verdict = judgeCanary([obs], control, opts);
     const at = confirmed[node];
+    const fresh = report !== undefined && report.heardAt >= (p.deps.fleet.hearingSince ?? -Infinity);
     return {
-      node, confirmed: at !== undefined, pass: verdict.pass, criteria: verdict.criteria,
+      node, confirmed: at !== undefined, heard_since_start: fresh, pass: verdict.pass, criteria: verdict.criteria,
       numbers: {
         error_rate: obs.errorRate, health: report?.health ?? 'unknown', apply_state: report?.tracks[run.track]?.apply ?? null,
         last_heartbeat_age_ms: report ? now - report.heardAt : null, code_hash: obs.codeHash, smoke_regressed: obs.smokeRegressed,
@@ -61,10 +64,14 @@ export async function canaryHealth(p: PipelineService, input: { runId?: string }
       },
     };
   });
-  // a canary still applying is not judged yet (nor does CANARY judge it): it is listed as pending
-  const failing = nodes.filter((n) => n.confirmed)
+  // a canary still applying is not judged yet (nor does CANARY judge it), and neither is one this
+  // authority heard only before it started (a new leader): both are listed as pending
+  const judged = (n: CanaryNodeHealth) => n.confirmed && n.heard_since_start;
+  const failing = nodes.filter(judged)
     .flatMap((n) => n.criteria.filter((c) => !c.ok).map((c) => ({ node: n.node, criterion: c.name, detail: c.detail })));
-  const pending = nodes.filter((n) => !n.confirmed).map((n) => `${n.node} (${n.numbers.apply_state ?? 'not heard'})`);
+  const pending = nodes.filter((n) => !judged(n)).map((n) => (n.confirmed
+    ? `${n.node} (heard only before this authority started)`
+    : `${n.node} (${n.numbers.apply_state ?? 'not heard'})`));
   const allConfirmed = plan.canaries.every((n) => confirmed[n] !== undefined);
   const endsAt = allConfirmed ? Math.max(...plan.canaries.map((n) => confirmed[n] as number)) + authority.canary.soak : null;
   const promotion = authority.canary.promotion === 'manual' ? await promotionState(store, run.id) : 'auto';
@@ -76,11 +83,11 @@ export async function canaryHealth(p: PipelineService, input: { runId?: string }
     soak: { ends_at: endsAt === null ? null : new Date(endsAt).toISOString(), left_ms: endsAt === null ? null : Math.max(0, endsAt - now), promotion },
   };
   const left = endsAt === null ? 'soak not started (canaries still confirming)' : `${Math.round(Math.max(0, endsAt - now) / 1000)} s of soak left`;
-  const waitingOn = pending.length ? `; not confirmed yet, so not judged: ${pending.join(', ')}` : '';
-  const judged = nodes.length - pending.length;
+  const waitingOn = pending.length ? `; not judged yet: ${pending.join(', ')}` : '';
+  const judgedCount = nodes.length - pending.length;
   const reason = failing.length
     ? `canary failing on ${[...new Set(failing.map((f) => f.node))].join(', ')}: ${failing.map((f) => `${f.criterion}: ${f.detail}`).join('; ')}; ${left}${waitingOn}`
-    : `${judged} confirmed canary node(s) pass all five criteria; ${left}${waitingOn}`;
+    : `${judgedCount} confirmed canary node(s) pass all five criteria; ${left}${waitingOn}`;
   return { reason, evidence };
 }
 

@@ -11,6 +11,7 @@ import type { Deployment, DeploymentEvent } from '../core/deployment-records.js'
 import { createDeployment, policyFor } from '../stages/deployment-plan.js';
 import type { StateStore as Store } from '../core/store-ports.js';
 import { auditReason, type Outcome, type ServiceContext } from './context.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 export { createDeployment, deploymentKeys, keyForTrack, policyFor, stableRelease } from '../stages/deployment-plan.js';
 
@@ -23,7 +24,8 @@ function requireAuthority(ctx: Pick<ServiceContext, 'config'>): AuthorityConfig 
 /** Live nodes that run a track (heard within the canary heartbeat timeout), the authority's own node left out. */
 export async function liveNodes(ctx: Pick<ServiceContext, 'config' | 'store' | 'clock'>, track: string): Promise<Array<{ id: string; version: string | null }>> {
   const now = ctx.clock.now();
-  const timeout = ctx.config.authority?.canary.heartbeat_timeout ?? 30_000;
+  // nodes told a longer heartbeat interval (signed fleet settings) are live between two of them
+  const timeout = await silentAfterHeld(ctx.config, ctx.store, ctx.config.authority?.canary.heartbeat_timeout ?? 30_000);
   return (await ctx.store.fleet.nodes()).filter((r) => r.tracks[track] !== undefined && r.node !== ctx.config.node.id && now - r.heardAt <= timeout)
     .map((r) => ({ id: r.node, version: r.tracks[track]?.version ?? null }));
 }

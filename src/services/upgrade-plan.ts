@@ -10,6 +10,7 @@ import type { Candidate, PipelineService } from '../runtime/pipeline-service.js'
 import { allSuites } from '../stages/benchmark-repos.js';
 import type { Outcome } from './context.js';
 import { defaultRef } from './upgrade.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 export interface PlannedStage {
   stage: string;
@@ -49,7 +50,9 @@ export async function planUpgrade(p: PipelineService, input: { ref?: string; tra
   const candidates = await p.deps.fleet.canaryCandidates(candidate.track);
   const sel = selectCanaries(candidates, { fraction: authority.canary.fraction, labels: authority.canary.labels, seed: candidate.version });
   const eligible = candidates.filter((c) => c.verified && c.healthy).map((c) => c.id).sort();
-  const nodes = trackNodes(await p.deps.fleet.nodes(), candidate.track, { now: p.deps.clock.now(), silentAfterMs: authority.canary.heartbeat_timeout });
+  const nodes = trackNodes(await p.deps.fleet.nodes(), candidate.track, {
+    now: p.deps.clock.now(), silentAfterMs: await silentAfterHeld(p.deps.config, store, authority.canary.heartbeat_timeout),
+  });
   const gates: Gate[] = [];
 
   const active = (await store.unfinishedRuns()).find((r) => r.track === candidate.track);

@@ -13,6 +13,7 @@ import { waitingFor, type Waiting } from '../runtime/run-wait.js';
 import { promote, promotionState } from '../stages/canary-promotion.js';
 import { auditReason, type Outcome } from './context.js';
 import { advanceRun, approveRun, rollbackRun, startRun, type RunDetail } from './pipeline.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 /** What a run waits for, with the manual promotion gate CANARY may hold it at. */
 export async function runWaiting(p: PipelineService, run: Run): Promise<Waiting | null> {
@@ -52,7 +53,9 @@ export async function upgradeStatus(p: PipelineService): Promise<Outcome<{ track
     const stable = await store.lastStable(spec.name);
     const latest = (await store.listRuns({ track: spec.name, limit: 1 }))[0] ?? null;
     const poll = polls.find((x) => x.track === spec.name);
-    const nodes = trackNodes(await p.deps.fleet.nodes(), spec.name, { now: p.deps.clock.now(), silentAfterMs: p.deps.authority.canary.heartbeat_timeout });
+    const nodes = trackNodes(await p.deps.fleet.nodes(), spec.name, {
+      now: p.deps.clock.now(), silentAfterMs: await silentAfterHeld(p.deps.config, store, p.deps.authority.canary.heartbeat_timeout),
+    });
     const live = nodes.filter((n) => n.state !== 'silent');
     const onIt = live.filter((n) => stable !== null && n.version === stable.version && n.state === 'confirmed');
     tracks.push({

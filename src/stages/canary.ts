@@ -21,8 +21,9 @@ type SoakPlan = CanaryPlan;
 
 export async function canary(ctx: StageContext): Promise<StageReport> {
   const { run, authority } = ctx;
-  // Heartbeats received before this moment may predate a restart of this authority.
-  const watchingSince = ctx.clock.now();
+  // Heartbeats received before this moment may predate a restart of this authority, or a
+  // takeover by it: a new leader judges only on what it heard itself.
+  const watchingSince = Math.max(ctx.clock.now(), ctx.fleet.hearingSince ?? -Infinity);
   const plan = await soakPlan(ctx);
   if (!plan) {
     return {

@@ -17,6 +17,7 @@ import { serializeEnvelope, signEnvelope } from '../trust/envelope.js';
 import type { Keyset } from '../trust/keyset.js';
 import type { Signer } from '../trust/keyfile.js';
 import { verifyManifest } from '../trust/verify-manifest.js';
+import { silentAfterHeld } from '../node/agent/held-settings.js';
 
 export interface RolloutDeps {
   config: Config;
@@ -28,18 +29,22 @@ export interface RolloutDeps {
   log: Logger;
 }
 
-/** Heard within this long: live. The canary's heartbeat timeout, the one the pipeline already uses. */
-const heartbeatTimeout = (deps: RolloutDeps) => deps.config.authority?.canary.heartbeat_timeout ?? 30_000;
+/**
+ * Heard within this long: live. The canary's heartbeat timeout, the one the pipeline already
+ * uses, or three of the heartbeat intervals the fleet was told when that is longer.
+ */
+const heartbeatTimeout = (deps: RolloutDeps) => silentAfterHeld(deps.config, deps.store, deps.config.authority?.canary.heartbeat_timeout ?? 30_000);
 const WINDOW_WAIT = /waiting for (its |a )?maintenance window/i;
 
 /** What every node that runs the track last reported, as the decision reads it. */
 export async function observe(deps: RolloutDeps, track: string): Promise<ObservedNode[]> {
   const now = deps.clock.now();
   const reports = await deps.fleet.nodes();
+  const timeout = await heartbeatTimeout(deps);
   return reports.filter((r) => r.tracks[track] !== undefined && r.node !== deps.config.node.id).map((r) => {
     const t = r.tracks[track];
     return {
-      id: r.node, live: now - r.heardAt <= heartbeatTimeout(deps), version: t?.version ?? null, seq: t?.seq ?? null, state: t?.apply ?? 'idle',
+      id: r.node, live: now - r.heardAt <= timeout, version: t?.version ?? null, seq: t?.seq ?? null, state: t?.apply ?? 'idle',
       health: r.health, waiting: WINDOW_WAIT.test(t?.reason ?? ''), ...(t?.reason ? { reason: t.reason } : {}),
     };
   });
@@ -70,7 +75,7 @@ export async function stepDeployment(deps: RolloutDeps, id: string): Promise<{ d
     }
     const nodes = await observe(deps, d.track);
     const now = deps.clock.now();
-    const decision = decideRollout({ now, policy: d.policy, state: d.state, nodes, targetVersion: d.target.version, slackMs: heartbeatTimeout(deps) });
+    const decision = decideRollout({ now, policy: d.policy, state: d.state, nodes, targetVersion: d.target.version, slackMs: await heartbeatTimeout(deps) });
     const health = summary(d, decision.state, nodes);
     const applied = await record(deps, d, decision, health, now);
     if (!applied) continue; // someone else changed it since we read it: look again

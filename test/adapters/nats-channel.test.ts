@@ -1,5 +1,6 @@
 // The NATS fleet channel on a real nats-server with JetStream (issue 13).
 import t from 'tap';
+import { repoPath } from '../helpers/paths.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,7 +130,7 @@ t.test('closed before its first connect, a channel stops trying and says so', as
 
 t.test("the README's server permissions: a node publishes only its own heartbeat and reads manifests", async (t) => {
   // the README's example, with test passwords and fleet `prod`
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(repoPath('README.md'), 'utf8');
   const example = /```\n(jetstream \{[\s\S]*?)```/.exec(readme)?.[1];
   if (!example) throw new Error('no nats-server example in the README');
   const dir = mkdtempSync(join(tmpdir(), 'upshift-nats-conf-'));

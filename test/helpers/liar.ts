@@ -18,6 +18,7 @@ import { loadKeyset } from '../../src/trust/keyset.js';
 import { issueCert, verifyCert } from '../../src/trust/node-cert.js';
 import { tempDir } from './tmp.js';
 import { serverViews } from './server-views.js';
+import { heartbeatIngest } from '../../src/runtime/heartbeat-ingest.js';
 
 export async function startLiar(t: Tap.Test, opts: { fleet: string; trustKey: string; releaseKeyPath: string; target: string; oldEnvelope: string }): Promise<NodeAgent> {
   const dir = tempDir(t, 'upshift-liar-');
@@ -32,7 +33,7 @@ export async function startLiar(t: Tap.Test, opts: { fleet: string; trustKey: st
   await server.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   const keyset = loadKeyset(trust);
-  agent = await NodeAgent.open({ config, store, keyset, engine: null, clock: systemClock, url, identity: { nodeId: 'insider', signer, cert: verifyCert(cert, keyset, { now, fleet: opts.fleet }), envelope: cert } });
+  agent = await NodeAgent.open({ config, store, keyset, engine: null, clock: systemClock, url, heartbeats: heartbeatIngest(config, store.fleet, systemClock), identity: { nodeId: 'insider', signer, cert: verifyCert(cert, keyset, { now, fleet: opts.fleet }), envelope: cert } });
   t.teardown(async () => {
     await agent?.stop();
     await server.close();

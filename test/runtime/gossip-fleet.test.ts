@@ -270,3 +270,9 @@ t.test('a pipeline run from the CLI publishes through the store, and the running
   await daemon.refresh();
   t.equal(daemon.get('testnet'), one, 'its next round finds the manifest in the store');
 });
+
+t.test('the fleet says when this process began hearing heartbeats, for canary judging', async (t) => {
+  const f = await setup(t);
+  t.equal(f.fleet.hearingSince, undefined, 'a pipeline driven from the CLI has no such bound');
+  t.equal(gossipFleet(f.config, f.store, f.clock, f.source, undefined, T0 + 1_000).hearingSince, T0 + 1_000);
+});

@@ -4,6 +4,7 @@
 // non-canonical payload and an oversized frame; a node takes manifests through its verify-once
 // source and refuses one that does not verify. Nothing from NATS is trusted.
 import t from 'tap';
+import { heartbeatIngest } from '../../src/runtime/heartbeat-ingest.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,7 +53,7 @@ async function member(tt: Tap.Test, id: string, url: string, role: 'authority' |
   const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
   const cert = certFor(id, signer, 1);
   const identity = { nodeId: id, signer, cert: verifyCert(cert, keyset, { now, fleet: 'edge' }), envelope: cert };
-  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock: systemClock, seeds: [], identity });
+  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock: systemClock, seeds: [], identity, heartbeats: heartbeatIngest(config, store.fleet, systemClock) });
   const nats = NatsFleet.create({ config, agent, identity, keyset, clock: systemClock, log: createLogger({ level: 'silent' }) }) as NatsFleet;
   nats.start(role);
   tt.teardown(async () => {
@@ -84,7 +85,7 @@ t.test('the authority takes signed heartbeat frames and refuses bad ones, each c
   await until('connected', () => wide.connected);
   const authority = await member(t, 'authority', server.url, 'authority');
   const web1 = signerFromSeed(new Uint8Array(randomBytes(32)));
-  const auth1 = new Ed25519MessageAuth({ signer: web1, cert: certFor('web-1', web1, 1), keyset, fleet: 'edge', clock: systemClock, payloadType: HEARTBEAT_FRAME_TYPE });
+  const auth1 = new Ed25519MessageAuth({ signer: web1, cert: certFor('web-1', web1, 1), keyset, fleet: 'edge', clock: systemClock });
   const publish = async (subjectNode: string, data: Uint8Array) => t.ok(await wide.publishHeartbeat(subjectNode, data), `stored on ${subjectNode}'s subject`);
 
   const good = heartbeatFrame(auth1, heartbeat('web-1'), Date.now());

@@ -43,6 +43,15 @@ export class PgFleetState implements FleetStateStore {
     });
   }
 
+  /** Only the time of hearing, forward only, in one statement for the whole batch. */
+  async touch(seen: ReadonlyArray<{ node: string; heardAt: number }>): Promise<void> {
+    if (seen.length === 0) return;
+    await this.session.write((q) => q.query(
+      `UPDATE fleet_nodes f SET heard_at = s.at FROM unnest($1::text[], $2::bigint[]) AS s(node, at)
+        WHERE f.node = s.node AND f.heard_at < s.at`,
+      [seen.map((s) => s.node), seen.map((s) => s.heardAt)]));
+  }
+
   /** Sorted by node id, in byte order (as SQLite's). */
   async nodes(): Promise<NodeState[]> {
     return this.session.read(async (q) => assemble(

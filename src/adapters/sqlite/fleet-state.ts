@@ -38,6 +38,14 @@ export class FleetStateTable implements FleetStateStore {
     })();
   }
 
+  async touch(seen: ReadonlyArray<{ node: string; heardAt: number }>): Promise<void> {
+    if (seen.length === 0) return;
+    const update = this.db.prepare('UPDATE fleet_nodes SET heard_at = ? WHERE node = ? AND heard_at < ?');
+    this.db.transaction(() => {
+      for (const s of seen) update.run(s.heardAt, s.node, s.heardAt);
+    })();
+  }
+
   async nodes(): Promise<NodeState[]> {
     return this.nodesNow();
   }

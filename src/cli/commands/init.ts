@@ -282,6 +282,13 @@ authority:
     # auto, or manual: after a passing soak the run waits until promoted
     # (\`advance_upgrade_pipeline\`, README "Agent tools").
     promotion: auto
+  # The fleet's heartbeat interval, signed as a fleet setting every node applies: \`base\` while
+  # the fleet is small, then max(base, nodes / max_per_second), so this authority takes at most
+  # max_per_second heartbeats a second. Canaries, their control sample and nodes applying stay
+  # at base; a node whose state changes reports at once.
+  # heartbeat:
+  #   base: 5s
+  #   max_per_second: 2000
   deploy:
     # How long every live node gets to confirm a release before the run stops (and, with
     # auto_revert: true, publishes a signed rollback to all).

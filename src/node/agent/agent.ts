@@ -13,7 +13,8 @@ import type { Clock, Exec } from '../../core/ports.js';
 import { createExec } from '../../adapters/exec.js';
 import { codeHash } from '../../adapters/code-hash-files.js';
 import type { StateStore } from '../../core/ports.js';
-import type { PeerRecord } from '../../core/records.js';
+import { OPEN_STATES, type PeerRecord } from '../../core/records.js';
+import { reportDue } from '../../core/decisions/heartbeat-interval.js';
 import { IdleBackoff } from '../../gossip/idle-backoff.js';
 import { GossipNode } from '../../gossip/node.js';
 import { acceptsUrl } from '../../gossip/requests.js';
@@ -32,8 +33,7 @@ import { RevocationView } from './revocation-view.js';
 import type { SmokeVerdict } from './smoke.js';
 import { AppMonitor } from './app-monitor.js';
 import { SmokeRunner } from './smoke.js';
-import { applyStateOf, toNodeState } from './reports.js';
-import { HeartbeatWrites } from './heartbeat-writes.js';
+import { applyStateOf } from './reports.js';
 import { httpTransport } from './http-transport.js';
 import { Ed25519MessageAuth } from './message-auth.js';
 import { sourceNode, StoreManifestSource } from './manifest-source.js';
@@ -61,6 +61,18 @@ export interface NodeAgentDeps {
   exec?: Exec;
   /** Aborted on shutdown: a smoke benchmark in flight is stopped, not waited for. */
   signal?: AbortSignal;
+  /** Where every heartbeat heard (and this node's own) goes: runtime/heartbeat-ingest.ts. */
+  heartbeats: HeartbeatSink;
+}
+
+/** Holds the latest heartbeat per node and writes the store as due (runtime/heartbeat-ingest.ts). */
+export interface HeartbeatSink {
+  /** A verified heartbeat heard at `at`; true when its content changed. */
+  accept(heartbeat: Heartbeat, at: number, via: HeardOn): boolean;
+  /** Write what is due (everything unwritten at `force`). */
+  flush(force?: boolean): Promise<void>;
+  /** Retention: nodes unheard since `before` are dropped. */
+  forget(before: number): Promise<number>;
 }
 
 /** Gossip traffic of this node's agent since it started (what /metrics shows of gossip). */
@@ -84,14 +96,12 @@ export class NodeAgent {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<void>>();
   private readonly labels: Record<string, string>;
-  /** Heartbeats heard since the last round, by node: the latest wins. */
-  private readonly heard = new Map<string, { at: number; heartbeat: Heartbeat; channel: HeardOn }>();
-  /** Per node, when its newest heartbeat (any channel) and its newest NATS frame were said. */
-  private readonly heardAt = new Map<string, number>();
+  /** Per node, when its newest NATS frame was said: a node is on NATS while its frames arrive. */
   private readonly natsAt = new Map<string, number>();
   /** The fleet channel's heartbeat publish: true when NATS acknowledged it (then no gossip report is sent). */
   private channelReport: ((hb: Heartbeat) => Promise<boolean>) | null = null;
-  private readonly heartbeatWrites: HeartbeatWrites;
+  /** This node's message auth: gossip messages, and heartbeat frames on the fleet channel. */
+  readonly auth: Ed25519MessageAuth;
   private readonly idle: IdleBackoff;
   /** The app's health, error rate and attested code hash; null without an `app:` section. */
   readonly monitor: AppMonitor | null;
@@ -123,7 +133,6 @@ export class NodeAgent {
     }
     // Labels the authority certified win over the local config, as in the certificate itself.
     this.labels = { ...config.node.labels, ...identity.cert.labels };
-    this.heartbeatWrites = new HeartbeatWrites(config.gossip.report_every);
     this.idle = new IdleBackoff(Math.max(1, Math.floor(config.gossip.idle_interval / config.gossip.interval)));
     this.monitor = config.app && deps.engine
       ? new AppMonitor({ app: config.app, appDir: resolve(config.app.dir), clock: deps.clock, codeHash: deps.codeHash ?? ((dir, o) => codeHash(dir, o)), ...(deps.log ? { log: deps.log } : {}) })
@@ -134,6 +143,7 @@ export class NodeAgent {
     this.source = loaded.source;
     this.revocations = loaded.revocations;
     const auth = new Ed25519MessageAuth({ signer: identity.signer, cert: identity.envelope, keyset: deps.keyset, fleet: config.fleet, clock: deps.clock, revoked: this.revocations.revoked });
+    this.auth = auth;
     const policy = new PeerUrlPolicy(config.gossip.allow);
     const transport = deps.transport ?? httpTransport({ maxBodyBytes: config.gossip.max_body_bytes, policy });
     // peers saved by an earlier run, on today's URL policy
@@ -160,7 +170,7 @@ export class NodeAgent {
       heartbeat: () => this.heartbeat(),
       seeds: deps.seeds ?? config.gossip.seeds,
       peers,
-      // kept in memory and written once per round: one transaction (one fsync) per interval, not per message
+      // held in memory (runtime/heartbeat-ingest.ts); the store gets changes at once, the time of hearing coarsely
       onHeartbeat: (hb, at) => this.hear(hb, at, 'gossip'),
       onEvent: (e) => this.logEvent(e),
     });
@@ -186,11 +196,11 @@ export class NodeAgent {
    */
   hear(hb: Heartbeat, at: number, channel: 'gossip' | 'nats'): void {
     if (channel === 'nats') this.natsAt.set(hb.node, Math.max(at, this.natsAt.get(hb.node) ?? -Infinity));
-    const last = this.heardAt.get(hb.node);
-    if (last !== undefined && at < last) return; // an older state than the one held
-    this.heardAt.set(hb.node, at);
-    const onNats = at - (this.natsAt.get(hb.node) ?? -Infinity) <= 2 * this.deps.config.gossip.report_every;
-    this.heard.set(hb.node, { at, heartbeat: hb, channel: onNats ? 'nats' : 'gossip' });
+    // the slowest a node may report: gossip.report_every, or the interval the authority signed
+    const every = Math.max(this.deps.config.gossip.report_every, this.source.settings()?.heartbeat?.interval_ms ?? 0);
+    const onNats = at - (this.natsAt.get(hb.node) ?? -Infinity) <= 2 * every;
+    // the ingest keeps the newest per node (an older state than the one held is dropped)
+    this.deps.heartbeats.accept(hb, at, onNats ? 'nats' : 'gossip');
   }
 
   /** Heartbeats go to the fleet channel first; gossip reports one only when the channel did not take it. */
@@ -230,7 +240,9 @@ export class NodeAgent {
     }
     this.every('tick', interval, () => this.round(false));
     const reportTo = this.deps.config.gossip.report_to ?? this.deps.seeds ?? this.deps.config.gossip.seeds;
-    if (reportTo.length > 0 || this.channelReport) this.every('report', this.deps.config.gossip.report_every, () => this.report(reportTo));
+    // looked at every second (or report_every when shorter): a state change goes at once, the rest at reportEvery()
+    const { report_every } = this.deps.config.gossip;
+    if (reportTo.length > 0 || this.channelReport) this.every('report', Math.min(1000, report_every), () => this.maybeReport(reportTo));
     this.every('anti-entropy', anti_entropy, () => this.antiEntropy());
   }
 
@@ -255,19 +267,41 @@ export class NodeAgent {
     await this.source.refresh();
     await this.readStatus();
     const heartbeat = this.heartbeat();
-    this.heard.set(this.node.id, { at: this.deps.clock.now(), heartbeat, channel: 'local' });
+    this.deps.heartbeats.accept(heartbeat, this.deps.clock.now(), 'local');
     await this.saveHeartbeats();
     const news = this.idle.shouldPush(JSON.stringify([this.source.digest(), heartbeat]));
     if (news || force) await this.node.tick();
   }
 
+  /** When this node last reported to the authority, and the state it reported (error rate aside). */
+  private reported: { at: number; state: string } | null = null;
+
   /**
-   * This node's heartbeat to the authority: on the fleet channel when one is attached and the
-   * server acknowledges it; by gossip report otherwise (NATS down or slow, or no channel).
+   * Report when the state changed since the last report, or when reportEvery() has passed: on
+   * the fleet channel when one is attached and the server acknowledges it; by gossip report
+   * otherwise (NATS down or slow, or no channel).
    */
-  private async report(reportTo: readonly string[]): Promise<void> {
-    if (this.channelReport && await this.channelReport(this.heartbeat())) return;
+  private async maybeReport(reportTo: readonly string[]): Promise<void> {
+    const heartbeat = this.heartbeat();
+    const state = JSON.stringify({ ...heartbeat, error_rate: null });
+    const now = this.deps.clock.now();
+    if (!reportDue(this.reported, now, state, this.reportEvery(heartbeat))) return;
+    this.reported = { at: now, state };
+    if (this.channelReport && await this.channelReport(heartbeat)) return;
     if (reportTo.length > 0) await this.node.report(reportTo);
+  }
+
+  /**
+   * The interval the authority signed for the fleet (held-settings.ts), or gossip.report_every
+   * before any arrived. A canary, a node the authority pinned (the control sample) and a node
+   * in the middle of an apply stay at the signed base interval: they are the ones watched.
+   */
+  reportEvery(heartbeat: Heartbeat = this.heartbeat()): number {
+    const signed = this.source.settings()?.heartbeat;
+    if (!signed) return this.deps.config.gossip.report_every;
+    const applying = Object.values(this.status.apply).some((t) => OPEN_STATES.includes(t.state));
+    const watched = applying || heartbeat.roles !== undefined || signed.pinned.includes(this.node.id);
+    return watched ? signed.base_ms : signed.interval_ms;
   }
 
   /** One anti-entropy round, then the membership saved for the next start. */
@@ -351,17 +385,10 @@ export class NodeAgent {
     this.timers.push(timer);
   }
 
-  /** Changed heartbeats, and unchanged ones once per report_every (heartbeat-writes.ts); all at `force`. */
+  /** Changed heartbeats went at once; the times of hearing that are due go now (all at `force`). */
   private async saveHeartbeats(force = false): Promise<void> {
-    if (this.heard.size === 0) return;
-    // what arrives while the write is in flight belongs to the next round
-    const heard = new Map(this.heard);
-    this.heard.clear();
     try {
-      const due = this.heartbeatWrites.due(heard, force);
-      if (due.length === 0) return;
-      await this.deps.store.fleet.record([...heard.values()].map((h) => toNodeState(h.heartbeat, h.at, h.channel)));
-      this.heartbeatWrites.written(heard, due.map(([node]) => node));
+      await this.deps.heartbeats.flush(force);
     } catch (err) {
       // the next round saves newer ones; a heartbeat is not worth retrying
       this.deps.log?.warn({ module: 'gossip' }, `heartbeats not saved: ${(err as Error).message}`);
@@ -380,7 +407,7 @@ export class NodeAgent {
       }));
       await store.identity.upsertPeers(peers);
       // retention: a node unheard for a week is gone from the read model, so it cannot grow without bound
-      await store.fleet.forget(this.deps.clock.now() - FORGET_AFTER_MS);
+      await this.deps.heartbeats.forget(this.deps.clock.now() - FORGET_AFTER_MS);
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
     }

@@ -25,13 +25,13 @@ const frameSchema = z.strictObject({
 const encoder = new TextEncoder();
 
 /** The frame a node publishes on `upshift.<fleet>.hb.<node>`. */
-export function heartbeatFrame(auth: Ed25519MessageAuth, heartbeat: Heartbeat, at: number): Uint8Array {
-  return encoder.encode(JSON.stringify(auth.signContent({ from: heartbeat.node, at, nonce: randomUUID(), heartbeat })));
+export function heartbeatFrame(auth: Pick<Ed25519MessageAuth, 'seal'>, heartbeat: Heartbeat, at: number): Uint8Array {
+  return encoder.encode(JSON.stringify(auth.seal({ from: heartbeat.node, at, nonce: randomUUID(), heartbeat }, HEARTBEAT_FRAME_TYPE)));
 }
 
 export interface FrameCheckDeps {
-  /** Verifies under HEARTBEAT_FRAME_TYPE, with the fleet's keyset and revocations. */
-  auth: Ed25519MessageAuth;
+  /** The node's message auth (its certificate cache, cached keys, revocations); frames open under HEARTBEAT_FRAME_TYPE. */
+  auth: Pick<Ed25519MessageAuth, 'open'>;
   clock: { now(): number };
   /** gossip.replay_window: a frame stamped further than this from our clock is refused. */
   windowMs: number;
@@ -90,7 +90,7 @@ export class HeartbeatFrames {
   /** Signature and certificate first; a payload that is not canonical JSON gets its own code. */
   private verify(wire: SignedMessage): { from: string; content: unknown } {
     try {
-      return this.deps.auth.verify(wire);
+      return this.deps.auth.open(wire, HEARTBEAT_FRAME_TYPE);
     } catch (err) {
       // message-auth.ts raises E_MALFORMED with the JSON parser's error as its cause only for a non-canonical payload
       if (isUpshiftError(err, 'E_MALFORMED') && (err as Error).cause !== undefined) {

@@ -16,6 +16,8 @@ import { admit, newestFor, worthPulling } from '../../gossip/held.js';
 import type { Digest } from '../../gossip/types.js';
 import type { Keyset } from '../../trust/keyset.js';
 import { isRevocationEnvelope, REVOCATIONS_KEY, verifyRevocations } from '../../trust/revocation-list.js';
+import { FLEET_SETTINGS_KEY, isFleetSettingsEnvelope, type FleetSettings } from '../../trust/fleet-settings.js';
+import { FLEET_SETTINGS_KV, HeldSettings } from './held-settings.js';
 import { envelopeHash, verifyManifest, type VerifiedManifest } from '../../trust/verify-manifest.js';
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
@@ -106,10 +108,13 @@ export class StoreManifestSource implements ManifestSource {
     const tracks = heldTracksOf(deps.node);
     const stored = new Map<string, string[]>();
     for (const track of tracks) stored.set(track, await storedHeld(deps.store, track));
-    return new StoreManifestSource(deps, stored, await deps.store.identity.revocationList());
+    const settings = await HeldSettings.open({ store: deps.store, keyset: deps.keyset, fleet: deps.node.fleet, ...(deps.log ? { log: deps.log } : {}) }, envelopeHash);
+    return new StoreManifestSource(deps, stored, await deps.store.identity.revocationList(), settings);
   }
 
-  private constructor(private readonly deps: ManifestSourceDeps, stored: Map<string, string[]>, list: string | null) {
+  private constructor(
+    private readonly deps: ManifestSourceDeps, stored: Map<string, string[]>, list: string | null, private readonly fleetSettings: HeldSettings,
+  ) {
     this.heldTracks = heldTracksOf(deps.node);
     for (const track of this.heldTracks) {
       const held: Held[] = [];
@@ -140,12 +145,14 @@ export class StoreManifestSource implements ManifestSource {
 
   get(track: string, hash?: string): string | null {
     if (track === REVOCATIONS_KEY) return this.revocations?.envelope ?? null;
+    if (track === FLEET_SETTINGS_KEY) return this.fleetSettings.envelope;
     const held = this.held.get(track) ?? [];
     return (hash === undefined ? held[0] : held.find((h) => h.hash === hash))?.envelope ?? null;
   }
 
   wants(track: string, seq: number, hash: string): boolean {
     if (track === REVOCATIONS_KEY) return seq > (this.revocations?.seq ?? -1);
+    if (track === FLEET_SETTINGS_KEY) return this.fleetSettings.wants(seq);
     return worthPulling(this.held.get(track) ?? [], seq, hash);
   }
 
@@ -157,6 +164,11 @@ export class StoreManifestSource implements ManifestSource {
   /** The newest verified payload held for a track. */
   payload(track: string): ManifestPayload | null {
     return this.held.get(track)?.[0]?.payload ?? null;
+  }
+
+  /** The newest verified fleet settings held (the heartbeat interval), or null. */
+  settings(): FleetSettings | null {
+    return this.fleetSettings.settings;
   }
 
   /** Every verified payload held for a track, newest first. */
@@ -183,6 +195,11 @@ export class StoreManifestSource implements ManifestSource {
 
   private async acceptNow(envelope: string): Promise<'accepted' | 'same'> {
     if (isRevocationEnvelope(envelope)) return this.acceptRevocations(envelope);
+    if (isFleetSettingsEnvelope(envelope)) {
+      const verdict = await this.fleetSettings.accept(envelope, this.hash(envelope));
+      if (verdict === 'accepted') this.rebuild();
+      return verdict;
+    }
     const { deps } = this;
     let m: Held;
     let held: Held[];
@@ -231,6 +248,9 @@ export class StoreManifestSource implements ManifestSource {
       this.looked.set(REVOCATIONS_KEY, revocations);
       stored.push(revocations);
     }
+    // what the authority's daemon signed (heartbeat-pacer.ts) and another process of it stored
+    const settings = await this.deps.store.kv.get(FLEET_SETTINGS_KV);
+    if (settings !== null && !this.fleetSettings.holds(this.hash(settings))) stored.push(settings);
     for (const envelope of stored) {
       const hash = this.hash(envelope);
       if (this.offered.has(hash) || this.holds(hash)) continue;
@@ -349,6 +369,7 @@ export class StoreManifestSource implements ManifestSource {
 
   private holds(hash: string): boolean {
     if (this.revocations?.hash === hash) return true;
+    if (this.fleetSettings.holds(hash)) return true;
     for (const held of this.held.values()) if (held.some((h) => h.hash === hash)) return true;
     return false;
   }
@@ -361,6 +382,8 @@ export class StoreManifestSource implements ManifestSource {
       d[track] = { seq: newest.seq, hash: newest.hash, ...(also.length ? { also } : {}) };
     }
     if (this.revocations) d[REVOCATIONS_KEY] = { seq: this.revocations.seq, hash: this.revocations.hash };
+    const settings = this.fleetSettings.entry;
+    if (settings) d[FLEET_SETTINGS_KEY] = settings;
     this.current = d;
   }
 }

@@ -30,8 +30,6 @@ export interface MessageAuthDeps {
   clock: { now(): number };
   /** True when a node's certificate with this serial has been revoked (or superseded). */
   revoked?: (nodeId: string, serial: number) => boolean;
-  /** The DSSE payload type signed under; default gossip's (a NATS heartbeat frame has its own). */
-  payloadType?: string;
 }
 
 interface CachedCert {
@@ -46,26 +44,30 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
   private readonly certText: string;
   private readonly certs = new Map<string, CachedCert>();
 
-  private get payloadType(): string {
-    return this.deps.payloadType ?? GOSSIP_PAYLOAD_TYPE;
-  }
-
   constructor(private readonly deps: MessageAuthDeps) {
     this.certText = typeof deps.cert === 'string' ? deps.cert : serializeEnvelope(deps.cert);
   }
 
   sign(message: GossipMessage): SignedMessage {
-    return this.signContent(message);
-  }
-
-  /** Any object with a `from`, signed under this auth's payload type. */
-  signContent(content: { from: string } & Record<string, unknown>): SignedMessage {
-    const payload = canonicalize(content);
-    const sig = this.deps.signer.sign(pae(this.payloadType, encoder.encode(payload)));
-    return { payload, sig: toBase64(sig), cert: this.certText };
+    return this.seal(message, GOSSIP_PAYLOAD_TYPE);
   }
 
   verify(wire: SignedMessage): { from: string; content: unknown; url?: string } {
+    return this.open(wire, GOSSIP_PAYLOAD_TYPE);
+  }
+
+  /**
+   * Any document this node sends under its own key (a gossip message, a heartbeat frame on
+   * the fleet channel): the payload type is signed, so one can never pass as the other.
+   */
+  seal(content: { from: string; [key: string]: unknown }, payloadType: string): SignedMessage {
+    const payload = canonicalize(content);
+    const sig = this.deps.signer.sign(pae(payloadType, encoder.encode(payload)));
+    return { payload, sig: toBase64(sig), cert: this.certText };
+  }
+
+  /** What `seal` made, checked as a gossip message is: certificate, signature, canonical JSON, `from`. */
+  open(wire: SignedMessage, payloadType: string): { from: string; content: unknown; url?: string } {
     const w = wire as unknown;
     if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new UpshiftError('E_MALFORMED', 'a gossip message is an object { payload, sig, cert }');
     const { payload, sig, cert } = w as Record<string, unknown>;
@@ -75,7 +77,7 @@ export class Ed25519MessageAuth implements MessageAuth<SignedMessage> {
     const signer = this.certificate(cert);
     const bytes = encoder.encode(payload);
     const signature = fromBase64(sig);
-    if (signature === null || !verifySignature(signature, pae(this.payloadType, bytes), signer.publicKey)) {
+    if (signature === null || !verifySignature(signature, pae(payloadType, bytes), signer.publicKey)) {
       throw new UpshiftError('E_SIG_INVALID', `gossip message signature does not verify with the key of ${signer.cert.node_id}`, { details: { node_id: signer.cert.node_id } });
     }
     let content: unknown;

@@ -21,10 +21,12 @@ import { signerFromSeed, type Signer } from '../../../src/trust/keyfile.js';
 import { loadKeyset } from '../../../src/trust/keyset.js';
 import { issueCert, verifyCert } from '../../../src/trust/node-cert.js';
 import { signRevocations } from '../../../src/trust/revocation-list.js';
+import { signFleetSettings } from '../../../src/trust/fleet-settings.js';
 import { signManifest } from '../../../src/trust/verify-manifest.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { serverViews } from '../../helpers/server-views.js';
 import { poll } from '../../helpers/timeouts.js';
+import { heartbeatIngest } from '../../../src/runtime/heartbeat-ingest.js';
 
 // Three node agents in this process, each with its own state dir, store, node key and
 // certificate, and a real fastify server on a loopback port carrying /v1/gossip.
@@ -74,7 +76,7 @@ async function startPeer(id: string, serial: number, seeds: string[], opts: { ce
   });
   const cert = certFor(id, signer, serial, [authority], opts.certifyUrl ? url : undefined);
   const start = async () => await NodeAgent.open({
-    config, store, keyset, engine: null, clock: systemClock, url, seeds,
+    config, store, keyset, engine: null, clock: systemClock, url, seeds, heartbeats: heartbeatIngest(config, store.fleet, systemClock),
     identity: { nodeId: id, signer, cert: verifyCert(cert, keyset, { now, fleet: 'edge' }), envelope: cert },
   });
   agent = await start();
@@ -163,6 +165,28 @@ t.test('a manifest seeded on one node reaches the other two over real HTTP gossi
   t.match(b2, { health: 'unknown', labels: { region: 'r-node-b' } });
   t.same(b2?.tracks, {}, 'a node without an app runs no track');
   t.equal(await b.agent.source.offer(envelope), 'same', 'the same manifest offered again is a no-op');
+});
+
+t.test('signed fleet settings travel by gossip and set every node\'s report interval', async (t) => {
+  const settings = (seq: number, pinned: string[]) => signFleetSettings({
+    fleet: 'edge', seq, issued_at: iso(now), heartbeat: { base_ms: 5000, interval_ms: 40_000, pinned },
+  }, [authority]);
+  t.equal(b.agent.reportEvery(), 1, 'before any: gossip.report_every');
+  t.equal(await a.agent.source.offer(settings(now, [])), 'accepted');
+  const converged = () => b.agent.source.settings()?.seq === now && c.agent.source.settings()?.seq === now;
+  for (let round = 0; round < 10 && !converged(); round++) {
+    await Promise.all(all.map((p) => p.agent.tick()));
+    await poll(converged, (ok) => ok, 1000, 10);
+  }
+  t.ok(converged(), 'both peers hold the settings node-a gossiped');
+  t.equal(b.agent.reportEvery(), 40_000, 'a node that is not watched reports at the signed interval');
+  t.equal(await a.agent.source.offer(settings(now + 1, ['node-b'])), 'accepted');
+  t.equal(await b.agent.source.offer(a.agent.source.get('~settings') as string), 'accepted');
+  t.equal(b.agent.reportEvery(), 5000, 'a pinned node (a control sample) stays at the base');
+  t.equal(c.agent.reportEvery(), 40_000);
+  const forged = signFleetSettings({ fleet: 'edge', seq: now + 2, issued_at: iso(now), heartbeat: { base_ms: 100, interval_ms: 3_600_000, pinned: [] } }, [stranger]);
+  t.equal(await c.agent.source.offer(forged), 'refused', 'settings the keyset did not sign are never applied');
+  t.equal(c.agent.reportEvery(), 40_000);
 });
 
 t.test('report() pushes this node\'s heartbeat to the given address, whatever the fanout picks', async (t) => {

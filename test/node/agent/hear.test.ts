@@ -2,6 +2,7 @@
 // a node is `nats` while its frames arrive and `gossip` once they stop, and the channel is
 // kept with the node in the fleet read model (SQLite migration 12).
 import t from 'tap';
+import { heartbeatIngest } from '../../../src/runtime/heartbeat-ingest.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Store } from '../../../src/adapters/sqlite/store.js';
@@ -29,7 +30,7 @@ t.test('newest wins across gossip and NATS; the channel is sticky to NATS for tw
   const iso = (ms: number) => new Date(ms).toISOString();
   const cert = issueCert({ fleet: 'edge', node_id: 'authority', public_key: toHex(signer.publicKey), labels: {}, serial: 1, issued_at: iso(Date.now() - 60_000), expires_at: iso(Date.now() + 3_600_000) }, [release]);
   const identity = { nodeId: 'authority', signer, cert: verifyCert(cert, keyset, { now: Date.now(), fleet: 'edge' }), envelope: cert };
-  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock, seeds: [], identity });
+  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock, seeds: [], identity, heartbeats: heartbeatIngest(config, store.fleet, clock) });
   t.teardown(() => agent.stop());
   const hb = (health: Heartbeat['health']): Heartbeat => ({ node: 'web-1', versions: {}, code_hash: {}, health, error_rate: null, apply_state: {}, labels: {} });
   const row = async () => {
