@@ -48,6 +48,8 @@ export const CODES = {
   E_WRONG_TRACK: failed(),
   E_NOT_TARGETED: failed(),
   E_SEQ_CONFLICT: failed(409),
+  /** A new leader's store is behind a seq already published (lost writes without synchronous replication). */
+  E_SEQ_REGRESSION: failed(409),
   // fleet: gossip, identity, apply
   E_REPLAY: failed(409),
   E_BODY_TOO_LARGE: failed(413),
