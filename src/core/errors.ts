@@ -50,6 +50,8 @@ export const CODES = {
   E_SEQ_CONFLICT: failed(409),
   /** A new leader's store is behind a seq already published (lost writes without synchronous replication). */
   E_SEQ_REGRESSION: failed(409),
+  /** A record the store keeps once (a run's version, retry or stage result) was written again: the first stands. */
+  E_DUPLICATE: failed(409),
   // fleet: gossip, identity, apply
   E_REPLAY: failed(409),
   E_BODY_TOO_LARGE: failed(413),

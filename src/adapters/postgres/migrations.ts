@@ -1,5 +1,6 @@
 // The PostgreSQL store's schema, append-only like the SQLite one (never edit a shipped one).
 import type { PgMigration } from './migrate.js';
+import { PG_MIGRATION_002_PIPELINE } from './migration-002-pipeline.js';
 
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -13,4 +14,5 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       renewed_at timestamptz NOT NULL,
       acquired_at timestamptz NOT NULL)`,
   },
+  PG_MIGRATION_002_PIPELINE,
 ];

@@ -17,6 +17,17 @@ const toRun = (r: RunRow): Run => ({
   reason: r.reason, code: r.code, retryOf: r.retry_of, createdAt: r.created_at, updatedAt: r.updated_at, finishedAt: r.finished_at,
 });
 
+/** A uniqueness rule of the schema refused the write: E_DUPLICATE (as the PostgreSQL store says), SQLite's words kept. */
+function refuseDuplicate<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const code = String((err as { code?: unknown }).code);
+    if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw err;
+    throw new UpshiftError('E_DUPLICATE', `${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export class RunTables {
   constructor(private readonly db: Db) {}
 
@@ -27,7 +38,7 @@ export class RunTables {
 
   // ---- runs
   createRun(r: NewRun, first?: FirstSnapshot): Run {
-    return this.tx(() => {
+    return refuseDuplicate(`run ${r.id} (${r.track} ${r.version}) exists already`, () => this.tx(() => {
       this.db.prepare(`INSERT INTO runs (id, track, version, ref, commit_sha, status, stage, retry_of, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, 'pending', 'idle', ?, ?, ?)`).run(r.id, r.track, r.version, r.ref, r.commit, r.retryOf, r.createdAt, r.createdAt);
       if (first) {
@@ -37,7 +48,7 @@ export class RunTables {
         this.appendEvent({ at, runId: r.id, stage: null, kind: 'run.created', actor: 'pipeline', data });
       }
       return this.getRun(r.id) as Run;
-    });
+    }));
   }
 
   /** One IMMEDIATE transaction: look, create, approve; the retry never exists without its approval. */
@@ -52,7 +63,8 @@ export class RunTables {
       });
     } catch (err) {
       // the one-retry constraint (migration 4) refused a retry made elsewhere meanwhile: that one is the retry
-      const raced = /^SQLITE_CONSTRAINT/.test(String((err as { code?: unknown }).code)) ? this.findRetry(r.retryOf) : null;
+      const code = String((err as { code?: unknown }).code);
+      const raced = code === 'E_DUPLICATE' || /^SQLITE_CONSTRAINT/.test(code) ? this.findRetry(r.retryOf) : null;
       if (raced) return { run: raced, created: false };
       throw err;
     }
@@ -177,12 +189,12 @@ export class RunTables {
    * transaction; a second record for the same stage is refused.
    */
   recordStageResult(r: StageResult, facts: Partial<RunFacts> = {}): void {
-    this.tx(() => {
+    refuseDuplicate(`a ${r.stage} result of run ${r.runId} is recorded already`, () => this.tx(() => {
       this.db.prepare(`INSERT INTO stage_results (run_id, stage, outcome, reason, code, evidence, started_at, finished_at, attempts)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.runId, r.stage, r.outcome, r.reason, r.code ?? null, JSON.stringify(r.evidence), r.startedAt, r.finishedAt, r.attempts);
       this.saveFacts(r.runId, facts);
       this.appendEvent({ at: r.finishedAt, runId: r.runId, stage: r.stage, kind: 'stage.result', actor: 'pipeline', data: { outcome: r.outcome, reason: r.reason, code: r.code ?? null } });
-    });
+    }));
   }
 
   private saveFacts(runId: string, f: Partial<RunFacts>): void {
