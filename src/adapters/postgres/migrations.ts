@@ -1,6 +1,10 @@
 // The PostgreSQL store's schema, append-only like the SQLite one (never edit a shipped one).
 import type { PgMigration } from './migrate.js';
 import { PG_MIGRATION_002_PIPELINE } from './migration-002-pipeline.js';
+import { PG_MIGRATION_003_FLEET } from './migration-003-fleet.js';
+import { PG_MIGRATION_004_REPLICAS } from './migration-004-replicas.js';
+
+export { PG_MIGRATION_003_FLEET };
 
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -15,4 +19,6 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       acquired_at timestamptz NOT NULL)`,
   },
   PG_MIGRATION_002_PIPELINE,
+  PG_MIGRATION_003_FLEET,
+  PG_MIGRATION_004_REPLICAS,
 ];

@@ -9,6 +9,7 @@ import {
 import type { RolloutState } from '../../core/decisions/rollout.js';
 import type { DeploymentPlan } from '../../core/store-ports.js';
 import type { Db } from './db.js';
+import { nextManifestSeq } from './records.js';
 
 export {
   ACTIVE_STATUSES, type Deployment, type DeploymentEvent, type DeploymentManifest, type DeploymentStatus, type HealthSummary, type NewDeployment,
@@ -140,9 +141,7 @@ export class DeploymentTable {
   private reserveIn(r: { deploymentId: string; step: string; track: string; targets: 'all' | string[]; at: number; build: (seq: number) => Uint8Array }): DeploymentManifest {
     const existing = this.manifest(r.deploymentId, r.step);
     if (existing) return existing;
-    const max = this.db.prepare(`SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM manifests WHERE track = ?
-      UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = ?)`).pluck().get(r.track, r.track) as number | null;
-    const seq = (max ?? 0) + 1;
+    const seq = nextManifestSeq(this.db, r.track);
     this.db.prepare('INSERT INTO deployment_manifests (deployment_id, step, track, seq, targets, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(r.deploymentId, r.step, r.track, seq, JSON.stringify(r.targets), Buffer.from(r.build(seq)), r.at);
     return this.manifest(r.deploymentId, r.step) as DeploymentManifest;

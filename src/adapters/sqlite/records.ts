@@ -16,6 +16,16 @@ export function approve(db: Db, runId: string, by: string, reason: string, at: n
   insertEvent(db, { at, runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, ...data } });
 }
 
+/**
+ * The next seq of a track's one seq line: the pipeline's manifests and the ones deployments
+ * sign (migration 9) take their numbers from it. The caller holds the write transaction.
+ */
+export function nextManifestSeq(db: Db, track: string): number {
+  const max = db.prepare(`SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM manifests WHERE track = ?
+    UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = ?)`).pluck().get(track, track) as number | null;
+  return (max ?? 0) + 1;
+}
+
 export class ManifestTable {
   constructor(private readonly db: Db) {}
 
@@ -58,10 +68,7 @@ export class ManifestTable {
     return this.db.transaction(() => {
       const existing = this.forRun(r.runId, r.purpose);
       if (existing) return existing;
-      // deployments sign their own manifests (migration 9) from the same seq line
-      const max = this.db.prepare(`SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM manifests WHERE track = ?
-        UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = ?)`).pluck().get(r.track, r.track) as number | null;
-      const seq = (max ?? 0) + 1;
+      const seq = nextManifestSeq(this.db, r.track);
       const payload = r.build(seq);
       this.db.prepare('INSERT INTO manifests (track, seq, run_id, kind, purpose, version, commit_sha, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(r.track, seq, r.runId, r.kind, r.purpose, r.version, r.commit, Buffer.from(payload), r.at);
