@@ -19,6 +19,8 @@ import { createNodeRuntime } from './node-runtime.js';
 import type { PipelineService } from './pipeline-service.js';
 import { sourceHealth } from './source-health.js';
 import { nodeStatus, storedManifestsView } from './status.js';
+import type { AuthorityStore } from './open-store.js';
+import type { Replica } from './replica.js';
 
 export interface Daemon {
   server: FastifyInstance;
@@ -28,20 +30,30 @@ export interface Daemon {
   start(): Promise<string>;
   /** Stop the loop, the node and the server; runs and applies stay persisted. */
   stop(): Promise<void>;
+  /** Resolves when this replica lost its leadership (E_FENCED): the process must exit non-zero. Never on SQLite. */
+  readonly fatal: Promise<UpshiftError>;
+  /** Authority replicas on PostgreSQL: this one (its leadership and name); null otherwise. */
+  readonly replica: Replica | null;
 }
 
 export interface DaemonDeps {
   config: Config;
   /** Opened only once the config passed the checks that need no state. */
   openStore: () => StateStore;
+  /** Instead of openStore: the authority's store (PostgreSQL replicas come with their session). */
+  openAuthorityStore?: () => Promise<AuthorityStore>;
   log: Logger;
   clock: Clock;
 }
 
-export async function createDaemon({ config, openStore, log, clock }: DaemonDeps): Promise<Daemon> {
+export async function createDaemon({ config, openStore, openAuthorityStore, log, clock }: DaemonDeps): Promise<Daemon> {
   // before anything is opened or created: a front door that would show too much does not start
   const exposure = loadHttpExposure(config);
-  const store = openStore();
+  const opened = openAuthorityStore ? await openAuthorityStore() : { store: openStore(), session: null };
+  const store = opened.store;
+  // PostgreSQL (and pg) is loaded only on an authority replica
+  const replicas = opened.session ? await import('./replica-daemon.js') : null;
+  const replica = replicas && opened.session ? replicas.createReplica(config, opened.session, log) : null;
   const node = await createNodeRuntime(config, store, log, clock);
   const agent = node.agent;
   // the push right after a publish is a head start; the interval timer pushes anyway
@@ -54,6 +66,15 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   const pipeline = authorityModules
     ? new authorityModules.PipelineService(authorityModules.pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) }))
     : null;
+  if (pipeline && replica) {
+    // on replicas: effects start only on a fresh leader, and no seq below one this node saw published
+    pipeline.deps.mayAct = (what) => replica.guard(what);
+    pipeline.deps.published = (track) => {
+      const envelope = agent?.source.get(track) ?? null;
+      const payload = agent?.source.payload(track) ?? null;
+      return envelope && payload ? { seq: payload.seq, envelope } : null;
+    };
+  }
   if (pipeline) {
     await pipeline.deps.loadSigners();
     // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
@@ -103,7 +124,10 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
     // what gossip verified on arrival; a node without an agent reads its store once
-    status: async () => await nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: await held(), now: clock.now() }),
+    status: async () => await nodeStatus(config, store, {
+      peers: agent?.node.members().length ?? 0, held: await held(), now: clock.now(),
+      ...(replicas && opened.session ? { authorityStore: replicas.storeStatus(config, opened.session) } : {}),
+    }),
     heldSeq: async (track) => (await held()).payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
     ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
@@ -112,9 +136,24 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   const authority: Authority | null = pipeline && authorityModules ? new authorityModules.Authority(pipeline) : null;
   const deployments: DeploymentDriver | null = pipeline && authorityModules
     ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
+  const executor = replicas && replica && pipeline
+    ? replicas.commandExecutor(pipeline, { config, store, clock, log, actor: `leader:${replica.name}` }, replica)
+    : null;
+  const effects = {
+    start: () => {
+      authority?.start();
+      deployments?.start();
+      executor?.start();
+    },
+    stop: async () => void await Promise.allSettled([authority?.stop(), deployments?.stop(), executor?.stop()]),
+  };
+  let fail: (err: UpshiftError) => void = () => {};
+  const fatal = new Promise<UpshiftError>((resolve) => { fail = resolve; });
   const stop = async () => {
     toolsStop.abort();
-    await Promise.allSettled([authority?.stop(), deployments?.stop(), node.stop(), server.close()]);
+    // a leader finishes its write in progress, then resigns; the others just stop following
+    await (replica ? replica.stop() : effects.stop());
+    await Promise.allSettled([node.stop(), server.close()]);
   };
 
   return {
@@ -125,18 +164,20 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
       try {
         address = await listen(server, config.gossip.listen);
         await node.start();
-        authority?.start();
-        deployments?.start();
+        if (replica) replica.start(effects, fail);
+        else effects.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();
         throw err;
       }
-      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on' },
+      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on', ...(replica ? { replica: replica.name } : {}) },
         config.authority ? 'authority daemon started' : 'node daemon started');
       return address;
     },
     stop,
+    fatal,
+    replica,
   };
 }
 

@@ -46,6 +46,10 @@ export class Replica {
     return this.opts.replica;
   }
 
+  get session(): ReplicaSession {
+    return this.opts.session;
+  }
+
   /** Effects may start now: leading, not lost, renewed recently. Throws E_FENCED otherwise. */
   guard(what: string): void {
     const l = this.leader;
