@@ -69,6 +69,7 @@ export async function createDaemon({ config, openStore, openAuthorityStore, log,
   if (pipeline && replica) {
     // on replicas: effects start only on a fresh leader, and no seq below one this node saw published
     pipeline.deps.mayAct = (what) => replica.guard(what);
+    pipeline.deps.rebuildMissingWorkTree = true;
     pipeline.deps.published = (track) => {
       const envelope = agent?.source.get(track) ?? null;
       const payload = agent?.source.payload(track) ?? null;

@@ -40,6 +40,8 @@ export interface PipelineDeps {
   mayAct?: (what: string) => void;
   /** The newest manifest this node holds per track; a reservation below it is refused (seq-guard.ts). */
   published?: PublishedView;
+  /** Replicas: a stage that finds BUILD's work tree missing (another leader built it) rebuilds it (worktree.ts). */
+  rebuildMissingWorkTree?: boolean;
 }
 
 export interface StageReport extends StageOutcome {
