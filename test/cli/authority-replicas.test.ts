@@ -142,6 +142,7 @@ t.test('a follower answers status and fleet ls, and /v1/status names the leader'
   const http = await (await fetch(`${follower.url}/v1/status`)).json() as { authority_store: { kind: string; leader: { replica: string }; replica: string } };
   t.equal(http.authority_store.leader.replica, current.leader?.replica, 'the follower daemon serves /v1/status');
   t.equal(http.authority_store.replica, follower.id);
+  t.equal((await fetch(`${follower.url}/metrics`)).status, 200, 'and /metrics');
 });
 
 t.test('an approve given to a follower is queued and carried out once by the leader', async (t) => {
@@ -182,6 +183,25 @@ t.test('SIGTERM: the leader resigns and a follower takes over', async (t) => {
   const next = await poll(() => info(other), (i) => i.leader?.replica === other.id, WAIT.run);
   t.equal(next.leader?.replica, other.id, 'the last replica leads');
   t.equal(next.leader?.epoch, (current.leader?.epoch ?? 0) + 1);
+});
+
+t.test('a leader stalled past stall_timeout is deposed; resumed, it logs E_FENCED and exits non-zero', async (t) => {
+  const current = await info(all[0] as Daemon);
+  const leader = byName(current.leader?.replica);
+  // the replica SIGTERMed above comes back, as systemd would restart it: a follower
+  const back = all.find((d) => d.id !== killed && d.id !== leader.id) as Daemon;
+  await procs.startDaemon(back, { SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
+  const pid = leader.child?.pid as number;
+  const exited = new Promise<number | null>((resolve) => leader.child?.once('exit', (code) => resolve(code)));
+  process.kill(pid, 'SIGSTOP');
+  const next = await poll(() => info(back), (i) => i.leader?.replica === back.id, WAIT.run);
+  t.equal(next.leader?.replica, back.id, 'the follower deposed the stalled leader');
+  t.equal(next.leader?.epoch, (current.leader?.epoch ?? 0) + 1);
+  process.kill(pid, 'SIGCONT');
+  t.equal(await exited, 1, 'the deposed leader exits non-zero (systemd restarts it as a follower)');
+  t.match(readFileSync(leader.logPath, 'utf8'), /"code":"E_FENCED"/, 'and logged E_FENCED');
+  const http = await fetch(`${back.url}/metrics`);
+  t.equal(http.status, 200, 'the new leader serves /metrics');
 });
 
 function tail(d: Daemon | undefined): string {
