@@ -129,6 +129,8 @@ export const CODES = {
   E_STATE_CORRUPT: failed(500),
   /** This replica lost leadership (its epoch was superseded or its session ended): it stops, failing closed. */
   E_FENCED: failed(409),
+  /** A follower replica was asked for what only the leader does (and that cannot be queued for it). */
+  E_NOT_LEADER: failed(409, true),
   /** No configured PostgreSQL host accepts writes. */
   E_STORE_UNAVAILABLE: failed(503, true),
   /** The database schema is newer than this binary knows. */

@@ -118,7 +118,9 @@ export async function createDaemon({ config, openStore, openAuthorityStore, log,
   });
   // the tools (services, pipeline) load at the first call: most daemons never serve one
   plugins.push(toolsRoute(exposure.toolsToken ?? null, async (actor, name, args) =>
-    (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
+    // a follower replica queues a rollback for the leader and refuses what only the leader does
+    (replicas && replica ? await replicas.followerTool({ config, store, replica }, actor, name, args) : null)
+      ?? (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifestsView(config, store);
   const held = async () => agent?.source ?? await stored();

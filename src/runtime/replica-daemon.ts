@@ -28,3 +28,5 @@ export function storeStatus(config: Config, session: ReplicaSession): () => Prom
   const pg = postgresStore(config);
   return async () => ({ ...await authorityInfo(session.pool, config.fleet), replica: pg ? replicaName(config, pg) : null });
 }
+
+export { followerTool } from './replica-tools.js';

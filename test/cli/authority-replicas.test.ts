@@ -48,6 +48,10 @@ const base = parse(readFileSync(ws.configPath, 'utf8')) as Record<string, any>;
 base.node.tracks = ['testnet'];
 base.log = { level: 'info' };
 
+const TOOLS_TOKEN = 'replica-tools-token-0123456789';
+const tool = async (d: Daemon, name: string, args: unknown) => (await fetch(`${d.url}/v1/tools/${name}`, {
+  method: 'POST', headers: { authorization: `Bearer ${TOOLS_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(args),
+})).json() as Promise<{ ok: boolean; reason: string; error?: { code: string }; evidence: Record<string, unknown> }>;
 const procs = new LoopbackFleet({ dir: root, nodes: 0, cliPath: CLI_PATH, waits: { daemonStart: WAIT.daemonStart, stopGrace: WAIT.stopGrace } });
 const replicas: Daemon[] = [];
 t.teardown(async () => {
@@ -63,6 +67,8 @@ async function replica(n: number): Promise<Daemon> {
   const port = await freePort();
   const config = structuredClone(base);
   config.gossip = { listen: `127.0.0.1:${port}` };
+  writeFileSync(join(dir, 'tools.token'), `${TOOLS_TOKEN}\n`, { mode: 0o600 });
+  config.http = { tools_token_file: 'tools.token' };
   config.authority.store = {
     kind: 'postgres', hosts: [db.host], database: db.database, user: db.user, stall_timeout: '3s', replica: `auth-${n}`,
   };
@@ -172,6 +178,26 @@ t.test('an approve given to a follower is queued and carried out once by the lea
   t.equal(again.code, 0, diag(again));
   t.match(again.stdout, /already approved|queued as command/);
   t.equal((await runs()).filter((r) => r.retry_of === v2).length, 1, 'never a second retry');
+});
+
+t.test('agent tools on a follower: rollback is queued for the leader, what only the leader does is refused', async (t) => {
+  const current = await info(all.find((d) => d.id !== killed) as Daemon);
+  const follower = all.find((d) => d.id !== killed && d.id !== current.leader?.replica) as Daemon;
+  const start = await tool(follower, 'start_upgrade', { ref: 'main', reason: 'from a follower' });
+  t.equal(start.ok, false);
+  t.equal(start.error?.code, 'E_NOT_LEADER', start.reason);
+  t.equal(start.evidence.leader, current.leader?.replica);
+  const first = (await runs())[0]?.id as string;
+  const rb = await tool(follower, 'rollback_upgrade', { run: first, reason: 'from a follower' });
+  t.equal(rb.ok, true, rb.reason);
+  t.match(rb.reason, /queued as command #\d+/);
+  const cmd = await poll(async () => (await admin.query('SELECT outcome, result, done_by FROM upshift_commands WHERE id = $1', [rb.evidence.command])).rows[0],
+    (r) => r?.outcome !== null, WAIT.run);
+  t.equal(cmd.outcome, 'failed', 'the leader refused it: that run already ended');
+  t.match(JSON.parse(cmd.result).code, 'E_RUN_TERMINAL');
+  t.equal(cmd.done_by, current.leader?.replica);
+  const status = await tool(follower, 'check_upgrade_status', {});
+  t.equal(status.ok, true, 'reads answer on a follower');
 });
 
 t.test('SIGTERM: the leader resigns and a follower takes over', async (t) => {
