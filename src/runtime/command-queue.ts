@@ -13,6 +13,7 @@ import {
   enqueueCommand, finishCommand, getCommand, pendingCommands, type QueuedCommand, type QueuedKind,
 } from '../adapters/postgres/replicas.js';
 import type { Queryable } from '../adapters/postgres/session.js';
+import { insertEvent } from '../adapters/postgres/sql.js';
 import type { PipelineService } from './pipeline-service.js';
 import type { Effects } from './replica.js';
 
@@ -122,12 +123,16 @@ export class CommandExecutor implements Effects {
         result = { code: e.code, message: e.message };
       }
       try {
-        const finished = await leader.fenced((q) => finishCommand(q, c.id, { epoch: leader.epoch, replica: this.replica, outcome, result }));
-        if (!finished) continue;
-        await this.ctx.store.appendEvent({
-          at: this.ctx.clock.now(), runId: null, stage: null, kind: 'command.executed', actor: c.by,
-          data: { command: c.id, kind: c.kind, target: c.target, reason: c.reason, accepted_by: c.acceptedBy, leader: this.replica, epoch: leader.epoch, outcome, result },
+        // the outcome and its audit record commit together, fenced: once, by this epoch
+        const finished = await leader.fenced(async (q) => {
+          if (!await finishCommand(q, c.id, { epoch: leader.epoch, replica: this.replica, outcome, result })) return false;
+          await insertEvent(q, {
+            at: this.ctx.clock.now(), runId: null, stage: null, kind: 'command.executed', actor: c.by,
+            data: { command: c.id, kind: c.kind, target: c.target, reason: c.reason, accepted_by: c.acceptedBy, leader: this.replica, epoch: leader.epoch, outcome, result },
+          });
+          return true;
         });
+        if (!finished) continue;
         log.info({ module: 'commands', command: c.id, kind: c.kind, target: c.target, by: c.by, outcome }, 'queued command carried out');
       } catch (err) {
         const e = toUpshiftError(err);
