@@ -344,6 +344,9 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
     if (st.kind === 'postgres' && st.stall_timeout < 2000) {
       problems.push({ path: 'authority.store.stall_timeout', message: `expected at least 2s, got ${formatSpan(st.stall_timeout)}` });
     }
+    if (st.kind === 'postgres' && st.tls && Boolean(st.tls.cert_file) !== Boolean(st.tls.key_file)) {
+      problems.push({ path: 'authority.store.tls', message: 'expected cert_file and key_file together (a client certificate needs its key)' });
+    }
     for (const [key, entry] of Object.entries(cfg.authority.deployments)) {
       const track = entry.track ?? key;
       if (!tracks.includes(track)) problems.push({ path: `authority.deployments.${key}.track`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${track}"` });

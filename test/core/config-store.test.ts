@@ -50,6 +50,7 @@ t.test('bad store values are refused, each at its setting', async (t) => {
   t.match(problemsOf(t, minimal({ ...pg, stall_timeout: 'soon' })).map((p) => p.path), ['authority.store.stall_timeout']);
   t.match(problemsOf(t, minimal({ ...pg, stall_timeout: '1s' })), [{ path: 'authority.store.stall_timeout', message: /at least 2s/ }]);
   t.match(problemsOf(t, minimal({ ...pg, tls: true })).map((p) => p.path), ['authority.store.tls']);
+  t.match(problemsOf(t, minimal({ ...pg, tls: { cert_file: 'c.pem' } })), [{ path: 'authority.store.tls', message: /cert_file and key_file together/ }]);
   t.match(problemsOf(t, minimal({ ...pg, replica: 'a b' })).map((p) => p.path), ['authority.store.replica']);
   t.match(problemsOf(t, minimal({ ...pg, port: 5432 })).map((p) => p.path), ['authority.store']);
 });
