@@ -1,5 +1,5 @@
-// Typed facts between stages: recorded with the stage result, read back by later stages,
-// and recovered from the evidence of runs recorded before the facts table existed.
+// Typed facts of runs recorded before the SQLite facts table existed, recovered from their
+// evidence. (Recording and reading facts is a contract test: test/contract/run-facts-plans.test.ts.)
 import t from 'tap';
 import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';
@@ -15,25 +15,6 @@ async function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')):
   await store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
   return store;
 }
-
-t.test('facts are recorded with the stage result and read back typed', async (t) => {
-  const store = await storeWithRun(t);
-  t.teardown(() => store.close());
-  t.same(await store.runFacts('r1'), { codeHash: null, test: null, benchmark: null }, 'nothing before any stage');
-  await store.recordStageResult(result('r1', 'build', { code_hash: 'display only' }), { codeHash: HASH });
-  await store.recordStageResult(result('r1', 'test', {}), { test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 } });
-  const benchmark = { baselineVersion: 'v0', metrics: { 'micro.latency_ms': { value: 10, better: 'lower' as const, baseline: 11, change: -0.09, worse: false } } };
-  await store.recordStageResult(result('r1', 'benchmark', {}), { benchmark });
-  t.same(await store.runFacts('r1'), { codeHash: HASH, test: { passed: 9, failed: 1, skipped: 2, passRate: 0.9 }, benchmark });
-});
-
-t.test('a refused second result records no facts either', async (t) => {
-  const store = await storeWithRun(t);
-  t.teardown(() => store.close());
-  await store.recordStageResult(result('r1', 'build', {}), { codeHash: HASH });
-  await t.rejects(async () => await store.recordStageResult(result('r1', 'build', {}), { codeHash: 'cd'.repeat(32) }), /UNIQUE/);
-  t.equal((await store.runFacts('r1')).codeHash, HASH);
-});
 
 t.test('runs recorded before migration 4 get their code hash and test counts from the evidence', async (t) => {
   const file = join(tempDir(t), 'upshift.db');

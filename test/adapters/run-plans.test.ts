@@ -1,5 +1,5 @@
-// Canary plans, confirmations and deadlines in typed tables: fixed once, read back after a
-// restart, and carried over from the kv rows an older version wrote.
+// Canary plans, confirmations and deadlines carried over from the kv rows an older SQLite
+// version wrote. (Fixed once, read back: a contract test, test/contract/run-facts-plans.test.ts.)
 import t from 'tap';
 import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';
@@ -10,28 +10,6 @@ async function storeWithRun(t: Tap.Test, file = join(tempDir(t), 'upshift.db')):
   await store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
   return store;
 }
-
-t.test('a plan, a confirmation and a deadline are fixed the first time and returned after', async (t) => {
-  const store = await storeWithRun(t);
-  t.teardown(() => store.close());
-  t.equal(await store.plans.canaryPlan('r1'), undefined, 'not chosen yet');
-  const plan = { canaries: ['web-2'], selection: 'one per region', selectedAt: 10, confirmBy: 610 };
-  t.same(await store.plans.fixCanaryPlan('r1', plan, 10), plan);
-  t.same(await store.plans.fixCanaryPlan('r1', { ...plan, canaries: ['web-9'] }, 20), plan, 'a second choice is ignored');
-  await store.plans.recordCanaryConfirms('r1', { 'web-2': 50 });
-  await store.plans.recordCanaryConfirms('r1', { 'web-2': 99 });
-  t.same(await store.plans.canaryConfirms('r1'), { 'web-2': 50 }, 'the first confirmation stays');
-  t.equal(await store.plans.fixDeadline('r1', 'deploy.progress', 700), 700);
-  t.equal(await store.plans.fixDeadline('r1', 'deploy.progress', 900), 700, 'a restart gets the stored deadline back');
-  t.throws(() => store.db.prepare("UPDATE run_deadlines SET at = 1").run(), /fixed/);
-});
-
-t.test('no candidates is remembered as such', async (t) => {
-  const store = await storeWithRun(t);
-  t.teardown(() => store.close());
-  t.equal(await store.plans.fixCanaryPlan('r1', null, 10), null);
-  t.equal(await store.plans.canaryPlan('r1'), null);
-});
 
 t.test('plans and deadlines an older version kept in kv are carried over', async (t) => {
   const file = join(tempDir(t), 'upshift.db');

@@ -1,13 +1,13 @@
 // The port methods that replaced a caller's transaction when the store went async (one call,
 // one transaction): a deployment's step (reservations, compare-and-set, event), several
-// benchmark captures at once, and an event appended only once (the promotion gate's marks).
+// benchmark captures at once. (An event appended only once, the promotion gate's marks, is a
+// contract test: test/contract/run-facts-plans.test.ts.)
 import t from 'tap';
 import { join } from 'node:path';
 import { Store } from '../../src/adapters/sqlite/store.js';
 import { initialState } from '../../src/core/decisions/rollout.js';
 import { resolvePolicy } from '../../src/core/deploy-policy.js';
 import type { BenchmarkCapture } from '../../src/core/records.js';
-import { markAwaiting, promote, promotionState } from '../../src/stages/canary-promotion.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const open = (t: Tap.Test): Store => {
@@ -76,19 +76,4 @@ t.test('several captures are saved together or not at all', async (t) => {
   t.same((await store.benchmarkRegistry.captures()).map((x) => [x.id, x.suite]), [[ids[1], 'b'], [ids[0], 'a']]);
   await t.rejects(store.benchmarkRegistry.saveCaptures([c('c'), c(null as unknown as string)]), /NOT NULL/);
   t.equal((await store.benchmarkRegistry.captures()).length, 2, 'the first of a failed pair is not kept');
-});
-
-t.test('the promotion gate: awaiting is marked once, and only an awaiting run is promoted, once', async (t) => {
-  const store = open(t);
-  await store.createRun({ id: 'r1', track: 'testnet', version: 'v1', ref: 'main', commit: 'c'.repeat(40), retryOf: null, createdAt: 1 });
-  t.equal(await promote(store, 'r1', 'cli:a', 'early', 2), false, 'not waiting: not promoted');
-  await markAwaiting(store, 'r1', 3, {});
-  await markAwaiting(store, 'r1', 4, {});
-  t.equal(await promotionState(store, 'r1'), 'awaiting');
-  const [first, second] = await Promise.all([promote(store, 'r1', 'cli:a', 'ok', 5), promote(store, 'r1', 'cli:b', 'ok', 5)]);
-  t.same([first, second], [true, false], 'two promotes at once: one wins');
-  t.equal(await promotionState(store, 'r1'), 'promoted');
-  await markAwaiting(store, 'r1', 6, {});
-  const kinds = (await store.events({ runId: 'r1' })).map((e) => e.kind).filter((k) => k !== 'run.created');
-  t.same(kinds, ['canary.awaiting_promotion', 'run.promoted'], 'each mark once');
 });

@@ -42,18 +42,26 @@ export const unwiredFleetPorts = (): FleetPorts => {
   };
 };
 
-/** A fresh, migrated PostgreSQL store (and its local SQLite) that the test's teardown closes. */
-export async function openPgStore(t: Tap.Test, now: () => number): Promise<PgStore> {
+/**
+ * A fresh, migrated PostgreSQL store (and its local SQLite) that the test's teardown closes.
+ * `fleet: 'local'` takes the fleet-side ports from the local SQLite store instead of failing:
+ * a stand-in for tests that drive the pipeline, until those ports are wired on PostgreSQL.
+ * `localDir`: where the local SQLite goes (a node's state dir; a temp dir unless given).
+ */
+export async function openPgStore(t: Tap.Test, now: () => number, opts: { fleet?: 'unwired' | 'local'; localDir?: string } = {}): Promise<{ store: PgStore; local: Store }> {
   const { db, admin } = await postgres();
   const database = `contract_${process.pid}_${++databases}`;
   await admin.query(`CREATE DATABASE ${database}`);
-  const local = Store.open(join(tempDir(t, 'upshift-pg-local-'), 'upshift.db'), now);
-  const store = await PgStore.open({ hosts: [db.host], database, user: db.user }, { now, local, fleetPorts: unwiredFleetPorts });
+  const local = Store.open(join(opts.localDir ?? tempDir(t, 'upshift-pg-local-'), 'upshift.db'), now);
+  const fleetPorts = opts.fleet === 'local'
+    ? (): FleetPorts => ({ identity: local.identity, fleet: local.fleet, tallies: local.tallies, deployments: local.deployments, benchmarkRegistry: local.benchmarkRegistry })
+    : unwiredFleetPorts;
+  const store = await PgStore.open({ hosts: [db.host], database, user: db.user }, { now, local, fleetPorts });
   t.teardown(() => store.close());
-  return store;
+  return { store, local };
 }
 
 registerAdapter({
   name: 'postgres',
-  open: async (t, clock): Promise<StateStore> => await openPgStore(t, () => clock.now()),
+  open: async (t, clock): Promise<StateStore> => (await openPgStore(t, () => clock.now())).store,
 });

@@ -6,6 +6,7 @@ import { sampleAppFiles, type SampleKnobs } from '../../scripts/demo/sample-app.
 import { createWorkspace, type Workspace } from '../../scripts/demo/workspace.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { openStore, pipelineDeps, type Overrides } from '../../src/runtime/deps.js';
+import type { StateStore } from '../../src/core/store-ports.js';
 import { PipelineService } from '../../src/runtime/pipeline-service.js';
 import { gitRepo, type GitRepo } from './gitdir.js';
 import { tempDir } from './tmp.js';
@@ -20,13 +21,17 @@ export interface TestAuthority {
   close(): void;
 }
 
-export async function testAuthority(t: Tap.Test, opts: { authority?: Record<string, unknown>; overrides?: Overrides; branch?: string } = {}): Promise<TestAuthority> {
+export async function testAuthority(t: Tap.Test, opts: {
+  authority?: Record<string, unknown>; overrides?: Overrides; branch?: string;
+  /** The state store (the state dir's SQLite one unless given; the PostgreSQL tests give theirs). */
+  openStore?: (stateDir: string) => Promise<StateStore>;
+} = {}): Promise<TestAuthority> {
   const repo = gitRepo(t, opts.branch ? { branch: opts.branch } : {});
   const commitVersion = (k: SampleKnobs) => repo.commit(`version ${k.version}`, sampleAppFiles(k));
   commitVersion({ version: 'v1.0.0', latencyMs: 10 });
   const ws = await createWorkspace(tempDir(t, 'upshift-ws-'), { source: repo.dir, ...(opts.authority ? { authority: opts.authority } : {}) });
   const { config } = loadConfig(ws.configPath);
-  const store = openStore(config.state_dir);
+  const store = opts.openStore ? await opts.openStore(config.state_dir) : openStore(config.state_dir);
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -35,8 +40,8 @@ export async function testAuthority(t: Tap.Test, opts: { authority?: Record<stri
     },
   });
   const service = new PipelineService(pipelineDeps(config, store, createLogger({ level: 'info', destination: sink }), opts.overrides));
-  const close = () => store.close();
-  t.teardown(close);
+  const close = () => void store.close();
+  t.teardown(async () => { await store.close(); });
   return { repo, ws, service, logs, commitVersion, close };
 }
 

@@ -10,7 +10,8 @@ import { all, lockTrackSeqs, num, numOrNull, one, type Row } from './sql.js';
 const toManifest = (r: Row): ManifestRecord => ({
   track: r.track as string, seq: num(r.seq), runId: r.run_id as string, kind: r.kind as 'release' | 'rollback',
   purpose: r.purpose as ManifestPurpose, version: r.version as string, commit: r.commit_sha as string,
-  payload: new Uint8Array(r.payload as Buffer), envelope: (r.envelope as string | null) ?? null, createdAt: num(r.created_at),
+  payload: new Uint8Array(r.payload as Buffer), envelope: (r.envelope as string | null) ?? null,
+  createdAt: num(r.created_at),
 });
 
 async function forRun(q: Queryable, runId: string, purpose: ManifestPurpose): Promise<ManifestRecord | null> {
@@ -43,7 +44,8 @@ export class PgManifests {
 
   latestSigned(track: string): Promise<ManifestRecord | null> {
     return this.s.read(async (q) => {
-      const r = await one(q, 'SELECT * FROM manifests WHERE track = $1 AND envelope IS NOT NULL ORDER BY seq DESC LIMIT 1', [track]);
+      const r = await one(q,
+        'SELECT * FROM manifests WHERE track = $1 AND envelope IS NOT NULL ORDER BY seq DESC LIMIT 1', [track]);
       return r ? toManifest(r) : null;
     });
   }
@@ -79,19 +81,24 @@ export class PgManifests {
       this.deployments = (await one(q, "SELECT to_regclass('deployment_manifests') IS NOT NULL AS there"))?.there === true;
     }
     return this.deployments
-      ? `SELECT GREATEST((SELECT MAX(seq) FROM manifests WHERE track = $1), (SELECT MAX(seq) FROM deployment_manifests WHERE track = $1)) AS s`
+      ? `SELECT GREATEST((SELECT MAX(seq) FROM manifests WHERE track = $1),
+          (SELECT MAX(seq) FROM deployment_manifests WHERE track = $1)) AS s`
       : 'SELECT MAX(seq) AS s FROM manifests WHERE track = $1';
   }
 
   async setEnvelope(track: string, seq: number, envelope: string): Promise<void> {
-    const res = await this.s.write((q) => q.query('UPDATE manifests SET envelope = $1 WHERE track = $2 AND seq = $3', [envelope, track, seq]));
-    if (res.rowCount !== 1) throw new UpshiftError('E_SEQ_CONFLICT', `no reserved manifest ${track}#${seq} to attach a signature to`);
+    const res = await this.s.write((q) => q.query('UPDATE manifests SET envelope = $1 WHERE track = $2 AND seq = $3',
+      [envelope, track, seq]));
+    if (res.rowCount !== 1) {
+      throw new UpshiftError('E_SEQ_CONFLICT', `no reserved manifest ${track}#${seq} to attach a signature to`);
+    }
   }
 }
 
 const toBenchmark = (r: Row): BenchmarkRecord => ({
-  runId: r.run_id as string, suite: r.suite as string, track: r.track as string, version: r.version as string, commit: r.commit_sha as string,
-  metrics: JSON.parse(r.metrics as string) as BenchmarkRecord['metrics'], samples: JSON.parse(r.samples as string) as unknown[],
+  runId: r.run_id as string, suite: r.suite as string, track: r.track as string, version: r.version as string,
+  commit: r.commit_sha as string, metrics: JSON.parse(r.metrics as string) as BenchmarkRecord['metrics'],
+  samples: JSON.parse(r.samples as string) as unknown[],
   createdAt: num(r.created_at),
 });
 
@@ -99,19 +106,22 @@ export class PgBenchmarks {
   constructor(private readonly s: PgSession) {}
 
   async save(b: BenchmarkRecord): Promise<void> {
-    await this.s.write((q) => q.query(`INSERT INTO benchmark_snapshots (run_id, suite, track, version, commit_sha, metrics, samples, created_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id, suite) DO NOTHING`,
+    await this.s.write((q) => q.query(`INSERT INTO benchmark_snapshots
+      (run_id, suite, track, version, commit_sha, metrics, samples, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      ON CONFLICT (run_id, suite) DO NOTHING`,
     [b.runId, b.suite, b.track, b.version, b.commit, JSON.stringify(b.metrics), JSON.stringify(b.samples), b.createdAt]));
   }
 
   forRun(runId: string): Promise<BenchmarkRecord[]> {
-    return this.s.read(async (q) => (await all(q, 'SELECT * FROM benchmark_snapshots WHERE run_id = $1 ORDER BY suite', [runId])).map(toBenchmark));
+    return this.s.read(async (q) => (await all(q,
+      'SELECT * FROM benchmark_snapshots WHERE run_id = $1 ORDER BY suite', [runId])).map(toBenchmark));
   }
 
   list(opts: { track?: string; limit?: number } = {}): Promise<BenchmarkRecord[]> {
+    const limit = opts.limit ?? 100;
     return this.s.read(async (q) => (opts.track
-      ? await all(q, 'SELECT * FROM benchmark_snapshots WHERE track = $1 ORDER BY created_at DESC LIMIT $2', [opts.track, opts.limit ?? 100])
-      : await all(q, 'SELECT * FROM benchmark_snapshots ORDER BY created_at DESC LIMIT $1', [opts.limit ?? 100])).map(toBenchmark));
+      ? await all(q, 'SELECT * FROM benchmark_snapshots WHERE track = $1 ORDER BY created_at DESC LIMIT $2', [opts.track, limit])
+      : await all(q, 'SELECT * FROM benchmark_snapshots ORDER BY created_at DESC LIMIT $1', [limit])).map(toBenchmark));
   }
 }
 
@@ -125,11 +135,13 @@ export class PgFloors {
   /** Raise the floor; it never goes down. */
   async raise(track: string, seq: number, at: number): Promise<void> {
     await this.s.write((q) => q.query(`INSERT INTO floors (track, seq, updated_at) VALUES ($1, $2, $3)
-      ON CONFLICT (track) DO UPDATE SET seq = GREATEST(floors.seq, excluded.seq), updated_at = excluded.updated_at`, [track, seq, at]));
+      ON CONFLICT (track) DO UPDATE SET seq = GREATEST(floors.seq, excluded.seq), updated_at = excluded.updated_at`,
+    [track, seq, at]));
   }
 
   all(): Promise<Record<string, number>> {
-    return this.s.read(async (q) => Object.fromEntries((await all(q, 'SELECT track, seq FROM floors')).map((r) => [r.track as string, num(r.seq)])));
+    return this.s.read(async (q) => Object.fromEntries((await all(q, 'SELECT track, seq FROM floors'))
+      .map((r) => [r.track as string, num(r.seq)])));
   }
 }
 
@@ -153,13 +165,17 @@ export class PgCommands {
 
   enqueue(c: Omit<RunCommand, 'id'>): Promise<number> {
     return this.s.write(async (q) => num((await one(q,
-      'INSERT INTO run_commands (run_id, kind, reason, "by", at) VALUES ($1, $2, $3, $4, $5) RETURNING id', [c.runId, c.kind, c.reason, c.by, c.at]))?.id));
+      'INSERT INTO run_commands (run_id, kind, reason, "by", at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+      [c.runId, c.kind, c.reason, c.by, c.at]))?.id));
   }
 
   pending(runId: string): Promise<RunCommand[]> {
     return this.s.read(async (q) => (await all(q,
-      'SELECT id, run_id, kind, reason, "by", at FROM run_commands WHERE run_id = $1 AND consumed_at IS NULL ORDER BY id', [runId]))
-      .map((r) => ({ id: num(r.id), runId: r.run_id as string, kind: r.kind as 'abort', reason: r.reason as string, by: r.by as string, at: num(r.at) })));
+      'SELECT id, run_id, kind, reason, "by", at FROM run_commands WHERE run_id = $1 AND consumed_at IS NULL ORDER BY id',
+      [runId])).map((r) => ({
+      id: num(r.id), runId: r.run_id as string, kind: r.kind as 'abort', reason: r.reason as string, by: r.by as string,
+      at: num(r.at),
+    })));
   }
 
   async consume(id: number, at: number): Promise<void> {
@@ -167,21 +183,24 @@ export class PgCommands {
   }
 }
 
+const KV_SET = 'INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value';
+
 export class PgKv {
   constructor(private readonly s: PgSession) {}
 
   get(key: string): Promise<string | null> {
-    return this.s.read(async (q) => ((await one(q, 'SELECT value FROM kv WHERE key = $1', [key]))?.value as string | undefined) ?? null);
+    return this.s.read(async (q) => ((await one(q, 'SELECT value FROM kv WHERE key = $1', [key]))?.value as string | undefined)
+      ?? null);
   }
 
   async set(key: string, value: string): Promise<void> {
-    await this.s.write((q) => q.query('INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]));
+    await this.s.write((q) => q.query(KV_SET, [key, value]));
   }
 
   async setMany(entries: Record<string, string>): Promise<void> {
     await this.s.write(async (q) => {
       for (const [key, value] of Object.entries(entries)) {
-        await q.query('INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+        await q.query(KV_SET, [key, value]);
       }
     });
   }

@@ -28,9 +28,10 @@ export class PgRunPlans {
   /** Keep the first plan chosen for a run (or its absence); returns what is stored. */
   fixCanaryPlan(runId: string, plan: CanaryPlan | null, at: number): Promise<CanaryPlan | null> {
     return this.s.write(async (q) => {
-      await q.query(`INSERT INTO canary_plans (run_id, canaries, selection, selected_at, confirm_by) VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (run_id) DO NOTHING`,
-      [runId, JSON.stringify(plan?.canaries ?? []), plan?.selection ?? 'no candidates', plan?.selectedAt ?? at, plan?.confirmBy ?? at]);
+      await q.query(`INSERT INTO canary_plans (run_id, canaries, selection, selected_at, confirm_by)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING`,
+      [runId, JSON.stringify(plan?.canaries ?? []), plan?.selection ?? 'no candidates', plan?.selectedAt ?? at,
+        plan?.confirmBy ?? at]);
       return (await canaryPlan(q, runId)) ?? null;
     });
   }
@@ -38,13 +39,15 @@ export class PgRunPlans {
   /** When each canary of a run confirmed the release, by node. */
   canaryConfirms(runId: string): Promise<Record<string, number>> {
     return this.s.read(async (q) => Object.fromEntries((await all(q,
-      'SELECT node, confirmed_at FROM canary_confirms WHERE run_id = $1', [runId])).map((r) => [r.node as string, num(r.confirmed_at)])));
+      'SELECT node, confirmed_at FROM canary_confirms WHERE run_id = $1', [runId]))
+      .map((r) => [r.node as string, num(r.confirmed_at)])));
   }
 
   async recordCanaryConfirms(runId: string, confirmed: Record<string, number>): Promise<void> {
     await this.s.write(async (q) => {
       for (const [node, at] of Object.entries(confirmed)) {
-        await q.query('INSERT INTO canary_confirms (run_id, node, confirmed_at) VALUES ($1, $2, $3) ON CONFLICT (run_id, node) DO NOTHING', [runId, node, at]);
+        await q.query(`INSERT INTO canary_confirms (run_id, node, confirmed_at) VALUES ($1, $2, $3)
+          ON CONFLICT (run_id, node) DO NOTHING`, [runId, node, at]);
       }
     });
   }
@@ -56,7 +59,8 @@ export class PgRunPlans {
   /** Set a run's deadline once; a restart gets the stored one back. */
   fixDeadline(runId: string, purpose: string, at: number): Promise<number> {
     return this.s.write(async (q) => {
-      await q.query('INSERT INTO run_deadlines (run_id, purpose, at) VALUES ($1, $2, $3) ON CONFLICT (run_id, purpose) DO NOTHING', [runId, purpose, at]);
+      await q.query(`INSERT INTO run_deadlines (run_id, purpose, at) VALUES ($1, $2, $3)
+        ON CONFLICT (run_id, purpose) DO NOTHING`, [runId, purpose, at]);
       return await deadline(q, runId, purpose) as number;
     });
   }

@@ -9,12 +9,14 @@ import type { PgSession, Queryable } from './session.js';
 import { all, insertEvent, num, numOrNull, one, type Row } from './sql.js';
 
 const toRun = (r: Row): Run => ({
-  id: r.id as string, track: r.track as string, version: r.version as string, ref: r.ref as string, commit: r.commit_sha as string,
-  status: r.status as RunStatus, stage: r.stage as string, reason: r.reason as string | null, code: r.code as string | null,
-  retryOf: r.retry_of as string | null, createdAt: num(r.created_at), updatedAt: num(r.updated_at), finishedAt: numOrNull(r.finished_at),
+  id: r.id as string, track: r.track as string, version: r.version as string, ref: r.ref as string,
+  commit: r.commit_sha as string, status: r.status as RunStatus, stage: r.stage as string,
+  reason: r.reason as string | null, code: r.code as string | null, retryOf: r.retry_of as string | null,
+  createdAt: num(r.created_at), updatedAt: num(r.updated_at), finishedAt: numOrNull(r.finished_at),
 });
 
-const RUN_COLUMNS = 'id, track, version, ref, commit_sha, status, stage, reason, code, retry_of, created_at, updated_at, finished_at';
+const RUN_COLUMNS = 'id, track, version, ref, commit_sha, status, stage, reason, code, retry_of, '
+  + 'created_at, updated_at, finished_at';
 
 export async function getRun(q: Queryable, id: string): Promise<Run | null> {
   const r = await one(q, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
@@ -22,12 +24,13 @@ export async function getRun(q: Queryable, id: string): Promise<Run | null> {
 }
 
 async function findRetry(q: Queryable, runId: string): Promise<Run | null> {
-  const r = await one(q, `SELECT ${RUN_COLUMNS.split(', ').map((c) => `runs.${c}`).join(', ')}
-    FROM run_retries JOIN runs ON runs.id = run_retries.run_id WHERE run_retries.retry_of = $1`, [runId]);
+  const columns = RUN_COLUMNS.split(', ').map((c) => `runs.${c}`).join(', ');
+  const r = await one(q, `SELECT ${columns} FROM run_retries JOIN runs ON runs.id = run_retries.run_id
+    WHERE run_retries.retry_of = $1`, [runId]);
   return r ? toRun(r) : null;
 }
 
-/** The snapshot with the run's status and a `run.state` event when the state changed; the caller holds the transaction. */
+/** The snapshot with the run's status, and a `run.state` event when the state changed; in the caller's transaction. */
 export async function saveSnapshot(q: Queryable, s: SnapshotWrite): Promise<void> {
   const prev = (await one(q, 'SELECT stage FROM runs WHERE id = $1 FOR UPDATE', [s.runId]))?.stage as string | undefined;
   await q.query(`INSERT INTO snapshots (run_id, machine_version, state, snapshot, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -36,30 +39,36 @@ export async function saveSnapshot(q: Queryable, s: SnapshotWrite): Promise<void
   [s.runId, s.machineVersion, s.state, JSON.stringify(s.snapshot), s.at]);
   const terminal = s.status === 'completed' || s.status === 'failed' || s.status === 'rolled_back';
   await q.query(`UPDATE runs SET status = $1, stage = $2, reason = $3, code = $4, updated_at = $5,
-    finished_at = COALESCE(finished_at, $6) WHERE id = $7`, [s.status, s.state, s.reason, s.code, s.at, terminal ? s.at : null, s.runId]);
+    finished_at = COALESCE(finished_at, $6) WHERE id = $7`,
+  [s.status, s.state, s.reason, s.code, s.at, terminal ? s.at : null, s.runId]);
   if (prev !== s.state) {
     await insertEvent(q, { at: s.at, runId: s.runId, stage: null, kind: 'run.state', actor: 'pipeline',
       data: { from: prev ?? null, to: s.state, status: s.status, reason: s.reason } });
   }
 }
 
-/** A run, with its idle snapshot and `run.created` event when `first` is given; the caller holds the transaction. */
+/** A run, with its idle snapshot and `run.created` event when `first` is given; in the caller's transaction. */
 async function insertRun(q: Queryable, r: NewRun, first?: FirstSnapshot): Promise<Run> {
   await q.query(`INSERT INTO runs (id, track, version, ref, commit_sha, status, stage, retry_of, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, 'pending', 'idle', $6, $7, $7)`, [r.id, r.track, r.version, r.ref, r.commit, r.retryOf, r.createdAt]);
+    VALUES ($1, $2, $3, $4, $5, 'pending', 'idle', $6, $7, $7)`,
+  [r.id, r.track, r.version, r.ref, r.commit, r.retryOf, r.createdAt]);
   if (first) {
     const { machineVersion, snapshot, at } = first;
-    await saveSnapshot(q, { runId: r.id, machineVersion, state: 'idle', status: 'pending', snapshot, reason: null, code: null, at });
+    const idle = { runId: r.id, machineVersion, state: 'idle', status: 'pending' as const, snapshot, reason: null, code: null, at };
+    await saveSnapshot(q, idle);
     const data = { track: r.track, version: r.version, ref: r.ref, commit: r.commit, retry_of: r.retryOf };
     await insertEvent(q, { at, runId: r.id, stage: null, kind: 'run.created', actor: 'pipeline', data });
   }
   return await getRun(q, r.id) as Run;
 }
 
-/** An approval with its `run.approved` event; the caller holds the transaction. */
-export async function approve(q: Queryable, runId: string, by: string, reason: string, at: number, data: Record<string, unknown> = {}): Promise<void> {
+/** An approval (replacing any) with its `run.approved` event; in the caller's transaction. */
+export async function approve(
+  q: Queryable, runId: string, by: string, reason: string, at: number, data: Record<string, unknown> = {},
+): Promise<void> {
   await q.query(`INSERT INTO approvals (run_id, "by", reason, at) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (run_id) DO UPDATE SET "by" = excluded."by", reason = excluded.reason, at = excluded.at`, [runId, by, reason, at]);
+    ON CONFLICT (run_id) DO UPDATE SET "by" = excluded."by", reason = excluded.reason, at = excluded.at`,
+  [runId, by, reason, at]);
   await insertEvent(q, { at, runId, stage: 'audit', kind: 'run.approved', actor: by, data: { reason, ...data } });
 }
 
@@ -71,7 +80,9 @@ export class PgRuns {
   }
 
   /** The original run's row is locked first: approvals of one run take turns, and the first makes the retry. */
-  async createRetry(r: NewRun & { retryOf: string }, first: FirstSnapshot, approval: { by: string; reason: string }): Promise<{ run: Run; created: boolean }> {
+  async createRetry(
+    r: NewRun & { retryOf: string }, first: FirstSnapshot, approval: { by: string; reason: string },
+  ): Promise<{ run: Run; created: boolean }> {
     try {
       return await this.s.write(async (q) => {
         await q.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [r.retryOf]);
@@ -101,15 +112,17 @@ export class PgRuns {
 
   findRun(track: string, version: string): Promise<Run | null> {
     return this.s.read(async (q) => {
-      const r = await one(q, `SELECT ${RUN_COLUMNS} FROM runs WHERE track = $1 AND version = $2 ORDER BY created_at DESC, rowid DESC LIMIT 1`, [track, version]);
+      const r = await one(q, `SELECT ${RUN_COLUMNS} FROM runs WHERE track = $1 AND version = $2
+        ORDER BY created_at DESC, rowid DESC LIMIT 1`, [track, version]);
       return r ? toRun(r) : null;
     });
   }
 
   listRuns(opts: { track?: string; limit?: number } = {}): Promise<Run[]> {
+    const order = 'ORDER BY created_at DESC, rowid DESC';
     return this.s.read(async (q) => (opts.track
-      ? await all(q, `SELECT ${RUN_COLUMNS} FROM runs WHERE track = $1 ORDER BY created_at DESC, rowid DESC LIMIT $2`, [opts.track, opts.limit ?? 50])
-      : await all(q, `SELECT ${RUN_COLUMNS} FROM runs ORDER BY created_at DESC, rowid DESC LIMIT $1`, [opts.limit ?? 50])).map(toRun));
+      ? await all(q, `SELECT ${RUN_COLUMNS} FROM runs WHERE track = $1 ${order} LIMIT $2`, [opts.track, opts.limit ?? 50])
+      : await all(q, `SELECT ${RUN_COLUMNS} FROM runs ${order} LIMIT $1`, [opts.limit ?? 50])).map(toRun));
   }
 
   findRetry(runId: string): Promise<Run | null> {
@@ -117,11 +130,13 @@ export class PgRuns {
   }
 
   unfinishedRuns(): Promise<Run[]> {
-    return this.s.read(async (q) => (await all(q, `SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('pending','running') ORDER BY created_at, rowid`)).map(toRun));
+    return this.s.read(async (q) => (await all(q,
+      `SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('pending','running') ORDER BY created_at, rowid`)).map(toRun));
   }
 
   versionsSeen(track: string): Promise<string[]> {
-    return this.s.read(async (q) => (await all(q, 'SELECT DISTINCT version FROM runs WHERE track = $1', [track])).map((r) => r.version as string));
+    return this.s.read(async (q) => (await all(q, 'SELECT DISTINCT version FROM runs WHERE track = $1', [track]))
+      .map((r) => r.version as string));
   }
 
   lastStable(track: string, before?: string): Promise<Run | null> {
@@ -133,7 +148,8 @@ export class PgRuns {
   }
 
   runCounts(): Promise<Array<{ track: string; status: RunStatus; n: number }>> {
-    return this.s.read(async (q) => (await all(q, 'SELECT track, status, COUNT(*)::int AS n FROM runs GROUP BY track, status'))
+    return this.s.read(async (q) => (await all(q,
+      'SELECT track, status, COUNT(*)::int AS n FROM runs GROUP BY track, status'))
       .map((r) => ({ track: r.track as string, status: r.status as RunStatus, n: num(r.n) })));
   }
 
@@ -142,7 +158,9 @@ export class PgRuns {
   }
 
   // ---- driver lease: one process drives a run at a time
-  acquireLease(runId: string, owner: string, pid: number, until: number, now: number, alive: (pid: number) => boolean): Promise<boolean> {
+  acquireLease(
+    runId: string, owner: string, pid: number, until: number, now: number, alive: (pid: number) => boolean,
+  ): Promise<boolean> {
     return this.s.write(async (q) => {
       const cur = await one(q, 'SELECT lease_owner, lease_pid, lease_until FROM runs WHERE id = $1 FOR UPDATE', [runId]);
       if (!cur) throw new UpshiftError('E_RUN_NOT_FOUND', `no run with id "${runId}"`);
@@ -150,20 +168,23 @@ export class PgRuns {
       const held = holder !== null && holder !== owner && (numOrNull(cur.lease_until) ?? 0) > now
         && cur.lease_pid !== null && alive(num(cur.lease_pid));
       if (held) return false;
-      await q.query('UPDATE runs SET lease_owner = $1, lease_pid = $2, lease_until = $3 WHERE id = $4', [owner, pid, until, runId]);
+      await q.query('UPDATE runs SET lease_owner = $1, lease_pid = $2, lease_until = $3 WHERE id = $4',
+        [owner, pid, until, runId]);
       return true;
     });
   }
 
   async releaseLease(runId: string, owner: string): Promise<void> {
     await this.s.write((q) => q.query(
-      'UPDATE runs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2', [runId, owner]));
+      'UPDATE runs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
+      [runId, owner]));
   }
 
   leaseHolder(runId: string): Promise<{ owner: string; pid: number; until: number } | null> {
     return this.s.read(async (q) => {
       const r = await one(q, 'SELECT lease_owner, lease_pid, lease_until FROM runs WHERE id = $1', [runId]);
-      return r && r.lease_owner ? { owner: r.lease_owner as string, pid: num(r.lease_pid), until: num(r.lease_until) } : null;
+      if (!r?.lease_owner) return null;
+      return { owner: r.lease_owner as string, pid: num(r.lease_pid), until: num(r.lease_until) };
     });
   }
 
@@ -175,7 +196,9 @@ export class PgRuns {
   loadSnapshot(runId: string): Promise<SavedSnapshot | null> {
     return this.s.read(async (q) => {
       const r = await one(q, 'SELECT machine_version, state, snapshot FROM snapshots WHERE run_id = $1', [runId]);
-      return r ? { machineVersion: num(r.machine_version), state: r.state as string, snapshot: JSON.parse(r.snapshot as string) as unknown } : null;
+      if (!r) return null;
+      const snapshot = JSON.parse(r.snapshot as string) as unknown;
+      return { machineVersion: num(r.machine_version), state: r.state as string, snapshot };
     });
   }
 }

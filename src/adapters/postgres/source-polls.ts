@@ -16,13 +16,16 @@ export class PgSourcePolls {
   last(): Promise<SourcePoll | null> {
     return this.s.read(async (q) => {
       const r = await one(q, 'SELECT at, ok, code, message FROM source_poll WHERE id = 1');
-      return r ? { at: num(r.at), ok: num(r.ok) === 1, code: r.code as string | null, message: r.message as string | null } : null;
+      if (!r) return null;
+      return { at: num(r.at), ok: num(r.ok) === 1, code: r.code as string | null, message: r.message as string | null };
     });
   }
 
   branches(): Promise<BranchPresence[]> {
     return this.s.read(async (q) => (await all(q, 'SELECT track, branch, present, checked_at FROM source_branches ORDER BY track'))
-      .map((r) => ({ track: r.track as string, branch: r.branch as string, present: num(r.present) === 1, checkedAt: num(r.checked_at) })));
+      .map((r) => ({
+        track: r.track as string, branch: r.branch as string, present: num(r.present) === 1, checkedAt: num(r.checked_at),
+      })));
   }
 
   /** A good poll: the branch rows are replaced, so a track dropped from the config goes with them. */
@@ -31,7 +34,8 @@ export class PgSourcePolls {
       await put(q, at, null);
       await q.query('DELETE FROM source_branches');
       for (const b of branches) {
-        await q.query('INSERT INTO source_branches (track, branch, present, checked_at) VALUES ($1, $2, $3, $4)', [b.track, b.branch, b.present ? 1 : 0, at]);
+        await q.query('INSERT INTO source_branches (track, branch, present, checked_at) VALUES ($1, $2, $3, $4)',
+          [b.track, b.branch, b.present ? 1 : 0, at]);
       }
     });
   }

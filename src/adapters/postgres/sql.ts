@@ -32,21 +32,26 @@ export const toEvent = (r: Row): EventRecord => ({
   actor: r.actor as string, data: JSON.parse(r.data as string) as Record<string, unknown>,
 });
 
-/** What a transaction-scoped advisory lock serializes (the leader lock is LOCK_CLASS + 1). */
-const LOCKS = { runEvents: LOCK_CLASS + 2, trackSeqs: LOCK_CLASS + 3 } as const;
+/** Advisory lock class of the store's read-then-write sections (the migrator's + 2; the leader's is + 1). */
+const XACT_CLASS = LOCK_CLASS + 2;
+
+/** Hold `name` until the transaction ends: writers of the same name take turns. */
+async function lockXact(q: Queryable, name: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [XACT_CLASS, name]);
+}
 
 /**
  * Take the lock of a track's seq line until the transaction ends: reservations of the same
- * track (manifests and deployment manifests alike) take turns, as under SQLite's IMMEDIATE
- * transaction, so two writers never read the same highest seq.
+ * track (manifests and deployment manifests alike, which take the same `seq:<track>` lock)
+ * take turns, as under SQLite's IMMEDIATE transaction, so two never read the same highest seq.
  */
 export async function lockTrackSeqs(q: Queryable, track: string): Promise<void> {
-  await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCKS.trackSeqs, track]);
+  await lockXact(q, `seq:${track}`);
 }
 
 /** Guarded appends to one run's events take turns (a check, then an insert). */
 export async function lockRunEvents(q: Queryable, runId: string): Promise<void> {
-  await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCKS.runEvents, runId]);
+  await lockXact(q, `events:${runId}`);
 }
 
 const isPgError = (err: unknown): err is Error & { code: string; constraint?: string; detail?: string } =>

@@ -7,8 +7,9 @@ import type pg from 'pg';
 import type { Run, RunFacts, StageName, StageResult } from '../../core/run.js';
 import type { EventRecord } from '../../core/records.js';
 import type {
-  ApplyJournal, ApprovalStore, BenchmarkRegistryStore, BenchmarkStore, CommandStore, DeploymentStore, FirstSnapshot, FleetStateStore,
-  FloorStore, IdentityStore, KvStore, ManifestStore, NewRun, RunPlanStore, SnapshotWrite, SourcePollStore, StateStore, TallyStore,
+  ApplyJournal, ApprovalStore, BenchmarkRegistryStore, BenchmarkStore, CommandStore, DeploymentStore, FirstSnapshot,
+  FleetStateStore, FloorStore, IdentityStore, KvStore, ManifestStore, NewRun, RunPlanStore, SnapshotWrite, SourcePollStore,
+  StateStore, TallyStore,
 } from '../../core/store-ports.js';
 import { primaryPool, type PgTarget } from './connect.js';
 import { migrate } from './migrate.js';
@@ -141,12 +142,16 @@ export class PgStore implements StateStore {
   recordStageResult(r: StageResult, facts: Partial<RunFacts> = {}) { return this.steps.recordStageResult(r, facts); }
   runFacts(runId: string) { return this.steps.runFacts(runId); }
   startAttempt(runId: string, stage: StageName, at: number) { return this.steps.startAttempt(runId, stage, at); }
-  setAttemptPid(runId: string, stage: StageName, attempt: number, pid: number | null) { return this.steps.setAttemptPid(runId, stage, attempt, pid); }
+  setAttemptPid(runId: string, stage: StageName, attempt: number, pid: number | null) {
+    return this.steps.setAttemptPid(runId, stage, attempt, pid);
+  }
   strayPids(runId: string) { return this.steps.strayPids(runId); }
 
   // ---- events
   appendEvent(e: Omit<EventRecord, 'seq'>) { return this.steps.appendEvent(e); }
-  appendEventGuarded(e: Omit<EventRecord, 'seq'> & { runId: string }, guard: { unless: readonly string[]; requires?: readonly string[] }) {
+  appendEventGuarded(
+    e: Omit<EventRecord, 'seq'> & { runId: string }, guard: { unless: readonly string[]; requires?: readonly string[] },
+  ) {
     return this.steps.appendEventGuarded(e, guard);
   }
   eventsOfKind(kinds: readonly string[], limit?: number) { return this.steps.eventsOfKind(kinds, limit); }
