@@ -120,12 +120,16 @@ t.test('the leader is killed with kill -9 mid-run; another replica takes over an
   killed = before.leader?.replica as string;
   firstEpoch = before.leader?.epoch as number;
   const victim = byName(killed);
+  const killedAt = Date.now();
   process.kill(victim.child?.pid as number, 'SIGKILL');
   t.ok(await poll(() => processGone(victim.child?.pid as number), Boolean, WAIT.reap), `${killed} is gone`);
   const survivor = all.find((d) => d.id !== killed) as Daemon;
   const after = await poll(() => info(survivor), (i) => i.leader !== null && i.leader.replica !== killed, WAIT.run);
   t.not(after.leader?.replica, killed, 'another replica leads');
   t.ok((after.leader?.epoch ?? 0) > firstEpoch, 'with a newer epoch');
+  // a figure for the report, not an assertion: kill -9 to the new leader's first log line as leader
+  const led = /"time":"([^"]+)"[^\n]*leading the fleet/.exec(readFileSync(byName(after.leader?.replica).logPath, 'utf8'))?.[1];
+  if (led) t.comment(`kill -9 to a new leader: ${Date.parse(led) - killedAt} ms`);
   const done = await poll(runs, (rs) => rs.length === 1 && rs[0]?.status === 'completed', WAIT.run, 500);
   t.equal(done[0]?.status, 'completed', 'the run completed under the new leader', { runs: done, log: tail(byName(after.leader?.replica)) });
   const manifests = (await admin.query('SELECT track, seq, count(*)::int AS n, count(DISTINCT envelope)::int AS envelopes FROM manifests GROUP BY track, seq')).rows;
