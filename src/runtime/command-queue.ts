@@ -38,12 +38,16 @@ export async function queueCommand(q: Queryable, fleet: string, acceptedBy: stri
 
 /** What a caller says about a queued command: its outcome, or that the leader has it. */
 export function queuedAnswer(cmd: QueuedCommand, leader: string | null): { reason: string; error: UpshiftError | null } {
-  if (cmd.outcome === 'ok') return { reason: `${String(cmd.result?.reason ?? 'done')} (command #${cmd.id}, carried out by the leader ${cmd.doneBy}, epoch ${cmd.doneEpoch})`, error: null };
+  const said = (key: string, fallback: string) => String(cmd.result?.[key] ?? fallback);
+  if (cmd.outcome === 'ok') {
+    return { reason: `${said('reason', 'done')} (command #${cmd.id}, carried out by the leader ${cmd.doneBy}, epoch ${cmd.doneEpoch})`, error: null };
+  }
   if (cmd.outcome === 'failed') {
     const code = (typeof cmd.result?.code === 'string' ? cmd.result.code : 'E_INTERNAL') as ErrorCode;
-    return { reason: '', error: new UpshiftError(code, `${String(cmd.result?.message ?? 'failed')} (command #${cmd.id}, refused by the leader ${cmd.doneBy})`) };
+    return { reason: '', error: new UpshiftError(code, `${said('message', 'failed')} (command #${cmd.id}, refused by the leader ${cmd.doneBy})`) };
   }
-  return { reason: `queued as command #${cmd.id}; ${leader ? `the leader ${leader} carries it out` : 'the next leader carries it out'}`, error: null };
+  const by = leader ? `the leader ${leader}` : 'the next leader';
+  return { reason: `queued as command #${cmd.id}; ${by} carries it out`, error: null };
 }
 
 /** Carry out one command on the leader; the answer a service gave, or its error. */
@@ -128,7 +132,10 @@ export class CommandExecutor implements Effects {
           if (!await finishCommand(q, c.id, { epoch: leader.epoch, replica: this.replica, outcome, result })) return false;
           await insertEvent(q, {
             at: this.ctx.clock.now(), runId: null, stage: null, kind: 'command.executed', actor: c.by,
-            data: { command: c.id, kind: c.kind, target: c.target, reason: c.reason, accepted_by: c.acceptedBy, leader: this.replica, epoch: leader.epoch, outcome, result },
+            data: {
+              command: c.id, kind: c.kind, target: c.target, reason: c.reason, accepted_by: c.acceptedBy,
+              leader: this.replica, epoch: leader.epoch, outcome, result,
+            },
           });
           return true;
         });

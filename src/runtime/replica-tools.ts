@@ -24,9 +24,11 @@ export async function followerTool(
   if (tool.annotations.readOnlyHint) return null;
   const pool = d.replica.session.pool;
   const leader = await readLeader(pool, d.config.fleet);
-  const refused = (e: UpshiftError): ToolAnswer => ({ ok: false, reason: e.message, error: e.toJSON(), evidence: { leader: leader?.replica ?? null } });
+  const refused = (e: UpshiftError): ToolAnswer =>
+    ({ ok: false, reason: e.message, error: e.toJSON(), evidence: { leader: leader?.replica ?? null } });
   if (name !== 'rollback_upgrade') {
-    return refused(new UpshiftError('E_NOT_LEADER', `${name} runs on the leader (${leader?.replica ?? 'none elected yet'}); this replica (${d.replica.name}) follows`));
+    const who = leader?.replica ?? 'none elected yet';
+    return refused(new UpshiftError('E_NOT_LEADER', `${name} runs on the leader (${who}); this replica (${d.replica.name}) follows`));
   }
   const args = tool.schema.safeParse(raw ?? {});
   if (!args.success) return null; // callTool answers the usage error
@@ -35,8 +37,9 @@ export async function followerTool(
   if (!run) {
     const unfinished = await d.store.unfinishedRuns();
     if (unfinished.length !== 1) {
-      return refused(new UpshiftError(unfinished.length ? 'E_USAGE' : 'E_RUN_NOT_FOUND',
-        unfinished.length ? `${unfinished.length} runs are in progress (${unfinished.map((r) => r.id).join(', ')}); name one` : 'nothing to roll back: no run is in progress'));
+      return refused(unfinished.length
+        ? new UpshiftError('E_USAGE', `${unfinished.length} runs are in progress (${unfinished.map((r) => r.id).join(', ')}); name one`)
+        : new UpshiftError('E_RUN_NOT_FOUND', 'nothing to roll back: no run is in progress'));
     }
     run = (unfinished[0] as { id: string }).id;
   }

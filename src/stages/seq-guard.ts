@@ -35,7 +35,8 @@ export async function refuseSeqRegression(store: StateStore, track: string, publ
   const held = await storedAs(store, track, seen.seq, seen.envelope);
   if (held === 'same') return;
   throw new UpshiftError('E_SEQ_REGRESSION',
-    `track ${track}: seq ${seen.seq} was already published (this node holds it) but the store ${held === 'missing' ? 'does not hold it' : 'holds a different manifest for it'}; `
-    + 'the store lost writes (a failover without a synchronous standby?). Nothing is reserved: import the verified envelope into the store first',
+    `track ${track}: seq ${seen.seq} was already published (this node holds it) but the store `
+    + `${held === 'missing' ? 'does not hold it' : 'holds a different manifest for it'}; the store lost writes `
+    + '(a failover without a synchronous standby?). Nothing is reserved: import the verified envelope into the store first',
     { details: { track, seq: seen.seq, store: held } });
 }

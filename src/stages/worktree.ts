@@ -21,13 +21,16 @@ const isStageContext = (ctx: Partial<StageContext>): ctx is StageContext => type
 async function rebuild(ctx: StageContext): Promise<void> {
   const { run } = ctx;
   const recorded = (await ctx.store.runFacts(run.id)).codeHash;
-  if (recorded === null) throw new UpshiftError('E_WORKTREE', `the work tree of run ${run.id} is missing and no build was recorded; start a new run`);
+  if (recorded === null) {
+    throw new UpshiftError('E_WORKTREE', `the work tree of run ${run.id} is missing and no build was recorded; start a new run`);
+  }
   await ctx.sandbox.ready();
   await ctx.sandbox.clear(ctx.workDir);
   await ctx.source.checkout(run.commit, ctx.workDir, ctx.signal);
   const code = await ctx.codeHash(ctx.workDir);
   if (code.hash !== recorded) {
-    throw new UpshiftError('E_WORKTREE', `the work tree of run ${run.id} checked out again hashes ${code.hash.slice(0, 16)}…, not the recorded ${recorded.slice(0, 16)}…`);
+    throw new UpshiftError('E_WORKTREE',
+      `the work tree of run ${run.id} checked out again hashes ${code.hash.slice(0, 16)}…, not the recorded ${recorded.slice(0, 16)}…`);
   }
   await ctx.sandbox.handOver(ctx.workDir);
   const { problem } = commandEvidence(await ctx.runCommand(ctx.authority.build.command, ctx.authority.build.timeout));

@@ -76,7 +76,8 @@ export async function finishCommand(q: Queryable, id: number,
   return rowCount === 1;
 }
 
-export async function touchReplica(q: Queryable, fleet: string, r: { replica: string; host: string; pid: number; startedAt: number }): Promise<void> {
+export async function touchReplica(q: Queryable, fleet: string,
+  r: { replica: string; host: string; pid: number; startedAt: number }): Promise<void> {
   await q.query(
     `INSERT INTO upshift_replicas (fleet, replica, host, pid, started_at, renewed_at)
           VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0), clock_timestamp())

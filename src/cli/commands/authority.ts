@@ -20,9 +20,12 @@ export function registerAuthority(program: Command, session: Session): void {
         return say(config.authority ? 'store: sqlite (one authority; no replicas)' : 'this node has no `authority:` section');
       }
       if (opts.json) return printJson({ ok: true, ...info });
-      say(info.leader ? `leader: ${info.leader.replica}, epoch ${info.leader.epoch}, renewed ${ago(info.leader.renewed_ago_ms)}` : 'leader: none yet');
+      const l = info.leader;
+      say(l ? `leader: ${l.replica}, epoch ${l.epoch}, renewed ${ago(l.renewed_ago_ms)}` : 'leader: none yet');
       say(`replicas (${info.replicas.length}):`);
-      for (const r of info.replicas) say(`  ${r.replica.padEnd(28)} ${r.leader ? 'leader  ' : 'follower'} ${r.host}:${r.pid}  renewed ${ago(r.renewed_ago_ms)}`);
+      for (const r of info.replicas) {
+        say(`  ${r.replica.padEnd(28)} ${r.leader ? 'leader  ' : 'follower'} ${r.host}:${r.pid}  renewed ${ago(r.renewed_ago_ms)}`);
+      }
       const sync = info.replication.standbys.filter((s) => s.syncState === 'sync' || s.syncState === 'quorum');
       say(sync.length
         ? `synchronous standbys: ${sync.map((s) => `${s.name} (${s.syncState})`).join(', ')}`
