@@ -9,7 +9,8 @@ import { systemClock } from '../adapters/clock.js';
 import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
-import { openStore } from '../runtime/open-store.js';
+import { openAuthorityStore, openStore } from '../runtime/open-store.js';
+import { postgresStore } from '../runtime/pg-target.js';
 import { escapeControl } from './render.js';
 
 export interface GlobalOptions {
@@ -21,6 +22,7 @@ export class Session {
   private loaded: LoadedConfig | null = null;
   private opened: StateStore | null = null;
   private logger: Logger | null = null;
+  private openFailed: unknown = null;
 
   constructor(private readonly program: Command) {}
 
@@ -34,8 +36,31 @@ export class Session {
   }
 
   store(): StateStore {
+    if (this.openFailed) throw this.openFailed;
     this.opened ??= openStore(this.config().stateDir);
     return this.opened;
+  }
+
+  /**
+   * An authority on PostgreSQL: open its store now (it is async), so `store()` stays
+   * synchronous for every command. A config that does not load, or a database that cannot be
+   * reached, is reported when (and only if) the command asks for the store.
+   */
+  async prepare(): Promise<void> {
+    if (this.opened) return;
+    let loaded: LoadedConfig;
+    try {
+      loaded = this.config();
+    } catch {
+      this.loaded = null;
+      return;
+    }
+    if (!postgresStore(loaded.config)) return;
+    try {
+      this.opened = (await openAuthorityStore(loaded.config, loaded.stateDir, { applicationName: 'upshift-cli' })).store;
+    } catch (err) {
+      this.openFailed = err;
+    }
   }
 
   /** Interactive commands log warnings only unless UPSHIFT_LOG_LEVEL says otherwise. */
@@ -56,9 +81,10 @@ export class Session {
     };
   }
 
-  close(): void {
-    this.opened?.close();
+  async close(): Promise<void> {
+    const store = this.opened;
     this.opened = null;
+    await store?.close();
   }
 }
 
@@ -89,16 +115,17 @@ export function reportError(err: unknown, json: boolean): ExitCode {
 }
 
 /** Wrap a command action: close resources, map errors to exit codes, honour --json. */
-export function action<A extends unknown[]>(session: Session, fn: (...args: A) => Promise<ExitCode | void>) {
+export function action<A extends unknown[]>(session: Session, fn: (...args: A) => Promise<ExitCode | void>, opts: { store?: boolean } = {}) {
   return async (...args: A): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const json = Boolean((cmd.opts() as { json?: boolean }).json);
     try {
+      if (opts.store !== false) await session.prepare();
       process.exitCode = (await fn(...args)) ?? 0;
     } catch (err) {
       process.exitCode = reportError(err, json);
     } finally {
-      session.close();
+      await session.close();
     }
   };
 }

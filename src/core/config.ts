@@ -30,12 +30,45 @@ const trackSchema = z.union([
   z.strictObject({ tags: z.string().min(1), include_prerelease: z.boolean().default(false) }),
 ], { error: 'expected { branch: NAME } or { tags: GLOB }' });
 
+/**
+ * Where the authority keeps its state. `sqlite` (the default): one file in state_dir, one
+ * authority. `postgres`: every replica with this config shares the database; one leads (a
+ * fenced advisory lock), the others serve reads and queue mutating commands for it.
+ */
+const storeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('sqlite') }),
+  z.strictObject({
+    kind: z.literal('postgres'),
+    /** `host`, `host:port` or a unix socket directory; walked in order to the writable primary. */
+    hosts: z.array(z.string().trim().min(1, 'expected a host, host:port or socket directory')).min(1, 'expected at least one host'),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    /** A file holding the password (first line); unset: none (trust, peer or .pgpass). */
+    password_file: z.string().min(1).optional(),
+    /** `false`: no TLS (a unix socket or a private link); else verify the server with `ca_file` or the system CAs. */
+    tls: z.union([z.literal(false), z.strictObject({
+      ca_file: z.string().min(1).optional(),
+      cert_file: z.string().min(1).optional(),
+      key_file: z.string().min(1).optional(),
+      servername: z.string().min(1).optional(),
+    })]).default(false),
+    /** A leader whose renewals are older than this is deposed by a follower. */
+    stall_timeout: duration('10s'),
+    /** This replica's name in `authority status`; default: node id, host name and pid. */
+    replica: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/, 'expected letters, digits, ".", ":", "-" or "_" (max 63)').optional(),
+  }),
+], { error: 'expected { kind: sqlite } or { kind: postgres, hosts, database, user }' });
+
+export type StoreConfig = z.output<typeof storeSchema>;
+export type PostgresStoreConfig = Extract<StoreConfig, { kind: 'postgres' }>;
+
 const authoritySchema = z.strictObject({
   source: z.string().min(1, 'expected the source repository (a path or git URL)'),
   signing_keys: z.array(z.string().min(1)).min(1, 'expected at least one signing key file'),
   // a function, so no two configs share (and can mutate) the same default objects
   tracks: z.record(name, trackSchema).default(() => ({ testnet: { branch: 'main' }, production: { tags: 'v*.*.*', include_prerelease: false } })),
   poll: z.string().default('*/5 * * * *'),
+  store: storeSchema.default(() => ({ kind: 'sqlite' as const })),
   manifest_ttl: duration('30d'),
   build: z.strictObject({ command, timeout: duration('10m') }),
   test: z.strictObject({
@@ -365,6 +398,14 @@ function crossFieldProblems(cfg: Config): ConfigProblem[] {
     cfg.node.tracks.forEach((t, i) => {
       if (!tracks.includes(t)) problems.push({ path: `node.tracks.${i}`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${t}"` });
     });
+    const st = cfg.authority.store;
+    // a leader renews every second: below 2 s a healthy leader could be deposed between renewals
+    if (st.kind === 'postgres' && st.stall_timeout < 2000) {
+      problems.push({ path: 'authority.store.stall_timeout', message: `expected at least 2s, got ${formatSpan(st.stall_timeout)}` });
+    }
+    if (st.kind === 'postgres' && st.tls && Boolean(st.tls.cert_file) !== Boolean(st.tls.key_file)) {
+      problems.push({ path: 'authority.store.tls', message: 'expected cert_file and key_file together (a client certificate needs its key)' });
+    }
     for (const [key, entry] of Object.entries(cfg.authority.deployments)) {
       const track = entry.track ?? key;
       if (!tracks.includes(track)) problems.push({ path: `authority.deployments.${key}.track`, message: `expected one of the authority's tracks (${tracks.join(', ')}), got "${track}"` });

@@ -48,6 +48,8 @@ export const CODES = {
   E_WRONG_TRACK: failed(),
   E_NOT_TARGETED: failed(),
   E_SEQ_CONFLICT: failed(409),
+  /** A new leader's store is behind a seq already published (lost writes without synchronous replication). */
+  E_SEQ_REGRESSION: failed(409),
   /** A record the store keeps once (a run's version, retry or stage result) was written again: the first stands. */
   E_DUPLICATE: failed(409),
   // fleet: gossip, identity, apply
@@ -134,6 +136,8 @@ export const CODES = {
   E_STATE_CORRUPT: failed(500),
   /** This replica lost leadership (its epoch was superseded or its session ended): it stops, failing closed. */
   E_FENCED: failed(409),
+  /** A follower replica was asked for what only the leader does (and that cannot be queued for it). */
+  E_NOT_LEADER: failed(409, true),
   /** No configured PostgreSQL host accepts writes. */
   E_STORE_UNAVAILABLE: failed(503, true),
   /** The database schema is newer than this binary knows. */

@@ -74,8 +74,15 @@ export class Authority {
   }
 
   private async pass(): Promise<void> {
-    const { store, clock, log } = this.service.deps;
+    const { store, clock, log, mayAct } = this.service.deps;
     const signal = this.stopping.signal;
+    // a replica whose leadership is not fresh polls, creates and drives nothing this pass
+    try {
+      mayAct?.('the poll-and-drive pass');
+    } catch (err) {
+      log.warn({ code: (err as UpshiftError).code }, `${(err as Error).message}; skipping this pass`);
+      return;
+    }
     try {
       const polls = await this.detector.poll(signal);
       const at = clock.now();

@@ -42,6 +42,18 @@ export function loadConfig(path: string): LoadedConfig {
     config.authority.signing_keys = config.authority.signing_keys.map(abs);
     config.authority.sandbox.work_dir = abs(config.authority.sandbox.work_dir);
     if (!isUrl(config.authority.source)) config.authority.source = abs(config.authority.source);
+    const st = config.authority.store;
+    if (st.kind === 'postgres') {
+      // a relative socket directory is relative to this file, as every other path here
+      st.hosts = st.hosts.map((h) => (h.startsWith('.') ? abs(h) : h));
+      if (st.password_file) st.password_file = abs(st.password_file);
+      if (st.tls) {
+        for (const k of ['ca_file', 'cert_file', 'key_file'] as const) {
+          const v = st.tls[k];
+          if (v) st.tls[k] = abs(v);
+        }
+      }
+    }
   }
   config.node.key = abs(config.node.key);
   config.node.cert = abs(config.node.cert);

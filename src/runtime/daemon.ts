@@ -22,6 +22,8 @@ import { sourceHealth } from './source-health.js';
 import { withFleetView } from './heartbeat-ingest.js';
 import { HeartbeatPacer } from './heartbeat-pacer.js';
 import { nodeStatus, storedManifestsView } from './status.js';
+import type { AuthorityStore } from './open-store.js';
+import type { Replica } from './replica.js';
 
 export interface Daemon {
   server: FastifyInstance;
@@ -31,23 +33,32 @@ export interface Daemon {
   start(): Promise<string>;
   /** Stop the loop, the node and the server; runs and applies stay persisted. */
   stop(): Promise<void>;
+  /** Resolves when this replica lost its leadership (E_FENCED): the process must exit non-zero. Never on SQLite. */
+  readonly fatal: Promise<UpshiftError>;
+  /** Authority replicas on PostgreSQL: this one (its leadership and name); null otherwise. */
+  readonly replica: Replica | null;
 }
 
 export interface DaemonDeps {
   config: Config;
   /** Opened only once the config passed the checks that need no state. */
   openStore: () => StateStore;
+  /** Instead of openStore: the authority's store (PostgreSQL replicas come with their session). */
+  openAuthorityStore?: () => Promise<AuthorityStore>;
   log: Logger;
   clock: Clock;
 }
 
-export async function createDaemon({ config, openStore, log, clock }: DaemonDeps): Promise<Daemon> {
+export async function createDaemon({ config, openStore, openAuthorityStore, log, clock }: DaemonDeps): Promise<Daemon> {
   // before anything is opened or created: a front door that would show too much does not start
   const exposure = loadHttpExposure(config);
-  const opened = openStore();
-  const node = await createNodeRuntime(config, opened, log, clock);
+  const opened = openAuthorityStore ? await openAuthorityStore() : { store: openStore(), session: null };
+  // PostgreSQL (and pg) is loaded only on an authority replica
+  const replicas = opened.session ? await import('./replica-daemon.js') : null;
+  const replica = replicas && opened.session ? replicas.createReplica(config, opened.session, log) : null;
+  const node = await createNodeRuntime(config, opened.store, log, clock);
   // what the daemon answers and judges merges the heartbeats it heard over the store's rows
-  const store = node.ingest ? withFleetView(opened, node.ingest.view()) : opened;
+  const store = node.ingest ? withFleetView(opened.store, node.ingest.view()) : opened.store;
   const agent = node.agent;
   // the push right after a publish is a head start; the interval timer pushes anyway
   const pushNow = () => void agent?.tick().catch((err: unknown) =>
@@ -59,6 +70,16 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   const pipeline = authorityModules
     ? new authorityModules.PipelineService(authorityModules.pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) }))
     : null;
+  if (pipeline && replica) {
+    // on replicas: effects start only on a fresh leader, and no seq below one this node saw published
+    pipeline.deps.mayAct = (what) => replica.guard(what);
+    pipeline.deps.rebuildMissingWorkTree = true;
+    pipeline.deps.published = (track) => {
+      const envelope = agent?.source.get(track) ?? null;
+      const payload = agent?.source.payload(track) ?? null;
+      return envelope && payload ? { seq: payload.seq, envelope } : null;
+    };
+  }
   if (pipeline) {
     await pipeline.deps.loadSigners();
     // refuse to start rather than poll and fail every version at BUILD (E_SANDBOX)
@@ -101,14 +122,19 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
   });
   // the tools (services, pipeline) load at the first call: most daemons never serve one
   plugins.push(toolsRoute(exposure.toolsToken ?? null, async (actor, name, args) =>
-    (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
+    // a follower replica queues a rollback for the leader and refuses what only the leader does
+    (replicas && replica ? await replicas.followerTool({ config, store, replica }, actor, name, args) : null)
+      ?? (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifestsView(config, store);
   const held = async () => agent?.source ?? await stored();
   const server = buildServer({
     config, store, log, readiness, plugins, exposure,
     // what gossip verified on arrival; a node without an agent reads its store once
-    status: async () => await nodeStatus(config, store, { peers: agent?.node.members().length ?? 0, held: await held(), now: clock.now() }),
+    status: async () => await nodeStatus(config, store, {
+      peers: agent?.node.members().length ?? 0, held: await held(), now: clock.now(),
+      ...(replicas && opened.session ? { authorityStore: replicas.storeStatus(config, opened.session) } : {}),
+    }),
     heldSeq: async (track) => (await held()).payloads(track)[0]?.seq ?? null,
     ...(pipeline ? { source: () => sourceHealth(config, store) } : {}),
     ...(agent ? { gossip: () => agent.gossipCounts() } : {}),
@@ -122,9 +148,25 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
     : null;
   const deployments: DeploymentDriver | null = pipeline && authorityModules
     ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
+  const executor = replicas && replica && pipeline
+    ? replicas.commandExecutor(pipeline, { config, store, clock, log, actor: `leader:${replica.name}` }, replica)
+    : null;
+  const effects = {
+    start: () => {
+      authority?.start();
+      deployments?.start();
+      pacer?.start();
+      executor?.start();
+    },
+    stop: async () => void await Promise.allSettled([authority?.stop(), deployments?.stop(), pacer?.stop(), executor?.stop()]),
+  };
+  let fail: (err: UpshiftError) => void = () => {};
+  const fatal = new Promise<UpshiftError>((resolve) => { fail = resolve; });
   const stop = async () => {
     toolsStop.abort();
-    await Promise.allSettled([authority?.stop(), deployments?.stop(), pacer?.stop(), node.stop(), server.close()]);
+    // a leader finishes its write in progress, then resigns; the others just stop following
+    await (replica ? replica.stop() : effects.stop());
+    await Promise.allSettled([node.stop(), server.close()]);
   };
 
   return {
@@ -135,19 +177,20 @@ export async function createDaemon({ config, openStore, log, clock }: DaemonDeps
       try {
         address = await listen(server, config.gossip.listen);
         await node.start();
-        authority?.start();
-        deployments?.start();
-        pacer?.start();
+        if (replica) replica.start(effects, fail);
+        else effects.start();
       } catch (err) {
         // a daemon that cannot start stops whole: no server answering /healthz over a closed store
         await stop();
         throw err;
       }
-      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on', channel: config.channel.kind },
+      log.info({ node: config.node.id, address, authority: Boolean(authority), gossip: node.problem ?? 'on', channel: config.channel.kind, ...(replica ? { replica: replica.name } : {}) },
         config.authority ? 'authority daemon started' : 'node daemon started');
       return address;
     },
     stop,
+    fatal,
+    replica,
   };
 }
 

@@ -56,7 +56,14 @@ export async function heldManifest(config: Config, store: StateStore, track: str
   return { seq: payload.seq, version: payload.version, commit: payload.commit, kind: payload.kind, targets: payload.targets };
 }
 
-export async function nodeStatus(config: Config, store: StateStore, extra: { configPath?: string; peers?: number; held?: HeldManifests; now?: number } = {}) {
+/** What the authority's store says of itself: PostgreSQL replicas report their leader and standbys. */
+export type AuthorityStoreStatus = { kind: 'sqlite' } | ({ kind: 'postgres' } & Record<string, unknown>);
+
+export async function nodeStatus(config: Config, store: StateStore, extra: {
+  configPath?: string; peers?: number; held?: HeldManifests; now?: number;
+  /** On PostgreSQL: the leader, its epoch, the replicas and the synchronous standbys (authority-info.ts). */
+  authorityStore?: () => Promise<object>;
+} = {}) {
   const held = extra.held ?? await storedManifests(config, store);
   const running = new Map((await store.journal.latestConfirmedPerTrack()).map((a) => [a.track, a]));
   const last = new Map((await store.journal.latestPerTrack()).map((a) => [a.track, a]));
@@ -78,6 +85,7 @@ export async function nodeStatus(config: Config, store: StateStore, extra: { con
   })));
   const lastPoll = await store.kv.get('authority.last_poll');
   const source = config.authority ? await sourceHealth(config, store) : null;
+  const storeStatus = config.authority ? await authorityStoreStatus(config, extra.authorityStore) : null;
   return {
     node: { id: config.node.id, fleet: config.fleet, labels: config.node.labels, authority: Boolean(config.authority) },
     ...(extra.configPath ? { config: extra.configPath } : {}),
@@ -91,11 +99,24 @@ export async function nodeStatus(config: Config, store: StateStore, extra: { con
       source: source.polledAt === null ? null : source.problems.length ? source.problems.join('; ') : 'ok',
       source_polled_at: source.polledAt === null ? null : new Date(source.polledAt).toISOString(),
     } : null,
+    ...(storeStatus ? { authority_store: storeStatus } : {}),
     fleet: { peers: extra.peers ?? 0, ...(await heard(config, store, extra.now ?? Date.now())) },
   };
 }
 
 export type NodeStatus = Awaited<ReturnType<typeof nodeStatus>>;
+
+/** sqlite, or postgres with what its replicas say; a database that cannot be asked is said, not thrown. */
+async function authorityStoreStatus(config: Config, ask?: () => Promise<object>): Promise<AuthorityStoreStatus> {
+  if (config.authority?.store.kind !== 'postgres') return { kind: 'sqlite' };
+  if (!ask) return { kind: 'postgres' };
+  try {
+    const { store: _store, ...info } = await ask() as Record<string, unknown>;
+    return { kind: 'postgres', ...info };
+  } catch (err) {
+    return { kind: 'postgres', error: (err as Error).message };
+  }
+}
 
 /** How many nodes this one has heard (the fleet read model; on the authority, every node), and how many fell silent. */
 async function heard(config: Config, store: StateStore, now: number): Promise<{ heard: number; silent: number }> {

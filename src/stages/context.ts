@@ -13,6 +13,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { Failpoint } from '../core/ports.js';
 import type { Keyset } from '../trust/keyset.js';
 import type { Signer } from '../trust/keyfile.js';
+import type { PublishedView } from './seq-guard.js';
 
 export interface PipelineDeps {
   config: Config;
@@ -32,6 +33,15 @@ export interface PipelineDeps {
   loadSigners(): Promise<Signer[]>;
   codeHash(dir: string): Promise<{ hash: string; files: number; bytes: number }>;
   failpoint: Failpoint;
+  /**
+   * Replicas on PostgreSQL: throws (E_FENCED) unless this replica is a fresh leader, so no
+   * effect starts on a deposed or stalled one. Unset: one authority, always allowed.
+   */
+  mayAct?: (what: string) => void;
+  /** The newest manifest this node holds per track; a reservation below it is refused (seq-guard.ts). */
+  published?: PublishedView;
+  /** Replicas: a stage that finds BUILD's work tree missing (another leader built it) rebuilds it (worktree.ts). */
+  rebuildMissingWorkTree?: boolean;
 }
 
 export interface StageReport extends StageOutcome {
@@ -64,6 +74,7 @@ export async function awaitPersisted(deps: PipelineDeps, writes: PersistedWrites
   await yieldTurn();
   await writes.settled();
   if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${what} cancelled before it started`);
+  deps.mayAct?.(what);
   const persisted = await deps.store.loadSnapshot(runId);
   if (persisted?.state !== state) {
     throw new UpshiftError('E_INTERNAL', `${what} started while the persisted state is ${persisted?.state ?? 'missing'}`);
@@ -90,6 +101,8 @@ export function stageActor(deps: PipelineDeps, writes: PersistedWrites, stage: S
     } catch (err) {
       if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`, { cause: err });
       const e = toUpshiftError(err);
+      // not the stage's failure: this replica may no longer act; the next leader resumes the stage
+      if (e.code === 'E_FENCED') throw e;
       report = { outcome: 'failed', reason: e.message, code: e.code, evidence: { error: e.toJSON() } };
     }
     if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`);

@@ -7,6 +7,7 @@ import type { ManifestPurpose, ManifestRecord } from '../core/records.js';
 import { serializeEnvelope, signEnvelope } from '../trust/envelope.js';
 import { verifyManifest } from '../trust/verify-manifest.js';
 import type { StageContext } from './context.js';
+import { refuseSeqRegression } from './seq-guard.js';
 
 export interface ManifestRequest {
   purpose: ManifestPurpose;
@@ -21,6 +22,8 @@ export interface ManifestRequest {
 export async function reserveAndSign(ctx: StageContext, req: ManifestRequest): Promise<{ record: ManifestRecord; envelope: string; resumed: boolean }> {
   const { run, config, authority } = ctx;
   const now = ctx.clock.now();
+  ctx.mayAct?.(`${ctx.stage}: reserving a seq`);
+  await refuseSeqRegression(ctx.store, run.track, ctx.published);
   const record = await ctx.store.manifests.reserve({
     runId: run.id, track: run.track, kind: req.kind, purpose: req.purpose, version: req.version, commit: req.commit, at: now,
     build: (seq) => encodeManifest({

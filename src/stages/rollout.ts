@@ -18,6 +18,7 @@ import type { Keyset } from '../trust/keyset.js';
 import type { Signer } from '../trust/keyfile.js';
 import { verifyManifest } from '../trust/verify-manifest.js';
 import { silentAfterHeld } from '../node/agent/held-settings.js';
+import { refuseSeqRegression, type PublishedView } from './seq-guard.js';
 
 export interface RolloutDeps {
   config: Config;
@@ -27,6 +28,9 @@ export interface RolloutDeps {
   keyset: Keyset;
   loadSigners(): Promise<Signer[]>;
   log: Logger;
+  /** As PipelineDeps: a replica that is not a fresh leader steps nothing; no seq below a published one. */
+  mayAct?: (what: string) => void;
+  published?: PublishedView;
 }
 
 /**
@@ -59,9 +63,12 @@ const ACTIVE = new Set<DeploymentStatus>(['running', 'paused', 'waiting_promote'
  */
 export async function stepDeployment(deps: RolloutDeps, id: string): Promise<{ deployment: Deployment; decision: RolloutDecision | null }> {
   const { store } = deps;
+  deps.mayAct?.(`deployment ${id}`);
   for (let attempt = 0; attempt < 5; attempt++) {
     const d = await store.deployments.get(id);
     if (!d) throw new UpshiftError('E_DEPLOY_NOT_FOUND', `no deployment with id "${id}"`);
+    // a step may reserve the track's next seq: never one at or below a seq already published
+    await refuseSeqRegression(store, d.track, deps.published);
     if (d.status !== 'running') {
       // an operator's `fail` asked for a revert: the driver reserves it (it signs)
       if (d.state.revertStep && d.rollbackTarget && !(await store.deployments.manifest(d.id, d.state.revertStep))) {

@@ -2,6 +2,7 @@
 import type { PgMigration } from './migrate.js';
 import { PG_MIGRATION_002_PIPELINE } from './migration-002-pipeline.js';
 import { PG_MIGRATION_003_FLEET } from './migration-003-fleet.js';
+import { PG_MIGRATION_004_REPLICAS } from './migration-004-replicas.js';
 
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -17,4 +18,5 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   PG_MIGRATION_002_PIPELINE,
   PG_MIGRATION_003_FLEET,
+  PG_MIGRATION_004_REPLICAS,
 ];

@@ -3,7 +3,9 @@
 import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { systemClock } from '../../adapters/clock.js';
+import type { UpshiftError } from '../../core/errors.js';
 import { createDaemon } from '../../runtime/daemon.js';
+import { openAuthorityStore, type AuthorityStore } from '../../runtime/open-store.js';
 import { action, type Session } from '../shared.js';
 
 
@@ -26,11 +28,27 @@ export function registerDaemon(program: Command, session: Session): void {
   program.command('daemon').description('run the node service: gossip and apply on every node, the pipeline on the authority')
     .action(action(session, async () => {
       keepYoungGenerationSmall();
-      const { config } = session.config();
+      const { config, stateDir } = session.config();
       const log = session.log(config.log.level);
-      const daemon = await createDaemon({ config, openStore: () => session.store(), log, clock: systemClock });
+      const replicated = config.authority?.store.kind === 'postgres';
+      // an authority replica on PostgreSQL opens its store with the session its leadership fences
+      let opened: AuthorityStore | null = null;
+      const daemon = await createDaemon({
+        config, openStore: () => session.store(), log, clock: systemClock,
+        ...(replicated ? {
+          openAuthorityStore: async () => (opened = await openAuthorityStore(config, stateDir, { replica: true, applicationName: 'upshift-daemon' })),
+        } : {}),
+      });
+      let lost: UpshiftError | null = null;
       await daemon.start();
       await new Promise<void>((resolve) => {
+        // leadership lost (E_FENCED): the effects already stopped, failing closed; exit non-zero
+        // so systemd restarts this replica as a follower
+        void daemon.fatal.then((err) => {
+          lost = err;
+          log.error({ code: err.code, err: err.message }, 'exiting: this replica is no longer the leader');
+          void daemon.stop().finally(resolve);
+        });
         const stop = (sig: string) => {
           log.info({ signal: sig }, 'stopping');
           const budget = setTimeout(() => {
@@ -45,6 +63,8 @@ export function registerDaemon(program: Command, session: Session): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
+      await (opened as AuthorityStore | null)?.store.close();
       log.info('stopped');
-    }));
+      if (lost) throw lost;
+    }, { store: false }));
 }

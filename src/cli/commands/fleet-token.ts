@@ -6,6 +6,7 @@ import { UpshiftError } from '../../core/errors.js';
 import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS } from '../../trust/join-token.js';
 import { labelsSchema } from '../../trust/node-cert.js';
 import { issueToken, listCerts, revokeNode } from '../../services/fleet.js';
+import { queueForLeader, sayQueued } from './authority.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
 /** `region=eu,rack=r1` → { region: 'eu', rack: 'r1' }; E_USAGE for anything else. */
@@ -61,6 +62,8 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (node: string, opts: { reason: string; json?: boolean }) => {
+        const queued = await queueForLeader(session.config().config, 'revoke', node, opts.reason);
+        if (queued) return sayQueued(queued, opts.json);
         const r = await revokeNode(session.context(), { node, reason: opts.reason });
         if (opts.json) return void printJson({ ok: true, ...r.evidence });
         say(r.reason);

@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   mcp: async () => (await import('./tools.js')).registerTools,
   bench: async () => (await import('./bench.js')).registerBench,
   deployment: async () => (await import('./deployment.js')).registerDeployment,
+  authority: async () => (await import('./authority.js')).registerAuthority,
 };
 
 /** The command an argv names (global options and their values skipped), or null. */

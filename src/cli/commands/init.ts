@@ -235,6 +235,20 @@ authority:
   poll: "*/5 * * * *"
   # How long a signed manifest stays valid.
   manifest_ttl: 30d
+  # Where the authority's state lives: sqlite (one file in state_dir, one authority), or
+  # postgres, shared by every replica with this config; one leads, the others serve reads
+  # and queue approve/rollback/revoke/abort for it (README "Authority replicas on PostgreSQL").
+  # The primary needs a synchronous standby, or a failover can lose a signed seq.
+  store: { kind: sqlite }
+  # store:
+  #   kind: postgres
+  #   hosts: [db1.example:5432, db2.example:5432]   # walked in order to the writable primary
+  #   database: upshift
+  #   user: upshift
+  #   password_file: /etc/upshift/pg-password
+  #   tls: { ca_file: /etc/upshift/pg-ca.pem }      # or false on a unix socket
+  #   stall_timeout: 10s      # a leader that stops renewing this long is deposed
+  #   # replica: auth-1       # default: node id, host name and pid
   build:
     # npm ci needs a lockfile; a repository without one gets npm install.
     command: if [ -f package-lock.json ]; then npm ci; else npm install --no-audit --no-fund; fi && npm run build --if-present

@@ -9,6 +9,7 @@ import {
 } from '../../services/pipeline.js';
 import { exitCodeOfRun, progressPrinter, runLine, runShow, runSummary } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
+import { queueForLeader, sayQueued } from './authority.js';
 
 export function registerPipeline(program: Command, session: Session): void {
   const pipeline = program.command('pipeline').description('run versions through build, test, audit, benchmark, sign, canary, deploy');
@@ -60,6 +61,9 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('approve').description('approve protected-path changes of a run (a run that failed its audit is retried)')
     .argument('<run>', 'run id').option('--reason <text>', 'why', 'approved by operator').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { reason: string; json?: boolean }) => {
+      // replicas on PostgreSQL: the leader carries it out, whichever replica or CLI accepted it
+      const queued = await queueForLeader(session.config().config, 'approve', runId, opts.reason);
+      if (queued) return sayQueued(queued, opts.json);
       const { svc, actor } = service();
       const r = await approveRun(svc, { runId, reason: opts.reason, by: actor });
       if (opts.json) printJson({ ok: true, reason: r.reason, ...r.evidence });
@@ -69,6 +73,8 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('rollback').description('stop a run; if its release reached nodes, publish a signed rollback')
     .argument('<run>', 'run id').requiredOption('--reason <text>', 'why').option('--json', 'print JSON')
     .action(action(session, async (runId: string, opts: { reason: string; json?: boolean }) => {
+      const queued = await queueForLeader(session.config().config, 'rollback', runId, opts.reason);
+      if (queued) return sayQueued(queued, opts.json);
       const { svc, actor } = service();
       const r = await rollbackRun(svc, { runId, reason: opts.reason, by: actor });
       if (opts.json) printJson({ ok: true, reason: r.reason, run: r.evidence.run, queued: r.evidence.queued });
