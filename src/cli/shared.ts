@@ -8,7 +8,9 @@ import { userInfo } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
 import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
-import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
+import { resolve } from 'node:path';
+import { cachedConfig, defaultConfigPath, readConfigText, saveConfigCache } from '../runtime/config-cache.js';
+import type { LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/open-store.js';
 import { escapeControl } from './render.js';
 
@@ -21,15 +23,37 @@ export class Session {
   private loaded: LoadedConfig | null = null;
   private opened: StateStore | null = null;
   private logger: Logger | null = null;
+  private loader: typeof import('../runtime/config-load.js') | null = null;
 
   constructor(private readonly program: Command) {}
+
+  /**
+   * Before an action (commander's preAction): the config as cached for this very text
+   * (runtime/config-cache.ts), else the full loader (YAML, zod) imported, as config() is sync.
+   */
+  async prepare(): Promise<void> {
+    const full = resolve(this.configPath);
+    let text: string | null = null;
+    try {
+      text = readConfigText(full);
+    } catch {
+      // config() reports it, if the command needs a config at all
+    }
+    this.loaded = text === null ? null : cachedConfig(full, text);
+    if (this.loaded === null) this.loader ??= await import('../runtime/config-load.js');
+  }
 
   get configPath(): string {
     return (this.program.opts() as GlobalOptions).config ?? defaultConfigPath();
   }
 
   config(): LoadedConfig {
-    this.loaded ??= loadConfig(this.configPath);
+    if (this.loaded) return this.loaded;
+    if (!this.loader) throw new Error('Session.prepare() must run before config()');
+    const full = resolve(this.configPath);
+    const text = readConfigText(full);
+    this.loaded = this.loader.parseConfig(full, text);
+    saveConfigCache(this.loaded, text);
     return this.loaded;
   }
 

@@ -1,0 +1,76 @@
+// A validated config kept as JSON in the state dir, so short commands (`status`, `fleet ls`)
+// skip the YAML parser and the zod schema, which cost more than all else they do (issue 9,
+// "CLI start"). It answers only for the same config text (compared whole), path, UPSHIFT_STATE_DIR
+// and schema code (size and mtime of the compiled schema and loader); anything else, or any
+// doubt, is a miss and the caller loads the config in full. Imports nothing heavy.
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { UpshiftError } from '../core/errors.js';
+import type { LoadedConfig } from './config-load.js';
+
+const FILE = 'config-cache.json';
+const FORMAT = 1;
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.UPSHIFT_CONFIG ?? 'upshift.yaml';
+}
+
+/** The config file's text, with the errors every command gives for a missing or unreadable one. */
+export function readConfigText(full: string): string {
+  try {
+    return readFileSync(full, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UpshiftError('E_CONFIG', code === 'ENOENT' ? `config file ${full} not found (run \`upshift init\` to write one)` : `cannot read config ${full}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** What a cached config must match besides its text: where it is, the env that moves the state dir, the schema's code. */
+function cacheKey(full: string): string {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const code = ['../core/config', './config-load'].map((m) => {
+    const s = statSync(new URL(m + ext, import.meta.url));
+    return `${s.size}:${s.mtimeMs}`;
+  });
+  const env = process.env.UPSHIFT_STATE_DIR ?? null;
+  return JSON.stringify([FORMAT, full, env, code]);
+}
+
+/**
+ * Where the cache of this text would be: the state dir the config names, guessed from a plain
+ * top-level `state_dir:` line (YAML is not parsed here). A wrong guess only misses: the key
+ * still has to match, and the full load writes to the real state dir.
+ */
+function guessStateDir(full: string, text: string): string {
+  const env = process.env.UPSHIFT_STATE_DIR;
+  let dir = env ?? /^state_dir:[ \t]*(.*?)[ \t]*(?:#.*)?$/m.exec(text)?.[1] ?? 'state';
+  if (env === undefined && /^(['"]).*\1$/.test(dir)) dir = dir.slice(1, -1);
+  return isAbsolute(dir) ? dir : resolve(dirname(full), dir || 'state');
+}
+
+/** The config loaded earlier from exactly this text, or null. */
+export function cachedConfig(full: string, text: string): LoadedConfig | null {
+  try {
+    const saved = JSON.parse(readFileSync(join(guessStateDir(full, text), FILE), 'utf8')) as { key?: unknown; text?: unknown; loaded?: LoadedConfig };
+    if (saved.text !== text || saved.key !== cacheKey(full) || typeof saved.loaded !== 'object' || saved.loaded === null) return null;
+    return saved.loaded;
+  } catch {
+    return null;
+  }
+}
+
+/** Keep a config just loaded in full for the next command; best effort (a state dir not there yet, or read-only, is fine). */
+export function saveConfigCache(loaded: LoadedConfig, text: string): void {
+  const json = JSON.stringify({ key: cacheKey(loaded.path), text, loaded });
+  // only what JSON gives back exactly (no undefined members, no Infinity) is kept
+  if (!isDeepStrictEqual((JSON.parse(json) as { loaded: unknown }).loaded, loaded)) return;
+  const path = join(loaded.stateDir, FILE);
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, json, { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, path);
+  } catch {
+    rmSync(tmp, { force: true });
+  }
+}
