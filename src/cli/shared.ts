@@ -9,7 +9,7 @@ import { systemClock } from '../adapters/clock.js';
 import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
 import { resolve } from 'node:path';
-import { cachedConfig, defaultConfigPath, readConfigText, saveConfigCache } from '../runtime/config-cache.js';
+import { cachedConfig, configCacheEntry, defaultConfigPath, readConfigText, writeConfigCache } from '../runtime/config-cache.js';
 import type { LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/open-store.js';
 import { escapeControl } from './render.js';
@@ -24,6 +24,8 @@ export class Session {
   private opened: StateStore | null = null;
   private logger: Logger | null = null;
   private loader: typeof import('../runtime/config-load.js') | null = null;
+  /** A config loaded in full but not cached yet (no state dir then): its cache entry. */
+  private uncached: string | null = null;
 
   constructor(private readonly program: Command) {}
 
@@ -53,12 +55,21 @@ export class Session {
     const full = resolve(this.configPath);
     const text = readConfigText(full);
     this.loaded = this.loader.parseConfig(full, text);
-    saveConfigCache(this.loaded, text);
+    this.uncached = configCacheEntry(this.loaded, text);
+    this.cacheLater();
     return this.loaded;
   }
 
+  /** Cache the config once the state dir exists (the store made it, or a command wrote into it). */
+  private cacheLater(): void {
+    if (this.uncached !== null && this.loaded && writeConfigCache(this.loaded.stateDir, this.uncached)) this.uncached = null;
+  }
+
   store(): StateStore {
-    this.opened ??= openStore(this.config().stateDir);
+    if (!this.opened) {
+      this.opened = openStore(this.config().stateDir);
+      this.cacheLater();
+    }
     return this.opened;
   }
 
@@ -83,6 +94,7 @@ export class Session {
   close(): void {
     this.opened?.close();
     this.opened = null;
+    this.cacheLater();
   }
 }
 

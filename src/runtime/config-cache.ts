@@ -60,17 +60,34 @@ export function cachedConfig(full: string, text: string): LoadedConfig | null {
   }
 }
 
-/** Keep a config just loaded in full for the next command; best effort (a state dir not there yet, or read-only, is fine). */
-export function saveConfigCache(loaded: LoadedConfig, text: string): void {
+/**
+ * What to keep of a config just loaded in full (taken at once: callers may change the object
+ * later), or null when JSON would not give it back exactly (undefined members, Infinity).
+ */
+export function configCacheEntry(loaded: LoadedConfig, text: string): string | null {
   const json = JSON.stringify({ key: cacheKey(loaded.path), text, loaded });
-  // only what JSON gives back exactly (no undefined members, no Infinity) is kept
-  if (!isDeepStrictEqual((JSON.parse(json) as { loaded: unknown }).loaded, loaded)) return;
-  const path = join(loaded.stateDir, FILE);
+  return isDeepStrictEqual((JSON.parse(json) as { loaded: unknown }).loaded, loaded) ? json : null;
+}
+
+/**
+ * Keep an entry for the next command; best effort (a read-only state dir is fine). False when
+ * the state dir is not there yet: the caller may try again once it is.
+ */
+export function writeConfigCache(stateDir: string, entry: string): boolean {
+  const path = join(stateDir, FILE);
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, json, { mode: 0o600, flag: 'wx' });
+    writeFileSync(tmp, entry, { mode: 0o600, flag: 'wx' });
     renameSync(tmp, path);
-  } catch {
+  } catch (err) {
     rmSync(tmp, { force: true });
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
+  return true;
+}
+
+/** Both of the above. */
+export function saveConfigCache(loaded: LoadedConfig, text: string): boolean {
+  const entry = configCacheEntry(loaded, text);
+  return entry === null || writeConfigCache(loaded.stateDir, entry);
 }
