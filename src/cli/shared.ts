@@ -9,7 +9,9 @@ import { systemClock } from '../adapters/clock.js';
 import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
 import { resolve } from 'node:path';
-import { cachedConfig, configCacheEntry, defaultConfigPath, readConfigText, writeConfigCache } from '../runtime/config-cache.js';
+import {
+  cachedConfig, configCacheEntry, defaultConfigPath, readConfigText, writeConfigCache,
+} from '../runtime/config-cache.js';
 import type { LoadedConfig } from '../runtime/config-load.js';
 import { openStore } from '../runtime/open-store.js';
 import { escapeControl } from './render.js';
@@ -62,7 +64,8 @@ export class Session {
 
   /** Cache the config once the state dir exists (the store made it, or a command wrote into it). */
   private cacheLater(): void {
-    if (this.uncached !== null && this.loaded && writeConfigCache(this.loaded.stateDir, this.uncached)) this.uncached = null;
+    if (this.uncached === null || !this.loaded) return;
+    if (writeConfigCache(this.loaded.stateDir, this.uncached)) this.uncached = null;
   }
 
   store(): StateStore {

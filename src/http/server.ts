@@ -43,10 +43,12 @@ const fastifyRequire = createRequire(createRequire(import.meta.url).resolve('fas
  * daemon) loaded only if a route ever declares a schema; none does today (bodies are checked
  * with zod in the handlers).
  */
+type Selector = () => (...args: unknown[]) => never;
+const lazyCompiler = (pkg: string) => (...args: unknown[]) => (fastifyRequire(pkg) as Selector)()(...args);
 const lazyCompilers: FastifyServerOptions['schemaController'] = {
   compilersFactory: {
-    buildValidator: (...args: unknown[]) => (fastifyRequire('@fastify/ajv-compiler') as () => (...a: unknown[]) => never)()(...args),
-    buildSerializer: (...args: unknown[]) => (fastifyRequire('@fastify/fast-json-stringify-compiler') as () => (...a: unknown[]) => never)()(...args),
+    buildValidator: lazyCompiler('@fastify/ajv-compiler'),
+    buildSerializer: lazyCompiler('@fastify/fast-json-stringify-compiler'),
   },
 };
 

@@ -26,7 +26,7 @@ export function readConfigText(full: string): string {
   }
 }
 
-/** What a cached config must match besides its text: where it is, the env that moves the state dir, the schema's code. */
+/** What a cached config must match besides its text: its path, the env that moves the state dir, the schema's code. */
 function cacheKey(full: string): string {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const code = ['../core/config', './config-load'].map((m) => {
@@ -52,9 +52,10 @@ function guessStateDir(full: string, text: string): string {
 /** The config loaded earlier from exactly this text, or null. */
 export function cachedConfig(full: string, text: string): LoadedConfig | null {
   try {
-    const saved = JSON.parse(readFileSync(join(guessStateDir(full, text), FILE), 'utf8')) as { key?: unknown; text?: unknown; loaded?: LoadedConfig };
-    if (saved.text !== text || saved.key !== cacheKey(full) || typeof saved.loaded !== 'object' || saved.loaded === null) return null;
-    return saved.loaded;
+    const file = join(guessStateDir(full, text), FILE);
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { key?: unknown; text?: unknown; loaded?: LoadedConfig };
+    if (saved.text !== text || saved.key !== cacheKey(full)) return null;
+    return typeof saved.loaded === 'object' && saved.loaded !== null ? saved.loaded : null;
   } catch {
     return null;
   }

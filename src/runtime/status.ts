@@ -78,7 +78,9 @@ export async function nodeStatus(config: Config, store: StateStore, extra: { con
   })));
   const lastPoll = await store.kv.get('authority.last_poll');
   // the pipeline's part (semver, git remotes, canary promotion) is loaded on the authority only
-  const authority = config.authority ? await Promise.all([import('./source-health.js'), import('./run-wait.js')]) : null;
+  const authority = config.authority
+    ? await Promise.all([import('./source-health.js'), import('./run-wait.js')])
+    : null;
   const source = authority ? await authority[0].sourceHealth(config, store) : null;
   const waitingFor = authority?.[1].waitingFor;
   return {

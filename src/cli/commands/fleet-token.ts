@@ -44,7 +44,8 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .action(
       action(session, async (opts: { labels?: string; ttl?: string; node?: string; json?: boolean }) => {
         const labels = opts.labels ? await parseLabelsArg(opts.labels) : {};
-        const ttlMs = opts.ttl ? await parseTtl(opts.ttl) : (await import('../../trust/join-token.js')).DEFAULT_TOKEN_TTL_MS;
+        const { DEFAULT_TOKEN_TTL_MS } = await import('../../trust/join-token.js');
+        const ttlMs = opts.ttl ? await parseTtl(opts.ttl) : DEFAULT_TOKEN_TTL_MS;
         const { issueToken } = await services();
         const r = await issueToken(session.context(), { labels, ttlMs, nodeId: opts.node ?? null });
         const t = r.evidence;
