@@ -21,7 +21,8 @@ export async function benchCliStart(opts: { runs: number }): Promise<object> {
     const config = join(dir, 'upshift.yaml');
     writeFileSync(config, stringify({ fleet: 'demo', state_dir: 'state', node: { id: 'web-1' }, trust: { keys: [{ public: toHex(publicKey) }] } }));
     const cli = defaultCliPath();
-    execFileSync(process.execPath, [cli, '-c', config, 'status'], { stdio: 'ignore' }); // creates the store
+    // the first creates the store, the second keeps the validated config in it, as on a node
+    for (let i = 0; i < 2; i++) execFileSync(process.execPath, [cli, '-c', config, 'status'], { stdio: 'ignore' });
     progress(`cli_start: ${opts.runs} runs of node -e 0 and of each command`);
     const bare = startTimes([process.execPath, '-e', '0'], opts.runs);
     const commands: Record<string, string[]> = { version: ['--version'], status: ['-c', config, 'status'], fleet_ls: ['-c', config, 'fleet', 'ls'] };

@@ -46,6 +46,7 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // Content hashes aligned with `index`; regular files are filled in after the bulk read.
   const contentSha = new Array<string>(index.length);
   const fileAt: number[] = [];
+  const others: string[] = [];
   let bytes = 0;
   for (let i = 0; i < index.length; i++) {
     const e = index[i]!;
@@ -55,7 +56,9 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
     } else {
       const content = kind === 'symlink' ? readLinkOf(root, e.path) : Buffer.from(e.oid);
       bytes += content.length;
-      contentSha[i] = nodeCrypto.createHash('sha256').update(content).digest('hex');
+      const sha = nodeCrypto.createHash('sha256').update(content).digest('hex');
+      contentSha[i] = sha;
+      others.push(sha);
     }
   }
 
@@ -63,6 +66,10 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // and costs its start-up; it pays off from 4 cores up.
   const workers = opts.workers ?? (availableParallelism() >= 4 ? 2 : 0);
   const cached = opts.cache ? fromCache(opts.cache, root, index, fileAt, contentSha) : null;
+  // Nothing changed since the last pass over this listing: its hash stands (no 10k-line rebuild).
+  const otherKey = others.join();
+  const same = cached && cached.misses.length === 0 ? opts.cache?.resultFor(index, otherKey) : null;
+  if (same) return { hash: same, files: index.length, bytes: bytes + cached!.bytes, cached: fileAt.length };
   const toRead = cached ? cached.misses : fileAt;
   const absolute = toRead.map((i) => `${root}/${index[i]!.path}`);
   const pool = absolute.length >= PARALLEL_MIN_FILES ? workers : 0;
@@ -75,13 +82,15 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
       const st = cached.stats.get(toRead[k]!);
       if (st) opts.cache.record(index[toRead[k]!]!.path, st, read.hex[k]!, cached.markedAt);
     }
-    opts.cache.keepOnly(new Set(fileAt.map((i) => index[i]!.path)));
+    // paths go away only with a new listing
+    if (!opts.cache.lastListingIs(index)) opts.cache.keepOnly(new Set(fileAt.map((i) => index[i]!.path)));
   }
 
   const entries: CodeHashEntry[] = index.map((e, i) => ({ path: e.path, mode: e.mode, contentSha256: contentSha[i]! }));
   // One update rather than one per file: each call crosses into native code.
-  const outer = nodeCrypto.createHash('sha256').update(codeHashLines(entries).join(''));
-  return { hash: outer.digest('hex'), files: entries.length, bytes, cached: fileAt.length - toRead.length };
+  const hash = nodeCrypto.createHash('sha256').update(codeHashLines(entries).join('')).digest('hex');
+  opts.cache?.keepResult(index, otherKey, hash);
+  return { hash, files: entries.length, bytes, cached: fileAt.length - toRead.length };
 }
 
 /**

@@ -42,6 +42,12 @@ export class StatCache {
   /** The tree's listing (git ls-files), kept under the index file's stat key. */
   private kept: { key: Entry; listing: readonly unknown[] } | null = null;
 
+  /**
+   * The code hash last computed, with the listing it was computed over (by identity: the kept
+   * listing object) and what it took besides regular files (symlink and gitlink hashes).
+   */
+  private result: { listing: readonly unknown[]; others: string; hash: string } | null = null;
+
   /** Entries hold for one tree: another root (a switch to a new release) starts empty. */
   use(root: string): void {
     if (root === this.root) return;
@@ -53,6 +59,25 @@ export class StatCache {
   clear(): void {
     this.entries.clear();
     this.kept = null;
+    this.result = null;
+  }
+
+  /**
+   * The hash computed last time over this very listing, for a pass where every regular file
+   * hit (so each has the hash it had then) and `others` is unchanged; else null.
+   */
+  resultFor(listing: readonly unknown[], others: string): string | null {
+    const r = this.result;
+    return r !== null && r.listing === listing && r.others === others ? r.hash : null;
+  }
+
+  keepResult(listing: readonly unknown[], others: string, hash: string): void {
+    this.result = { listing, others, hash };
+  }
+
+  /** Whether the last pass was over this very listing (then no tracked path went away since). */
+  lastListingIs(listing: readonly unknown[]): boolean {
+    return this.result?.listing === listing;
   }
 
   /** The listing kept for an index file with this stat, if unchanged and settled. */

@@ -19,7 +19,9 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   // `--version` alone loads no command and none of what commands share (config, store, logger)
   if (commandsFor(argv).length > 0) {
     const { Session } = await import('./shared.js');
-    await registerCommands(program, new Session(program), argv);
+    const session = new Session(program);
+    program.hook('preAction', () => session.prepare());
+    await registerCommands(program, session, argv);
   }
   return program;
 }

@@ -8,7 +8,11 @@ import { userInfo } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
 import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
-import { defaultConfigPath, loadConfig, type LoadedConfig } from '../runtime/config-load.js';
+import { resolve } from 'node:path';
+import {
+  cachedConfig, configCacheEntry, defaultConfigPath, readConfigText, writeConfigCache,
+} from '../runtime/config-cache.js';
+import type { LoadedConfig } from '../runtime/config-load.js';
 import { openAuthorityStore, openStore } from '../runtime/open-store.js';
 import { postgresStore } from '../runtime/pg-target.js';
 import { escapeControl } from './render.js';
@@ -22,23 +26,48 @@ export class Session {
   private loaded: LoadedConfig | null = null;
   private opened: StateStore | null = null;
   private logger: Logger | null = null;
+  private loader: typeof import('../runtime/config-load.js') | null = null;
+  /** A config loaded in full but not cached yet (no state dir then): its cache entry. */
+  private uncached: string | null = null;
   private openFailed: unknown = null;
 
   constructor(private readonly program: Command) {}
+
+  /**
+   * Before an action (commander's preAction): the config as cached for this very text
+   * (runtime/config-cache.ts), else the full loader (YAML, zod) imported, as config() is sync.
+   */
+  async prepare(): Promise<void> {
+    const full = resolve(this.configPath);
+    let text: string | null = null;
+    try {
+      text = readConfigText(full);
+    } catch {
+      // config() reports it, if the command needs a config at all
+    }
+    this.loaded = text === null ? null : cachedConfig(full, text);
+    if (this.loaded === null) this.loader ??= await import('../runtime/config-load.js');
+  }
 
   get configPath(): string {
     return (this.program.opts() as GlobalOptions).config ?? defaultConfigPath();
   }
 
   config(): LoadedConfig {
-    this.loaded ??= loadConfig(this.configPath);
+    if (this.loaded) return this.loaded;
+    if (!this.loader) throw new Error('Session.prepare() must run before config()');
+    const full = resolve(this.configPath);
+    const text = readConfigText(full);
+    this.loaded = this.loader.parseConfig(full, text);
+    this.uncached = configCacheEntry(this.loaded, text);
+    this.cacheLater();
     return this.loaded;
   }
 
-  store(): StateStore {
-    if (this.openFailed) throw this.openFailed;
-    this.opened ??= openStore(this.config().stateDir);
-    return this.opened;
+  /** Cache the config once the state dir exists (the store made it, or a command wrote into it). */
+  private cacheLater(): void {
+    if (this.uncached === null || !this.loaded) return;
+    if (writeConfigCache(this.loaded.stateDir, this.uncached)) this.uncached = null;
   }
 
   /**
@@ -46,7 +75,7 @@ export class Session {
    * synchronous for every command. A config that does not load, or a database that cannot be
    * reached, is reported when (and only if) the command asks for the store.
    */
-  async prepare(): Promise<void> {
+  async prepareStore(): Promise<void> {
     if (this.opened) return;
     let loaded: LoadedConfig;
     try {
@@ -61,6 +90,15 @@ export class Session {
     } catch (err) {
       this.openFailed = err;
     }
+  }
+
+  store(): StateStore {
+    if (this.openFailed) throw this.openFailed;
+    if (!this.opened) {
+      this.opened = openStore(this.config().stateDir);
+      this.cacheLater();
+    }
+    return this.opened;
   }
 
   /** Interactive commands log warnings only unless UPSHIFT_LOG_LEVEL says otherwise. */
@@ -85,6 +123,7 @@ export class Session {
     const store = this.opened;
     this.opened = null;
     await store?.close();
+    this.cacheLater();
   }
 }
 
@@ -120,7 +159,7 @@ export function action<A extends unknown[]>(session: Session, fn: (...args: A) =
     const cmd = args[args.length - 1] as Command;
     const json = Boolean((cmd.opts() as { json?: boolean }).json);
     try {
-      if (opts.store !== false) await session.prepare();
+      if (opts.store !== false) await session.prepareStore();
       process.exitCode = (await fn(...args)) ?? 0;
     } catch (err) {
       process.exitCode = reportError(err, json);

@@ -2,7 +2,8 @@
 // tests use `inject()` or port 0. Bodies are capped before parsing (bodyLimit, smaller per
 // route where a route expects less) and JSON nested too deep is refused before JSON.parse.
 // HTTPS and the token on the read endpoints come from `exposure` (config `http`).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { createRequire } from 'node:module';
 import type { Config } from '../core/config.js';
 import { toUpshiftError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
@@ -37,9 +38,26 @@ export interface ServerDeps {
   exposure?: HttpExposure;
 }
 
+// resolved from fastify itself: its dependencies, not ours
+const fastifyRequire = createRequire(createRequire(import.meta.url).resolve('fastify'));
+
+/**
+ * Fastify's schema compilers (ajv, fast-json-stringify: ~110 modules, ~3 MB of an idle
+ * daemon) loaded only if a route ever declares a schema; none does today (bodies are checked
+ * with zod in the handlers).
+ */
+type Selector = () => (...args: unknown[]) => never;
+const lazyCompiler = (pkg: string) => (...args: unknown[]) => (fastifyRequire(pkg) as Selector)()(...args);
+const lazyCompilers: FastifyServerOptions['schemaController'] = {
+  compilersFactory: {
+    buildValidator: lazyCompiler('@fastify/ajv-compiler'),
+    buildSerializer: lazyCompiler('@fastify/fast-json-stringify-compiler'),
+  },
+};
+
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // our own pino logs what matters; fastify's per-request logging would only add noise
-  const base = { logger: false, bodyLimit: deps.config.gossip.max_body_bytes };
+  const base = { logger: false, bodyLimit: deps.config.gossip.max_body_bytes, schemaController: lazyCompilers };
   const tls = deps.exposure?.tls;
   // routes and hooks do not depend on the server type, so the HTTPS instance is typed as the plain one
   const app = (tls ? Fastify({ ...base, https: { cert: tls.cert, key: tls.key } }) : Fastify(base)) as unknown as FastifyInstance;

@@ -1,11 +1,13 @@
 // Reading upshift.yaml: YAML (duplicate keys are an error), zod validation, then paths
 // made absolute relative to the file, so the daemon behaves the same from any cwd.
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { validateConfig, type Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
+import { readConfigText } from './config-cache.js';
+
+export { defaultConfigPath } from './config-cache.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -14,21 +16,15 @@ export interface LoadedConfig {
   stateDir: string;
 }
 
-export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.UPSHIFT_CONFIG ?? 'upshift.yaml';
-}
-
 const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^[^/]+@[^:]+:/.test(s);
 
 export function loadConfig(path: string): LoadedConfig {
   const full = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(full, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UpshiftError('E_CONFIG', code === 'ENOENT' ? `config file ${full} not found (run \`upshift init\` to write one)` : `cannot read config ${full}: ${(err as Error).message}`, { cause: err });
-  }
+  return parseConfig(full, readConfigText(full));
+}
+
+/** The config in `text`, read from the absolute path `full`. */
+export function parseConfig(full: string, text: string): LoadedConfig {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message }));

@@ -6,7 +6,7 @@ import { isLive, type AppHealth } from '../core/node-state.js';
 import type { StateStore } from '../core/ports.js';
 import { newestFor, type HeldRef } from '../gossip/held.js';
 import { storedManifests, type HeldManifests } from './status.js';
-import { silentAfterHeld } from '../node/agent/held-settings.js';
+import { silentAfterHeld } from '../node/agent/held-interval.js';
 
 /** A node's state as `fleet ls --json` prints it (a stable output shape), with what this node judges of it. */
 export interface FleetNodeView {

@@ -5,11 +5,8 @@ import type { StateStore } from '../core/ports.js';
 import type { ManifestPayload } from '../core/manifest.js';
 import type { Run } from '../core/run.js';
 import { isLive } from '../core/node-state.js';
-import { sourceNode, storedHeld, StoreManifestSource } from '../node/agent/manifest-source.js';
-import { keysetOf } from '../trust/keyset.js';
-import { sourceHealth } from './source-health.js';
-import { waitingFor } from './run-wait.js';
-import { silentAfterHeld } from '../node/agent/held-settings.js';
+import { sourceNode, storedHeld } from '../node/agent/held-store.js';
+import { silentAfterHeld } from '../node/agent/held-interval.js';
 
 /** The verified manifests this node holds for gossip, newest first per track. */
 export interface HeldManifests {
@@ -41,6 +38,10 @@ export function storedManifestsView(config: Config, store: StateStore): () => Pr
     if (stored.every((s) => s.length === 0)) {
       view = { payloads: () => [] }; // nothing held: no keyset needed
     } else {
+      // verification (zod, Ed25519) loaded only when something is held: `status` starts faster
+      const [{ StoreManifestSource }, { keysetOf }] = await Promise.all([
+        import('../node/agent/manifest-source.js'), import('../trust/keyset.js'),
+      ]);
       const source = await StoreManifestSource.open({ store, keyset: keysetOf(config), node, clock: { now: () => Date.now() }, engine: null });
       view = { payloads: (track) => source.payloads(track) };
     }
@@ -84,14 +85,19 @@ export async function nodeStatus(config: Config, store: StateStore, extra: {
     }] as const;
   })));
   const lastPoll = await store.kv.get('authority.last_poll');
-  const source = config.authority ? await sourceHealth(config, store) : null;
+  // the pipeline's part (semver, git remotes, canary promotion) is loaded on the authority only
+  const authority = config.authority
+    ? await Promise.all([import('./source-health.js'), import('./run-wait.js')])
+    : null;
+  const source = authority ? await authority[0].sourceHealth(config, store) : null;
+  const waitingFor = authority?.[1].waitingFor;
   const storeStatus = config.authority ? await authorityStoreStatus(config, extra.authorityStore) : null;
   return {
     node: { id: config.node.id, fleet: config.fleet, labels: config.node.labels, authority: Boolean(config.authority) },
     ...(extra.configPath ? { config: extra.configPath } : {}),
     state_dir: config.state_dir,
     tracks,
-    pipeline: source ? {
+    pipeline: source && waitingFor ? {
       // what each unfinished run waits for, and until when (the canary soak, deploy's deadline)
       unfinished: await Promise.all((await store.unfinishedRuns()).map(async (run) => ({ ...run, waiting: await waitingFor(store, run, config.authority?.canary.soak ?? 0) }))),
       // last_poll: the last good poll; source: what the last poll (good or not) found wrong

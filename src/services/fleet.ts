@@ -9,7 +9,6 @@ import type { CertRecord } from '../core/records.js';
 import { hashToken, MAX_TOKEN_TTL_MS, newJoinToken } from '../trust/join-token.js';
 import { labelsSchema, nodeIdSchema } from '../trust/node-cert.js';
 import { loadSigners } from '../trust/keyfile.js';
-import { fleetProblems, fleetView, type FleetView } from '../runtime/fleet-view.js';
 import { revocationSigner } from '../runtime/revocations.js';
 import { auditReason, type Outcome, type ServiceContext } from './context.js';
 
@@ -146,31 +145,4 @@ export async function listCerts(ctx: ServiceContext): Promise<Outcome<{ certs: C
   return { reason: certs.length ? `${certs.length} certificate(s)` : 'no certificates issued yet; make a join token with `upshift fleet token`', evidence: { certs } };
 }
 
-/** Every node heard: version per track, health, error rate, apply state, last heartbeat. */
-export async function listFleet(ctx: ServiceContext): Promise<Outcome<FleetView>> {
-  const view = await fleetView(ctx.config, ctx.store, ctx.clock.now());
-  const reason = view.nodes.length ? `${view.nodes.length} node(s) heard` : 'no heartbeats heard yet: is `upshift daemon` running, and has any node joined?';
-  return { reason, evidence: view };
-}
-
-export interface FleetHealth {
-  ok: boolean;
-  nodes: number;
-  healthy: number;
-  held: FleetView['held'];
-  problems: Array<{ node: string; problem: string }>;
-}
-
-/** Whether every node is heard, healthy and on what targets it; what is wrong otherwise. */
-export async function fleetHealth(ctx: ServiceContext): Promise<Outcome<FleetHealth>> {
-  const view = await fleetView(ctx.config, ctx.store, ctx.clock.now());
-  const problems = fleetProblems(view);
-  // nothing heard proves nothing: a fleet with no heartbeats is not healthy
-  if (view.nodes.length === 0) problems.push({ node: '-', problem: 'no node heard yet: is `upshift daemon` running, and has any node joined?' });
-  const healthy = view.nodes.length - new Set(problems.filter((p) => p.node !== '-').map((p) => p.node)).size;
-  const held = Object.entries(view.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ');
-  const reason = problems.length === 0
-    ? `${view.nodes.length} node(s) heard, all healthy and on the held manifest (${held})`
-    : `${healthy} of ${view.nodes.length} node(s) fine; ${problems.length} problem(s)`;
-  return { reason, evidence: { ok: problems.length === 0, nodes: view.nodes.length, healthy, held: view.held, problems } };
-}
+export { fleetHealth, listFleet, type FleetHealth } from './fleet-read.js';

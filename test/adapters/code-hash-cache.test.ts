@@ -2,7 +2,7 @@
 // one is found even when its size and mtime were put back, and files too new to trust
 // (git's racy-timestamp rule) are read again. The cache's clock is a fake one the test sets.
 import t from 'tap';
-import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeHash } from '../../src/adapters/code-hash-files.js';
 import { StatCache } from '../../src/adapters/stat-cache.js';
@@ -111,4 +111,38 @@ t.test('the tracked set comes from the index again when it changes (a file added
   const after = await codeHash(repo.dir, { cache });
   t.equal(after.files, before.files + 1, 'the new file is listed');
   t.equal(after.hash, (await codeHash(repo.dir)).hash);
+});
+
+t.test('after passes wholly from the cache, a new symlink target, a changed file or a lost one still show', async (t) => {
+  const repo = tree(t);
+  symlinkSync('a.js', join(repo.dir, 'link'));
+  repo.git('add', 'link');
+  repo.git('commit', '-q', '-m', 'link');
+  let now = Date.now() + 10_000;
+  const cache = new StatCache({ now: () => now });
+  await codeHash(repo.dir, { cache });
+  const still = await codeHash(repo.dir, { cache });
+  t.equal((await codeHash(repo.dir, { cache })).hash, still.hash, 'unchanged: the same hash, pass after pass');
+  t.equal(still.hash, (await codeHash(repo.dir)).hash);
+
+  rmSync(join(repo.dir, 'link'));
+  symlinkSync('lib/b.js', join(repo.dir, 'link'));
+  const relinked = await codeHash(repo.dir, { cache });
+  t.not(relinked.hash, still.hash, 'a symlink pointed elsewhere changes the hash');
+  t.equal(relinked.hash, (await codeHash(repo.dir)).hash, 'as a full read says');
+  t.equal(relinked.cached, 4, 'no regular file was read for it');
+
+  await codeHash(repo.dir, { cache });
+  const path = join(repo.dir, 'lib/c.txt');
+  const st = statSync(path);
+  writeFileSync(path, 'CCC\n');
+  utimesSync(path, st.atime, st.mtime);
+  now += 10_000;
+  const changed = await codeHash(repo.dir, { cache });
+  t.not(changed.hash, relinked.hash, 'a file changed in place changes the hash');
+  t.equal(changed.hash, (await codeHash(repo.dir)).hash);
+
+  await codeHash(repo.dir, { cache });
+  rmSync(path);
+  await t.rejects(codeHash(repo.dir, { cache }), { code: 'E_WORKTREE' }, 'a file gone still fails');
 });

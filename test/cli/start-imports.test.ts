@@ -58,4 +58,25 @@ t.test('short commands load only what they use', async (t) => {
     const mods = new Set((await loaded(dir, args.join('-'), args)).map(packageOf));
     t.same(unused.filter((p) => mods.has(p)), [], `upshift ${args.join(' ')} loads none of ${unused.join(', ')}`);
   }
+  // the config validated once is kept in the state dir: with nothing held, the schema, the
+  // YAML parser and the signature code stay unloaded (the store is all they read)
+  for (const args of [['status'], ['fleet', 'ls']]) {
+    const mods = new Set((await loaded(dir, `${args.join('-')}-again`, args)).map(packageOf));
+    t.same(deps.filter((p) => mods.has(p)), ['better-sqlite3', 'commander'], `upshift ${args.join(' ')} loads only commander and SQLite`);
+  }
+});
+
+t.test('a config changed after it was cached is loaded and checked in full', async (t) => {
+  const dir = tempDir(t);
+  const { publicKey } = await generateKeyFile(join(dir, 'release.key'));
+  const config = { fleet: 'demo', state_dir: 'state', node: { id: 'web-1' }, trust: { keys: [{ public: toHex(publicKey) }] } };
+  writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
+  for (let i = 0; i < 2; i++) t.equal((await runCli(['status', '--json'], { cwd: dir })).code, 0);
+  writeFileSync(join(dir, 'upshift.yaml'), stringify({ ...config, node: { id: 'web 2' } }));
+  const bad = await runCli(['status'], { cwd: dir });
+  t.equal(bad.code, 2, 'refused', diag(bad));
+  t.match(bad.stderr, /E_CONFIG: [^]*node\.id: expected lowercase/);
+  writeFileSync(join(dir, 'upshift.yaml'), stringify({ ...config, node: { id: 'web-2' } }));
+  const good = await runCli(['status', '--json'], { cwd: dir });
+  t.equal(good.json().node.id, 'web-2', 'the new text, not the cached one');
 });

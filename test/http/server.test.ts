@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/adapters/logger.js';
 import { buildServer } from '../../src/http/server.js';
@@ -49,4 +50,23 @@ t.test('an oversized body is refused before parsing with E_BODY_TOO_LARGE', asyn
   const bad = await app.inject({ method: 'POST', url: '/v1/echo', headers: { 'content-type': 'application/json' }, payload: '{"x":' });
   t.equal(bad.statusCode, 400);
   t.equal(bad.json().error.code, 'E_MALFORMED');
+});
+
+t.test("fastify's schema compilers load only for a route that declares a schema, and then work", async (t) => {
+  const cache = createRequire(import.meta.url).cache;
+  const ajvLoaded = () => Object.keys(cache).some((k) => k.includes('/node_modules/ajv/'));
+  const a = await testAuthority(t);
+  const plain = buildServer({ config: a.service.deps.config, store: a.service.deps.store, ...serverViews(a.service.deps.config, a.service.deps.store), log: quiet });
+  t.teardown(() => plain.close());
+  t.equal((await plain.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  t.notOk(ajvLoaded(), 'no route has a schema: ajv not loaded');
+  const schema = { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } };
+  const typed = buildServer({
+    config: a.service.deps.config, store: a.service.deps.store, ...serverViews(a.service.deps.config, a.service.deps.store), log: quiet,
+    plugins: [(app) => app.post('/v1/typed', { schema }, async (req) => ({ got: req.body }))],
+  });
+  t.teardown(() => typed.close());
+  t.equal((await typed.inject({ method: 'POST', url: '/v1/typed', payload: { n: 1 } })).statusCode, 200);
+  t.equal((await typed.inject({ method: 'POST', url: '/v1/typed', payload: { n: 'x' } })).statusCode, 400, 'validated');
+  t.ok(ajvLoaded(), 'loaded when needed');
 });

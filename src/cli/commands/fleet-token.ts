@@ -3,14 +3,14 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { UpshiftError } from '../../core/errors.js';
-import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS } from '../../trust/join-token.js';
-import { labelsSchema } from '../../trust/node-cert.js';
-import { issueToken, listCerts, revokeNode } from '../../services/fleet.js';
-import { queueForLeader, sayQueued } from './authority.js';
 import { action, printJson, say, type Session } from '../shared.js';
 
+// the services and schemas below (zod, Ed25519, TLS) are loaded by the action that uses them:
+// `fleet ls` registers this group too and must start fast
+const services = () => import('../../services/fleet.js');
+
 /** `region=eu,rack=r1` → { region: 'eu', rack: 'r1' }; E_USAGE for anything else. */
-export function parseLabelsArg(text: string): Record<string, string> {
+export async function parseLabelsArg(text: string): Promise<Record<string, string>> {
   const labels: Record<string, string> = {};
   for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
@@ -19,12 +19,14 @@ export function parseLabelsArg(text: string): Record<string, string> {
     if (key in labels) throw new UpshiftError('E_USAGE', `--labels names "${key}" twice`);
     labels[key] = part.slice(eq + 1);
   }
+  const { labelsSchema } = await import('../../core/labels.js');
   const parsed = labelsSchema.safeParse(labels);
   if (!parsed.success) throw new UpshiftError('E_USAGE', `--labels: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(labels)'}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
-function parseTtl(text: string): number {
+async function parseTtl(text: string): Promise<number> {
+  const { MAX_TOKEN_TTL_MS } = await import('../../trust/join-token.js');
   const ms = parseDuration(text);
   if (ms < 1000 || ms > MAX_TOKEN_TTL_MS) throw new UpshiftError('E_USAGE', `--ttl must be between 1s and ${MAX_TOKEN_TTL_MS / 86_400_000}d, got "${text}"`);
   return ms;
@@ -41,8 +43,10 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (opts: { labels?: string; ttl?: string; node?: string; json?: boolean }) => {
-        const labels = opts.labels ? parseLabelsArg(opts.labels) : {};
-        const ttlMs = opts.ttl ? parseTtl(opts.ttl) : DEFAULT_TOKEN_TTL_MS;
+        const labels = opts.labels ? await parseLabelsArg(opts.labels) : {};
+        const { DEFAULT_TOKEN_TTL_MS } = await import('../../trust/join-token.js');
+        const ttlMs = opts.ttl ? await parseTtl(opts.ttl) : DEFAULT_TOKEN_TTL_MS;
+        const { issueToken } = await services();
         const r = await issueToken(session.context(), { labels, ttlMs, nodeId: opts.node ?? null });
         const t = r.evidence;
         if (opts.json) return void printJson({ ok: true, ...t });
@@ -62,8 +66,10 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (node: string, opts: { reason: string; json?: boolean }) => {
+        const { queueForLeader, sayQueued } = await import('./authority.js');
         const queued = await queueForLeader(session.config().config, 'revoke', node, opts.reason);
         if (queued) return sayQueued(queued, opts.json);
+        const { revokeNode } = await services();
         const r = await revokeNode(session.context(), { node, reason: opts.reason });
         if (opts.json) return void printJson({ ok: true, ...r.evidence });
         say(r.reason);
@@ -76,6 +82,7 @@ export function registerFleetIdentity(fleet: Command, session: Session): void {
     .option('--json', 'print JSON')
     .action(
       action(session, async (opts: { json?: boolean }) => {
+        const { listCerts } = await services();
         const r = await listCerts(session.context());
         if (opts.json) return void printJson({ ok: true, certs: r.evidence.certs });
         if (r.evidence.certs.length === 0) return void say(r.reason);

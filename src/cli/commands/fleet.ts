@@ -2,7 +2,7 @@
 // node). `health` exits 1 when a node is silent, unhealthy or behind, so a script can act.
 import type { Command } from 'commander';
 import type { FleetNodeView } from '../../runtime/fleet-view.js';
-import { fleetHealth, listFleet } from '../../services/fleet.js';
+import { fleetHealth, listFleet } from '../../services/fleet-read.js';
 import { oneLine, shortVersion } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 

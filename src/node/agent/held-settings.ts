@@ -5,13 +5,13 @@
 import { toUpshiftError, UpshiftError } from '../../core/errors.js';
 import type { StateStore } from '../../core/ports.js';
 import { verifyFleetSettings, type FleetSettings } from '../../trust/fleet-settings.js';
-import { keysetOf, type Keyset } from '../../trust/keyset.js';
-import type { Config } from '../../core/config.js';
-import { silentAfterMs } from '../../core/decisions/heartbeat-interval.js';
+import type { Keyset } from '../../trust/keyset.js';
 import type { ApplyLog } from '../apply/context.js';
 
 /** Where the newest verified settings envelope is kept across restarts. */
-export const FLEET_SETTINGS_KV = 'gossip.fleet-settings';
+import { FLEET_SETTINGS_KV } from './held-interval.js';
+
+export { FLEET_SETTINGS_KV, silentAfterHeld } from './held-interval.js';
 
 interface Held {
   envelope: string;
@@ -102,14 +102,4 @@ export async function heldInterval(
   }
   lastRead = { envelope, fleet, interval };
   return interval;
-}
-
-/**
- * How long a node may be unheard before it counts as silent: `configuredMs`, or three of the
- * intervals the fleet was told when that is longer (heartbeat-interval.ts silentAfterMs).
- */
-export async function silentAfterHeld(
-  config: Pick<Config, 'trust' | 'fleet'>, store: Pick<StateStore, 'kv'>, configuredMs: number,
-): Promise<number> {
-  return silentAfterMs(configuredMs, await heldInterval(store, keysetOf(config), config.fleet));
 }

@@ -5,7 +5,6 @@
 // track, expiry and seq: SPEC "Trust") and kept in the store for forwarding even when it does
 // not target this node (or is of a track the authority releases but its app does not run); the newest one that targets this node is handed to the apply engine,
 // one at a time, in the background: gossip never waits for an apply.
-import type { Config } from '../../core/config.js';
 import { inWindow, nextOpening, type MaintenanceWindow } from '../../core/windows.js';
 import { acceptForHolding } from '../../core/decisions/acceptance.js';
 import type { ManifestPayload } from '../../core/manifest.js';
@@ -15,6 +14,7 @@ import type { ManifestSource, OfferResult } from '../../gossip/ports.js';
 import { admit, newestFor, worthPulling } from '../../gossip/held.js';
 import type { Digest } from '../../gossip/types.js';
 import type { Keyset } from '../../trust/keyset.js';
+import { HELD_KEY_PREFIX, MANIFEST_KEY_PREFIX, storedHeld } from './held-store.js';
 import { isRevocationEnvelope, REVOCATIONS_KEY, verifyRevocations } from '../../trust/revocation-list.js';
 import { FLEET_SETTINGS_KEY, isFleetSettingsEnvelope, type FleetSettings } from '../../trust/fleet-settings.js';
 import { FLEET_SETTINGS_KV, HeldSettings } from './held-settings.js';
@@ -22,10 +22,8 @@ import { envelopeHash, verifyManifest, type VerifiedManifest } from '../../trust
 import type { ApplyLog } from '../apply/context.js';
 import type { ApplyEngine } from '../apply/engine.js';
 
-/** The newest manifest held per track (what `status` shows). */
-export const MANIFEST_KEY_PREFIX = 'gossip.manifest.';
-/** Every manifest held per track, a JSON array of envelopes, newest first. */
-export const HELD_KEY_PREFIX = 'gossip.held.';
+export { HELD_KEY_PREFIX, MANIFEST_KEY_PREFIX, sourceNode, storedHeld } from './held-store.js';
+
 export interface ManifestSourceDeps {
   store: StateStore;
   keyset: Keyset;
@@ -46,19 +44,6 @@ export interface ManifestSourceDeps {
 
 const heldTracksOf = (node: ManifestSourceDeps['node']): string[] => [...new Set([...node.tracks, ...(node.relay ?? [])])];
 
-/**
- * This node as its gossip source sees it. The authority's own source takes every track it
- * releases, whatever its app runs: a release is published by handing it to that source, so
- * a track missing there could be signed but never published (E_WRONG_TRACK at DEPLOY).
- */
-export function sourceNode(
-  config: Pick<Config, 'fleet' | 'node' | 'authority'>,
-  id: string = config.node.id,
-): ManifestSourceDeps['node'] {
-  const relay = Object.keys(config.authority?.tracks ?? {}).filter((t) => !config.node.tracks.includes(t));
-  return { id, fleet: config.fleet, tracks: config.node.tracks, ...(relay.length > 0 ? { relay } : {}) };
-}
-
 interface Held {
   m: VerifiedManifest;
   envelope: string;
@@ -66,21 +51,6 @@ interface Held {
   payload: ManifestPayload;
   seq: number;
   targets: ManifestPayload['targets'];
-}
-
-/** The envelopes held for a track as the store keeps them, newest first (older stores: just the newest). */
-export async function storedHeld(store: StateStore, track: string): Promise<string[]> {
-  const list = await store.kv.get(HELD_KEY_PREFIX + track);
-  if (list !== null) {
-    try {
-      const parsed = JSON.parse(list) as unknown;
-      if (Array.isArray(parsed)) return parsed.filter((e): e is string => typeof e === 'string');
-    } catch {
-      // unreadable: fall back to the newest alone
-    }
-  }
-  const newest = await store.kv.get(MANIFEST_KEY_PREFIX + track);
-  return newest === null ? [] : [newest];
 }
 
 export class StoreManifestSource implements ManifestSource {
