@@ -4,10 +4,7 @@
 // FLEET_SETTINGS_KEY, newest `seq` wins, an older one is refused. A node never applies a value
 // that did not verify: without settings it sends at its own gossip.report_every.
 import { z } from 'zod';
-import { canonicalBytes, parseStrictJson } from '../core/canonical-json.js';
-import { UpshiftError } from '../core/errors.js';
-import { schemaError } from '../core/manifest.js';
-import { parseEnvelope, serializeEnvelope, signEnvelope, verifyEnvelope, type Envelope } from './envelope.js';
+import { fleetDocument, isoTime } from './fleet-document.js';
 import type { Signer } from './keyfile.js';
 import type { Keyset } from './keyset.js';
 
@@ -16,7 +13,6 @@ export const FLEET_SETTINGS_SCHEMA = 'upshift.fleet-settings/v1';
 /** Its digest key: like the revocation list's, no track name can collide with it. */
 export const FLEET_SETTINGS_KEY = '~settings';
 
-const isoTime = z.string().refine((s) => Number.isFinite(Date.parse(s)), 'expected an ISO 8601 time');
 
 const settingsSchema = z.strictObject({
   schema: z.literal(FLEET_SETTINGS_SCHEMA),
@@ -36,29 +32,18 @@ const settingsSchema = z.strictObject({
 
 export type FleetSettings = z.infer<typeof settingsSchema>;
 
+const doc = fleetDocument({ schema: FLEET_SETTINGS_SCHEMA, payloadType: FLEET_SETTINGS_PAYLOAD_TYPE, noun: 'fleet settings', shape: settingsSchema });
+
 export function signFleetSettings(settings: Omit<FleetSettings, 'schema'>, signers: readonly Signer[]): string {
-  const parsed = settingsSchema.safeParse({ schema: FLEET_SETTINGS_SCHEMA, ...settings });
-  if (!parsed.success) throw schemaError(`${FLEET_SETTINGS_SCHEMA} settings`, parsed.error);
-  return serializeEnvelope(signEnvelope(FLEET_SETTINGS_PAYLOAD_TYPE, canonicalBytes(parsed.data), signers));
+  return doc.sign(settings, signers);
 }
 
 /** Whether an envelope (JSON text) claims to be fleet settings; says nothing of its validity. */
 export function isFleetSettingsEnvelope(text: string): boolean {
-  try {
-    return (JSON.parse(text) as Partial<Envelope>).payloadType === FLEET_SETTINGS_PAYLOAD_TYPE;
-  } catch {
-    return false;
-  }
+  return doc.isEnvelope(text);
 }
 
 /** The exact bytes against the keyset (threshold applies), strict canonical parse, schema, fleet. */
 export function verifyFleetSettings(text: string, keyset: Keyset, fleet: string): FleetSettings {
-  const bytes = verifyEnvelope(parseEnvelope(text), keyset, FLEET_SETTINGS_PAYLOAD_TYPE);
-  const parsed = settingsSchema.safeParse(parseStrictJson(bytes));
-  if (!parsed.success) throw schemaError(`${FLEET_SETTINGS_SCHEMA} settings`, parsed.error);
-  if (parsed.data.fleet !== fleet) {
-    const why = `fleet settings #${parsed.data.seq} are for fleet "${parsed.data.fleet}", not "${fleet}"`;
-    throw new UpshiftError('E_WRONG_FLEET', why);
-  }
-  return parsed.data;
+  return doc.verify(text, keyset, fleet);
 }
