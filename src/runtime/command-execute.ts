@@ -27,9 +27,7 @@ async function driveIfIdle(p: PipelineService, runId: string): Promise<string | 
 export async function executeCommand(p: PipelineService, ctx: ServiceContext, c: QueuedCommand): Promise<Record<string, unknown>> {
   const as = { ...ctx, actor: c.by };
   const flags = (c.args.flags ?? {}) as PolicyFlags;
-  const deployed = (r: { reason: string; evidence: { deployment: { id: string; key: string; number: number; status: string } } }) => ({
-    reason: r.reason, deployment: r.evidence.deployment,
-  });
+  const deployed = (r: { reason: string; evidence: { deployment: unknown } }) => ({ reason: r.reason, deployment: r.evidence.deployment });
   switch (c.kind) {
     case 'approve': {
       const r = await approveRun(p, { runId: c.target, reason: c.reason, by: c.by });
@@ -57,7 +55,8 @@ export async function executeCommand(p: PipelineService, ctx: ServiceContext, c:
       const version = str(c.args.version);
       const runId = str(c.args.run);
       return deployed(await deploy(as, {
-        key: c.target, flags, urgent: c.args.urgent === true, ...(version !== undefined ? { version } : {}), ...(runId !== undefined ? { runId } : {}),
+        key: c.target, flags, urgent: c.args.urgent === true,
+        ...(version !== undefined ? { version } : {}), ...(runId !== undefined ? { runId } : {}),
       }));
     }
     case 'promote': return deployed(await promoteDeployment(as, c.target, c.reason));
@@ -77,6 +76,7 @@ export async function executeCommand(p: PipelineService, ctx: ServiceContext, c:
     }
     default:
       // queued by a newer binary than this leader's: refused, never half done
-      throw new UpshiftError('E_NOT_IMPLEMENTED', `this leader does not know queued commands of kind "${String((c as { kind: unknown }).kind)}"`);
+      throw new UpshiftError('E_NOT_IMPLEMENTED',
+        `this leader does not know queued commands of kind "${String((c as { kind: unknown }).kind)}"`);
   }
 }

@@ -46,8 +46,11 @@ export async function queueCommand(q: Queryable, fleet: string, acceptedBy: stri
     if (Date.now() >= until) {
       if (!opts.withdraw || claimedWait) return cmd;
       const secs = Math.round(waitMs / 1000);
-      const why = { code: 'E_LEADER_TIMEOUT', message: `no leader took command #${id} (${c.kind} ${c.target}) within ${secs}s, so it was `
-        + 'withdrawn and nothing changed; `upshift authority status` shows the leader and its last renewal' };
+      const why = {
+        code: 'E_LEADER_TIMEOUT',
+        message: `no leader took command #${id} (${c.kind} ${c.target}) within ${secs}s, so it was withdrawn and nothing `
+          + 'changed; `upshift authority status` shows the leader and its last renewal',
+      };
       if (await withdrawCommand(q, id, acceptedBy, why)) return await getCommand(q, id) as QueuedCommand;
       claimedWait = true;
       until = Date.now() + CLAIMED_WAIT_MS;

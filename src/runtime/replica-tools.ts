@@ -81,7 +81,9 @@ export async function leaderTool(d: ToolDoor, actor: string, name: string, raw: 
   }
   const cmd = await queueCommand(d.pool, d.config.fleet, d.self, request, d.waitMs, { withdraw: d.withdraw });
   const { reason, error } = queuedAnswer(cmd, leader?.replica ?? null);
-  const evidence = { queued: cmd.doneAt === null, command: cmd.id, leader: leader?.replica ?? null, outcome: cmd.outcome, result: cmd.result };
+  const evidence = {
+    queued: cmd.doneAt === null, command: cmd.id, leader: leader?.replica ?? null, outcome: cmd.outcome, result: cmd.result,
+  };
   if (error) return { ok: false, reason: error.message, error: error.toJSON(), evidence };
   return { ok: true, reason, evidence: { ...evidence, ...(request.kind === 'rollback' ? { run: request.target } : {}) } };
 }

@@ -54,7 +54,8 @@ const toCommand = (r: Record<string, unknown>): QueuedCommand => ({
 });
 
 export async function enqueueCommand(q: Queryable, fleet: string,
-  c: { kind: QueuedKind; target: string; args?: Record<string, unknown>; reason: string; by: string; acceptedBy: string }): Promise<number> {
+  c: { kind: QueuedKind; target: string; args?: Record<string, unknown>; reason: string; by: string; acceptedBy: string },
+): Promise<number> {
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO upshift_commands (fleet, kind, target, args, reason, by, accepted_by)
           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
@@ -76,7 +77,8 @@ export async function getCommand(q: Queryable, id: number): Promise<QueuedComman
 /** The leader takes a command before carrying it out: false when the caller withdrew it first. */
 export async function claimCommand(q: Queryable, id: number, epoch: number): Promise<boolean> {
   const { rowCount } = await q.query(
-    'UPDATE upshift_commands SET claimed_at = clock_timestamp(), claimed_epoch = $2 WHERE id = $1 AND done_at IS NULL', [id, epoch]);
+    'UPDATE upshift_commands SET claimed_at = clock_timestamp(), claimed_epoch = $2 WHERE id = $1 AND done_at IS NULL',
+    [id, epoch]);
   return rowCount === 1;
 }
 

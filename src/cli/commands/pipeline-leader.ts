@@ -15,9 +15,12 @@ export function refuseAdvance(session: Session): void {
     + '`upshift pipeline start` queues a run for it and `upshift authority status` names it');
 }
 
-/** Queue a start for the leader; with `follow`, wait for the run to end (reads only). Null on SQLite. */
+/**
+ * Queue a start for the leader; with `follow`, wait for the run to end (reads only) until the
+ * signal it gives aborts (asked for only then: Ctrl-C while queueing ends the CLI). Null on SQLite.
+ */
 export async function startOnLeader(session: Session, o: { ref: string; track?: string; json?: boolean },
-  follow: { signal: AbortSignal } | null): Promise<0 | 1 | 2 | 3 | null> {
+  follow: (() => AbortSignal) | null): Promise<0 | 1 | 2 | 3 | null> {
   const config = session.config().config;
   const queued = await queueForLeader(config, 'start', o.ref, follow ? 'pipeline run' : 'pipeline start',
     { args: o.track ? { track: o.track } : {} });
@@ -28,11 +31,12 @@ export async function startOnLeader(session: Session, o: { ref: string; track?: 
     return 0;
   }
   if (!o.json) say(queued.answer);
+  const signal = follow();
   const store = session.store();
   let seen = '';
   let run: Run | null = null;
   // the leader persists every transition: following it is reading, as `pipeline show` does
-  while (!follow.signal.aborted) {
+  while (!signal.aborted) {
     run = await store.getRun(runId);
     if (run && TERMINAL.has(run.status)) break;
     const at = run ? `${run.status} at ${run.stage}` : 'not visible yet';

@@ -24,7 +24,7 @@ export function registerPipeline(program: Command, session: Session): void {
     .requiredOption('--ref <ref>', 'branch, tag or commit').option('--track <track>', 'track (default: from the ref)').option('--json', 'print JSON')
     .action(action(session, async (opts: { ref: string; track?: string; json?: boolean }) => {
       // replicas on PostgreSQL: the leader runs it; this follows it to its end
-      const led = await startOnLeader(session, opts, { signal: shutdownSignal() });
+      const led = await startOnLeader(session, opts, shutdownSignal);
       if (led !== null) return led;
       const { svc } = service(process.stderr.isTTY ? 'warn' : 'info');
       const started = await startRun(svc, { ref: opts.ref, ...(opts.track ? { track: opts.track } : {}) });
