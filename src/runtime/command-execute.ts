@@ -12,6 +12,7 @@ import {
 } from '../services/deployments.js';
 import { revokeNode } from '../services/fleet.js';
 import { approveRun, startRun } from '../services/pipeline.js';
+import { startUpgrade } from '../services/upgrade.js';
 import type { PipelineService } from './pipeline-service.js';
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -45,6 +46,11 @@ export async function executeCommand(p: PipelineService, ctx: ServiceContext, c:
     }
     case 'start': {
       const track = str(c.args.track);
+      if (c.args.tool === 'start_upgrade') {
+        // the agent tool's own rules: refused while the track has another run; no ref: the track's newest
+        const r = await startUpgrade(p, { ...(c.target ? { ref: c.target } : {}), ...(track ? { track } : {}), drive: true });
+        return { reason: r.reason, run: r.evidence.run.id, created: r.evidence.created, status: r.evidence.run.status };
+      }
       const r = await startRun(p, { ref: c.target, ...(track ? { track } : {}) });
       const { run, created } = r.evidence;
       // a new run (or one left unfinished) is driven here now, not at the next poll

@@ -71,8 +71,9 @@ export async function leaderTool(d: ToolDoor, actor: string, name: string, raw: 
     await d.store.requireRun(run);
     request = { kind: 'rollback', target: run, reason: a.reason as string, by: actor };
   } else if (name === 'start_upgrade') {
-    if (typeof a.ref !== 'string') return refused(new UpshiftError('E_USAGE', 'start_upgrade: give a ref; the leader starts it'));
-    request = { kind: 'start', target: a.ref, args: a.track ? { track: a.track } : {}, reason: 'start_upgrade', by: actor };
+    // no ref: the leader picks the track's newest, as the tool does
+    const args = { tool: 'start_upgrade', ...(a.track ? { track: a.track } : {}) };
+    request = { kind: 'start', target: typeof a.ref === 'string' ? a.ref : '', args, reason: 'start_upgrade', by: actor };
   } else if (name === 'register_benchmark') {
     const { name: suite, ...rest } = a;
     request = { kind: 'bench_register', target: suite as string, args: rest, reason: 'register_benchmark', by: actor };

@@ -142,6 +142,19 @@ t.test('what only a driver does is refused on replicas, naming `authority status
   t.equal(tool.json<{ error: { code: string } }>().error.code, 'E_NOT_LEADER', diag(tool));
 });
 
+t.test('`upshift tool` on replicas: start_upgrade and rollback_upgrade are answered by the leader', async (t) => {
+  const before = (await commands()).length;
+  // v1 ran already (a version runs once) and its run ended: the leader says so for both
+  const start = await runCli(['-c', follower.configPath, 'tool', 'start_upgrade', '--args', '{"ref":"feature"}']);
+  t.equal(start.json<{ error: { code: string } }>().error.code, 'E_RUN_TERMINAL', diag(start));
+  t.match(start.json<{ reason: string }>().reason, new RegExp(`refused by the leader ${leader.replica}`));
+  const rb = await runCli(['-c', follower.configPath, 'tool', 'rollback_upgrade', '--args', JSON.stringify({ run: runId, reason: 'x' })]);
+  t.equal(rb.json<{ error: { code: string } }>().error.code, 'E_RUN_TERMINAL', diag(rb));
+  const added = (await commands()).slice(before);
+  t.same(added.map((c) => [c.kind, c.outcome, c.done_by]), [['start', 'failed', leader.replica], ['rollback', 'failed', leader.replica]]);
+  t.same((await runs()).map((x) => x.id), [runId], 'no second run');
+});
+
 t.test('with no leader the CLI times out with E_LEADER_TIMEOUT and nothing changes', async (t) => {
   await Promise.all(all.map((d) => procs.stopDaemon(d, 'SIGTERM')));
   const before = await commands();
