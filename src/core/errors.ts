@@ -138,6 +138,8 @@ export const CODES = {
   E_FENCED: failed(409),
   /** A follower replica was asked for what only the leader does (and that cannot be queued for it). */
   E_NOT_LEADER: failed(409, true),
+  /** No leader took a queued command in time: the caller withdrew it, so nothing changed. */
+  E_LEADER_TIMEOUT: failed(504, true),
   /** No configured PostgreSQL host accepts writes. */
   E_STORE_UNAVAILABLE: failed(503, true),
   /** The database schema is newer than this binary knows. */

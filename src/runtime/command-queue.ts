@@ -1,37 +1,60 @@
-// Mutating commands on PostgreSQL replicas: whichever replica or CLI accepts an approve,
-// rollback, abort or revoke queues it in the database; the leader carries each out once,
+// Mutating commands on PostgreSQL replicas: whichever replica or CLI accepts one (approve,
+// rollback, abort, revoke, a run's start, a deployment's deploy and controls, a benchmark's
+// registration) queues it in the database; the leader claims it, carries it out once,
 // records its outcome with the epoch it led under, and audits it. The caller is told it was
-// queued, and (waiting a little) what the leader answered.
+// queued, and (waiting a little) what the leader answered; a CLI that waited in vain
+// withdraws a command no leader claimed, so nothing changes behind its back.
 import type pg from 'pg';
 import { toUpshiftError, UpshiftError, type ErrorCode } from '../core/errors.js';
 import { auditReason } from '../services/context.js';
 import type { ServiceContext } from '../services/context.js';
-import { approveRun } from '../services/pipeline.js';
-import { revokeNode } from '../services/fleet.js';
 import type { Leadership } from '../adapters/postgres/leader.js';
 import {
-  enqueueCommand, finishCommand, getCommand, pendingCommands, type QueuedCommand, type QueuedKind,
+  claimCommand, enqueueCommand, finishCommand, getCommand, pendingCommands, withdrawCommand, type QueuedCommand, type QueuedKind,
 } from '../adapters/postgres/replicas.js';
 import type { Queryable } from '../adapters/postgres/session.js';
 import { insertEvent } from '../adapters/postgres/sql.js';
+import { executeCommand } from './command-execute.js';
 import type { PipelineService } from './pipeline-service.js';
 import type { Effects } from './replica.js';
 
 export interface CommandRequest {
   kind: QueuedKind;
   target: string;
+  args?: Record<string, unknown>;
   reason: string;
   by: string;
 }
 
-/** Queue a command for the leader; wait up to `waitMs` for its outcome. */
-export async function queueCommand(q: Queryable, fleet: string, acceptedBy: string, c: CommandRequest, waitMs = 0): Promise<QueuedCommand> {
+/** How long a claimed command may take before the caller stops waiting (a start fetches the source). */
+const CLAIMED_WAIT_MS = 120_000;
+
+/**
+ * Queue a command for the leader; wait up to `waitMs` for its outcome. `withdraw`: when no
+ * leader claimed it by then, withdraw it (outcome failed, E_LEADER_TIMEOUT); a claimed one is
+ * waited for a while longer, since the leader is carrying it out.
+ */
+export async function queueCommand(q: Queryable, fleet: string, acceptedBy: string, c: CommandRequest,
+  waitMs = 0, opts: { withdraw?: boolean } = {}): Promise<QueuedCommand> {
   const reason = auditReason(c.reason);
   const id = await enqueueCommand(q, fleet, { ...c, reason, acceptedBy });
-  const until = Date.now() + waitMs;
+  let until = Date.now() + waitMs;
+  let claimedWait = false;
   for (;;) {
     const cmd = await getCommand(q, id) as QueuedCommand;
-    if (cmd.doneAt !== null || Date.now() >= until) return cmd;
+    if (cmd.doneAt !== null) return cmd;
+    if (Date.now() >= until) {
+      if (!opts.withdraw || claimedWait) return cmd;
+      const secs = Math.round(waitMs / 1000);
+      const why = {
+        code: 'E_LEADER_TIMEOUT',
+        message: `no leader took command #${id} (${c.kind} ${c.target}) within ${secs}s, so it was withdrawn and nothing `
+          + 'changed; `upshift authority status` shows the leader and its last renewal',
+      };
+      if (await withdrawCommand(q, id, acceptedBy, why)) return await getCommand(q, id) as QueuedCommand;
+      claimedWait = true;
+      until = Date.now() + CLAIMED_WAIT_MS;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -44,32 +67,15 @@ export function queuedAnswer(cmd: QueuedCommand, leader: string | null): { reaso
   }
   if (cmd.outcome === 'failed') {
     const code = (typeof cmd.result?.code === 'string' ? cmd.result.code : 'E_INTERNAL') as ErrorCode;
-    return { reason: '', error: new UpshiftError(code, `${said('message', 'failed')} (command #${cmd.id}, refused by the leader ${cmd.doneBy})`) };
+    // withdrawn by its caller (no epoch): the message says so itself
+    const by = cmd.doneEpoch === null ? '' : ` (command #${cmd.id}, refused by the leader ${cmd.doneBy})`;
+    return { reason: '', error: new UpshiftError(code, `${said('message', 'failed')}${by}`) };
+  }
+  if (cmd.claimedEpoch !== null) {
+    return { reason: `command #${cmd.id} is being carried out by ${leader ? `the leader ${leader}` : 'the leader'}`, error: null };
   }
   const by = leader ? `the leader ${leader}` : 'the next leader';
   return { reason: `queued as command #${cmd.id}; ${by} carries it out`, error: null };
-}
-
-/** Carry out one command on the leader; the answer a service gave, or its error. */
-async function execute(p: PipelineService, ctx: ServiceContext, c: QueuedCommand): Promise<Record<string, unknown>> {
-  switch (c.kind) {
-    case 'approve': {
-      const r = await approveRun(p, { runId: c.target, reason: c.reason, by: c.by });
-      return { reason: r.reason, run: r.evidence.run.id, retry: r.evidence.retry, created: r.evidence.created };
-    }
-    case 'rollback':
-    case 'abort': {
-      await p.orchestrator.abort(c.target, c.reason, c.by);
-      const holder = await p.deps.store.leaseHolder(c.target);
-      // nobody drives it now: the leader does, in the background, so the abort is carried out
-      if (!holder) void p.orchestrator.drive(c.target, { until: 'terminal' }).catch(() => undefined);
-      return { reason: `abort of ${c.target} handed to its driver${holder ? ` (${holder.owner})` : ''}` };
-    }
-    case 'revoke': {
-      const r = await revokeNode({ ...ctx, actor: c.by }, { node: c.target, reason: c.reason });
-      return { reason: r.reason, evidence: r.evidence };
-    }
-  }
 }
 
 /** The leader's side: every second, carry out what is queued, each once. */
@@ -116,10 +122,17 @@ export class CommandExecutor implements Effects {
     for (const c of pending) {
       const leader = this.leader();
       if (!leader?.fresh() || this.timer === null) return;
+      try {
+        // claimed first (fenced): its caller can no longer withdraw it, and a withdrawn one is skipped
+        if (!await leader.fenced((q) => claimCommand(q, c.id, leader.epoch))) continue;
+      } catch (err) {
+        log.warn({ module: 'commands', command: c.id, err: (err as Error).message }, 'could not claim a queued command');
+        return;
+      }
       let outcome: 'ok' | 'failed' = 'ok';
       let result: Record<string, unknown>;
       try {
-        result = await execute(this.p, this.ctx, c);
+        result = await executeCommand(this.p, this.ctx, c);
       } catch (err) {
         const e = toUpshiftError(err);
         if (e.code === 'E_FENCED') return; // not ours to finish: the next leader carries it out

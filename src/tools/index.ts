@@ -47,6 +47,14 @@ const failure = (err: unknown): Extract<ToolAnswer, { ok: false }> => {
 
 /** Call a tool by name with raw arguments. Never throws: every failure is an answer with its code. */
 export async function callTool(env: ToolEnv, name: string, raw: unknown): Promise<ToolAnswer> {
+  if (env.route) {
+    try {
+      const routed = await env.route(name, raw);
+      if (routed) return routed;
+    } catch (err) {
+      return failure(err);
+    }
+  }
   let tool: Tool;
   let args: Record<string, unknown>;
   try {

@@ -24,6 +24,11 @@ export interface ToolEnv {
   drive: boolean;
   /** Aborts background drives when the door shuts down (their state stays persisted and resumable). */
   signal?: AbortSignal;
+  /**
+   * A door that does not lead (the CLI on authority replicas): answers a call itself (queued
+   * for the leader, or refused) before the tool runs here; null lets the tool run.
+   */
+  route?: (name: string, raw: unknown) => Promise<import('./index.js').ToolAnswer | null>;
 }
 
 export interface Tool<S extends z.ZodObject = z.ZodObject> {

@@ -3,17 +3,21 @@
 // leader finishes a command inside its fenced transaction.
 import type { Queryable } from './session.js';
 
-export type QueuedKind = 'approve' | 'rollback' | 'abort' | 'revoke';
+export type QueuedKind = 'approve' | 'rollback' | 'abort' | 'revoke' | 'start'
+  | 'deploy' | 'promote' | 'pause' | 'resume' | 'fail' | 'deploy_rollback' | 'bench_register';
 
 export interface QueuedCommand {
   id: number;
   kind: QueuedKind;
-  /** A run id (approve, rollback, abort) or a node id (revoke). */
+  /** A run id (approve, rollback, abort), a node id (revoke), a ref (start), a deployment key or ref, a suite. */
   target: string;
+  /** What else the command needs (policy flags, a track, ...): migration 5. */
+  args: Record<string, unknown>;
   reason: string;
   by: string;
   acceptedBy: string;
   acceptedAt: number;
+  claimedEpoch: number | null;
   doneAt: number | null;
   doneEpoch: number | null;
   doneBy: string | null;
@@ -37,11 +41,12 @@ export interface ReplicationState {
   synchronous: boolean;
 }
 
-const COLS = `id, kind, target, reason, by, accepted_by, (extract(epoch FROM accepted_at) * 1000)::float8 AS accepted_at,
+const COLS = `id, kind, target, args, claimed_epoch, reason, by, accepted_by, (extract(epoch FROM accepted_at) * 1000)::float8 AS accepted_at,
   (extract(epoch FROM done_at) * 1000)::float8 AS done_at, done_epoch, done_by, outcome, result`;
 
 const toCommand = (r: Record<string, unknown>): QueuedCommand => ({
-  id: Number(r.id), kind: r.kind as QueuedKind, target: r.target as string, reason: r.reason as string, by: r.by as string,
+  id: Number(r.id), kind: r.kind as QueuedKind, target: r.target as string, args: JSON.parse(r.args as string) as Record<string, unknown>,
+  claimedEpoch: r.claimed_epoch === null ? null : Number(r.claimed_epoch), reason: r.reason as string, by: r.by as string,
   acceptedBy: r.accepted_by as string, acceptedAt: Math.round(Number(r.accepted_at)),
   doneAt: r.done_at === null ? null : Math.round(Number(r.done_at)), doneEpoch: r.done_epoch === null ? null : Number(r.done_epoch),
   doneBy: r.done_by as string | null, outcome: r.outcome as QueuedCommand['outcome'],
@@ -49,10 +54,12 @@ const toCommand = (r: Record<string, unknown>): QueuedCommand => ({
 });
 
 export async function enqueueCommand(q: Queryable, fleet: string,
-  c: { kind: QueuedKind; target: string; reason: string; by: string; acceptedBy: string }): Promise<number> {
+  c: { kind: QueuedKind; target: string; args?: Record<string, unknown>; reason: string; by: string; acceptedBy: string },
+): Promise<number> {
   const { rows } = await q.query<{ id: string }>(
-    'INSERT INTO upshift_commands (fleet, kind, target, reason, by, accepted_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
-    [fleet, c.kind, c.target, c.reason, c.by, c.acceptedBy]);
+    `INSERT INTO upshift_commands (fleet, kind, target, args, reason, by, accepted_by)
+          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+    [fleet, c.kind, c.target, JSON.stringify(c.args ?? {}), c.reason, c.by, c.acceptedBy]);
   return Number(rows[0]?.id);
 }
 
@@ -65,6 +72,25 @@ export async function pendingCommands(q: Queryable, fleet: string, limit = 20): 
 export async function getCommand(q: Queryable, id: number): Promise<QueuedCommand | null> {
   const { rows } = await q.query(`SELECT ${COLS} FROM upshift_commands WHERE id = $1`, [id]);
   return rows[0] ? toCommand(rows[0]) : null;
+}
+
+/** The leader takes a command before carrying it out: false when the caller withdrew it first. */
+export async function claimCommand(q: Queryable, id: number, epoch: number): Promise<boolean> {
+  const { rowCount } = await q.query(
+    'UPDATE upshift_commands SET claimed_at = clock_timestamp(), claimed_epoch = $2 WHERE id = $1 AND done_at IS NULL',
+    [id, epoch]);
+  return rowCount === 1;
+}
+
+/**
+ * A caller that gave up waiting withdraws its command: only one no leader has claimed (so
+ * nothing was changed and nothing will be). False when a leader claimed or finished it.
+ */
+export async function withdrawCommand(q: Queryable, id: number, by: string, result: Record<string, unknown>): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `UPDATE upshift_commands SET done_at = clock_timestamp(), done_by = $2, outcome = 'failed', result = $3
+      WHERE id = $1 AND done_at IS NULL AND claimed_at IS NULL`, [id, by, JSON.stringify(result)]);
+  return rowCount === 1;
 }
 
 /** Record a command's outcome once; false when it was already done (by this or an earlier leader). */

@@ -1,6 +1,6 @@
 // `upshift authority status`: the replicas of an authority on PostgreSQL (the leader, its
 // epoch, every replica and its last renewal, and whether the primary has synchronous standbys);
-// and the door through which the CLI queues approve/rollback/revoke/abort for the leader.
+// and the door through which the CLI queues every mutating command for the leader.
 import type { Command } from 'commander';
 import { userInfo, hostname } from 'node:os';
 import type { Config } from '../../core/config.js';
@@ -38,10 +38,11 @@ const ago = (ms: number): string => (ms < 1000 ? `${Math.round(ms)}ms ago` : `${
 /**
  * On PostgreSQL replicas, a mutating command from the CLI is queued for the leader: returns
  * the command after waiting up to `waitMs` for the leader to carry it out; null on SQLite
- * (the caller carries it out itself, as ever).
+ * (the caller carries it out itself, as ever). When no leader took it in time it is
+ * withdrawn and E_LEADER_TIMEOUT thrown: nothing changed.
  */
-export async function queueForLeader(config: Config, kind: QueuedCommand['kind'], target: string, reason: string, waitMs = 15_000):
-  Promise<{ command: QueuedCommand; answer: string } | null> {
+export async function queueForLeader(config: Config, kind: QueuedCommand['kind'], target: string, reason: string,
+  opts: { args?: Record<string, unknown>; waitMs?: number } = {}): Promise<{ command: QueuedCommand; answer: string } | null> {
   if (config.authority?.store.kind !== 'postgres') return null;
   const [{ connectPrimary }, { pgTarget, postgresStore }, { queueCommand, queuedAnswer }, { readLeader }] = await Promise.all([
     import('../../adapters/postgres/connect.js'), import('../../runtime/pg-target.js'),
@@ -50,7 +51,9 @@ export async function queueForLeader(config: Config, kind: QueuedCommand['kind']
   const client = await connectPrimary(pgTarget(postgresStore(config) as NonNullable<ReturnType<typeof postgresStore>>, 'upshift-cli'));
   try {
     const by = cliActor();
-    const command = await queueCommand(client, config.fleet, `cli:${userInfo().username}@${hostname()}`, { kind, target, reason, by }, waitMs);
+    const request = { kind, target, reason, by, ...(opts.args ? { args: opts.args } : {}) };
+    const command = await queueCommand(client, config.fleet, `cli:${userInfo().username}@${hostname()}`, request,
+      opts.waitMs ?? 15_000, { withdraw: true });
     const leader = await readLeader(client, config.fleet);
     const { reason: answer, error } = queuedAnswer(command, leader?.replica ?? null);
     if (error) throw error;

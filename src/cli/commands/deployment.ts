@@ -1,5 +1,6 @@
 // `upshift deployment deploy|list|status|promote|pause|resume|fail|rollback`: parse, call
-// the deployment services, render. The authority's daemon drives what these start.
+// the deployment services, render. The authority's daemon drives what these start. On
+// PostgreSQL replicas every change is queued for the leader (authority.ts queueForLeader).
 import type { Command } from 'commander';
 import type { PolicyFlags } from '../../core/deploy-policy.js';
 import { formatDuration } from '../../core/duration.js';
@@ -9,6 +10,7 @@ import {
   deploy, deploymentStatus, failDeployment, listDeployments, pauseDeployment, promoteDeployment, resumeDeployment, rollbackDeployment,
 } from '../../services/deployments.js';
 import { action, printJson, say, type Session } from '../shared.js';
+import { queueForLeader, sayQueued } from './authority.js';
 
 interface PolicyOpts {
   strategy?: string; maxParallel?: string; canary?: string; minHealthy?: string; healthyDeadline?: string;
@@ -67,9 +69,13 @@ export function registerDeployment(program: Command, session: Session): void {
     .argument('<key>', 'deployment key (a track name by default)').option('--version <version>', 'a version a run signed').option('--run <id>', 'or the run that signed it')
     .option('--urgent', 'switch nodes outside their maintenance windows (recorded)'))
     .action(action(session, async (key: string, o: PolicyOpts & { version?: string; run?: string; urgent?: boolean }) => {
-      const r = await deploy(session.context(), {
+      const input = {
         key, flags: flagsOf(o, argv), urgent: Boolean(o.urgent), ...(o.version !== undefined ? { version: o.version } : {}), ...(o.run !== undefined ? { runId: o.run } : {}),
-      });
+      };
+      const args = { flags: input.flags, urgent: input.urgent, version: o.version ?? null, run: o.run ?? null };
+      const queued = await queueForLeader(session.config().config, 'deploy', key, 'deploy', { args });
+      if (queued) return sayQueued(queued, o.json);
+      const r = await deploy(session.context(), input);
       if (o.json) return printJson({ ok: true, reason: r.reason, deployment: r.evidence.deployment });
       say(r.reason);
     }));
@@ -98,6 +104,8 @@ export function registerDeployment(program: Command, session: Session): void {
   for (const [name, about, fn] of simple) {
     dep.command(name).description(about).argument('<deployment>', 'id, KEY#NUMBER or key').option('--reason <text>', 'why', name).option('--json', 'print JSON')
       .action(action(session, async (ref: string, o: { reason: string; json?: boolean }) => {
+        const queued = await queueForLeader(session.config().config, name, ref, o.reason);
+        if (queued) return sayQueued(queued, o.json);
         const r = await fn(session.context(), ref, o.reason);
         if (o.json) return printJson({ ok: true, reason: r.reason, deployment: r.evidence.deployment });
         say(r.reason);
@@ -107,6 +115,8 @@ export function registerDeployment(program: Command, session: Session): void {
   dep.command('fail').description('stop a deployment; with auto_revert the moved nodes go back').argument('<deployment>', 'id, KEY#NUMBER or key')
     .requiredOption('--reason <text>', 'why').option('--json', 'print JSON')
     .action(action(session, async (ref: string, o: { reason: string; json?: boolean }) => {
+      const queued = await queueForLeader(session.config().config, 'fail', ref, o.reason);
+      if (queued) return sayQueued(queued, o.json);
       const r = await failDeployment(session.context(), ref, o.reason);
       if (o.json) return printJson({ ok: true, reason: r.reason, deployment: r.evidence.deployment });
       say(r.reason);
@@ -116,7 +126,10 @@ export function registerDeployment(program: Command, session: Session): void {
     .requiredOption('--version <n>', 'the deployment version number to bring back').requiredOption('--reason <text>', 'why'))
     .action(action(session, async (key: string, o: PolicyOpts & { version: string; reason: string }) => {
       if (!/^\d{1,9}$/.test(o.version)) throw new UpshiftError('E_USAGE', `--version must be a deployment version number (see \`deployment list --key ${key}\`), got "${o.version}"`);
-      const r = await rollbackDeployment(session.context(), { key, number: Number(o.version), reason: o.reason, flags: flagsOf(o, argv) });
+      const flags = flagsOf(o, argv);
+      const queued = await queueForLeader(session.config().config, 'deploy_rollback', key, o.reason, { args: { number: Number(o.version), flags } });
+      if (queued) return sayQueued(queued, o.json);
+      const r = await rollbackDeployment(session.context(), { key, number: Number(o.version), reason: o.reason, flags });
       if (o.json) return printJson({ ok: true, reason: r.reason, deployment: r.evidence.deployment });
       say(r.reason);
     }));

@@ -10,6 +10,7 @@ import {
 import { exitCodeOfRun, progressPrinter, runLine, runShow, runSummary } from '../render.js';
 import { action, printJson, say, type Session } from '../shared.js';
 import { queueForLeader, sayQueued } from './authority.js';
+import { refuseAdvance, startOnLeader } from './pipeline-leader.js';
 
 export function registerPipeline(program: Command, session: Session): void {
   const pipeline = program.command('pipeline').description('run versions through build, test, audit, benchmark, sign, canary, deploy');
@@ -22,6 +23,9 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('run').description('run one version through the whole pipeline in the foreground')
     .requiredOption('--ref <ref>', 'branch, tag or commit').option('--track <track>', 'track (default: from the ref)').option('--json', 'print JSON')
     .action(action(session, async (opts: { ref: string; track?: string; json?: boolean }) => {
+      // replicas on PostgreSQL: the leader runs it; this follows it to its end
+      const led = await startOnLeader(session, opts, shutdownSignal);
+      if (led !== null) return led;
       const { svc } = service(process.stderr.isTTY ? 'warn' : 'info');
       const started = await startRun(svc, { ref: opts.ref, ...(opts.track ? { track: opts.track } : {}) });
       const { run, created } = started.evidence;
@@ -41,6 +45,7 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('start').description('create a run for a ref; the daemon (or `pipeline advance`) drives it')
     .requiredOption('--ref <ref>', 'branch, tag or commit').option('--track <track>', 'track').option('--json', 'print JSON')
     .action(action(session, async (opts: { ref: string; track?: string; json?: boolean }) => {
+      if (await startOnLeader(session, opts, null) !== null) return;
       const { svc } = service();
       const started = await startRun(svc, { ref: opts.ref, ...(opts.track ? { track: opts.track } : {}) });
       const { run, created } = started.evidence;
@@ -51,6 +56,7 @@ export function registerPipeline(program: Command, session: Session): void {
   pipeline.command('advance').description('drive a run through its next stage (default: the oldest unfinished run)')
     .argument('[run]', 'run id').option('--json', 'print JSON')
     .action(action(session, async (runId: string | undefined, opts: { json?: boolean }) => {
+      refuseAdvance(session);
       const { svc } = service();
       const r = await advanceRun(svc, { wait: 'stage', signal: shutdownSignal(), ...(runId ? { runId } : {}) });
       if (opts.json) printJson({ ok: true, reason: r.reason, ...r.evidence });

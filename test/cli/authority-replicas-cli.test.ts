@@ -1,0 +1,185 @@
+// Issue 13, "Mutating commands are queued in the store and run by the leader, whichever
+// replica or CLI accepted them": real `upshift daemon` replicas on one real PostgreSQL
+// database (set up as in authority-replicas.test.ts). A `pipeline run` and a `deployment
+// pause` given through a follower's config are carried out once by the leader; with no
+// leader the CLI withdraws what it queued, answers E_LEADER_TIMEOUT, and nothing changes;
+// what only a driver does (advance) is refused.
+import t from 'tap';
+import { chmodSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { freePort, LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
+import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
+import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
+import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
+import { gitRepo } from '../helpers/gitdir.js';
+import { postgresAvailable, startPostgres } from '../helpers/postgres.js';
+import { poll, WAIT } from '../helpers/timeouts.js';
+import { tempDir } from '../helpers/tmp.js';
+
+if (!postgresAvailable()) t.plan(0, 'PostgreSQL is not installed (.ci/run installs it)');
+
+const db = await startPostgres(t);
+const admin = await db.client();
+t.teardown(() => admin.end());
+
+const root = tempDir(t, 'upshift-replicas-cli-');
+chmodSync(root, 0o711); // the build user passes through to each replica's work dir
+const repo = gitRepo(t);
+// versions go on a branch the poll does not watch: a run exists only if a command started it
+repo.git('checkout', '-q', '-b', 'feature');
+
+const ws = await createWorkspace(join(root, 'auth-1'), {
+  source: repo.dir,
+  authority: {
+    poll: '0 0 1 1 *',
+    tracks: { testnet: { branch: 'main' } },
+    sandbox: localSandbox(),
+    canary: { soak: '1s' },
+  },
+});
+const base = parse(readFileSync(ws.configPath, 'utf8')) as Record<string, any>;
+base.node.tracks = ['testnet'];
+base.log = { level: 'info' };
+
+const procs = new LoopbackFleet({ dir: root, nodes: 0, cliPath: CLI_PATH, waits: { daemonStart: WAIT.daemonStart, stopGrace: WAIT.stopGrace } });
+const replicas: Daemon[] = [];
+t.teardown(async () => {
+  await Promise.all(replicas.map((d) => procs.stopDaemon(d, 'SIGKILL')));
+});
+
+async function replica(n: number): Promise<Daemon> {
+  const dir = join(root, `auth-${n}`);
+  if (n > 1) {
+    cpSync(join(root, 'auth-1', 'keys'), join(dir, 'keys'), { recursive: true });
+    chmodSync(dir, 0o711);
+  }
+  const port = await freePort();
+  const config = structuredClone(base);
+  config.gossip = { listen: `127.0.0.1:${port}` };
+  config.authority.store = {
+    kind: 'postgres', hosts: [db.host], database: db.database, user: db.user, stall_timeout: '3s', replica: `auth-${n}`,
+  };
+  writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
+  const d: Daemon = {
+    id: `auth-${n}`, dir, configPath: join(dir, 'upshift.yaml'), stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`,
+    logPath: join(dir, 'daemon.log'), appPort: null, appDir: null, child: null,
+  };
+  replicas.push(d);
+  await procs.startDaemon(d);
+  return d;
+}
+
+interface Info { leader: { replica: string; epoch: number } | null; replicas: Array<{ replica: string }> }
+const info = async (d: Daemon): Promise<Info> => {
+  const r = await runCli(['-c', d.configPath, 'authority', 'status', '--json']);
+  if (r.code !== 0) throw new Error(`authority status failed: ${JSON.stringify(diag(r))}`);
+  return r.json<Info>();
+};
+const runs = async () => (await admin.query('SELECT id, status, version FROM runs ORDER BY created_at')).rows as
+  Array<{ id: string; status: string; version: string }>;
+const commands = async () => (await admin.query(
+  'SELECT id, kind, target, outcome, done_by, done_epoch, claimed_epoch, accepted_by, result FROM upshift_commands ORDER BY id')).rows;
+const executed = async (id: number) => (await admin.query(
+  "SELECT actor, data FROM events WHERE kind = 'command.executed' AND (data::jsonb ->> 'command')::bigint = $1", [id])).rows;
+const tail = (d: Daemon) => (existsSync(d.logPath) ? readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n') : '');
+
+const all = [await replica(1), await replica(2)];
+const elected = await poll(() => info(all[0] as Daemon), (i) => i.leader !== null && i.replicas.length === 2, WAIT.daemonStart);
+const leader = elected.leader as { replica: string; epoch: number };
+const follower = all.find((d) => d.id !== leader.replica) as Daemon;
+let runId = '';
+
+t.test('`pipeline run` on a follower\'s config: the leader starts and drives the run, once', async (t) => {
+  const commit = repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
+  const r = await runCli(['-c', follower.configPath, 'pipeline', 'run', '--ref', 'feature', '--track', 'testnet', '--json'],
+    { timeoutMs: WAIT.run });
+  t.equal(r.code, 0, 'the run completed', { ...diag(r), log: tail(all.find((d) => d.id === leader.replica) as Daemon) });
+  const body = r.json<{ ok: boolean; run: { id: string; status: string; version: string }; command: number; done_by: string }>();
+  t.equal(body.run.status, 'completed');
+  t.equal(body.run.version, commit);
+  t.equal(body.done_by, leader.replica, 'the leader carried the start out');
+  runId = body.run.id;
+  t.same((await runs()).map((x) => x.id), [runId], 'one run, the one the command started');
+  const [cmd] = (await commands()).filter((c) => c.id === String(body.command));
+  t.equal(cmd?.kind, 'start');
+  t.equal(cmd?.outcome, 'ok');
+  t.equal(cmd?.done_by, leader.replica);
+  t.equal(Number(cmd?.done_epoch), leader.epoch, 'audited with the epoch it ran under');
+  t.match(cmd?.accepted_by, /^cli:/);
+  t.equal((await executed(body.command)).length, 1, 'audited once');
+});
+
+t.test('`deployment pause` on a follower\'s config is carried out once by the leader', async (t) => {
+  const dep = await runCli(['-c', follower.configPath, 'deployment', 'deploy', 'testnet', '--run', runId,
+    '--strategy', 'canary', '--canary', '1', '--no-auto-promote', '--json']);
+  t.equal(dep.code, 0, diag(dep));
+  t.equal(dep.json<{ outcome: string }>().outcome, 'ok', 'the deploy was carried out by the leader', diag(dep));
+  const status = async () => (await runCli(['-c', follower.configPath, 'deployment', 'status', 'testnet', '--json']))
+    .json<{ deployment: { status: string } }>().deployment.status;
+  t.match(await status(), /^(running|waiting_promote)$/);
+  const pause = await runCli(['-c', follower.configPath, 'deployment', 'pause', 'testnet', '--reason', 'hold on', '--json']);
+  t.equal(pause.code, 0, diag(pause));
+  const answer = pause.json<{ command: number; outcome: string; done_by: string; done_epoch: number }>();
+  t.equal(answer.outcome, 'ok', 'paused', diag(pause));
+  t.equal(answer.done_by, leader.replica, 'by the leader, not by the CLI');
+  t.equal(answer.done_epoch, leader.epoch);
+  t.equal(await status(), 'paused');
+  const audited = await executed(answer.command);
+  t.equal(audited.length, 1, 'audited once', { audited });
+  t.match(audited[0]?.actor, /^cli:/, 'as the operator who asked');
+  const paused = (await admin.query("SELECT actor FROM deployment_events WHERE kind = 'control.pause'")).rows;
+  t.equal(paused.length, 1, 'one pause in the deployment\'s own trail', { paused });
+  t.match(paused[0]?.actor, /^cli:/);
+});
+
+t.test('what only a driver does is refused on replicas, naming `authority status`', async (t) => {
+  const adv = await runCli(['-c', follower.configPath, 'pipeline', 'advance', '--json']);
+  t.equal(adv.code, 1, diag(adv));
+  t.equal(adv.json<{ error: { code: string } }>().error.code, 'E_NOT_LEADER');
+  t.match(adv.json<{ error: { message: string } }>().error.message, /authority status/);
+  const tool = await runCli(['-c', follower.configPath, 'tool', 'advance_upgrade_pipeline', '--args', '{}']);
+  t.equal(tool.json<{ error: { code: string } }>().error.code, 'E_NOT_LEADER', diag(tool));
+});
+
+t.test('`upshift tool` on replicas: start_upgrade and rollback_upgrade are answered by the leader', async (t) => {
+  const before = (await commands()).length;
+  // v1 ran already (a version runs once) and its run ended: the leader says so for both
+  const start = await runCli(['-c', follower.configPath, 'tool', 'start_upgrade', '--args', '{"ref":"feature"}']);
+  t.equal(start.json<{ error: { code: string } }>().error.code, 'E_RUN_TERMINAL', diag(start));
+  t.match(start.json<{ reason: string }>().reason, new RegExp(`refused by the leader ${leader.replica}`));
+  const rb = await runCli(['-c', follower.configPath, 'tool', 'rollback_upgrade', '--args', JSON.stringify({ run: runId, reason: 'x' })]);
+  t.equal(rb.json<{ error: { code: string } }>().error.code, 'E_RUN_TERMINAL', diag(rb));
+  const added = (await commands()).slice(before);
+  t.same(added.map((c) => [c.kind, c.outcome, c.done_by]), [['start', 'failed', leader.replica], ['rollback', 'failed', leader.replica]]);
+  t.same((await runs()).map((x) => x.id), [runId], 'no second run');
+});
+
+t.test('with no leader the CLI times out with E_LEADER_TIMEOUT and nothing changes', async (t) => {
+  await Promise.all(all.map((d) => procs.stopDaemon(d, 'SIGTERM')));
+  const before = await commands();
+  repo.commit('v2', sampleAppFiles({ version: 'v2', latencyMs: 10 }));
+  const resume = await runCli(['-c', follower.configPath, 'deployment', 'resume', 'testnet', '--reason', 'go on']);
+  t.equal(resume.code, 1, diag(resume));
+  t.match(resume.stderr, /E_LEADER_TIMEOUT: no leader took command #\d+ .* withdrawn and nothing changed; `upshift authority status`/);
+  const run = await runCli(['-c', follower.configPath, 'pipeline', 'run', '--ref', 'feature', '--track', 'testnet', '--json']);
+  t.equal(run.code, 1, diag(run));
+  t.equal(run.json<{ error: { code: string } }>().error.code, 'E_LEADER_TIMEOUT');
+  const start = await runCli(['-c', follower.configPath, 'tool', 'start_upgrade', '--args', '{"ref":"feature"}']);
+  t.equal(start.json<{ error: { code: string } }>().error.code, 'E_LEADER_TIMEOUT', diag(start));
+  const added = (await commands()).slice(before.length);
+  t.same(added.map((c) => [c.kind, c.outcome, c.done_epoch, c.claimed_epoch]),
+    [['resume', 'failed', null, null], ['start', 'failed', null, null], ['start', 'failed', null, null]], 'each withdrawn, none claimed');
+  t.same((await runs()).map((x) => x.id), [runId], 'no run was started');
+  const dep = await runCli(['-c', follower.configPath, 'deployment', 'status', 'testnet', '--json']);
+  t.equal(dep.json<{ deployment: { status: string } }>().deployment.status, 'paused', 'the deployment stays paused');
+  // a replica that leads later never carries them out: a resume given then is done (commands
+  // go oldest first), and the withdrawn ones stay as they were
+  const back = follower;
+  await procs.startDaemon(back);
+  await poll(() => info(back), (i) => i.leader?.replica === back.id, WAIT.run);
+  const later = await runCli(['-c', back.configPath, 'deployment', 'resume', 'testnet', '--reason', 'go on', '--json']);
+  t.equal(later.json<{ outcome: string }>().outcome, 'ok', diag(later));
+  t.same((await commands()).slice(before.length, before.length + 3), added, 'the withdrawn commands were not carried out after all');
+  t.same((await runs()).map((x) => x.id), [runId], 'and no run was started');
+});
