@@ -4,7 +4,8 @@
 // reservation would reuse it. Before reserving, the newest seq this node holds (its own
 // gossip view, verified on arrival) must be in the store as that exact envelope, or as the
 // same reserved payload not yet signed (re-signing gives the same bytes); otherwise
-// E_SEQ_REGRESSION, and nothing is reserved. The repair is importing the verified envelope.
+// E_SEQ_REGRESSION, and nothing is reserved. The repair is importing the verified envelope
+// (`upshift manifest import`, services/manifests.ts).
 import { UpshiftError } from '../core/errors.js';
 import type { StateStore } from '../core/ports.js';
 import { parseEnvelope } from '../trust/envelope.js';
@@ -24,7 +25,9 @@ async function storedAs(store: StateStore, track: string, seq: number, envelope:
     const dm = (await store.deployments.manifests(d.id)).find((x) => x.seq === seq);
     if (dm) return dm.envelope === envelope || (dm.envelope === null && samePayload(dm.payload, envelope)) ? 'same' : 'different';
   }
-  return 'missing';
+  // imported by `upshift manifest import` (no run of this store signed it)
+  const kept = await store.manifests.imported(track, seq);
+  return kept === null ? 'missing' : kept === envelope ? 'same' : 'different';
 }
 
 /** E_SEQ_REGRESSION unless the store holds the newest manifest this node saw published on `track`. */
@@ -37,6 +40,7 @@ export async function refuseSeqRegression(store: StateStore, track: string, publ
   throw new UpshiftError('E_SEQ_REGRESSION',
     `track ${track}: seq ${seen.seq} was already published (this node holds it) but the store `
     + `${held === 'missing' ? 'does not hold it' : 'holds a different manifest for it'}; the store lost writes `
-    + '(a failover without a synchronous standby?). Nothing is reserved: import the verified envelope into the store first',
+    + '(a failover without a synchronous standby?). Nothing is reserved: import the verified envelope into the store '
+    + `first (upshift manifest export ${track}#${seen.seq} on a node that holds it, then upshift manifest import FILE)`,
     { details: { track, seq: seen.seq, store: held } });
 }
