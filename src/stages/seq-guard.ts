@@ -2,7 +2,8 @@
 // Without synchronous replication a failover can lose the last commits: the store's newest
 // seq of a track would then be below one this node already saw published, and the next
 // reservation would reuse it. Before reserving, the newest seq this node holds (its own
-// gossip view, verified on arrival) must be in the store as that exact envelope, or as the
+// gossip view, verified on arrival) and the newest on the NATS channel (verified when read)
+// must each be in the store as that exact envelope, or as the
 // same reserved payload not yet signed (re-signing gives the same bytes); otherwise
 // E_SEQ_REGRESSION, and nothing is reserved. The repair is importing the verified envelope
 // (`upshift manifest import`, services/manifests.ts).
@@ -10,8 +11,9 @@ import { UpshiftError } from '../core/errors.js';
 import type { StateStore } from '../core/ports.js';
 import { parseEnvelope } from '../trust/envelope.js';
 
-/** The newest manifest this node holds for a track (seq and envelope), or null. */
-export type PublishedView = (track: string) => { seq: number; envelope: string } | null | Promise<{ seq: number; envelope: string } | null>;
+export interface Published { seq: number; envelope: string }
+/** The newest manifest this node holds for a track, and the channel's newest (each or none). */
+export type PublishedView = (track: string) => Published | null | readonly Published[] | Promise<Published | null | readonly Published[]>;
 
 const samePayload = (payload: Uint8Array, envelope: string): boolean =>
   Buffer.from(parseEnvelope(envelope).payload, 'base64').equals(Buffer.from(payload));
@@ -33,8 +35,13 @@ async function storedAs(store: StateStore, track: string, seq: number, envelope:
 /** E_SEQ_REGRESSION unless the store holds the newest manifest this node saw published on `track`. */
 export async function refuseSeqRegression(store: StateStore, track: string, published: PublishedView | undefined): Promise<void> {
   if (!published) return;
-  const seen = await published(track);
-  if (!seen) return;
+  const view = await published(track);
+  for (const seen of view === null ? [] : Array.isArray(view) ? view as readonly Published[] : [view as Published]) {
+    await refuseOne(store, track, seen);
+  }
+}
+
+async function refuseOne(store: StateStore, track: string, seen: Published): Promise<void> {
   const held = await storedAs(store, track, seen.seq, seen.envelope);
   if (held === 'same') return;
   throw new UpshiftError('E_SEQ_REGRESSION',
