@@ -177,7 +177,8 @@ export class NatsFleet {
     try {
       data = await this.channel.lastManifest(track);
     } catch (err) {
-      this.once(`last-${track}`, `cannot read the newest manifest of ${track} from NATS (the node's own view guards): ${(err as Error).message}`);
+      const why = (err as Error).message;
+      this.once(`last-${track}`, `cannot read the newest manifest of ${track} from NATS (the node's own view guards): ${why}`);
       return this.lastRead.get(track) ?? null;
     }
     if (data === null) return this.lastRead.get(track) ?? null;

@@ -203,7 +203,8 @@ export class NatsChannel {
     if (!this.connected || !this.nc) throw new UpshiftError('E_CHANNEL_DOWN', 'not connected to NATS');
     const jsm = await jetstreamManager(this.nc, { timeout: timeoutMs });
     try {
-      const m = await jsm.streams.getMessage(`upshift-${this.opts.fleet}-manifests`, { last_by_subj: this.subject('manifest', track) });
+      const stream = `upshift-${this.opts.fleet}-manifests`;
+      const m = await jsm.streams.getMessage(stream, { last_by_subj: this.subject('manifest', track) });
       return m ? m.data : null;
     } catch (err) {
       // no such message (or no stream yet: nothing was ever published on this channel)

@@ -20,7 +20,9 @@ async function forRun(q: Queryable, runId: string, purpose: ManifestPurpose): Pr
 }
 
 /** What this store holds at (track, seq) of the seq line, compared with an imported envelope. */
-async function heldAt(q: Queryable, track: string, seq: number, payload: Uint8Array, envelope: string): Promise<'same' | 'different' | 'missing'> {
+async function heldAt(
+  q: Queryable, track: string, seq: number, payload: Uint8Array, envelope: string,
+): Promise<'same' | 'different' | 'missing'> {
   for (const table of ['manifests', 'deployment_manifests']) {
     const r = await one(q, `SELECT payload, envelope FROM ${table} WHERE track = $1 AND seq = $2`, [track, seq]);
     if (!r) continue;
@@ -99,8 +101,8 @@ export class PgManifests {
   }
 
   imported(track: string, seq: number): Promise<string | null> {
-    return this.s.read(async (q) => ((await one(q, 'SELECT value FROM kv WHERE key = $1', [importedManifestPrefix(track) + seq]))
-      ?.value as string | undefined) ?? null);
+    const key = importedManifestPrefix(track) + seq;
+    return this.s.read(async (q) => ((await one(q, 'SELECT value FROM kv WHERE key = $1', [key]))?.value as string | undefined) ?? null);
   }
 
   async setEnvelope(track: string, seq: number, envelope: string): Promise<void> {

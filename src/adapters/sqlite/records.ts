@@ -31,7 +31,9 @@ export function nextManifestSeq(db: Db, track: string): number {
 }
 
 /** What this store holds at (track, seq) of the seq line, compared with an imported envelope. */
-function heldAt(db: Db, track: string, seq: number, payload: Uint8Array, envelope: string): 'same' | 'different' | 'missing' {
+type Held = 'same' | 'different' | 'missing';
+
+function heldAt(db: Db, track: string, seq: number, payload: Uint8Array, envelope: string): Held {
   const rows = [
     db.prepare('SELECT payload, envelope FROM manifests WHERE track = ? AND seq = ?').get(track, seq),
     db.prepare('SELECT payload, envelope FROM deployment_manifests WHERE track = ? AND seq = ?').get(track, seq),
@@ -39,10 +41,16 @@ function heldAt(db: Db, track: string, seq: number, payload: Uint8Array, envelop
   for (const r of rows) {
     if (!r) continue;
     // a reserved payload not yet signed is the same manifest: signing it gives these bytes
-    return r.envelope === envelope || (r.envelope === null && r.payload.equals(Buffer.from(payload))) ? 'same' : 'different';
+    const same = r.envelope === envelope || (r.envelope === null && r.payload.equals(Buffer.from(payload)));
+    return same ? 'same' : 'different';
   }
-  const kept = db.prepare('SELECT value FROM kv WHERE key = ?').pluck().get(importedManifestPrefix(track) + seq) as string | undefined;
-  return kept === undefined ? 'missing' : kept === envelope ? 'same' : 'different';
+  const kept = importedAt(db, track, seq);
+  return kept === null ? 'missing' : kept === envelope ? 'same' : 'different';
+}
+
+function importedAt(db: Db, track: string, seq: number): string | null {
+  const key = importedManifestPrefix(track) + seq;
+  return (db.prepare('SELECT value FROM kv WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
 }
 
 export class ManifestTable {
@@ -99,14 +107,16 @@ export class ManifestTable {
     return this.db.transaction(() => {
       const held = heldAt(this.db, track, seq, payload, envelope);
       if (held === 'same') return 'same';
-      if (held === 'different') throw new UpshiftError('E_SEQ_CONFLICT', `the store holds a different manifest for ${track}#${seq}`, { details: { track, seq } });
+      if (held === 'different') {
+        throw new UpshiftError('E_SEQ_CONFLICT', `the store holds a different manifest for ${track}#${seq}`, { details: { track, seq } });
+      }
       this.db.prepare('INSERT INTO kv (key, value) VALUES (?, ?)').run(importedManifestPrefix(track) + seq, envelope);
       return 'stored';
     }).immediate();
   }
 
   imported(track: string, seq: number): string | null {
-    return (this.db.prepare('SELECT value FROM kv WHERE key = ?').pluck().get(importedManifestPrefix(track) + seq) as string | undefined) ?? null;
+    return importedAt(this.db, track, seq);
   }
 
   setEnvelope(track: string, seq: number, envelope: string): void {
