@@ -6,6 +6,7 @@ import { hostname, userInfo } from 'node:os';
 import { pipelineDeps } from '../runtime/deps.js';
 import { PipelineService } from '../runtime/pipeline-service.js';
 import { pgTarget, postgresStore } from '../runtime/pg-target.js';
+import { storedHeldView } from '../runtime/published-view.js';
 import type { ToolEnv } from '../tools/index.js';
 import type { Session } from './shared.js';
 
@@ -15,7 +16,12 @@ export function sessionToolEnv(session: Session, opts: { door: 'cli' | 'mcp'; dr
   let pipeline: PipelineService | null = null;
   return {
     ctx: { ...ctx, actor },
-    pipeline: () => (pipeline ??= new PipelineService(pipelineDeps(ctx.config, ctx.store, ctx.log))),
+    pipeline: () => {
+      if (pipeline) return pipeline;
+      const deps = pipelineDeps(ctx.config, ctx.store, ctx.log);
+      deps.published = storedHeldView(ctx.store); // the seq guard (stages/seq-guard.ts)
+      return (pipeline = new PipelineService(deps));
+    },
     drive: opts.drive,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(postgresStore(ctx.config) ? { route: (name: string, raw: unknown) => routeToLeader(ctx, actor, name, raw) } : {}),

@@ -62,6 +62,7 @@ export const CODES = {
   E_FRAME_TOO_LARGE: failed(413),
   E_NOT_CANONICAL: failed(400),
   E_CHANNEL_CLOSED: failed(503),
+  E_CHANNEL_DOWN: failed(503, true),
   E_RATE_LIMITED: failed(429, true),
   E_NOT_CERTIFIED: failed(403),
   E_REVOKED: failed(403),

@@ -120,7 +120,21 @@ export interface ManifestStore {
   reserve(r: ManifestReservation): Promise<ManifestRecord>;
   /** E_SEQ_CONFLICT when no such manifest was reserved. */
   setEnvelope(track: string, seq: number, envelope: string): Promise<void>;
+  /**
+   * Keep a verified envelope no run of this store signed (the E_SEQ_REGRESSION repair) for its
+   * (track, seq), under the track's seq lock: 'stored', or 'same' when this store already holds
+   * that envelope (or its payload, reserved); E_SEQ_CONFLICT for anything else at that seq.
+   */
+  importSigned(track: string, seq: number, payload: Uint8Array, envelope: string): Promise<'stored' | 'same'>;
+  /** The envelope imported for (track, seq), or null. */
+  imported(track: string, seq: number): Promise<string | null>;
 }
+
+/**
+ * Imported envelopes live in kv under this prefix (no run of this store owns them, and
+ * `manifests.run_id` must name one); the seq line counts them (nextManifestSeq).
+ */
+export const importedManifestPrefix = (track: string): string => `manifest.imported.${track}#`;
 
 /** A node's floors: the lowest seq per track it still accepts. */
 export interface FloorStore {

@@ -71,13 +71,20 @@ export async function createDaemon({ config, openStore, openAuthorityStore, log,
     ? new authorityModules.PipelineService(authorityModules.pipelineDeps(config, store, log, { clock, ...(fleet ? { fleet } : {}) }))
     : null;
   if (pipeline && replica) {
-    // on replicas: effects start only on a fresh leader, and no seq below one this node saw published
+    // on replicas: effects start only on a fresh leader
     pipeline.deps.mayAct = (what) => replica.guard(what);
     pipeline.deps.rebuildMissingWorkTree = true;
-    pipeline.deps.published = (track) => {
+  }
+  if (pipeline) {
+    // no seq at or below one this node holds, or the NATS stream carries, unless the store holds
+    // it: a replica after a lossy failover, or a SQLite authority restored from an old backup
+    const channel = node.channel;
+    pipeline.deps.published = async (track) => {
       const envelope = agent?.source.get(track) ?? null;
       const payload = agent?.source.payload(track) ?? null;
-      return envelope && payload ? { seq: payload.seq, envelope } : null;
+      const own = envelope && payload ? [{ seq: payload.seq, envelope }] : [];
+      const carried = channel ? await channel.lastPublished(track) : null;
+      return carried ? [...own, carried] : own;
     };
   }
   if (pipeline) {

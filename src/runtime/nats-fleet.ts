@@ -20,6 +20,7 @@ import { REVOCATIONS_KEY } from '../trust/revocation-list.js';
 import type { Envelope } from '../trust/envelope.js';
 import type { Signer } from '../trust/keyfile.js';
 import type { Keyset } from '../trust/keyset.js';
+import { verifyManifest } from '../trust/verify-manifest.js';
 
 export interface NatsFleetDeps {
   config: Config;
@@ -62,6 +63,8 @@ export class NatsFleet {
   /** The channel's connection count when the streams were last made sure of. */
   private streamsFor = -1;
   private readonly lastError = new Map<string, string>();
+  /** The newest verified manifest read from the stream per track (lastPublished). */
+  private readonly lastRead = new Map<string, { seq: number; envelope: string }>();
 
   /** Null with `channel: { kind: gossip }`. */
   static create(deps: NatsFleetDeps): NatsFleet | null {
@@ -159,6 +162,41 @@ export class NatsFleet {
       }
     } catch (err) {
       this.once('publish', `publishing to NATS failed (gossip carries it; retried): ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * The newest manifest the channel carries for `track` (its stream's last message), verified
+   * as gossip would (keyset, then this fleet and track): for the seq guard, which refuses to
+   * reserve at or below a published seq the store lacks (stages/seq-guard.ts). What does not
+   * verify is counted and ignored. When the server cannot be read, the last answer read for
+   * that track stands (and null before any): gossip and the node's own view still guard.
+   */
+  async lastPublished(track: string): Promise<{ seq: number; envelope: string } | null> {
+    let data: Uint8Array | null;
+    try {
+      data = await this.channel.lastManifest(track);
+    } catch (err) {
+      const why = (err as Error).message;
+      this.once(`last-${track}`, `cannot read the newest manifest of ${track} from NATS (the node's own view guards): ${why}`);
+      return this.lastRead.get(track) ?? null;
+    }
+    if (data === null) return this.lastRead.get(track) ?? null;
+    try {
+      const envelope = new TextDecoder('utf-8', { fatal: true }).decode(data);
+      const { payload } = verifyManifest(envelope, this.deps.keyset);
+      if (payload.fleet !== this.deps.config.fleet || payload.track !== track) {
+        throw new UpshiftError('E_WRONG_TRACK', `manifest for ${payload.fleet}/${payload.track} on the ${track} subject`);
+      }
+      const seen = { seq: payload.seq, envelope };
+      const before = this.lastRead.get(track);
+      if (!before || before.seq <= seen.seq) this.lastRead.set(track, seen);
+      return this.lastRead.get(track) ?? seen;
+    } catch (err) {
+      const e = toUpshiftError(err, 'E_MANIFEST_PARSE');
+      this.count('refused', e.code);
+      this.deps.log.warn({ module: 'nats', track, code: e.code }, `the newest manifest of ${track} on NATS is refused: ${e.message}`);
+      return this.lastRead.get(track) ?? null;
     }
   }
 

@@ -114,9 +114,12 @@ export class Orchestrator {
       const persist = (snap: { value: unknown; context: PipelineContext; status: string }) => {
         const state = String(snap.value);
         const stop = snap.context.stop;
-        // a stage refused to start because this replica is not a fresh leader: the run is not
-        // failed, it stays at its last persisted state for the (next) leader to resume
-        if (stop?.code === 'E_FENCED') return finish(new UpshiftError('E_FENCED', `run ${runId}: ${stop.reason ?? 'not the leader'}`));
+        // a stage refused to start because this replica is not a fresh leader, or to reserve a seq
+        // the store lost (E_SEQ_REGRESSION): the run is not failed, it stays at its last persisted
+        // state for the (next) leader to resume, or for the next pass after `manifest import`
+        if (stop?.code === 'E_FENCED' || stop?.code === 'E_SEQ_REGRESSION') {
+          return finish(new UpshiftError(stop.code, `run ${runId}: ${stop.reason ?? 'not the leader'}`));
+        }
         const write = { runId, machineVersion: MACHINE_VERSION, state, status: statusOf(state), snapshot: actor.getPersistedSnapshot(), reason: stop?.reason ?? null, code: stop?.code ?? null, at: clock.now() };
         writes.enqueue(async () => {
           await store.saveSnapshot(write);

@@ -101,8 +101,9 @@ export function stageActor(deps: PipelineDeps, writes: PersistedWrites, stage: S
     } catch (err) {
       if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`, { cause: err });
       const e = toUpshiftError(err);
-      // not the stage's failure: this replica may no longer act; the next leader resumes the stage
-      if (e.code === 'E_FENCED') throw e;
+      // not the stage's failure: this replica may no longer act (the next leader resumes the stage),
+      // or the store lost a published seq (the stage resumes once the envelope is imported)
+      if (e.code === 'E_FENCED' || e.code === 'E_SEQ_REGRESSION') throw e;
       report = { outcome: 'failed', reason: e.message, code: e.code, evidence: { error: e.toJSON() } };
     }
     if (signal.aborted) throw new UpshiftError('E_CANCELLED', `${stage} cancelled`);

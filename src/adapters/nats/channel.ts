@@ -195,6 +195,24 @@ export class NatsChannel {
     await (this.js as JetStreamClient).publish(this.subject('revocations'), data, { msgID: `revocations#${seq}` });
   }
 
+  /**
+   * The newest message on a track's manifest subject (what the fleet was last sent for it), or
+   * null when there is none. Throws when the server does not answer within `timeoutMs`.
+   */
+  async lastManifest(track: string, timeoutMs = 2000): Promise<Uint8Array | null> {
+    if (!this.connected || !this.nc) throw new UpshiftError('E_CHANNEL_DOWN', 'not connected to NATS');
+    const jsm = await jetstreamManager(this.nc, { timeout: timeoutMs });
+    try {
+      const stream = `upshift-${this.opts.fleet}-manifests`;
+      const m = await jsm.streams.getMessage(stream, { last_by_subj: this.subject('manifest', track) });
+      return m ? m.data : null;
+    } catch (err) {
+      // no such message (or no stream yet: nothing was ever published on this channel)
+      if (/no message found|stream not found|10037|10059/i.test(String((err as Error).message))) return null;
+      throw err;
+    }
+  }
+
   /** Read the newest frame per subject, then new ones, until close(). */
   follow(kind: FrameKind, handlers: ChannelHandlers): void {
     const stream = `upshift-${this.opts.fleet}-${kind === 'heartbeat' ? 'hb' : kind === 'manifest' ? 'manifests' : 'revocations'}`;

@@ -2,7 +2,7 @@
 // and kv on PostgreSQL, with the SQLite store's semantics (adapters/sqlite/records.ts).
 import { UpshiftError } from '../../core/errors.js';
 import type { ApprovalRecord, BenchmarkRecord, ManifestPurpose, ManifestRecord, RunCommand } from '../../core/records.js';
-import type { ManifestReservation } from '../../core/store-ports.js';
+import { importedManifestPrefix, type ManifestReservation } from '../../core/store-ports.js';
 import type { PgSession, Queryable } from './session.js';
 import { approve } from './runs.js';
 import { all, lockTrackSeqs, nextManifestSeq, num, numOrNull, one, type Row } from './sql.js';
@@ -17,6 +17,21 @@ const toManifest = (r: Row): ManifestRecord => ({
 async function forRun(q: Queryable, runId: string, purpose: ManifestPurpose): Promise<ManifestRecord | null> {
   const r = await one(q, 'SELECT * FROM manifests WHERE run_id = $1 AND purpose = $2', [runId, purpose]);
   return r ? toManifest(r) : null;
+}
+
+/** What this store holds at (track, seq) of the seq line, compared with an imported envelope. */
+async function heldAt(
+  q: Queryable, track: string, seq: number, payload: Uint8Array, envelope: string,
+): Promise<'same' | 'different' | 'missing'> {
+  for (const table of ['manifests', 'deployment_manifests']) {
+    const r = await one(q, `SELECT payload, envelope FROM ${table} WHERE track = $1 AND seq = $2`, [track, seq]);
+    if (!r) continue;
+    // a reserved payload not yet signed is the same manifest: signing it gives these bytes
+    const same = r.envelope === envelope || (r.envelope === null && (r.payload as Buffer).equals(Buffer.from(payload)));
+    return same ? 'same' : 'different';
+  }
+  const kept = await one(q, 'SELECT value FROM kv WHERE key = $1', [importedManifestPrefix(track) + seq]);
+  return !kept ? 'missing' : kept.value === envelope ? 'same' : 'different';
 }
 
 export class PgManifests {
@@ -70,6 +85,24 @@ export class PgManifests {
       [r.track, seq, r.runId, r.kind, r.purpose, r.version, r.commit, Buffer.from(payload), r.at]);
       return toManifest(row as Row);
     });
+  }
+
+  importSigned(track: string, seq: number, payload: Uint8Array, envelope: string): Promise<'stored' | 'same'> {
+    return this.s.write(async (q) => {
+      await lockTrackSeqs(q, track);
+      const held = await heldAt(q, track, seq, payload, envelope);
+      if (held === 'same') return 'same';
+      if (held === 'different') {
+        throw new UpshiftError('E_SEQ_CONFLICT', `the store holds a different manifest for ${track}#${seq}`, { details: { track, seq } });
+      }
+      await q.query('INSERT INTO kv (key, value) VALUES ($1, $2)', [importedManifestPrefix(track) + seq, envelope]);
+      return 'stored';
+    });
+  }
+
+  imported(track: string, seq: number): Promise<string | null> {
+    const key = importedManifestPrefix(track) + seq;
+    return this.s.read(async (q) => ((await one(q, 'SELECT value FROM kv WHERE key = $1', [key]))?.value as string | undefined) ?? null);
   }
 
   async setEnvelope(track: string, seq: number, envelope: string): Promise<void> {

@@ -7,6 +7,7 @@
 // keep a single-writer pool session (tests, one replica) just as safe.
 import { UpshiftError } from '../../core/errors.js';
 import type { EventRecord } from '../../core/records.js';
+import { importedManifestPrefix } from '../../core/store-ports.js';
 import { LOCK_CLASS } from './migrate.js';
 import type { PgSession, Queryable } from './session.js';
 
@@ -66,14 +67,17 @@ export async function lockTrackSeqs(q: Queryable, track: string): Promise<void> 
 }
 
 /**
- * The next seq of a track: one past the highest in `manifests` and `deployment_manifests`.
+ * The next seq of a track: one past the highest in `manifests`, `deployment_manifests` and the
+ * imported envelopes (kv).
  * Takes the track's lock first (the two tables have no key in common to refuse a second
  * reservation of the same seq). Inside a write transaction only.
  */
 export async function nextManifestSeq(q: Queryable, track: string): Promise<number> {
   await lockTrackSeqs(q, track);
   const r = await first(q, `SELECT MAX(s) AS s FROM (SELECT MAX(seq) AS s FROM manifests WHERE track = $1
-    UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = $1) m`, [track]);
+    UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = $1
+    UNION ALL SELECT MAX(substr(key, char_length($2) + 1)::bigint) FROM kv WHERE left(key, char_length($2)) = $2) m`,
+  [track, importedManifestPrefix(track)]);
   return Number(r?.s ?? 0) + 1;
 }
 

@@ -1,6 +1,7 @@
 // Smaller record kinds of the state store, each over the same database.
 import { UpshiftError } from '../../core/errors.js';
 import type { Db } from './db.js';
+import { importedManifestPrefix } from '../../core/store-ports.js';
 import type { ApprovalRecord, BenchmarkRecord, EventRecord, ManifestPurpose, ManifestRecord, RunCommand } from '../../core/records.js';
 
 export type { ApprovalRecord, RunCommand } from '../../core/records.js';
@@ -21,9 +22,35 @@ export function approve(db: Db, runId: string, by: string, reason: string, at: n
  * sign (migration 9) take their numbers from it. The caller holds the write transaction.
  */
 export function nextManifestSeq(db: Db, track: string): number {
+  const prefix = importedManifestPrefix(track);
   const max = db.prepare(`SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM manifests WHERE track = ?
-    UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = ?)`).pluck().get(track, track) as number | null;
+    UNION ALL SELECT MAX(seq) FROM deployment_manifests WHERE track = ?
+    UNION ALL SELECT MAX(CAST(substr(key, length(?) + 1) AS INTEGER)) FROM kv WHERE substr(key, 1, length(?)) = ?)`)
+    .pluck().get(track, track, prefix, prefix, prefix) as number | null;
   return (max ?? 0) + 1;
+}
+
+/** What this store holds at (track, seq) of the seq line, compared with an imported envelope. */
+type Held = 'same' | 'different' | 'missing';
+
+function heldAt(db: Db, track: string, seq: number, payload: Uint8Array, envelope: string): Held {
+  const rows = [
+    db.prepare('SELECT payload, envelope FROM manifests WHERE track = ? AND seq = ?').get(track, seq),
+    db.prepare('SELECT payload, envelope FROM deployment_manifests WHERE track = ? AND seq = ?').get(track, seq),
+  ] as Array<{ payload: Buffer; envelope: string | null } | undefined>;
+  for (const r of rows) {
+    if (!r) continue;
+    // a reserved payload not yet signed is the same manifest: signing it gives these bytes
+    const same = r.envelope === envelope || (r.envelope === null && r.payload.equals(Buffer.from(payload)));
+    return same ? 'same' : 'different';
+  }
+  const kept = importedAt(db, track, seq);
+  return kept === null ? 'missing' : kept === envelope ? 'same' : 'different';
+}
+
+function importedAt(db: Db, track: string, seq: number): string | null {
+  const key = importedManifestPrefix(track) + seq;
+  return (db.prepare('SELECT value FROM kv WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
 }
 
 export class ManifestTable {
@@ -74,6 +101,22 @@ export class ManifestTable {
         .run(r.track, seq, r.runId, r.kind, r.purpose, r.version, r.commit, Buffer.from(payload), r.at);
       return this.get(r.track, seq) as ManifestRecord;
     }).immediate();
+  }
+
+  importSigned(track: string, seq: number, payload: Uint8Array, envelope: string): 'stored' | 'same' {
+    return this.db.transaction(() => {
+      const held = heldAt(this.db, track, seq, payload, envelope);
+      if (held === 'same') return 'same';
+      if (held === 'different') {
+        throw new UpshiftError('E_SEQ_CONFLICT', `the store holds a different manifest for ${track}#${seq}`, { details: { track, seq } });
+      }
+      this.db.prepare('INSERT INTO kv (key, value) VALUES (?, ?)').run(importedManifestPrefix(track) + seq, envelope);
+      return 'stored';
+    }).immediate();
+  }
+
+  imported(track: string, seq: number): string | null {
+    return importedAt(this.db, track, seq);
   }
 
   setEnvelope(track: string, seq: number, envelope: string): void {

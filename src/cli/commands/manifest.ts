@@ -1,6 +1,6 @@
-// `upshift manifest sign|verify|export`: sign a release manifest payload canonically, and check a
-// signed one the way a node would (exact bytes first, then strict parse, then freshness,
-// fleet, track and floor).
+// `upshift manifest sign|verify|export|import`: sign a release manifest payload canonically, and
+// check a signed one the way a node would (exact bytes first, then strict parse, then freshness,
+// fleet, track and floor); import puts a published envelope the store lost back (services/manifests.ts).
 import { Option, type Command } from 'commander';
 import { UpshiftError } from '../../core/errors.js';
 import type { Config } from '../../core/config.js';
@@ -11,7 +11,7 @@ import { serializeEnvelope } from '../../trust/envelope.js';
 import { loadKeyset, type Keyset } from '../../trust/keyset.js';
 import { signManifest, verifyManifest } from '../../trust/verify-manifest.js';
 import type { ManifestRecord } from '../../core/records.js';
-import { findManifest } from '../../services/manifests.js';
+import { findManifest, importManifest } from '../../services/manifests.js';
 import { action, printJson, say, type Session } from '../shared.js';
 import { loadSigners } from '../../trust/keyfile.js';
 import { parseIntArg, readInput, uniqueSigners, writeNewFile } from '../io.js';
@@ -69,6 +69,19 @@ export function registerManifest(program: Command, session: Session): void {
         if (opts.json) printJson({ ok: true, reason: r.reason, ...(opts.out ? { out: opts.out } : {}), ...r.evidence });
         else if (opts.out) say(`wrote ${r.reason} → ${opts.out}`);
         else process.stdout.write(text);
+      }),
+    );
+
+  manifest
+    .command('import')
+    .description("store a published manifest envelope the authority's store lacks (the E_SEQ_REGRESSION repair)")
+    .argument('<file>', 'signed manifest envelope, as `manifest export` writes it (- for stdin)')
+    .option('--json', 'print JSON')
+    .action(
+      action(session, async (file: string, opts: { json?: boolean }) => {
+        const r = await importManifest(session.context(), await readInput(file));
+        if (opts.json) printJson({ ok: true, reason: r.reason, ...r.evidence });
+        else say(`imported ${r.reason}`);
       }),
     );
 

@@ -11,13 +11,17 @@ import { exitCodeOfRun, progressPrinter, runLine, runShow, runSummary } from '..
 import { action, printJson, say, type Session } from '../shared.js';
 import { queueForLeader, sayQueued } from './authority.js';
 import { refuseAdvance, startOnLeader } from './pipeline-leader.js';
+import { storedHeldView } from '../../runtime/published-view.js';
 
 export function registerPipeline(program: Command, session: Session): void {
   const pipeline = program.command('pipeline').description('run versions through build, test, audit, benchmark, sign, canary, deploy');
 
   const service = (logLevel?: string) => {
     const ctx = session.context(logLevel);
-    return { svc: new PipelineService(pipelineDeps(ctx.config, ctx.store, ctx.log)), actor: ctx.actor };
+    const deps = pipelineDeps(ctx.config, ctx.store, ctx.log);
+    // no seq at or below one this authority's node holds unless the store has it (seq-guard.ts)
+    deps.published = storedHeldView(ctx.store);
+    return { svc: new PipelineService(deps), actor: ctx.actor };
   };
 
   pipeline.command('run').description('run one version through the whole pipeline in the foreground')
