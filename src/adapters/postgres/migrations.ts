@@ -3,6 +3,7 @@ import type { PgMigration } from './migrate.js';
 import { PG_MIGRATION_002_PIPELINE } from './migration-002-pipeline.js';
 import { PG_MIGRATION_003_FLEET } from './migration-003-fleet.js';
 import { PG_MIGRATION_004_REPLICAS } from './migration-004-replicas.js';
+import { PG_MIGRATION_005_EPOCHS } from './migration-005-epochs.js';
 
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -19,4 +20,5 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   PG_MIGRATION_002_PIPELINE,
   PG_MIGRATION_003_FLEET,
   PG_MIGRATION_004_REPLICAS,
+  PG_MIGRATION_005_EPOCHS,
 ];
