@@ -47,7 +47,12 @@ async function invariants(t: Test): Promise<void> {
   const signed = (await bed.admin.query('SELECT track, seq FROM manifests')).rows.map((r) => `${r.track}/${r.seq}`);
   t.ok(signed.every((k) => seen.has(k)), 'every reserved seq has its envelope stored');
   t.same(await bed.resignedDiffers(), [], 'each stored envelope is the bytes its reserved payload signs to');
+  t.ok([...seen.values()].some((e) => e.where.some((w) => w.startsWith('kv '))), 'replicas hold some for gossip');
   t.same(await bed.breaches(), [], 'no write of an old epoch committed after a newer epoch was taken');
+  const compared = (await bed.admin.query(
+    `SELECT count(*)::int AS n FROM upshift_epochs e JOIN upshift_epochs s ON s.fleet = e.fleet AND s.epoch = e.epoch + 1
+      WHERE e.writes > 0 AND s.prior_writes IS NOT NULL`)).rows[0].n;
+  t.ok(compared > 0, `the fence log compared ${compared} takeover(s) after fenced writes`);
 }
 
 const POINTS = [

@@ -11,8 +11,11 @@ import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
 import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
 import { fenceBreaches, type FenceBreach } from '../../src/adapters/postgres/fence-log.js';
 import { PAYLOAD_TYPES } from '../../src/core/manifest.js';
-import { parseEnvelope, serializeEnvelope, signEnvelope } from '../../src/trust/envelope.js';
+import { loadConfig } from '../../src/runtime/config-load.js';
+import { serializeEnvelope, signEnvelope } from '../../src/trust/envelope.js';
 import { loadKeyFile } from '../../src/trust/keyfile.js';
+import { keysetOf, type Keyset } from '../../src/trust/keyset.js';
+import { verifyManifest } from '../../src/trust/verify-manifest.js';
 import { CLI_PATH, diag, runCli } from './cli.js';
 import { gitRepo } from './gitdir.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
@@ -65,6 +68,7 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
   const procs = new LoopbackFleet({ dir: root, nodes: 0, cliPath: CLI_PATH, waits: { daemonStart: WAIT.daemonStart, stopGrace: WAIT.stopGrace } });
   const replicas = new Map<number, Daemon>();
   const exits = new Map<Daemon, Promise<Exit>>();
+  let keyset: Keyset | undefined;
   t.teardown(async () => {
     await Promise.all([...replicas.values()].map((d) => procs.stopDaemon(d, 'SIGKILL')));
   });
@@ -86,6 +90,7 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
         stall_timeout: opts.stallTimeout ?? '3s', replica: `auth-${n}`,
       };
       writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
+      keyset ??= keysetOf(loadConfig(join(dir, 'upshift.yaml')).config);
       d = {
         id: `auth-${n}`, dir, configPath: join(dir, 'upshift.yaml'), stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`,
         logPath: join(dir, 'daemon.log'), appPort: null, appDir: null, child: null,
@@ -128,8 +133,9 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
     for (const r of (await admin.query("SELECT key, value FROM kv WHERE key LIKE 'gossip.held.%' OR key LIKE 'gossip.manifest.%'")).rows) {
       const list = r.key.startsWith('gossip.held.') ? JSON.parse(r.value) as string[] : [r.value as string];
       for (const env of list) {
-        const p = JSON.parse(Buffer.from(parseEnvelope(env).payload).toString('utf8')) as { track: string; seq: number };
-        add(p.track, p.seq, env, `kv ${r.key}`);
+        // what a replica holds for gossip verified on arrival: verify it again, it names its (track, seq)
+        const { payload } = verifyManifest(env, keyset as Keyset);
+        add(payload.track, payload.seq, env, `kv ${r.key}`);
       }
     }
     return seen;
