@@ -1,8 +1,8 @@
 // Issue 13, "Partition": three real `upshift daemon` replicas reach one real PostgreSQL each
 // through its own TCP proxy. The leader's proxy is cut while a run is held in its test stage
 // (nothing passes, nothing is closed: as when packets are dropped). Another replica deposes
-// it after stall_timeout and finishes the run; the cut-off leader signs nothing; when the
-// link heals it writes nothing (E_FENCED) and exits non-zero. Across every envelope the
+// it after stall_timeout and finishes the run; the cut-off leader signs nothing, steps down
+// on its own (E_FENCED, exit non-zero) and, restarted once the link heals, follows. Across every envelope the
 // database holds there is one per (track, seq), and the fence log shows no write of the old
 // epoch after the new one was taken.
 import { existsSync } from 'node:fs';
@@ -51,11 +51,19 @@ t.test('the leader is cut off from PostgreSQL mid-run; another replica takes ove
   t.ok(signedBefore === 0, 'nothing was signed before the cut');
   t.notMatch(bed.log(first), /"stage":"sign"/, 'the cut-off leader never reached its sign stage');
 
-  t.comment(`the cut-off leader ${gone ? `had already exited: ${JSON.stringify(gone)}` : 'was still running'} when the run completed`);
-  (proxies.get(1) as TcpProxy).heal();
-  const exit = await exited;
-  t.equal(exit.code, 1, 'after the link heals the deposed leader exits non-zero', { log: bed.tail(first) });
+  // it cannot hear that it was deposed: it must step down on its own once its renewals are
+  // overdue past stall_timeout, not hang until the link heals (a bound, not a timing)
+  const stepped = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), WAIT.gossip))]);
+  t.equal(stepped?.code, 1, 'cut off, the deposed leader exits non-zero without waiting for the link', { log: bed.tail(first) });
   t.match(bed.log(first), /"code":"E_FENCED"/, 'having logged E_FENCED');
+  t.comment(`cut to the old leader's exit: ${gone ? 'before' : 'after'} the run completed`);
+
+  // the link heals; restarted (as systemd would), it follows
+  (proxies.get(1) as TcpProxy).heal();
+  await bed.start(1);
+  const now = await poll(() => bed.info(first), (i) => i.replicas.some((r) => r.replica === 'auth-1' && r.renewed_ago_ms < 2000), WAIT.run);
+  t.equal(now.leader?.replica, next.leader?.replica, 'the restarted replica follows; the leader is unchanged');
+  t.equal(now.leader?.epoch, epoch + 1);
 
   const seen = await bed.envelopes();
   t.ok(seen.size > 0, 'manifests were signed');
@@ -64,5 +72,5 @@ t.test('the leader is cut off from PostgreSQL mid-run; another replica takes ove
   t.same(await bed.breaches(), [], 'no write of the old epoch committed after the new one was taken');
   const after = await bed.admin.query('SELECT epoch::int, writes::int FROM upshift_epochs WHERE epoch = $1', [epoch]);
   const successor = await bed.admin.query('SELECT prior_writes::int AS p FROM upshift_epochs WHERE epoch = $1', [epoch + 1]);
-  t.equal(after.rows[0]?.writes, successor.rows[0]?.p, 'the old epoch wrote nothing after the heal');
+  t.equal(after.rows[0]?.writes, successor.rows[0]?.p, 'the old epoch wrote nothing after it was deposed');
 });
