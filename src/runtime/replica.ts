@@ -104,7 +104,14 @@ export class Replica {
   private async lost(err: UpshiftError): Promise<void> {
     if (this.stopping.signal.aborted) return; // resigning: not a failure
     this.opts.log.error({ module: 'replica', code: err.code, err: err.message }, 'leadership lost; stopping the authority, failing closed');
-    await this.effects?.stop().catch(() => undefined);
+    // cut off from the database, an effect can hang on a query that never returns: the daemon
+    // exits anyway after stall_timeout (its writes are fenced; what is in flight is lost with it)
+    let budget: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.effects?.stop().catch(() => undefined),
+      new Promise<void>((r) => { budget = setTimeout(r, this.opts.stallTimeoutMs); }),
+    ]);
+    clearTimeout(budget);
     this.fatal?.(err);
   }
 
