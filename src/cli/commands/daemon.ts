@@ -46,7 +46,8 @@ export function registerDaemon(program: Command, session: Session): void {
         // so systemd restarts this replica as a follower
         void daemon.fatal.then((err) => {
           lost = err;
-          log.error({ code: err.code, err: err.message }, 'exiting: this replica is no longer the leader');
+          log.error({ code: err.code, err: err.message }, err.code === 'E_FENCED'
+            ? 'exiting: this replica is no longer the leader' : 'exiting: this replica cannot reach the store');
           // bounded as on SIGTERM: a replica cut off from PostgreSQL can hang on any query
           const budget = setTimeout(resolve, STOP_BUDGET_MS);
           void daemon.stop().finally(() => {
