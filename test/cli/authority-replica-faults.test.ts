@@ -6,6 +6,7 @@
 // envelope the database holds (manifests, deployment manifests, what replicas hold for
 // gossip) there is exactly one envelope per (track, seq), each the bytes its reserved
 // payload signs to; the fence log shows no write of an old epoch after a newer one was taken.
+// Last, the leader is stopped (SIGSTOP) past stall_timeout and resumed: the same checks.
 import { existsSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import type { Daemon } from '../../scripts/demo/fleet.js';
@@ -19,13 +20,16 @@ const bed: ReplicaBed = await replicaBed(t);
 let running: Daemon[] = [];
 
 /** A fresh set of replicas: auth-1 (started with `env`) leads, auth-2 and auth-3 follow. */
-async function freshReplicas(env: Record<string, string>): Promise<{ first: Daemon; epoch: number }> {
+async function freshReplicas(env: Record<string, string>): Promise<{ first: Daemon; epoch: number; log: () => string }> {
   for (const d of running) await bed.stop(d);
   const first = await bed.start(1, env);
+  // auth-1's log file collects every case: read only what this start wrote
+  const from = bed.log(first).length;
+  const log = () => bed.log(first).slice(from);
   const led = await poll(() => bed.info(first), (i) => i.leader?.replica === 'auth-1', WAIT.run);
   if (led.leader?.replica !== 'auth-1') throw new Error(`auth-1 did not lead: ${JSON.stringify(led)}`);
   running = [first, await bed.start(2), await bed.start(3)];
-  return { first, epoch: led.leader.epoch };
+  return { first, epoch: led.leader.epoch, log };
 }
 
 /** The run of `version` completes under a replica other than auth-1, with a newer epoch. */
@@ -80,7 +84,7 @@ for (const point of POINTS) {
 
 t.test('the leader\'s database session is terminated: it logs E_FENCED, stops and exits non-zero', async (t) => {
   const marker = bed.marker('terminated');
-  const { first, epoch } = await freshReplicas({ SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
+  const { first, epoch, log } = await freshReplicas({ SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
   const version = bed.commit(`v${++n}`);
   t.ok(await poll(() => existsSync(marker), Boolean, WAIT.run), 'the run reached its test stage (held)');
   const { rows } = await bed.admin.query(
@@ -88,7 +92,27 @@ t.test('the leader\'s database session is terminated: it logs E_FENCED, stops an
   t.same(rows, [{ ok: true }], 'the leader session was terminated');
   const exit = await bed.exited(first);
   t.equal(exit.code, 1, 'the deposed leader exits non-zero (failing closed)', { log: bed.tail(first) });
-  t.match(bed.log(first), /"code":"E_FENCED"/, 'and logged E_FENCED');
+  t.match(log(), /"code":"E_FENCED"/, 'and logged E_FENCED');
+  await finishedByAnother(t, version, epoch);
+  await invariants(t);
+});
+
+t.test('the leader is stopped (SIGSTOP) past stall_timeout, then resumed: it exits E_FENCED, another finishes', async (t) => {
+  const marker = bed.marker('stalled');
+  const { first, epoch, log } = await freshReplicas({ SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
+  const version = bed.commit(`v${++n}`);
+  t.ok(await poll(() => existsSync(marker), Boolean, WAIT.run), 'the run reached its test stage (held)');
+  const pid = first.child?.pid as number;
+  process.kill(pid, 'SIGSTOP');
+  const other = running[1] as Daemon;
+  const next = await poll(() => bed.info(other), (i) => i.leader !== null && i.leader.replica !== 'auth-1', WAIT.run);
+  t.ok((next.leader?.epoch ?? 0) > epoch, 'a follower deposed the stalled leader', { next });
+  process.kill(pid, 'SIGCONT');
+  const exit = await bed.exited(first);
+  t.equal(exit.code, 1, 'resumed, the deposed leader exits non-zero', { log: bed.tail(first) });
+  t.match(log(), /"code":"E_FENCED"/, 'and logged E_FENCED');
+  t.match(log(), /"stage":"test"/, 'its log holds its stages');
+  t.notMatch(log(), /"stage":"sign"/, 'it never reached its sign stage');
   await finishedByAnother(t, version, epoch);
   await invariants(t);
 });
