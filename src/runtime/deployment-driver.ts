@@ -15,7 +15,8 @@ export class DeploymentDriver {
     // a store that cannot be read (PostgreSQL out of reach) fails the pass, not the daemon
     this.timer = setInterval(() => void this.tick().catch((err: unknown) => {
       const e = toUpshiftError(err);
-      this.deps.log.warn({ module: 'deployments', code: e.code }, `deployment pass failed: ${e.message}; the next pass tries again`);
+      this.deps.log.warn({ module: 'deployments', code: e.code },
+        `deployment pass failed: ${e.message}; the next pass tries again`);
     }), this.everyMs);
     this.timer.unref();
   }

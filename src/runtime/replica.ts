@@ -74,7 +74,8 @@ export class Replica {
         if (performance.now() - failingSince <= this.opts.stallTimeoutMs || this.heartbeat === null) return;
         clearInterval(this.heartbeat);
         this.heartbeat = null;
-        void this.lost(new UpshiftError('E_STORE_UNAVAILABLE', `this replica has not reached the primary through its pool for over ${this.opts.stallTimeoutMs} ms (stall_timeout): ${(err as Error).message}; exiting, so a restart walks the hosts again`));
+        void this.lost(new UpshiftError('E_STORE_UNAVAILABLE', `this replica has not reached the primary through its pool `
+          + `for over ${this.opts.stallTimeoutMs} ms (stall_timeout): ${(err as Error).message}; exiting, so a restart walks the hosts again`));
       });
     touch();
     this.heartbeat = setInterval(touch, 1000);

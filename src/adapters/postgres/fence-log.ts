@@ -18,5 +18,7 @@ export async function fenceBreaches(q: Queryable, fleet: string): Promise<FenceB
        FROM upshift_epochs e JOIN upshift_epochs n ON n.fleet = e.fleet AND n.epoch = e.epoch + 1
       WHERE e.fleet = $1 AND n.prior_writes IS NOT NULL AND e.writes <> n.prior_writes
       ORDER BY e.epoch`, [fleet]);
-  return rows.map((r) => ({ epoch: Number(r.epoch), replica: r.replica, writes: Number(r.writes), seenBySuccessor: Number(r.seen) }));
+  return rows.map((r) => ({
+    epoch: Number(r.epoch), replica: r.replica, writes: Number(r.writes), seenBySuccessor: Number(r.seen),
+  }));
 }

@@ -68,7 +68,9 @@ export class Leadership {
       // cut off from the database a leader cannot hear that it was deposed: with no renewal for
       // stall_timeout a follower may have taken over, so it stops on its own (fencing keeps
       // its writes out either way; this keeps it from hanging on until the link heals)
-      if (performance.now() - this.lastRenew > opts.stallTimeoutMs) this.lose(`no renewal for over ${opts.stallTimeoutMs} ms (stall_timeout): deposed or cut off`);
+      if (performance.now() - this.lastRenew > opts.stallTimeoutMs) {
+        this.lose(`no renewal for over ${opts.stallTimeoutMs} ms (stall_timeout): deposed or cut off`);
+      }
       else void this.renew();
     }, every);
     this.timer.unref();
