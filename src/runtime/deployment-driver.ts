@@ -12,7 +12,12 @@ export class DeploymentDriver {
   constructor(private readonly deps: RolloutDeps, private readonly everyMs: number) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.everyMs);
+    // a store that cannot be read (PostgreSQL out of reach) fails the pass, not the daemon
+    this.timer = setInterval(() => void this.tick().catch((err: unknown) => {
+      const e = toUpshiftError(err);
+      this.deps.log.warn({ module: 'deployments', code: e.code },
+        `deployment pass failed: ${e.message}; the next pass tries again`);
+    }), this.everyMs);
     this.timer.unref();
   }
 

@@ -61,9 +61,22 @@ export class Replica {
   start(effects: Effects, onFatal: (err: UpshiftError) => void): void {
     this.effects = effects;
     this.fatal = onFatal;
+    // The pool reaches the one host the store was opened on. After a PostgreSQL failover it
+    // may never reach the primary again while the leader lock (which walks the hosts) does:
+    // with no renewal of this replica's row for stall_timeout, exit, so a restart walks the hosts.
+    let failingSince: number | null = null;
     const touch = () => void touchReplica(this.opts.session.pool, this.opts.fleet,
       { replica: this.opts.replica, host: hostname(), pid: process.pid, startedAt: this.startedAt })
-      .catch((err: unknown) => this.opts.log.warn({ module: 'replica', err: (err as Error).message }, 'could not renew this replica\'s row'));
+      .then(() => { failingSince = null; })
+      .catch((err: unknown) => {
+        this.opts.log.warn({ module: 'replica', err: (err as Error).message }, 'could not renew this replica\'s row');
+        failingSince ??= performance.now();
+        if (performance.now() - failingSince <= this.opts.stallTimeoutMs || this.heartbeat === null) return;
+        clearInterval(this.heartbeat);
+        this.heartbeat = null;
+        void this.lost(new UpshiftError('E_STORE_UNAVAILABLE', `this replica has not reached the primary through its pool `
+          + `for over ${this.opts.stallTimeoutMs} ms (stall_timeout): ${(err as Error).message}; exiting, so a restart walks the hosts again`));
+      });
     touch();
     this.heartbeat = setInterval(touch, 1000);
     this.heartbeat.unref();
@@ -103,8 +116,18 @@ export class Replica {
 
   private async lost(err: UpshiftError): Promise<void> {
     if (this.stopping.signal.aborted) return; // resigning: not a failure
-    this.opts.log.error({ module: 'replica', code: err.code, err: err.message }, 'leadership lost; stopping the authority, failing closed');
-    await this.effects?.stop().catch(() => undefined);
+    this.opts.log.error({ module: 'replica', code: err.code, err: err.message }, this.leader
+      ? 'leadership lost; stopping the authority, failing closed' : 'stopping this replica');
+    // cut off from the database, an effect can hang on a query that never returns: the daemon
+    // exits anyway after stall_timeout (its writes are fenced; what is in flight is lost with it)
+    let budget: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.effects?.stop().catch(() => undefined),
+      new Promise<void>((r) => { budget = setTimeout(r, this.opts.stallTimeoutMs); }),
+    ]);
+    clearTimeout(budget);
+    // still leading (the store, not the lock, was lost): unlock at once for the next leader
+    if (err.code !== 'E_FENCED') await this.leader?.resign();
     this.fatal?.(err);
   }
 

@@ -3,6 +3,7 @@
 // group when the test process dies, so a killed or timed-out test leaves nothing behind.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -37,7 +38,12 @@ export function postgresAvailable(): boolean {
   return pgBin() !== null;
 }
 
-export async function startPostgres(t: Teardownable): Promise<TestPostgres> {
+export interface PostgresOptions {
+  /** Also listen on 127.0.0.1 (on `port`, a free one), for tests that put a proxy in between. */
+  tcp?: boolean;
+}
+
+export async function startPostgres(t: Teardownable, opts: PostgresOptions = {}): Promise<TestPostgres> {
   const bin = pgBin();
   if (!bin) throw new Error('PostgreSQL is not installed (.ci/run installs postgresql)');
   const root = tempDir(t, 'upshift-pg-');
@@ -58,16 +64,24 @@ export async function startPostgres(t: Teardownable): Promise<TestPostgres> {
   const init = wrap([join(bin, 'initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const done = spawnSync(init[0] as string, init.slice(1), { encoding: 'utf8' });
   if (done.status !== 0) throw new Error(`initdb failed: ${done.stderr}`);
-  return launch(t, { bin, data, sock, wrap });
+  return launch(t, { bin, data, sock, wrap, port: opts.tcp ? await freeTcpPort() : 5432, tcp: opts.tcp === true });
 }
 
-interface Launch { bin: string; data: string; sock: string; wrap: (cmd: string[]) => string[] }
+interface Launch { bin: string; data: string; sock: string; wrap: (cmd: string[]) => string[]; port: number; tcp: boolean }
+
+async function freeTcpPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
 
 /** Start the server on `data`, listening only on a socket in `sock`; wait until it answers. */
 async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise<TestPostgres> {
-  const port = 5432;
+  const port = l.port;
   const server = l.wrap([join(l.bin, 'postgres'), '-D', l.data, '-k', l.sock, '-p', String(port),
-    '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'max_connections=50', ...extra]);
+    '-c', `listen_addresses=${l.tcp ? '127.0.0.1' : ''}`, '-c', 'fsync=off', '-c', 'max_connections=50', ...extra]);
   const child = spawn(server[0] as string, server.slice(1), { detached: true, stdio: 'ignore' });
   const pgid = child.pid as number;
   // the watchdog outlives us only long enough to take the server down with it
@@ -123,7 +137,8 @@ async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise
       '-R', '-X', 'stream', '-d', `application_name=${name}`]);
     const done = spawnSync(base[0] as string, base.slice(1), { encoding: 'utf8' });
     if (done.status !== 0) throw new Error(`pg_basebackup failed: ${done.stderr}`);
-    const standby = await launch(t2, { ...l, data, sock });
+    // a TCP standby on its own port: both servers listen on 127.0.0.1
+    const standby = await launch(t2, { ...l, data, sock, port: l.tcp ? await freeTcpPort() : port });
     if (opts.sync) {
       const c = await client();
       await c.query(`ALTER SYSTEM SET synchronous_standby_names = '${name}'`);

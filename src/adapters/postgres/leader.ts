@@ -64,7 +64,15 @@ export class Leadership {
 
   private constructor(private readonly client: pg.Client, private readonly opts: LeaderOptions, private readonly key: number, readonly epoch: number) {
     const every = renewEvery(opts);
-    this.timer = setInterval(() => void this.renew(), every);
+    this.timer = setInterval(() => {
+      // cut off from the database a leader cannot hear that it was deposed: with no renewal for
+      // stall_timeout a follower may have taken over, so it stops on its own (fencing keeps
+      // its writes out either way; this keeps it from hanging on until the link heals)
+      if (performance.now() - this.lastRenew > opts.stallTimeoutMs) {
+        this.lose(`no renewal for over ${opts.stallTimeoutMs} ms (stall_timeout): deposed or cut off`);
+      }
+      else void this.renew();
+    }, every);
     this.timer.unref();
   }
 
@@ -96,13 +104,7 @@ export class Leadership {
       if (held[0]?.n !== 1) {
         throw new UpshiftError('E_POOLED_SESSION', 'the leader lock is not held by this session: the connection goes through a transaction-pooling proxy; point authority.store at PostgreSQL directly (or a session-pooling proxy)');
       }
-      const { rows } = await client.query<{ epoch: string }>(
-        `INSERT INTO upshift_leader (fleet, epoch, replica, pid, renewed_at, acquired_at)
-              VALUES ($1, 1, $2, pg_backend_pid(), clock_timestamp(), clock_timestamp())
-         ON CONFLICT (fleet) DO UPDATE SET epoch = upshift_leader.epoch + 1, replica = $2, pid = pg_backend_pid(),
-              renewed_at = clock_timestamp(), acquired_at = clock_timestamp()
-         RETURNING epoch`, [opts.fleet, opts.replica]);
-      return new Leadership(client, opts, key, Number(rows[0]?.epoch));
+      return new Leadership(client, opts, key, await takeEpoch(client, opts));
     } catch (err) {
       await client.end().catch(() => undefined);
       if (opts.signal?.aborted) throw new UpshiftError('E_CANCELLED', 'stopped while waiting to lead');
@@ -137,7 +139,13 @@ export class Leadership {
       if (this.lost) throw this.lost;
       try {
         await this.client.query('BEGIN');
-        const { rows } = await this.client.query<{ epoch: string }>('SELECT epoch FROM upshift_leader WHERE fleet = $1 FOR SHARE', [this.opts.fleet]);
+        // share-lock the epoch row (a takeover's bump waits for this transaction) and count
+        // this write in the fence log, in one statement
+        const { rows } = await this.client.query<{ epoch: string }>(
+          `WITH l AS (SELECT epoch FROM upshift_leader WHERE fleet = $1 FOR SHARE),
+                f AS (UPDATE upshift_epochs SET writes = writes + 1
+                       WHERE fleet = $1 AND epoch = $2::bigint AND epoch = (SELECT epoch FROM l))
+           SELECT epoch FROM l`, [this.opts.fleet, this.epoch]);
         const current = Number(rows[0]?.epoch);
         if (current !== this.epoch) throw this.lose(`epoch ${this.epoch} was superseded by ${current}`);
         const out = await fn(this.client);
@@ -190,6 +198,34 @@ export class Leadership {
     const next = this.chain.then(fn, fn);
     this.chain = next.catch(() => undefined);
     return next;
+  }
+}
+
+/**
+ * Bump the fleet's epoch and open its fence-log row, in one transaction. The bump waits for
+ * every fenced write of the old epoch still in flight; `prior_writes` is read after it, so
+ * it counts every write the old epoch committed (see migration 5).
+ */
+async function takeEpoch(client: pg.Client, opts: LeaderOptions): Promise<number> {
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ epoch: string }>(
+      `INSERT INTO upshift_leader (fleet, epoch, replica, pid, renewed_at, acquired_at)
+            VALUES ($1, 1, $2, pg_backend_pid(), clock_timestamp(), clock_timestamp())
+       ON CONFLICT (fleet) DO UPDATE SET epoch = upshift_leader.epoch + 1, replica = $2, pid = pg_backend_pid(),
+            renewed_at = clock_timestamp(), acquired_at = clock_timestamp()
+       RETURNING epoch`, [opts.fleet, opts.replica]);
+    const epoch = Number(rows[0]?.epoch);
+    await client.query(
+      `INSERT INTO upshift_epochs (fleet, epoch, replica, taken_at, prior_writes)
+       VALUES ($1, $2::bigint, $3, clock_timestamp(),
+               (SELECT writes FROM upshift_epochs WHERE fleet = $1 AND epoch = $2::bigint - 1))`,
+      [opts.fleet, epoch, opts.replica]);
+    await client.query('COMMIT');
+    return epoch;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
   }
 }
 

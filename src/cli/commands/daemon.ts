@@ -46,8 +46,14 @@ export function registerDaemon(program: Command, session: Session): void {
         // so systemd restarts this replica as a follower
         void daemon.fatal.then((err) => {
           lost = err;
-          log.error({ code: err.code, err: err.message }, 'exiting: this replica is no longer the leader');
-          void daemon.stop().finally(resolve);
+          log.error({ code: err.code, err: err.message }, err.code === 'E_FENCED'
+            ? 'exiting: this replica is no longer the leader' : 'exiting: this replica cannot reach the store');
+          // bounded as on SIGTERM: a replica cut off from PostgreSQL can hang on any query
+          const budget = setTimeout(resolve, STOP_BUDGET_MS);
+          void daemon.stop().finally(() => {
+            clearTimeout(budget);
+            resolve();
+          });
         });
         const stop = (sig: string) => {
           log.info({ signal: sig }, 'stopping');
@@ -63,7 +69,14 @@ export function registerDaemon(program: Command, session: Session): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
-      await (opened as AuthorityStore | null)?.store.close();
+      const closing = (opened as AuthorityStore | null)?.store.close();
+      if (!lost) await closing;
+      else {
+        // the pool may hold connections that never answer (cut off): close what closes, then go,
+        // even with sockets left open (an unref'd timer does not keep a finished process alive)
+        await Promise.race([closing, new Promise((r) => setTimeout(r, 2000).unref())]);
+        setTimeout(() => process.exit(), 1000).unref();
+      }
       log.info('stopped');
       if (lost) throw lost;
     }, { store: false }));
