@@ -111,6 +111,16 @@ t.test('`pipeline run` on a follower\'s config: the leader starts and drives the
 });
 
 t.test('`deployment pause` on a follower\'s config is carried out once by the leader', async (t) => {
+  // The deployment must still be running when the pause arrives. The replicas carry no app
+  // and report no track, and with no live node on the track a deployment completes at its
+  // first step; so the fleet read model gets one node on the track, heard every second, that
+  // never moves: the canary wave waits on it (this test is about the queue, not the rollout).
+  const hear = () => admin.query(`INSERT INTO fleet_nodes (node, heard_at, labels, health) VALUES ('web-1', $1, '{}', 'ok')
+    ON CONFLICT (node) DO UPDATE SET heard_at = excluded.heard_at`, [Date.now()]);
+  await hear();
+  await admin.query(`INSERT INTO fleet_tracks (node, track, apply) VALUES ('web-1', 'testnet', 'idle') ON CONFLICT DO NOTHING`);
+  const heartbeat = setInterval(() => void hear().catch(() => undefined), 1000);
+  t.teardown(() => clearInterval(heartbeat));
   const dep = await runCli(['-c', follower.configPath, 'deployment', 'deploy', 'testnet', '--run', runId,
     '--strategy', 'canary', '--canary', '1', '--no-auto-promote', '--json']);
   t.equal(dep.code, 0, diag(dep));
