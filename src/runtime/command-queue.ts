@@ -17,6 +17,7 @@ import { insertEvent } from '../adapters/postgres/sql.js';
 import { executeCommand } from './command-execute.js';
 import type { PipelineService } from './pipeline-service.js';
 import type { Effects } from './replica.js';
+import { PassLoop } from './pass-loop.js';
 
 export interface CommandRequest {
   kind: QueuedKind;
@@ -80,8 +81,9 @@ export function queuedAnswer(cmd: QueuedCommand, leader: string | null): { reaso
 
 /** The leader's side: every second, carry out what is queued, each once. */
 export class CommandExecutor implements Effects {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly loop = new PassLoop(() => this.pass(), 1000, (err) => {
+    this.ctx.log.warn({ module: 'commands', err: (err as Error).message }, 'command pass failed; the next pass tries again');
+  });
 
   constructor(
     private readonly p: PipelineService,
@@ -92,22 +94,15 @@ export class CommandExecutor implements Effects {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), 1000);
-    this.timer.unref();
-    void this.tick();
+    this.loop.start({ now: true });
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   tick(): Promise<void> {
-    this.running ??= this.pass().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.loop.tick();
   }
 
   private async pass(): Promise<void> {
@@ -121,7 +116,7 @@ export class CommandExecutor implements Effects {
     }
     for (const c of pending) {
       const leader = this.leader();
-      if (!leader?.fresh() || this.timer === null) return;
+      if (!leader?.fresh() || this.loop.stopped) return;
       try {
         // claimed first (fenced): its caller can no longer withdraw it, and a withdrawn one is skipped
         if (!await leader.fenced((q) => claimCommand(q, c.id, leader.epoch))) continue;

@@ -4,35 +4,30 @@
 // publishes what a control action asked for (an operator's `fail` with auto_revert).
 import { toUpshiftError } from '../core/errors.js';
 import { isActive, stepDeployment, type RolloutDeps } from '../stages/rollout.js';
+import { PassLoop } from './pass-loop.js';
 
 export class DeploymentDriver {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly loop: PassLoop;
 
-  constructor(private readonly deps: RolloutDeps, private readonly everyMs: number) {}
-
-  start(): void {
+  constructor(private readonly deps: RolloutDeps, everyMs: number) {
     // a store that cannot be read (PostgreSQL out of reach) fails the pass, not the daemon
-    this.timer = setInterval(() => void this.tick().catch((err: unknown) => {
+    this.loop = new PassLoop(() => this.pass(), everyMs, (err) => {
       const e = toUpshiftError(err);
-      this.deps.log.warn({ module: 'deployments', code: e.code },
-        `deployment pass failed: ${e.message}; the next pass tries again`);
-    }), this.everyMs);
-    this.timer.unref();
+      this.deps.log.warn({ module: 'deployments', code: e.code }, `deployment pass failed: ${e.message}; the next pass tries again`);
+    });
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass over the deployments that need the driver; overlapping calls join the pass in progress. */
   tick(): Promise<void> {
-    this.running ??= this.pass().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.loop.tick();
   }
 
   private async pass(): Promise<void> {
