@@ -53,7 +53,8 @@ t.test('the tail interleaves stdout and stderr in arrival order', async (t) => {
 });
 
 t.test('a cause on stderr survives a long usage text on stdout (npm ci without a lockfile)', async (t) => {
-  const r = await exec.run(req(t, 'echo "npm error: no package-lock.json" >&2; seq 1 200; exit 1'));
+  // the pause orders the two pipes: the cause arrives first, then the usage text buries it
+  const r = await exec.run(req(t, 'echo "npm error: no package-lock.json" >&2; sleep 0.3; seq 1 200; exit 1'));
   t.equal(r.stderrTail, 'npm error: no package-lock.json\n');
   const { evidence } = commandEvidence(r);
   t.notMatch(evidence.tail as string, /package-lock/, 'the mixed tail lost it');
