@@ -7,7 +7,7 @@ import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { UpshiftError } from '../core/errors.js';
-import type { LoadedConfig } from './config-load.js';
+import type { LoadedConfig } from '../core/loaded-config.js';
 
 const FILE = 'config-cache.json';
 const FORMAT = 1;

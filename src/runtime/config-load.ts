@@ -5,16 +5,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { validateConfig, type Config } from '../core/config.js';
 import { UpshiftError } from '../core/errors.js';
+import type { LoadedConfig } from '../core/loaded-config.js';
 import { readConfigText } from './config-cache.js';
 
 export { defaultConfigPath } from './config-cache.js';
-
-export interface LoadedConfig {
-  config: Config;
-  path: string;
-  dir: string;
-  stateDir: string;
-}
+export type { LoadedConfig } from '../core/loaded-config.js';
 
 const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^[^/]+@[^:]+:/.test(s);
 
