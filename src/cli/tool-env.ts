@@ -1,7 +1,7 @@
 // The tool environment of a CLI invocation: the session's service context (the actor names
 // the door and the user) and the pipeline, built only when a tool needs it. On authority
 // replicas (PostgreSQL) a call that changes something is routed to the leader's queue or
-// refused (runtime/replica-tools.ts).
+// refused (tools/replica-tools.ts).
 import { hostname, userInfo } from 'node:os';
 import { pipelineDeps } from '../runtime/deps.js';
 import { PipelineService } from '../runtime/pipeline-service.js';
@@ -33,7 +33,7 @@ async function routeToLeader(ctx: ToolEnv['ctx'], actor: string, name: string, r
   const pg = postgresStore(ctx.config);
   if (!pg) return null;
   const [{ connectPrimary }, { leaderTool }] = await Promise.all([
-    import('../adapters/postgres/connect.js'), import('../runtime/replica-tools.js'),
+    import('../adapters/postgres/connect.js'), import('../tools/replica-tools.js'),
   ]);
   const client = await connectPrimary(pgTarget(pg, 'upshift-cli'));
   try {

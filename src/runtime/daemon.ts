@@ -10,7 +10,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { StateStore } from '../core/ports.js';
 import { gossipRoutes } from '../http/gossip-routes.js';
 import { loadHttpExposure, requireReadToken } from '../http/exposure.js';
-import { toolsRoute } from '../http/routes/tools.js';
+import { toolsRoute, type RouteAnswer } from '../http/routes/tools.js';
 import { buildServer, listenOptions } from '../http/server.js';
 import type { Authority } from './authority.js';
 import type { DeploymentDriver } from './deployment-driver.js';
@@ -23,7 +23,7 @@ import { withFleetView } from './heartbeat-ingest.js';
 import { HeartbeatPacer } from './heartbeat-pacer.js';
 import { nodeStatus, storedManifestsView } from './status.js';
 import type { AuthorityStore } from './open-store.js';
-import type { Replica } from './replica.js';
+import type { Effects, Replica } from './replica.js';
 
 export interface Daemon {
   server: FastifyInstance;
@@ -47,15 +47,36 @@ export interface DaemonDeps {
   openAuthorityStore?: () => Promise<AuthorityStore>;
   log: Logger;
   clock: Clock;
+  /** With openAuthorityStore on PostgreSQL: what a replica runs from the layers above (loaded only then). */
+  replicaParts?: () => Promise<ReplicaParts>;
 }
 
-export async function createDaemon({ config, openStore, openAuthorityStore, log, clock }: DaemonDeps): Promise<Daemon> {
+/**
+ * What an authority replica on PostgreSQL runs that calls services and tools, above this layer:
+ * the CLI hands them in, as the daemon hands the tools to the HTTP route.
+ */
+export interface ReplicaParts {
+  /** The leader's executor of queued commands (services/command-queue.ts), an effect like the loop. */
+  commandExecutor(p: PipelineService, ctx: { config: Config; store: StateStore; clock: Clock; log: Logger; actor: string },
+    replica: Replica): Effects;
+  /** A follower's tool door (tools/replica-tools.ts): queued for the leader or refused; null: call the tool here. */
+  followerTool(d: { config: Config; store: StateStore; replica: Replica }, actor: string, name: string, raw: unknown,
+  ): Promise<RouteAnswer | null>;
+}
+
+export async function createDaemon(
+  { config, openStore, openAuthorityStore, log, clock, replicaParts }: DaemonDeps,
+): Promise<Daemon> {
   // before anything is opened or created: a front door that would show too much does not start
   const exposure = loadHttpExposure(config);
   const opened = openAuthorityStore ? await openAuthorityStore() : { store: openStore(), session: null };
   // PostgreSQL (and pg) is loaded only on an authority replica
   const replicas = opened.session ? await import('./replica-daemon.js') : null;
   const replica = replicas && opened.session ? replicas.createReplica(config, opened.session, log) : null;
+  if (replica && !replicaParts) {
+    throw new UpshiftError('E_INTERNAL', 'a replica daemon needs its replicaParts (the command executor, the tool door)');
+  }
+  const parts = replica && replicaParts ? await replicaParts() : null;
   const node = await createNodeRuntime(config, opened.store, log, clock);
   // what the daemon answers and judges merges the heartbeats it heard over the store's rows
   const store = node.ingest ? withFleetView(opened.store, node.ingest.view()) : opened.store;
@@ -130,7 +151,7 @@ export async function createDaemon({ config, openStore, openAuthorityStore, log,
   // the tools (services, pipeline) load at the first call: most daemons never serve one
   plugins.push(toolsRoute(exposure.toolsToken ?? null, async (actor, name, args) =>
     // a follower replica queues a rollback for the leader and refuses what only the leader does
-    (replicas && replica ? await replicas.followerTool({ config, store, replica }, actor, name, args) : null)
+    (parts && replica ? await parts.followerTool({ config, store, replica }, actor, name, args) : null)
       ?? (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifestsView(config, store);
@@ -155,8 +176,8 @@ export async function createDaemon({ config, openStore, openAuthorityStore, log,
     : null;
   const deployments: DeploymentDriver | null = pipeline && authorityModules
     ? new authorityModules.DeploymentDriver(pipeline.deps, pipeline.deps.authority.canary.check_every) : null;
-  const executor = replicas && replica && pipeline
-    ? replicas.commandExecutor(pipeline, { config, store, clock, log, actor: `leader:${replica.name}` }, replica)
+  const executor = parts && replica && pipeline
+    ? parts.commandExecutor(pipeline, { config, store, clock, log, actor: `leader:${replica.name}` }, replica)
     : null;
   const effects = {
     start: () => {

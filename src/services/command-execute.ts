@@ -5,15 +5,15 @@ import { UpshiftError } from '../core/errors.js';
 import { TERMINAL } from '../core/run.js';
 import type { PolicyFlags } from '../core/deploy-policy.js';
 import type { QueuedCommand } from '../adapters/postgres/replicas.js';
-import type { ServiceContext } from '../services/context.js';
-import { registerBenchmark } from '../services/benchmark-registry.js';
+import type { ServiceContext } from './context.js';
+import { registerBenchmark } from './benchmark-registry.js';
 import {
   deploy, failDeployment, pauseDeployment, promoteDeployment, resumeDeployment, rollbackDeployment,
-} from '../services/deployments.js';
-import { revokeNode } from '../services/fleet.js';
-import { approveRun, startRun } from '../services/pipeline.js';
-import { startUpgrade } from '../services/upgrade.js';
-import type { PipelineService } from './pipeline-service.js';
+} from './deployments.js';
+import { revokeNode } from './fleet.js';
+import { approveRun, startRun } from './pipeline.js';
+import { startUpgrade } from './upgrade.js';
+import type { PipelineService } from '../runtime/pipeline-service.js';
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 

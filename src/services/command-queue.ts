@@ -6,8 +6,8 @@
 // withdraws a command no leader claimed, so nothing changes behind its back.
 import type pg from 'pg';
 import { toUpshiftError, UpshiftError, type ErrorCode } from '../core/errors.js';
-import { auditReason } from '../services/context.js';
-import type { ServiceContext } from '../services/context.js';
+import { auditReason } from './context.js';
+import type { ServiceContext } from './context.js';
 import type { Leadership } from '../adapters/postgres/leader.js';
 import {
   claimCommand, enqueueCommand, finishCommand, getCommand, pendingCommands, withdrawCommand, type QueuedCommand, type QueuedKind,
@@ -15,9 +15,9 @@ import {
 import type { Queryable } from '../adapters/postgres/session.js';
 import { insertEvent } from '../adapters/postgres/sql.js';
 import { executeCommand } from './command-execute.js';
-import type { PipelineService } from './pipeline-service.js';
-import type { Effects } from './replica.js';
-import { PassLoop } from './pass-loop.js';
+import type { PipelineService } from '../runtime/pipeline-service.js';
+import type { Effects, Replica } from '../runtime/replica.js';
+import { PassLoop } from '../runtime/pass-loop.js';
 
 export interface CommandRequest {
   kind: QueuedKind;
@@ -77,6 +77,11 @@ export function queuedAnswer(cmd: QueuedCommand, leader: string | null): { reaso
   }
   const by = leader ? `the leader ${leader}` : 'the next leader';
   return { reason: `queued as command #${cmd.id}; ${by} carries it out`, error: null };
+}
+
+/** The executor a replica runs while it leads (`upshift daemon` hands it to runtime/daemon.ts). */
+export function commandExecutor(p: PipelineService, ctx: ServiceContext, replica: Replica): CommandExecutor {
+  return new CommandExecutor(p, ctx, replica.session.pool, () => replica.leader, replica.name);
 }
 
 /** The leader's side: every second, carry out what is queued, each once. */

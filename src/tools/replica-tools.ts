@@ -10,9 +10,9 @@ import { UpshiftError } from '../core/errors.js';
 import type { StateStore } from '../core/ports.js';
 import { readLeader } from '../adapters/postgres/leader.js';
 import type { Queryable } from '../adapters/postgres/session.js';
-import type { ToolAnswer } from '../tools/index.js';
-import { queueCommand, queuedAnswer, type CommandRequest } from './command-queue.js';
-import type { Replica } from './replica.js';
+import type { ToolAnswer } from './index.js';
+import { queueCommand, queuedAnswer, type CommandRequest } from '../services/command-queue.js';
+import type { Replica } from '../runtime/replica.js';
 
 export interface ToolDoor {
   config: Config;
@@ -36,7 +36,7 @@ export async function followerTool(
 }
 
 export async function leaderTool(d: ToolDoor, actor: string, name: string, raw: unknown): Promise<ToolAnswer | null> {
-  const { findTool } = await import('../tools/index.js');
+  const { findTool } = await import('./index.js');
   let tool: ReturnType<typeof findTool>;
   try {
     tool = findTool(name);

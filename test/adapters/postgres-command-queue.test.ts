@@ -6,7 +6,7 @@ import { PG_MIGRATIONS } from '../../src/adapters/postgres/migrations.js';
 import {
   claimCommand, enqueueCommand, getCommand, pendingCommands, withdrawCommand,
 } from '../../src/adapters/postgres/replicas.js';
-import { queueCommand, queuedAnswer } from '../../src/runtime/command-queue.js';
+import { queueCommand, queuedAnswer } from '../../src/services/command-queue.js';
 import { postgresAvailable, startPostgres } from '../helpers/postgres.js';
 
 if (!postgresAvailable()) t.plan(0, 'PostgreSQL is not installed (.ci/run installs it)');

@@ -46,7 +46,7 @@ export async function queueForLeader(config: Config, kind: QueuedCommand['kind']
   if (config.authority?.store.kind !== 'postgres') return null;
   const [{ connectPrimary }, { pgTarget, postgresStore }, { queueCommand, queuedAnswer }, { readLeader }] = await Promise.all([
     import('../../adapters/postgres/connect.js'), import('../../runtime/pg-target.js'),
-    import('../../runtime/command-queue.js'), import('../../adapters/postgres/leader.js'),
+    import('../../services/command-queue.js'), import('../../adapters/postgres/leader.js'),
   ]);
   const client = await connectPrimary(pgTarget(postgresStore(config) as NonNullable<ReturnType<typeof postgresStore>>, 'upshift-cli'));
   try {

@@ -37,6 +37,13 @@ export function registerDaemon(program: Command, session: Session): void {
         config, openStore: () => session.store(), log, clock: systemClock,
         ...(replicated ? {
           openAuthorityStore: async () => (opened = await openAuthorityStore(config, stateDir, { replica: true, applicationName: 'upshift-daemon' })),
+          // the leader's executor of queued commands and the follower's tool door, loaded on replicas only
+          replicaParts: async () => {
+            const [{ commandExecutor }, { followerTool }] = await Promise.all([
+              import('../../services/command-queue.js'), import('../../tools/replica-tools.js'),
+            ]);
+            return { commandExecutor, followerTool };
+          },
         } : {}),
       });
       let lost: UpshiftError | null = null;
