@@ -407,7 +407,9 @@ export class NodeAgent {
       }));
       await store.identity.upsertPeers(peers);
       // retention: a node unheard for a week is gone from the read model, so it cannot grow without bound
-      await this.deps.heartbeats.forget(this.deps.clock.now() - FORGET_AFTER_MS);
+      const before = this.deps.clock.now() - FORGET_AFTER_MS;
+      for (const [node, at] of this.natsAt) if (at < before) this.natsAt.delete(node);
+      await this.deps.heartbeats.forget(before);
     } catch (err) {
       this.deps.log?.warn({ module: 'gossip' }, `membership not saved: ${(err as Error).message}`);
     }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Store } from '../../../src/adapters/sqlite/store.js';
 import { validateConfig } from '../../../src/core/config.js';
 import type { Heartbeat } from '../../../src/gossip/types.js';
-import { NodeAgent } from '../../../src/node/agent/agent.js';
+import { FORGET_AFTER_MS, NodeAgent } from '../../../src/node/agent/agent.js';
 import { toHex } from '../../../src/trust/bytes.js';
 import { signerFromSeed } from '../../../src/trust/keyfile.js';
 import { loadKeyset } from '../../../src/trust/keyset.js';
@@ -54,4 +54,35 @@ t.test('newest wins across gossip and NATS; the channel is sticky to NATS for tw
   t.same(await row(), ['ok', 'nats', now], 'back on NATS');
   const self = await store.fleet.node('authority');
   t.equal(self?.channel, 'local', 'the receiver itself');
+});
+
+t.test('a node forgotten by retention leaves the agent\'s NATS times too, not only the read model', async (t) => {
+  const dir = tempDir(t, 'upshift-hear-forget-');
+  let now = 1_000_000;
+  const clock = { now: () => now };
+  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id: 'authority' }, trust });
+  const store = Store.open(join(dir, 'upshift.db'), () => now);
+  t.teardown(() => store.close());
+  const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const cert = issueCert({ fleet: 'edge', node_id: 'authority', public_key: toHex(signer.publicKey), labels: {}, serial: 1, issued_at: iso(Date.now() - 60_000), expires_at: iso(Date.now() + 3_600_000) }, [release]);
+  const identity = { nodeId: 'authority', signer, cert: verifyCert(cert, keyset, { now: Date.now(), fleet: 'edge' }), envelope: cert };
+  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock, seeds: [], identity, heartbeats: heartbeatIngest(config, store.fleet, clock) });
+  t.teardown(() => agent.stop());
+  const hb = (node: string): Heartbeat => ({ node, versions: {}, code_hash: {}, health: 'ok', error_rate: null, apply_state: {}, labels: {} });
+  // private: nothing outside the agent reads these times, and a leak shows nowhere else
+  const natsAt = () => [...(agent as unknown as { natsAt: Map<string, number> }).natsAt.keys()].sort();
+
+  agent.hear(hb('gone-1'), now, 'nats');
+  agent.hear(hb('gone-2'), now, 'nats');
+  await agent.tick();
+  now += FORGET_AFTER_MS;
+  agent.hear(hb('web-1'), now, 'nats'); // heard within the week: kept
+  await agent.tick();
+  t.same(natsAt(), ['gone-1', 'gone-2', 'web-1']);
+  now += 1;
+  await agent.antiEntropy(); // where retention runs
+  t.equal(await store.fleet.node('gone-1'), null, 'gone from the read model');
+  t.ok(await store.fleet.node('web-1'), 'the recent one stays in the read model');
+  t.same(natsAt(), ['web-1'], 'and from the NATS times; the recent one stays');
 });
