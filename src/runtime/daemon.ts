@@ -57,12 +57,15 @@ export interface DaemonDeps {
  */
 export interface ReplicaParts {
   /** The leader's executor of queued commands (services/command-queue.ts), an effect like the loop. */
-  commandExecutor(p: PipelineService, ctx: { config: Config; store: StateStore; clock: Clock; log: Logger; actor: string },
-    replica: Replica): Effects;
-  /** A follower's tool door (tools/replica-tools.ts): queued for the leader or refused; null: call the tool here. */
-  followerTool(d: { config: Config; store: StateStore; replica: Replica }, actor: string, name: string, raw: unknown,
+  commandExecutor(p: PipelineService, ctx: ActorContext, replica: Replica): Effects;
+  /** A follower's tool door (tools/replica-tools.ts): queued for the leader or refused; null: call here. */
+  followerTool(
+    d: { config: Config; store: StateStore; replica: Replica }, actor: string, name: string, raw: unknown,
   ): Promise<RouteAnswer | null>;
 }
+
+/** What a service is given (services/context.ts ServiceContext), as far as the daemon builds it. */
+interface ActorContext { config: Config; store: StateStore; clock: Clock; log: Logger; actor: string }
 
 export async function createDaemon(
   { config, openStore, openAuthorityStore, log, clock, replicaParts }: DaemonDeps,
@@ -74,7 +77,8 @@ export async function createDaemon(
   const replicas = opened.session ? await import('./replica-daemon.js') : null;
   const replica = replicas && opened.session ? replicas.createReplica(config, opened.session, log) : null;
   if (replica && !replicaParts) {
-    throw new UpshiftError('E_INTERNAL', 'a replica daemon needs its replicaParts (the command executor, the tool door)');
+    // without them a leader would never carry out a queued command: refuse to start
+    throw new UpshiftError('E_INTERNAL', 'a replica daemon needs replicaParts (command executor, tool door)');
   }
   const parts = replica && replicaParts ? await replicaParts() : null;
   const node = await createNodeRuntime(config, opened.store, log, clock);
