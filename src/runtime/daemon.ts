@@ -49,7 +49,15 @@ export interface DaemonDeps {
   clock: Clock;
   /** With openAuthorityStore on PostgreSQL: what a replica runs from the layers above (loaded only then). */
   replicaParts?: () => Promise<ReplicaParts>;
+  /**
+   * The agent tools (tools/index.ts callTool), from the layer above; loaded at the first call by
+   * whoever hands them in. Absent: POST /v1/tools answers E_CONFIG.
+   */
+  callTool?: (env: DaemonToolEnv, name: string, args: unknown) => Promise<RouteAnswer>;
 }
+
+/** What a tool call is given here (tools/tool.ts ToolEnv), as far as the daemon builds it. */
+export interface DaemonToolEnv { ctx: ActorContext; pipeline(): PipelineService; drive: boolean; signal: AbortSignal }
 
 /**
  * What an authority replica on PostgreSQL runs that calls services and tools, above this layer:
@@ -68,7 +76,7 @@ export interface ReplicaParts {
 interface ActorContext { config: Config; store: StateStore; clock: Clock; log: Logger; actor: string }
 
 export async function createDaemon(
-  { config, openStore, openAuthorityStore, log, clock, replicaParts }: DaemonDeps,
+  { config, openStore, openAuthorityStore, log, clock, replicaParts, callTool }: DaemonDeps,
 ): Promise<Daemon> {
   // before anything is opened or created: a front door that would show too much does not start
   const exposure = loadHttpExposure(config);
@@ -143,7 +151,7 @@ export async function createDaemon(
   }
   // the agent tools: refused without http.tools_token_file; runs they start are driven here
   const toolsStop = new AbortController();
-  const toolEnv = (actor: string) => ({
+  const toolEnv = (actor: string): DaemonToolEnv => ({
     ctx: { config, store, clock, log, actor },
     pipeline: () => {
       if (!pipeline) throw new UpshiftError('E_CONFIG', 'this node has no `authority:` section: only the authority runs upgrades');
@@ -152,11 +160,11 @@ export async function createDaemon(
     drive: true,
     signal: toolsStop.signal,
   });
-  // the tools (services, pipeline) load at the first call: most daemons never serve one
+  const noTools = { ok: false, error: { code: 'E_CONFIG' as const, message: 'this daemon was started without the agent tools' } };
   plugins.push(toolsRoute(exposure.toolsToken ?? null, async (actor, name, args) =>
     // a follower replica queues a rollback for the leader and refuses what only the leader does
     (parts && replica ? await parts.followerTool({ config, store, replica }, actor, name, args) : null)
-      ?? (await import('../tools/index.js')).callTool(toolEnv(actor), name, args)));
+      ?? (callTool ? await callTool(toolEnv(actor), name, args) : noTools)));
   // one view of the stored manifests for a node without an agent, verified when they change, not per request
   const stored = storedManifestsView(config, store);
   const held = async () => agent?.source ?? await stored();

@@ -35,6 +35,8 @@ export function registerDaemon(program: Command, session: Session): void {
       let opened: AuthorityStore | null = null;
       const daemon = await createDaemon({
         config, openStore: () => session.store(), log, clock: systemClock,
+        // the tools (services, pipeline) load at the first call: most daemons never serve one
+        callTool: async (env, name, args) => (await import('../../tools/index.js')).callTool(env, name, args),
         ...(replicated ? {
           openAuthorityStore: async () => (opened = await openAuthorityStore(config, stateDir, { replica: true, applicationName: 'upshift-daemon' })),
           // the leader's executor of queued commands and the follower's tool door, loaded on replicas only
