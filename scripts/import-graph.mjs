@@ -11,13 +11,16 @@ const graph = new Map(); const back = [];
 for (const f of files) {
   const text = fs.readFileSync(f, 'utf8');
   const deps = [];
-  for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
+  // static imports and re-exports, and dynamic import('./x.js') (a lazy load is still a dependency)
+  for (const m of text.matchAll(/(?:(?:import|export)\s[^'"]*?from\s+|import\(\s*)['"](\.[^'"]+)['"]/g)) {
     const t = path.resolve(path.dirname(f), m[1]).replace(/\.js$/, '.ts');
     if (!fs.existsSync(t)) continue;
     const isType = /^(?:import|export)\s+type\s/.test(m[0]);
-    deps.push(t);
+    const lazy = m[0].startsWith('import(');
+    // a lazy load is no initialisation cycle (tools load their registry lazily), but it is a layer crossing
+    if (!lazy) deps.push(t);
     const a = rank[layer(f)], b = rank[layer(t)];
-    if (b > a) back.push(`${path.relative(src, f)} -> ${path.relative(src, t)}${isType ? ' (type)' : ''}`);
+    if (b > a) back.push(`${path.relative(src, f)} -> ${path.relative(src, t)}${isType ? ' (type)' : lazy ? ' (lazy)' : ''}`);
   }
   graph.set(f, deps);
 }
