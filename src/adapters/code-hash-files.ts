@@ -13,6 +13,7 @@ import { codeHashLines, contentKind, type CodeHashEntry } from '../core/code-has
 import { UpshiftError } from '../core/errors.js';
 import type { StatCache } from './stat-cache.js';
 import { dirOf, dirsOf, type TreeWatch, type WatchPass } from './tree-watch.js';
+import { walkFiles, walkWatched } from './walk-tree.js';
 
 export interface CodeHash {
   hash: string;
@@ -33,8 +34,8 @@ export interface CodeHashOptions {
   /** Re-attestation: files unchanged since they were last hashed are not read (stat-cache.ts). */
   cache?: StatCache;
   /**
-   * With `cache`, on a git work tree: only files in directories that reported a change are
-   * stat'ed (tree-watch.ts). It is armed by the first pass and re-armed after any failure.
+   * With `cache`: only files in directories that reported a change are stat'ed (and, in a
+   * tree without git, read again: walk-tree.ts). Armed by the first pass, again after a failure.
    */
   watch?: TreeWatch;
 }
@@ -51,7 +52,9 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // A git work tree (the authority's build, a node's fetched release) hashes its tracked
   // files; a tree without git metadata (an extracted bundle) hashes every file in it.
   const git = fs.existsSync(`${root}/.git`);
-  const index = git ? await trackedFiles(root, opts.cache) : walkFiles(root);
+  const watch = opts.cache ? opts.watch : undefined;
+  const walked = !git && watch ? await walkWatched(root, opts.cache!, watch) : null;
+  const index = git ? await trackedFiles(root, opts.cache) : walked?.index ?? walkFiles(root);
   // Content hashes aligned with `index`; regular files are filled in after the bulk read.
   const contentSha = new Array<string>(index.length);
   const fileAt: number[] = [];
@@ -74,15 +77,21 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // Measured (npm run bench): on 2 cores a worker only competes with the calling thread
   // and costs its start-up; it pays off from 4 cores up.
   const workers = opts.workers ?? (availableParallelism() >= 4 ? 2 : 0);
-  // a walked tree's listing is new every pass: nothing for a watch to vouch for
-  const watch = git && opts.cache ? opts.watch : undefined;
-  const cached = opts.cache ? await fromCache(opts.cache, root, index, fileAt, contentSha, watch) : null;
+  // the watch is keyed by the listing it was armed over; a walk took and armed it already
+  const key: unknown = walked?.key ?? index;
+  let pass = walked?.pass ?? null;
+  if (git && watch) {
+    pass = await watch.take(root, index);
+    // armed before the stats: a change after them is reported, one before is seen by them
+    if (!pass) watch.arm(root, index, dirsOf(index.map((e) => e.path)));
+  }
+  const cached = opts.cache ? fromCache(opts.cache, root, index, fileAt, contentSha, pass) : null;
   const watched = cached?.watched ?? 0;
   // Nothing changed since the last pass over this listing: its hash stands (no 10k-line rebuild).
   const otherKey = others.join();
   const same = cached && cached.misses.length === 0 ? opts.cache?.resultFor(index, otherKey) : null;
   if (same) {
-    settleWatch(watch, cached!.pass, root, index);
+    settleWatch(watch, pass, root, key);
     return { hash: same, files: index.length, bytes: bytes + cached!.bytes, cached: fileAt.length, watched };
   }
   const toRead = cached ? cached.misses : fileAt;
@@ -105,20 +114,16 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // One update rather than one per file: each call crosses into native code.
   const hash = nodeCrypto.createHash('sha256').update(codeHashLines(entries).join('')).digest('hex');
   opts.cache?.keepResult(index, otherKey, hash);
-  settleWatch(watch, cached?.pass ?? null, root, index);
+  settleWatch(watch, pass, root, key);
   return { hash, files: entries.length, bytes, cached: fileAt.length - toRead.length, watched };
 }
 
 /**
  * Fills `contentSha` for the files the cache vouches for; the rest (misses) are read. Each
  * file is stat'ed before it is read, and the mark is taken before any stat (stat-cache.ts).
- * With an armed watch, a file in a directory that reported nothing is not stat'ed at all;
- * an unarmed one is armed before the stats, so a change after them is reported.
+ * With a pass of the tree watch, a file in a directory that reported nothing is not stat'ed.
  */
-async function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[], watch?: TreeWatch) {
-  const pass = watch ? await watch.take(root, index) : null;
-  if (watch && !pass) watch.arm(root, index, dirsOf(index.map((e) => e.path)));
-  // no await from here to the end of the stats: take() saw every event queued before them
+function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[], pass: WatchPass | null) {
   cache.use(root);
   const markedAt = cache.mark();
   const misses: number[] = [];
@@ -149,13 +154,13 @@ async function fromCache(cache: StatCache, root: string, index: IndexEntry[], fi
       if (st?.isFile()) stats.set(i, st);
     }
   }
-  return { misses, stats, markedAt, bytes, watched, pass: pass as WatchPass | null };
+  return { misses, stats, markedAt, bytes, watched };
 }
 
 /** After a pass that finished: the dirs it stat'ed are clean, or the watch it armed may vouch. */
-function settleWatch(watch: TreeWatch | undefined, pass: WatchPass | null, root: string, index: IndexEntry[]): void {
+function settleWatch(watch: TreeWatch | undefined, pass: WatchPass | null, root: string, key: unknown): void {
   if (pass) watch?.commit(pass);
-  else watch?.confirm(root, index);
+  else watch?.confirm(root, key);
 }
 
 /**
@@ -215,22 +220,6 @@ async function lsFiles(root: string): Promise<IndexEntry[]> {
     if (stage !== '0') throw new UpshiftError('E_WORKTREE', `tracked path ${path} is unmerged (stage ${stage})`, { details: { path } });
     entries.push({ mode, oid, path });
   }
-  return entries;
-}
-
-/** Every file and symlink below `root`, with the mode git would give it; directories are not entries. */
-function walkFiles(root: string): IndexEntry[] {
-  const entries: IndexEntry[] = [];
-  const visit = (rel: string): void => {
-    for (const d of fs.readdirSync(rel === '' ? root : `${root}/${rel}`, { withFileTypes: true })) {
-      const path = rel === '' ? d.name : `${rel}/${d.name}`;
-      if (d.isDirectory()) visit(path);
-      else if (d.isSymbolicLink()) entries.push({ mode: '120000', oid: '', path });
-      else if (d.isFile()) entries.push({ mode: (fs.statSync(`${root}/${path}`).mode & 0o111) !== 0 ? '100755' : '100644', oid: '', path });
-      else throw new UpshiftError('E_WORKTREE', `${root}/${path} is neither a file, a directory nor a symlink`, { details: { path } });
-    }
-  };
-  visit('');
   return entries;
 }
 

@@ -50,6 +50,9 @@ export class StatCache {
    */
   private result: { listing: readonly unknown[]; others: string; hash: string } | null = null;
 
+  /** A walked tree's listing (walk-tree.ts), kept while a tree watch vouches for it. */
+  walked: unknown = null;
+
   /** Entries hold for one tree: another root (a switch to a new release) starts empty. */
   use(root: string): void {
     if (root === this.root) return;
@@ -61,6 +64,7 @@ export class StatCache {
   clear(): void {
     this.entries.clear();
     this.kept = null;
+    this.walked = null;
     this.result = null;
   }
 

@@ -74,27 +74,45 @@ export class TreeWatch {
   arm(root: string, key: unknown, dirs: readonly string[]): boolean {
     this.close();
     if (dirs.length > this.maxDirs) return this.fail(`${dirs.length} directories, more than ${this.maxDirs}`);
+    this.start(root, key);
+    for (const rel of dirs) if (!this.add(rel)) return false;
+    return true;
+  }
+
+  /** A watch of `root` for `key` with no directory yet: add() each before reading it, parents first. */
+  start(root: string, key: unknown): void {
+    this.close();
     this.root = root;
     this.key = key;
-    this.dirs = new Set(dirs);
-    try {
-      for (const rel of dirs) {
-        const abs = rel === '' ? root : `${root}/${rel}`;
-        const before = fs.lstatSync(abs, { bigint: true });
-        // inotify follows a symlink: one here would watch a directory outside the tree
-        if (!before.isDirectory()) return this.fail(`${abs} is not a directory`);
-        const w = this.watchFn(abs, { persistent: false }, (event, name) => this.onEvent(rel, abs, event, name));
-        this.watchers.push(w);
-        w.on('error', (err) => this.fail(`watcher of ${abs}: ${err.message}`));
-        const after = fs.lstatSync(abs, { bigint: true });
-        if (!after.isDirectory() || after.ino !== before.ino || after.dev !== before.dev) return this.fail(`${abs} was replaced while watched`);
-      }
-    } catch (err) {
-      // ENOSPC: fs.inotify.max_user_watches reached; ENOENT: a directory went away
-      return this.fail(`cannot watch ${root}: ${(err as Error).message}`);
-    }
     this.armed = true;
     this.lastFailure = null;
+  }
+
+  /** Whether the directory `rel` is watched. */
+  has(rel: string): boolean {
+    return this.armed && this.dirs.has(rel);
+  }
+
+  /** Watches one more directory; false (and the whole watch dropped) when it cannot. */
+  add(rel: string): boolean {
+    const root = this.root;
+    if (!this.armed || root === null) return false;
+    if (this.dirs.size >= this.maxDirs) return this.fail(`more than ${this.maxDirs} directories`);
+    const abs = rel === '' ? root : `${root}/${rel}`;
+    this.dirs.add(rel);
+    try {
+      const before = fs.lstatSync(abs, { bigint: true });
+      // inotify follows a symlink: one here would watch a directory outside the tree
+      if (!before.isDirectory()) return this.fail(`${abs} is not a directory`);
+      const w = this.watchFn(abs, { persistent: false }, (event, name) => this.onEvent(rel, abs, event, name));
+      this.watchers.push(w);
+      w.on('error', (err) => this.fail(`watcher of ${abs}: ${err.message}`));
+      const after = fs.lstatSync(abs, { bigint: true });
+      if (!after.isDirectory() || after.ino !== before.ino || after.dev !== before.dev) return this.fail(`${abs} was replaced while watched`);
+    } catch (err) {
+      // ENOSPC: fs.inotify.max_user_watches reached; ENOENT: a directory went away
+      return this.fail(`cannot watch ${abs}: ${(err as Error).message}`);
+    }
     return true;
   }
 
