@@ -123,7 +123,9 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
  * file is stat'ed before it is read, and the mark is taken before any stat (stat-cache.ts).
  * With a pass of the tree watch, a file in a directory that reported nothing is not stat'ed.
  */
-function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[], pass: WatchPass | null) {
+function fromCache(
+  cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[], pass: WatchPass | null,
+) {
   cache.use(root);
   const markedAt = cache.mark();
   const misses: number[] = [];

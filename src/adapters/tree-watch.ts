@@ -45,7 +45,7 @@ export class TreeWatch {
    * hold entries older than the watch (recorded before it, or a pass that failed midway).
    */
   private confirmed = false;
-  /** Why the watch last dropped (for logs and tests); null while armed or never armed. */
+  /** Why the watch last dropped (for logs and tests); null if it never did. */
   lastFailure: string | null = null;
   private readonly maxDirs: number;
   private readonly overflowBurst: number;
@@ -85,7 +85,6 @@ export class TreeWatch {
     this.root = root;
     this.key = key;
     this.armed = true;
-    this.lastFailure = null;
   }
 
   /** Whether the directory `rel` is watched. */
@@ -165,7 +164,7 @@ export class TreeWatch {
     if (!this.armed) return;
     // every event of one inotify read is delivered before the next turn of the loop
     if (this.burst++ === 0) setImmediate(() => (this.burst = 0));
-    if (this.burst >= this.overflowBurst) return void this.fail(`${this.burst} events at once: the inotify queue may have overflowed`);
+    if (this.burst >= this.overflowBurst) return void this.fail('a burst of events near the inotify queue\'s size: it may have overflowed');
     if (name === null) return void this.fail(`an event without a name in ${abs}`);
     const entry = name.toString();
     const child = rel === '' ? entry : `${rel}/${entry}`;

@@ -20,6 +20,12 @@ interface DirListing {
   subdirs: string[];
 }
 
+export interface WalkPass {
+  index: WalkEntry[];
+  pass: WatchPass | null;
+  key: WalkedTree;
+}
+
 /** A walked tree: each directory's listing, and all of them in one array (the pass's listing). */
 export class WalkedTree {
   readonly dirs = new Map<string, DirListing>();
@@ -37,7 +43,7 @@ export function walkFiles(root: string): WalkEntry[] {
  * The listing of `root` for this pass, kept under `watch` and in `cache` between passes, and
  * what the watch vouches for (null on a pass that walked everything and armed it afresh).
  */
-export async function walkWatched(root: string, cache: StatCache, watch: TreeWatch): Promise<{ index: WalkEntry[]; pass: WatchPass | null; key: WalkedTree }> {
+export async function walkWatched(root: string, cache: StatCache, watch: TreeWatch): Promise<WalkPass> {
   cache.use(root);
   const kept = cache.walked instanceof WalkedTree ? cache.walked : null;
   const pass = kept ? await watch.take(root, kept) : null;
@@ -98,10 +104,14 @@ function readDir(root: string, rel: string): DirListing {
     const path = rel === '' ? d.name : `${rel}/${d.name}`;
     if (d.isDirectory()) subdirs.push(path);
     else if (d.isSymbolicLink()) entries.push({ mode: '120000', oid: '', path });
-    else if (d.isFile()) entries.push({ mode: (fs.lstatSync(`${root}/${path}`).mode & 0o111) !== 0 ? '100755' : '100644', oid: '', path });
+    else if (d.isFile()) entries.push({ mode: executable(`${root}/${path}`) ? '100755' : '100644', oid: '', path });
     else throw new UpshiftError('E_WORKTREE', `${root}/${path} is neither a file, a directory nor a symlink`, { details: { path } });
   }
   return { entries, subdirs };
+}
+
+function executable(path: string): boolean {
+  return (fs.lstatSync(path).mode & 0o111) !== 0;
 }
 
 function flatten(tree: WalkedTree): WalkEntry[] {

@@ -82,6 +82,8 @@ export class AppMonitor {
   private metricsProblem: string | null = null;
   private readonly statCache: StatCache;
   private readonly treeWatch: TreeWatch;
+  /** The tree watch's last failure, once logged. */
+  private watchProblem: string | null = null;
   /** When every file was last read (the release and time of the last full hash). */
   private lastFull: { release: string; at: number } | null = null;
 
@@ -135,6 +137,10 @@ export class AppMonitor {
     }
     const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release), { cache: this.statCache, watch: this.treeWatch });
     if (full) this.lastFull = { release, at: now };
+    const problem = this.treeWatch.lastFailure;
+    // said once per reason: a watch limit reached would otherwise log every attest_every
+    if (problem !== null && problem !== this.watchProblem) this.deps.log?.info({ module: 'monitor' }, `tree watch dropped, files stat'ed again: ${problem}`);
+    this.watchProblem = problem;
     // switched while hashing: the release hashed is not what runs; the next probe attests again
     if (this.currentName() !== release) {
       this.treeWatch.close();

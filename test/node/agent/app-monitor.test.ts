@@ -397,3 +397,27 @@ t.test('the tree watch follows current: armed over its release, closed on a swit
   monitor.close();
   t.equal(kernelWatches(), base, 'close() leaves no watch');
 });
+
+t.test('a tree watch that cannot be armed is said once in the log, and attestation goes on', async (t) => {
+  const { codeHash } = await import('../../../src/adapters/code-hash-files.js');
+  const { TreeWatch } = await import('../../../src/adapters/tree-watch.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = appDir(t, ['r1']);
+  mkdirSync(join(dir.dir, 'releases', 'r1', 'lib'));
+  for (const f of ['a.js', 'lib/b.js']) writeFileSync(join(dir.dir, 'releases', 'r1', f), `${f}\n`);
+  const infos: string[] = [];
+  const log = { info: (_obj: object, msg?: string) => void infos.push(msg ?? ''), warn() {} };
+  let now = T0;
+  const monitor = new AppMonitor({
+    app: appConfig(dir.dir, 'http://127.0.0.1:9', null), appDir: dir.dir, clock: { now: () => now }, log,
+    treeWatch: new TreeWatch({ maxDirs: 1 }), codeHash: (d, o) => codeHash(d, o),
+  });
+  t.teardown(() => monitor.close());
+  for (let i = 0; i < 3; i++) {
+    await monitor.attest();
+    now += 60_000;
+  }
+  t.match(monitor.snapshot().attested, { release: 'r1' });
+  t.equal(infos.length, 1, 'once, not every attest_every');
+  t.match(infos[0], /tree watch dropped, files stat'ed again: more than 1 directories/);
+});
