@@ -12,6 +12,8 @@ import { Worker } from 'node:worker_threads';
 import { codeHashLines, contentKind, type CodeHashEntry } from '../core/code-hash-format.js';
 import { UpshiftError } from '../core/errors.js';
 import type { StatCache } from './stat-cache.js';
+import { dirOf, dirsOf, type TreeWatch, type WatchPass } from './tree-watch.js';
+import { walkFiles, walkWatched } from './walk-tree.js';
 
 export interface CodeHash {
   hash: string;
@@ -20,6 +22,8 @@ export interface CodeHash {
   bytes: number;
   /** Regular files whose hash came from the stat cache (0 without one). */
   cached: number;
+  /** Of those, files not even stat'ed: the tree watch vouched for their directory. */
+  watched: number;
 }
 
 export interface CodeHashOptions {
@@ -29,6 +33,11 @@ export interface CodeHashOptions {
   readOnCallingThread?: boolean;
   /** Re-attestation: files unchanged since they were last hashed are not read (stat-cache.ts). */
   cache?: StatCache;
+  /**
+   * With `cache`: only files in directories that reported a change are stat'ed (and, in a
+   * tree without git, read again: walk-tree.ts). Armed by the first pass, again after a failure.
+   */
+  watch?: TreeWatch;
 }
 
 /** Below this many files, starting a worker costs more than it saves. */
@@ -42,7 +51,10 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   const root = resolve(dir);
   // A git work tree (the authority's build, a node's fetched release) hashes its tracked
   // files; a tree without git metadata (an extracted bundle) hashes every file in it.
-  const index = fs.existsSync(`${root}/.git`) ? await trackedFiles(root, opts.cache) : walkFiles(root);
+  const git = fs.existsSync(`${root}/.git`);
+  const watch = opts.cache ? opts.watch : undefined;
+  const walked = !git && watch ? await walkWatched(root, opts.cache!, watch) : null;
+  const index = git ? await trackedFiles(root, opts.cache) : walked?.index ?? walkFiles(root);
   // Content hashes aligned with `index`; regular files are filled in after the bulk read.
   const contentSha = new Array<string>(index.length);
   const fileAt: number[] = [];
@@ -65,11 +77,23 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // Measured (npm run bench): on 2 cores a worker only competes with the calling thread
   // and costs its start-up; it pays off from 4 cores up.
   const workers = opts.workers ?? (availableParallelism() >= 4 ? 2 : 0);
-  const cached = opts.cache ? fromCache(opts.cache, root, index, fileAt, contentSha) : null;
+  // the watch is keyed by the listing it was armed over; a walk took and armed it already
+  const key: unknown = walked?.key ?? index;
+  let pass = walked?.pass ?? null;
+  if (git && watch) {
+    pass = await watch.take(root, index);
+    // armed before the stats: a change after them is reported, one before is seen by them
+    if (!pass) watch.arm(root, index, dirsOf(index.map((e) => e.path)));
+  }
+  const cached = opts.cache ? fromCache(opts.cache, root, index, fileAt, contentSha, pass) : null;
+  const watched = cached?.watched ?? 0;
   // Nothing changed since the last pass over this listing: its hash stands (no 10k-line rebuild).
   const otherKey = others.join();
   const same = cached && cached.misses.length === 0 ? opts.cache?.resultFor(index, otherKey) : null;
-  if (same) return { hash: same, files: index.length, bytes: bytes + cached!.bytes, cached: fileAt.length };
+  if (same) {
+    settleWatch(watch, pass, root, key);
+    return { hash: same, files: index.length, bytes: bytes + cached!.bytes, cached: fileAt.length, watched };
+  }
   const toRead = cached ? cached.misses : fileAt;
   const absolute = toRead.map((i) => `${root}/${index[i]!.path}`);
   const pool = absolute.length >= PARALLEL_MIN_FILES ? workers : 0;
@@ -90,21 +114,33 @@ export async function codeHash(dir: string, opts: CodeHashOptions = {}): Promise
   // One update rather than one per file: each call crosses into native code.
   const hash = nodeCrypto.createHash('sha256').update(codeHashLines(entries).join('')).digest('hex');
   opts.cache?.keepResult(index, otherKey, hash);
-  return { hash, files: entries.length, bytes, cached: fileAt.length - toRead.length };
+  settleWatch(watch, pass, root, key);
+  return { hash, files: entries.length, bytes, cached: fileAt.length - toRead.length, watched };
 }
 
 /**
  * Fills `contentSha` for the files the cache vouches for; the rest (misses) are read. Each
  * file is stat'ed before it is read, and the mark is taken before any stat (stat-cache.ts).
+ * With a pass of the tree watch, a file in a directory that reported nothing is not stat'ed.
  */
-function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[]) {
+function fromCache(
+  cache: StatCache, root: string, index: IndexEntry[], fileAt: number[], contentSha: string[], pass: WatchPass | null,
+) {
   cache.use(root);
   const markedAt = cache.mark();
   const misses: number[] = [];
   const stats = new Map<number, fs.BigIntStats>();
   let bytes = 0;
+  let watched = 0;
   for (const i of fileAt) {
     const path = index[i]!.path;
+    const trusted = pass && !pass.dirty.has(dirOf(path)) ? cache.trusted(path) : null;
+    if (trusted) {
+      contentSha[i] = trusted.sha256;
+      bytes += Number(trusted.size);
+      watched++;
+      continue;
+    }
     let st: fs.BigIntStats | undefined;
     try {
       st = fs.lstatSync(`${root}/${path}`, { bigint: true });
@@ -120,7 +156,13 @@ function fromCache(cache: StatCache, root: string, index: IndexEntry[], fileAt: 
       if (st?.isFile()) stats.set(i, st);
     }
   }
-  return { misses, stats, markedAt, bytes };
+  return { misses, stats, markedAt, bytes, watched };
+}
+
+/** After a pass that finished: the dirs it stat'ed are clean, or the watch it armed may vouch. */
+function settleWatch(watch: TreeWatch | undefined, pass: WatchPass | null, root: string, key: unknown): void {
+  if (pass) watch?.commit(pass);
+  else watch?.confirm(root, key);
 }
 
 /**
@@ -183,22 +225,6 @@ async function lsFiles(root: string): Promise<IndexEntry[]> {
   return entries;
 }
 
-/** Every file and symlink below `root`, with the mode git would give it; directories are not entries. */
-function walkFiles(root: string): IndexEntry[] {
-  const entries: IndexEntry[] = [];
-  const visit = (rel: string): void => {
-    for (const d of fs.readdirSync(rel === '' ? root : `${root}/${rel}`, { withFileTypes: true })) {
-      const path = rel === '' ? d.name : `${rel}/${d.name}`;
-      if (d.isDirectory()) visit(path);
-      else if (d.isSymbolicLink()) entries.push({ mode: '120000', oid: '', path });
-      else if (d.isFile()) entries.push({ mode: (fs.statSync(`${root}/${path}`).mode & 0o111) !== 0 ? '100755' : '100644', oid: '', path });
-      else throw new UpshiftError('E_WORKTREE', `${root}/${path} is neither a file, a directory nor a symlink`, { details: { path } });
-    }
-  };
-  visit('');
-  return entries;
-}
-
 function readLinkOf(root: string, path: string): Buffer {
   try {
     return fs.readlinkSync(`${root}/${path}`, { encoding: 'buffer' });
@@ -217,7 +243,9 @@ type ReadResult = { hex: string[]; bytes: number } | { failed: ReadFailure };
 function readError(f: ReadFailure, root: string): UpshiftError {
   const path = f.path.startsWith(`${root}/`) ? f.path.slice(root.length + 1) : f.path;
   const missing = f.code === 'ENOENT' || f.code === 'ENOTDIR';
-  const message = missing ? `tracked file ${path} is missing from the work tree ${root}` : `cannot read tracked file ${path}: ${f.message}`;
+  const message = missing ? `tracked file ${path} is missing from the work tree ${root}`
+    : f.code === 'ELOOP' ? `tracked file ${path} is a symlink in the work tree ${root}, not a regular file`
+      : `cannot read tracked file ${path}: ${f.message}`;
   return new UpshiftError('E_WORKTREE', message, { details: { path, code: f.code } });
 }
 
@@ -235,7 +263,8 @@ function hashFiles(paths: string[], io: typeof fs, crypto: typeof nodeCrypto, bu
   for (let i = 0; i < paths.length; i++) {
     let fd: number;
     try {
-      fd = io.openSync(paths[i]!, 'r');
+      // a tracked regular file replaced by a symlink is not followed (ELOOP): not what was committed
+      fd = io.openSync(paths[i]!, io.constants.O_RDONLY | io.constants.O_NOFOLLOW);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       return { failed: { path: paths[i]!, code: e.code ?? '', message: e.message } };

@@ -24,6 +24,8 @@ interface Entry {
   mtimeNs: bigint;
   ctimeNs: bigint;
   sha256: string;
+  /** Hard links: a file linked elsewhere can change without an event in its directory (tree-watch.ts). */
+  nlink: bigint;
   /** Whether the timestamps were older than the recording by more than the slack. */
   settled: boolean;
 }
@@ -48,6 +50,9 @@ export class StatCache {
    */
   private result: { listing: readonly unknown[]; others: string; hash: string } | null = null;
 
+  /** A walked tree's listing (walk-tree.ts), kept while a tree watch vouches for it. */
+  walked: unknown = null;
+
   /** Entries hold for one tree: another root (a switch to a new release) starts empty. */
   use(root: string): void {
     if (root === this.root) return;
@@ -59,6 +64,7 @@ export class StatCache {
   clear(): void {
     this.entries.clear();
     this.kept = null;
+    this.walked = null;
     this.result = null;
   }
 
@@ -100,6 +106,15 @@ export class StatCache {
     return e !== undefined && e.settled && st.isFile() && sameKey(e, st) ? e.sha256 : null;
   }
 
+  /**
+   * The recorded hash of `path` without a stat, for a file whose directory the tree watch
+   * says is untouched since it was recorded: only a settled entry with no other hard link.
+   */
+  trusted(path: string): { sha256: string; size: bigint } | null {
+    const e = this.entries.get(path);
+    return e !== undefined && e.settled && e.nlink === 1n ? { sha256: e.sha256, size: e.size } : null;
+  }
+
   /** The time to pass to record() for files stat'ed from now on: take it before the stats. */
   mark(): bigint {
     return BigInt(Math.floor(this.now())) * 1_000_000n;
@@ -114,7 +129,7 @@ export class StatCache {
   private entryOf(st: BigIntStats, sha256: string, markedAt: bigint): Entry {
     const cutoff = markedAt - this.slackNs;
     const settled = st.mtimeNs < cutoff && st.ctimeNs < cutoff;
-    return { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, sha256, settled };
+    return { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, sha256, nlink: st.nlink, settled };
   }
 
   /** Drop entries for paths no longer tracked. */

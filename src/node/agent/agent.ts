@@ -251,6 +251,8 @@ export class NodeAgent {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.source.close();
     await Promise.allSettled([...this.running.values(), this.source.idle()]);
+    // after the attest in flight, which could arm it again
+    this.monitor?.close();
     await this.saveHeartbeats(true);
     await this.saveMembers();
   }

@@ -6,6 +6,7 @@ import parsePrometheus from 'parse-prometheus-text-format';
 import type { AppConfig } from '../../core/config.js';
 import { toUpshiftError } from '../../core/errors.js';
 import { StatCache } from '../../adapters/stat-cache.js';
+import { TreeWatch } from '../../adapters/tree-watch.js';
 import type { ApplyLog } from '../apply/context.js';
 import { probeHealth } from '../apply/probe.js';
 import { getText } from './get-text.js';
@@ -32,10 +33,12 @@ export interface AppMonitorDeps {
   appDir: string;
   clock: { now(): number };
   /** With a cache: a re-attestation (adapters/code-hash-files.ts, stat-cache.ts). */
-  codeHash: (dir: string, opts?: { cache?: StatCache }) => Promise<{ hash: string }>;
+  codeHash: (dir: string, opts?: { cache?: StatCache; watch?: TreeWatch }) => Promise<{ hash: string }>;
   log?: ApplyLog;
   /** Default: a StatCache on the wall clock. */
   statCache?: StatCache;
+  /** Default: a TreeWatch (only directories that reported a change are stat'ed; tree-watch.ts). */
+  treeWatch?: TreeWatch;
 }
 
 /** The sum of every sample of one metric family (all label sets), or null when absent. */
@@ -78,11 +81,20 @@ export class AppMonitor {
   private attested: AppSnapshot['attested'] = null;
   private metricsProblem: string | null = null;
   private readonly statCache: StatCache;
+  private readonly treeWatch: TreeWatch;
+  /** The tree watch's last failure, once logged. */
+  private watchProblem: string | null = null;
   /** When every file was last read (the release and time of the last full hash). */
   private lastFull: { release: string; at: number } | null = null;
 
   constructor(private readonly deps: AppMonitorDeps) {
     this.statCache = deps.statCache ?? new StatCache();
+    this.treeWatch = deps.treeWatch ?? new TreeWatch();
+  }
+
+  /** Stops the tree watch (the agent's stop); a later attest() would arm it again. */
+  close(): void {
+    this.treeWatch.close();
   }
 
   snapshot(): AppSnapshot {
@@ -118,11 +130,22 @@ export class AppMonitor {
     const now = this.deps.clock.now();
     // a new release, and every attest_full_every, is read whole; in between, the stat cache
     const full = this.lastFull?.release !== release || now - this.lastFull.at >= this.deps.app.attest_full_every;
-    if (full) this.statCache.clear();
-    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release), { cache: this.statCache });
+    // the watch too starts afresh: armed again over the new tree by this pass, before its stats
+    if (full) {
+      this.statCache.clear();
+      this.treeWatch.close();
+    }
+    const { hash } = await this.deps.codeHash(join(this.deps.appDir, 'releases', release), { cache: this.statCache, watch: this.treeWatch });
     if (full) this.lastFull = { release, at: now };
+    const problem = this.treeWatch.lastFailure;
+    // said once per reason: a watch limit reached would otherwise log every attest_every
+    if (problem !== null && problem !== this.watchProblem) this.deps.log?.info({ module: 'monitor' }, `tree watch dropped, files stat'ed again: ${problem}`);
+    this.watchProblem = problem;
     // switched while hashing: the release hashed is not what runs; the next probe attests again
-    if (this.currentName() !== release) return;
+    if (this.currentName() !== release) {
+      this.treeWatch.close();
+      return;
+    }
     if (this.attested !== null && this.attested.release !== release) this.samples = [];
     this.attested = { release, hash, at: this.deps.clock.now() };
   }

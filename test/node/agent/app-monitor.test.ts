@@ -331,6 +331,7 @@ t.test('re-attestation reads only changed files, and every file every attest_ful
       return r;
     },
   });
+  t.teardown(() => monitor.close());
   await monitor.attest();
   now += 60_000;
   await monitor.attest();
@@ -347,4 +348,76 @@ t.test('re-attestation reads only changed files, and every file every attest_ful
   await monitor.attest();
   t.equal(cachedCounts.at(-1), 0, 'a new release is read whole');
   t.match(monitor.snapshot().attested, { release: 'r2' });
+});
+
+t.test('the tree watch follows current: armed over its release, closed on a switch, re-armed by the full re-hash, closed by close()', async (t) => {
+  const { codeHash } = await import('../../../src/adapters/code-hash-files.js');
+  const { StatCache } = await import('../../../src/adapters/stat-cache.js');
+  const { gitRepo } = await import('../../helpers/gitdir.js');
+  const { kernelWatches } = await import('../../helpers/inotify.js');
+  const dir = appDir(t, []);
+  mkdirSync(join(dir.dir, 'releases'));
+  // release dirs as a git fetch leaves them: real directories holding a work tree
+  for (const r of ['r1', 'r2']) {
+    const repo = gitRepo(t);
+    repo.commit(r, { 'a.js': `${r}\n`, 'lib/b.js': 'b\n', 'lib/c.js': 'c\n' });
+    renameSync(repo.dir, join(dir.dir, 'releases', r));
+  }
+  dir.point('r1');
+  const base = kernelWatches();
+  let now = T0;
+  const watched: number[] = [];
+  const config = { ...appConfig(dir.dir, 'http://127.0.0.1:9', null), attest_every: 60_000, attest_full_every: 3_600_000 };
+  const monitor = new AppMonitor({
+    app: config, appDir: dir.dir, clock: { now: () => now },
+    statCache: new StatCache({ now: () => Date.now() + 10_000 }),
+    codeHash: async (d, o) => {
+      const r = await codeHash(d, o);
+      watched.push(r.watched);
+      return r;
+    },
+  });
+  t.teardown(() => monitor.close());
+  await monitor.attest();
+  now += 60_000;
+  await monitor.attest();
+  t.same(watched, [0, 3], 'armed by the first attestation, trusted by the next');
+  t.equal(kernelWatches() - base, 2, 'the release root and lib/');
+  dir.point('r2');
+  await monitor.attest();
+  t.equal(watched.at(-1), 0, 'a switch: every file of the new release stat\'ed');
+  t.equal(kernelWatches() - base, 2, 'r1\'s watches closed, r2\'s open');
+  now += 60_000;
+  await monitor.attest();
+  t.equal(watched.at(-1), 3);
+  now += 3_600_000;
+  await monitor.attest();
+  t.equal(watched.at(-1), 0, 'attest_full_every: no file taken on the watch\'s word');
+  t.equal(kernelWatches() - base, 2, 'armed again, none left over');
+  monitor.close();
+  t.equal(kernelWatches(), base, 'close() leaves no watch');
+});
+
+t.test('a tree watch that cannot be armed is said once in the log, and attestation goes on', async (t) => {
+  const { codeHash } = await import('../../../src/adapters/code-hash-files.js');
+  const { TreeWatch } = await import('../../../src/adapters/tree-watch.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = appDir(t, ['r1']);
+  mkdirSync(join(dir.dir, 'releases', 'r1', 'lib'));
+  for (const f of ['a.js', 'lib/b.js']) writeFileSync(join(dir.dir, 'releases', 'r1', f), `${f}\n`);
+  const infos: string[] = [];
+  const log = { info: (_obj: object, msg?: string) => void infos.push(msg ?? ''), warn() {} };
+  let now = T0;
+  const monitor = new AppMonitor({
+    app: appConfig(dir.dir, 'http://127.0.0.1:9', null), appDir: dir.dir, clock: { now: () => now }, log,
+    treeWatch: new TreeWatch({ maxDirs: 1 }), codeHash: (d, o) => codeHash(d, o),
+  });
+  t.teardown(() => monitor.close());
+  for (let i = 0; i < 3; i++) {
+    await monitor.attest();
+    now += 60_000;
+  }
+  t.match(monitor.snapshot().attested, { release: 'r1' });
+  t.equal(infos.length, 1, 'once, not every attest_every');
+  t.match(infos[0], /tree watch dropped, files stat'ed again: more than 1 directories/);
 });
