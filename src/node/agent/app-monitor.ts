@@ -17,8 +17,11 @@ export interface AppSnapshot {
   health: 'ok' | 'failing' | 'unknown';
   healthDetail: string;
   errorRate: number | null;
-  /** The release `current` named when it was last hashed, and its code hash. */
-  attested: { release: string; hash: string; at: number } | null;
+  /**
+   * The release `current` named when it was last hashed, and its code hash; hash null when the
+   * tree could not be hashed (a file gone, a symlink in its place): reported as no hash, never the last good one.
+   */
+  attested: { release: string; hash: string | null; at: number } | null;
 }
 
 interface CounterSample {
@@ -117,6 +120,12 @@ export class AppMonitor {
       await this.attest();
     } catch (err) {
       this.deps.log?.warn({ module: 'monitor', code: toUpshiftError(err).code }, `code hash of current: ${(err as Error).message}`);
+      // fail closed: a tree that cannot be hashed vouches for nothing (the canary's code-hash check fails on it)
+      const release = this.currentName();
+      if (release !== null) {
+        if (this.attested?.release !== release) this.samples = [];
+        this.attested = { release, hash: null, at: this.deps.clock.now() };
+      }
     }
   }
 

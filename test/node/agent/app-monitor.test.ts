@@ -138,6 +138,7 @@ function recordingHash(hashes: Record<string, string>) {
     calls.push(dir);
     const name = dir.split('/').at(-1) ?? '';
     await held.get(name);
+    if (hashes[name] === 'unreadable') throw new Error(`${name}: a tracked file is gone`);
     return { hash: hashes[name] ?? `unknown-${name}` };
   };
   /** Hold the answers for `name` until the returned function is called. */
@@ -277,6 +278,19 @@ t.test('attest of the same release updates the hash and keeps the samples', asyn
   hashes.r1 = 'h1-edited-on-disk';
   await m.monitor.attest();
   t.same(m.monitor.snapshot(), { health: 'ok', healthDetail: 'HTTP 200', errorRate: 0.1, attested: { release: 'r1', hash: 'h1-edited-on-disk', at: T0 + 2000 } }, 'the new hash is attested and the rate kept');
+});
+
+t.test('a tree that can no longer be hashed is reported with no hash, not the last good one', async (t) => {
+  const hashes = { r1: 'h1' };
+  const m = await monitored(t, { hashes });
+  await m.monitor.attest();
+  hashes.r1 = 'unreadable';
+  await m.monitor.tryAttest();
+  t.same(m.monitor.snapshot().attested, { release: 'r1', hash: null, at: T0 }, 'no hash for r1');
+  t.match(m.warnings.at(-1), { msg: /code hash of current: r1: a tracked file is gone/ }, 'the cause is logged');
+  hashes.r1 = 'h1';
+  await m.monitor.tryAttest();
+  t.match(m.monitor.snapshot().attested, { release: 'r1', hash: 'h1' }, 'hashed again once the tree is whole');
 });
 
 t.test('with no current link there is nothing to attest', async (t) => {
