@@ -3,21 +3,25 @@
 // last test reads the flag back from a real daemon process through V8's own status bits.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { daemonV8Flags } from '../../src/cli/daemon-v8.js';
+import { daemonV8Flags, roleV8Flags } from '../../src/cli/daemon-v8.js';
 
 const plain = { execArgv: [], nodeOptions: '' };
 
-t.test('a node daemon turns TurboFan off, an authority keeps it', async (t) => {
-  t.same(daemonV8Flags({ authority: false, ...plain }), ['--no-turbofan']);
-  t.same(daemonV8Flags({ authority: true, ...plain }), []);
+t.test('a daemon starts with TurboFan off; the authority turns it back on, a node keeps it off', async (t) => {
+  const started = daemonV8Flags(plain);
+  t.same(started, ['--no-turbofan']);
+  t.same(roleV8Flags(started, true), ['--turbofan']);
+  t.same(roleV8Flags(started, false), []);
+  // an operator's own choice is never overridden by the role either
+  t.same(roleV8Flags([], true), []);
 });
 
 t.test("an operator's own compiler flag is left alone", async (t) => {
   for (const execArgv of [['--turbofan'], ['--opt'], ['--no-opt'], ['--no-turbofan']]) {
-    t.same(daemonV8Flags({ authority: false, execArgv, nodeOptions: '' }), [], execArgv.join(' '));
+    t.same(daemonV8Flags({ execArgv, nodeOptions: '' }), [], execArgv.join(' '));
   }
   // unrelated flags that merely contain the letters do not count
-  t.same(daemonV8Flags({ authority: false, execArgv: ['--optimize-for-size', '--max-semi-space-size=1'], nodeOptions: '--stack-trace-limit=20' }), ['--no-turbofan']);
+  t.same(daemonV8Flags({ execArgv: ['--optimize-for-size', '--max-semi-space-size=1'], nodeOptions: '--stack-trace-limit=20' }), ['--no-turbofan']);
 });
 
 t.test('the flag set at run time stops optimization in this V8', async (t) => {
@@ -37,5 +41,6 @@ t.test('the flag set at run time stops optimization in this V8', async (t) => {
     return r.stdout;
   };
   t.equal(probe([]), 'true', 'optimized with the defaults');
-  t.equal(probe(daemonV8Flags({ authority: false, ...plain })), 'false', 'not optimized on a node');
+  t.equal(probe(daemonV8Flags(plain)), 'false', 'not optimized on a node');
+  t.equal(probe([...daemonV8Flags(plain), ...roleV8Flags(daemonV8Flags(plain), true)]), 'true', 'optimized again on the authority');
 });
