@@ -12,7 +12,7 @@ export interface V8Context {
 /**
  * The flags a daemon starts with. The optimizing compiler (TurboFan) is off: an idle node
  * runs timers, small JSON messages and OpenSSL calls, which interpreted and baseline code
- * run at the same CPU (measured: 0.53–0.60% against 0.54–0.62% of a core), while TurboFan's
+ * run at the same CPU (measured: 0.53–0.63% against 0.54–0.64% of a core), while TurboFan's
  * code, its compile zones (kept by its threads' malloc arenas) and the compiler's own
  * machine code paged in cost ~12 MB of an ~80 MB daemon, most of it while modules load.
  */
