@@ -27,6 +27,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // before the daemon's modules load: V8 compiles most of what it ever optimizes while they do
+  if (commandName(argv.slice(2)) === 'daemon') (await import('./daemon-v8.js')).startDaemonV8();
   const program = await buildProgram(argv.slice(2));
   try {
     await program.parseAsync(argv);

@@ -21,8 +21,15 @@ export const SEED_LENGTH = 32;
 export const PUBLIC_KEY_LENGTH = 32;
 export const SIGNATURE_LENGTH = 64;
 
+/**
+ * Through OpenSSL, not noble: noble's first base-point multiplication builds a table of
+ * 4,224 points (~1 MB of BigInts) that a daemon would keep for good just to load its key.
+ */
 export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
-  return ed.getPublicKey(seed);
+  if (seed.length !== SEED_LENGTH) throw new Error(`an Ed25519 seed is ${SEED_LENGTH} bytes`);
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(spki.subarray(SPKI_PREFIX.length));
 }
 
 export function signBytes(message: Uint8Array, seed: Uint8Array): Uint8Array {

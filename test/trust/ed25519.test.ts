@@ -24,6 +24,14 @@ t.test('signing and verifying match the RFC 8032 test vector', async (t) => {
   t.notOk(verifySignature(RFC_SIG, Uint8Array.of(0), RFC_PUB), 'another message fails');
 });
 
+t.test('a public key from a seed (OpenSSL) is the one noble derives, and a wrong-sized seed is refused', async (t) => {
+  for (let i = 0; i < 20; i++) {
+    const seed = ed.utils.randomSecretKey();
+    t.equal(toHex(publicKeyFromSeed(seed)), toHex(ed.getPublicKey(seed)));
+  }
+  t.throws(() => publicKeyFromSeed(new Uint8Array(31)), /32 bytes/);
+});
+
 t.test('malformed signatures and keys fail verification instead of throwing', async (t) => {
   t.notOk(verifySignature(RFC_SIG.subarray(0, 63), new Uint8Array(), RFC_PUB));
   t.notOk(verifySignature(RFC_SIG, new Uint8Array(), RFC_PUB.subarray(1)));

@@ -7,6 +7,7 @@ import type { UpshiftError } from '../../core/errors.js';
 import { createDaemon } from '../../runtime/daemon.js';
 import { openAuthorityStore, type AuthorityStore } from '../../runtime/open-store.js';
 import { action, type Session } from '../shared.js';
+import { settleDaemonV8 } from '../daemon-v8.js';
 
 
 /**
@@ -29,7 +30,9 @@ export function registerDaemon(program: Command, session: Session): void {
     .action(action(session, async () => {
       keepYoungGenerationSmall();
       const { config, stateDir } = session.config();
+      const v8Flags = settleDaemonV8(Boolean(config.authority));
       const log = session.log(config.log.level);
+      if (v8Flags.length > 0) log.info({ v8: v8Flags }, 'V8 flags for a node daemon (README, Benchmarks: footprint)');
       const replicated = config.authority?.store.kind === 'postgres';
       // an authority replica on PostgreSQL opens its store with the session its leadership fences
       let opened: AuthorityStore | null = null;
