@@ -22,7 +22,14 @@ const fleet = new LoopbackFleet({
   nodes: 3,
   cliPath: CLI_PATH,
   waits: WAIT,
-  authority: { canary: { fraction: 0.3, soak: '6s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] } },
+  // polled every second, soaked 4 s: long enough for a canary's 5 s error-rate window to hold
+  // only the release it judges (min_healthy 1 s + the soak), and for a change on disk to be attested.
+  // Idle heartbeats every 2 s: a node is silent after max(heartbeat_timeout, 3 of them) = 6 s.
+  authority: {
+    poll: '* * * * * *',
+    heartbeat: { base: '2s' },
+    canary: { fraction: 0.3, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
+  },
 });
 await fleet.start();
 const store = openStore(fleet.authority.stateDir);
@@ -89,6 +96,7 @@ t.test('v2 goes through a canary and reaches every node', async (t) => {
     async () => (await runCli(['--config', fleet.authority.configPath, 'fleet', 'ls', '--json'])).json<Ls>(),
     (l) => appsOf(l).length === fleet.nodes.length && appsOf(l).every(onV2),
     WAIT.gossip,
+    1000,
   );
   const apps = appsOf(ls);
   t.same(apps.map((n) => n.node).sort(), fleet.nodes.map((n) => n.id), 'fleet ls lists every node');
@@ -197,25 +205,31 @@ t.test('an old manifest replayed by a certified insider is refused: not applied,
 });
 
 t.test('a node daemon killed at an apply step comes back with a valid current and finishes the apply', async (t) => {
-  // releases straight to one node, committed on a branch the authority's pipeline does not track
+  // releases straight to the nodes, committed on a branch the authority's pipeline does not track
   execFileSync('git', ['symbolic-ref', 'HEAD', 'refs/heads/side'], { cwd: fleet.repoDir });
-  const node = fleet.nodes[2] as Daemon;
-  // one seq line: the pipeline's manifests and the deployments' waves
-  let seq = Math.max(...(await store.manifests.list('testnet')).map((m) => m.seq), (await store.deployments.maxSeq('testnet')) ?? 0);
-  for (const [i, point] of ['apply:fetched', 'apply:switched', 'apply:probation'].entries()) {
+  // one failpoint per node, all in one release: three kills at three steps, side by side
+  const points = ['apply:fetched', 'apply:switched', 'apply:probation'];
+  const nodes = fleet.nodes.slice(0, points.length);
+  // each node's daemon restarted with its failpoint; `died` settles with the signal that ended it
+  const armed = await Promise.all(nodes.map(async (node, i) => {
     await fleet.stopDaemon(node);
-    await fleet.startDaemon(node, { UPSHIFT_FAILPOINTS: point });
+    await fleet.startDaemon(node, { UPSHIFT_FAILPOINTS: points[i] as string });
     const child = node.child as ChildProcess;
     const died = new Promise<string | null>((resolve) => {
       child.once('exit', (_code, signal) => resolve(signal));
       setTimeout(() => resolve('still running'), WAIT.run).unref();
     });
-    const commit = fleet.commit({ version: `k${i}`, latencyMs: 9 });
-    publish(fleet.authority, await signRelease(fleet, ++seq, commit, [node.id]));
-    t.equal(await died, 'SIGKILL', `the daemon died at ${point}`);
-    t.ok(currentIsValid(node.appDir as string), 'current names an existing release while it is down');
+    return { died };
+  }));
+  // one seq line: the pipeline's manifests and the deployments' waves
+  const seq = Math.max(...(await store.manifests.list('testnet')).map((m) => m.seq), (await store.deployments.maxSeq('testnet')) ?? 0);
+  const commit = fleet.commit({ version: 'k1', latencyMs: 9 });
+  publish(fleet.authority, await signRelease(fleet, seq + 1, commit, nodes.map((n) => n.id)));
+  await Promise.all(nodes.map(async (node, i) => {
+    t.equal(await armed[i]?.died, 'SIGKILL', `${node.id} died at ${points[i]}`);
+    t.ok(currentIsValid(node.appDir as string), `${node.id}: current names an existing release while it is down`);
     await fleet.startDaemon(node);
     const [after] = await eventually([node], runs(commit));
-    t.equal(after?.running?.version, commit, `after ${point}: reconciled, and on the new release`);
-  }
+    t.equal(after?.running?.version, commit, `after ${points[i]}: ${node.id} reconciled, and on the new release`);
+  }));
 });
