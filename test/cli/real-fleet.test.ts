@@ -91,6 +91,8 @@ edit(authorityConfig, (text) => {
   out = setValue(out, 'listen', `"127.0.0.1:${authorityPort}"`);
   out = setValue(out, 'poll', '"* * * * * *"'); // every second: cron with seconds
   out = setValue(out, 'soak', '3s', 4);
+  // the canary looked at, and the deployment stepped, every second (README: canary.check_every)
+  out = out.replace(/^( {4}soak: .*)$/m, '$1\n    check_every: 1s');
   // testnet's deployment: every node at once, each healthy 2 s before it confirms
   out = uncommentDeployments(out, 'testnet');
   out = setValue(out, 'max_parallel', '"100%"', 6);
