@@ -81,7 +81,7 @@ t.test('a node cut off during a release catches up when the cut heals', async (t
   // until its last heartbeat is older than heartbeat_timeout: silent, so no canary candidate
   // and not waited for
   const silent = (r: Awaited<ReturnType<typeof runCli>>) => r.code === 1 && r.stdout.includes(cut.id) && /silent/.test(r.stdout);
-  const health = await poll(() => runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']), silent, WAIT.gossip, 500);
+  const health = await poll(() => runCli(['--config', fleet.authority.configPath, 'fleet', 'health', '--json']), silent, WAIT.gossip, 1000);
   t.equal(health.code, 1, 'fleet health exits 1 while a node is silent');
   t.match(health.json<{ problems: Array<{ node: string; problem: string }> }>().problems, [{ node: cut.id, problem: /silent/ }]);
   const v2 = await release({ version: 'v2', latencyMs: 9 });
