@@ -43,6 +43,18 @@ function edit(path: string, fn: (text: string) => string): void {
   writeFileSync(path, fn(readFileSync(path, 'utf8')));
 }
 
+/** Uncomment the authority's `# deployments:` example (README "Deployments"), its key renamed to `track`. */
+function uncommentDeployments(text: string, track: string): string {
+  const lines = text.split('\n');
+  let i = lines.indexOf('  # deployments:');
+  if (i < 0) throw new Error('no "# deployments:" example in the config');
+  lines[i] = '  deployments:';
+  for (i += 1; (lines[i] as string).startsWith('  #   '); i += 1) {
+    lines[i] = `  ${(lines[i] as string).slice(4)}`.replace(/^ {4}production:/, `    ${track}:`);
+  }
+  return lines.join('\n');
+}
+
 async function startDaemon(id: string, dir: string, port: number): Promise<Daemon> {
   const configPath = join(dir, 'upshift.yaml');
   const d: Daemon = {
@@ -77,8 +89,14 @@ const authorityConfig = join(authorityDir, 'upshift.yaml');
 edit(authorityConfig, (text) => {
   let out = setValue(text, 'source', JSON.stringify(repo.dir));
   out = setValue(out, 'listen', `"127.0.0.1:${authorityPort}"`);
-  out = setValue(out, 'poll', '"*/2 * * * * *"'); // every 2 s: cron with seconds
-  out = setValue(out, 'soak', '5s', 4);
+  out = setValue(out, 'poll', '"* * * * * *"'); // every second: cron with seconds
+  out = setValue(out, 'soak', '3s', 4);
+  // the canary looked at, and the deployment stepped, every second (README: canary.check_every)
+  out = out.replace(/^( {4}soak: .*)$/m, '$1\n    check_every: 1s');
+  // testnet's deployment: every node at once, each healthy 2 s before it confirms
+  out = uncommentDeployments(out, 'testnet');
+  out = setValue(out, 'max_parallel', '"100%"', 6);
+  out = setValue(out, 'min_healthy', '2s', 6);
   return setValue(out, 'user', asRoot ? 'nobody' : 'none', 4);
 });
 await startDaemon('authority', authorityDir, authorityPort);
@@ -91,7 +109,8 @@ t.test('init --authority and the README edits give an authority that runs', asyn
 
 const nodes: Daemon[] = [];
 t.test('each node joins with the printed command and starts with `upshift daemon`', async (t) => {
-  for (const [i, region] of ['eu', 'us', 'eu'].entries()) {
+  // the three nodes join side by side, as three machines would
+  const joined = await Promise.all(['eu', 'us', 'eu'].map(async (region, i) => {
     const id = `web-${i + 1}`;
     const token = await runCli(['-c', authorityConfig, 'fleet', 'token', '--node', id, '--labels', `region=${region}`]);
     t.equal(token.code, 0, diag(token));
@@ -105,11 +124,14 @@ t.test('each node joins with the printed command and starts with `upshift daemon
     // the app section: example (b), this node's repository and port, the app's entry file
     edit(join(dir, 'upshift.yaml'), (text) => {
       const app = uncommentApp(text, 'b').replace(/8080/g, String(appPort)).replace('node server.js', 'node app.js');
-      return setValue(app, 'remote', JSON.stringify(repo.dir));
+      // the canary's probation (README: app.min_healthy); the deployment's waves carry their own
+      const filled = setValue(app, 'remote', JSON.stringify(repo.dir));
+      return filled.replace(/^( {2}health: .*)$/m, '$1\n  min_healthy: 2s');
     });
-    appPids.push(join(dir, 'app', 'shared', 'app.pid'));
-    nodes.push(await startDaemon(id, dir, port));
-  }
+    appPids[i] = join(dir, 'app', 'shared', 'app.pid');
+    return startDaemon(id, dir, port);
+  }));
+  nodes.push(...joined);
   t.equal(nodes.length, 3);
 });
 
