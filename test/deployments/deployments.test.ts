@@ -46,9 +46,12 @@ async function setup(t: Tap.Test, nodes: SimNode[], deployments: Record<string, 
   return { a, port, clock, advance, ctx, release, maxMoving: () => maxMoving, resetMax: () => void (maxMoving = 0) };
 }
 
+// the four cases share nothing (each its own authority, store, repo and virtual clock): run at once
+t.jobs = 4;
+
 const versions = (nodes: SimNode[], port: ReturnType<typeof fleetDouble>) => port.port.nodes().then((rs) => Object.fromEntries(rs.map((r) => [r.node, r.tracks.testnet?.version])));
 
-t.test('rolling, max_parallel 2 on 8 nodes: waves of 2, never more than 2 applying at once; history has both versions', async (t) => {
+t.test('rolling, max_parallel 2 on 8 nodes: waves of 2, never more than 2 applying at once; history has both versions', { buffered: true }, async (t) => {
   const nodes = fleet(8, () => ({ applyMs: 30_000 }));
   const s = await setup(t, nodes);
   const v1 = await s.release();
@@ -76,7 +79,7 @@ t.test('rolling, max_parallel 2 on 8 nodes: waves of 2, never more than 2 applyi
   t.match(payload, { schema: 'upshift.manifest/v2', rollout: { key: 'testnet', number: 2, phase: 'wave', wave: 2, healthy_deadline: 120_000, min_healthy: 1000 } });
 });
 
-t.test('a node that never becomes healthy fails its wave; auto_revert brings every moved node back', async (t) => {
+t.test('a node that never becomes healthy fails its wave; auto_revert brings every moved node back', { buffered: true }, async (t) => {
   const nodes = fleet(6);
   const s = await setup(t, nodes);
   await s.release();
@@ -95,7 +98,7 @@ t.test('a node that never becomes healthy fails its wave; auto_revert brings eve
   t.equal(d.status, 'reverted');
 });
 
-t.test('pause holds across a reopened store (an authority restart); resume finishes; bad control input is refused and audited', async (t) => {
+t.test('pause holds across a reopened store (an authority restart); resume finishes; bad control input is refused and audited', { buffered: true }, async (t) => {
   const nodes = fleet(6, () => ({ applyMs: 20_000 }));
   const s = await setup(t, nodes);
   await s.release(); // v1 everywhere, deployment #1
@@ -144,7 +147,7 @@ t.test('pause holds across a reopened store (an authority restart); resume finis
   t.match(events[2]?.data, { code: 'E_DEPLOY_STATE' }, 'a refusal is recorded with its code');
 });
 
-t.test('canary strategy waits for promote; rollback --version N adds a version; bad input changes nothing', async (t) => {
+t.test('canary strategy waits for promote; rollback --version N adds a version; bad input changes nothing', { buffered: true }, async (t) => {
   const nodes = fleet(5);
   const s = await setup(t, nodes, { testnet: { ...POLICY, max_parallel: '50%' }, careful: { track: 'testnet', strategy: 'canary', canary: 1, min_healthy: '1s', healthy_deadline: '2m' } });
   await s.release();
