@@ -228,8 +228,8 @@ t.test('an operator\'s canary deployment (driven by the daemon) waits for promot
   t.equal((await store.deployments.get(started.id))?.status, 'waiting_promote');
   const heard = await store.fleet.node(canary[0] as string);
   t.equal(heard?.tracks.testnet?.role, 'canary', 'the canary says so in its heartbeat');
-  t.equal(ls!.nodes.find((n: { node: string }) => n.node === canary[0]).tracks.testnet.role, 'canary', 'and fleet ls marks it');
-  t.equal(status4!.deployment.health[canary[0] as string].role, 'canary', 'and deployment status marks it');
+  t.equal(ls.nodes.find((n: { node: string }) => n.node === canary[0]).tracks.testnet.role, 'canary', 'and fleet ls marks it');
+  t.equal(status4.deployment.health[canary[0] as string].role, 'canary', 'and deployment status marks it');
   await cli(['deployment', 'promote', started.id, '--reason', 'canary looks fine']);
   const done = await until(started.id, (d) => d?.status === 'succeeded' || d?.status === 'failed');
   t.equal(done?.status, 'succeeded', done?.reason ?? '');
