@@ -23,7 +23,11 @@ async function setup(t: Tap.Test, nodes: SimNode[], deployments: Record<string, 
   /** The most nodes seen mid-apply at once, sampled at every look the authority takes. */
   let maxMoving = 0;
   const a = await testAuthority(t, {
-    authority: { canary: { fraction: 0.1, soak: '1m', check_every: '10s' }, deployments },
+    authority: {
+      canary: { fraction: 0.1, soak: '1m', check_every: '10s' }, deployments,
+      // one benchmark run a release, not three: DEPLOY is under test, and each is a process
+      benchmark: { suites: [{ name: 'micro', command: 'node bench.js', repeat: 1 }], tolerance: 0.1, timeout: '1m' },
+    },
     overrides: {
       clock,
       fleet: {
