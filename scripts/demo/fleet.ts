@@ -1,7 +1,9 @@
 // A fleet on loopback: an authority daemon and N node daemons on 127.0.0.1 ports, each
 // with its own config, keys, state dir and app dir, joined with real one-time tokens, and
 // a sample app repository they all fetch from. Used by `npm run demo`, the end-to-end
-// tests and the fleet benchmark. Every daemon is a real `upshift daemon` child process.
+// tests and the fleet benchmark. Every daemon is a real `upshift daemon` child process, and
+// every node joins with a real `upshift join` process; its one-time token is minted here,
+// by the service `upshift fleet token` calls (join-tokens.ts).
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { APP_CTL } from './app-ctl.js';
+import { joinTokens } from './join-tokens.js';
 import { exited, spawnGroup, stopGroup } from './procs.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { generateKeyFile } from '../../src/trust/keyfile.js';
@@ -108,16 +111,20 @@ export class LoopbackFleet {
     mkdirSync(this.repoDir, { recursive: true });
     execFileSync('git', ['init', '-q', '-b', 'main', this.repoDir]);
     this.authority = await this.startAuthority();
-    // a few at a time: each join is two CLI processes and a daemon start
+    const ids = Array.from({ length: this.opts.nodes }, (_, i) => `node-${i + 1}`);
+    const tokens = await joinTokens(this.authority.configPath, ids.map((id, i) => ({ id, region: this.region(i) })));
+    // a few at a time: each join is a CLI process and a daemon start
     for (let i = 0; i < this.opts.nodes; i += JOIN_BATCH) {
-      const batch = Array.from({ length: Math.min(JOIN_BATCH, this.opts.nodes - i) }, (_, k) => this.addNode(`node-${i + k + 1}`, i + k));
+      const batch = ids.slice(i, i + JOIN_BATCH).map((id, k) => this.addNode(id, i + k, tokens[i + k] as string));
       this.nodes.push(...(await Promise.all(batch)));
     }
   }
 
   /** One more node after start(): joined with a fresh token, seeded with the authority, started. */
   async join(id: string): Promise<Daemon> {
-    const d = await this.addNode(id, this.nodes.length);
+    const index = this.nodes.length;
+    const [token] = await joinTokens(this.authority.configPath, [{ id, region: this.region(index) }]);
+    const d = await this.addNode(id, index, token as string);
     this.nodes.push(d);
     return d;
   }
@@ -211,13 +218,17 @@ export class LoopbackFleet {
     return d;
   }
 
-  private async addNode(id: string, index: number): Promise<Daemon> {
+  private region(index: number): string {
+    const regions = this.opts.regions ?? ['eu', 'us'];
+    return regions[index % regions.length] as string;
+  }
+
+  private async addNode(id: string, index: number, token: string): Promise<Daemon> {
     const dir = join(this.opts.dir, id);
     mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
     const [port, appPort] = [await freePort(), await freePort()];
     const appDir = join(dir, 'app');
-    const regions = this.opts.regions ?? ['eu', 'us'];
-    const region = regions[index % regions.length] as string;
+    const region = this.region(index);
     writeFileSync(join(dir, 'app-ctl.cjs'), APP_CTL);
     const blueGreen = this.opts.blueGreen && {
       listen: `127.0.0.1:${appPort}`, ports: [await freePort(), await freePort()], drain: this.opts.blueGreen.drain,
@@ -249,7 +260,6 @@ export class LoopbackFleet {
     const configPath = join(dir, 'upshift.yaml');
     writeFileSync(configPath, stringify(config));
     const d: Daemon = { id, dir, configPath, stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`, logPath: join(dir, 'daemon.log'), appPort, appDir, child: null };
-    const { token } = JSON.parse(await this.run(this.authority, ['fleet', 'token', '--node', id, '--labels', `region=${region}`, '--json'])) as { token: string };
     await this.run(d, ['join', '--authority', this.authority.url, '--token', token]);
     await this.startDaemon(d, this.opts.nodeEnv?.(id) ?? {});
     return d;

@@ -23,7 +23,11 @@ async function setup(t: Tap.Test, nodes: SimNode[], deployments: Record<string, 
   /** The most nodes seen mid-apply at once, sampled at every look the authority takes. */
   let maxMoving = 0;
   const a = await testAuthority(t, {
-    authority: { canary: { fraction: 0.1, soak: '1m', check_every: '10s' }, deployments },
+    authority: {
+      canary: { fraction: 0.1, soak: '1m', check_every: '10s' }, deployments,
+      // one benchmark run a release, not three: DEPLOY is under test, and each is a process
+      benchmark: { suites: [{ name: 'micro', command: 'node bench.js', repeat: 1 }], tolerance: 0.1, timeout: '1m' },
+    },
     overrides: {
       clock,
       fleet: {
@@ -46,9 +50,12 @@ async function setup(t: Tap.Test, nodes: SimNode[], deployments: Record<string, 
   return { a, port, clock, advance, ctx, release, maxMoving: () => maxMoving, resetMax: () => void (maxMoving = 0) };
 }
 
+// the four cases share nothing (each its own authority, store, repo and virtual clock): run at once
+t.jobs = 4;
+
 const versions = (nodes: SimNode[], port: ReturnType<typeof fleetDouble>) => port.port.nodes().then((rs) => Object.fromEntries(rs.map((r) => [r.node, r.tracks.testnet?.version])));
 
-t.test('rolling, max_parallel 2 on 8 nodes: waves of 2, never more than 2 applying at once; history has both versions', async (t) => {
+t.test('rolling, max_parallel 2 on 8 nodes: waves of 2, never more than 2 applying at once; history has both versions', { buffered: true }, async (t) => {
   const nodes = fleet(8, () => ({ applyMs: 30_000 }));
   const s = await setup(t, nodes);
   const v1 = await s.release();
@@ -76,7 +83,7 @@ t.test('rolling, max_parallel 2 on 8 nodes: waves of 2, never more than 2 applyi
   t.match(payload, { schema: 'upshift.manifest/v2', rollout: { key: 'testnet', number: 2, phase: 'wave', wave: 2, healthy_deadline: 120_000, min_healthy: 1000 } });
 });
 
-t.test('a node that never becomes healthy fails its wave; auto_revert brings every moved node back', async (t) => {
+t.test('a node that never becomes healthy fails its wave; auto_revert brings every moved node back', { buffered: true }, async (t) => {
   const nodes = fleet(6);
   const s = await setup(t, nodes);
   await s.release();
@@ -95,7 +102,7 @@ t.test('a node that never becomes healthy fails its wave; auto_revert brings eve
   t.equal(d.status, 'reverted');
 });
 
-t.test('pause holds across a reopened store (an authority restart); resume finishes; bad control input is refused and audited', async (t) => {
+t.test('pause holds across a reopened store (an authority restart); resume finishes; bad control input is refused and audited', { buffered: true }, async (t) => {
   const nodes = fleet(6, () => ({ applyMs: 20_000 }));
   const s = await setup(t, nodes);
   await s.release(); // v1 everywhere, deployment #1
@@ -144,7 +151,7 @@ t.test('pause holds across a reopened store (an authority restart); resume finis
   t.match(events[2]?.data, { code: 'E_DEPLOY_STATE' }, 'a refusal is recorded with its code');
 });
 
-t.test('canary strategy waits for promote; rollback --version N adds a version; bad input changes nothing', async (t) => {
+t.test('canary strategy waits for promote; rollback --version N adds a version; bad input changes nothing', { buffered: true }, async (t) => {
   const nodes = fleet(5);
   const s = await setup(t, nodes, { testnet: { ...POLICY, max_parallel: '50%' }, careful: { track: 'testnet', strategy: 'canary', canary: 1, min_healthy: '1s', healthy_deadline: '2m' } });
   await s.release();

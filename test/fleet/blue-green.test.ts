@@ -3,51 +3,23 @@
 // deployment key with strategy blue_green. v1 lands in slot blue; then v2 rolls out one node
 // at a time while a client sends a steady stream of requests through both nodes' proxies:
 // none may fail, every node ends on v2 in slot green with blue stopped after its drain.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { sleep, type Daemon } from '../../scripts/demo/fleet.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
 import { readSlots } from '../../src/node/apply/slots.js';
-import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH } from '../helpers/cli.js';
+import { startTestFleet } from '../helpers/loopback-fleet.js';
 import { traffic } from '../node/apply/blue-green-bed.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'upshift-bg-fleet-'));
-const fleet = new LoopbackFleet({
-  dir,
+const { fleet, store } = await startTestFleet(t, 'upshift-bg-fleet-', {
   nodes: 2,
-  cliPath: CLI_PATH,
-  startTimeoutMs: 120_000,
-  blueGreen: { drain: '2s' },
+  blueGreen: { drain: '1s' },
   authority: {
+    poll: '* * * * * *',
     canary: { fraction: 0.5, soak: '3s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
     deployments: { testnet: { strategy: 'blue_green', max_parallel: 1, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s' } },
   },
-});
-function killStrays(): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) process.kill(Number(pid), 'SIGTERM');
-    } catch {
-      // gone already
-    }
-  }
-}
-try {
-  await fleet.start();
-} catch (err) {
-  await fleet.stop().catch(() => {});
-  killStrays();
-  throw err;
-}
-const store = openStore(fleet.authority.stateDir);
-t.teardown(async () => {
-  store.close();
-  await fleet.stop();
-  killStrays();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const appDir = (n: Daemon) => n.appDir as string;

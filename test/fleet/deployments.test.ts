@@ -4,53 +4,28 @@
 // than 2 switching or in probation at once. Then a node that never becomes healthy fails its
 // wave and auto_revert brings every moved node back; then a pause holds across an authority
 // restart and resume finishes the deployment.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { sleep, type Daemon } from '../../scripts/demo/fleet.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
 import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH } from '../helpers/cli.js';
+import { startTestFleet } from '../helpers/loopback-fleet.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'upshift-deploy-'));
-const fleet = new LoopbackFleet({
-  dir,
+// testnet's healthy_deadline is what the sick node of v3 waits out before it rolls back:
+// 12 s leaves a healthy node, busy machine and all, ample time to pass its probation
+const { fleet, dir, store } = await startTestFleet(t, 'upshift-deploy-', {
   nodes: 6,
-  cliPath: CLI_PATH,
-  startTimeoutMs: 120_000,
   authority: {
+    poll: '* * * * * *',
     canary: { fraction: 0.2, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
     deployments: {
-      testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s', auto_revert: true },
-      careful: { track: 'testnet', strategy: 'canary', canary: 1, max_parallel: 2, min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s' },
+      testnet: { max_parallel: 2, min_healthy: '1s', healthy_deadline: '12s', progress_deadline: '150s', auto_revert: true },
+      // after promote careful moves the rest at once: what is proven of it is the canary's wait
+      careful: { track: 'testnet', strategy: 'canary', canary: 1, max_parallel: '100%', min_healthy: '1s', healthy_deadline: '30s', progress_deadline: '150s' },
     },
   },
-});
-/** Daemons of this fleet still running (a start that failed half way leaves some the fleet does not list): stopped by pid. */
-function killStrays(): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) process.kill(Number(pid), 'SIGTERM');
-    } catch {
-      // gone already
-    }
-  }
-}
-try {
-  await fleet.start();
-} catch (err) {
-  await fleet.stop().catch(() => {});
-  killStrays();
-  throw err;
-}
-const store = openStore(fleet.authority.stateDir);
-t.teardown(async () => {
-  store.close();
-  await fleet.stop();
-  killStrays();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface TrackStatus { running: { seq: number; version: string } | null; last_apply: { seq: number; version: string; state: string } | null }
@@ -194,7 +169,12 @@ t.test('pause holds the fleet still across an authority restart; resume finishes
     t.equal(paused.status, 'paused');
     await fleet.stopDaemon(fleet.authority);
     await fleet.startDaemon(fleet.authority);
-    await sleep(10_000); // several steps' worth: nothing may move
+    // wave 1 confirmed and past min_healthy (1 s): from here an unpaused deployment starts
+    // wave 2 at the driver's next pass (every 500 ms); 3 s is six passes in which nothing may move
+    const wave1 = fleet.nodes.filter((n) => d!.state.waves.some((w) => w.nodes.includes(n.id)));
+    const confirmed = runs(d.target.commit);
+    for (const end = Date.now() + 120_000; Date.now() < end && !(await Promise.all(wave1.map(status))).every(confirmed);) await sleep(300);
+    await sleep(3000);
     const still = await store.deployments.get(d.id);
     t.equal(still?.status, 'paused', 'still paused after the restart');
     t.equal(still?.state.waves.length, paused.state.waves.length, 'no wave started while paused');
@@ -208,9 +188,9 @@ t.test('pause holds the fleet still across an authority restart; resume finishes
   });
   t.equal(v4.run.status, 'completed', v4.run.reason ?? '');
   t.ok((await eventually(runs(v4.commit))).every(runs(v4.commit)), 'every node runs v4');
-  const history = (await cli(['deployment', 'list', '--key', 'testnet'])).deployments as Array<{ number: number; status: string }>;
+  const [list, st] = await Promise.all([cli(['deployment', 'list', '--key', 'testnet']), cli(['deployment', 'status', 'testnet#4'])]);
+  const history = list.deployments as Array<{ number: number; status: string }>;
   t.same(history.map((d) => [d.number, d.status]), [[4, 'succeeded'], [3, 'reverted'], [2, 'succeeded'], [1, 'succeeded']]);
-  const st = await cli(['deployment', 'status', 'testnet#4']);
   t.same(st.events.filter((e: { kind: string }) => e.kind.startsWith('control.')).map((e: { kind: string; outcome: string }) => [e.kind, e.outcome]),
     [['control.pause', 'accepted'], ['control.promote', 'refused'], ['control.resume', 'accepted']], 'every control action audited');
   t.ok(journalOverlap(v4.commit).max <= 2, 'v4 too: at most 2 at once');
@@ -239,15 +219,16 @@ t.test('an operator\'s canary deployment (driven by the daemon) waits for promot
   t.equal(waiting?.status, 'waiting_promote', waiting?.reason ?? '');
   const canary = waiting!.state.waves[0]!.nodes;
   t.equal(canary.length, 1, 'one canary');
-  await sleep(5000); // waiting is waiting: nothing else moves
+  // the canary is past min_healthy: a deployment that did not wait would start its next wave
+  // at the driver's next pass (every 500 ms); at least 2.5 s (five passes, and the two CLI
+  // reads, which do not change it) in which nothing else may move
+  const [ls, status4] = await Promise.all([cli(['fleet', 'ls']), cli(['deployment', 'status', started.id]), sleep(2500)]);
   const rest = await Promise.all(fleet.nodes.filter((n) => !canary.includes(n.id)).map(status));
   t.ok(rest.every((x) => x?.running?.version === v4commit), 'the other nodes still run v4');
   t.equal((await store.deployments.get(started.id))?.status, 'waiting_promote');
   const heard = await store.fleet.node(canary[0] as string);
   t.equal(heard?.tracks.testnet?.role, 'canary', 'the canary says so in its heartbeat');
-  const ls = await cli(['fleet', 'ls']);
   t.equal(ls.nodes.find((n: { node: string }) => n.node === canary[0]).tracks.testnet.role, 'canary', 'and fleet ls marks it');
-  const status4 = await cli(['deployment', 'status', started.id]);
   t.equal(status4.deployment.health[canary[0] as string].role, 'canary', 'and deployment status marks it');
   await cli(['deployment', 'promote', started.id, '--reason', 'canary looks fine']);
   const done = await until(started.id, (d) => d?.status === 'succeeded' || d?.status === 'failed');
