@@ -17,6 +17,9 @@ interface Case {
   bad?: boolean;
 }
 
+// Each case has its own bed and children; they run side by side (a child mostly waits on git and health).
+t.jobs = 4;
+
 const cases: Case[] = [
   { point: 'apply:verified', ends: 'abandoned', on: 'v1' },
   { point: 'apply:fetched', ends: 'abandoned', on: 'v1' },
