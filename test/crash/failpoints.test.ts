@@ -10,7 +10,7 @@ import { crashBed } from './harness.js';
 const ONCE = { build: 1, test: 1, audit: 1, benchmark: 3 };
 
 // Each case has its own repo, workspace and children: they run side by side.
-t.jobs = 4;
+t.jobs = 5;
 
 const cases: Array<{ point: string; ran: Record<string, number> }> = [
   { point: 'build:started', ran: ONCE },

@@ -8,10 +8,6 @@ import { serializeEnvelope, signEnvelope } from '../../../src/trust/envelope.js'
 import { signerFromSeed } from '../../../src/trust/keyfile.js';
 import { applyBed } from './apply-child.js';
 
-// Every case has its own bed (repo, dirs, health server): they run side by side; most of each
-// is waiting on health probes and min_healthy.
-t.jobs = 4;
-
 const refusals = async (bed: Awaited<ReturnType<typeof applyBed>>) => (await bed.store().events({ limit: 1000 })).filter((e) => e.kind === 'apply.refused');
 const appliesCount = (bed: Awaited<ReturnType<typeof applyBed>>) => bed.tables().list().length;
 
@@ -146,8 +142,7 @@ t.test('a commit id that is not a full hex SHA never reaches git', async (t) => 
   await t.rejects(bed.engine().applyManifest(serializeEnvelope(signed)), { code: 'E_MANIFEST_SCHEMA' });
 });
 
-// alone (unbuffered): it points GIT_CONFIG_GLOBAL of this whole process at hooks
-t.test('no hook of any git config runs and no submodule is fetched', { buffered: false }, async (t) => {
+t.test('no hook of any git config runs and no submodule is fetched', async (t) => {
   const bed = await applyBed(t);
   const template = join(bed.appDir, '..', 'evil-template');
   const hooks = join(template, 'hooks');
