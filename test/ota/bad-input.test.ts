@@ -107,10 +107,6 @@ const CASES: Case[] = [
   },
 ];
 
-// Every case has its own bed and feed server: they run side by side (much of each is waiting on
-// health probes, min_healthy and the slow-download cases' clocks).
-t.jobs = 4;
-
 const stagingEmpty = (stateDir: string) => !existsSync(join(stateDir, 'ota')) || readdirSync(join(stateDir, 'ota')).length === 0;
 
 for (const c of CASES) {
