@@ -9,6 +9,9 @@ import { crashBed } from './harness.js';
 // A stage's command runs once per attempt (benchmark: 3 repetitions per attempt).
 const ONCE = { build: 1, test: 1, audit: 1, benchmark: 3 };
 
+// Each case has its own repo, workspace and children: they run side by side.
+t.jobs = 5;
+
 const cases: Array<{ point: string; ran: Record<string, number> }> = [
   { point: 'build:started', ran: ONCE },
   { point: 'build:checked-out', ran: ONCE },

@@ -55,7 +55,14 @@ export async function crashBed(t: { teardown(fn: () => void | Promise<void>): vo
       child.stdout!.on('data', (d) => (stdout += d));
       child.stderr!.on('data', (d) => (stderr += d));
       if (child.pid) onSpawn?.(child.pid);
-      child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      // 'exit' can come before the last of the output is read (the resumed run's "resuming run"
+      // went missing with cases side by side): a run that ended by itself is done at 'close', once
+      // both pipes are drained. A killed one is done at 'exit': its orphaned stage command may
+      // hold the pipes open for as long as it runs.
+      child.on('exit', (code, signal) => {
+        if (signal !== null) resolve({ code, signal, stdout, stderr });
+      });
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     });
   const ran = () => {
     const out: Record<string, number> = {};

@@ -28,6 +28,8 @@ const fleet = new LoopbackFleet({
   channel: { kind: 'nats', servers: [nats.url] },
   // step 1: nobody is seeded, so nothing travels by gossip between the daemons
   gossip: { seeds: [] },
+  // v2 goes through a canary; how long it soaks is not what this file is about
+  authority: { canary: { fraction: 0.25, soak: '2s', check_every: '500ms', heartbeat_timeout: '10s', labels: ['region'] } },
 });
 await fleet.start();
 const store = openStore(fleet.authority.stateDir);
@@ -54,8 +56,13 @@ async function release(knobs: SampleKnobs): Promise<{ commit: string; status: st
   return { commit, status: run.status, reason: run.reason };
 }
 
-/** The two nodes as `fleet ls --json` on the authority shows them, once `ok` holds (or WAIT.gossip passed). */
-async function nodesUntil(ok: (n: FleetNode) => boolean): Promise<FleetNode[]> {
+/**
+ * The two nodes as `fleet ls --json` on the authority shows them, once `ok` holds (or WAIT.gossip
+ * passed). The authority's store is watched first for the channel it last heard each node on: a
+ * CLI process per poll would cost more than the wait.
+ */
+async function nodesUntil(channel: string, ok: (n: FleetNode) => boolean): Promise<FleetNode[]> {
+  await poll(() => store.fleet.nodes(), (ns) => ['node-1', 'node-2'].every((id) => ns.find((n) => n.node === id)?.channel === channel), WAIT.gossip);
   const read = async () => {
     const out = JSON.parse(await fleet.run(fleet.authority, ['fleet', 'ls', '--json'])) as { nodes: FleetNode[] };
     return out.nodes.filter((n) => n.node !== 'authority');
@@ -73,7 +80,7 @@ t.test('with no gossip peers, a release reaches every node over NATS and they ar
   t.equal(v1.status, 'completed', v1.reason ?? '');
   const all = await poll(() => Promise.all(fleet.nodes.map(status)), (ss) => ss.every(runs(v1.commit)), WAIT.gossip);
   t.ok(all.every(runs(v1.commit)), 'both nodes run v1', { all });
-  const nodes = await nodesUntil((n) => n.channel === 'nats' && !n.silent);
+  const nodes = await nodesUntil('nats', (n) => n.channel === 'nats' && !n.silent);
   t.same(nodes.map((n) => [n.node, n.channel, n.silent]), [['node-1', 'nats', false], ['node-2', 'nats', false]]);
   const frames = await metric(fleet.nodes[0] as Daemon, 'upshift_nats_frames_total{kind="manifest"');
   t.ok(frames.length > 0, 'the node took manifests from NATS', { frames });
@@ -85,14 +92,14 @@ t.test('with no gossip peers, a release reaches every node over NATS and they ar
 
 t.test('NATS down, nodes restarted while it is down: a release still reaches every node by gossip', async (t) => {
   await nats.stop();
-  for (const node of fleet.nodes) {
+  await Promise.all(fleet.nodes.map(async (node) => {
     const config = parse(readFileSync(node.configPath, 'utf8')) as { gossip: { seeds: string[] } };
     config.gossip.seeds = [fleet.authority.url];
     writeFileSync(node.configPath, stringify(config));
     await fleet.stopDaemon(node);
     await fleet.startDaemon(node); // starts although the NATS server is not running
-  }
-  const onGossip = await nodesUntil((n) => n.channel === 'gossip' && !n.silent);
+  }));
+  const onGossip = await nodesUntil('gossip', (n) => n.channel === 'gossip' && !n.silent);
   t.same(onGossip.map((n) => [n.channel, n.silent]), [['gossip', false], ['gossip', false]], 'heartbeats arrive by gossip report');
   const v2 = await release({ version: 'v2', latencyMs: 9 });
   t.equal(v2.status, 'completed', v2.reason ?? '');
@@ -104,7 +111,7 @@ t.test('NATS down, nodes restarted while it is down: a release still reaches eve
 
 t.test('NATS back: the nodes return to it', async (t) => {
   await nats.restart();
-  const nodes = await nodesUntil((n) => n.channel === 'nats' && !n.silent);
+  const nodes = await nodesUntil('nats', (n) => n.channel === 'nats' && !n.silent);
   t.same(nodes.map((n) => [n.node, n.channel]), [['node-1', 'nats'], ['node-2', 'nats']]);
   const gauge = await metric(fleet.authority, 'upshift_node_channel{');
   for (const id of ['node-1', 'node-2']) {

@@ -3,6 +3,9 @@ import { verifyManifest } from '../../src/trust/verify-manifest.js';
 import { testAuthority } from '../helpers/authority.js';
 import { fleetDouble, virtualClock, type SimNode } from '../helpers/fleet-double.js';
 
+// Every case has its own authority, repo and virtual clock: they run side by side.
+t.jobs = 5;
+
 const fleet = (n: number, extra: (i: number) => Partial<SimNode> = () => ({})): SimNode[] =>
   Array.from({ length: n }, (_, i) => ({ id: `node-${i}`, region: ['eu', 'us'][i % 2] as string, errorRate: 0.01, ...extra(i) }));
 

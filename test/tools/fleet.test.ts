@@ -25,7 +25,10 @@ const fleet = new LoopbackFleet({
   // no poll during the test: every run is started by a tool
   authority: {
     poll: '0 0 1 1 *',
-    canary: { fraction: 0.3, soak: '30s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'], promotion: 'manual' },
+    // The soak must outlast what a failing canary needs to be judged by check_canary_health and
+    // rolled back by the tool (a few seconds after it confirms): else the pipeline judges it first.
+    // Each good version waits it out in full, twice in this file, so it is no longer than that.
+    canary: { fraction: 0.3, soak: '12s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'], promotion: 'manual' },
   },
   http: { tools_token_file: 'tools.token' },
 });
@@ -96,7 +99,7 @@ async function goodUpgrade(t: Tap, call: Call, knobs: SampleKnobs): Promise<stri
   const promoted = await until(() => call('advance_upgrade_pipeline', { run: runId, reason: 'canary looks good' }), (a) => {
     if (a.ok && a.evidence.action === 'waiting' && a.evidence.waiting) waited = a;
     return !a.ok || a.evidence.action === 'promoted';
-  }, 180_000, 1000);
+  }, 180_000);
   t.equal(promoted.ok, true, promoted.reason);
   t.equal(promoted.evidence.action, 'promoted', promoted.reason);
   t.ok(waited, 'before the soak ended it said what the run waited for');
@@ -115,7 +118,7 @@ async function badUpgrade(t: Tap, call: Call, knobs: SampleKnobs, good: string):
   const runId = started.evidence.run.id as string;
   const health = await until(() => call('check_canary_health', { run: runId }),
     (a) => a.ok && a.evidence.nodes[0]?.numbers.error_rate > 0.1
-      && a.evidence.failing.some((f: { criterion: string }) => f.criterion === 'error_rate'), 120_000, 1000);
+      && a.evidence.failing.some((f: { criterion: string }) => f.criterion === 'error_rate'), 120_000);
   const failing = health.evidence.failing.find((f: { criterion: string }) => f.criterion === 'error_rate');
   t.ok(failing, `error_rate fails: ${health.reason}`);
   const [canary] = health.evidence.nodes;
