@@ -249,8 +249,9 @@ export class LoopbackFleet {
         attest_every: '1s',
         hook_timeout: '30s',
         ...(this.opts.app ?? {}),
-        // per node (its URL), so merged rather than replaced: `app: { health: { interval } }` works
-        health: { url: `http://127.0.0.1:${appPort}/healthz`, timeout: '1s', interval: '500ms', ...(this.opts.app?.health ?? {}) },
+        // per node (its URL), so merged rather than replaced: `app: { health: { interval } }` works;
+        // 3 s: on a loaded machine a tiny app can take over 1 s to answer, and a failed probe fails a canary
+        health: { url: `http://127.0.0.1:${appPort}/healthz`, timeout: '3s', interval: '500ms', ...(this.opts.app?.health ?? {}) },
         ...(blueGreen ? { blue_green: blueGreen } : {}),
       },
       gossip: { listen: `127.0.0.1:${port}`, seeds: [this.authority.url], ...FAST_GOSSIP, ...(this.opts.gossip ?? {}) },

@@ -1,25 +1,20 @@
 // Fleet correctness on loopback (issue 8), an authority restarted mid-soak: an authority
 // daemon and two node daemons (real processes, real gossip, real applies of the sample app),
 // a fleet of its own so it runs beside correctness.test.ts.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { sleep, type Daemon } from '../../scripts/demo/fleet.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
-import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH } from '../helpers/cli.js';
+import { runs, trackStatus as status } from '../helpers/fleet-track.js';
+import { startTestFleet } from '../helpers/loopback-fleet.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
 
 // the canary's soak and heartbeat timeout (s)
 const SOAK_S = 3;
 const HEARTBEAT_TIMEOUT_S = 6;
 
-const dir = mkdtempSync(join(tmpdir(), 'upshift-fleetfix-restart-'));
-const fleet = new LoopbackFleet({
-  dir,
+const { fleet, store } = await startTestFleet(t, 'upshift-fleetfix-restart-', {
   nodes: 2,
-  cliPath: CLI_PATH,
   waits: WAIT,
   // ceil(0.3 × 2) = 1 canary
   authority: {
@@ -27,25 +22,7 @@ const fleet = new LoopbackFleet({
     canary: { fraction: 0.3, soak: `${SOAK_S}s`, check_every: '500ms', heartbeat_timeout: `${HEARTBEAT_TIMEOUT_S}s`, labels: ['region'] },
   },
 });
-await fleet.start();
-const store = openStore(fleet.authority.stateDir);
-t.teardown(async () => {
-  store.close();
-  await fleet.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
 
-interface TrackStatus {
-  running: { seq: number; version: string } | null;
-  last_apply: { seq: number; version: string; state: string } | null;
-}
-
-async function status(d: Daemon): Promise<TrackStatus> {
-  const body = (await (await fetch(`${d.url}/v1/status`)).json()) as { tracks: Record<string, TrackStatus> };
-  return body.tracks.testnet as TrackStatus;
-}
-
-const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
 
 t.test('v1 reaches both nodes (no healthy node yet, so no canary)', async (t) => {
   const v1 = fleet.commit({ version: 'v1', latencyMs: 10 });

@@ -2,26 +2,21 @@
 // subtests in order: an authority daemon and two node daemons (real processes, real gossip,
 // real applies of the sample app), then a third node that joins late. The authority killed
 // mid-soak is correctness-restart.test.ts, on a fleet of its own, so the two run side by side.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
-import { waitForRun } from '../../scripts/demo/watch.js';
-import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
+import { diag, runCli } from '../helpers/cli.js';
+import { eventually, release as releaseOn, runs } from '../helpers/fleet-track.js';
+import { startTestFleet } from '../helpers/loopback-fleet.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
 
 // the canary's soak (s); the slow install below outlasts it
 const SOAK_S = 3;
 const SLOW_INSTALL_S = 5;
 
-const dir = mkdtempSync(join(tmpdir(), 'upshift-fleetfix-'));
-const fleet = new LoopbackFleet({
-  dir,
+const { fleet, store } = await startTestFleet(t, 'upshift-fleetfix-', {
   nodes: 2,
-  cliPath: CLI_PATH,
   waits: WAIT,
   // ceil(0.3 × 2 or 3) = 1 canary; a release that carries a `slow-install` file sleeps that many seconds in install
   authority: {
@@ -30,39 +25,12 @@ const fleet = new LoopbackFleet({
   },
   app: { install: 'if [ -f slow-install ]; then sleep "$(cat slow-install)"; fi' },
 });
-await fleet.start();
-const store = openStore(fleet.authority.stateDir);
-t.teardown(async () => {
-  store.close();
-  await fleet.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-interface TrackStatus {
-  running: { seq: number; version: string } | null;
-  last_apply: { seq: number; version: string; state: string } | null;
-}
-
-async function status(d: Daemon): Promise<TrackStatus> {
-  const body = (await (await fetch(`${d.url}/v1/status`)).json()) as { tracks: Record<string, TrackStatus> };
-  return body.tracks.testnet as TrackStatus;
-}
-
-/** Poll until every node satisfies `ok` (or WAIT.gossip passes); returns the last statuses. */
-async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Promise<TrackStatus[]> {
-  return poll(() => Promise.all(nodes.map(status)), (all) => all.every(ok), WAIT.gossip);
-}
-
-const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
 
 async function release(knobs: SampleKnobs, slowInstallSec = 0) {
   const marker = join(fleet.repoDir, 'slow-install');
   if (slowInstallSec > 0) writeFileSync(marker, `${slowInstallSec}\n`);
   else rmSync(marker, { force: true });
-  const commit = fleet.commit(knobs);
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
-  const results = await store.stageResults(run.id);
-  return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
+  return releaseOn(fleet, store, knobs);
 }
 
 /** `fleet health --json` until it exits 0 (a heartbeat or two may still be on its way). */

@@ -3,25 +3,21 @@
 // manifest is refused, a daemon killed at each apply step recovers. A fleet of its own, so
 // it runs beside e2e.test.ts (the pipeline's canary verdicts).
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { sleep, type Daemon } from '../../scripts/demo/fleet.js';
 import { publish, signRelease } from '../../scripts/demo/direct-release.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { currentIsValid } from '../../src/node/apply/switch.js';
-import { waitForRun } from '../../scripts/demo/watch.js';
-import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { eventually, release as releaseOn, runs, trackStatus as status, type TrackStatus } from '../helpers/fleet-track.js';
+import { startTestFleet } from '../helpers/loopback-fleet.js';
 import { startLiar } from '../helpers/liar.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'upshift-e2e-faults-'));
-const fleet = new LoopbackFleet({
-  dir,
+const { fleet, store } = await startTestFleet(t, 'upshift-e2e-faults-', {
   nodes: 3,
-  cliPath: CLI_PATH,
   waits: WAIT,
   // Idle heartbeats every 2 s: a node is silent after max(heartbeat_timeout, 3 of them) = 6 s.
   authority: {
@@ -30,38 +26,8 @@ const fleet = new LoopbackFleet({
     canary: { fraction: 0.3, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
   },
 });
-await fleet.start();
-const store = openStore(fleet.authority.stateDir);
-t.teardown(async () => {
-  store.close();
-  await fleet.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const release = (knobs: SampleKnobs) => releaseOn(fleet, store, knobs);
 
-interface TrackStatus {
-  manifest: { seq: number; version: string } | null;
-  running: { seq: number; version: string } | null;
-  last_apply: { seq: number; version: string; state: string; reason: string | null } | null;
-}
-
-async function status(d: Daemon): Promise<TrackStatus> {
-  const body = (await (await fetch(`${d.url}/v1/status`)).json()) as { tracks: Record<string, TrackStatus> };
-  return body.tracks.testnet as TrackStatus;
-}
-
-/** Poll until every node satisfies `ok` (or WAIT.gossip passes); returns the last statuses. */
-async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Promise<TrackStatus[]> {
-  return poll(() => Promise.all(nodes.map(status)), (all) => all.every(ok), WAIT.gossip);
-}
-
-async function release(knobs: SampleKnobs) {
-  const commit = fleet.commit(knobs);
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
-  const results = await store.stageResults(run.id);
-  return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
-}
-
-const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
 let good = '';
 
 t.test('v1 reaches every node', async (t) => {

@@ -3,22 +3,19 @@
 // repository and taken through the pipeline by the authority's own poll. The fleet's faults
 // (a node cut off, a replayed manifest, a daemon killed mid-apply) are e2e-faults.test.ts,
 // on a fleet of their own, so the two run side by side.
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import t from 'tap';
-import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { join } from 'node:path';
+import { sleep } from '../../scripts/demo/fleet.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
-import { openStore } from '../../src/runtime/deps.js';
-import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
+import { diag, runCli } from '../helpers/cli.js';
+import { eventually, release as releaseOn, runs, trackStatus as status } from '../helpers/fleet-track.js';
+import { startTestFleet } from '../helpers/loopback-fleet.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'upshift-e2e-'));
-const fleet = new LoopbackFleet({
-  dir,
+const { fleet, store } = await startTestFleet(t, 'upshift-e2e-', {
   nodes: 3,
-  cliPath: CLI_PATH,
   waits: WAIT,
   // polled every second, soaked 4 s: long enough for a canary's 5 s error-rate window to hold
   // only the release it judges (min_healthy 1 s + the soak), and for a change on disk to be attested
@@ -27,41 +24,12 @@ const fleet = new LoopbackFleet({
     canary: { fraction: 0.3, soak: '4s', check_every: '500ms', heartbeat_timeout: '6s', labels: ['region'] },
   },
 });
-await fleet.start();
-const store = openStore(fleet.authority.stateDir);
-t.teardown(async () => {
-  store.close();
-  await fleet.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-interface TrackStatus {
-  running: { seq: number; version: string } | null;
-  last_apply: { seq: number; version: string; state: string; reason: string | null } | null;
-}
-
-async function status(d: Daemon): Promise<TrackStatus> {
-  const body = (await (await fetch(`${d.url}/v1/status`)).json()) as { tracks: Record<string, TrackStatus> };
-  return body.tracks.testnet as TrackStatus;
-}
-
-/** Poll until every node satisfies `ok` (or WAIT.gossip passes); returns the last statuses. */
-async function eventually(nodes: Daemon[], ok: (s: TrackStatus) => boolean): Promise<TrackStatus[]> {
-  return poll(() => Promise.all(nodes.map(status)), (all) => all.every(ok), WAIT.gossip);
-}
-
-async function release(knobs: SampleKnobs) {
-  const commit = fleet.commit(knobs);
-  const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
-  const results = await store.stageResults(run.id);
-  return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
-}
+const release = (knobs: SampleKnobs) => releaseOn(fleet, store, knobs);
 
 async function canaries(runId: string): Promise<string[]> {
   return (await store.plans.canaryPlan(runId))?.canaries ?? [];
 }
 
-const runs = (commit: string) => (s: TrackStatus) => s.running?.version === commit && s.last_apply?.state === 'confirmed';
 let good = '';
 
 t.test('a first version reaches every node: no node is healthy yet, so canary is skipped', async (t) => {
