@@ -22,7 +22,8 @@ export interface TestPostgres {
   port: number;
   user: string;
   database: string;
-  client(): Promise<pg.Client>;
+  /** A client of `database` (default: this server's `database`). */
+  client(database?: string): Promise<pg.Client>;
   /** SIGKILL the server (and its backends). */
   kill(): Promise<void>;
   /** A streaming standby of this server (pg_basebackup), synchronous when asked. */
@@ -109,7 +110,7 @@ async function freeTcpPort(): Promise<number> {
 async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise<TestPostgres> {
   const port = l.port;
   const server = l.wrap([join(l.bin, 'postgres'), '-D', l.data, '-k', l.sock, '-p', String(port),
-    '-c', `listen_addresses=${l.tcp ? '127.0.0.1' : ''}`, '-c', 'fsync=off', '-c', 'max_connections=50', ...extra]);
+    '-c', `listen_addresses=${l.tcp ? '127.0.0.1' : ''}`, '-c', 'fsync=off', '-c', 'max_connections=120', ...extra]);
   const child = spawn(server[0] as string, server.slice(1), { detached: true, stdio: 'ignore' });
   const pgid = child.pid as number;
   // the watchdog outlives us only long enough to take the server down with it
@@ -132,8 +133,8 @@ async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise
     try { process.kill(-(watchdog.pid as number), 'SIGKILL'); } catch { /* already gone */ }
   });
   const info = { host: l.sock, port, user: 'postgres', database: 'postgres' };
-  const client = async (): Promise<pg.Client> => {
-    const c = new pg.Client(info);
+  const client = async (database = info.database): Promise<pg.Client> => {
+    const c = new pg.Client({ ...info, database });
     c.on('error', () => { /* a killed server surfaces on the next query */ });
     await c.connect();
     return c;
