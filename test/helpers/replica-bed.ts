@@ -118,7 +118,9 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
       };
       replicas.set(n, d);
     }
-    await procs.startDaemon(d, env);
+    const started = d;
+    // the bed's dir goes with the test: say what the log said
+    await procs.startDaemon(d, env).catch((err: Error) => { throw new Error(`${err.message}\n${tail(started)}`); });
     const child = d.child;
     exits.set(d, new Promise((resolve) => {
       if (child?.exitCode !== null || child.signalCode !== null) resolve({ code: child?.exitCode ?? null, signal: child?.signalCode ?? null });
@@ -127,7 +129,10 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
     return d;
   }
 
-  /** Start several replicas at once (`authority status` shows whichever leads). */
+  /**
+   * Start several replicas at once. Start auth-1 alone first: the others copy its keys, and the
+   * node key it makes at its first start must be among them (two keys for one node id: E_EXISTS).
+   */
   const startAll = (ns: number[], env: Record<string, string> = {}): Promise<Daemon[]> => Promise.all(ns.map((n) => start(n, env)));
   /** Stop every replica still running, at once. */
   const stopAll = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
