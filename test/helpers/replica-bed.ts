@@ -106,8 +106,8 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
       const config = structuredClone(base);
       config.gossip = { listen: `127.0.0.1:${port}` };
       config.authority.store = {
-        kind: 'postgres', hosts: opts.hosts?.(n) ?? [opts.postgres?.tcp ? `127.0.0.1:${db.port}` : db.host], database, user: db.user,
-        stall_timeout: opts.stallTimeout ?? '3s', replica: `auth-${n}`,
+        kind: 'postgres', hosts: opts.hosts?.(n) ?? [opts.postgres?.tcp ? `127.0.0.1:${db.port}` : db.host],
+        database, user: db.user, stall_timeout: opts.stallTimeout ?? '3s', replica: `auth-${n}`,
       };
       opts.configure?.(config, dir, n);
       writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
