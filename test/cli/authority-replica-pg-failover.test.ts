@@ -18,8 +18,8 @@ const marker = bed.marker('failover');
 const hold = { SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker };
 
 const first = await bed.start(1, hold);
-await poll(() => bed.info(first), (i) => i.leader?.replica === 'auth-1', WAIT.run);
-const all: Daemon[] = [first, await bed.start(2, hold), await bed.start(3, hold)];
+await poll(bed.status, (i) => i.leader?.replica === 'auth-1', WAIT.run);
+const all: Daemon[] = [first, ...await bed.startAll([2, 3], hold)];
 
 // systemd's part: restart a replica that exited, until the test ends
 const restarts: string[] = [];

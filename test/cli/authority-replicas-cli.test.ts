@@ -1,100 +1,41 @@
 // Issue 13, "Mutating commands are queued in the store and run by the leader, whichever
 // replica or CLI accepted them": real `upshift daemon` replicas on one real PostgreSQL
-// database (set up as in authority-replicas.test.ts). A `pipeline run` and a `deployment
+// database (test/helpers/replica-bed.ts). A `pipeline run` and a `deployment
 // pause` given through a follower's config are carried out once by the leader; with no
 // leader the CLI withdraws what it queued, answers E_LEADER_TIMEOUT, and nothing changes;
 // what only a driver does (advance) is refused.
 import t from 'tap';
-import { chmodSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { freePort, LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
-import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
-import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
-import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
-import { gitRepo } from '../helpers/gitdir.js';
-import { postgresAvailable, startPostgres } from '../helpers/postgres.js';
+import type { Daemon } from '../../scripts/demo/fleet.js';
+import { diag, runCli } from '../helpers/cli.js';
+import { postgresAvailable } from '../helpers/postgres.js';
+import { replicaBed } from '../helpers/replica-bed.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
-import { tempDir } from '../helpers/tmp.js';
 
 if (!postgresAvailable()) t.plan(0, 'PostgreSQL is not installed (.ci/run installs it)');
 
-const db = await startPostgres(t);
-const admin = await db.client();
-t.teardown(() => admin.end());
-
-const root = tempDir(t, 'upshift-replicas-cli-');
-chmodSync(root, 0o711); // the build user passes through to each replica's work dir
-const repo = gitRepo(t);
-// versions go on a branch the poll does not watch: a run exists only if a command started it
+// a poll that never fires: a run exists only if a command started it
+const bed = await replicaBed(t, { authority: { poll: '0 0 1 1 *' } });
+const { admin, repo } = bed;
+// versions go on a branch the tracks do not follow
 repo.git('checkout', '-q', '-b', 'feature');
 
-const ws = await createWorkspace(join(root, 'auth-1'), {
-  source: repo.dir,
-  authority: {
-    poll: '0 0 1 1 *',
-    tracks: { testnet: { branch: 'main' } },
-    sandbox: localSandbox(),
-    canary: { soak: '1s' },
-  },
-});
-const base = parse(readFileSync(ws.configPath, 'utf8')) as Record<string, any>;
-base.node.tracks = ['testnet'];
-base.log = { level: 'info' };
-
-const procs = new LoopbackFleet({ dir: root, nodes: 0, cliPath: CLI_PATH, waits: { daemonStart: WAIT.daemonStart, stopGrace: WAIT.stopGrace } });
-const replicas: Daemon[] = [];
-t.teardown(async () => {
-  await Promise.all(replicas.map((d) => procs.stopDaemon(d, 'SIGKILL')));
-});
-
-async function replica(n: number): Promise<Daemon> {
-  const dir = join(root, `auth-${n}`);
-  if (n > 1) {
-    cpSync(join(root, 'auth-1', 'keys'), join(dir, 'keys'), { recursive: true });
-    chmodSync(dir, 0o711);
-  }
-  const port = await freePort();
-  const config = structuredClone(base);
-  config.gossip = { listen: `127.0.0.1:${port}` };
-  config.authority.store = {
-    kind: 'postgres', hosts: [db.host], database: db.database, user: db.user, stall_timeout: '3s', replica: `auth-${n}`,
-  };
-  writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
-  const d: Daemon = {
-    id: `auth-${n}`, dir, configPath: join(dir, 'upshift.yaml'), stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`,
-    logPath: join(dir, 'daemon.log'), appPort: null, appDir: null, child: null,
-  };
-  replicas.push(d);
-  await procs.startDaemon(d);
-  return d;
-}
-
-interface Info { leader: { replica: string; epoch: number } | null; replicas: Array<{ replica: string }> }
-const info = async (d: Daemon): Promise<Info> => {
-  const r = await runCli(['-c', d.configPath, 'authority', 'status', '--json']);
-  if (r.code !== 0) throw new Error(`authority status failed: ${JSON.stringify(diag(r))}`);
-  return r.json<Info>();
-};
-const runs = async () => (await admin.query('SELECT id, status, version FROM runs ORDER BY created_at')).rows as
-  Array<{ id: string; status: string; version: string }>;
+const runs = bed.runs;
 const commands = async () => (await admin.query(
   'SELECT id, kind, target, outcome, done_by, done_epoch, claimed_epoch, accepted_by, result FROM upshift_commands ORDER BY id')).rows;
 const executed = async (id: number) => (await admin.query(
   "SELECT actor, data FROM events WHERE kind = 'command.executed' AND (data::jsonb ->> 'command')::bigint = $1", [id])).rows;
-const tail = (d: Daemon) => (existsSync(d.logPath) ? readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n') : '');
 
-const all = [await replica(1), await replica(2)];
-const elected = await poll(() => info(all[0] as Daemon), (i) => i.leader !== null && i.replicas.length === 2, WAIT.daemonStart);
+const all = [await bed.start(1), ...await bed.startAll([2])];
+const elected = await poll(bed.status, (i) => i.leader !== null && i.replicas.length === 2, WAIT.daemonStart);
 const leader = elected.leader as { replica: string; epoch: number };
 const follower = all.find((d) => d.id !== leader.replica) as Daemon;
 let runId = '';
 
 t.test('`pipeline run` on a follower\'s config: the leader starts and drives the run, once', async (t) => {
-  const commit = repo.commit('v1', sampleAppFiles({ version: 'v1', latencyMs: 10 }));
+  const commit = bed.commit('v1');
   const r = await runCli(['-c', follower.configPath, 'pipeline', 'run', '--ref', 'feature', '--track', 'testnet', '--json'],
     { timeoutMs: WAIT.run });
-  t.equal(r.code, 0, 'the run completed', { ...diag(r), log: tail(all.find((d) => d.id === leader.replica) as Daemon) });
+  t.equal(r.code, 0, 'the run completed', { ...diag(r), log: bed.tail(all.find((d) => d.id === leader.replica)) });
   const body = r.json<{ ok: boolean; run: { id: string; status: string; version: string }; command: number; done_by: string }>();
   t.equal(body.run.status, 'completed');
   t.equal(body.run.version, commit);
@@ -166,19 +107,22 @@ t.test('`upshift tool` on replicas: start_upgrade and rollback_upgrade are answe
 });
 
 t.test('with no leader the CLI times out with E_LEADER_TIMEOUT and nothing changes', async (t) => {
-  await Promise.all(all.map((d) => procs.stopDaemon(d, 'SIGTERM')));
+  await bed.stopAll();
   const before = await commands();
-  repo.commit('v2', sampleAppFiles({ version: 'v2', latencyMs: 10 }));
-  const resume = await runCli(['-c', follower.configPath, 'deployment', 'resume', 'testnet', '--reason', 'go on']);
+  bed.commit('v2');
+  // three CLIs at once: each waits out the same leaderless wait for its own command
+  const [resume, run, start] = await Promise.all([
+    runCli(['-c', follower.configPath, 'deployment', 'resume', 'testnet', '--reason', 'go on']),
+    runCli(['-c', follower.configPath, 'pipeline', 'run', '--ref', 'feature', '--track', 'testnet', '--json']),
+    runCli(['-c', follower.configPath, 'tool', 'start_upgrade', '--args', '{"ref":"feature"}']),
+  ]);
   t.equal(resume.code, 1, diag(resume));
   t.match(resume.stderr, /E_LEADER_TIMEOUT: no leader took command #\d+ .* withdrawn and nothing changed; `upshift authority status`/);
-  const run = await runCli(['-c', follower.configPath, 'pipeline', 'run', '--ref', 'feature', '--track', 'testnet', '--json']);
   t.equal(run.code, 1, diag(run));
   t.equal(run.json<{ error: { code: string } }>().error.code, 'E_LEADER_TIMEOUT');
-  const start = await runCli(['-c', follower.configPath, 'tool', 'start_upgrade', '--args', '{"ref":"feature"}']);
   t.equal(start.json<{ error: { code: string } }>().error.code, 'E_LEADER_TIMEOUT', diag(start));
   const added = (await commands()).slice(before.length);
-  t.same(added.map((c) => [c.kind, c.outcome, c.done_epoch, c.claimed_epoch]),
+  t.same(added.map((c) => [c.kind, c.outcome, c.done_epoch, c.claimed_epoch]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     [['resume', 'failed', null, null], ['start', 'failed', null, null], ['start', 'failed', null, null]], 'each withdrawn, none claimed');
   t.same((await runs()).map((x) => x.id), [runId], 'no run was started');
   const dep = await runCli(['-c', follower.configPath, 'deployment', 'status', 'testnet', '--json']);
@@ -186,8 +130,8 @@ t.test('with no leader the CLI times out with E_LEADER_TIMEOUT and nothing chang
   // a replica that leads later never carries them out: a resume given then is done (commands
   // go oldest first), and the withdrawn ones stay as they were
   const back = follower;
-  await procs.startDaemon(back);
-  await poll(() => info(back), (i) => i.leader?.replica === back.id, WAIT.run);
+  await bed.start(Number(back.id.slice('auth-'.length)));
+  await poll(bed.status, (i) => i.leader?.replica === back.id, WAIT.run);
   const later = await runCli(['-c', back.configPath, 'deployment', 'resume', 'testnet', '--reason', 'go on', '--json']);
   t.equal(later.json<{ outcome: string }>().outcome, 'ok', diag(later));
   t.same((await commands()).slice(before.length, before.length + 3), added, 'the withdrawn commands were not carried out after all');

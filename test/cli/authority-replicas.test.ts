@@ -4,102 +4,47 @@
 // run; followers answer status and fleet ls; an approve given through a follower's config is
 // queued and carried out once by the leader; `authority status` shows leader, epoch, replicas.
 import t from 'tap';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { freePort, LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
+import type { Daemon } from '../../scripts/demo/fleet.js';
 import { sampleAppFiles, type SampleKnobs } from '../../scripts/demo/sample-app.js';
-import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
-import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
-import { gitRepo } from '../helpers/gitdir.js';
-import { postgresAvailable, startPostgres } from '../helpers/postgres.js';
+import { diag, runCli } from '../helpers/cli.js';
+import { postgresAvailable } from '../helpers/postgres.js';
 import { processGone } from '../helpers/procs.js';
+import { replicaBed } from '../helpers/replica-bed.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
-import { tempDir } from '../helpers/tmp.js';
 
 if (!postgresAvailable()) t.plan(0, 'PostgreSQL is not installed (.ci/run installs it)');
 
-const db = await startPostgres(t);
-const admin = await db.client();
-t.teardown(() => admin.end());
-
-const root = tempDir(t, 'upshift-replicas-');
-chmodSync(root, 0o711); // the build user passes through to each replica's work dir
-const repo = gitRepo(t);
-const commit = (k: SampleKnobs, extra: Record<string, string> = {}) => repo.commit(k.version, { ...sampleAppFiles(k), ...extra });
-// stage commands run as the build user: the marker's directory must be theirs to write
-const holdDir = join(root, 'hold');
-mkdirSync(holdDir);
-chmodSync(holdDir, 0o777);
-const marker = join(holdDir, 'held');
-
-// one workspace (keys, config), copied per replica: the same authority config, its own
-// listen address and state dir
-const ws = await createWorkspace(join(root, 'auth-1'), {
-  source: repo.dir,
-  authority: {
-    poll: '* * * * * *',
-    tracks: { testnet: { branch: 'main' } },
-    sandbox: localSandbox(['SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER']),
-    canary: { soak: '1s' },
+const TOOLS_TOKEN = 'replica-tools-token-0123456789';
+// the same authority config on every replica, each with its own listen address, state dir
+// and a tools token
+const bed = await replicaBed(t, {
+  configure: (config, dir) => {
+    writeFileSync(join(dir, 'tools.token'), `${TOOLS_TOKEN}\n`, { mode: 0o600 });
+    config.http = { tools_token_file: 'tools.token' };
   },
 });
-const base = parse(readFileSync(ws.configPath, 'utf8')) as Record<string, any>;
-base.node.tracks = ['testnet'];
-base.log = { level: 'info' };
+const { admin } = bed;
+const commit = (k: SampleKnobs, extra: Record<string, string> = {}) => bed.repo.commit(k.version, { ...sampleAppFiles(k), ...extra });
+const marker = bed.marker('held');
+const hold = { SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker };
 
-const TOOLS_TOKEN = 'replica-tools-token-0123456789';
 const tool = async (d: Daemon, name: string, args: unknown) => (await fetch(`${d.url}/v1/tools/${name}`, {
   method: 'POST', headers: { authorization: `Bearer ${TOOLS_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(args),
 })).json() as Promise<{ ok: boolean; reason: string; error?: { code: string }; evidence: Record<string, unknown> }>;
-const procs = new LoopbackFleet({ dir: root, nodes: 0, cliPath: CLI_PATH, waits: { daemonStart: WAIT.daemonStart, stopGrace: WAIT.stopGrace } });
-const replicas: Daemon[] = [];
-t.teardown(async () => {
-  await Promise.all(replicas.map((d) => procs.stopDaemon(d, 'SIGKILL')));
-});
 
-async function replica(n: number): Promise<Daemon> {
-  const dir = join(root, `auth-${n}`);
-  if (n > 1) {
-    cpSync(join(root, 'auth-1', 'keys'), join(dir, 'keys'), { recursive: true });
-    chmodSync(dir, 0o711);
-  }
-  const port = await freePort();
-  const config = structuredClone(base);
-  config.gossip = { listen: `127.0.0.1:${port}` };
-  writeFileSync(join(dir, 'tools.token'), `${TOOLS_TOKEN}\n`, { mode: 0o600 });
-  config.http = { tools_token_file: 'tools.token' };
-  config.authority.store = {
-    kind: 'postgres', hosts: [db.host], database: db.database, user: db.user, stall_timeout: '3s', replica: `auth-${n}`,
-  };
-  writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
-  const d: Daemon = {
-    id: `auth-${n}`, dir, configPath: join(dir, 'upshift.yaml'), stateDir: join(dir, 'state'), url: `http://127.0.0.1:${port}`,
-    logPath: join(dir, 'daemon.log'), appPort: null, appDir: null, child: null,
-  };
-  replicas.push(d);
-  await procs.startDaemon(d, { SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
-  return d;
-}
-
-interface Info {
-  leader: { replica: string; epoch: number } | null;
-  replicas: Array<{ replica: string; leader: boolean; renewed_ago_ms: number }>;
-  replication: { synchronous: boolean };
-}
-const info = async (d: Daemon): Promise<Info> => {
-  const r = await runCli(['-c', d.configPath, 'authority', 'status', '--json']);
-  if (r.code !== 0) throw new Error(`authority status failed: ${JSON.stringify(diag(r))}`);
-  return r.json<Info>();
-};
-const byName = (name: string | undefined) => replicas.find((d) => d.id === name) as Daemon;
+const info = bed.status;
+const byName = (name: string | undefined) => [...bed.replicas.values()].find((d) => d.id === name) as Daemon;
 const runs = async () => (await admin.query('SELECT id, status, stage, retry_of FROM runs ORDER BY created_at')).rows as
   Array<{ id: string; status: string; stage: string; retry_of: string | null }>;
+const tail = bed.tail;
 
-const all = [await replica(1), await replica(2), await replica(3)];
+const all = [await bed.start(1, hold), ...await bed.startAll([2, 3], hold)];
 
 t.test('one replica leads; `authority status` names it, its epoch and every replica', async (t) => {
-  const seen = await poll(() => info(all[0] as Daemon), (i) => i.leader !== null && i.replicas.length === 3, WAIT.daemonStart);
+  await poll(info, (i) => i.leader !== null && i.replicas.length === 3, WAIT.daemonStart);
+  const seen = await bed.info(all[0] as Daemon);
   t.ok(seen.leader, 'a leader was elected');
   t.ok((seen.leader?.epoch ?? 0) >= 1);
   t.same(seen.replicas.map((r) => r.replica).sort(), ['auth-1', 'auth-2', 'auth-3']);
@@ -116,15 +61,14 @@ t.test('the leader is killed with kill -9 mid-run; another replica takes over an
   commit({ version: 'v1', latencyMs: 10 });
   // the leader's test stage holds (SAMPLE_HOLD) until it is killed; the marker says it got there
   t.ok(await poll(() => existsSync(marker), Boolean, WAIT.run), 'the run reached its test stage', { runs: await runs() });
-  const before = await info(all[0] as Daemon);
+  const before = await info();
   killed = before.leader?.replica as string;
   firstEpoch = before.leader?.epoch as number;
   const victim = byName(killed);
   const killedAt = Date.now();
   process.kill(victim.child?.pid as number, 'SIGKILL');
   t.ok(await poll(() => processGone(victim.child?.pid as number), Boolean, WAIT.reap), `${killed} is gone`);
-  const survivor = all.find((d) => d.id !== killed) as Daemon;
-  const after = await poll(() => info(survivor), (i) => i.leader !== null && i.leader.replica !== killed, WAIT.run);
+  const after = await poll(info, (i) => i.leader !== null && i.leader.replica !== killed, WAIT.run);
   t.not(after.leader?.replica, killed, 'another replica leads');
   t.ok((after.leader?.epoch ?? 0) > firstEpoch, 'with a newer epoch');
   // a figure for the report, not an assertion: kill -9 to the new leader's first log line as leader
@@ -138,7 +82,7 @@ t.test('the leader is killed with kill -9 mid-run; another replica takes over an
 });
 
 t.test('a follower answers status and fleet ls, and /v1/status names the leader', async (t) => {
-  const current = await info(all.find((d) => d.id !== killed) as Daemon);
+  const current = await info();
   const follower = all.find((d) => d.id !== killed && d.id !== current.leader?.replica) as Daemon;
   const status = await runCli(['-c', follower.configPath, 'status', '--json']);
   t.equal(status.code, 0, diag(status));
@@ -161,7 +105,7 @@ t.test('an approve given to a follower is queued and carried out once by the lea
   const failed = await poll(runs, (rs) => rs.length === 2 && rs[1]?.status === 'failed', WAIT.run, 500);
   t.equal(failed[1]?.stage, 'failed', 'v2 stopped at its audit', { runs: failed });
   const v2 = failed[1]?.id as string;
-  const current = await info(all.find((d) => d.id !== killed) as Daemon);
+  const current = await info();
   const follower = all.find((d) => d.id !== killed && d.id !== current.leader?.replica) as Daemon;
   const approve = await runCli(['-c', follower.configPath, 'pipeline', 'approve', v2, '--reason', 'reviewed the hook', '--json']);
   t.equal(approve.code, 0, diag(approve));
@@ -185,7 +129,7 @@ t.test('an approve given to a follower is queued and carried out once by the lea
 });
 
 t.test('agent tools on a follower: rollback is queued for the leader, what only the leader does is refused', async (t) => {
-  const current = await info(all.find((d) => d.id !== killed) as Daemon);
+  const current = await info();
   const follower = all.find((d) => d.id !== killed && d.id !== current.leader?.replica) as Daemon;
   const start = await tool(follower, 'start_upgrade', { ref: 'main', reason: 'from a follower' });
   t.equal(start.ok, false);
@@ -205,26 +149,26 @@ t.test('agent tools on a follower: rollback is queued for the leader, what only 
 });
 
 t.test('SIGTERM: the leader resigns and a follower takes over', async (t) => {
-  const current = await info(all.find((d) => d.id !== killed) as Daemon);
+  const current = await info();
   const leader = byName(current.leader?.replica);
-  await procs.stopDaemon(leader, 'SIGTERM');
+  await bed.stop(leader);
   t.equal(leader.child?.exitCode, 0, 'the leader exits 0 after resigning', { log: tail(leader) });
   const other = all.find((d) => d.id !== killed && d.id !== leader.id) as Daemon;
-  const next = await poll(() => info(other), (i) => i.leader?.replica === other.id, WAIT.run);
+  const next = await poll(info, (i) => i.leader?.replica === other.id, WAIT.run);
   t.equal(next.leader?.replica, other.id, 'the last replica leads');
   t.equal(next.leader?.epoch, (current.leader?.epoch ?? 0) + 1);
 });
 
 t.test('a leader stalled past stall_timeout is deposed; resumed, it logs E_FENCED and exits non-zero', async (t) => {
-  const current = await info(all[0] as Daemon);
+  const current = await info();
   const leader = byName(current.leader?.replica);
   // the replica SIGTERMed above comes back, as systemd would restart it: a follower
   const back = all.find((d) => d.id !== killed && d.id !== leader.id) as Daemon;
-  await procs.startDaemon(back, { SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
+  await bed.start(Number(back.id.slice('auth-'.length)), hold);
   const pid = leader.child?.pid as number;
   const exited = new Promise<number | null>((resolve) => leader.child?.once('exit', (code) => resolve(code)));
   process.kill(pid, 'SIGSTOP');
-  const next = await poll(() => info(back), (i) => i.leader?.replica === back.id, WAIT.run);
+  const next = await poll(info, (i) => i.leader?.replica === back.id, WAIT.run);
   t.equal(next.leader?.replica, back.id, 'the follower deposed the stalled leader');
   t.equal(next.leader?.epoch, (current.leader?.epoch ?? 0) + 1);
   process.kill(pid, 'SIGCONT');
@@ -233,8 +177,3 @@ t.test('a leader stalled past stall_timeout is deposed; resumed, it logs E_FENCE
   const http = await fetch(`${back.url}/metrics`);
   t.equal(http.status, 200, 'the new leader serves /metrics');
 });
-
-function tail(d: Daemon | undefined): string {
-  if (!d || !existsSync(d.logPath)) return '';
-  return readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n');
-}

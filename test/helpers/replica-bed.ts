@@ -7,10 +7,11 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { freePort, LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
-import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
+import { SAMPLE_PIPELINE, sampleAppFiles } from '../../scripts/demo/sample-app.js';
 import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
 import { fenceBreaches, type FenceBreach } from '../../src/adapters/postgres/fence-log.js';
 import { PAYLOAD_TYPES } from '../../src/core/manifest.js';
+import { authorityInfo } from '../../src/runtime/authority-info.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
 import { serializeEnvelope, signEnvelope } from '../../src/trust/envelope.js';
 import { loadKeyFile } from '../../src/trust/keyfile.js';
@@ -29,6 +30,7 @@ interface Tap {
 export interface Info {
   leader: { replica: string; epoch: number } | null;
   replicas: Array<{ replica: string; leader: boolean; renewed_ago_ms: number }>;
+  replication: { synchronous: boolean };
 }
 export interface RunRow { id: string; version: string; status: string; stage: string }
 export interface Exit { code: number | null; signal: NodeJS.Signals | null }
@@ -41,11 +43,26 @@ export interface BedOptions {
   hosts?: (n: number) => string[];
   /** Options for startPostgres (e.g. TCP). */
   postgres?: Parameters<typeof startPostgres>[1];
+  /** Use this server, in a database of the bed's own, instead of starting one: beds side by side. */
+  server?: TestPostgres;
+  /** Authority settings over the bed's (e.g. a poll that never fires). */
+  authority?: Record<string, unknown>;
+  /** Change replica n's config before it is written (e.g. give it a tools token). */
+  configure?: (config: Record<string, any>, dir: string, n: number) => void;
 }
 
+let beds = 0;
+
 export async function replicaBed(t: Tap, opts: BedOptions = {}) {
-  const db: TestPostgres = await startPostgres(t, opts.postgres);
-  const admin = await db.client();
+  const db: TestPostgres = opts.server ?? await startPostgres(t, opts.postgres);
+  let database = db.database;
+  if (opts.server) {
+    database = `bed_${++beds}`;
+    const c = await db.client();
+    await c.query(`CREATE DATABASE ${database}`);
+    await c.end();
+  }
+  const admin = await db.client(database);
   t.teardown(() => admin.end());
   const root = tempDir(t, 'upshift-replica-bed-');
   chmodSync(root, 0o711); // the build user passes through to each replica's work dir
@@ -59,6 +76,9 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
     authority: {
       poll: '* * * * * *', tracks: { testnet: { branch: 'main' } },
       sandbox: localSandbox(['SAMPLE_HOLD', 'SAMPLE_HOLD_MARKER']), canary: { soak: '1s' },
+      // one benchmark sample: no test here judges a benchmark, every run pays for each sample
+      benchmark: { ...SAMPLE_PIPELINE.benchmark, suites: SAMPLE_PIPELINE.benchmark.suites.map((x) => ({ ...x, repeat: 1 })) },
+      ...opts.authority,
     },
   });
   const base = parse(readFileSync(ws.configPath, 'utf8')) as Record<string, any>;
@@ -86,9 +106,10 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
       const config = structuredClone(base);
       config.gossip = { listen: `127.0.0.1:${port}` };
       config.authority.store = {
-        kind: 'postgres', hosts: opts.hosts?.(n) ?? [opts.postgres?.tcp ? `127.0.0.1:${db.port}` : db.host], database: db.database, user: db.user,
-        stall_timeout: opts.stallTimeout ?? '3s', replica: `auth-${n}`,
+        kind: 'postgres', hosts: opts.hosts?.(n) ?? [opts.postgres?.tcp ? `127.0.0.1:${db.port}` : db.host],
+        database, user: db.user, stall_timeout: opts.stallTimeout ?? '3s', replica: `auth-${n}`,
       };
+      opts.configure?.(config, dir, n);
       writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
       keyset ??= keysetOf(loadConfig(join(dir, 'upshift.yaml')).config);
       d = {
@@ -97,7 +118,9 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
       };
       replicas.set(n, d);
     }
-    await procs.startDaemon(d, env);
+    const started = d;
+    // the bed's dir goes with the test: say what the log said
+    await procs.startDaemon(d, env).catch((err: Error) => { throw new Error(`${err.message}\n${tail(started)}`); });
     const child = d.child;
     exits.set(d, new Promise((resolve) => {
       if (child?.exitCode !== null || child.signalCode !== null) resolve({ code: child?.exitCode ?? null, signal: child?.signalCode ?? null });
@@ -106,11 +129,28 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
     return d;
   }
 
+  /**
+   * Start several replicas at once. Start auth-1 alone first: the others copy its keys, and the
+   * node key it makes at its first start must be among them (two keys for one node id: E_EXISTS).
+   */
+  const startAll = (ns: number[], env: Record<string, string> = {}): Promise<Daemon[]> => Promise.all(ns.map((n) => start(n, env)));
+  /** Stop every replica still running, at once. */
+  const stopAll = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    await Promise.all([...replicas.values()].map((d) => procs.stopDaemon(d, signal)));
+  };
+
+  /** `upshift authority status --json`, through the CLI of replica `d`. */
   async function info(d: Daemon): Promise<Info> {
     const r = await runCli(['-c', d.configPath, 'authority', 'status', '--json']);
     if (r.code !== 0) throw new Error(`authority status failed: ${JSON.stringify(diag(r))}`);
     return r.json<Info>();
   }
+
+  /**
+   * What `authority status` answers, read with the function it calls on the test's own
+   * connection: for polling, where a CLI process per probe would cost a third of a CPU-second.
+   */
+  const status = async (): Promise<Info> => await authorityInfo(admin, fleet);
 
   const runs = async (): Promise<RunRow[]> =>
     (await admin.query('SELECT id, version, status, stage FROM runs ORDER BY created_at')).rows as RunRow[];
@@ -157,7 +197,10 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
   const tail = (d: Daemon | undefined): string =>
     d && existsSync(d.logPath) ? readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n') : '';
   const log = (d: Daemon): string => (existsSync(d.logPath) ? readFileSync(d.logPath, 'utf8') : '');
-  return { db, admin, fleet, start, info, runs, envelopes, resignedDiffers, breaches, marker, commit, exited, stop, tail, log, replicas };
+  return {
+    db, database, admin, fleet, repo, start, startAll, stop, stopAll, info, status, runs, envelopes, resignedDiffers, breaches, marker, commit,
+    exited, tail, log, replicas,
+  };
 }
 
 export type ReplicaBed = Awaited<ReturnType<typeof replicaBed>>;
