@@ -22,6 +22,14 @@ export function natsAvailable(): boolean {
 }
 
 /** `config`: a nats-server configuration file (users, permissions), given with `-c`. */
+function parsedOrNull(text: string): { nats?: string[] } | null {
+  try {
+    return JSON.parse(text) as { nats?: string[] };
+  } catch {
+    return null;
+  }
+}
+
 export async function startNats(t: Teardownable, fixedPort?: number, config?: string): Promise<TestNats> {
   const dir = tempDir(t, 'upshift-nats-');
   let pgid = 0;
@@ -39,9 +47,10 @@ export async function startNats(t: Teardownable, fixedPort?: number, config?: st
     watchdog.unref();
     for (let i = 0; i < 600; i++) {
       const file = existsSync(portsDir) ? readdirSync(portsDir).find((f) => f.endsWith('.ports')) : undefined;
-      if (file) {
-        const ports = JSON.parse(readFileSync(join(portsDir, file), 'utf8')) as { nats: string[] };
-        port = Number(new URL(ports.nats[0] as string).port);
+      // the server writes the file in place: read before it is whole, it is not JSON yet
+      const ports = file ? parsedOrNull(readFileSync(join(portsDir, file), 'utf8')) : null;
+      if (ports?.nats?.[0]) {
+        port = Number(new URL(ports.nats[0]).port);
         return;
       }
       await sleep(50);
