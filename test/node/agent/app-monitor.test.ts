@@ -326,26 +326,36 @@ t.test('an attest that finishes after the switch does not name the release switc
   t.match(m.monitor.snapshot().attested, { release: 'r2', hash: 'h2' }, 'the next probe puts it right either way');
 });
 
-t.test('re-attestation reads only changed files, and every file every attest_full_every', async (t) => {
+/**
+ * A monitor over a real app dir with the real code hash and stat cache (its clock ahead, so files
+ * written just now are settled); `pick` records one counter of each hash. The test moves `clock.now`.
+ */
+async function realHashMonitor(t: Tap.Test, dir: string, pick: (r: { cached: number; watched: number }) => number) {
   const { codeHash } = await import('../../../src/adapters/code-hash-files.js');
   const { StatCache } = await import('../../../src/adapters/stat-cache.js');
-  const { writeFileSync } = await import('node:fs');
-  const dir = appDir(t, ['r1', 'r2']);
-  for (const r of ['r1', 'r2']) for (const f of ['a.js', 'b.js', 'c.js']) writeFileSync(join(dir.dir, 'releases', r, f), `${r}/${f}\n`);
-  let now = T0;
-  const cachedCounts: number[] = [];
-  const config = { ...appConfig(dir.dir, 'http://127.0.0.1:9', null), attest_every: 60_000, attest_full_every: 3_600_000 };
+  const counts: number[] = [];
+  const clock = { now: () => T0 };
+  const config = { ...appConfig(dir, 'http://127.0.0.1:9', null), attest_every: 60_000, attest_full_every: 3_600_000 };
   const monitor = new AppMonitor({
-    app: config, appDir: dir.dir, clock: { now: () => now },
-    // files written just now are settled for a cache whose clock runs ahead
+    app: config, appDir: dir, clock: { now: () => clock.now() },
     statCache: new StatCache({ now: () => Date.now() + 10_000 }),
     codeHash: async (d, o) => {
       const r = await codeHash(d, o);
-      cachedCounts.push(r.cached);
+      counts.push(pick(r));
       return r;
     },
   });
   t.teardown(() => monitor.close());
+  return { monitor, clock, counts };
+}
+
+t.test('re-attestation reads only changed files, and every file every attest_full_every', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const dir = appDir(t, ['r1', 'r2']);
+  for (const r of ['r1', 'r2']) for (const f of ['a.js', 'b.js', 'c.js']) writeFileSync(join(dir.dir, 'releases', r, f), `${r}/${f}\n`);
+  const { monitor, clock, counts: cachedCounts } = await realHashMonitor(t, dir.dir, (r) => r.cached);
+  let now = T0;
+  clock.now = () => now;
   await monitor.attest();
   now += 60_000;
   await monitor.attest();
@@ -365,8 +375,6 @@ t.test('re-attestation reads only changed files, and every file every attest_ful
 });
 
 t.test('the tree watch follows current: armed over its release, closed on a switch, re-armed by the full re-hash, closed by close()', async (t) => {
-  const { codeHash } = await import('../../../src/adapters/code-hash-files.js');
-  const { StatCache } = await import('../../../src/adapters/stat-cache.js');
   const { gitRepo } = await import('../../helpers/gitdir.js');
   const { kernelWatches } = await import('../../helpers/inotify.js');
   const dir = appDir(t, []);
@@ -379,19 +387,9 @@ t.test('the tree watch follows current: armed over its release, closed on a swit
   }
   dir.point('r1');
   const base = kernelWatches();
+  const { monitor, clock, counts: watched } = await realHashMonitor(t, dir.dir, (r) => r.watched);
   let now = T0;
-  const watched: number[] = [];
-  const config = { ...appConfig(dir.dir, 'http://127.0.0.1:9', null), attest_every: 60_000, attest_full_every: 3_600_000 };
-  const monitor = new AppMonitor({
-    app: config, appDir: dir.dir, clock: { now: () => now },
-    statCache: new StatCache({ now: () => Date.now() + 10_000 }),
-    codeHash: async (d, o) => {
-      const r = await codeHash(d, o);
-      watched.push(r.watched);
-      return r;
-    },
-  });
-  t.teardown(() => monitor.close());
+  clock.now = () => now;
   await monitor.attest();
   now += 60_000;
   await monitor.attest();
