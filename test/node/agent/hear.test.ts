@@ -19,19 +19,27 @@ const release = signerFromSeed(new Uint8Array(32).fill(1));
 const trust = { keys: [{ public: toHex(release.publicKey) }] };
 const keyset = loadKeyset(trust);
 
-t.test('newest wins across gossip and NATS; the channel is sticky to NATS for two report intervals', async (t) => {
+/** The authority's agent on a real store in a temp dir, its clock moved by the test through `clock.now`. */
+async function authorityAgent(t: Tap.Test, gossip: Record<string, unknown> = {}) {
   const dir = tempDir(t, 'upshift-hear-');
-  let now = 1_000_000;
-  const clock = { now: () => now };
-  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id: 'authority' }, trust, gossip: { report_every: '5s' } });
-  const store = Store.open(join(dir, 'upshift.db'), () => now);
+  const clock = { now: () => 1_000_000 };
+  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id: 'authority' }, trust, gossip });
+  const store = Store.open(join(dir, 'upshift.db'), () => clock.now());
   t.teardown(() => store.close());
   const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
   const iso = (ms: number) => new Date(ms).toISOString();
   const cert = issueCert({ fleet: 'edge', node_id: 'authority', public_key: toHex(signer.publicKey), labels: {}, serial: 1, issued_at: iso(Date.now() - 60_000), expires_at: iso(Date.now() + 3_600_000) }, [release]);
   const identity = { nodeId: 'authority', signer, cert: verifyCert(cert, keyset, { now: Date.now(), fleet: 'edge' }), envelope: cert };
-  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock, seeds: [], identity, heartbeats: heartbeatIngest(config, store.fleet, clock) });
+  const now = () => clock.now();
+  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock: { now }, seeds: [], identity, heartbeats: heartbeatIngest(config, store.fleet, { now }) });
   t.teardown(() => agent.stop());
+  return { agent, store, clock };
+}
+
+t.test('newest wins across gossip and NATS; the channel is sticky to NATS for two report intervals', async (t) => {
+  let now = 1_000_000;
+  const { agent, store, clock } = await authorityAgent(t, { report_every: '5s' });
+  clock.now = () => now;
   const hb = (health: Heartbeat['health']): Heartbeat => ({ node: 'web-1', versions: {}, code_hash: {}, health, error_rate: null, apply_state: {}, labels: {} });
   const row = async () => {
     await agent.tick();
@@ -57,18 +65,9 @@ t.test('newest wins across gossip and NATS; the channel is sticky to NATS for tw
 });
 
 t.test('a node forgotten by retention leaves the agent\'s NATS times too, not only the read model', async (t) => {
-  const dir = tempDir(t, 'upshift-hear-forget-');
   let now = 1_000_000;
-  const clock = { now: () => now };
-  const config = validateConfig({ fleet: 'edge', state_dir: dir, node: { id: 'authority' }, trust });
-  const store = Store.open(join(dir, 'upshift.db'), () => now);
-  t.teardown(() => store.close());
-  const signer = signerFromSeed(new Uint8Array(randomBytes(32)));
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const cert = issueCert({ fleet: 'edge', node_id: 'authority', public_key: toHex(signer.publicKey), labels: {}, serial: 1, issued_at: iso(Date.now() - 60_000), expires_at: iso(Date.now() + 3_600_000) }, [release]);
-  const identity = { nodeId: 'authority', signer, cert: verifyCert(cert, keyset, { now: Date.now(), fleet: 'edge' }), envelope: cert };
-  const agent = await NodeAgent.open({ config, store, keyset, engine: null, clock, seeds: [], identity, heartbeats: heartbeatIngest(config, store.fleet, clock) });
-  t.teardown(() => agent.stop());
+  const { agent, store, clock } = await authorityAgent(t);
+  clock.now = () => now;
   const hb = (node: string): Heartbeat => ({ node, versions: {}, code_hash: {}, health: 'ok', error_rate: null, apply_state: {}, labels: {} });
   // private: nothing outside the agent reads these times, and a leak shows nowhere else
   const natsAt = () => [...(agent as unknown as { natsAt: Map<string, number> }).natsAt.keys()].sort();
