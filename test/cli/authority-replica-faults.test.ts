@@ -60,7 +60,15 @@ function laneOf(bed: ReplicaBed) {
         WHERE e.writes > 0 AND s.prior_writes IS NOT NULL`)).rows[0].n;
     t.ok(compared > 0, `the fence log compared ${compared} takeover(s) after fenced writes`);
   }
-  return { bed, freshReplicas, finishedByAnother, invariants };
+  /** Fresh replicas and a new version whose run auth-1 holds at its test stage (the sample's hold marker). */
+  async function heldAtTest(t: Test, name: string) {
+    const marker = bed.marker(name);
+    const replicas = await freshReplicas({ SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
+    const version = bed.commit(`v${++n}`);
+    t.ok(await poll(() => existsSync(marker), Boolean, WAIT.run), 'the run reached its test stage (held)');
+    return { ...replicas, version };
+  }
+  return { bed, freshReplicas, heldAtTest, finishedByAnother, invariants };
 }
 type Lane = ReturnType<typeof laneOf>;
 interface Case { name: string; run: (t: Test, lane: Lane) => Promise<void> }
@@ -84,11 +92,8 @@ const killedAt = (point: string): Case => ({
 
 const terminated: Case = {
   name: 'the leader\'s database session is terminated: it logs E_FENCED, stops and exits non-zero',
-  run: async (t, { bed, freshReplicas, finishedByAnother, invariants }) => {
-    const marker = bed.marker('terminated');
-    const { first, epoch, log } = await freshReplicas({ SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
-    const version = bed.commit(`v${++n}`);
-    t.ok(await poll(() => existsSync(marker), Boolean, WAIT.run), 'the run reached its test stage (held)');
+  run: async (t, { bed, heldAtTest, finishedByAnother, invariants }) => {
+    const { first, epoch, log, version } = await heldAtTest(t, 'terminated');
     const { rows } = await bed.admin.query(
       "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'upshift-leader:auth-1' AND datname = $1",
       [bed.database]);
@@ -103,11 +108,8 @@ const terminated: Case = {
 
 const stalled: Case = {
   name: 'the leader is stopped (SIGSTOP) past stall_timeout, then resumed: it exits E_FENCED, another finishes',
-  run: async (t, { bed, freshReplicas, finishedByAnother, invariants }) => {
-    const marker = bed.marker('stalled');
-    const { first, epoch, log } = await freshReplicas({ SAMPLE_HOLD: 'test', SAMPLE_HOLD_MARKER: marker });
-    const version = bed.commit(`v${++n}`);
-    t.ok(await poll(() => existsSync(marker), Boolean, WAIT.run), 'the run reached its test stage (held)');
+  run: async (t, { bed, heldAtTest, finishedByAnother, invariants }) => {
+    const { first, epoch, log, version } = await heldAtTest(t, 'stalled');
     const pid = first.child?.pid as number;
     process.kill(pid, 'SIGSTOP');
     const next = await poll(bed.status, (i) => i.leader !== null && i.leader.replica !== 'auth-1', WAIT.run);
