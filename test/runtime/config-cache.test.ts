@@ -7,19 +7,13 @@ import { stringify } from 'yaml';
 import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { cachedConfig, readConfigText, saveConfigCache } from '../../src/runtime/config-cache.js';
 import { loadConfig } from '../../src/runtime/config-load.js';
+import { withEnv } from '../helpers/env.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const KEY = 'c'.repeat(64);
 
-function withStateDirEnv(t: Tap.Test, value: string | undefined): void {
-  const before = process.env.UPSHIFT_STATE_DIR;
-  if (value === undefined) delete process.env.UPSHIFT_STATE_DIR;
-  else process.env.UPSHIFT_STATE_DIR = value;
-  t.teardown(() => {
-    if (before === undefined) delete process.env.UPSHIFT_STATE_DIR;
-    else process.env.UPSHIFT_STATE_DIR = before;
-  });
-}
+/** UPSHIFT_STATE_DIR for one test (undefined: kept out), restored afterwards. */
+const withStateDirEnv = (t: Tap.Test, value: string | undefined) => withEnv(t, 'UPSHIFT_STATE_DIR', value);
 
 /** Load in full, keep it, and return it with its text (the state dir made first, as the store does). */
 function loadAndSave(path: string) {

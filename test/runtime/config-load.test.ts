@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { defaultConfigPath, loadConfig } from '../../src/runtime/config-load.js';
+import { withEnv } from '../helpers/env.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const KEY = 'c'.repeat(64);
@@ -27,16 +28,8 @@ function writeConfig(t: Tap.Test, text: string): string {
   return path;
 }
 
-/** Keep UPSHIFT_STATE_DIR out of tests that do not set it, and restore it afterwards. */
-function withStateDirEnv(t: Tap.Test, value: string | undefined): void {
-  const before = process.env.UPSHIFT_STATE_DIR;
-  if (value === undefined) delete process.env.UPSHIFT_STATE_DIR;
-  else process.env.UPSHIFT_STATE_DIR = value;
-  t.teardown(() => {
-    if (before === undefined) delete process.env.UPSHIFT_STATE_DIR;
-    else process.env.UPSHIFT_STATE_DIR = before;
-  });
-}
+/** UPSHIFT_STATE_DIR for one test (undefined: kept out), restored afterwards. */
+const withStateDirEnv = (t: Tap.Test, value: string | undefined) => withEnv(t, 'UPSHIFT_STATE_DIR', value);
 
 t.test('the workspace that the demo and tests build loads as a valid authority config', async (t) => {
   withStateDirEnv(t, undefined);
