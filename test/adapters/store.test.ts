@@ -75,17 +75,15 @@ t.test('processes opening the same fresh database at once all succeed and migrat
   const go = `${file}.go`;
   // Every child loads the code first, then spins on a marker file, so all of them open the
   // fresh file within microseconds of each other: the window where two would migrate it.
-  const child = `const { openDb } = await import(${JSON.stringify(pathToFileURL(repoPath('src', 'adapters', 'sqlite', 'db.ts')).href)});
+  const child = `const { openDb } = await import(${JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'adapters', 'sqlite', 'db.js')).href)});
     const { existsSync } = await import('node:fs');
     console.log('ready');
     while (!existsSync(${JSON.stringify(go)})) {}
     try { openDb(${JSON.stringify(file)}).close(); console.log('opened'); } catch (err) { console.log('failed: ' + (err.cause?.code ?? err.code) + ' ' + err.message); }`;
-  // only the TypeScript loader of this test process: no coverage hooks in the children
-  const tsLoader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
   const outputs: Array<Promise<string>> = [];
   const ready: Array<Promise<void>> = [];
   for (let i = 0; i < 6; i++) {
-    const proc = spawnChild(t, process.execPath, [...tsLoader, '--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'], env: { TS_NODE_TRANSPILE_ONLY: '1' } });
+    const proc = spawnChild(t, process.execPath, ['--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     // a child that dies before it is ready counts as ready, so its output fails the test instead of hanging it
     ready.push(new Promise((resolve) => {

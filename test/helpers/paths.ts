@@ -1,6 +1,5 @@
-// Files of the repository, found from here whether the tests run as TypeScript (test/) or
-// compiled (dist/test/, what `npm test` runs): never build a path from import.meta.url by
-// counting `..`, the depth differs.
+// Files of the repository, found by walking up to package.json from the compiled tests
+// (dist/test/, what tap runs): never build a path from import.meta.url by counting `..`.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
