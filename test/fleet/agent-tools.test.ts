@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { CLI_PATH } from '../helpers/cli.js';
-import { mcpCall, mcpClient, rowCounts, until, type Answer } from './helpers.js';
+import { mcpCall, mcpClient, rowCounts, until, type Answer } from '../tools/helpers.js';
 
 const TOKEN = 'tools-token-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'upshift-tools-fleet-'));
