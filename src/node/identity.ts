@@ -246,9 +246,16 @@ export async function handleJoin(body: unknown, deps: IssueDeps): Promise<JoinRe
 
 /** On the authority: certify its own node key directly with the release signers (no token). */
 export async function certifySelf(config: Config, deps: IssueDeps): Promise<{ cert: NodeCert; created: boolean }> {
+  // the key is on disk before the certificate commits: a crash between the two leaves a key to certify again
   const { signer, created } = await loadOrCreateNodeKey(config.node.key);
   const { envelope, cert } = await issue(deps, {
     nodeId: config.node.id, publicKey: toHex(signer.publicKey), labels: config.node.labels, url: advertisedUrl(config), tokenHash: null,
+  }).catch(async (err: unknown) => {
+    if (!isUpshiftError(err, 'E_EXISTS')) throw err;
+    // another replica of this authority certified the node id for a key of its own
+    if (created) await unlink(config.node.key).catch(() => undefined);
+    throw new UpshiftError('E_EXISTS', `${err.message}. Authority replicas share one node identity: copy ${config.node.key} from the replica `
+      + 'that made it (or its whole config dir, as `upshift init --authority` wrote it) before starting this one', { cause: err, details: err.details });
   });
   await writeCertFile(config.node.cert, envelope);
   return { cert, created };

@@ -66,7 +66,9 @@ async function createAgentRuntime(config: Config, store: StateStore, log: Logger
   if (!identity || identity.problem || !identity.envelope) {
     const problem = identity?.problem ?? error ?? `no node key at ${config.node.key}`;
     log.warn({ problem }, 'this node is not certified: gossip is off until `upshift join` succeeds');
-    return { agent: null, channel: null, ingest: null, problem: `not certified: ${problem}; run \`upshift join --authority URL --token T\``, start: async () => {}, stop: async () => {} };
+    const text = typeof problem === 'string' ? problem : `${problem.code}: ${problem.message}`;
+    const hint = text.includes('upshift join') ? '' : '; run `upshift join --authority URL --token T`';
+    return { agent: null, channel: null, ingest: null, problem: `not certified: ${text}${hint}`, start: async () => {}, stop: async () => {} };
   }
   const shutdown = new AbortController();
   const engine = config.app

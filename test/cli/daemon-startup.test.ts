@@ -3,7 +3,7 @@
 // server holds is E_LISTEN, not E_INTERNAL. Configs are what `init --authority` writes,
 // edited the way an operator would.
 import t, { type Test } from 'tap';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { diag, runCli } from '../helpers/cli.js';
@@ -65,4 +65,22 @@ t.test('a daemon on an address another server holds exits 2 with E_LISTEN naming
   t.ok(r.stderr.includes(said), 'it names the code, the setting and the address', diag(r));
   t.notMatch(r.stderr, /E_INTERNAL/);
 
+});
+
+t.test('a second authority replica with a node key of its own is refused with E_EXISTS, and its key is not kept', async (t) => {
+  const { configPath } = await initAuthority(t);
+  const keys = join(configPath, '..', 'keys');
+  const first = await runCli(['--config', configPath, 'join', '--self', '--json'], { timeoutMs: 30_000 });
+  t.equal(first.code, 0, 'the first replica certifies its node key', diag(first));
+  // a replica set up by copying the config and the release key, but not the node key
+  const original = readFileSync(join(keys, 'node.key'));
+  rmSync(join(keys, 'node.key'));
+  rmSync(join(keys, 'node.cert'), { force: true });
+  const second = await runCli(['--config', configPath, 'join', '--self'], { timeoutMs: 30_000 });
+  t.equal(second.code, 2, 'refused', diag(second));
+  t.match(second.stderr, /E_EXISTS: node id \S+ holds a valid certificate [\s\S]* Authority replicas share one node identity: copy \S*node\.key/);
+  t.notOk(existsSync(join(keys, 'node.key')), 'the key made for the refused certificate is not kept');
+  writeFileSync(join(keys, 'node.key'), original, { mode: 0o600 });
+  const again = await runCli(['--config', configPath, 'join', '--self'], { timeoutMs: 30_000 });
+  t.equal(again.code, 0, 'with the first replica\'s node key copied, it certifies', diag(again));
 });
