@@ -87,5 +87,15 @@ t.test('a node daemon without a certificate is up but not ready; after `upshift 
   const second = await startDaemon(t, nodeConfig);
   t.equal((await fetch(`${second.address}/readyz`)).status, 200, 'certified: ready');
   t.equal(await second.stop(), 0);
+
+  // a certificate that does not verify: the check names its code and message, and the hint once
+  writeFileSync(`${nodeDir}/keys/node.cert`, '{}\n');
+  const third = await startDaemon(t, nodeConfig);
+  const bad = await fetch(`${third.address}/readyz`);
+  t.equal(bad.status, 503);
+  const gossip = ((await bad.json()) as { checks: { gossip: string } }).checks.gossip;
+  t.match(gossip, /^not certified: E_\w+: \S/, gossip);
+  t.equal(gossip.split('upshift join').length - 1, 1, 'the hint once');
+  t.equal(await third.stop(), 0);
   t.equal(await authority.stop(), 0);
 });
