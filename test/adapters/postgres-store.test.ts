@@ -84,3 +84,26 @@ t.test('under a leader, a deposed replica\'s store writes nothing (E_FENCED) and
   await storeB.manifests.setEnvelope('testnet', 1, 'env-from-b');
   t.equal((await storeA.manifests.latestSigned('testnet'))?.envelope, 'env-from-b');
 });
+
+t.test('a new leader takes over the run lease of a deposed one at once; within one epoch a live lease holds', async (t) => {
+  const target = await freshTarget();
+  const fleet = 'lease-store';
+  await (await PgStore.open(target, { now: () => 1, local: local(t) })).close();
+  const a = await Leadership.campaign({ target, fleet, replica: 'a', stallTimeoutMs: 60_000 });
+  const storeA = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, a) });
+  t.teardown(() => storeA.close());
+  await storeA.createRun(newRun('r1', 'v1'));
+  const alive = () => true; // the deposed leader's process is still up (cut off, or stalled)
+  t.ok(await storeA.acquireLease('r1', 'a-driver', 100, 30_000, 0, alive), 'the leader drives r1');
+  t.notOk(await storeA.acquireLease('r1', 'a-other', 101, 30_000, 1, alive), 'another driver of the same epoch waits');
+
+  const bWaits = Leadership.campaign({ target, fleet, replica: 'b', stallTimeoutMs: 60_000 });
+  await a.resign();
+  const b = await bWaits;
+  t.teardown(() => b.resign());
+  const storeB = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, b) });
+  t.teardown(() => storeB.close());
+  t.ok(await storeB.acquireLease('r1', 'b-driver', 200, 30_000, 2, alive), 'the new leader takes the unexpired lease of the old epoch');
+  t.same(await storeB.leaseHolder('r1'), { owner: 'b-driver', pid: 200, until: 30_000 });
+  await t.rejects(storeA.acquireLease('r1', 'a-driver', 100, 60_000, 3, alive), { code: 'E_FENCED' }, 'the deposed leader cannot take it back');
+});

@@ -45,6 +45,8 @@ t.test('the leader is cut off from PostgreSQL mid-run; another replica takes ove
   t.comment(`cut to a new leader (as seen by a poll of authority status): ${Date.now() - cutAt} ms`);
   const done = await poll(bed.runs, (rs) => rs.some((r) => r.version === version && r.status === 'completed'), WAIT.run);
   t.equal(done.find((r) => r.version === version)?.status, 'completed', 'the run completed under the new leader', { runs: done });
+  const newLeader = bed.replicas.get(Number(next.leader?.replica.split('-')[1])) as NonNullable<ReturnType<typeof bed.replicas.get>>;
+  t.notMatch(bed.log(newLeader), /E_RUN_LOCKED/, 'the new leader took over the run lease of the old epoch at once');
   const { rows: byEpoch } = await bed.admin.query('SELECT epoch::int, replica, writes::int, prior_writes::int FROM upshift_epochs ORDER BY epoch');
   t.comment(`fence log: ${JSON.stringify(byEpoch)}`);
   t.ok(signedBefore === 0, 'nothing was signed before the cut');

@@ -5,6 +5,7 @@ import { PG_MIGRATION_003_FLEET } from './migration-003-fleet.js';
 import { PG_MIGRATION_004_REPLICAS } from './migration-004-replicas.js';
 import { PG_MIGRATION_005_COMMAND_KINDS } from './migration-005-command-kinds.js';
 import { PG_MIGRATION_006_EPOCHS } from './migration-006-epochs.js';
+import { PG_MIGRATION_007_LEASE_EPOCH } from './migration-007-lease-epoch.js';
 
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -23,4 +24,5 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   PG_MIGRATION_004_REPLICAS,
   PG_MIGRATION_005_COMMAND_KINDS,
   PG_MIGRATION_006_EPOCHS,
+  PG_MIGRATION_007_LEASE_EPOCH,
 ];

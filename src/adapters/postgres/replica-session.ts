@@ -23,6 +23,10 @@ export class ReplicaSession implements PgSession {
     return this.leader;
   }
 
+  epoch(): number | null {
+    return this.leader?.epoch ?? null;
+  }
+
   read<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     return this.plain.read(fn);
   }

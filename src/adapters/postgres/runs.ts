@@ -161,22 +161,25 @@ export class PgRuns {
   acquireLease(
     runId: string, owner: string, pid: number, until: number, now: number, alive: (pid: number) => boolean,
   ): Promise<boolean> {
+    const epoch = this.s.epoch?.() ?? null;
     return this.s.write(async (q) => {
-      const cur = await one(q, 'SELECT lease_owner, lease_pid, lease_until FROM runs WHERE id = $1 FOR UPDATE', [runId]);
+      const cur = await one(q, 'SELECT lease_owner, lease_pid, lease_until, lease_epoch FROM runs WHERE id = $1 FOR UPDATE', [runId]);
       if (!cur) throw new UpshiftError('E_RUN_NOT_FOUND', `no run with id "${runId}"`);
       const holder = cur.lease_owner as string | null;
-      const held = holder !== null && holder !== owner && (numOrNull(cur.lease_until) ?? 0) > now
+      // a lease taken under an older epoch is a deposed leader's: every write it tries is fenced
+      const deposed = epoch !== null && cur.lease_epoch !== null && num(cur.lease_epoch) < epoch;
+      const held = holder !== null && holder !== owner && !deposed && (numOrNull(cur.lease_until) ?? 0) > now
         && cur.lease_pid !== null && alive(num(cur.lease_pid));
       if (held) return false;
-      await q.query('UPDATE runs SET lease_owner = $1, lease_pid = $2, lease_until = $3 WHERE id = $4',
-        [owner, pid, until, runId]);
+      await q.query('UPDATE runs SET lease_owner = $1, lease_pid = $2, lease_until = $3, lease_epoch = $4 WHERE id = $5',
+        [owner, pid, until, epoch, runId]);
       return true;
     });
   }
 
   async releaseLease(runId: string, owner: string): Promise<void> {
     await this.s.write((q) => q.query(
-      'UPDATE runs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
+      'UPDATE runs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL, lease_epoch = NULL WHERE id = $1 AND lease_owner = $2',
       [runId, owner]));
   }
 

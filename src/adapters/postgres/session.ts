@@ -11,6 +11,8 @@ export interface PgSession {
   read<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** One transaction: committed when `fn` resolves, rolled back when it throws. */
   write<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** The leader epoch its writes are fenced by, while it leads (fenced sessions only). */
+  epoch?(): number | null;
 }
 
 /** Writes in plain transactions on the pool: for one writer only (no fencing). */
@@ -36,5 +38,5 @@ export function poolSession(pool: pg.Pool): PgSession {
 
 /** Writes fenced by the leader's epoch on its own session; reads on the pool. */
 export function leaderSession(pool: pg.Pool, leader: Leadership): PgSession {
-  return { read: (fn) => fn(pool), write: (fn) => leader.fenced(fn) };
+  return { read: (fn) => fn(pool), write: (fn) => leader.fenced(fn), epoch: () => leader.epoch };
 }

@@ -103,5 +103,6 @@ export function translating(session: PgSession): PgSession {
   return {
     read: (fn) => session.read(fn).catch((err: unknown) => { throw translate(err); }),
     write: (fn) => session.write(fn).catch((err: unknown) => { throw translate(err); }),
+    ...(session.epoch ? { epoch: () => session.epoch?.() ?? null } : {}),
   };
 }
