@@ -5,7 +5,7 @@
 import { hostname, userInfo } from 'node:os';
 import { pipelineDeps } from '../runtime/deps.js';
 import { PipelineService } from '../runtime/pipeline-service.js';
-import { pgTarget, postgresStore } from '../runtime/pg-target.js';
+import { leaderWaitMs, pgTarget, postgresStore } from '../runtime/pg-target.js';
 import { storedHeldView } from '../runtime/published-view.js';
 import type { ToolEnv } from '../tools/index.js';
 import type { Session } from './shared.js';
@@ -39,7 +39,7 @@ async function routeToLeader(ctx: ToolEnv['ctx'], actor: string, name: string, r
   try {
     return await leaderTool({
       config: ctx.config, store: ctx.store, pool: client, self: `cli:${userInfo().username}@${hostname()}`,
-      queues: new Set(['rollback_upgrade', 'start_upgrade', 'register_benchmark']), waitMs: 15_000, withdraw: true,
+      queues: new Set(['rollback_upgrade', 'start_upgrade', 'register_benchmark']), waitMs: leaderWaitMs(pg), withdraw: true,
     }, actor, name, raw);
   } finally {
     await client.end().catch(() => undefined);

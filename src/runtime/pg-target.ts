@@ -22,6 +22,14 @@ export function postgresStore(config: Config): PostgresStoreConfig | null {
   return st?.kind === 'postgres' ? st : null;
 }
 
+/**
+ * How long a CLI waits for the leader to carry out a queued command: at least 15 s, and past
+ * `stall_timeout`, so a command sent while a stalled leader is being deposed is still taken.
+ */
+export function leaderWaitMs(st: PostgresStoreConfig): number {
+  return Math.max(15_000, st.stall_timeout + 5_000);
+}
+
 export function pgTarget(st: PostgresStoreConfig, applicationName?: string): PgTarget {
   let password: string | undefined;
   if (st.password_file) {

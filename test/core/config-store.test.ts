@@ -6,7 +6,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateConfig, type ConfigProblem } from '../../src/core/config.js';
 import { isUpshiftError } from '../../src/core/errors.js';
-import { pgTarget, postgresStore, replicaName } from '../../src/runtime/pg-target.js';
+import { leaderWaitMs, pgTarget, postgresStore, replicaName } from '../../src/runtime/pg-target.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function minimal(store?: unknown): any {
@@ -72,4 +72,9 @@ t.test('the password file: read (first line), or a clear E_CONFIG naming the set
   }
   const tls = postgresStore(validateConfig(minimal({ ...pg, tls: { ca_file: join(dir, 'ca.pem') } })))!;
   t.throws(() => pgTarget(tls), { code: 'E_CONFIG', message: /authority\.store\.tls\.ca_file: cannot read/ });
+});
+
+t.test('the CLI waits for the leader at least 15 s, and past stall_timeout', async (t) => {
+  t.equal(leaderWaitMs(postgresStore(validateConfig(minimal(pg)))!), 15_000, 'the default stall_timeout (10 s)');
+  t.equal(leaderWaitMs(postgresStore(validateConfig(minimal({ ...pg, stall_timeout: '30s' })))!), 35_000, 'a deposition takes stall_timeout');
 });

@@ -44,16 +44,17 @@ const ago = (ms: number): string => (ms < 1000 ? `${Math.round(ms)}ms ago` : `${
 export async function queueForLeader(config: Config, kind: QueuedCommand['kind'], target: string, reason: string,
   opts: { args?: Record<string, unknown>; waitMs?: number } = {}): Promise<{ command: QueuedCommand; answer: string } | null> {
   if (config.authority?.store.kind !== 'postgres') return null;
-  const [{ connectPrimary }, { pgTarget, postgresStore }, { queueCommand, queuedAnswer }, { readLeader }] = await Promise.all([
+  const [{ connectPrimary }, { leaderWaitMs, pgTarget, postgresStore }, { queueCommand, queuedAnswer }, { readLeader }] = await Promise.all([
     import('../../adapters/postgres/connect.js'), import('../../runtime/pg-target.js'),
     import('../../services/command-queue.js'), import('../../adapters/postgres/leader.js'),
   ]);
-  const client = await connectPrimary(pgTarget(postgresStore(config) as NonNullable<ReturnType<typeof postgresStore>>, 'upshift-cli'));
+  const st = postgresStore(config) as NonNullable<ReturnType<typeof postgresStore>>;
+  const client = await connectPrimary(pgTarget(st, 'upshift-cli'));
   try {
     const by = cliActor();
     const request = { kind, target, reason, by, ...(opts.args ? { args: opts.args } : {}) };
     const command = await queueCommand(client, config.fleet, `cli:${userInfo().username}@${hostname()}`, request,
-      opts.waitMs ?? 15_000, { withdraw: true });
+      opts.waitMs ?? leaderWaitMs(st), { withdraw: true });
     const leader = await readLeader(client, config.fleet);
     const { reason: answer, error } = queuedAnswer(command, leader?.replica ?? null);
     if (error) throw error;
