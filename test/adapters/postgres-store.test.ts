@@ -49,24 +49,33 @@ t.test('a database whose schema is newer than this build is refused with E_SCHEM
   await t.rejects(PgStore.open(target, { now: () => 1, local: local(t) }), { code: 'E_SCHEMA_NEWER' });
 });
 
-t.test('under a leader, a deposed replica\'s store writes nothing (E_FENCED) and still reads', async (t) => {
+/** A leads, on a fenced store; `handOver()` resigns it, lets B take the lock and returns B's fenced store. */
+async function twoLeaders(t: Tap.Test, fleet: string) {
   const target = await freshTarget();
-  const fleet = 'fenced-store';
   await (await PgStore.open(target, { now: () => 1, local: local(t) })).close(); // the schema, before any election
   const a = await Leadership.campaign({ target, fleet, replica: 'a', stallTimeoutMs: 60_000 });
   const storeA = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, a) });
   t.teardown(() => storeA.close());
+  const handOver = async () => {
+    const bWaits = Leadership.campaign({ target, fleet, replica: 'b', stallTimeoutMs: 60_000 });
+    await a.resign();
+    const b = await bWaits;
+    t.teardown(() => b.resign());
+    const storeB = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, b) });
+    t.teardown(() => storeB.close());
+    return storeB;
+  };
+  return { storeA, handOver };
+}
+
+t.test('under a leader, a deposed replica\'s store writes nothing (E_FENCED) and still reads', async (t) => {
+  const { storeA, handOver } = await twoLeaders(t, 'fenced-store');
   await storeA.createRun(newRun('r1', 'v1'));
   const reserved = await storeA.manifests.reserve({ runId: 'r1', track: 'testnet', kind: 'release', purpose: 'release', version: 'v1',
     commit: 'c'.repeat(40), at: 2, build: (seq) => new TextEncoder().encode(`seq ${seq}`) });
   t.equal(reserved.seq, 1);
 
-  const bWaits = Leadership.campaign({ target, fleet, replica: 'b', stallTimeoutMs: 60_000 });
-  await a.resign();
-  const b = await bWaits;
-  t.teardown(() => b.resign());
-  const storeB = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, b) });
-  t.teardown(() => storeB.close());
+  const storeB = await handOver();
 
   await t.rejects(storeA.createRun(newRun('r2', 'v2')), { code: 'E_FENCED' });
   await t.rejects(storeA.manifests.setEnvelope('testnet', 1, 'env-from-a'), { code: 'E_FENCED' });
@@ -86,23 +95,13 @@ t.test('under a leader, a deposed replica\'s store writes nothing (E_FENCED) and
 });
 
 t.test('a new leader takes over the run lease of a deposed one at once; within one epoch a live lease holds', async (t) => {
-  const target = await freshTarget();
-  const fleet = 'lease-store';
-  await (await PgStore.open(target, { now: () => 1, local: local(t) })).close();
-  const a = await Leadership.campaign({ target, fleet, replica: 'a', stallTimeoutMs: 60_000 });
-  const storeA = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, a) });
-  t.teardown(() => storeA.close());
+  const { storeA, handOver } = await twoLeaders(t, 'lease-store');
   await storeA.createRun(newRun('r1', 'v1'));
   const alive = () => true; // the deposed leader's process is still up (cut off, or stalled)
   t.ok(await storeA.acquireLease('r1', 'a-driver', 100, 30_000, 0, alive), 'the leader drives r1');
   t.notOk(await storeA.acquireLease('r1', 'a-other', 101, 30_000, 1, alive), 'another driver of the same epoch waits');
 
-  const bWaits = Leadership.campaign({ target, fleet, replica: 'b', stallTimeoutMs: 60_000 });
-  await a.resign();
-  const b = await bWaits;
-  t.teardown(() => b.resign());
-  const storeB = await PgStore.open(target, { now: () => 1, local: local(t), session: (pool) => leaderSession(pool, b) });
-  t.teardown(() => storeB.close());
+  const storeB = await handOver();
   t.ok(await storeB.acquireLease('r1', 'b-driver', 200, 30_000, 2, alive), 'the new leader takes the unexpired lease of the old epoch');
   t.same(await storeB.leaseHolder('r1'), { owner: 'b-driver', pid: 200, until: 30_000 });
   await t.rejects(storeA.acquireLease('r1', 'a-driver', 100, 60_000, 3, alive), { code: 'E_FENCED' }, 'the deposed leader cannot take it back');
