@@ -20,7 +20,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   if (commandsFor(argv).length > 0) {
     const { Session } = await import('./shared.js');
     const session = new Session(program);
-    program.hook('preAction', () => session.prepare());
+    const isDaemon = (cmd: Command) => cmd.parent === program && cmd.name() === 'daemon';
+    program.hook('preAction', (_, cmd) => session.prepare({ apart: isDaemon(cmd) }));
     await registerCommands(program, session, argv);
   }
   return program;

@@ -36,8 +36,10 @@ export class Session {
   /**
    * Before an action (commander's preAction): the config as cached for this very text
    * (runtime/config-cache.ts), else the full loader (YAML, zod) imported, as config() is sync.
+   * `apart` (the daemon, which lives for weeks): a config not cached yet is loaded by a child
+   * process first (runtime/config-apart.ts), so that the loader never stays in this one.
    */
-  async prepare(): Promise<void> {
+  async prepare(opts: { apart?: boolean } = {}): Promise<void> {
     const full = resolve(this.configPath);
     let text: string | null = null;
     try {
@@ -46,6 +48,14 @@ export class Session {
       // config() reports it, if the command needs a config at all
     }
     this.loaded = text === null ? null : cachedConfig(full, text);
+    if (this.loaded === null && text !== null && opts.apart) {
+      const apart = await (await import('../runtime/config-apart.js')).loadConfigApart(full, text);
+      if (apart) {
+        this.loaded = apart.loaded;
+        this.uncached = apart.entry;
+        this.cacheLater();
+      }
+    }
     if (this.loaded === null) this.loader ??= await import('../runtime/config-load.js');
   }
 
