@@ -30,6 +30,19 @@ const BAD_REF = /^-|\.\.|@\{|[\s\x00-\x1f\x7f~^:?*[\\]/;
 
 export { shownRemote };
 
+// What changes a mirror (a fetch; a work tree added or removed) runs one at a time per
+// mirror in this process: two fetches fail on each other's ref locks, and a fetch's
+// connectivity check reads every work tree's HEAD, which `worktree add` writes in two steps
+// ("bad object worktrees/<run>/HEAD" when a run was started beside a running one).
+const mirrorTurns = new Map<string, Promise<unknown>>();
+
+function inTurn<T>(mirrorDir: string, fn: () => Promise<T>): Promise<T> {
+  const mine = (mirrorTurns.get(mirrorDir) ?? Promise.resolve()).catch(() => undefined).then(fn);
+  mirrorTurns.set(mirrorDir, mine);
+  void mine.finally(() => { if (mirrorTurns.get(mirrorDir) === mine) mirrorTurns.delete(mirrorDir); }).catch(() => undefined);
+  return mine;
+}
+
 export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
   const { log } = opts;
   const mirrorDir = resolvePath(opts.mirrorDir);
@@ -95,17 +108,19 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
   }
 
   return {
-    async fetch(signal) {
-      mkdirSync(mirrorDir, { recursive: true });
-      // `init` on an existing repository only re-initializes it, so a mirror half-created
-      // by a crash is repaired here and then simply fetched again.
-      // no --quiet: simple-git adds 50 ms to a command that printed nothing (see release-dir.ts)
-      await git(['init', '--bare'], { signal });
-      await git(
-        ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', opts.remote,
-          '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'],
-        { signal },
-      );
+    fetch(signal) {
+      return inTurn(mirrorDir, async () => {
+        mkdirSync(mirrorDir, { recursive: true });
+        // `init` on an existing repository only re-initializes it, so a mirror half-created
+        // by a crash is repaired here and then simply fetched again.
+        // no --quiet: simple-git adds 50 ms to a command that printed nothing (see release-dir.ts)
+        await git(['init', '--bare'], { signal });
+        await git(
+          ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', opts.remote,
+            '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'],
+          { signal },
+        );
+      });
     },
 
     async resolve(ref) {
@@ -152,8 +167,10 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
     async checkout(commit, dir, signal) {
       checkCommit(commit);
       const target = resolvePath(dir);
-      await removeLeftover(target);
-      await git(['worktree', 'add', '--detach', '--force', target, commit], { signal });
+      await inTurn(mirrorDir, async () => {
+        await removeLeftover(target);
+        await git(['worktree', 'add', '--detach', '--force', target, commit], { signal });
+      });
       // Asking for the top level too: in a directory that is not a work tree, git would
       // silently answer for whatever repository encloses it.
       const [top, head] = (await git(['rev-parse', '--show-toplevel', 'HEAD'], { cwd: target, signal })).trim().split('\n');
@@ -167,7 +184,7 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
     async removeWorktree(dir) {
       const target = resolvePath(dir);
       if (!existsSync(mirrorDir)) return rmSync(target, { recursive: true, force: true });
-      await removeLeftover(target);
+      await inTurn(mirrorDir, () => removeLeftover(target));
     },
 
     async tree(commit) {

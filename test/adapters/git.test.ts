@@ -194,3 +194,18 @@ t.test('resolve before any fetch says the mirror is missing', async (t) => {
   await t.rejects(repo.resolve('main'), { code: 'E_GIT' });
 });
 
+
+t.test('fetches and work tree checkouts at once on one mirror all succeed', async (t) => {
+  // a fetch's connectivity check reads every work tree's HEAD, which `worktree add` writes in
+  // two steps: seen as "bad object worktrees/<run>/HEAD" when a run started beside another
+  const { src, second, work, repo } = fixture(t);
+  await repo.fetch();
+  const ops: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 12; i++) {
+    src.commit(`more ${i}`, { [`f${i}.txt`]: `${i}\n` });
+    ops.push(repo.fetch(), repo.checkout(second, join(work, `wt-${i}`)));
+  }
+  const results = await Promise.allSettled(ops);
+  t.same(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'none failed');
+  t.equal(await repo.resolve('main'), src.git('rev-parse', 'HEAD').trim(), 'the last commit fetched');
+});
