@@ -35,6 +35,8 @@ export { shownRemote };
 // connectivity check reads every work tree's HEAD, which `worktree add` writes in two steps
 // ("bad object worktrees/<run>/HEAD" when a run was started beside a running one).
 const mirrorTurns = new Map<string, Promise<unknown>>();
+// what a fetch reports when another process changed the mirror under it
+const CONCURRENT = /cannot lock ref|bad object worktrees\/|did not send all necessary objects/;
 
 function inTurn<T>(mirrorDir: string, fn: () => Promise<T>): Promise<T> {
   const mine = (mirrorTurns.get(mirrorDir) ?? Promise.resolve()).catch(() => undefined).then(fn);
@@ -115,11 +117,18 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
         // by a crash is repaired here and then simply fetched again.
         // no --quiet: simple-git adds 50 ms to a command that printed nothing (see release-dir.ts)
         await git(['init', '--bare'], { signal });
-        await git(
-          ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', opts.remote,
-            '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'],
-          { signal },
-        );
+        const args = ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', opts.remote,
+          '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'];
+        // another process on the same mirror (the daemon's poll, a CLI's run) is not in turn
+        // with this one: what its fetch or work tree does to ours is tried again, up to three times
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return void (await git(args, { signal }));
+          } catch (err) {
+            if (attempt >= 4 || signal?.aborted || !CONCURRENT.test((err as Error).message)) throw err;
+            await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 200));
+          }
+        }
       });
     },
 

@@ -1,7 +1,10 @@
 import t from 'tap';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createSourceRepo } from '../../src/adapters/git.js';
+import { repoPath } from '../helpers/paths.js';
+import { spawnChild } from '../helpers/procs.js';
 import { gitRepo } from '../helpers/gitdir.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -208,4 +211,26 @@ t.test('fetches and work tree checkouts at once on one mirror all succeed', asyn
   const results = await Promise.allSettled(ops);
   t.same(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'none failed');
   t.equal(await repo.resolve('main'), src.git('rev-parse', 'HEAD').trim(), 'the last commit fetched');
+});
+
+t.test('a fetch beside another process adding work trees to the same mirror succeeds', async (t) => {
+  const { src, second, work, repo } = fixture(t);
+  await repo.fetch();
+  const gitJs = pathToFileURL(repoPath('dist', 'src', 'adapters', 'git.js')).href;
+  const other = `const { createSourceRepo } = await import(${JSON.stringify(gitJs)});
+    const repo = createSourceRepo({ remote: ${JSON.stringify(src.dir)}, mirrorDir: ${JSON.stringify(join(work, 'mirror'))} });
+    for (let i = 0; i < 12; i++) await repo.checkout(${JSON.stringify(second)}, ${JSON.stringify(join(work, 'other'))} + i);
+    console.log('done');`;
+  const child = spawnChild(t, process.execPath, ['--input-type=module', '-e', other], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const fetched: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    src.commit(`beside ${i}`, { [`g${i}.txt`]: `${i}\n` });
+    fetched.push(await repo.fetch().then(() => 'ok', (err: Error) => err.message));
+  }
+  t.equal(await exited, 0, 'the other process added its work trees');
+  t.match(out, /done/);
+  t.same(fetched.filter((f) => f !== 'ok'), [], 'every fetch succeeded');
 });
