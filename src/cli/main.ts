@@ -20,8 +20,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   if (commandsFor(argv).length > 0) {
     const { Session } = await import('./shared.js');
     const session = new Session(program);
-    const isDaemon = (cmd: Command) => cmd.parent === program && cmd.name() === 'daemon';
-    program.hook('preAction', (_, cmd) => session.prepare({ apart: isDaemon(cmd) }));
+    const apart = commandName(argv) === 'daemon';
+    program.hook('preAction', () => session.prepare({ apart }));
     await registerCommands(program, session, argv);
   }
   return program;

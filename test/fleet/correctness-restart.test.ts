@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { sleep, type Daemon } from '../../scripts/demo/fleet.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
-import { runs, trackStatus as status } from '../helpers/fleet-track.js';
+import { runs, trackStatus as status, releaseToAll } from '../helpers/fleet-track.js';
 import { startTestFleet } from '../helpers/loopback-fleet.js';
-import { poll, WAIT } from '../helpers/timeouts.js';
+import { WAIT } from '../helpers/timeouts.js';
 
 // the canary's soak and heartbeat timeout (s)
 const SOAK_S = 3;
@@ -25,11 +25,7 @@ const { fleet, store } = await startTestFleet(t, 'upshift-fleetfix-restart-', {
 
 
 t.test('v1 reaches both nodes (no healthy node yet, so no canary)', async (t) => {
-  const v1 = fleet.commit({ version: 'v1', latencyMs: 10 });
-  const run = await waitForRun(store, 'testnet', v1, { timeoutMs: WAIT.run });
-  t.equal(run.status, 'completed', run.reason ?? '');
-  const all = await poll(() => Promise.all(fleet.nodes.map(status)), (a) => a.every(runs(v1)), WAIT.gossip);
-  t.ok(all.every(runs(v1)), 'every node runs v1', { all });
+  await releaseToAll(t, fleet, store, { version: 'v1', latencyMs: 10 });
 });
 
 t.test('an authority killed mid-soak and restarted after the deadline judges on fresh heartbeats', async (t) => {

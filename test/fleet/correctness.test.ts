@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { diag, runCli } from '../helpers/cli.js';
-import { eventually, release as releaseOn, runs } from '../helpers/fleet-track.js';
+import { eventually, release as releaseOn, runs, releaseToAll } from '../helpers/fleet-track.js';
 import { startTestFleet } from '../helpers/loopback-fleet.js';
 import { poll, WAIT } from '../helpers/timeouts.js';
 
@@ -41,11 +41,7 @@ async function fleetHealth() {
 let good = '';
 
 t.test('v1 reaches both nodes (no healthy node yet, so no canary)', async (t) => {
-  const v1 = await release({ version: 'v1', latencyMs: 10 });
-  t.equal(v1.run.status, 'completed', v1.run.reason ?? '');
-  const all = await eventually(fleet.nodes, runs(v1.commit));
-  t.ok(all.every(runs(v1.commit)), 'every node runs v1', { all });
-  good = v1.commit;
+  good = (await releaseToAll(t, fleet, store, { version: 'v1', latencyMs: 10 })).commit;
 });
 
 t.test('after a canary is rolled back, fleet health is clean and a late joiner still gets the fleet release', async (t) => {

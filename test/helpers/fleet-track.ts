@@ -1,5 +1,6 @@
 // The testnet track of a loopback fleet as its nodes report it (GET /v1/status), and a
 // release taken through the authority's own poll: what the fleet test files wait on.
+import type { Test } from 'tap';
 import type { Daemon, LoopbackFleet } from '../../scripts/demo/fleet.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
@@ -31,4 +32,13 @@ export async function release(fleet: LoopbackFleet, store: Store, knobs: SampleK
   const run = await waitForRun(store, 'testnet', commit, { timeoutMs: WAIT.run });
   const results = await store.stageResults(run.id);
   return { commit, run, stage: (name: string) => results.find((r) => r.stage === name) };
+}
+
+/** A release that must complete and reach every node, asserted on `t`: the release. */
+export async function releaseToAll(t: Test, fleet: LoopbackFleet, store: Store, knobs: SampleKnobs) {
+  const r = await release(fleet, store, knobs);
+  t.equal(r.run.status, 'completed', r.run.reason ?? '');
+  const all = await eventually(fleet.nodes, runs(r.commit));
+  t.ok(all.every(runs(r.commit)), `every node runs ${knobs.version}`, { all });
+  return r;
 }
