@@ -6,13 +6,13 @@
 // by the service `upshift fleet token` calls (join-tokens.ts).
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { APP_CTL } from './app-ctl.js';
 import { joinTokens } from './join-tokens.js';
+import { freePort } from './ports.js';
 import { exited, spawnGroup, stopGroup } from './procs.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { generateKeyFile } from '../../src/trust/keyfile.js';
@@ -80,16 +80,7 @@ export function defaultCliPath(): string {
   return join(root, 'dist', 'src', 'cli', 'main.js');
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export class LoopbackFleet {
   readonly repoDir: string;

@@ -2,12 +2,12 @@
 import t from 'tap';
 import { repoPath } from '../helpers/paths.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatsChannel, type Frame } from '../../src/adapters/nats/channel.js';
 import { startNats } from '../helpers/nats.js';
+import { freePort } from '../../scripts/demo/ports.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -24,14 +24,6 @@ function collector(): { frames: Frame[]; refused: string[]; until(pred: (f: Fram
       if (!pred(frames)) throw new Error(`never happened; frames: ${frames.map((f) => `${f.key}=${dec(f.data)}`).join(', ')}`);
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 t.test('heartbeats: the newest per node, then every new one', async (t) => {

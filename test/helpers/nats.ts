@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from './tmp.js';
+import { freePort } from '../../scripts/demo/ports.js';
 
 interface Teardownable {
   teardown(fn: () => void | Promise<void>): void;
@@ -33,7 +34,8 @@ function parsedOrNull(text: string): { nats?: string[] } | null {
 export async function startNats(t: Teardownable, fixedPort?: number, config?: string): Promise<TestNats> {
   const dir = tempDir(t, 'upshift-nats-');
   let pgid = 0;
-  let port = fixedPort ?? -1;
+  // reserved, not random (-1): a restart must find the port still free
+  let port = fixedPort ?? await freePort();
   const launch = async (): Promise<void> => {
     const portsDir = join(dir, `ports-${Date.now()}`);
     spawnSync('mkdir', ['-p', portsDir]);

@@ -5,12 +5,12 @@
 // copies (a copy costs about half of initdb's CPU and a third of its time).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { tempDir } from './tmp.js';
+import { freePort } from '../../scripts/demo/ports.js';
 
 interface Teardownable {
   teardown(fn: () => void | Promise<void>): void;
@@ -70,7 +70,7 @@ export async function startPostgres(t: Teardownable, opts: PostgresOptions = {})
   const copy = wrap(['cp', '-a', `${template(bin, wrap)}/.`, data]);
   const done = spawnSync(copy[0] as string, copy.slice(1), { encoding: 'utf8' });
   if (done.status !== 0) throw new Error(`copying the template data dir failed: ${done.stderr}`);
-  return launch(t, { bin, data, sock, wrap, port: opts.tcp ? await freeTcpPort() : 5432, tcp: opts.tcp === true });
+  return launch(t, { bin, data, sock, wrap, port: opts.tcp ? await freePort() : 5432, tcp: opts.tcp === true });
 }
 
 /**
@@ -97,14 +97,6 @@ function template(bin: string, wrap: (cmd: string[]) => string[]): string {
 }
 
 interface Launch { bin: string; data: string; sock: string; wrap: (cmd: string[]) => string[]; port: number; tcp: boolean }
-
-async function freeTcpPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** Start the server on `data`, listening only on a socket in `sock`; wait until it answers. */
 async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise<TestPostgres> {
@@ -168,7 +160,7 @@ async function launch(t: Teardownable, l: Launch, extra: string[] = []): Promise
     const done = spawnSync(base[0] as string, base.slice(1), { encoding: 'utf8' });
     if (done.status !== 0) throw new Error(`pg_basebackup failed: ${done.stderr}`);
     // a TCP standby on its own port: both servers listen on 127.0.0.1
-    const standby = await launch(t2, { ...l, data, sock, port: l.tcp ? await freeTcpPort() : port });
+    const standby = await launch(t2, { ...l, data, sock, port: l.tcp ? await freePort() : port });
     if (opts.sync) {
       const c = await client();
       await c.query(`ALTER SYSTEM SET synchronous_standby_names = '${name}'`);

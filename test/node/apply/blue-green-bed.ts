@@ -4,11 +4,11 @@
 // steady stream of requests (a new connection each) and counts every answer.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { MANIFEST_SCHEMA_V2 } from '../../../src/core/manifest.js';
 import { SlotProxy } from '../../../src/node/traffic/proxy.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { freePort } from '../../../scripts/demo/ports.js';
 import { applyBed, type Bed, type Release } from './apply-child.js';
 
 // The app: answers its version on /, and /healthz from health.txt; stops on SIGTERM once its requests end.
@@ -26,16 +26,6 @@ server.listen(Number(process.env.UPSHIFT_PORT), '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((ok) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => ok(s));
-  })));
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
-  return ports;
-}
-
 export interface BlueGreenBed {
   bed: Bed;
   proxy: SlotProxy;
@@ -47,7 +37,7 @@ export interface BlueGreenBed {
 }
 
 export async function blueGreenBed(t: { teardown(fn: () => void | Promise<void>): void }, drain = '1s'): Promise<BlueGreenBed> {
-  const [listen, blue, green] = (await freePorts(3)) as [number, number, number];
+  const [listen, blue, green] = [await freePort(), await freePort(), await freePort()];
   const run = tempDir(t, 'upshift-bg-');
   const pidf = `${run}/slot-$UPSHIFT_SLOT.pid`;
   const restart = `[ -f "${pidf}" ] && kill "$(cat "${pidf}")" 2>/dev/null; `
