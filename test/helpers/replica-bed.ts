@@ -38,6 +38,7 @@ export interface Exit { code: number | null; signal: NodeJS.Signals | null }
 export type Seen = Map<string, { envelopes: Set<string>; where: string[] }>;
 
 export interface BedOptions {
+  /** Default 5s: at 3s a leader starved of CPU (ten test files and two busy loops on 2 cores) was deposed before the fault a test meant to inject. */
   stallTimeout?: string;
   /** Database hosts per replica (default: the server's socket). */
   hosts?: (n: number) => string[];
@@ -107,7 +108,7 @@ export async function replicaBed(t: Tap, opts: BedOptions = {}) {
       config.gossip = { listen: `127.0.0.1:${port}` };
       config.authority.store = {
         kind: 'postgres', hosts: opts.hosts?.(n) ?? [opts.postgres?.tcp ? `127.0.0.1:${db.port}` : db.host],
-        database, user: db.user, stall_timeout: opts.stallTimeout ?? '3s', replica: `auth-${n}`,
+        database, user: db.user, stall_timeout: opts.stallTimeout ?? '5s', replica: `auth-${n}`,
       };
       opts.configure?.(config, dir, n);
       writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
