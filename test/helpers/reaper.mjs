@@ -11,6 +11,8 @@
 //   stops them and their descendants (SIGSTOP, so nothing forks or reacts while the tree is
 //   walked) and then SIGKILLs them all.
 // - The test process itself exits when tap (its parent) disappears.
+// - With coverage off, the test file runs in a child without tap's processinfo hook (the
+//   relay at the end of this file).
 // Plain JavaScript, not TypeScript, so that loading it costs no compiler in any process.
 // A process that already carries a mark (a fixture started by a test) belongs to its
 // parent's scope and starts no watchdog of its own.
@@ -101,4 +103,29 @@ if (!process.env[SCOPE_VAR] && process.platform === 'linux') {
   setInterval(() => {
     if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
   }, 1000).unref();
+}
+
+// tap adds its processinfo loader hook to every test process, coverage or not, and it costs
+// the test process 2-3 times the CPU of its own work (it records and line-counts every module
+// loaded, off-thread). With coverage off, the test file runs again in a child without it; this
+// process only relays: the child's stdout and stderr are tap's, messages both ways (tap's
+// timeouts), signals on, and its exit status back. The child is in this scope (the mark), so
+// the watchdog above ends it when this process dies.
+const DIRECT_VAR = 'UPSHIFT_TEST_DIRECT';
+const processinfoArg = (a) => a.includes('@tapjs/processinfo');
+if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0' && process.execArgv.some(processinfoArg) && !process.env[DIRECT_VAR] && process.argv[1]) {
+  const child = spawn(process.execPath, [...process.execArgv.filter((a) => !processinfoArg(a)), ...process.argv.slice(1)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...withoutProcessinfo(process.env), [DIRECT_VAR]: '1' },
+  });
+  process.on('message', (m) => { if (child.connected) child.send(m, () => {}); });
+  child.on('message', (m) => process.send?.(m));
+  const relayed = ['SIGALRM', 'SIGTERM', 'SIGINT', 'SIGHUP'];
+  for (const sig of relayed) process.on(sig, () => child.kill(sig));
+  const [code, signal] = await new Promise((resolve) => child.on('exit', (...end) => resolve(end)));
+  if (signal) {
+    for (const sig of relayed) process.removeAllListeners(sig);
+    process.kill(process.pid, signal);
+  }
+  process.exit(code ?? 1);
 }
