@@ -10,7 +10,12 @@ import t from 'tap';
 import { sleep, type Daemon } from '../../scripts/demo/fleet.js';
 import type { SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { waitForRun } from '../../scripts/demo/watch.js';
+import { systemClock } from '../../src/adapters/clock.js';
+import { createLogger } from '../../src/adapters/logger.js';
 import { openStore } from '../../src/runtime/deps.js';
+import { loadConfig } from '../../src/runtime/config-load.js';
+import type { ServiceContext } from '../../src/services/context.js';
+import { pauseDeployment } from '../../src/services/deployments.js';
 import { startTestFleet } from '../helpers/loopback-fleet.js';
 
 // testnet's healthy_deadline is what the sick node of v3 waits out before it rolls back:
@@ -109,6 +114,8 @@ async function release(knobs: SampleKnobs, onRun?: (runId: string) => Promise<vo
   return { commit, run, deploy, ms: Date.now() - started };
 }
 
+const authorityConfig = loadConfig(fleet.authority.configPath).config;
+const operator = (): ServiceContext => ({ config: authorityConfig, store, clock: systemClock, log: createLogger({ level: 'silent' }), actor: 'cli:operator' });
 const cli = async (args: string[]) => JSON.parse(await fleet.run(fleet.authority, [...args, '--json'])) as Record<string, any>;
 let v2 = '';
 
@@ -165,7 +172,9 @@ t.test('pause holds the fleet still across an authority restart; resume finishes
       await sleep(100);
       d = await store.deployments.forRun(runId);
     }
-    paused = (await cli(['deployment', 'pause', d.id, '--reason', 'checking dashboards'])).deployment;
+    // the service the CLI calls, in this process: a CLI run took seconds on a loaded CI machine,
+    // and wave 2 had started (nothing left unmoved to prove) before its pause landed
+    paused = (await pauseDeployment(operator(), d.id, 'checking dashboards')).evidence.deployment as Record<string, any>;
     t.equal(paused.status, 'paused');
     await fleet.stopDaemon(fleet.authority);
     await fleet.startDaemon(fleet.authority);
