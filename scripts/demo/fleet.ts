@@ -80,8 +80,6 @@ export function defaultCliPath(): string {
   return join(root, 'dist', 'src', 'cli', 'main.js');
 }
 
-export { freePort };
-
 export class LoopbackFleet {
   readonly repoDir: string;
   authority!: Daemon;

@@ -62,7 +62,7 @@ const DEFAULT_RANGE: PortRange = { dir: join(tmpdir(), 'upshift-ports'), low: 20
 
 /** A 127.0.0.1 port nobody listens on, reserved for this process until it exits. */
 export async function freePort(range: PortRange = DEFAULT_RANGE): Promise<number> {
-  mkdirSync(range.dir, { recursive: true, mode: 0o1777 });
+  mkdirSync(range.dir, { recursive: true });
   const span = range.high - range.low;
   for (let tries = 0; tries < Math.max(500, span * 4); tries++) {
     const port = range.low + Math.floor(Math.random() * span);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { createLogger } from '../../src/adapters/logger.js';
 import { Store } from '../../src/adapters/sqlite/store.js';
-import { freePort } from '../../scripts/demo/fleet.js';
+import { freePort } from '../../scripts/demo/ports.js';
 import { createWorkspace } from '../../scripts/demo/workspace.js';
 import { loadHttpExposure } from '../../src/http/exposure.js';
 import { joinRoute } from '../../src/http/routes/join.js';

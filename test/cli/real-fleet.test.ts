@@ -6,7 +6,8 @@
 import t from 'tap';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { LoopbackFleet, sleep, type Daemon } from '../../scripts/demo/fleet.js';
+import { freePort } from '../../scripts/demo/ports.js';
 import { sampleAppFiles, type SampleKnobs } from '../../scripts/demo/sample-app.js';
 import { CLI_PATH, diag, runCli } from '../helpers/cli.js';
 import { setValue, uncommentApp } from '../helpers/config-text.js';

@@ -114,8 +114,10 @@ async function release(knobs: SampleKnobs, onRun?: (runId: string) => Promise<vo
   return { commit, run, deploy, ms: Date.now() - started };
 }
 
-const authorityConfig = loadConfig(fleet.authority.configPath).config;
-const operator = (): ServiceContext => ({ config: authorityConfig, store, clock: systemClock, log: createLogger({ level: 'silent' }), actor: 'cli:operator' });
+/** What `upshift deployment …` on the authority gives the services, built in this process. */
+const operator: ServiceContext = {
+  config: loadConfig(fleet.authority.configPath).config, store, clock: systemClock, log: createLogger({ level: 'silent' }), actor: 'cli:operator',
+};
 const cli = async (args: string[]) => JSON.parse(await fleet.run(fleet.authority, [...args, '--json'])) as Record<string, any>;
 let v2 = '';
 
@@ -174,7 +176,7 @@ t.test('pause holds the fleet still across an authority restart; resume finishes
     }
     // the service the CLI calls, in this process: a CLI run took seconds on a loaded CI machine,
     // and wave 2 had started (nothing left unmoved to prove) before its pause landed
-    paused = (await pauseDeployment(operator(), d.id, 'checking dashboards')).evidence.deployment as Record<string, any>;
+    paused = (await pauseDeployment(operator, d.id, 'checking dashboards')).evidence.deployment as Record<string, any>;
     t.equal(paused.status, 'paused');
     await fleet.stopDaemon(fleet.authority);
     await fleet.startDaemon(fleet.authority);

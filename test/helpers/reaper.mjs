@@ -106,10 +106,11 @@ if (!process.env[SCOPE_VAR] && process.platform === 'linux') {
 }
 
 // tap adds its processinfo loader hook to every test process, coverage or not: it records and
-// line-counts every module loaded, off-thread, about 0.3 s of CPU a file (a whole run: 757 CPU-s
-// with it, 718 without; set UPSHIFT_TEST_DIRECT=1 to compare). With coverage off, the test file runs again in a child without it; this
-// process only relays: the child's stdout and stderr are tap's, messages both ways (tap's
-// timeouts), signals on, and its exit status back. The child is in this scope (the mark), so
+// line-counts every module loaded, off-thread, about 0.3 s of CPU a file (a whole run: 757
+// CPU-s with it, 718 without; UPSHIFT_TEST_DIRECT=1 turns this relay off, to compare). With
+// coverage off, the test file runs again in a child without it; this process only relays: the
+// child's stdout and stderr are tap's, messages both ways (tap's timeouts), signals on, and its
+// exit status back. The child is in this scope (the mark), so
 // the watchdog above ends it when this process dies.
 const DIRECT_VAR = 'UPSHIFT_TEST_DIRECT';
 const processinfoArg = (a) => a.includes('@tapjs/processinfo');

@@ -6,7 +6,8 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { freePort, LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
+import { LoopbackFleet, type Daemon } from '../../scripts/demo/fleet.js';
+import { freePort } from '../../scripts/demo/ports.js';
 import { SAMPLE_PIPELINE, sampleAppFiles } from '../../scripts/demo/sample-app.js';
 import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
 import { fenceBreaches, type FenceBreach } from '../../src/adapters/postgres/fence-log.js';
