@@ -1,0 +1,78 @@
+// After a failed `npm test`: name every failing assertion with its file and diagnostics, and
+// every file that ended without finishing its plan. CI keeps only the tail of its log, and
+// tap's own report of a failure may be thousands of lines above it.
+// Usage: node dist/scripts/ci/failures.js [dir]   (dir: tap's saved output, .tap/test-results)
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Parser, type Result } from 'tap-parser';
+import { stringify } from 'yaml';
+
+const DIAG_LINES = 30;
+
+/** The TAP files under `dir`, in path order. */
+function tapFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.tap'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+type Failure = { path: string[]; diag: unknown };
+
+/** Every failing test point of a TAP stream, subtests included, with its chain of names. */
+function failures(tap: string): { failed: Failure[]; ok: boolean } {
+  const failed: Failure[] = [];
+  const watch = (parser: Parser, path: string[]) => {
+    parser.on('child', (child: Parser) => watch(child, [...path, child.name]));
+    parser.on('assert', (r: Result) => { if (!r.ok && !r.todo && !r.skip) failed.push({ path: [...path, r.name], diag: r.diag }); });
+  };
+  const parser = new Parser();
+  let ok = false;
+  watch(parser, []);
+  parser.on('complete', (r: { ok: boolean }) => { ok = r.ok; });
+  parser.end(tap);
+  // a subtest's own "not ok" repeats its children's: keep the innermost
+  const key = (f: Failure) => f.path.join('\u0000');
+  const leaves = failed.filter((f) => !failed.some((o) => o !== f && key(o).startsWith(key(f) + '\u0000')));
+  return { failed: leaves, ok };
+}
+
+function describe(f: Failure): string {
+  const lines = [`  not ok - ${f.path.join(' > ')}`];
+  // the stack says where; the quoted source only repeats it
+  const { source: _, ...diag } = (f.diag ?? {}) as Record<string, unknown>;
+  if (diag.stack) delete diag.at;
+  if (Object.keys(diag).length > 0) {
+    const text = stringify(diag, { lineWidth: 0 }).trimEnd().split('\n');
+    lines.push(...text.slice(0, DIAG_LINES).map((l) => `    ${l}`));
+    if (text.length > DIAG_LINES) lines.push(`    … ${text.length - DIAG_LINES} more lines`);
+  }
+  return lines.join('\n');
+}
+
+/** A report of one file's failures, or null when it passed. */
+export function fileReport(name: string, tap: string): string | null {
+  const { failed, ok } = failures(tap);
+  const finished = /^1\.\.\d+/m.test(tap);
+  if (ok && finished) return null;
+  const lines = [`# ${name}`];
+  // a file cut short (killed, timed out) has no plan of its own; its last lines say how far it got
+  if (!finished || failed.length === 0) {
+    lines.push('  ended without its plan or a failing assertion (killed or timed out?); its last lines:');
+    lines.push(...tap.trimEnd().split('\n').slice(-10).map((l) => `    ${l}`));
+  }
+  lines.push(...failed.map(describe));
+  return lines.join('\n');
+}
+
+export function report(dir: string): string {
+  const reports = tapFiles(dir)
+    .map((f) => fileReport(relative(dir, f), readFileSync(f, 'utf8')))
+    .filter((r): r is string => r !== null);
+  if (reports.length === 0) return `# failures: none in ${dir}`;
+  return [`# failures: ${reports.length} file(s)`, ...reports].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(report(process.argv[2] ?? '.tap/test-results'));
+}
