@@ -25,9 +25,16 @@ export async function deploy(ctx: StageContext): Promise<StageReport> {
   }
   let first = true;
   for (;;) {
-    d = (await stepDeployment(ctx, d.id)).deployment;
-    if (first) ctx.failpoint('deploy:published');
-    first = false;
+    try {
+      d = (await stepDeployment(ctx, d.id)).deployment;
+      if (first) ctx.failpoint('deploy:published');
+      first = false;
+    } catch (err) {
+      // the daemon's driver (or a tool) kept stepping it first: it moves on, and so do we
+      if (!(err instanceof UpshiftError && err.code === 'E_STATE_BUSY')) throw err;
+      ctx.log.warn({ deployment: d.id, code: err.code }, `${err.message}; DEPLOY steps it again in ${authority.canary.check_every} ms`);
+      d = await store.deployments.get(d.id) ?? d;
+    }
     if (!isActive(d)) break;
     await ctx.clock.sleep(authority.canary.check_every, ctx.signal);
   }

@@ -5,6 +5,7 @@
 // targeted manifests: wave N's manifest names every node moved so far; the others keep the
 // fleet-wide release they run, which is also what a node joining mid-deployment learns.
 // `complete` is a fleet-wide manifest; a revert targets the moved nodes with the stable one.
+import { isDeepStrictEqual } from 'node:util';
 import { MANIFEST_SCHEMA_V2, PAYLOAD_TYPES, decodeManifest, encodeManifest, type ManifestPayload } from '../core/manifest.js';
 import { UpshiftError } from '../core/errors.js';
 import type { Config } from '../core/config.js';
@@ -84,6 +85,12 @@ export async function stepDeployment(deps: RolloutDeps, id: string): Promise<{ d
     const now = deps.clock.now();
     const decision = decideRollout({ now, policy: d.policy, state: d.state, nodes, targetVersion: d.target.version, slackMs: await heartbeatTimeout(deps) });
     const health = summary(d, decision.state, nodes);
+    // a wait that changes nothing is not written: every driver steps every `check_every`, and
+    // writes that carry no news would only make the others' compare-and-set fail
+    if (decision.kind === 'wait' && isDeepStrictEqual(decision.state, d.state) && isDeepStrictEqual(health, d.health)) {
+      await publishLatest(deps, d);
+      return { deployment: d, decision };
+    }
     const applied = await record(deps, d, decision, health, now);
     if (!applied) continue; // someone else changed it since we read it: look again
     const after = await store.deployments.get(id) as Deployment;

@@ -203,3 +203,38 @@ t.test('canary strategy waits for promote; rollback --version N adds a version; 
   t.ok(Object.values(await versions(nodes, s.port)).every((v) => v === v1), 'every node runs v1 again');
   t.same((await listDeployments(s.ctx(), { key: 'testnet' })).evidence.deployments.map((x) => [x.number, x.status]), [[3, 'succeeded'], [2, 'failed'], [1, 'succeeded']], 'history kept whole');
 });
+
+t.test('a step that finds nothing new writes nothing; one that sees a node move does', { buffered: true }, async (t) => {
+  const nodes = fleet(3, () => ({ applyMs: 20_000 }));
+  const s = await setup(t, nodes);
+  await s.release();
+  s.a.commitVersion({ version: 'v2', latencyMs: 10 });
+  const run = (await s.a.service.startOrFind(await s.a.service.resolve('main'))).run;
+  while ((await s.a.service.deps.store.requireRun(run.id)).stage !== 'deploying') await s.a.service.orchestrator.drive(run.id, { until: 'stage' });
+  const id = (await deploy(s.ctx(), { key: 'testnet', runId: run.id, flags: { max_parallel: 1 } })).evidence.deployment.id;
+  const deps = s.a.service.deps;
+  await stepDeployment(deps, id); // wave 1
+  s.advance(1_000);
+  await stepDeployment(deps, id); // node-1 seen mid-apply
+  const before = await deps.store.deployments.get(id);
+  const { decision } = await stepDeployment(deps, id);
+  t.equal(decision?.kind, 'wait');
+  t.same(await deps.store.deployments.get(id), before, 'the same rev, health and time: nothing written');
+  s.advance(30_000); // node-1's apply finishes
+  await stepDeployment(deps, id);
+  t.ok(((await deps.store.deployments.get(id))?.rev ?? 0) > (before?.rev ?? 0), 'a node that moved is written');
+});
+
+t.test('DEPLOY outlasts a driver that keeps winning the compare-and-set, and the run completes', { buffered: true }, async (t) => {
+  const s = await setup(t, fleet(2));
+  await s.release();
+  s.a.commitVersion({ version: 'v2', latencyMs: 10 });
+  // as if the daemon's driver stepped first every time: seven lost compare-and-sets, more than one step's attempts
+  const table = s.a.service.deps.store.deployments;
+  const advance = table.advance.bind(table);
+  let lost = 0;
+  table.advance = (...args) => (lost < 7 ? (lost++, Promise.resolve(false)) : advance(...args));
+  const v2 = await s.release();
+  t.equal(lost, 7, 'every lost compare-and-set was met');
+  t.equal(v2.status, 'completed', v2.reason ?? '');
+});
