@@ -69,6 +69,8 @@ t.test('a canary that rolled itself back reads as a rollback, not as a code-hash
   const still = judgeCanary([{ ...back, probeOk: false }], [], opts);
   t.match(still.reason, /health probe failing on a; a rolled itself back/, 'a probe still failing is named too');
   t.match(still.criteria.find((c) => c.name === 'code_hash')?.detail, /no canary runs the release/, 'with no canary on the release, the hash is unproven');
+  const alone = judgeCanary([{ ...back, errorRate: null }], [{ errorRate: 0.01 }], opts);
+  t.match(alone.reason, /^health: a rolled itself back .*; error_rate: no canary reported an error rate \(a rolled back\)/, 'the cause first, what followed from it after');
   const tampered = judgeCanary([back, obs('b', { codeHash: 'e'.repeat(64) })], [], opts);
   t.match(tampered.reason, /code_hash: code hash differs .* on b \(eeeeeeeeeeee\); not compared: a/, 'a real mismatch beside it still fails');
 });

@@ -122,7 +122,9 @@ export function judgeCanary(
   const controlRate = mean(control.map((c) => c.errorRate).filter((r): r is number => r !== null));
   const criteria: CriterionResult[] = [];
 
-  if (canaryRate === null) criteria.push({ name: 'error_rate', ok: false, detail: 'no canary reported an error rate' });
+  const back = canaries.filter(rolledBack).map((c) => c.node);
+  const backNote = back.length ? ` (${back.join(', ')} rolled back)` : '';
+  if (canaryRate === null) criteria.push({ name: 'error_rate', ok: false, detail: `no canary reported an error rate${backNote}` });
   else if (controlRate === null) criteria.push({ name: 'error_rate', ok: true, detail: `canary error rate ${canaryRate.toFixed(4)}; no control group to compare with` });
   else {
     const allowed = controlRate * (1 + opts.maxErrorIncrease) + slack;
@@ -136,7 +138,8 @@ export function judgeCanary(
   const reported = canaries.some((c) => c.smokeRegressed !== null);
   criteria.push({ name: 'smoke_benchmark', ok: regressed.length === 0, detail: regressed.length ? `smoke benchmark regressed on ${regressed.join(', ')}` : reported ? 'smoke benchmark shows no regression' : 'no smoke benchmark configured' });
 
-  const failing = criteria.filter((c) => !c.ok);
+  // a canary that rolled itself back is the cause: its health leads, what followed from it after
+  const failing = criteria.filter((c) => !c.ok).sort((a, b) => (back.length ? Number(b.name === 'health') - Number(a.name === 'health') : 0));
   return { pass: failing.length === 0, criteria, reason: failing.length ? failing.map((c) => `${c.name}: ${c.detail}`).join('; ') : 'all five canary criteria hold' };
 }
 
