@@ -25,9 +25,12 @@ export async function fleetHealth(ctx: ServiceContext): Promise<Outcome<FleetHea
   // nothing heard proves nothing: a fleet with no heartbeats is not healthy
   if (view.nodes.length === 0) problems.push({ node: '-', problem: 'no node heard yet: is `upshift daemon` running, and has any node joined?' });
   const healthy = view.nodes.length - new Set(problems.filter((p) => p.node !== '-').map((p) => p.node)).size;
-  const held = Object.entries(view.held).map(([t, s]) => `${t} #${s ?? '-'}`).join(', ');
+  const tracks = Object.entries(view.held);
+  const held = tracks.filter(([, s]) => s !== null).map(([t, s]) => `${t} #${s}`);
+  const none = tracks.filter(([, s]) => s === null).map(([t]) => t);
   const reason = problems.length === 0
-    ? `${view.nodes.length} node(s) heard, all healthy and on the held manifest (${held})`
+    ? `${view.nodes.length} node(s) heard, all healthy${held.length ? ` and on the held manifest (${held.join(', ')})` : ''}`
+      + `${none.length ? `; nothing released yet on ${none.join(', ')}` : ''}`
     : `${healthy} of ${view.nodes.length} node(s) fine; ${problems.length} problem(s)`;
   return { reason, evidence: { ok: problems.length === 0, nodes: view.nodes.length, healthy, held: view.held, problems } };
 }

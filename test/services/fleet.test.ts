@@ -10,6 +10,8 @@ import { benchmarkHistory } from '../../src/services/benchmarks.js';
 import { fleetHealth, issueToken, listCerts, listFleet, revokeNode } from '../../src/services/fleet.js';
 import { badMarks, unmarkBad } from '../../src/services/node.js';
 import { hashToken } from '../../src/trust/join-token.js';
+import type { Heartbeat } from '../../src/gossip/types.js';
+import { toNodeState } from '../../src/node/agent/reports.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
@@ -62,6 +64,15 @@ t.test('fleet health is not ok when no node was heard', async (t) => {
   const h = await fleetHealth(ctx);
   t.equal(h.evidence.ok, false);
   t.match(h.evidence.problems, [{ problem: /no node heard/ }]);
+});
+
+t.test('fleet health of a healthy node before any release says nothing was released, not that it is on a manifest', async (t) => {
+  const ctx = await authorityContext(t);
+  const heartbeat: Heartbeat = { node: 'web-1', versions: {}, code_hash: {}, health: 'ok', error_rate: 0, apply_state: 'idle', labels: {} };
+  await ctx.store.fleet.record([toNodeState(heartbeat, NOW - 500)]);
+  const h = await fleetHealth(ctx);
+  t.equal(h.evidence.ok, true, h.reason);
+  t.equal(h.reason, '1 node(s) heard, all healthy; nothing released yet on testnet, production');
 });
 
 t.test('bad marks: listed, cleared with a reason by the caller, refused when not marked', async (t) => {
