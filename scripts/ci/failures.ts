@@ -4,6 +4,7 @@
 // Usage: node dist/scripts/ci/failures.js [dir]   (dir: tap's saved output, .tap/test-results)
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Parser, type Result } from 'tap-parser';
 import { stringify } from 'yaml';
 
@@ -17,28 +18,27 @@ function tapFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-type Failure = { path: string[]; diag: unknown };
+type Failure = { name: string; diag: unknown };
 
-/** Every failing test point of a TAP stream, subtests included, with its chain of names. */
+/** Every failing test point of a TAP stream, subtests included, named `parent > child`. */
 function failures(tap: string): { failed: Failure[]; ok: boolean } {
   const failed: Failure[] = [];
-  const watch = (parser: Parser, path: string[]) => {
-    parser.on('child', (child: Parser) => watch(child, [...path, child.name]));
-    parser.on('assert', (r: Result) => { if (!r.ok && !r.todo && !r.skip) failed.push({ path: [...path, r.name], diag: r.diag }); });
+  const watch = (parser: Parser) => {
+    parser.on('child', watch);
+    parser.on('assert', (r: Result) => { if (!r.ok && !r.todo && !r.skip) failed.push({ name: r.fullname, diag: r.diag }); });
   };
   const parser = new Parser();
   let ok = false;
-  watch(parser, []);
+  watch(parser);
   parser.on('complete', (r: { ok: boolean }) => { ok = r.ok; });
   parser.end(tap);
   // a subtest's own "not ok" repeats its children's: keep the innermost
-  const key = (f: Failure) => f.path.join('\u0000');
-  const leaves = failed.filter((f) => !failed.some((o) => o !== f && key(o).startsWith(key(f) + '\u0000')));
+  const leaves = failed.filter((f) => !failed.some((o) => o.name.startsWith(`${f.name} > `)));
   return { failed: leaves, ok };
 }
 
 function describe(f: Failure): string {
-  const lines = [`  not ok - ${f.path.join(' > ')}`];
+  const lines = [`  not ok - ${f.name}`];
   // the stack says where; the quoted source only repeats it
   const { source: _, ...diag } = (f.diag ?? {}) as Record<string, unknown>;
   if (diag.stack) delete diag.at;
@@ -73,6 +73,6 @@ export function report(dir: string): string {
   return [`# failures: ${reports.length} file(s)`, ...reports].join('\n');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   console.log(report(process.argv[2] ?? '.tap/test-results'));
 }

@@ -110,8 +110,8 @@ if (!process.env[SCOPE_VAR] && process.platform === 'linux') {
 // CPU-s with it, 718 without; UPSHIFT_TEST_DIRECT=1 turns this relay off, to compare). With
 // coverage off, the test file runs again in a child without it; this process only relays: the
 // child's stdout and stderr are tap's, messages both ways (tap's timeouts), signals on, and its
-// exit status back. The child is in this scope (the mark), so
-// the watchdog above ends it when this process dies.
+// exit status back. The child is in this scope (the mark), so the watchdog above ends it when
+// this process dies.
 const DIRECT_VAR = 'UPSHIFT_TEST_DIRECT';
 const processinfoArg = (a) => a.includes('@tapjs/processinfo');
 if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0' && process.execArgv.some(processinfoArg) && !process.env[DIRECT_VAR] && process.argv[1]) {

@@ -1,3 +1,4 @@
+// scripts/ci/failures.ts: what .ci/run prints after a failed run, from tap's saved TAP.
 import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

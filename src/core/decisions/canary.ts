@@ -138,8 +138,9 @@ export function judgeCanary(
   const reported = canaries.some((c) => c.smokeRegressed !== null);
   criteria.push({ name: 'smoke_benchmark', ok: regressed.length === 0, detail: regressed.length ? `smoke benchmark regressed on ${regressed.join(', ')}` : reported ? 'smoke benchmark shows no regression' : 'no smoke benchmark configured' });
 
+  const failing = criteria.filter((c) => !c.ok);
   // a canary that rolled itself back is the cause: its health leads, what followed from it after
-  const failing = criteria.filter((c) => !c.ok).sort((a, b) => (back.length ? Number(b.name === 'health') - Number(a.name === 'health') : 0));
+  if (back.length) failing.sort((a, b) => Number(b.name === 'health') - Number(a.name === 'health'));
   return { pass: failing.length === 0, criteria, reason: failing.length ? failing.map((c) => `${c.name}: ${c.detail}`).join('; ') : 'all five canary criteria hold' };
 }
 
