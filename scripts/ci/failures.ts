@@ -20,15 +20,23 @@ function tapFiles(dir: string): string[] {
 
 type Failure = { name: string; diag: unknown };
 
-/** Every failing test point of a TAP stream, subtests included, named `parent > child`. */
+/**
+ * Every failing test point of a TAP stream, subtests included, named `parent > child`. In a
+ * group's output (test/helpers/group.ts) a top-level point named after a test file comes
+ * before that file's tests: their failures are named `file: parent > child`.
+ */
 function failures(tap: string): { failed: Failure[]; ok: boolean } {
   const failed: Failure[] = [];
+  let member = '';
   const watch = (parser: Parser) => {
     parser.on('child', watch);
-    parser.on('assert', (r: Result) => { if (!r.ok && !r.todo && !r.skip) failed.push({ name: r.fullname, diag: r.diag }); });
+    parser.on('assert', (r: Result) => {
+      if (!r.ok && !r.todo && !r.skip) failed.push({ name: member && r.name !== member ? `${member}: ${r.fullname}` : r.fullname, diag: r.diag });
+    });
   };
   const parser = new Parser();
   let ok = false;
+  parser.on('assert', (r: Result) => { if (r.name.endsWith('.test.js')) member = r.name; });
   watch(parser);
   parser.on('complete', (r: { ok: boolean }) => { ok = r.ok; });
   parser.end(tap);

@@ -46,3 +46,17 @@ t.test('a directory of saved results is reported in path order, passing files le
   t.notMatch(text, /ok\.test/);
   t.match(report(tempDir(t, 'upshift-failures-')), /^# failures: none in /, 'an empty directory');
 });
+
+const group = `TAP version 14
+ok 1 - a.test.js # time=4ms
+# Subtest: outer
+    not ok 1 - one is two
+    1..1
+not ok 2 - outer # time=3ms
+ok 3 - b.test.js # time=1ms
+1..3
+`;
+
+t.test('in a group\'s output, a failure is named after the file its test came from', async (t) => {
+  t.match(fileReport('group.test.js.tap', group), /\n {2}not ok - a\.test\.js: outer > one is two$/);
+});
