@@ -27,9 +27,16 @@ export const tokenSchema = z
   .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a join token: 43 base64url characters from `upshift fleet token`')
   .describe('the one-time join token printed by `upshift fleet token`');
 
-/** A fresh random token, printed once and never stored. */
+/**
+ * A fresh random token, printed once and never stored. Never one that starts with `-`: on
+ * the command line `--token -V…` is read as the option -V (the version printed, exit 0) and
+ * `--token -c…` as --config. One in 64 would; drawing again costs under 0.03 bits.
+ */
 export function newJoinToken(): string {
-  return randomBytes(TOKEN_BYTES).toString('base64url');
+  for (;;) {
+    const token = randomBytes(TOKEN_BYTES).toString('base64url');
+    if (!token.startsWith('-')) return token;
+  }
 }
 
 /**

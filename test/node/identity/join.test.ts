@@ -154,3 +154,9 @@ t.test("a node's address is certified at join, covered by its proof, and checked
   if (!ok.body.ok) return t.fail(JSON.stringify(ok.body));
   t.equal(verifyCert(ok.body.cert, keyset, { now: a.now(), fleet: 'edge' }).url, 'http://10.0.0.5:7400', 'the certificate names the address');
 });
+
+t.test('a join token never starts with "-": `--token -V…` would print the version and join nothing', async (t) => {
+  const tokens = Array.from({ length: 2000 }, newJoinToken);
+  t.same(tokens.filter((s) => s.startsWith('-')), [], 'of 2000 tokens (one in 64 would start with "-" unchecked)');
+  t.ok(tokens.every((s) => /^[A-Za-z0-9_-]{43}$/.test(s)), 'still 43 base64url characters');
+});
