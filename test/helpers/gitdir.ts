@@ -32,8 +32,9 @@ export interface GitRepo {
 
 export function gitRepo(t: { teardown(fn: () => void): void }, opts: { branch?: string } = {}): GitRepo {
   const dir = tempDir(t, 'upshift-git-');
-  const git = (...args: string[]): string =>
-    execFileSync('git', args, { cwd: dir, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const run = (cmd: string, args: string[]): string =>
+    execFileSync(cmd, args, { cwd: dir, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const git = (...args: string[]): string => run('git', args);
   git('init', '-q', '-b', opts.branch ?? 'main');
   appendFileSync(join(dir, '.git', 'config'), '[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n');
   const write: GitRepo['write'] = (files, o = {}) => {
@@ -50,8 +51,7 @@ export function gitRepo(t: { teardown(fn: () => void): void }, opts: { branch?: 
     write,
     commit(message, files, o) {
       if (files) write(files, o);
-      return execFileSync('/bin/sh', ['-c', 'git add -A && git commit -q --allow-empty -m "$1" && git rev-parse HEAD', 'sh', message],
-        { cwd: dir, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+      return run('/bin/sh', ['-c', 'git add -A && git commit -q --allow-empty -m "$1" && git rev-parse HEAD', 'sh', message]);
     },
     tag(name, o = {}) {
       const args = o.annotated ? ['tag', '-a', name, '-m', name] : ['tag', name];

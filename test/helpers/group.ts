@@ -38,9 +38,10 @@ export async function runGroup(groupUrl: string): Promise<void> {
         await import(new URL(file, groupUrl).href);
         // a file that sets its own parallelism would run its tests beside each other
         if (t.jobs !== 2) throw new Error(`${file} sets t.jobs: a file that runs its tests in parallel needs a process of its own (take its directory out of the groups in .taprc)`);
-        // one by one: a test may add another
-        for (let i = 0; i < tests.length; i++) await tests[i];
       } finally {
+        // even after a failed import: the tests it added run before the next file loads.
+        // One by one: a test may add another.
+        for (let i = 0; i < tests.length; i++) await tests[i];
         t.off('subtestAdd', track);
       }
     });
