@@ -1,0 +1,22 @@
+#!/bin/sh
+# `npm test`: compile (scripts/transpile.mjs, no type-checking), then run tap, with
+# `tsc --noEmit` type-checking everything beside it on the core tap leaves idle while the
+# first files start. Fails when either fails; type errors print after tap's report.
+# Arguments go to tap (`npm run test:coverage` passes --no-disable-coverage).
+set -u
+cd "$(dirname "$0")/.."
+rm -rf dist/test .tap/test-results
+node scripts/transpile.mjs || exit 1
+mkdir -p .tap
+types_log=.tap/typecheck.log
+npx tsc -p tsconfig.json --noEmit > "$types_log" 2>&1 &
+types=$!
+npx tap "$@"
+tests=$?
+wait "$types"
+checked=$?
+if [ "$checked" -ne 0 ]; then
+  echo "type-check failed (tsc -p tsconfig.json --noEmit):" >&2
+  cat "$types_log" >&2
+fi
+[ "$tests" -eq 0 ] && [ "$checked" -eq 0 ]
