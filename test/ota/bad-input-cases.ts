@@ -9,7 +9,7 @@ import { serializeEnvelope } from '../../src/trust/envelope.js';
 import { signerFromSeed } from '../../src/trust/keyfile.js';
 import { signManifest } from '../../src/trust/verify-manifest.js';
 import { exitCodeOf } from '../../src/ota/check.js';
-import { zeroBomb } from '../node/apply/bundle-archives.js';
+import { zeroBomb } from '../node/apply/bundle/bundle-archives.js';
 import { otaBed, type FeedRelease, type OtaBed } from './ota-bed.js';
 
 /** A gzipped tar with one entry of the given type (and a harmless file before it). */

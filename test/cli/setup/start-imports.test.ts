@@ -1,0 +1,82 @@
+// What a short command loads (issue 9, "CLI start"): `--version`, `status` and `fleet ls` are
+// called often by scripts and agents, so packages they do not use must stay unloaded. Read
+// from the child itself (every ES module it loaded and every CommonJS module required), not
+// from a clock, so the test holds on a busy machine.
+import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { generateKeyFile } from '../../../src/trust/keyfile.js';
+import { toHex } from '../../../src/trust/bytes.js';
+import { diag, runCli } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const HOOKS = `
+import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  appendFileSync(process.env.LOADED_LOG, url + '\\n');
+  return next(url, context);
+}`;
+const REGISTER = `
+import { register, createRequire } from 'node:module';
+import { appendFileSync } from 'node:fs';
+register(new URL('./hooks.mjs', import.meta.url));
+const cache = createRequire(import.meta.url).cache;
+process.on('exit', () => appendFileSync(process.env.LOADED_LOG, Object.keys(cache).join('\\n') + '\\n'));
+`;
+
+async function loaded(dir: string, name: string, args: string[]): Promise<string[]> {
+  const log = join(dir, `${name}.log`);
+  writeFileSync(log, '');
+  const r = await runCli(args, { cwd: dir, env: { NODE_OPTIONS: `--import ${join(dir, 'register.mjs')}`, LOADED_LOG: log } });
+  if (r.code !== 0) throw new Error(`upshift ${args.join(' ')} failed: ${JSON.stringify(diag(r))}`);
+  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+}
+
+const packageOf = (url: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? null;
+
+t.test('short commands load only what they use', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
+  writeFileSync(join(dir, 'register.mjs'), REGISTER);
+  const { publicKey } = await generateKeyFile(join(dir, 'release.key'));
+  // a plain node (no authority section), as on every machine of a fleet
+  writeFileSync(join(dir, 'upshift.yaml'), stringify({
+    fleet: 'demo', state_dir: 'state', node: { id: 'web-1' }, trust: { keys: [{ public: toHex(publicKey) }] },
+  }));
+
+  // of upshift's own dependencies, that is: tap's coverage hooks ride along in every child
+  const deps = Object.keys((JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: object }).dependencies);
+  const version = await loaded(dir, 'version', ['--version']);
+  const packages = new Set(version.map(packageOf));
+  t.same(deps.filter((p) => packages.has(p)), ['commander'], '--version loads commander and no other dependency');
+  t.notOk(version.some((u) => u.includes('/cli/shared.js')), '--version does not load what commands share');
+
+  // used by nothing these commands do: logging, git, cron, the daemon's HTTP, the pipeline, metrics
+  const unused = ['pino', 'simple-git', 'node-cron', 'fastify', 'xstate', 'prom-client', 'tar', 'tap-parser', 'fast-xml-parser'];
+  for (const args of [['status'], ['fleet', 'ls']]) {
+    const mods = new Set((await loaded(dir, args.join('-'), args)).map(packageOf));
+    t.same(unused.filter((p) => mods.has(p)), [], `upshift ${args.join(' ')} loads none of ${unused.join(', ')}`);
+  }
+  // the config validated once is kept in the state dir: with nothing held, the schema, the
+  // YAML parser and the signature code stay unloaded (the store is all they read)
+  for (const args of [['status'], ['fleet', 'ls']]) {
+    const mods = new Set((await loaded(dir, `${args.join('-')}-again`, args)).map(packageOf));
+    t.same(deps.filter((p) => mods.has(p)), ['better-sqlite3', 'commander'], `upshift ${args.join(' ')} loads only commander and SQLite`);
+  }
+});
+
+t.test('a config changed after it was cached is loaded and checked in full', async (t) => {
+  const dir = tempDir(t);
+  const { publicKey } = await generateKeyFile(join(dir, 'release.key'));
+  const config = { fleet: 'demo', state_dir: 'state', node: { id: 'web-1' }, trust: { keys: [{ public: toHex(publicKey) }] } };
+  writeFileSync(join(dir, 'upshift.yaml'), stringify(config));
+  for (let i = 0; i < 2; i++) t.equal((await runCli(['status', '--json'], { cwd: dir })).code, 0);
+  writeFileSync(join(dir, 'upshift.yaml'), stringify({ ...config, node: { id: 'web 2' } }));
+  const bad = await runCli(['status'], { cwd: dir });
+  t.equal(bad.code, 2, 'refused', diag(bad));
+  t.match(bad.stderr, /E_CONFIG: [^]*node\.id: expected lowercase/);
+  writeFileSync(join(dir, 'upshift.yaml'), stringify({ ...config, node: { id: 'web-2' } }));
+  const good = await runCli(['status', '--json'], { cwd: dir });
+  t.equal(good.json().node.id, 'web-2', 'the new text, not the cached one');
+});
