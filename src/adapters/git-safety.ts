@@ -2,7 +2,7 @@
 // release fetch: hooks and submodule recursion off, no config but the repository's own
 // (which upshift created), an environment that cannot point git elsewhere or make it
 // interactive, and non-zero exits reported with their code.
-import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GitError, GitPluginError, type SimpleGitOptions } from 'simple-git';
@@ -38,19 +38,37 @@ export function gitEnv(): Record<string, string> {
 
 let home: string | null = null;
 
-/** An empty directory for git's HOME, made once per process (again if a tmp cleaner took it). */
+/**
+ * An empty directory for git's HOME. One per user, kept (`upshift-git-home-<uid>`, mode 0700):
+ * a directory per process leaked one into /tmp for every process that did not reach its
+ * `exit` handlers (kill -9, a crash, SIGINT), about 200 a test run. If that path is not ours
+ * as made (another user's, a link, group- or world-writable, or not empty), this process
+ * makes a private one and removes it at exit. Made again if a tmp cleaner took it.
+ */
 function emptyHome(): string {
   if (home !== null && existsSync(home)) return home;
+  const shared = join(tmpdir(), `upshift-git-home-${process.getuid?.() ?? 'user'}`);
+  try {
+    mkdirSync(shared, { mode: 0o700 });
+  } catch { /* there already: checked below */ }
+  if (ownEmptyDir(shared)) return (home = shared);
   const dir = mkdtempSync(join(tmpdir(), 'upshift-git-home-'));
-  if (home === null) {
-    process.once('exit', () => {
-      try {
-        rmdirSync(home as string);
-      } catch { /* already gone, or not empty because someone else wrote there: left alone */ }
-    });
+  process.once('exit', () => {
+    try {
+      rmdirSync(dir);
+    } catch { /* already gone, or not empty because someone else wrote there: left alone */ }
+  });
+  return (home = dir);
+}
+
+function ownEmptyDir(dir: string): boolean {
+  try {
+    const st = lstatSync(dir);
+    const uid = process.getuid?.();
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0 && readdirSync(dir).length === 0;
+  } catch {
+    return false;
   }
-  home = dir;
-  return dir;
 }
 
 /**
