@@ -19,7 +19,8 @@ interface Case {
 
 // Each case has its own bed and children; two run side by side (a child mostly waits on git and health).
 // Every apply runs in a child: this process answers every bed's health probes, and more cases at once
-// starve it under load (a probe missing its 1 s timeout fails the apply).
+// starve it under load (a probe missing its timeout fails the apply: 1 s did, once, beside the
+// acceptance files; the bed's is 3 s).
 t.jobs = 2;
 
 const cases: Case[] = [

@@ -103,7 +103,8 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
     migrate: `echo "migrate $UPSHIFT_RELEASE" >> ${log('hooks.log')}`,
     restart: `echo "$UPSHIFT_REASON $UPSHIFT_RELEASE" >> ${log('restarts.log')}`,
     hook_timeout: '20s',
-    health: { url: `http://127.0.0.1:${port}/healthz`, timeout: '1s', interval: '50ms' },
+    // 3 s: with two beds side by side this process can miss a 1 s timeout on a loaded machine
+    health: { url: `http://127.0.0.1:${port}/healthz`, timeout: '3s', interval: '50ms' },
     healthy_deadline: '1500ms',
     min_healthy: '300ms',
     keep_releases: 3,
