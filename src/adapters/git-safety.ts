@@ -42,7 +42,7 @@ let home: string | null = null;
  * An empty directory for git's HOME. One per user, kept (`upshift-git-home-<uid>`, mode 0700):
  * a directory per process leaked one into /tmp for every process that did not reach its
  * `exit` handlers (kill -9, a crash, SIGINT), about 200 a test run. If that path is not ours
- * as made (another user's, a link, group- or world-writable, or not empty), this process
+ * as made (another user's, a link, open to group or others, or not empty), this process
  * makes a private one and removes it at exit. Made again if a tmp cleaner took it.
  */
 function emptyHome(): string {
