@@ -37,6 +37,9 @@ export { shownRemote };
 const mirrorTurns = new Map<string, Promise<unknown>>();
 // what a fetch reports when another process changed the mirror under it
 const CONCURRENT = /cannot lock ref|bad object worktrees\/|did not send all necessary objects/;
+// `git maintenance run --auto` (it repacks once loose objects pile up) after a fetch at most
+// this often per mirror: git would start it after every fetch, an extra process each poll
+const MAINTENANCE_EVERY_MS = 60 * 60_000;
 
 function inTurn<T>(mirrorDir: string, fn: () => Promise<T>): Promise<T> {
   const mine = (mirrorTurns.get(mirrorDir) ?? Promise.resolve()).catch(() => undefined).then(fn);
@@ -85,6 +88,10 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
     }
   }
 
+  // set once a fetch succeeded: the mirror is whole, and `init` has nothing to repair
+  let mirrorSound = false;
+  let maintainedAt = -Infinity;
+
   function checkRefName(ref: string): void {
     if (ref === '' || BAD_REF.test(ref)) {
       throw new UpshiftError('E_UNKNOWN_REF', `${JSON.stringify(ref)} is not a valid ref name (remote ${remote})`);
@@ -112,22 +119,33 @@ export function createSourceRepo(opts: SourceRepoOptions): SourceRepo {
   return {
     fetch(signal) {
       return inTurn(mirrorDir, async () => {
-        mkdirSync(mirrorDir, { recursive: true });
         // `init` on an existing repository only re-initializes it, so a mirror half-created
-        // by a crash is repaired here and then simply fetched again.
-        // no --quiet: simple-git adds 50 ms to a command that printed nothing (see release-dir.ts)
-        await git(['init', '--bare'], { signal });
-        const args = ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', opts.remote,
+        // by a crash is repaired here and then simply fetched again: on this process's first
+        // fetch, after a failed one, and whenever the mirror is not there
+        if (!mirrorSound || !existsSync(join(mirrorDir, 'HEAD'))) {
+          mkdirSync(mirrorDir, { recursive: true });
+          // no --quiet: simple-git adds 50 ms to a command that printed nothing (see release-dir.ts)
+          await git(['init', '--bare'], { signal });
+        }
+        mirrorSound = false;
+        const args = ['fetch', '--prune', '--no-tags', '--no-recurse-submodules', '--no-auto-maintenance', opts.remote,
           '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'];
         // another process on the same mirror (the daemon's poll, a CLI's run) is not in turn
         // with this one: what its fetch or work tree does to ours is tried again, up to three times
         for (let attempt = 1; ; attempt++) {
           try {
-            return void (await git(args, { signal }));
+            await git(args, { signal });
+            break;
           } catch (err) {
             if (attempt >= 4 || signal?.aborted || !CONCURRENT.test((err as Error).message)) throw err;
             await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 200));
           }
+        }
+        mirrorSound = true;
+        if (Date.now() - maintainedAt >= MAINTENANCE_EVERY_MS) {
+          maintainedAt = Date.now();
+          // as after git's own fetch, a failure (another process holds the lock) fails nothing
+          await git(['maintenance', 'run', '--auto'], { signal }).catch((err: Error) => log?.debug({ err: err.message }, 'git maintenance failed'));
         }
       });
     },

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createSourceRepo } from '../../../src/adapters/git.js';
@@ -147,6 +147,18 @@ t.test('a half-created mirror is fetched again', async (t) => {
   writeFileSync(join(work, 'mirror', 'HEAD'), 'ref: refs/heads/main\n');
   await repo.fetch();
   t.equal(await repo.resolve('main'), second);
+});
+
+t.test('a mirror removed or broken after a good fetch is made whole again', async (t) => {
+  const { second, work, repo } = fixture(t);
+  await repo.fetch();
+  rmSync(join(work, 'mirror'), { recursive: true });
+  await repo.fetch();
+  t.equal(await repo.resolve('main'), second, 'removed: made again on the next fetch');
+  rmSync(join(work, 'mirror', 'objects'), { recursive: true });
+  await t.rejects(repo.fetch(), { code: 'E_GIT' }, 'objects gone: the fetch fails');
+  await repo.fetch();
+  t.equal(await repo.resolve('main'), second, 'and the next one repairs the mirror first');
 });
 
 t.test('tree lists every file with its mode and blob id', async (t) => {
