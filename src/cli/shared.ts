@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { isUpshiftError, toUpshiftError, type ExitCode } from '../core/errors.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
+import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
 import type { StateStore } from '../core/ports.js';
@@ -72,6 +73,28 @@ export class Session {
     this.uncached = configCacheEntry(this.loaded, text);
     this.cacheLater();
     return this.loaded;
+  }
+
+  /**
+   * For commands that set a node up for `upshift daemon` (join): the config at `path` cached
+   * now, so that the daemon's first start needs no config child (config-apart.ts). Best effort:
+   * a config that does not load is left for the daemon to report.
+   */
+  async keepConfigCache(path = this.configPath): Promise<void> {
+    try {
+      const full = resolve(path);
+      const text = readConfigText(full);
+      if (cachedConfig(full, text)) return;
+      this.loader ??= await import('../runtime/config-load.js');
+      const loaded = this.loader.parseConfig(full, text);
+      const entry = configCacheEntry(loaded, text);
+      if (entry === null) return;
+      // made as the store makes it
+      mkdirSync(loaded.stateDir, { recursive: true, mode: 0o700 });
+      writeConfigCache(loaded.stateDir, entry);
+    } catch {
+      // the daemon loads it in full, and says what is wrong
+    }
   }
 
   /** Cache the config once the state dir exists (the store made it, or a command wrote into it). */

@@ -35,6 +35,7 @@ async function joinFresh(session: Session, opts: JoinOptions): Promise<void> {
     insecure: opts.insecure, nodeId: opts.nodeId, listen: opts.listen, advertise: opts.advertise, tracks: opts.tracks, force: opts.force,
     configPath: opts.dir ? join(opts.dir, 'upshift.yaml') : session.configPath,
   });
+  await session.keepConfigCache(r.config);
   if (opts.json) return void printJson({ ok: true, ...r });
   say(`node ${r.node_id} joined fleet ${r.fleet}: certificate #${r.serial}, valid until ${r.expires_at}`);
   for (const p of r.written) say(`wrote ${p}`);
@@ -89,6 +90,7 @@ export function registerJoin(program: Command, session: Session): void {
           await writeCertFile(config.node.cert, got.envelope);
           pinPath = await writeAuthorityPin(config, target);
           cert = got.cert;
+          await session.keepConfigCache();
         }
         const out = {
           ok: true, node_id: cert.node_id, fleet: cert.fleet, serial: cert.serial, labels: cert.labels, url: cert.url ?? null, public_key: cert.public_key,

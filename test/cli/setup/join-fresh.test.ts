@@ -15,6 +15,7 @@ import { joinRoute } from '../../../src/http/routes/join.js';
 import { buildServer } from '../../../src/http/server.js';
 import { handleJoin, loadNodeIdentity } from '../../../src/node/identity.js';
 import { joinInfo } from '../../../src/node/join-info.js';
+import { cachedConfig } from '../../../src/runtime/config-cache.js';
 import { loadConfig } from '../../../src/runtime/config-load.js';
 import { loadSigners } from '../../../src/trust/keyfile.js';
 import { keysetOf } from '../../../src/trust/keyset.js';
@@ -113,6 +114,8 @@ t.test('the printed command writes a config the daemon loads, a key and a certif
   t.same(JSON.parse(readFileSync(join(dir, 'keys/authority-tls.json'), 'utf8')), { origin: `https://127.0.0.1:${port}`, tls: { pin: tls.fingerprint } });
   const text = readFileSync(join(dir, 'upshift.yaml'), 'utf8');
   t.match(text, /^# app:\n#\s+dir: /m, 'a commented app section');
+  t.ok(cachedConfig(join(dir, 'upshift.yaml'), text), 'cached, so the daemon\'s first start needs no config child');
+  t.equal(statSync(join(dir, 'state')).mode & 0o777, 0o700);
   t.notOk(readdirSync(dir, { recursive: true }).some((f) => String(f).endsWith('.tmp')), 'no temp file left');
   const status = await runCli(['-c', join(dir, 'upshift.yaml'), 'status', '--json']);
   t.equal(status.code, 0, 'status reads it', diag(status));

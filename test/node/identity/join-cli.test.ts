@@ -1,11 +1,12 @@
 import t from 'tap';
 import { createServer, type Server } from 'node:http';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Store } from '../../../src/adapters/sqlite/store.js';
 import { createWorkspace } from '../../../scripts/demo/workspace.js';
+import { cachedConfig } from '../../../src/runtime/config-cache.js';
 import { loadConfig } from '../../../src/runtime/config-load.js';
 import { handleJoin, loadNodeIdentity, revocationCheck } from '../../../src/node/identity.js';
 import { loadKeyFile, loadSigners } from '../../../src/trust/keyfile.js';
@@ -90,6 +91,8 @@ t.test('upshift fleet token then upshift join over loopback HTTP writes a cert t
   const identity = await loadNodeIdentity(config, { now: Date.now() });
   t.equal(identity.problem, null);
   t.equal(identity.cert?.serial, cert.serial);
+  t.ok(cachedConfig(cfg, readFileSync(cfg, 'utf8')), 'the config is cached: the daemon\'s first start needs no config child');
+  t.equal(statSync(config.state_dir).mode & 0o777, 0o700, 'in a state dir only the daemon\'s user enters');
 
   const again = await runCli(['-c', nodeConfig('edge-2'), 'join', '--authority', url, '--token', token, '--json']);
   t.equal(again.code, 1, 'the same token a second time fails', diag(again));
@@ -122,6 +125,7 @@ t.test('join refuses a bad token, an unreachable authority, and a node without -
   t.match(closed.json(), { ok: false, error: { code: 'E_UNREACHABLE' } });
   const usage = await runCli(['-c', cfg, 'join', '--json']);
   t.equal(usage.code, 2);
+  t.notOk(existsSync(join(root, 'edge-3')), 'a refused join makes no state dir');
   const token = await runCli(['-c', cfg, 'fleet', 'token', '--json']);
   t.match(token.json(), { ok: false, error: { code: 'E_CONFIG', message: /authority/ } }, 'only the authority makes tokens');
 });
