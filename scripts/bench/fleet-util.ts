@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDb, type Db } from '../../src/adapters/sqlite/db.js';
 import { NodeTables, type ApplyRecord } from '../../src/adapters/sqlite/node-tables.js';
-import { APP_CTL } from '../demo/app-ctl.js';
+import { APP_CTL, APP_CTL_FILE } from '../demo/app-ctl.js';
 import { sleep, type Daemon } from '../demo/fleet.js';
 import { freePort } from '../demo/ports.js';
 import { probeHealth } from '../../src/node/apply/probe.js';
@@ -112,7 +112,7 @@ export class PlainScript {
 
   constructor(private readonly dir: string, private readonly remote: string, private readonly intervalMs: number) {
     this.clone = join(dir, 'app', 'current');
-    this.ctl = join(dir, 'app-ctl.cjs');
+    this.ctl = join(dir, APP_CTL_FILE);
   }
 
   /** Clone the branch and start its app (untimed). */
@@ -135,14 +135,14 @@ export class PlainScript {
 
   stop(): void {
     try {
-      execFileSync(process.execPath, [this.ctl, 'stop', join(this.dir, 'app')], { stdio: 'ignore' });
+      execFileSync('sh', [this.ctl, 'stop', join(this.dir, 'app')], { stdio: 'ignore' });
     } catch {
       // never started
     }
   }
 
   private restart(): string {
-    return `'${process.execPath}' '${this.ctl}' restart '${join(this.dir, 'app')}' ${this.port}`;
+    return `sh '${this.ctl}' restart '${join(this.dir, 'app')}' ${this.port}`;
   }
 
   private async healthy(intervalMs: number): Promise<void> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { APP_CTL } from './app-ctl.js';
+import { APP_CTL, APP_CTL_FILE } from './app-ctl.js';
 import { joinTokens } from './join-tokens.js';
 import { freePort } from './ports.js';
 import { exited, spawnGroup, stopGroup } from './procs.js';
@@ -163,9 +163,9 @@ export class LoopbackFleet {
   async stop(): Promise<void> {
     await Promise.all([...this.nodes, this.authority].filter(Boolean).map((d) => this.stopDaemon(d)));
     for (const n of this.nodes) {
-      if (n.appDir && existsSync(join(n.dir, 'app-ctl.cjs'))) {
+      if (n.appDir && existsSync(join(n.dir, APP_CTL_FILE))) {
         try {
-          execFileSync(process.execPath, [join(n.dir, 'app-ctl.cjs'), 'stop', n.appDir], { stdio: 'ignore' });
+          execFileSync('sh', [join(n.dir, APP_CTL_FILE), 'stop', n.appDir], { stdio: 'ignore' });
         } catch {
           // already gone
         }
@@ -218,10 +218,10 @@ export class LoopbackFleet {
     const [port, appPort] = [await freePort(), await freePort()];
     const appDir = join(dir, 'app');
     const region = this.region(index);
-    writeFileSync(join(dir, 'app-ctl.cjs'), APP_CTL);
+    writeFileSync(join(dir, APP_CTL_FILE), APP_CTL);
     const blueGreen = this.opts.blueGreen && {
       listen: `127.0.0.1:${appPort}`, ports: [await freePort(), await freePort()], drain: this.opts.blueGreen.drain,
-      stop: `node ${join(dir, 'app-ctl.cjs')} stop ${appDir}`,
+      stop: `sh ${join(dir, APP_CTL_FILE)} stop ${appDir}`,
     };
     const config = {
       fleet: 'demo',
@@ -231,7 +231,7 @@ export class LoopbackFleet {
       app: {
         dir: 'app',
         remote: this.repoDir,
-        restart: `node ${join(dir, 'app-ctl.cjs')} restart ${appDir} ${appPort}`,
+        restart: `sh ${join(dir, APP_CTL_FILE)} restart ${appDir} ${appPort}`,
         metrics: { url: `http://127.0.0.1:${appPort}/metrics`, errors: 'app_errors_total', requests: 'app_requests_total', window: '5s' },
         healthy_deadline: '6s',
         min_healthy: '1s',

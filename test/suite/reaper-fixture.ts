@@ -17,7 +17,7 @@ daemon.once('exit', (code) => {
   process.stderr.write(`the daemon exited (${code})\n`);
   process.exit(1);
 });
-execFileSync(process.execPath, [appCtl, 'restart', appDir, '0'], { stdio: 'ignore' });
+execFileSync('sh', [appCtl, 'restart', appDir, '0'], { stdio: 'ignore' });
 const app = Number(readFileSync(`${appDir}/../app.pid`, 'utf8'));
 // the build command is running once it wrote its pid (the outer test bounds the wait)
 while (!existsSync(marker) || readFileSync(marker, 'utf8') === '') await new Promise((r) => setTimeout(r, 50));

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { APP_CTL } from '../../scripts/demo/app-ctl.js';
+import { APP_CTL, APP_CTL_FILE } from '../../scripts/demo/app-ctl.js';
 import { sampleAppFiles } from '../../scripts/demo/sample-app.js';
 import { createWorkspace, localSandbox } from '../../scripts/demo/workspace.js';
 import { gitRepo } from '../helpers/gitdir.js';
@@ -29,7 +29,7 @@ t.test('a SIGKILLed test process leaves none of the processes it started running
   const appDir = join(dir, 'node', 'app');
   mkdirSync(join(appDir, 'current'), { recursive: true });
   writeFileSync(join(appDir, 'current', 'app.js'), 'setInterval(() => undefined, 1 << 30);\n');
-  const appCtl = join(dir, 'node', 'app-ctl.cjs');
+  const appCtl = join(dir, 'node', APP_CTL_FILE);
   writeFileSync(appCtl, APP_CTL);
 
   // a scope of its own (no mark inherited from this test), so only its own watchdog can help
