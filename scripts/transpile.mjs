@@ -1,13 +1,14 @@
-// `npm test`'s build: every file of tsconfig.json compiled on its own by TypeScript's own
-// emitter (ts.transpileModule), into the same dist/ paths, JavaScript and source maps, as
-// `tsc -p tsconfig.json` writes them (compared byte for byte: identical). About a third of
-// tsc's time, because nothing is type-checked here: `npm test` runs `tsc --noEmit` beside
-// the tests instead (scripts/test.sh), and `isolatedModules` (tsconfig.json) makes tsc
-// refuse any file that one-file compilation would get wrong.
+// `npm test`'s build: every .ts file tsconfig.json includes, compiled file by file (no
+// bundling) by esbuild into the dist/ paths `tsc -p tsconfig.json` writes, JavaScript and
+// source maps. Under a second, against ~6 s for TypeScript's own one-file emitter and ~15 s
+// for tsc, while the run is CPU-bound from its first second. Nothing is type-checked here:
+// `npm test` runs `tsc --noEmit` beside the tests (scripts/test.sh), and `isolatedModules`
+// (tsconfig.json) makes tsc refuse any file that one-file compilation would get wrong.
+// The shipped build stays tsc's (`npm run build`).
 // Plain JavaScript: it runs before anything is compiled.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import ts from 'typescript';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
 
 const root = process.cwd();
 const fail = (msg) => {
@@ -15,29 +16,35 @@ const fail = (msg) => {
   process.exit(1);
 };
 
-const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, {
-  ...ts.sys,
-  onUnRecoverableConfigFileDiagnostic: (d) => fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
-});
-if (config.errors.length > 0) fail(ts.formatDiagnostics(config.errors, ts.createCompilerHost({})));
-const { options } = config;
+const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
+const options = tsconfig.compilerOptions ?? {};
 if (!options.isolatedModules) fail('tsconfig.json must set isolatedModules: one-file compilation is only exact with it');
-// NodeNext emits a .ts file as ESM because package.json says "type": "module"; one-file
-// compilation cannot look that up, so it is told (and .cts/.mts, which differ, are refused).
+// "type": "module" makes every .ts file an ES module, as NodeNext compiles it
 if (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).type !== 'module') fail('package.json must say "type": "module"');
-const compilerOptions = { ...options, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler };
+if (options.rootDir !== '.' || !options.outDir) fail('tsconfig.json must set rootDir "." and an outDir');
 
-let written = 0;
-for (const file of config.fileNames) {
-  if (file.endsWith('.d.ts')) continue;
-  if (!file.endsWith('.ts')) fail(`${relative(root, file)}: only .ts files are compiled here`);
-  const out = join(options.outDir, relative(options.rootDir, file)).replace(/\.ts$/, '.js');
-  const result = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file, reportDiagnostics: true });
-  const syntax = result.diagnostics?.filter((d) => d.category === ts.DiagnosticCategory.Error) ?? [];
-  if (syntax.length > 0) fail(ts.formatDiagnostics(syntax, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' }));
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, result.outputText);
-  if (result.sourceMapText !== undefined) writeFileSync(`${out}.map`, result.sourceMapText);
-  written++;
+const entryPoints = [];
+for (const dir of tsconfig.include ?? []) {
+  for (const file of readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })) {
+    if (file.endsWith('.d.ts')) continue;
+    if (/\.[cm]ts$/.test(file)) fail(`${join(dir, file)}: only .ts files are compiled here`);
+    if (file.endsWith('.ts')) entryPoints.push(join(dir, file));
+  }
 }
-process.stdout.write(`transpile: ${written} files into ${relative(root, options.outDir)}/\n`);
+
+const result = await build({
+  entryPoints,
+  outdir: options.outDir,
+  outbase: '.',
+  bundle: false,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  sourcesContent: false,
+  // the settings that change what a file compiles to: class fields as ES2022 defines them
+  tsconfigRaw: { compilerOptions: { target: options.target, useDefineForClassFields: options.useDefineForClassFields } },
+  logLevel: 'silent',
+}).catch((err) => fail(err.errors?.map((e) => `${e.location?.file ?? '?'}:${e.location?.line ?? '?'}: ${e.text}`).join('\n') ?? String(err)));
+if (result.warnings.length > 0) fail(result.warnings.map((w) => `${w.location?.file ?? '?'}:${w.location?.line ?? '?'}: ${w.text}`).join('\n'));
+process.stdout.write(`transpile: ${entryPoints.length} files into ${options.outDir}/\n`);
