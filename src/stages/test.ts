@@ -2,7 +2,6 @@
 // the pass rate. A suite that reports nothing fails with that reason, never as 0/0.
 import { join, relative, resolve, sep } from 'node:path';
 import { decidePassRate } from '../core/decisions/pass-rate.js';
-import { parseTestReport } from '../core/test-report.js';
 import type { StageContext, StageReport } from './context.js';
 import { commandEvidence } from './context.js';
 import { requireWorkTree } from './worktree.js';
@@ -16,7 +15,9 @@ export async function test(ctx: StageContext): Promise<StageReport> {
     return { outcome: 'failed', reason: `test suite ${problem.reason}`, code: problem.code, evidence };
   }
   const text = cfg.report ? await readReport(ctx, cfg.report) : result.stdout;
-  const report = text === null ? null : parseTestReport(text, cfg.format);
+  // the parsers (tap-parser with its YAML, fast-xml-parser) load when a report is read, not
+  // with every process that can drive a run: the authority daemon, `pipeline` commands
+  const report = text === null ? null : (await import('../core/test-report.js')).parseTestReport(text, cfg.format);
   const decision = decidePassRate(report, cfg.min_pass_rate);
   const all = {
     ...evidence,

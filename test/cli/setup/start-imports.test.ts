@@ -6,6 +6,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { createWorkspace } from '../../../scripts/demo/workspace.js';
 import { generateKeyFile } from '../../../src/trust/keyfile.js';
 import { toHex } from '../../../src/trust/bytes.js';
 import { diag, runCli } from '../../helpers/cli.js';
@@ -63,6 +64,18 @@ t.test('short commands load only what they use', async (t) => {
   for (const args of [['status'], ['fleet', 'ls']]) {
     const mods = new Set((await loaded(dir, `${args.join('-')}-again`, args)).map(packageOf));
     t.same(deps.filter((p) => mods.has(p)), ['better-sqlite3', 'commander'], `upshift ${args.join(' ')} loads only commander and SQLite`);
+  }
+});
+
+t.test('on the authority, reading runs loads no test-report parser: those load when TEST reads a report', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
+  writeFileSync(join(dir, 'register.mjs'), REGISTER);
+  const ws = await createWorkspace(join(dir, 'authority'), { source: join(dir, 'source') });
+  const parsers = ['tap-parser', 'fast-xml-parser'];
+  for (const args of [['pipeline', 'history'], ['pipeline', 'status']]) {
+    const mods = new Set((await loaded(dir, args.join('-'), ['-c', ws.configPath, ...args])).map(packageOf));
+    t.same(parsers.filter((p) => mods.has(p)), [], `upshift ${args.join(' ')} loads neither`);
   }
 });
 
