@@ -52,6 +52,18 @@ export function seedSigner(seed: Uint8Array): (message: Uint8Array) => Uint8Arra
 // 9-14x faster than noble, but it accepts a small-order key's forgeries: only checked keys get here.
 const checkedKeys = new WeakMap<Uint8Array, KeyObject>();
 
+// Keys that passed checkPublicKey, by their bytes (hex), with the key object once one was
+// built: the same key loaded again (a keyset per status request, a peer's certificate) skips
+// the subgroup check, ~2 ms of noble's pure-JS arithmetic. Only passes are kept, the oldest
+// dropped first past the bound.
+const passedKeys = new Map<string, KeyObject | null>();
+const MAX_PASSED_KEYS = 4096;
+
+function rememberPassed(hex: string, keyObject: KeyObject | null): void {
+  if (!passedKeys.has(hex) && passedKeys.size >= MAX_PASSED_KEYS) passedKeys.delete(passedKeys.keys().next().value as string);
+  passedKeys.set(hex, keyObject);
+}
+
 /**
  * Run checkPublicKey once and remember the key for the fast verify path. Call it for keys
  * that will verify many messages (a keyset's keys, a certified node's key), never on bytes
@@ -60,9 +72,11 @@ const checkedKeys = new WeakMap<Uint8Array, KeyObject>();
 export function trustCheckedKey(publicKey: Uint8Array): Uint8Array {
   if (checkedKeys.has(publicKey)) return publicKey;
   const check = checkPublicKey(publicKey);
-  if (!check.ok) throw new UpshiftError(check.code, `public key ${Buffer.from(publicKey).toString('hex')} is refused: ${check.reason}`);
-  const der = Buffer.concat([SPKI_PREFIX, publicKey]);
-  checkedKeys.set(publicKey, createPublicKey({ key: der, format: 'der', type: 'spki' }));
+  const hex = Buffer.from(publicKey).toString('hex');
+  if (!check.ok) throw new UpshiftError(check.code, `public key ${hex} is refused: ${check.reason}`);
+  const keyObject = passedKeys.get(hex) ?? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+  rememberPassed(hex, keyObject);
+  checkedKeys.set(publicKey, keyObject);
   return publicKey;
 }
 
@@ -114,6 +128,8 @@ export type PublicKeyCheck =
  * cannot tell them from the real key, so one signer could pose as two "distinct" keys.
  */
 export function checkPublicKey(publicKey: Uint8Array): PublicKeyCheck {
+  const hex = Buffer.from(publicKey).toString('hex');
+  if (passedKeys.has(hex)) return { ok: true };
   const point = decodePoint(publicKey);
   if (point === null) {
     return { ok: false, code: 'E_KEY_INVALID', reason: 'not a canonically encoded Ed25519 point' };
@@ -124,6 +140,7 @@ export function checkPublicKey(publicKey: Uint8Array): PublicKeyCheck {
   if (!point.isTorsionFree()) {
     return { ok: false, code: 'E_KEY_INVALID', reason: 'not in the prime-order subgroup (has a torsion component)' };
   }
+  rememberPassed(hex, null);
   return { ok: true };
 }
 

@@ -139,3 +139,27 @@ t.test('a signature with S + L (the malleable twin) is refused', async (t) => {
     t.ok(verifySignature(RFC_SIG, new Uint8Array(), key), 'the original still verifies');
   }
 });
+
+t.test('the same key bytes checked again skip the subgroup arithmetic; a refused key is checked every time', async (t) => {
+  let torsionChecks = 0;
+  const original = ed.Point.prototype.isTorsionFree;
+  ed.Point.prototype.isTorsionFree = function (this: ed.Point) {
+    torsionChecks++;
+    return original.call(this);
+  };
+  t.teardown(() => {
+    ed.Point.prototype.isTorsionFree = original;
+  });
+  const seed = new Uint8Array(32).fill(41); // a key no other test here checks
+  const pub = publicKeyFromSeed(seed);
+  t.same(checkPublicKey(Uint8Array.from(pub)), { ok: true });
+  t.same(checkPublicKey(Uint8Array.from(pub)), { ok: true }, 'a copy of the same bytes passes again');
+  const copy = trustCheckedKey(Uint8Array.from(pub));
+  t.equal(torsionChecks, 1, 'the arithmetic ran once for three checks of the same bytes');
+  const sig = signBytes(new TextEncoder().encode('m'), seed);
+  t.ok(verifySignature(sig, new TextEncoder().encode('m'), copy), 'a key trusted from a remembered check verifies');
+
+  const mixed = ed.Point.fromBytes(RFC_PUB).add(ed.Point.fromBytes(hex(ORDER_2))).toBytes();
+  for (let i = 0; i < 2; i++) t.match(checkPublicKey(Uint8Array.from(mixed)), { ok: false, code: 'E_KEY_INVALID' });
+  t.equal(torsionChecks, 3, 'a key that failed is never remembered');
+});
