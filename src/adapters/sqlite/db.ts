@@ -44,6 +44,7 @@ function openOnce(file: string, opts: { now: () => number; readonly?: boolean })
     }
     throw new UpshiftError('E_STATE_CORRUPT', `state database ${file} cannot be used: ${(err as Error).message}`, { cause: err });
   }
+  keepStatements(db);
   if (!opts.readonly) {
     try {
       migrate(db, opts.now);
@@ -54,6 +55,31 @@ function openOnce(file: string, opts: { now: () => number; readonly?: boolean })
     }
   }
   return db;
+}
+
+/** SQL texts whose statements are kept per database; dynamic texts past this are prepared each time. */
+const MAX_KEPT_STATEMENTS = 512;
+
+/**
+ * `db.prepare` keeps each statement by its SQL text: preparing is SQLite parsing the text
+ * again, and the hot paths (a heartbeat's upsert, a status read) prepare on every call. A
+ * kept statement comes back with pluck, raw and expand off, as a fresh one is; one that is
+ * busy (an iterate() still open) is not shared: that call gets a fresh statement.
+ */
+function keepStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const kept = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    const stmt = kept.get(sql);
+    if (stmt === undefined) {
+      const fresh = prepare(sql);
+      if (kept.size < MAX_KEPT_STATEMENTS) kept.set(sql, fresh);
+      return fresh;
+    }
+    if (stmt.busy) return prepare(sql);
+    if (stmt.reader) stmt.pluck(false).expand(false).raw(false);
+    return stmt;
+  }) as Db['prepare'];
 }
 
 const isBusy = (err: unknown) => /^SQLITE_BUSY/.test(String((err as { code?: string }).code ?? ''));
