@@ -11,7 +11,7 @@ import type { StateStore } from '../core/ports.js';
 import type { ServiceContext } from '../services/context.js';
 import { resolve } from 'node:path';
 import {
-  cachedConfig, configCacheEntry, defaultConfigPath, readConfigText, writeConfigCache,
+  cachedConfig, configCacheEntry, defaultConfigPath, readConfigText, saveConfigCache, writeConfigCache,
 } from '../runtime/config-cache.js';
 import type { LoadedConfig } from '../runtime/config-load.js';
 import { openAuthorityStore, openStore } from '../runtime/open-store.js';
@@ -87,11 +87,9 @@ export class Session {
       if (cachedConfig(full, text)) return;
       this.loader ??= await import('../runtime/config-load.js');
       const loaded = this.loader.parseConfig(full, text);
-      const entry = configCacheEntry(loaded, text);
-      if (entry === null) return;
       // made as the store makes it
       mkdirSync(loaded.stateDir, { recursive: true, mode: 0o700 });
-      writeConfigCache(loaded.stateDir, entry);
+      saveConfigCache(loaded, text);
     } catch {
       // the daemon loads it in full, and says what is wrong
     }

@@ -52,17 +52,11 @@ export function seedSigner(seed: Uint8Array): (message: Uint8Array) => Uint8Arra
 // 9-14x faster than noble, but it accepts a small-order key's forgeries: only checked keys get here.
 const checkedKeys = new WeakMap<Uint8Array, KeyObject>();
 
-// Keys that passed checkPublicKey, by their bytes (hex), with the key object once one was
-// built: the same key loaded again (a keyset per status request, a peer's certificate) skips
-// the subgroup check, ~2 ms of noble's pure-JS arithmetic. Only passes are kept, the oldest
-// dropped first past the bound.
-const passedKeys = new Map<string, KeyObject | null>();
+// Keys that passed checkPublicKey, by their bytes (hex): the same key loaded again (a keyset
+// per status request, a peer's certificate) skips the subgroup check, ~2 ms of noble's
+// pure-JS arithmetic. Only passes are kept, the oldest dropped first past the bound.
+const passedKeys = new Set<string>();
 const MAX_PASSED_KEYS = 4096;
-
-function rememberPassed(hex: string, keyObject: KeyObject | null): void {
-  if (!passedKeys.has(hex) && passedKeys.size >= MAX_PASSED_KEYS) passedKeys.delete(passedKeys.keys().next().value as string);
-  passedKeys.set(hex, keyObject);
-}
 
 /**
  * Run checkPublicKey once and remember the key for the fast verify path. Call it for keys
@@ -72,11 +66,9 @@ function rememberPassed(hex: string, keyObject: KeyObject | null): void {
 export function trustCheckedKey(publicKey: Uint8Array): Uint8Array {
   if (checkedKeys.has(publicKey)) return publicKey;
   const check = checkPublicKey(publicKey);
-  const hex = Buffer.from(publicKey).toString('hex');
-  if (!check.ok) throw new UpshiftError(check.code, `public key ${hex} is refused: ${check.reason}`);
-  const keyObject = passedKeys.get(hex) ?? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-  rememberPassed(hex, keyObject);
-  checkedKeys.set(publicKey, keyObject);
+  if (!check.ok) throw new UpshiftError(check.code, `public key ${Buffer.from(publicKey).toString('hex')} is refused: ${check.reason}`);
+  const der = Buffer.concat([SPKI_PREFIX, publicKey]);
+  checkedKeys.set(publicKey, createPublicKey({ key: der, format: 'der', type: 'spki' }));
   return publicKey;
 }
 
@@ -140,7 +132,8 @@ export function checkPublicKey(publicKey: Uint8Array): PublicKeyCheck {
   if (!point.isTorsionFree()) {
     return { ok: false, code: 'E_KEY_INVALID', reason: 'not in the prime-order subgroup (has a torsion component)' };
   }
-  rememberPassed(hex, null);
+  if (passedKeys.size >= MAX_PASSED_KEYS) passedKeys.delete(passedKeys.values().next().value as string);
+  passedKeys.add(hex);
   return { ok: true };
 }
 
