@@ -1,13 +1,13 @@
 #!/bin/sh
-# `npm test`: compile (scripts/transpile.mjs, no type-checking), then run tap, with
-# `tsc --noEmit` type-checking everything beside it rather than before it (the whole run is
-# CPU-bound on two cores: ~15 s of one core alone, saved). Fails when either fails; type
-# errors print after tap's report.
+# `npm test`: compile (scripts/transpile.mjs, no type-checking) and bundle (scripts/bundle.mjs),
+# then run tap, with `tsc --noEmit` type-checking everything beside it rather than before it
+# (the whole run is CPU-bound on two cores: ~15 s of one core alone, saved). Fails when either
+# fails; type errors print after tap's report.
 # Arguments go to tap (`npm run test:coverage` passes --no-disable-coverage).
 set -u
 cd "$(dirname "$0")/.."
 rm -rf dist/test .tap/test-results
-node scripts/transpile.mjs || exit 1
+node scripts/transpile.mjs && node scripts/bundle.mjs || exit 1
 mkdir -p .tap
 types_log=.tap/typecheck.log
 node_modules/.bin/tsc -p tsconfig.json --noEmit > "$types_log" 2>&1 &

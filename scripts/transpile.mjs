@@ -9,6 +9,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { buildDefine } from './build-id.mjs';
 
 const root = process.cwd();
 const fail = (msg) => {
@@ -44,6 +45,8 @@ const result = await build({
   sourcesContent: false,
   // the settings that change what a file compiles to: class fields as ES2022 defines them
   tsconfigRaw: { compilerOptions: { target: options.target, useDefineForClassFields: options.useDefineForClassFields } },
+  // the build's identity, as the bundle has it (scripts/build-id.mjs)
+  define: buildDefine(root),
   logLevel: 'silent',
 }).catch((err) => fail(err.errors?.map((e) => `${e.location?.file ?? '?'}:${e.location?.line ?? '?'}: ${e.text}`).join('\n') ?? String(err)));
 if (result.warnings.length > 0) fail(result.warnings.map((w) => `${w.location?.file ?? '?'}:${w.location?.line ?? '?'}: ${w.text}`).join('\n'));

@@ -1,17 +1,15 @@
 #!/usr/bin/env node
 // upshift's command line. Commands are thin: they parse, call runtime/ and print.
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
 import { commandName, commandsFor, registerCommands } from './commands/index.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { upshiftVersion } from './version.js';
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('upshift')
     .description('autonomous upgrade orchestrator for Linux fleets');
   // `deployment deploy|rollback --version` are the command's own (a release, a deployment
   // version); commander would take them for the program's --version anywhere on the line
-  if (commandName(argv) !== 'deployment') program.version(pkg.version);
+  if (commandName(argv) !== 'deployment') program.version(upshiftVersion());
   program
     .option('-c, --config <path>', 'config file (default: $UPSHIFT_CONFIG or ./upshift.yaml)')
     .showHelpAfterError()

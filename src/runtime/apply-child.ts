@@ -1,8 +1,8 @@
 // A CLI-free entry to the apply engine for the kill -9 tests: a real process that can
 // SIGKILL itself at a failpoint (UPSHIFT_FAILPOINTS) mid-apply, and a second one that
-// reconciles afterwards. Built into dist like the rest of src/.
+// reconciles afterwards. Bundled into dist/bundle/ (scripts/bundle.mjs) like the CLI.
 //
-//   node dist/src/runtime/apply-child.js '<json ChildArgs>'
+//   node dist/bundle/apply-child.js '<json ChildArgs>'
 //
 // Prints one JSON line ({ ok, result } or { ok: false, error }) and exits 0 or 1.
 import { configSchema } from '../core/config.js';

@@ -1,8 +1,9 @@
 // A validated config kept as JSON in the state dir, so short commands (`status`, `fleet ls`)
 // skip the YAML parser and the zod schema, which cost more than all else they do (issue 9,
 // "CLI start"). It answers only for the same config text (compared whole), path, UPSHIFT_STATE_DIR
-// and schema code (size and mtime of the compiled schema and loader); anything else, or any
-// doubt, is a miss and the caller loads the config in full. Imports nothing heavy.
+// and schema code (the build's hash, or size and mtime of the compiled schema and loader);
+// anything else, or any doubt, is a miss and the caller loads the config in full. Imports
+// nothing heavy.
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -26,13 +27,22 @@ export function readConfigText(full: string): string {
   }
 }
 
-/** What a cached config must match besides its text: its path, the env that moves the state dir, the schema's code. */
-function cacheKey(full: string): string {
+/** The build's hash of its sources and lockfile (scripts/build-id.mjs), set by esbuild's builds; tsc's has none. */
+declare const __UPSHIFT_BUILD__: string | undefined;
+
+/** The schema's code: the build's hash, or the size and mtime of the compiled schema and loader. */
+function codeKey(): unknown {
+  if (typeof __UPSHIFT_BUILD__ === 'string') return __UPSHIFT_BUILD__;
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const code = ['../core/config', './config-load'].map((m) => {
+  return ['../core/config', './config-load'].map((m) => {
     const s = statSync(new URL(m + ext, import.meta.url));
     return `${s.size}:${s.mtimeMs}`;
   });
+}
+
+/** What a cached config must match besides its text: its path, the env that moves the state dir, the schema's code. */
+function cacheKey(full: string): string {
+  const code = codeKey();
   const env = process.env.UPSHIFT_STATE_DIR ?? null;
   return JSON.stringify([FORMAT, full, env, code]);
 }

@@ -1,6 +1,5 @@
 // `upshift tools`, `upshift tool <name> --args JSON` and `upshift mcp`: the agent tools from
 // a shell and over MCP (stdio). Every call goes through tools/ callTool.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { CODES, UpshiftError } from '../../core/errors.js';
@@ -8,9 +7,8 @@ import { createMcpServer } from '../../mcp/server.js';
 import { callTool, functionSchemas, TOOLS } from '../../tools/index.js';
 import { action, printJson, say, type Session } from '../shared.js';
 import { sessionToolEnv } from '../tool-env.js';
+import { upshiftVersion } from '../version.js';
 
-const version = (): string =>
-  (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export function registerTools(program: Command, session: Session): void {
   program.command('tools').description('the ten agent tools; --json prints their schemas in the function-calling format')
@@ -45,7 +43,7 @@ export function registerTools(program: Command, session: Session): void {
     .action(action(session, async () => {
       const stop = new AbortController();
       const env = sessionToolEnv(session, { door: 'mcp', drive: true, signal: stop.signal });
-      const server = createMcpServer(env, version());
+      const server = createMcpServer(env, upshiftVersion());
       const closed = new Promise<void>((resolve) => {
         server.onclose = () => resolve();
         process.stdin.once('end', () => resolve());

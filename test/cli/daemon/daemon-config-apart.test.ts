@@ -4,32 +4,17 @@
 // process itself (every ES module it loaded and every CommonJS module required, one log per
 // pid), not from memory figures, so the test holds on a busy machine.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateKeyFile } from '../../../src/trust/keyfile.js';
 import { toHex } from '../../../src/trust/bytes.js';
 import { CLI_PATH, diag, runCli } from '../../helpers/cli.js';
+import { isModule, loadLogEnv, loadsByPid, packageOf } from '../../helpers/loaded-modules.js';
 import { spawnChild } from '../../helpers/procs.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-const HOOKS = `
-import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) {
-  appendFileSync(process.env.LOADED_LOG + '.' + process.pid, url + '\\n');
-  return next(url, context);
-}`;
-const REGISTER = `
-import { register, createRequire } from 'node:module';
-import { appendFileSync } from 'node:fs';
-register(new URL('./hooks.mjs', import.meta.url));
-const cache = createRequire(import.meta.url).cache;
-process.on('exit', () => appendFileSync(process.env.LOADED_LOG + '.' + process.pid, Object.keys(cache).join('\\n') + '\\n'));
-`;
-
 async function nodeConfig(dir: string): Promise<string> {
-  writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
-  writeFileSync(join(dir, 'register.mjs'), REGISTER);
   const { publicKey } = await generateKeyFile(join(dir, 'release.key'));
   const path = join(dir, 'upshift.yaml');
   writeFileSync(path, stringify({
@@ -39,22 +24,12 @@ async function nodeConfig(dir: string): Promise<string> {
   return path;
 }
 
-/** What each process logged, by pid. */
-function loadsByPid(dir: string): Map<number, string[]> {
-  const out = new Map<number, string[]>();
-  for (const f of readdirSync(dir)) {
-    const m = /^loaded\.log\.(\d+)$/.exec(f);
-    if (m) out.set(Number(m[1]), readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean));
-  }
-  return out;
-}
-
-const yamlOrSchema = (u: string) => /node_modules\/yaml\//.test(u) || /\/(core\/config|runtime\/config-load)\.js$/.test(u);
+const yamlOrSchema = (u: string) => packageOf(u) === 'yaml' || isModule(u, 'core/config') || isModule(u, 'runtime/config-load');
 
 t.test('a daemon on a config not cached yet never loads the YAML parser or the config schema', async (t) => {
   const dir = tempDir(t);
   const configPath = await nodeConfig(dir);
-  const env = { NODE_OPTIONS: `--import ${join(dir, 'register.mjs')}`, LOADED_LOG: join(dir, 'loaded.log'), UPSHIFT_LOG_LEVEL: 'info' };
+  const env = { ...loadLogEnv(dir), UPSHIFT_LOG_LEVEL: 'info' };
   const child = spawnChild(t, process.execPath, [CLI_PATH, '--config', configPath, 'daemon'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -73,10 +48,10 @@ t.test('a daemon on a config not cached yet never loads the YAML parser or the c
 
   const loads = loadsByPid(dir);
   const daemon = loads.get(child.pid!) ?? [];
-  t.ok(daemon.some((u) => u.includes('/runtime/daemon.js')), 'the daemon\'s own log is read');
+  t.ok(daemon.some((u) => isModule(u, 'runtime/daemon')), 'the daemon\'s own log is read');
   t.same(daemon.filter(yamlOrSchema), [], 'neither in the daemon');
   const others = [...loads].filter(([pid]) => pid !== child.pid).map(([, urls]) => urls);
-  t.ok(others.some((urls) => urls.some((u) => u.endsWith('/runtime/config-load.js'))), 'a child process loaded the config in full');
+  t.ok(others.some((urls) => urls.some((u) => isModule(u, 'runtime/config-load'))), 'a child process loaded the config in full');
   t.ok(existsSync(join(dir, 'state', 'config-cache.json')), 'and it is cached for the next start');
 });
 

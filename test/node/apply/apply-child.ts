@@ -2,7 +2,7 @@
 // dirs, a real HTTP health endpoint whose answer follows `current/health.txt` (so health
 // is a property of the release that is switched in), hook and restart commands that
 // record what they were asked, signed manifests from a throwaway key, and the engine both
-// in-process and as a real child process (dist/src/runtime/apply-child.js) for kill -9.
+// in-process and as a real child process (dist/bundle/apply-child.js) for kill -9.
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +26,7 @@ import { repoPath } from '../../helpers/paths.js';
 import { spawnGroup } from '../../helpers/procs.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-export const CHILD_ENTRY = repoPath('dist', 'src', 'runtime', 'apply-child.js');
+export const CHILD_ENTRY = repoPath('dist', 'bundle', 'apply-child.js');
 const signer = signerFromSeed(new Uint8Array(32).fill(7));
 const trust = { keys: [{ public: toHex(signer.publicKey) }], threshold: 1 };
 const NODE = { id: 'node-a', fleet: 'edge', tracks: ['testnet'] };

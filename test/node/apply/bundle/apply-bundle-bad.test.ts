@@ -1,7 +1,7 @@
 // A correctly signed bundle that cannot be unpacked (node-tar refuses it, or it is over
 // app.bundles limits) fails its apply with a code, marks the version bad, and leaves
 // `current` alone; the process applying it survives. Real tarballs on loopback HTTP, the
-// engine in-process and as a real child process (dist/src/runtime/apply-child.js).
+// engine in-process and as a real child process (dist/bundle/apply-child.js).
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
