@@ -227,6 +227,18 @@ export function processAlive(pid: number): boolean {
   return !HAS_PROC || readStat(pid)?.running === true;
 }
 
+/** Every running process (zombies left out) with its group, from /proc; empty without /proc. */
+export function runningProcesses(): Array<{ pid: number; pgid: number }> {
+  if (!HAS_PROC) return [];
+  const out: Array<{ pid: number; pgid: number }> = [];
+  for (const name of readdirSync('/proc')) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue; // not a pid
+    const stat = readStat(Number(name));
+    if (stat?.running) out.push({ pid: Number(name), pgid: stat.pgid });
+  }
+  return out;
+}
+
 /** Without /proc (not Linux) zombies cannot be told apart; signal 0 is all we have. */
 const HAS_PROC = existsSync('/proc/self/stat');
 

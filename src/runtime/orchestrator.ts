@@ -8,7 +8,7 @@ import { UpshiftError } from '../core/errors.js';
 import { MACHINE_VERSION, pipelineMachine, type PipelineContext } from '../core/machine.js';
 import { TERMINAL, type Run, type RunStatus } from '../core/run.js';
 import { WriteChain } from '../core/write-chain.js';
-import { killGroup, processAlive } from '../adapters/exec.js';
+import { killGroup, processAlive, runningProcesses } from '../adapters/exec.js';
 import { createStageActors, type PipelineDeps } from '../stages/index.js';
 import { reapStrayCommands } from './reap.js';
 
@@ -70,7 +70,7 @@ export class Orchestrator {
       throw new UpshiftError('E_RUN_LOCKED', `run ${runId} is being driven by ${holder?.owner ?? 'another process'}`);
     }
     try {
-      await reapStrayCommands(store, runId, { alive: processAlive, kill: killGroup, log });
+      await reapStrayCommands(store, runId, { alive: processAlive, kill: killGroup, log, processes: runningProcesses });
       return await this.driveLeased(runId, opts);
     } finally {
       await store.releaseLease(runId, this.owner);

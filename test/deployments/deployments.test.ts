@@ -26,7 +26,7 @@ async function setup(t: Tap.Test, nodes: SimNode[], deployments: Record<string, 
     authority: {
       canary: { fraction: 0.1, soak: '1m', check_every: '10s' }, deployments,
       // one benchmark run a release, not three: DEPLOY is under test, and each is a process
-      benchmark: { suites: [{ name: 'micro', command: 'node bench.js', repeat: 1 }], tolerance: 0.1, timeout: '1m' },
+      benchmark: { suites: [{ name: 'micro', command: 'sh bench.sh', repeat: 1 }], tolerance: 0.1, timeout: '1m' },
     },
     overrides: {
       clock,

@@ -36,7 +36,7 @@ export function diag(r: Pick<CliResult, 'code' | 'stdout' | 'stderr'>): { code: 
  */
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
   if (!existsSync(CLI_PATH)) {
-    return Promise.reject(new Error(`${CLI_PATH} is missing: build first with \`npx tsc -p tsconfig.build.json\``));
+    return Promise.reject(new Error(`${CLI_PATH} is missing: build first with \`npm run build\``));
   }
   const env: Record<string, string | undefined> = {};
   for (const k of Object.keys(process.env)) if (k.startsWith('UPSHIFT_')) env[k] = undefined;

@@ -15,7 +15,7 @@ function findRoot(): string {
 }
 
 export const REPO_ROOT = findRoot();
-/** The built CLI (`npx tsc -p tsconfig.build.json`). */
+/** The built CLI (`npm run build`: a one-line import of dist/bundle/main.js). */
 export const CLI_PATH = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 /** A file of the repository, by its path from the root: repoPath('systemd', 'upshift.service'). */
 export const repoPath = (...parts: string[]): string => join(REPO_ROOT, ...parts);

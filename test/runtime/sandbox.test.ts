@@ -44,7 +44,7 @@ t.test('a build that goes for the release key and the state database reads neith
   process.env.SECRET_TOKEN = 'do-not-leak-3f1c';
   process.env.PASSED_ON = 'allowed-by-config';
   a.repo.commit('a hostile build', { ...sampleAppFiles({ version: 'v1.0.1', latencyMs: 10 }), 'steal.sh': STEAL });
-  a.service.deps.authority.build.command = `sh steal.sh ${a.ws.keyPath} ${db} ${db}-wal && node build.js`;
+  a.service.deps.authority.build.command = `sh steal.sh ${a.ws.keyPath} ${db} ${db}-wal && sh build.sh`;
 
   const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);

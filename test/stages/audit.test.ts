@@ -5,14 +5,14 @@ t.test('a change to a protected path fails the audit until approved; approval st
   const a = await testAuthority(t);
   const first = (await a.service.startOrFind(await a.service.resolve('main'))).run;
   t.equal((await a.service.orchestrator.drive(first.id)).status, 'completed');
-  a.repo.commit('touch the stage hook', { 'stage.js': `${a.repo.git('show', 'HEAD:stage.js')}\n// changed\n` });
+  a.repo.commit('touch the stage hook', { 'stage.sh': `${a.repo.git('show', 'HEAD:stage.sh')}\n# changed\n` });
   const second = (await a.service.startOrFind(await a.service.resolve('main'))).run;
   const failed = await a.service.orchestrator.drive(second.id);
   t.equal(failed.status, 'failed');
   t.equal(failed.code, 'E_GATE');
-  t.match(failed.reason, /protected paths changed since [0-9a-f]{12}.*: stage\.js \(modified\); approve with `upshift pipeline approve r-/);
+  t.match(failed.reason, /protected paths changed since [0-9a-f]{12}.*: stage\.sh \(modified\); approve with `upshift pipeline approve r-/);
   const audit = await a.service.deps.store.getStageResult(second.id, 'audit');
-  t.same((audit?.evidence.protected_paths as { changed: unknown }).changed, [{ path: 'stage.js', change: 'modified' }]);
+  t.same((audit?.evidence.protected_paths as { changed: unknown }).changed, [{ path: 'stage.sh', change: 'modified' }]);
 
   const { run: retry, retry: isRetry } = await a.service.approve(second.id, 'ops@example', 'reviewed the hook change');
   t.ok(isRetry, 'a failed run is never reopened: a retry starts');
@@ -24,7 +24,7 @@ t.test('a change to a protected path fails the audit until approved; approval st
 });
 
 t.test('an audit command that fails is reported along with every other audit problem', async (t) => {
-  const a = await testAuthority(t, { authority: { audit: { commands: ['node lint.js', 'echo "sast: 1 finding" && exit 4'], protected_paths: [] } } });
+  const a = await testAuthority(t, { authority: { audit: { commands: ['sh lint.sh', 'echo "sast: 1 finding" && exit 4'], protected_paths: [] } } });
   const { run } = await a.service.startOrFind(await a.service.resolve('main'));
   const done = await a.service.orchestrator.drive(run.id);
   t.equal(done.status, 'failed');

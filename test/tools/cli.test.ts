@@ -81,7 +81,7 @@ t.test('upshift bench: capture, ls, history and compare for people', async (t) =
   const cap2 = await cli('bench', 'capture', v2, '--json');
   t.equal(cap2.code, 0, diag(cap2));
   const ls = await cli('bench', 'ls');
-  t.match(ls.stdout, /micro\s+fast\s+config\s+node bench\.js/);
+  t.match(ls.stdout, /micro\s+fast\s+config\s+sh bench\.sh/);
   const hist = await cli('bench', 'history', '--json');
   t.equal(hist.json<{ evidence: { snapshots: unknown[] } }>().evidence.snapshots.length, 2);
   const cmp = await cli('bench', 'compare', v1, v2);

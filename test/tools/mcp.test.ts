@@ -54,7 +54,7 @@ t.test('a dry run says what would happen and writes nothing', async (t) => {
   t.same(rowCounts(ws.stateDir), before, 'every table has the rows it had');
   t.equal(dry.evidence.candidate.commit, v1, 'the commit main points at');
   t.same(dry.evidence.stages.map((s: { stage: string }) => s.stage), ['build', 'test', 'audit', 'benchmark', 'sign', 'canary', 'deploy']);
-  t.same(dry.evidence.stages[0].commands, ['node build.js'], 'with the configured commands');
+  t.same(dry.evidence.stages[0].commands, ['sh build.sh'], 'with the configured commands');
   const gates = dry.evidence.gates.map((g: { gate: string }) => g.gate);
   t.ok(gates.includes('no_benchmark_baseline'), 'first version: no benchmark baseline');
   t.ok(gates.includes('no_eligible_canary'), 'no node: no canary');
@@ -109,7 +109,7 @@ t.test('bad input: a coded answer and the state unchanged', async (t) => {
 
 t.test('start while a run of the track is active is refused', async (t) => {
   // a version whose tests take a while, so the run is still active when the second start comes
-  const slow = repo.commit('v2 slow tests', { ...sampleAppFiles({ version: 'v2', latencyMs: 10 }), 'test.js': "require('./stage.js')('test');\nsetTimeout(() => { console.log('TAP version 14\\n1..1\\nok 1 - slow'); }, 4000);\n" });
+  const slow = repo.commit('v2 slow tests', { ...sampleAppFiles({ version: 'v2', latencyMs: 10 }), 'test.sh': "stage=test\n. ./stage.sh\nsleep 4\nprintf 'TAP version 14\\n1..1\\nok 1 - slow\\n'\n" });
   const first = await call('start_upgrade', { ref: slow });
   t.equal(first.ok, true, first.reason);
   const next = repo.commit('v3', sampleAppFiles({ version: 'v3', latencyMs: 10 }));
@@ -162,15 +162,15 @@ t.teardown(() => {
 
 t.test('advance passes the protected-path gate: the run that failed its audit is approved and retried', async (t) => {
   const files = sampleAppFiles({ version: 'v5', latencyMs: 10 });
-  const v5 = repo.commit('v5 touches a protected path', { ...files, 'stage.js': `${files['stage.js']}// reviewed change\n` });
+  const v5 = repo.commit('v5 touches a protected path', { ...files, 'stage.sh': `${files['stage.sh']}# reviewed change\n` });
   const dry = await call('start_upgrade', { ref: v5, dry_run: true });
-  t.match(dry.evidence.gates, [{ gate: 'protected_paths_changed', stops: true, detail: /stage\.js \(modified\)/ }]);
+  t.match(dry.evidence.gates, [{ gate: 'protected_paths_changed', stops: true, detail: /stage\.sh \(modified\)/ }]);
   t.equal((await call('start_upgrade', { ref: v5 })).ok, true);
   const stopped = await ended(v5);
   const run = stopped.evidence.tracks[0].run;
   t.equal(run.status, 'failed');
-  t.match(run.reason, /protected paths changed.*stage\.js/);
-  const adv = await call('advance_upgrade_pipeline', { run: run.id, reason: 'stage.js change reviewed' });
+  t.match(run.reason, /protected paths changed.*stage\.sh/);
+  const adv = await call('advance_upgrade_pipeline', { run: run.id, reason: 'stage.sh change reviewed' });
   t.equal(adv.ok, true, adv.reason);
   t.equal(adv.evidence.action, 'approved');
   const retry = adv.evidence.retry.id as string;

@@ -34,7 +34,7 @@ t.teardown(async () => {
 
 /** The app: the sample app with the npm scripts init's default commands run. */
 const repo = gitRepo(t);
-const pkg = { name: 'app', version: '1.0.0', private: true, scripts: { build: 'node build.js', test: 'node test.js', lint: 'node lint.js' } };
+const pkg = { name: 'app', version: '1.0.0', private: true, scripts: { build: 'sh build.sh', test: 'sh test.sh', lint: 'sh lint.sh' } };
 const lock = { name: 'app', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'app', version: '1.0.0' } } };
 const commit = (k: SampleKnobs) => repo.commit(k.version, {
   ...sampleAppFiles(k), 'package.json': `${JSON.stringify(pkg)}\n`, 'package-lock.json': `${JSON.stringify(lock)}\n`,

@@ -100,8 +100,8 @@ t.test('a follower answers status and fleet ls, and /v1/status names the leader'
 });
 
 t.test('an approve given to a follower is queued and carried out once by the leader', async (t) => {
-  // v2 changes a protected path (stage.js): its audit fails and it waits for an approval
-  commit({ version: 'v2', latencyMs: 10 }, { 'stage.js': `${sampleAppFiles({ version: 'v2', latencyMs: 10 })['stage.js']}\n// changed\n` });
+  // v2 changes a protected path (stage.sh): its audit fails and it waits for an approval
+  commit({ version: 'v2', latencyMs: 10 }, { 'stage.sh': `${sampleAppFiles({ version: 'v2', latencyMs: 10 })['stage.sh']}\n# changed\n` });
   const failed = await poll(runs, (rs) => rs.length === 2 && rs[1]?.status === 'failed', WAIT.run, 500);
   t.equal(failed[1]?.stage, 'failed', 'v2 stopped at its audit', { runs: failed });
   const v2 = failed[1]?.id as string;

@@ -14,7 +14,7 @@ t.test('two approvals of one failed run at once make one retry, and a later one 
   const ws = await createWorkspace(tempDir(t, 'upshift-approve-'), { source: repo.dir });
   const cli = (...args: string[]) => runCli(['--config', ws.configPath, ...args], { timeoutMs: 120_000 });
   t.equal((await cli('pipeline', 'run', '--ref', 'main')).code, 0, 'a first stable release');
-  repo.commit('touch the protected hook', { 'stage.js': `${repo.git('show', 'HEAD:stage.js')}\n// changed\n` });
+  repo.commit('touch the protected hook', { 'stage.sh': `${repo.git('show', 'HEAD:stage.sh')}\n# changed\n` });
   const failed = await cli('pipeline', 'run', '--ref', 'main', '--json');
   t.equal(failed.code, 3, 'the audit stops it', diag(failed));
   const runId = failed.json<{ run: { id: string } }>().run.id;

@@ -169,7 +169,7 @@ export async function applyBed(t: { teardown(fn: () => void | Promise<void>): vo
     restarts: () => lines('restarts.log'),
     hooks: () => lines('hooks.log'),
     child(mode, envelope, env = {}) {
-      if (!existsSync(CHILD_ENTRY)) throw new Error(`${CHILD_ENTRY} is missing: build first with \`npx tsc -p tsconfig.build.json\``);
+      if (!existsSync(CHILD_ENTRY)) throw new Error(`${CHILD_ENTRY} is missing: build first with \`npm run build\``);
       const args = JSON.stringify({ mode, stateDir, node: NODE, app, trust, envelope });
       return new Promise((resolve, reject) => {
         const child = spawnGroup(process.execPath, [CHILD_ENTRY, args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
