@@ -7,7 +7,6 @@
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { APP_CTL, APP_CTL_FILE } from './app-ctl.js';
@@ -16,6 +15,7 @@ import { freePort } from './ports.js';
 import { exited, spawnGroup, stopGroup } from './procs.js';
 import { toHex } from '../../src/trust/bytes.js';
 import { generateKeyFile } from '../../src/trust/keyfile.js';
+import { packageRoot } from '../../src/cli/version.js';
 import { SAMPLE_PIPELINE, sampleAppFiles, type SampleKnobs } from './sample-app.js';
 import { letBuildUserThrough, localSandbox } from './workspace.js';
 
@@ -74,10 +74,8 @@ const execFileAsync = promisify(execFile);
 const FAST_GOSSIP = { interval: '500ms', anti_entropy: '3s', suspect_after: '5s', dead_after: '20s', report_every: '1s' };
 
 export function defaultCliPath(): string {
-  // from dist/scripts/demo/fleet.js and from scripts/demo/fleet.ts (tests) alike
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? join(here, '..', '..', '..', '..') : join(here, '..', '..', '..');
-  return join(root, 'dist', 'src', 'cli', 'main.js');
+  // from the bundle (`upshift demo`), dist/scripts/demo/fleet.js and the sources alike
+  return join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 }
 
 export class LoopbackFleet {
