@@ -9,7 +9,6 @@ import { action, printJson, say, type Session } from '../shared.js';
 import { sessionToolEnv } from '../tool-env.js';
 import { upshiftVersion } from '../version.js';
 
-
 export function registerTools(program: Command, session: Session): void {
   program.command('tools').description('the ten agent tools; --json prints their schemas in the function-calling format')
     .option('--json', 'print JSON')
