@@ -15,7 +15,8 @@ types_log=.tap/typecheck.log
 mkdir -p node_modules/.cache/upshift
 node_modules/.bin/tsc -p tsconfig.json --noEmit --incremental --tsBuildInfoFile node_modules/.cache/upshift/typecheck.tsbuildinfo > "$types_log" 2>&1 &
 types=$!
-node_modules/.bin/tap "$@"
+# the relay first, before tap's own hook (test/helpers/relay.mjs)
+NODE_OPTIONS="--import=\"$(pwd)/test/helpers/relay.mjs\" ${NODE_OPTIONS:-}" node_modules/.bin/tap "$@"
 tests=$?
 wait "$types"
 checked=$?

@@ -11,13 +11,15 @@
 //   stops them and their descendants (SIGSTOP, so nothing forks or reacts while the tree is
 //   walked) and then SIGKILLs them all.
 // - The test process itself exits when tap (its parent) disappears.
-// - With coverage off, the test file runs in a child without tap's processinfo hook (the
-//   relay at the end of this file).
+// - With coverage off, the test file runs in a child without tap's processinfo hook
+//   (relay.mjs).
 // Plain JavaScript, not TypeScript, so that loading it costs no compiler in any process.
 // A process that already carries a mark (a fixture started by a test) belongs to its
 // parent's scope and starts no watchdog of its own.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+// first: with coverage off, a process tap started relays from here on (relay.mjs)
+import { withoutProcessinfo } from './relay.mjs';
 
 const SCOPE_VAR = 'TEST_REAPER_SCOPE';
 
@@ -69,13 +71,7 @@ for (const pid of doomed) try { process.kill(pid, 'SIGKILL'); } catch {}
 // With coverage off (.taprc), the processes a test starts need none of tap's per-process
 // instrumentation, which costs each of them (every CLI run, every daemon) about 0.3 s of CPU.
 // tap's processinfo adds it to every spawn through process-on-spawn's hooks (a global
-// singleton); a hook of ours, after it, takes it out again.
-const withoutProcessinfo = (env) => {
-  const out = { ...env };
-  for (const k of Object.keys(out)) if (k.startsWith('_TAPJS_PROCESSINFO_')) delete out[k];
-  if (out.NODE_OPTIONS) out.NODE_OPTIONS = out.NODE_OPTIONS.split(/\s+/).filter((o) => !o.includes('@tapjs/processinfo')).join(' ');
-  return out;
-};
+// singleton); a hook of ours, after it, takes it out again (and the early relay's import).
 const spawnHooks = globalThis[Symbol.for('process-on-spawn@*:singletonId')];
 if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0') {
   if (Array.isArray(spawnHooks?.listeners)) spawnHooks.listeners.push((opts) => (opts.env = withoutProcessinfo(opts.env)));
@@ -103,30 +99,4 @@ if (!process.env[SCOPE_VAR] && process.platform === 'linux') {
   setInterval(() => {
     if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
   }, 1000).unref();
-}
-
-// tap adds its processinfo loader hook to every test process, coverage or not: it records and
-// line-counts every module loaded, off-thread, about 0.3 s of CPU a file (a whole run: 757
-// CPU-s with it, 718 without; UPSHIFT_TEST_DIRECT=1 turns this relay off, to compare). With
-// coverage off, the test file runs again in a child without it; this process only relays: the
-// child's stdout and stderr are tap's, messages both ways (tap's timeouts), signals on, and its
-// exit status back. The child is in this scope (the mark), so the watchdog above ends it when
-// this process dies.
-const DIRECT_VAR = 'UPSHIFT_TEST_DIRECT';
-const processinfoArg = (a) => a.includes('@tapjs/processinfo');
-if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '0' && process.execArgv.some(processinfoArg) && !process.env[DIRECT_VAR] && process.argv[1]) {
-  const child = spawn(process.execPath, [...process.execArgv.filter((a) => !processinfoArg(a)), ...process.argv.slice(1)], {
-    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...withoutProcessinfo(process.env), [DIRECT_VAR]: '1' },
-  });
-  process.on('message', (m) => { if (child.connected) child.send(m, () => {}); });
-  child.on('message', (m) => process.send?.(m));
-  const relayed = ['SIGALRM', 'SIGTERM', 'SIGINT', 'SIGHUP'];
-  for (const sig of relayed) process.on(sig, () => child.kill(sig));
-  const [code, signal] = await new Promise((resolve) => child.on('exit', (...end) => resolve(end)));
-  if (signal) {
-    for (const sig of relayed) process.removeAllListeners(sig);
-    process.kill(process.pid, signal);
-  }
-  process.exit(code ?? 1);
 }
