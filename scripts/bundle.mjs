@@ -10,15 +10,11 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { buildDefine } from './build-id.mjs';
+import { buildDefine, failer, messagesText } from './esbuild-shared.mjs';
 
 const root = process.cwd();
 const outdir = join('dist', 'bundle');
-const fail = (msg) => {
-  process.stderr.write(`bundle: ${msg}\n`);
-  process.exit(1);
-};
-const where = (m) => `${m.location?.file ?? '?'}:${m.location?.line ?? '?'}: ${m.text}`;
+const fail = failer('bundle');
 
 const define = buildDefine(root);
 
@@ -62,8 +58,8 @@ const result = await build({
   sourcesContent: false,
   metafile: true,
   logLevel: 'silent',
-}).catch((err) => fail(err.errors?.map(where).join('\n') ?? String(err)));
-if (result.warnings.length > 0) fail(result.warnings.map(where).join('\n'));
+}).catch((err) => fail(err.errors ? messagesText(err.errors) : String(err)));
+if (result.warnings.length > 0) fail(messagesText(result.warnings));
 // which sources and packages each output holds: what test/helpers/loaded-modules.ts reads
 writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
 

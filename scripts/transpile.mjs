@@ -4,18 +4,16 @@
 // for tsc, while the run is CPU-bound from its first second. Nothing is type-checked here:
 // `npm test` runs `tsc --noEmit` beside the tests (scripts/test.sh), and `isolatedModules`
 // (tsconfig.json) makes tsc refuse any file that one-file compilation would get wrong.
-// The shipped build stays tsc's (`npm run build`).
+// What runs is bundled from the sources afterwards (scripts/bundle.mjs, here and after tsc in
+// `npm run build`); these per-file modules are what tests import.
 // Plain JavaScript: it runs before anything is compiled.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { buildDefine } from './build-id.mjs';
+import { buildDefine, failer, messagesText } from './esbuild-shared.mjs';
 
 const root = process.cwd();
-const fail = (msg) => {
-  process.stderr.write(`transpile: ${msg}\n`);
-  process.exit(1);
-};
+const fail = failer('transpile');
 
 const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
 const options = tsconfig.compilerOptions ?? {};
@@ -45,9 +43,9 @@ const result = await build({
   sourcesContent: false,
   // the settings that change what a file compiles to: class fields as ES2022 defines them
   tsconfigRaw: { compilerOptions: { target: options.target, useDefineForClassFields: options.useDefineForClassFields } },
-  // the build's identity, as the bundle has it (scripts/build-id.mjs)
+  // the build's identity, as the bundle has it (scripts/esbuild-shared.mjs)
   define: buildDefine(root),
   logLevel: 'silent',
-}).catch((err) => fail(err.errors?.map((e) => `${e.location?.file ?? '?'}:${e.location?.line ?? '?'}: ${e.text}`).join('\n') ?? String(err)));
-if (result.warnings.length > 0) fail(result.warnings.map((w) => `${w.location?.file ?? '?'}:${w.location?.line ?? '?'}: ${w.text}`).join('\n'));
+}).catch((err) => fail(err.errors ? messagesText(err.errors) : String(err)));
+if (result.warnings.length > 0) fail(messagesText(result.warnings));
 process.stdout.write(`transpile: ${entryPoints.length} files into ${options.outDir}/\n`);

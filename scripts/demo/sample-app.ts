@@ -28,15 +28,15 @@ if [ "\${SAMPLE_HOLD:-}" = "$stage" ] && [ -n "\${SAMPLE_HOLD_MARKER:-}" ] && [ 
   echo $$ > "$SAMPLE_HOLD_MARKER.tmp" && mv "$SAMPLE_HOLD_MARKER.tmp" "$SAMPLE_HOLD_MARKER"
   sleep 60
 fi
-# a number from sample.json (one key a line, as sampleAppFiles writes it)
-knob() { sed -n "s/^ *\\"$1\\": *\\([0-9.]*\\).*/\\\\1/p" sample.json; }
+# a value from sample.json, a number or a string (one key a line, as sampleAppFiles writes it)
+knob() { sed -n "s/^ *\\"$1\\": *\\"\\{0,1\\}\\([^\\",]*\\).*/\\\\1/p" sample.json; }
 `;
 
 const build = `stage=build
 . ./stage.sh
 mkdir -p out
 cp app.js out/app.js
-echo "built out/app.js for $(sed -n 's/^ *"version": *"\\(.*\\)".*/\\1/p' sample.json)"
+echo "built out/app.js for $(knob version)"
 `;
 
 const test = `stage=test

@@ -212,13 +212,7 @@ export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
 export function groupAlive(pid: number): boolean {
   assertGroupId(pid);
   if (!signalZero(-pid)) return false;
-  if (!HAS_PROC) return true;
-  for (const name of readdirSync('/proc')) {
-    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue; // not a pid
-    const stat = readStat(Number(name));
-    if (stat?.running && stat.pgid === pid) return true;
-  }
-  return false;
+  return !HAS_PROC || runningProcesses().some((p) => p.pgid === pid);
 }
 
 /** Whether a process is running. A zombie counts as gone: it can do nothing more. */

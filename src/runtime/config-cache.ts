@@ -27,7 +27,7 @@ export function readConfigText(full: string): string {
   }
 }
 
-/** The build's hash of its sources and lockfile (scripts/build-id.mjs), set by esbuild's builds; tsc's has none. */
+/** The build's hash of its sources and lockfile (scripts/esbuild-shared.mjs), set by esbuild's builds; tsc's has none. */
 declare const __UPSHIFT_BUILD__: string | undefined;
 
 /** The schema's code: the build's hash, or the size and mtime of the compiled schema and loader. */

@@ -12,8 +12,8 @@ export interface ReapIO {
   kill: (pid: number, signal: NodeJS.Signals) => void;
   log: Logger;
   environOf?: (pid: number) => string | null;
-  /** Every running process and its group (exec.ts runningProcesses); none: only recorded groups. */
-  processes?: () => Array<{ pid: number; pgid: number }>;
+  /** Every running process and its group (exec.ts runningProcesses). */
+  processes: () => Array<{ pid: number; pgid: number }>;
 }
 
 export async function reapStrayCommands(store: StateStore, runId: string, io: ReapIO): Promise<number> {
@@ -29,7 +29,7 @@ export async function reapStrayCommands(store: StateStore, runId: string, io: Re
     await store.setAttemptPid(runId, stray.stage as never, stray.attempt, null);
   }
   const own = ownGroup();
-  for (const p of io.processes?.() ?? []) {
+  for (const p of io.processes()) {
     if (p.pid === process.pid || p.pgid <= 1 || p.pgid === own || killed.has(p.pgid) || !marked(p.pid)) continue;
     io.kill(p.pgid, 'SIGKILL');
     killed.add(p.pgid);

@@ -1,6 +1,7 @@
-// The build's identity for the config cache (src/runtime/config-cache.ts): a hash of every
-// source under src/ and of the lockfile. scripts/transpile.mjs and scripts/bundle.mjs define
-// it alike, so a config cached by one build is a hit for the other.
+// What scripts/transpile.mjs and scripts/bundle.mjs share: the build's identity for the config
+// cache (src/runtime/config-cache.ts), a hash of every source under src/ and of the lockfile,
+// defined alike by both so that a config cached by one build is a hit for the other; and how
+// either reports a failure.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,3 +18,13 @@ export function buildId(root = process.cwd()) {
 
 /** esbuild's `define` for it. */
 export const buildDefine = (root) => ({ __UPSHIFT_BUILD__: JSON.stringify(buildId(root)) });
+
+/** `tool: msg` on stderr, exit 1. */
+export const failer = (tool) => (msg) => {
+  process.stderr.write(`${tool}: ${msg}\n`);
+  process.exit(1);
+};
+
+/** esbuild's errors or warnings, one `file:line: text` a line. */
+export const messagesText = (messages) =>
+  messages.map((m) => `${m.location?.file ?? '?'}:${m.location?.line ?? '?'}: ${m.text}`).join('\n');
