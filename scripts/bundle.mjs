@@ -67,4 +67,5 @@ const stub = join('dist', 'src', 'cli', 'main.js');
 writeFileSync(stub, "#!/usr/bin/env node\n// upshift's command line, bundled: scripts/bundle.mjs\nimport '../../bundle/main.js';\n", { mode: 0o755 });
 rmSync(`${stub}.map`, { force: true });
 const outputs = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length;
+// stderr: `npm run bench` builds first and prints its JSON on stdout
 process.stderr.write(`bundle: ${outputs} files into ${outdir}/ (build ${JSON.parse(define.__UPSHIFT_BUILD__)})\n`);

@@ -28,8 +28,8 @@ export async function benchCliStart(opts: { runs: number }): Promise<object> {
     const given = timeAll(cli, commands, opts.runs, process.env);
     // Node 20 parses NODE_EXTRA_CA_CERTS as every process starts (~60 ms of CPU here): it
     // inflates the baseline and each command alike, so the same without it, beside
-    const { NODE_EXTRA_CA_CERTS: extra, ...bare } = process.env;
-    const withoutExtraCa = extra ? timeAll(cli, commands, opts.runs, bare) : null;
+    const { NODE_EXTRA_CA_CERTS: extra, ...envWithoutCa } = process.env;
+    const withoutExtraCa = extra ? timeAll(cli, commands, opts.runs, envWithoutCa) : null;
     return {
       name: 'cli_start',
       runs: opts.runs,

@@ -1,7 +1,7 @@
 // A tiny application for the demo and the tests: a build script, a TAP test suite, a lint
 // step and a JSON benchmark in POSIX sh, and the app itself in plain Node, so nothing needs
-// installing. Knobs in
-// `sample.json` make a version pass, fail its tests, or regress its benchmark.
+// installing. Knobs in `sample.json` make a version pass, fail its tests, or regress its
+// benchmark.
 // SAMPLE_COUNTS (a file) records each stage command that ran; SAMPLE_HOLD=<stage> makes
 // that command write SAMPLE_HOLD_MARKER and sleep, so a test can kill the driver mid-command.
 

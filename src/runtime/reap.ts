@@ -28,23 +28,16 @@ export async function reapStrayCommands(store: StateStore, runId: string, io: Re
     }
     await store.setAttemptPid(runId, stray.stage as never, stray.attempt, null);
   }
-  const own = ownGroup();
-  for (const p of io.processes()) {
+  const running = io.processes();
+  // never this driver's own group
+  const own = running.find((p) => p.pid === process.pid)?.pgid;
+  for (const p of running) {
     if (p.pid === process.pid || p.pgid <= 1 || p.pgid === own || killed.has(p.pgid) || !marked(p.pid)) continue;
     io.kill(p.pgid, 'SIGKILL');
     killed.add(p.pgid);
     io.log.warn({ runId, pid: p.pid, group: p.pgid }, 'killed a stage command left running by a crashed driver before its group was recorded');
   }
   return killed.size;
-}
-
-function ownGroup(): number | null {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'latin1');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-  } catch {
-    return null;
-  }
 }
 
 function readEnviron(pid: number): string | null {
